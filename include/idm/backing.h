@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Backing stores behind SCSI logical units:
+ *   mem:SIZE        RAM, zero-filled; reads and writes can go straight to
+ *                   its memory (idm_backing_map), with no copy at all
+ *   null:SIZE       reads zeros, drops writes (benchmarks)
+ *   file:PATH:SIZE  a regular file (created sparse at SIZE when missing or
+ *                   smaller) or a block device (SIZE may be omitted);
+ *                   I/O through the reactor's io_uring; FUA and flush
+ *                   reach the disk (fdatasync / RWF_DSYNC)
+ * SIZE takes K, M, G, T suffixes (powers of 1024).
+ */
+#ifndef IDM_BACKING_H
+#define IDM_BACKING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idm/reactor.h"
+
+struct idm_backing;
+
+enum idm_backing_op {
+	IDM_BACKING_READ,
+	IDM_BACKING_WRITE,
+	IDM_BACKING_FLUSH, /* make every completed write durable */
+};
+
+/* One asynchronous request. The caller owns it until `done` runs. */
+struct idm_backing_io {
+	enum idm_backing_op op;
+	uint64_t offset; /* bytes */
+	uint32_t len;    /* bytes */
+	uint8_t *buf;
+	bool fua;        /* WRITE: durable before completion */
+	void (*done)(struct idm_backing_io *io, int status); /* 0 or -errno */
+	void *arg;
+	/* private to the store */
+	struct idm_backing *store;
+	struct idm_uring_req ureq;
+	uint32_t moved;  /* bytes done so far (short reads/writes resume) */
+};
+
+struct idm_backing_ops {
+	const char *kind;
+	/* Start `io`. With r == NULL the store completes it synchronously
+	 * (tests, shutdown flush). `done` may run before submit returns. */
+	void (*submit)(struct idm_backing *b, struct idm_backing_io *io, struct idm_reactor *r);
+	/* Memory holding bytes [offset, offset+len), or NULL if the store has
+	 * none (file, null). */
+	uint8_t *(*map)(struct idm_backing *b, uint64_t offset, uint32_t len);
+	void (*close)(struct idm_backing *b);
+};
+
+struct idm_backing {
+	const struct idm_backing_ops *ops;
+	uint64_t size;          /* bytes */
+	uint32_t block_size;    /* 512 or 4096: the LU's logical block size */
+	bool discards_writes;   /* null store */
+	char desc[256];         /* "file:/var/lib/idm/lun0.img:1G" */
+};
+
+/*
+ * Open a store from its spec string (see above). On failure returns a
+ * negative errno and writes one clear line into `err`.
+ */
+int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing **out,
+		     char *err, size_t errlen);
+void idm_backing_close(struct idm_backing *b);
+
+static inline void idm_backing_submit(struct idm_backing *b, struct idm_backing_io *io,
+				      struct idm_reactor *r)
+{
+	io->store = b;
+	io->moved = 0;
+	b->ops->submit(b, io, r);
+}
+
+static inline uint8_t *idm_backing_map(struct idm_backing *b, uint64_t off, uint32_t len)
+{
+	return b->ops->map ? b->ops->map(b, off, len) : NULL;
+}
+
+/* Parse "1G", "512M", "4096" into bytes. Returns 0 or -EINVAL. */
+int idm_parse_size(const char *s, uint64_t *out);
+
+#endif

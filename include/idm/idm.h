@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The iSCSI datamover core: connections, tasks, PDUs, and the two vectors
+ * that join the layers (after the illumos IDM):
+ *
+ *   client (target, initiator)
+ *        |  struct idm_client_ops: PDUs and events going up
+ *   datamover core (this header, src/idm)
+ *        |  struct idm_transport_ops: PDUs and data going down
+ *   transport (TCP, iSER)
+ *
+ * Every connection lives on one reactor thread; every function here is
+ * called on that thread unless it says otherwise.
+ */
+#ifndef IDM_IDM_H
+#define IDM_IDM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "idm/keys.h"
+#include "idm/pdu.h"
+#include "idm/reactor.h"
+
+struct idm_conn;
+struct idm_task;
+struct idm_svc;
+struct idm_transport;
+
+/* Connection states, RFC 7143 section 8.1 (target) with IDM's names. */
+#define IDM_CONN_STATES(X)                                              \
+	X(FREE)        /* S1 FREE: allocated, nothing yet */            \
+	X(XPT_WAIT)    /* S2 XPT_WAIT: initiator connecting */          \
+	X(XPT_UP)      /* S3 XPT_UP: transport up, awaiting login */    \
+	X(IN_LOGIN)    /* S4 IN_LOGIN: login PDUs exchanged */          \
+	X(LOGGED_IN)   /* S5 LOGGED_IN: full feature phase */           \
+	X(IN_LOGOUT)   /* S6 IN_LOGOUT: logout request received */      \
+	X(LOGOUT_REQ)  /* S7 LOGOUT_REQUESTED: async logout sent */     \
+	X(CLEANUP)     /* S8 CLEANUP: transport gone, tasks draining */ \
+	X(ERROR)       /* protocol error: closing */                    \
+	X(COMPLETE)    /* all done: about to be freed */
+
+#define IDM_X_ENUM(name) IDM_CONN_##name,
+enum idm_conn_state { IDM_CONN_STATES(IDM_X_ENUM) IDM_CONN_NSTATES };
+#undef IDM_X_ENUM
+
+const char *idm_conn_state_name(enum idm_conn_state s);
+
+/* Events driving the connection state machine. */
+#define IDM_CONN_EVENTS(X)                                                      \
+	X(CONNECT_REQ)     /* initiator: start connecting */                    \
+	X(CONNECT_DONE)    /* initiator: transport connected */                 \
+	X(ACCEPTED)        /* target: transport accepted a connection */        \
+	X(LOGIN_RX)        /* a Login PDU arrived (target) or was sent */       \
+	X(LOGIN_OK)        /* final login response with T=1, NSG=FFP */         \
+	X(LOGIN_FAIL)      /* login refused or failed */                        \
+	X(LOGOUT_RX)       /* Logout Request received (target) / sent */        \
+	X(LOGOUT_DONE)     /* Logout Response sent / received */                \
+	X(ASYNC_LOGOUT)    /* target asked the initiator to log out */          \
+	X(PROTOCOL_ERROR)  /* malformed PDU, digest error, ... */               \
+	X(TRANSPORT_FAIL)  /* peer closed, socket or completion error */        \
+	X(DISCONNECT)      /* local request to close (shutdown, reinstatement) */\
+	X(TASKS_DRAINED)   /* the last task of a closing connection ended */
+
+#define IDM_X_ENUM(name) IDM_CE_##name,
+enum idm_conn_event { IDM_CONN_EVENTS(IDM_X_ENUM) IDM_CE_NEVENTS };
+#undef IDM_X_ENUM
+
+const char *idm_conn_event_name(enum idm_conn_event e);
+
+enum idm_task_state {
+	IDM_TASK_IDLE,
+	IDM_TASK_ACTIVE,
+	IDM_TASK_ABORTING, /* a TMF or connection loss: finish without sending */
+	IDM_TASK_ABORTED,
+	IDM_TASK_COMPLETE,
+};
+
+/* SCSI status to send for a task (SCSI Response or collapsed Data-In). */
+struct idm_scsi_status {
+	uint8_t response;  /* ISCSI_RESPONSE_* */
+	uint8_t status;    /* SAM status */
+	uint8_t flags;     /* SCSI_RSP_FLAG_OVERFLOW / _UNDERFLOW */
+	uint32_t residual;
+	const uint8_t *sense; /* without the 2-byte SenseLength prefix */
+	uint16_t sense_len;
+};
+
+typedef void (*idm_task_fn)(struct idm_task *t, int status);
+
+/*
+ * A SCSI command (or TMF) in flight. Tasks come from a per-connection
+ * preallocated table, so allocating one costs no malloc. The client gets
+ * `client_area_size` bytes of its own at client_area.
+ */
+struct idm_task {
+	uint32_t magic;
+	struct idm_conn *conn;
+	enum idm_task_state state;
+	uint32_t refcnt;
+	uint32_t itt;
+	uint32_t ttt;              /* target transfer tag: slot | generation */
+	uint32_t cmdsn;
+	uint8_t lun_field[8];
+	/* data: one contiguous buffer, for whichever direction moves data */
+	uint8_t *data;
+	uint32_t data_cap;
+	uint32_t edtl;             /* Expected Data Transfer Length */
+	uint32_t xfer_len;         /* bytes this command will actually move */
+	bool is_write;
+	bool is_read;
+	/* target write (Data-Out / R2T) bookkeeping */
+	uint32_t received;         /* contiguous bytes placed from offset 0 */
+	uint32_t unsol_limit;      /* bytes the initiator may send unsolicited */
+	uint32_t rx_wanted;        /* end offset asked for by buf_rx_from_ini */
+	uint32_t r2t_next;         /* next offset to request by R2T */
+	uint32_t r2t_outstanding;
+	uint32_t r2tsn;
+	uint32_t data_sn;          /* next DataSN (Data-In) / expected (Data-Out) */
+	bool unsol_done;           /* the F bit ended unsolicited data */
+	/* completions */
+	idm_task_fn rx_done;       /* buf_rx_from_ini finished */
+	idm_task_fn tx_done;       /* data + status have left (task may end) */
+	struct idm_task *hash_next;
+	struct idm_task *free_next;
+	void *transport_priv;
+	void *client_priv;
+	_Alignas(16) uint8_t client_area[];
+};
+
+/* Counters that prove the data path (per connection). */
+struct idm_conn_stats {
+	uint64_t pdus_rx;
+	uint64_t pdus_tx;
+	uint64_t bytes_rx;         /* data segment bytes */
+	uint64_t bytes_tx;
+	uint64_t bytes_copied;     /* data bytes copied on the data path */
+	uint64_t registrations;    /* memory registrations (iSER) */
+	uint64_t work_requests;    /* send-queue work requests (iSER) */
+	uint64_t digest_errors;
+	uint64_t rejects_tx;
+	uint64_t tx_syscalls;
+};
+
+/* Debug ring: the connection's last state transitions. */
+#define IDM_CONN_HISTORY 16
+struct idm_conn_history {
+	uint8_t from, event, to;
+};
+
+/* Calls from the core up to the client (target or initiator). */
+struct idm_client_ops {
+	/*
+	 * Target: the header of a SCSI Command arrived; its data segment
+	 * (immediate data) is about to be read. Set up the task: t->data,
+	 * t->data_cap, t->xfer_len, t->is_read/is_write, t->unsol_limit.
+	 * Leaving t->data NULL makes the transport discard any data.
+	 * Returns 0, or a negative errno to drop the connection.
+	 */
+	int (*scsi_cmd_header)(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
+	/* A whole SCSI Command PDU is in (immediate data placed in t->data). */
+	void (*scsi_cmd)(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
+	/* Any other PDU for the client (login, text, NOP, TMF, logout, SCSI
+	 * response, Data-In, R2T, reject, async). The PDU is valid only
+	 * during the call. */
+	void (*rx_pdu)(struct idm_conn *c, struct idm_pdu *pdu);
+	/* The connection changed state (LOGGED_IN, CLEANUP, ...). */
+	void (*state_change)(struct idm_conn *c, enum idm_conn_state from,
+			     enum idm_conn_state to);
+	/* The connection is about to be freed: drop every reference to it. */
+	void (*conn_free)(struct idm_conn *c);
+	/* Target: a task is being torn down with the connection (abort it:
+	 * its store I/O may still be in flight). */
+	void (*task_abort)(struct idm_task *t);
+};
+
+/* What a transport can do, consulted by the core and the clients. */
+struct idm_transport_caps {
+	bool data_in_status;     /* can put status in the last Data-In */
+	bool digests;            /* CRC32C digests supported */
+	bool rdma;               /* data moves by RDMA (no Data-In / R2T) */
+};
+
+/* Parameters of a listening service (a portal). */
+struct idm_svc_req {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct idm_reactor **reactors; /* connections spread round-robin */
+	unsigned nreactors;
+	const struct idm_client_ops *client;
+	void *client_arg;               /* becomes idm_svc_client_arg() */
+	uint32_t client_task_size;      /* per-task client area */
+	uint32_t max_tasks;             /* per connection (queue depth + slack) */
+	/* called on the new connection's reactor once it exists */
+	void (*accepted)(struct idm_svc *svc, struct idm_conn *c);
+};
+
+/*
+ * The transport ops vector (one instance per transport). An op a
+ * transport has nothing to do for is NULL.
+ */
+struct idm_transport_ops {
+	/* Queue a PDU for transmission. The transport fills digests and
+	 * calls pdu->done once the PDU left or was dropped. */
+	void (*tx_pdu)(struct idm_conn *c, struct idm_pdu *pdu);
+	/* Target: move [off, off+len) of t->data to the initiator (Data-In
+	 * or RDMA Write); with `st`, send the status after it (in the last
+	 * Data-In when allowed). t->tx_done runs when all has left. */
+	int (*buf_tx_to_ini)(struct idm_task *t, uint32_t off, uint32_t len,
+			     const struct idm_scsi_status *st);
+	/* Target: fetch [0, len) of t->data from the initiator (R2T +
+	 * Data-Out, or RDMA Read), counting what unsolicited data already
+	 * placed. t->rx_done runs when it is all in. */
+	int (*buf_rx_from_ini)(struct idm_task *t, uint32_t len);
+	/* Login keys: the transport sees them first (iSER keys, digests). */
+	enum idm_hook_result (*negotiate_key)(struct idm_conn *c, const char *key,
+					      const char *value, char *answer, size_t cap);
+	/* Login done: apply the negotiated parameters (buffer sizes, digests)
+	 * and switch to the full feature phase data mover. */
+	int (*enable_datamover)(struct idm_conn *c);
+	/* Initiator: can this transport reach `peer` (RDMA route exists)? */
+	bool (*conn_is_capable)(const struct sockaddr *peer, socklen_t len);
+	/* Memory the transport may need to register (iSER); NULL for TCP. */
+	void *(*buf_alloc)(struct idm_conn *c, size_t len);
+	void (*buf_free)(struct idm_conn *c, void *buf, size_t len);
+	int (*buf_setup)(struct idm_conn *c, void *buf, size_t len);
+	void (*buf_teardown)(struct idm_conn *c, void *buf, size_t len);
+	/* Listening services. */
+	int (*svc_create)(struct idm_svc *svc);
+	int (*svc_online)(struct idm_svc *svc);
+	void (*svc_offline)(struct idm_svc *svc);
+	void (*svc_destroy)(struct idm_svc *svc);
+	/* Connections. */
+	int (*ini_conn_create)(struct idm_conn *c, const struct sockaddr *peer, socklen_t len);
+	int (*conn_connect)(struct idm_conn *c);
+	void (*conn_disconnect)(struct idm_conn *c); /* stop I/O, fail pending */
+	void (*conn_destroy)(struct idm_conn *c);    /* free transport state */
+};
+
+struct idm_transport {
+	const char *name;                 /* "tcp", "iser" */
+	const struct idm_transport_ops *ops;
+	const struct idm_transport_caps *caps;
+};
+
+/* The TCP transport (src/transport/tcp). */
+extern const struct idm_transport idm_tcp_transport;
+
+/* One connection. */
+struct idm_conn {
+	uint32_t magic;
+	enum idm_role role;
+	enum idm_conn_state state;
+	const struct idm_transport *transport;
+	void *transport_priv;
+	struct idm_reactor *reactor;
+	struct idm_svc *svc;              /* target: the portal it came in on */
+	const struct idm_client_ops *client;
+	void *client_priv;
+	uint32_t refcnt;
+	uint16_t cid;
+	struct sockaddr_storage local_addr;
+	struct sockaddr_storage peer_addr;
+	char peer_name[64];               /* "127.0.0.1:51234" for logs */
+	/* negotiated parameters (valid once logged in; updated during login) */
+	struct idm_params params;
+	bool ffp;                         /* full feature phase data mover on */
+	/* sequence numbers: StatSN is per connection; the CmdSN window is the
+	 * session's, shared through this pointer (filled in at tx time) */
+	uint32_t stat_sn;
+	uint32_t exp_stat_sn;             /* initiator side */
+	const uint32_t *exp_cmd_sn;
+	const uint32_t *max_cmd_sn;
+	/* tasks */
+	struct idm_task **task_hash;      /* by ITT */
+	uint32_t task_hash_mask;
+	struct idm_task *task_free;
+	uint8_t *task_mem;
+	uint32_t task_size;
+	uint32_t max_tasks;
+	uint32_t active_tasks;
+	/* debugging */
+	struct idm_conn_history history[IDM_CONN_HISTORY];
+	uint32_t history_pos;
+	struct idm_conn_stats stats;
+};
+
+/* One listening service (portal) of one transport. */
+struct idm_svc {
+	uint32_t magic;
+	const struct idm_transport *transport;
+	void *transport_priv;
+	struct idm_svc_req req;
+	unsigned next_reactor;
+	char name[80];                    /* "127.0.0.1:3260" */
+};
+
+/* ---- services (target) ---- */
+
+/* Create and bring online a listener on every transport that can serve
+ * req->addr. Returns 0 or -errno with a reason in `err`. */
+int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req,
+		   struct idm_svc **out, char *err, size_t errlen);
+void idm_svc_destroy(struct idm_svc *svc);
+static inline void *idm_svc_client_arg(const struct idm_svc *svc)
+{
+	return svc->req.client_arg;
+}
+
+/*
+ * Transport side of accept: called by a transport on the listener's
+ * thread with its new connection state; the core picks a reactor,
+ * creates the idm_conn there, calls tp->... and svc->req.accepted.
+ * `adopt` is called on the chosen reactor to bind transport state.
+ */
+int idm_svc_dispatch(struct idm_svc *svc, void *transport_conn,
+		     int (*adopt)(struct idm_conn *c, void *transport_conn),
+		     void (*drop)(void *transport_conn));
+
+/* ---- connections ---- */
+
+/* Allocate a connection on reactor `r` (the calling thread). */
+struct idm_conn *idm_conn_create(struct idm_reactor *r, enum idm_role role,
+				 const struct idm_transport *tp,
+				 const struct idm_client_ops *client, uint32_t client_task_size,
+				 uint32_t max_tasks);
+/* Feed an event to the connection state machine. */
+void idm_conn_event(struct idm_conn *c, enum idm_conn_event ev);
+void idm_conn_hold(struct idm_conn *c);
+void idm_conn_release(struct idm_conn *c);
+/* Ask to close the connection (async): tasks are aborted, the client's
+ * conn_free runs at the end. */
+static inline void idm_conn_close(struct idm_conn *c)
+{
+	idm_conn_event(c, IDM_CE_DISCONNECT);
+}
+
+/* ---- PDUs ---- */
+
+/* A PDU with room for `data_len` bytes of data segment (no malloc for
+ * small ones: the connection keeps a free list). */
+struct idm_pdu *idm_pdu_alloc(struct idm_conn *c, uint32_t data_len);
+void idm_pdu_free(struct idm_pdu *pdu);
+/*
+ * Send a PDU. For target-to-initiator PDUs the core fills StatSN,
+ * ExpCmdSN and MaxCmdSN (advancing StatSN where the RFC says), then
+ * hands the PDU to the transport. pdu->done (if set) runs when sent;
+ * the core frees the PDU afterwards unless `done` took it.
+ */
+void idm_pdu_tx(struct idm_conn *c, struct idm_pdu *pdu);
+/* Send a Reject for `bad` (its BHS goes back as the data segment). */
+void idm_pdu_reject(struct idm_conn *c, const uint8_t *bad_bhs, uint8_t reason);
+
+/* ---- tasks ---- */
+
+/* A free task for ITT `itt`, or NULL when the table is full or the ITT
+ * is already active (-EBUSY / -EEXIST in *err). */
+struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err);
+struct idm_task *idm_task_find_itt(struct idm_conn *c, uint32_t itt);
+struct idm_task *idm_task_find_ttt(struct idm_conn *c, uint32_t ttt);
+void idm_task_hold(struct idm_task *t);
+/* Drop a reference; the last one returns the task to the table. */
+void idm_task_release(struct idm_task *t);
+/* Visit every active task (TMF, connection teardown). */
+void idm_task_foreach(struct idm_conn *c, void (*fn)(struct idm_task *t, void *arg), void *arg);
+
+/* Target data movement through the transport (see the ops above). */
+int idm_task_send_data(struct idm_task *t, uint32_t off, uint32_t len,
+		       const struct idm_scsi_status *st);
+int idm_task_send_status(struct idm_task *t, const struct idm_scsi_status *st);
+int idm_task_recv_data(struct idm_task *t, uint32_t len);
+
+/* Log helpers: one line to stderr with time and component. */
+void idm_log(const char *component, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define IDM_LOG_CONN(c, fmt, ...) idm_log("conn", "%s: " fmt, (c)->peer_name, ##__VA_ARGS__)
+
+#endif

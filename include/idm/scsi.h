@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * SCSI block device emulation (SPC-4 / SBC-3) over a backing store.
+ *
+ * A target owns a LUN set; each SCSI command it receives goes through
+ *   1. scsi_cmd_setup(): decode the CDB, resolve the LU, check fields and
+ *      LBA ranges, and say which way data moves and how much (xfer_len);
+ *   2. buffer: the target gives cmd->data (xfer_len bytes), possibly from
+ *      scsi_cmd_direct_buffer() which points into the store's memory for
+ *      a zero-copy READ/WRITE on the mem store;
+ *   3. scsi_cmd_exec(): runs the command (asynchronously for file I/O) and
+ *      calls cmd->done with status, sense and data_len filled in.
+ * Nothing here knows about iSCSI.
+ */
+#ifndef IDM_SCSI_H
+#define IDM_SCSI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idm/backing.h"
+
+#define SCSI_SENSE_MAX 252
+#define SCSI_CDB_MAX 260 /* 16-byte BHS CDB + extended CDB AHS */
+#define SCSI_MAX_LUNS 256
+
+/* SAM status codes. */
+enum scsi_status {
+	SCSI_STATUS_GOOD = 0x00,
+	SCSI_STATUS_CHECK_CONDITION = 0x02,
+	SCSI_STATUS_CONDITION_MET = 0x04,
+	SCSI_STATUS_BUSY = 0x08,
+	SCSI_STATUS_RESERVATION_CONFLICT = 0x18,
+	SCSI_STATUS_TASK_SET_FULL = 0x28,
+	SCSI_STATUS_ACA_ACTIVE = 0x30,
+	SCSI_STATUS_TASK_ABORTED = 0x40,
+};
+
+/* Sense keys. */
+enum scsi_sense_key {
+	SCSI_SENSE_NO_SENSE = 0x0,
+	SCSI_SENSE_RECOVERED_ERROR = 0x1,
+	SCSI_SENSE_NOT_READY = 0x2,
+	SCSI_SENSE_MEDIUM_ERROR = 0x3,
+	SCSI_SENSE_HARDWARE_ERROR = 0x4,
+	SCSI_SENSE_ILLEGAL_REQUEST = 0x5,
+	SCSI_SENSE_UNIT_ATTENTION = 0x6,
+	SCSI_SENSE_DATA_PROTECT = 0x7,
+	SCSI_SENSE_ABORTED_COMMAND = 0xb,
+	SCSI_SENSE_MISCOMPARE = 0xe,
+};
+
+/* Additional sense code and qualifier, as (ASC << 8 | ASCQ). */
+enum scsi_asc {
+	SCSI_ASC_NONE = 0x0000,
+	SCSI_ASC_WRITE_ERROR = 0x0c00,
+	SCSI_ASC_READ_ERROR = 0x1100,
+	SCSI_ASC_MISCOMPARE_DURING_VERIFY = 0x1d00,
+	SCSI_ASC_INVALID_OPCODE = 0x2000,
+	SCSI_ASC_LBA_OUT_OF_RANGE = 0x2100,
+	SCSI_ASC_INVALID_FIELD_IN_CDB = 0x2400,
+	SCSI_ASC_LU_NOT_SUPPORTED = 0x2500,
+	SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST = 0x2600,
+	SCSI_ASC_PARAM_LIST_LENGTH_ERROR = 0x1a00,
+	SCSI_ASC_POWER_ON_RESET = 0x2900,
+	SCSI_ASC_BUS_DEVICE_RESET = 0x2903,
+	SCSI_ASC_CAPACITY_CHANGED = 0x2a09,
+	SCSI_ASC_REPORTED_LUNS_CHANGED = 0x3f0e,
+	SCSI_ASC_SAVING_PARAMS_NOT_SUPPORTED = 0x3900,
+	SCSI_ASC_MEDIUM_NOT_PRESENT = 0x3a00,
+	SCSI_ASC_INTERNAL_TARGET_FAILURE = 0x4400,
+	SCSI_ASC_COMMANDS_CLEARED_BY_OTHER_NEXUS = 0x2f00,
+};
+
+enum scsi_dir {
+	SCSI_DIR_NONE,
+	SCSI_DIR_READ,  /* data to the initiator (Data-In) */
+	SCSI_DIR_WRITE, /* data from the initiator (Data-Out) */
+};
+
+/* One logical unit. */
+struct scsi_lu {
+	uint64_t lun;
+	struct idm_backing *store;
+	uint32_t block_size;
+	uint64_t num_blocks;
+	bool write_cache;        /* WCE in the caching mode page */
+	bool stopped;            /* START STOP UNIT with START=0 */
+	char vendor[9];          /* "IDM     " */
+	char product[17];
+	char revision[5];
+	char serial[33];         /* VPD 0x80 */
+	uint8_t naa[16];         /* NAA 6 identifier for VPD 0x83 */
+	uint32_t ua_generation;  /* bumped when a unit attention is raised */
+	uint16_t ua_asc;         /* that unit attention's ASC/ASCQ */
+};
+
+/* The LUNs a target exports, by LUN number. */
+struct scsi_lu_set {
+	struct scsi_lu *lu[SCSI_MAX_LUNS];
+	unsigned count;
+};
+
+/* Create / free a LU over an open store (the LU takes ownership of it). */
+int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_name,
+		   struct scsi_lu **out);
+void scsi_lu_free(struct scsi_lu *lu);
+
+/* Raise a unit attention (LOGICAL UNIT RESET, ...) for every I_T nexus. */
+void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc);
+
+struct scsi_cmd;
+typedef void (*scsi_done_fn)(struct scsi_cmd *cmd);
+
+struct scsi_cmd {
+	/* set by the caller before setup */
+	struct scsi_lu_set *luns;
+	uint64_t lun;
+	const uint8_t *cdb;
+	uint32_t cdb_len;
+	uint32_t edtl;            /* Expected Data Transfer Length */
+	uint32_t *ua_seen;        /* the nexus' last seen UA generation per LU
+				   * (array of SCSI_MAX_LUNS), or NULL */
+	struct idm_reactor *reactor; /* for asynchronous store I/O */
+	scsi_done_fn done;
+	void *priv;
+	/* filled by setup */
+	struct scsi_lu *lu;       /* NULL when the LUN does not exist */
+	enum scsi_dir dir;
+	uint32_t xfer_len;        /* bytes the CDB asks to move */
+	uint64_t lba;
+	uint32_t nblocks;
+	bool fua;
+	/* data buffer, given by the caller before exec */
+	uint8_t *data;
+	uint32_t data_cap;
+	/* results */
+	uint32_t data_len;        /* READ: bytes of valid data in `data` */
+	uint8_t status;           /* enum scsi_status */
+	uint8_t sense_len;
+	uint8_t sense[SCSI_SENSE_MAX];
+	/* private to src/scsi */
+	struct idm_backing_io io;
+	int stage;
+};
+
+/*
+ * Decode and check the CDB. Returns 0 when the command should run (the
+ * caller then provides a buffer of xfer_len bytes and calls exec), or 1
+ * when it already failed: status and sense are set, no data moves, and
+ * the caller sends the response.
+ */
+int scsi_cmd_setup(struct scsi_cmd *cmd);
+
+/* For READ/WRITE on a store with memory: a pointer straight into it
+ * covering the whole transfer, else NULL. */
+uint8_t *scsi_cmd_direct_buffer(struct scsi_cmd *cmd);
+
+/* Run the command; cmd->done runs when it completes (maybe before
+ * return). cmd->data must hold xfer_len bytes (WRITE: the received data). */
+void scsi_cmd_exec(struct scsi_cmd *cmd);
+
+/* Build fixed-format sense data (0x70) into cmd and set CHECK CONDITION. */
+void scsi_cmd_set_sense(struct scsi_cmd *cmd, uint8_t key, uint16_t asc);
+/* Same, with the INFORMATION field or a sense-key-specific field pointer. */
+void scsi_sense_fixed(uint8_t *sense, uint8_t *len, uint8_t key, uint16_t asc);
+void scsi_cmd_set_sense_field(struct scsi_cmd *cmd, uint8_t key, uint16_t asc,
+			      bool in_cdb, uint16_t field, int bit);
+
+/* Length of a CDB from its opcode group, or 0 when the group is reserved. */
+unsigned scsi_cdb_length(uint8_t opcode);
+
+#endif
