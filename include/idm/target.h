@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The iSCSI target: portals, targets and their LUNs, sessions, login,
+ * discovery, SCSI command flow, task management. idmd builds a
+ * struct idm_target_conf (from its command line or a JSON file) and
+ * runs one idm_server.
+ */
+#ifndef IDM_TARGET_H
+#define IDM_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idm/keys.h"
+
+#define IDM_MAX_PORTALS 16
+#define IDM_MAX_TARGETS 64
+#define IDM_MAX_LUNS_PER_TARGET 64
+
+struct idm_portal_conf {
+	char addr[64];      /* "127.0.0.1", "::1", "0.0.0.0", "::" */
+	uint16_t port;      /* 3260 by default */
+	uint16_t tpgt;      /* portal group tag, 1 by default */
+};
+
+struct idm_lun_conf {
+	uint32_t lun;
+	char spec[512];     /* backing store spec: "mem:1G", "file:/p:1G", "null:1T" */
+	uint32_t block_size; /* 512 by default */
+};
+
+struct idm_target_conf {
+	char iqn[IDM_NAME_MAX];
+	char alias[256];
+	struct idm_lun_conf luns[IDM_MAX_LUNS_PER_TARGET];
+	unsigned nluns;
+};
+
+/* Target-side negotiation limits and timers. */
+struct idm_target_tunables {
+	uint32_t max_recv_dsl;        /* we receive; default 262144 */
+	uint32_t max_burst_length;    /* default 1048576 */
+	uint32_t first_burst_length;  /* default 262144 */
+	uint32_t max_outstanding_r2t; /* default 16 */
+	bool initial_r2t;             /* default false (we accept unsolicited) */
+	bool immediate_data;          /* default true */
+	uint32_t queue_depth;         /* CmdSN window per session; default 128 */
+	uint32_t nop_interval_s;      /* NOP-In keepalive; 0 = off; default 30 */
+	uint32_t nop_timeout_s;       /* no answer: drop the connection; default 15 */
+	uint32_t login_timeout_s;     /* default 15 */
+};
+
+struct idm_target_conf_all {
+	struct idm_portal_conf portals[IDM_MAX_PORTALS];
+	unsigned nportals;
+	struct idm_target_conf targets[IDM_MAX_TARGETS];
+	unsigned ntargets;
+	unsigned nreactors;           /* 0 = one per online CPU */
+	struct idm_target_tunables tun;
+};
+
+/* Fill with defaults (no portals, no targets). */
+void idm_target_conf_init(struct idm_target_conf_all *c);
+
+/* Parse a JSON config file into `c` (src/target/config.c). Returns 0 or
+ * -errno with one clear line in `err`. */
+int idm_target_conf_load(const char *path, struct idm_target_conf_all *c, char *err,
+			 size_t errlen);
+
+struct idm_server;
+
+/*
+ * Open every store, start the reactors, bind every portal. Returns 0 or
+ * -errno with one clear line in `err` (unusable portal, store, ...), in
+ * which case nothing is left running.
+ */
+int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server **out,
+		     char *err, size_t errlen);
+
+/* Close every session (logging out connections), flush every store, stop
+ * the reactors and free everything. Safe to call from the main thread. */
+void idm_server_stop(struct idm_server *srv);
+
+#endif
