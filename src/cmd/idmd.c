@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * idmd: the idm iSCSI target daemon.
+ *
+ *   idmd --portal 127.0.0.1:3260 --target IQN --lun mem:1G --lun file:PATH:SIZE
+ *   idmd --config FILE.json
+ *
+ * Logs to stderr. SIGTERM or SIGINT closes every session, flushes every
+ * store and exits 0. A configuration that cannot be served gets one error
+ * line and exit status 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idm/idm.h"
+#include "idm/target.h"
+
+#define IDMD_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
+		"            [--alias NAME] [--reactors N]\n"
+		"       idmd --config FILE.json\n"
+		"SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
+		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n");
+}
+
+/* "127.0.0.1:3260", "[::1]:3260", "::1", "127.0.0.1" -> addr + port. */
+static int parse_portal(const char *s, struct idm_portal_conf *p)
+{
+	const char *colon, *host = s;
+	size_t hostlen;
+	char *end;
+	long port = 3260;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close) {
+			return -EINVAL;
+		}
+		host = s + 1;
+		hostlen = (size_t)(close - host);
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (close[1] != '\0' && !colon) {
+			return -EINVAL;
+		}
+	} else {
+		colon = strrchr(s, ':');
+		if (colon && strchr(s, ':') != colon) {
+			colon = NULL; /* bare IPv6 address without a port */
+		}
+		hostlen = colon ? (size_t)(colon - s) : strlen(s);
+	}
+	if (colon) {
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (errno || *end != '\0' || port < 1 || port > 65535) {
+			return -EINVAL;
+		}
+	}
+	if (hostlen == 0 || hostlen >= sizeof(p->addr)) {
+		return -EINVAL;
+	}
+	memcpy(p->addr, host, hostlen);
+	p->addr[hostlen] = '\0';
+	p->port = (uint16_t)port;
+	p->tpgt = 1;
+	return 0;
+}
+
+static int add_lun(struct idm_target_conf *t, const char *spec)
+{
+	struct idm_lun_conf *l;
+
+	if (t->nluns >= IDM_MAX_LUNS_PER_TARGET || strlen(spec) >= sizeof(l->spec)) {
+		return -EINVAL;
+	}
+	l = &t->luns[t->nluns];
+	l->lun = t->nluns;
+	l->block_size = 512;
+	snprintf(l->spec, sizeof(l->spec), "%s", spec);
+	t->nluns++;
+	return 0;
+}
+
+enum { OPT_ALIAS = 256 };
+
+/* Build the configuration from the command line; 0, or 1 after printing why. */
+static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
+{
+	static const struct option opts[] = {
+		{"portal", required_argument, NULL, 'p'}, {"target", required_argument, NULL, 't'},
+		{"lun", required_argument, NULL, 'l'},    {"config", required_argument, NULL, 'c'},
+		{"reactors", required_argument, NULL, 'r'}, {"alias", required_argument, NULL, OPT_ALIAS},
+		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct idm_target_conf *t = &conf->targets[0];
+	const char *config = NULL;
+	char err[512];
+	char *end;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "p:t:l:c:r:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			if (conf->nportals >= IDM_MAX_PORTALS ||
+			    parse_portal(optarg, &conf->portals[conf->nportals]) != 0) {
+				fprintf(stderr, "idmd: bad portal \"%s\" (ADDR[:PORT])\n", optarg);
+				return 1;
+			}
+			conf->nportals++;
+			break;
+		case 't':
+			if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(t->iqn)) {
+				fprintf(stderr, "idmd: bad target name \"%s\"\n", optarg);
+				return 1;
+			}
+			snprintf(t->iqn, sizeof(t->iqn), "%s", optarg);
+			break;
+		case OPT_ALIAS:
+			snprintf(t->alias, sizeof(t->alias), "%s", optarg);
+			break;
+		case 'l':
+			if (add_lun(t, optarg) != 0) {
+				fprintf(stderr, "idmd: cannot add LUN \"%s\"\n", optarg);
+				return 1;
+			}
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'r':
+			conf->nreactors = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || conf->nreactors > 256) {
+				fprintf(stderr, "idmd: bad reactor count \"%s\"\n", optarg);
+				return 1;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("idmd %s\n", IDMD_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "idmd: unexpected argument \"%s\"\n", argv[optind]);
+		return 1;
+	}
+	if (config) {
+		if (conf->nportals || t->iqn[0] || t->nluns) {
+			fprintf(stderr, "idmd: --config excludes --portal, --target and --lun\n");
+			return 1;
+		}
+		if (idm_target_conf_load(config, conf, err, sizeof(err)) != 0) {
+			fprintf(stderr, "idmd: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	if (conf->nportals == 0 || t->iqn[0] == '\0' || t->nluns == 0) {
+		fprintf(stderr, "idmd: need --portal, --target and at least one --lun (or --config)\n");
+		usage(stderr);
+		return 1;
+	}
+	conf->ntargets = 1;
+	return 0;
+}
+
+/* Block the stop signals in every thread; the main thread waits for them. */
+static void block_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	struct idm_target_conf_all *conf;
+	struct idm_server *srv;
+	sigset_t stop;
+	char err[512];
+	int sig = 0;
+
+	conf = calloc(1, sizeof(*conf));
+	if (!conf) {
+		fprintf(stderr, "idmd: out of memory\n");
+		return 1;
+	}
+	idm_target_conf_init(conf);
+	if (parse_args(argc, argv, conf) != 0) {
+		free(conf);
+		return 1;
+	}
+	block_stop_signals(&stop);
+	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "idmd: %s\n", err);
+		free(conf);
+		return 1;
+	}
+	idm_log("idmd", "serving %u target(s) on %u portal(s)", conf->ntargets, conf->nportals);
+	sigwait(&stop, &sig);
+	idm_log("idmd", "%s: closing sessions and flushing stores", strsignal(sig));
+	idm_server_stop(srv);
+	free(conf);
+	idm_log("idmd", "stopped");
+	return 0;
+}

@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * idmd's JSON configuration:
+ *
+ * {
+ *   "reactors": 2,
+ *   "portals": [ { "addr": "127.0.0.1", "port": 3260, "tpgt": 1 } ],
+ *   "targets": [ { "iqn": "iqn.2026-11.org.idm:disk1", "alias": "disk1",
+ *                  "luns": [ { "lun": 0, "spec": "file:/var/lib/idm/d1.img:10G",
+ *                              "block_size": 512 } ] } ],
+ *   "tunables": { "max_recv_dsl": 262144, "max_burst_length": 1048576,
+ *                 "first_burst_length": 262144, "max_outstanding_r2t": 16,
+ *                 "initial_r2t": false, "immediate_data": true,
+ *                 "queue_depth": 128, "nop_interval_s": 30, "nop_timeout_s": 15,
+ *                 "login_timeout_s": 15 }
+ * }
+ *
+ * Unknown keys and values of the wrong type are errors: a typo in a
+ * storage config should stop the daemon, not be ignored.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "idm/target.h"
+
+struct conf_ctx {
+	char *err;
+	size_t errlen;
+	const char *path;
+};
+
+static int conf_error(struct conf_ctx *cx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int conf_error(struct conf_ctx *cx, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	msg[strcspn(msg, "\n")] = '\0'; /* json-c's messages end in a newline */
+	snprintf(cx->err, cx->errlen, "%s: %s", cx->path, msg);
+	return -EINVAL;
+}
+
+/* Copy a JSON string into a fixed buffer; too long or not a string fails. */
+static int conf_string(struct conf_ctx *cx, json_object *v, const char *what, char *dst,
+		       size_t cap)
+{
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_string)) {
+		return conf_error(cx, "%s must be a string", what);
+	}
+	s = json_object_get_string(v);
+	if (strlen(s) == 0 || strlen(s) >= cap) {
+		return conf_error(cx, "%s must be 1 to %zu characters", what, cap - 1);
+	}
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+static int conf_uint(struct conf_ctx *cx, json_object *v, const char *what, uint64_t min,
+		     uint64_t max, uint64_t *out)
+{
+	int64_t n;
+
+	if (!json_object_is_type(v, json_type_int)) {
+		return conf_error(cx, "%s must be an integer", what);
+	}
+	n = json_object_get_int64(v);
+	if (n < 0 || (uint64_t)n < min || (uint64_t)n > max) {
+		return conf_error(cx, "%s must be between %llu and %llu", what,
+				  (unsigned long long)min, (unsigned long long)max);
+	}
+	*out = (uint64_t)n;
+	return 0;
+}
+
+static int conf_bool(struct conf_ctx *cx, json_object *v, const char *what, bool *out)
+{
+	if (!json_object_is_type(v, json_type_boolean)) {
+		return conf_error(cx, "%s must be true or false", what);
+	}
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+static int conf_portal(struct conf_ctx *cx, json_object *o, struct idm_portal_conf *p)
+{
+	uint64_t n;
+	int rc = 0;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		return conf_error(cx, "each portal must be an object");
+	}
+	p->port = 3260;
+	p->tpgt = 1;
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "addr") == 0) {
+			rc = conf_string(cx, val, "portal addr", p->addr, sizeof(p->addr));
+		} else if (strcmp(key, "port") == 0) {
+			rc = conf_uint(cx, val, "portal port", 1, 65535, &n);
+			p->port = (uint16_t)n;
+		} else if (strcmp(key, "tpgt") == 0) {
+			rc = conf_uint(cx, val, "portal tpgt", 1, 65535, &n);
+			p->tpgt = (uint16_t)n;
+		} else {
+			rc = conf_error(cx, "unknown portal key \"%s\"", key);
+		}
+		if (rc) {
+			return rc;
+		}
+	}
+	if (p->addr[0] == '\0') {
+		return conf_error(cx, "a portal needs \"addr\"");
+	}
+	return 0;
+}
+
+static int conf_lun(struct conf_ctx *cx, json_object *o, struct idm_lun_conf *l, uint32_t index)
+{
+	uint64_t n;
+	int rc = 0;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		return conf_error(cx, "each LUN must be an object");
+	}
+	l->lun = index;
+	l->block_size = 512;
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "lun") == 0) {
+			rc = conf_uint(cx, val, "lun", 0, IDM_MAX_LUNS_PER_TARGET - 1, &n);
+			l->lun = (uint32_t)n;
+		} else if (strcmp(key, "spec") == 0) {
+			rc = conf_string(cx, val, "LUN spec", l->spec, sizeof(l->spec));
+		} else if (strcmp(key, "block_size") == 0) {
+			rc = conf_uint(cx, val, "block_size", 512, 4096, &n);
+			if (rc == 0 && n != 512 && n != 4096) {
+				rc = conf_error(cx, "block_size must be 512 or 4096");
+			}
+			l->block_size = (uint32_t)n;
+		} else {
+			rc = conf_error(cx, "unknown LUN key \"%s\"", key);
+		}
+		if (rc) {
+			return rc;
+		}
+	}
+	if (l->spec[0] == '\0') {
+		return conf_error(cx, "LUN %u needs \"spec\"", l->lun);
+	}
+	return 0;
+}
+
+static int conf_luns(struct conf_ctx *cx, json_object *arr, struct idm_target_conf *t)
+{
+	size_t i, j, n;
+	int rc;
+
+	if (!json_object_is_type(arr, json_type_array)) {
+		return conf_error(cx, "\"luns\" must be an array");
+	}
+	n = json_object_array_length(arr);
+	if (n > IDM_MAX_LUNS_PER_TARGET) {
+		return conf_error(cx, "at most %d LUNs per target", IDM_MAX_LUNS_PER_TARGET);
+	}
+	for (i = 0; i < n; i++) {
+		rc = conf_lun(cx, json_object_array_get_idx(arr, i), &t->luns[i], (uint32_t)i);
+		if (rc) {
+			return rc;
+		}
+		for (j = 0; j < i; j++) {
+			if (t->luns[j].lun == t->luns[i].lun) {
+				return conf_error(cx, "target %s: LUN %u appears twice", t->iqn,
+						  t->luns[i].lun);
+			}
+		}
+	}
+	t->nluns = (unsigned)n;
+	return 0;
+}
+
+static int conf_target(struct conf_ctx *cx, json_object *o, struct idm_target_conf *t)
+{
+	int rc = 0;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		return conf_error(cx, "each target must be an object");
+	}
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "iqn") == 0) {
+			rc = conf_string(cx, val, "target iqn", t->iqn, sizeof(t->iqn));
+		} else if (strcmp(key, "alias") == 0) {
+			rc = conf_string(cx, val, "target alias", t->alias, sizeof(t->alias));
+		} else if (strcmp(key, "luns") == 0) {
+			rc = conf_luns(cx, val, t);
+		} else {
+			rc = conf_error(cx, "unknown target key \"%s\"", key);
+		}
+		if (rc) {
+			return rc;
+		}
+	}
+	if (t->iqn[0] == '\0') {
+		return conf_error(cx, "a target needs \"iqn\"");
+	}
+	return 0;
+}
+
+/* Tunables: a table from JSON name to field, so adding one is one line. */
+struct tunable_desc {
+	const char *name;
+	size_t offset;
+	bool is_bool;
+	uint32_t min, max;
+};
+
+#define TUN_U32(n, lo, hi) {#n, offsetof(struct idm_target_tunables, n), false, lo, hi}
+#define TUN_BOOL(n) {#n, offsetof(struct idm_target_tunables, n), true, 0, 1}
+
+static const struct tunable_desc tunables[] = {
+	TUN_U32(max_recv_dsl, 512, 16777215),
+	TUN_U32(max_burst_length, 512, 16777215),
+	TUN_U32(first_burst_length, 512, 16777215),
+	TUN_U32(max_outstanding_r2t, 1, 65535),
+	TUN_BOOL(initial_r2t),
+	TUN_BOOL(immediate_data),
+	TUN_U32(queue_depth, 1, 4096),
+	TUN_U32(nop_interval_s, 0, 3600),
+	TUN_U32(nop_timeout_s, 1, 3600),
+	TUN_U32(login_timeout_s, 1, 3600),
+};
+
+static int conf_tunable(struct conf_ctx *cx, const char *key, json_object *val,
+			struct idm_target_tunables *tun)
+{
+	const struct tunable_desc *d;
+	uint64_t n;
+	int rc;
+
+	for (d = tunables; d < tunables + sizeof(tunables) / sizeof(tunables[0]); d++) {
+		if (strcmp(d->name, key) != 0) {
+			continue;
+		}
+		if (d->is_bool) {
+			return conf_bool(cx, val, key, (bool *)((char *)tun + d->offset));
+		}
+		rc = conf_uint(cx, val, key, d->min, d->max, &n);
+		if (rc == 0) {
+			*(uint32_t *)((char *)tun + d->offset) = (uint32_t)n;
+		}
+		return rc;
+	}
+	return conf_error(cx, "unknown tunable \"%s\"", key);
+}
+
+static int conf_array(struct conf_ctx *cx, json_object *arr, const char *what, unsigned max,
+		      unsigned *count)
+{
+	if (!json_object_is_type(arr, json_type_array)) {
+		return conf_error(cx, "\"%s\" must be an array", what);
+	}
+	if (json_object_array_length(arr) > max) {
+		return conf_error(cx, "at most %u %s", max, what);
+	}
+	*count = (unsigned)json_object_array_length(arr);
+	return 0;
+}
+
+static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
+			struct idm_target_conf_all *c)
+{
+	uint64_t n;
+	unsigned i;
+	int rc;
+
+	if (strcmp(key, "reactors") == 0) {
+		rc = conf_uint(cx, val, "reactors", 0, 256, &n);
+		c->nreactors = (unsigned)n;
+		return rc;
+	}
+	if (strcmp(key, "portals") == 0) {
+		rc = conf_array(cx, val, "portals", IDM_MAX_PORTALS, &c->nportals);
+		for (i = 0; rc == 0 && i < c->nportals; i++) {
+			rc = conf_portal(cx, json_object_array_get_idx(val, i), &c->portals[i]);
+		}
+		return rc;
+	}
+	if (strcmp(key, "targets") == 0) {
+		rc = conf_array(cx, val, "targets", IDM_MAX_TARGETS, &c->ntargets);
+		for (i = 0; rc == 0 && i < c->ntargets; i++) {
+			rc = conf_target(cx, json_object_array_get_idx(val, i), &c->targets[i]);
+		}
+		return rc;
+	}
+	if (strcmp(key, "tunables") == 0) {
+		if (!json_object_is_type(val, json_type_object)) {
+			return conf_error(cx, "\"tunables\" must be an object");
+		}
+		json_object_object_foreach(val, tkey, tval) {
+			rc = conf_tunable(cx, tkey, tval, &c->tun);
+			if (rc) {
+				return rc;
+			}
+		}
+		return 0;
+	}
+	return conf_error(cx, "unknown key \"%s\"", key);
+}
+
+int idm_target_conf_load(const char *path, struct idm_target_conf_all *c, char *err,
+			 size_t errlen)
+{
+	struct conf_ctx cx = {.err = err, .errlen = errlen, .path = path};
+	json_object *root;
+	int rc = 0;
+
+	root = json_object_from_file(path);
+	if (!root) {
+		return conf_error(&cx, "cannot read or parse: %s", json_util_get_last_err());
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		json_object_put(root);
+		return conf_error(&cx, "the top level must be an object");
+	}
+	json_object_object_foreach(root, key, val) {
+		rc = conf_top_key(&cx, key, val, c);
+		if (rc) {
+			break;
+		}
+	}
+	json_object_put(root);
+	if (rc == 0 && c->nportals == 0) {
+		rc = conf_error(&cx, "no portals");
+	}
+	if (rc == 0 && c->ntargets == 0) {
+		rc = conf_error(&cx, "no targets");
+	}
+	return rc;
+}

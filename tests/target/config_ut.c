@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Unit tests of idmd's JSON configuration loader (src/target/config.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "idm/target.h"
+
+/* Write `json` to a temporary file and load it; returns the loader's rc. */
+static int load(const char *json, struct idm_target_conf_all *c, char *err, size_t errlen)
+{
+	char path[] = "/tmp/idm_config_ut_XXXXXX";
+	int fd = mkstemp(path);
+	int rc;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+	close(fd);
+	memset(c, 0, sizeof(*c));
+	err[0] = '\0';
+	rc = idm_target_conf_load(path, c, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+static void full_config_loads(void **state)
+{
+	struct idm_target_conf_all c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(load("{\"reactors\": 2,"
+			      " \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
+			      " \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
+			      "   \"luns\": [{\"spec\": \"mem:1G\"},"
+			      "              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
+			      " \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false}}",
+			      &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.nreactors, 2);
+	assert_int_equal(c.nportals, 1);
+	assert_string_equal(c.portals[0].addr, "::1");
+	assert_int_equal(c.portals[0].port, 3270);
+	assert_int_equal(c.portals[0].tpgt, 7);
+	assert_int_equal(c.ntargets, 1);
+	assert_string_equal(c.targets[0].iqn, "iqn.2026-11.org.idm:a");
+	assert_int_equal(c.targets[0].nluns, 2);
+	assert_int_equal(c.targets[0].luns[0].lun, 0);
+	assert_int_equal(c.targets[0].luns[0].block_size, 512);
+	assert_int_equal(c.targets[0].luns[1].lun, 5);
+	assert_int_equal(c.targets[0].luns[1].block_size, 4096);
+	assert_string_equal(c.targets[0].luns[1].spec, "null:1T");
+	assert_int_equal(c.tun.queue_depth, 64);
+	assert_false(c.tun.immediate_data);
+}
+
+/* Each bad document fails with a message naming the problem. */
+static void bad_configs_fail_clearly(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *msg;
+	} cases[] = {
+		{"{", "cannot read or parse"},
+		{"[]", "top level must be an object"},
+		{"{\"portal\": []}", "unknown key \"portal\""},
+		{"{\"portals\": [{\"addr\": \"1.2.3.4\", \"port\": 70000}]}", "portal port"},
+		{"{\"portals\": [{\"port\": 3260}]}", "needs \"addr\""},
+		{"{\"portals\": [{\"addr\": \"127.0.0.1\"}]}", "no targets"},
+		{"{\"targets\": [{\"iqn\": \"x\"}]}", "no portals"},
+		{"{\"targets\": [{\"luns\": []}]}", "needs \"iqn\""},
+		{"{\"targets\": [{\"iqn\": \"x\", \"luns\": [{\"spec\": 5}]}]}", "LUN spec must be a string"},
+		{"{\"targets\": [{\"iqn\": \"x\", \"luns\": [{\"spec\": \"mem:1G\", \"block_size\": 1024}]}]}",
+		 "block_size must be 512 or 4096"},
+		{"{\"targets\": [{\"iqn\": \"x\", \"luns\": [{\"spec\": \"mem:1G\"}, {\"lun\": 0, \"spec\": \"mem:1G\"}]}]}",
+		 "appears twice"},
+		{"{\"tunables\": {\"queue_depth\": 0}}", "queue_depth must be between"},
+		{"{\"tunables\": {\"initial_r2t\": 1}}", "initial_r2t must be true or false"},
+		{"{\"tunables\": {\"bogus\": 1}}", "unknown tunable \"bogus\""},
+	};
+	struct idm_target_conf_all c;
+	char err[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_not_equal(load(cases[i].json, &c, err, sizeof(err)), 0);
+		if (!strstr(err, cases[i].msg)) {
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
+		}
+		assert_null(strchr(err, '\n'));
+	}
+}
+
+static void missing_file_fails(void **state)
+{
+	struct idm_target_conf_all c;
+	char err[256];
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	assert_int_not_equal(idm_target_conf_load("/nonexistent/idm.json", &c, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "/nonexistent/idm.json"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(full_config_loads),
+		cmocka_unit_test(bad_configs_fail_clearly),
+		cmocka_unit_test(missing_file_fails),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
