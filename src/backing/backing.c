@@ -169,6 +169,9 @@ int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing *
 	uint64_t size;
 	int rc;
 
+	if (!out) {
+		return spec_error(err, errlen, -EINVAL, spec ? spec : "", "no place for the store");
+	}
 	*out = NULL;
 	if (!spec || !*spec) {
 		return spec_error(err, errlen, -EINVAL, "", "empty spec");
