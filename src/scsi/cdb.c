@@ -3,6 +3,13 @@
  * CDB decoding: the opcode table, the checks every command shares (LU
  * present, unit attention, started unit, control byte) and the dispatch
  * to each command's setup and exec.
+ *
+ * Completion: scsi_cmd_exec() always ends in exactly one call of
+ * cmd->done. Commands that need no store I/O (INQUIRY, MODE SENSE, zero
+ * copy READ/WRITE on a mapped store, ...) and stores that complete
+ * synchronously call it before scsi_cmd_exec() returns, so the caller
+ * must not touch cmd after exec unless its done callback allows it.
+ * Setup never calls done: when it returns 1, status and sense are set.
  */
 #include <string.h>
 
@@ -146,7 +153,7 @@ static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
 	if (control & CONTROL_LINK) {
 		return scsi_cmd_bad_field(cmd, (uint16_t)(len - 1), 0);
 	}
-	if ((op->flags & SCSI_OPF_MEDIUM) && cmd->lu->stopped) {
+	if ((op->flags & SCSI_OPF_MEDIUM) && __atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_NOT_READY,
 				     SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
 	}

@@ -13,6 +13,7 @@
 #define SSU_NO_FLUSH 0x04
 #define REQ_SENSE_DESC 0x01
 #define RC10_LEN 8
+#define RC10_PMI 0x01
 #define RC16_LEN 32
 #define REPORT_LUNS_HDR 8
 
@@ -47,14 +48,17 @@ int scsi_start_stop_setup(struct scsi_cmd *cmd)
 void scsi_start_stop_exec(struct scsi_cmd *cmd)
 {
 	uint8_t b4 = cmd->cdb[4];
+	bool stop;
 
 	if (cmd->stage == 0) {
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	cmd->lu->stopped = !(b4 & SSU_START);
+	stop = !(b4 & SSU_START);
+	/* Other reactors read it for their commands to this LU. */
+	__atomic_store_n(&cmd->lu->stopped, stop, __ATOMIC_RELAXED);
 	/* Stopping writes the cache back first unless NO_FLUSH says not to. */
-	if (cmd->lu->stopped && !(b4 & SSU_NO_FLUSH)) {
+	if (stop && !(b4 & SSU_NO_FLUSH)) {
 		scsi_submit_flush(cmd);
 		return;
 	}
@@ -63,6 +67,10 @@ void scsi_start_stop_exec(struct scsi_cmd *cmd)
 
 int scsi_read_capacity10_setup(struct scsi_cmd *cmd)
 {
+	/* An LBA only means something with PMI set (SBC-3 5.15.1). */
+	if (!(cmd->cdb[8] & RC10_PMI) && get_be32(cmd->cdb + 2) != 0) {
+		return scsi_cmd_bad_field(cmd, 2, -1);
+	}
 	return scsi_cmd_data_in(cmd, RC10_LEN);
 }
 
@@ -123,7 +131,7 @@ void scsi_request_sense_exec(struct scsi_cmd *cmd)
 		scsi_sense_fixed(buf, &len, SCSI_SENSE_UNIT_ATTENTION, ua);
 	} else if (!cmd->lu) {
 		scsi_sense_fixed(buf, &len, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LU_NOT_SUPPORTED);
-	} else if (cmd->lu->stopped) {
+	} else if (__atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		scsi_sense_fixed(buf, &len, SCSI_SENSE_NOT_READY,
 				 SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
 	} else {

@@ -108,6 +108,19 @@ static void test_read_capacity10(void **state)
 	assert_int_equal(get_be32(e->buf + 4), 512);
 }
 
+static void test_read_capacity10_pmi(void **state)
+{
+	struct t_env *e = *state;
+	const uint8_t lba_no_pmi[10] = {0x25, 0, 0, 0, 0, 1, 0, 0, 0, 0};
+	const uint8_t lba_pmi[10] = {0x25, 0, 0, 0, 0, 1, 0, 0, 1, 0};
+
+	assert_int_equal(t_run(e, lba_no_pmi, 10), 1);
+	t_expect_field(e, 2, -1);
+	assert_int_equal(t_run(e, lba_pmi, 10), 0);
+	t_expect_good(e);
+	assert_int_equal(get_be32(e->buf), 2047);
+}
+
 static void test_read_capacity10_too_big(void **state)
 {
 	const uint8_t cdb[10] = {0x25};
@@ -259,6 +272,7 @@ int main(void)
 		T(test_loej_not_removable),
 		T(test_power_condition_ignored),
 		T(test_read_capacity10),
+		T(test_read_capacity10_pmi),
 		cmocka_unit_test(test_read_capacity10_too_big),
 		cmocka_unit_test(test_read_capacity16),
 		T(test_read_capacity16_alloc_len),
