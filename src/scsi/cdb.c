@@ -20,65 +20,96 @@
 #define CONTROL_LINK 0x01
 
 static const struct scsi_op op_test_unit_ready = {
-	"TEST UNIT READY", SCSI_OPF_MEDIUM, scsi_no_data_setup, scsi_good_exec,
+    .name = "TEST UNIT READY",
+    .flags = SCSI_OPF_MEDIUM,
+    .setup = scsi_no_data_setup,
+    .exec = scsi_good_exec,
 };
 static const struct scsi_op op_request_sense = {
-	"REQUEST SENSE", SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA, scsi_request_sense_setup,
-	scsi_request_sense_exec,
+    .name = "REQUEST SENSE",
+    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
+    .setup = scsi_request_sense_setup,
+    .exec = scsi_request_sense_exec,
 };
 static const struct scsi_op op_inquiry = {
-	"INQUIRY", SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA, scsi_inquiry_setup, scsi_inquiry_exec,
+    .name = "INQUIRY",
+    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
+    .setup = scsi_inquiry_setup,
+    .exec = scsi_inquiry_exec,
 };
 static const struct scsi_op op_report_luns = {
-	"REPORT LUNS", SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA, scsi_report_luns_setup,
-	scsi_report_luns_exec,
+    .name = "REPORT LUNS",
+    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
+    .setup = scsi_report_luns_setup,
+    .exec = scsi_report_luns_exec,
 };
 static const struct scsi_op op_mode_sense = {
-	"MODE SENSE", 0, scsi_mode_sense_setup, scsi_mode_sense_exec,
+    .name = "MODE SENSE",
+    .flags = 0,
+    .setup = scsi_mode_sense_setup,
+    .exec = scsi_mode_sense_exec,
 };
 static const struct scsi_op op_start_stop = {
-	"START STOP UNIT", 0, scsi_start_stop_setup, scsi_start_stop_exec,
+    .name = "START STOP UNIT",
+    .flags = 0,
+    .setup = scsi_start_stop_setup,
+    .exec = scsi_start_stop_exec,
 };
 static const struct scsi_op op_read_capacity10 = {
-	"READ CAPACITY(10)", 0, scsi_read_capacity10_setup, scsi_read_capacity10_exec,
+    .name = "READ CAPACITY(10)",
+    .flags = 0,
+    .setup = scsi_read_capacity10_setup,
+    .exec = scsi_read_capacity10_exec,
 };
 static const struct scsi_op op_service_action_in = {
-	"SERVICE ACTION IN(16)", 0, scsi_service_action_in_setup, scsi_read_capacity16_exec,
+    .name = "SERVICE ACTION IN(16)",
+    .flags = 0,
+    .setup = scsi_service_action_in_setup,
+    .exec = scsi_read_capacity16_exec,
 };
 static const struct scsi_op op_rw = {
-	"READ/WRITE", SCSI_OPF_MEDIUM | SCSI_OPF_DIRECT, scsi_rw_setup, scsi_rw_exec,
+    .name = "READ/WRITE",
+    .flags = SCSI_OPF_MEDIUM | SCSI_OPF_DIRECT,
+    .setup = scsi_rw_setup,
+    .exec = scsi_rw_exec,
 };
 static const struct scsi_op op_verify = {
-	"VERIFY", SCSI_OPF_MEDIUM, scsi_verify_setup, scsi_verify_exec,
+    .name = "VERIFY",
+    .flags = SCSI_OPF_MEDIUM,
+    .setup = scsi_verify_setup,
+    .exec = scsi_verify_exec,
 };
 static const struct scsi_op op_sync_cache = {
-	"SYNCHRONIZE CACHE", SCSI_OPF_MEDIUM, scsi_sync_cache_setup, scsi_sync_cache_exec,
+    .name = "SYNCHRONIZE CACHE",
+    .flags = SCSI_OPF_MEDIUM,
+    .setup = scsi_sync_cache_setup,
+    .exec = scsi_sync_cache_exec,
 };
 
 /* Indexed by opcode; NULL means INVALID COMMAND OPERATION CODE. */
 static const struct scsi_op *const scsi_ops[256] = {
-	[SCSI_OP_TEST_UNIT_READY] = &op_test_unit_ready,
-	[SCSI_OP_REQUEST_SENSE] = &op_request_sense,
-	[SCSI_OP_READ6] = &op_rw,
-	[SCSI_OP_WRITE6] = &op_rw,
-	[SCSI_OP_INQUIRY] = &op_inquiry,
-	[SCSI_OP_MODE_SENSE6] = &op_mode_sense,
-	[SCSI_OP_START_STOP_UNIT] = &op_start_stop,
-	[SCSI_OP_READ_CAPACITY10] = &op_read_capacity10,
-	[SCSI_OP_READ10] = &op_rw,
-	[SCSI_OP_WRITE10] = &op_rw,
-	[SCSI_OP_VERIFY10] = &op_verify,
-	[SCSI_OP_SYNC_CACHE10] = &op_sync_cache,
-	[SCSI_OP_MODE_SENSE10] = &op_mode_sense,
-	[SCSI_OP_READ16] = &op_rw,
-	[SCSI_OP_WRITE16] = &op_rw,
-	[SCSI_OP_VERIFY16] = &op_verify,
-	[SCSI_OP_SYNC_CACHE16] = &op_sync_cache,
-	[SCSI_OP_SERVICE_ACTION_IN16] = &op_service_action_in,
-	[SCSI_OP_REPORT_LUNS] = &op_report_luns,
-	[SCSI_OP_READ12] = &op_rw,
-	[SCSI_OP_WRITE12] = &op_rw,
-	[SCSI_OP_VERIFY12] = &op_verify,
+    [SCSI_OP_TEST_UNIT_READY] = &op_test_unit_ready,
+    [SCSI_OP_REQUEST_SENSE] = &op_request_sense,
+    [SCSI_OP_READ6] = &op_rw,
+    [SCSI_OP_WRITE6] = &op_rw,
+    [SCSI_OP_INQUIRY] = &op_inquiry,
+    [SCSI_OP_MODE_SENSE6] = &op_mode_sense,
+    [SCSI_OP_START_STOP_UNIT] = &op_start_stop,
+    [SCSI_OP_READ_CAPACITY10] = &op_read_capacity10,
+    [SCSI_OP_READ10] = &op_rw,
+    [SCSI_OP_WRITE10] = &op_rw,
+    [SCSI_OP_VERIFY10] = &op_verify,
+    [SCSI_OP_SYNC_CACHE10] = &op_sync_cache,
+    [SCSI_OP_MODE_SENSE10] = &op_mode_sense,
+    [SCSI_OP_READ16] = &op_rw,
+    [SCSI_OP_WRITE16] = &op_rw,
+    [SCSI_OP_VERIFY16] = &op_verify,
+    [SCSI_OP_SYNC_CACHE16] = &op_sync_cache,
+    [SCSI_OP_SERVICE_ACTION_IN16] = &op_service_action_in,
+    [SCSI_OP_REPORT_LUNS] = &op_report_luns,
+    [SCSI_OP_READ12] = &op_rw,
+    [SCSI_OP_WRITE12] = &op_rw,
+    [SCSI_OP_VERIFY12] = &op_verify,
 };
 
 /* CDB length by group code (opcode bits 7:5), SPC-4 4.2.5.1. Group 3
@@ -155,7 +186,7 @@ static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
 	}
 	if ((op->flags & SCSI_OPF_MEDIUM) && __atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_NOT_READY,
-				     SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+		                     SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
 	}
 	return 0;
 }
@@ -203,6 +234,12 @@ void scsi_cmd_exec(struct scsi_cmd *cmd)
 
 	/* A command whose setup failed has nothing left to run. */
 	if (!op || cmd->status != SCSI_STATUS_GOOD) {
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	/* Setup was skipped or the LU went away: fail, don't crash. */
+	if (!cmd->lu && !(op->flags & SCSI_OPF_ANY_LUN)) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LU_NOT_SUPPORTED);
 		scsi_cmd_complete(cmd);
 		return;
 	}

@@ -51,8 +51,8 @@ static uint16_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *p);
 
 /* In ascending page code order, as the supported pages list must be. */
 static const struct vpd_page vpd_pages[] = {
-	{0x00, vpd_supported},    {0x80, vpd_serial},      {0x83, vpd_devid},
-	{0xb0, vpd_block_limits}, {0xb1, vpd_block_chars}, {0xb2, vpd_provisioning},
+    {0x00, vpd_supported},    {0x80, vpd_serial},      {0x83, vpd_devid},
+    {0xb0, vpd_block_limits}, {0xb1, vpd_block_chars}, {0xb2, vpd_provisioning},
 };
 #define VPD_PAGE_COUNT (sizeof(vpd_pages) / sizeof(vpd_pages[0]))
 
@@ -107,8 +107,7 @@ static uint16_t vpd_devid(const struct scsi_lu *lu, uint8_t *p)
 	size_t serial_len = strnlen(lu->serial, sizeof(lu->serial));
 	uint16_t n = 0;
 
-	n += put_designator(p + n, CODESET_BINARY, ASSOC_LU | DESIG_NAA, lu->naa,
-			    sizeof(lu->naa));
+	n += put_designator(p + n, CODESET_BINARY, ASSOC_LU | DESIG_NAA, lu->naa, sizeof(lu->naa));
 	scsi_put_ascii(t10, lu->vendor, 8);
 	memcpy(t10 + 8, lu->serial, serial_len);
 	n += put_designator(p + n, CODESET_ASCII, ASSOC_LU | DESIG_T10, t10, 8 + serial_len);
@@ -189,7 +188,7 @@ int scsi_inquiry_setup(struct scsi_cmd *cmd)
 	if (cdb[1] & INQ_EVPD) {
 		if (!cmd->lu) {
 			return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
-					     SCSI_ASC_LU_NOT_SUPPORTED);
+			                     SCSI_ASC_LU_NOT_SUPPORTED);
 		}
 		if (!find_vpd_page(cdb[2])) {
 			return scsi_cmd_bad_field(cmd, 2, -1);

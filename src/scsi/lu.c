@@ -68,7 +68,7 @@ static void lu_set_serial(struct scsi_lu *lu, const uint8_t md[32])
 }
 
 int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_name,
-		   struct scsi_lu **out)
+                   struct scsi_lu **out)
 {
 	struct scsi_lu *lu;
 	uint8_t md[32];

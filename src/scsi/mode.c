@@ -42,7 +42,7 @@ static void fill_caching(const struct scsi_lu *lu, enum mode_pc pc, uint8_t *pag
 static void fill_control(const struct scsi_lu *lu, enum mode_pc pc, uint8_t *page)
 {
 	if (pc != PC_CHANGEABLE) {
-		page[3] = 0x10; /* unrestricted reordering allowed */
+		page[3] = 0x10;             /* unrestricted reordering allowed */
 		put_be16(page + 8, 0xffff); /* busy timeout: unlimited */
 	}
 }
@@ -56,9 +56,9 @@ static void fill_exceptions(const struct scsi_lu *lu, enum mode_pc pc, uint8_t *
 
 /* Ascending page code, the order "all pages" returns them in. */
 static const struct mode_page mode_pages[] = {
-	{0x08, 20, fill_caching},
-	{0x0a, 12, fill_control},
-	{0x1c, 12, fill_exceptions},
+    {0x08, 20, fill_caching},
+    {0x0a, 12, fill_control},
+    {0x1c, 12, fill_exceptions},
 };
 #define MODE_PAGE_COUNT (sizeof(mode_pages) / sizeof(mode_pages[0]))
 
@@ -90,7 +90,7 @@ int scsi_mode_sense_setup(struct scsi_cmd *cmd)
 
 	if ((cdb[2] >> 6) == PC_SAVED) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
-				     SCSI_ASC_SAVING_PARAMS_NOT_SUPPORTED);
+		                     SCSI_ASC_SAVING_PARAMS_NOT_SUPPORTED);
 	}
 	if (!page_known(code)) {
 		return scsi_cmd_bad_field(cmd, 2, 5);
@@ -151,8 +151,8 @@ void scsi_mode_sense_exec(struct scsi_cmd *cmd)
 	if (!(cdb[1] & MS_DBD)) {
 		bd = put_block_descriptor(cmd->lu, longlba, buf + hdr);
 	}
-	len = hdr + bd + put_pages(cmd->lu, (enum mode_pc)(cdb[2] >> 6), cdb[2] & 0x3f,
-				   buf + hdr + bd);
+	len = hdr + bd +
+	      put_pages(cmd->lu, (enum mode_pc)(cdb[2] >> 6), cdb[2] & 0x3f, buf + hdr + bd);
 	if (ms10) {
 		put_be16(buf, (uint16_t)(len - 2));
 		buf[3] = MS_DPOFUA;

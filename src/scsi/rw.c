@@ -17,9 +17,9 @@
 #define READ6_LBA_MASK 0x1fffff
 
 enum bytchk {
-	BYTCHK_NONE = 0,   /* check the range only */
-	BYTCHK_ALL = 1,    /* compare nblocks of data-out with the medium */
-	BYTCHK_ONE = 3,    /* compare one block of data-out with each LBA */
+	BYTCHK_NONE = 0, /* check the range only */
+	BYTCHK_ALL = 1,  /* compare nblocks of data-out with the medium */
+	BYTCHK_ONE = 3,  /* compare one block of data-out with each LBA */
 };
 
 /* LBA and transfer length, wherever this CDB size keeps them. */
@@ -123,7 +123,7 @@ static void rw_io_done(struct idm_backing_io *io, int status)
 
 	if (status < 0) {
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR,
-				   write ? SCSI_ASC_WRITE_ERROR : SCSI_ASC_READ_ERROR);
+		                   write ? SCSI_ASC_WRITE_ERROR : SCSI_ASC_READ_ERROR);
 	} else if (!write) {
 		cmd->data_len = cmd->xfer_len;
 	}
@@ -131,7 +131,7 @@ static void rw_io_done(struct idm_backing_io *io, int status)
 }
 
 static void submit_io(struct scsi_cmd *cmd, enum idm_backing_op op, uint8_t *buf,
-		      void (*done)(struct idm_backing_io *io, int status))
+                      void (*done)(struct idm_backing_io *io, int status))
 {
 	struct idm_backing_io *io = &cmd->io;
 
@@ -162,8 +162,7 @@ void scsi_rw_exec(struct scsi_cmd *cmd)
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	submit_io(cmd, is_write(cmd) ? IDM_BACKING_WRITE : IDM_BACKING_READ, cmd->data,
-		  rw_io_done);
+	submit_io(cmd, is_write(cmd) ? IDM_BACKING_WRITE : IDM_BACKING_READ, cmd->data, rw_io_done);
 }
 
 int scsi_verify_setup(struct scsi_cmd *cmd)
@@ -203,8 +202,8 @@ static void verify_compare(struct scsi_cmd *cmd, const uint8_t *medium)
 	uint32_t i, j;
 
 	for (i = 0; i < cmd->nblocks; i++) {
-		const uint8_t *want = cmd->stage == BYTCHK_ONE ? cmd->data
-							       : cmd->data + (size_t)i * bs;
+		const uint8_t *want =
+		    cmd->stage == BYTCHK_ONE ? cmd->data : cmd->data + (size_t)i * bs;
 		const uint8_t *have = medium + (size_t)i * bs;
 
 		if (memcmp(want, have, bs) == 0) {
@@ -213,8 +212,8 @@ static void verify_compare(struct scsi_cmd *cmd, const uint8_t *medium)
 		for (j = 0; want[j] == have[j]; j++) {
 		}
 		scsi_cmd_set_sense_info(cmd, SCSI_SENSE_MISCOMPARE,
-					SCSI_ASC_MISCOMPARE_DURING_VERIFY,
-					(cmd->stage == BYTCHK_ONE ? 0 : i * bs) + j);
+		                        SCSI_ASC_MISCOMPARE_DURING_VERIFY,
+		                        (cmd->stage == BYTCHK_ONE ? 0 : i * bs) + j);
 		return;
 	}
 }
@@ -255,7 +254,7 @@ void scsi_verify_exec(struct scsi_cmd *cmd)
 	copy = malloc(len);
 	if (!copy) {
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
-				   SCSI_ASC_INTERNAL_TARGET_FAILURE);
+		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
 		scsi_cmd_complete(cmd);
 		return;
 	}

@@ -11,10 +11,10 @@
 
 #define SENSE_FIXED_LEN 18
 #define SENSE_RESPONSE_CURRENT 0x70
-#define SENSE_VALID 0x80       /* byte 0: INFORMATION field is valid */
-#define SENSE_SKSV 0x80        /* byte 15: sense-key-specific valid */
-#define SENSE_SKS_CD 0x40      /* byte 15: the error is in the CDB */
-#define SENSE_SKS_BPV 0x08     /* byte 15: bit pointer valid */
+#define SENSE_VALID 0x80   /* byte 0: INFORMATION field is valid */
+#define SENSE_SKSV 0x80    /* byte 15: sense-key-specific valid */
+#define SENSE_SKS_CD 0x40  /* byte 15: the error is in the CDB */
+#define SENSE_SKS_BPV 0x08 /* byte 15: bit pointer valid */
 
 /* Fixed-format sense with key and ASC/ASCQ; the other fields zero. */
 void scsi_sense_fixed(uint8_t *sense, uint8_t *len, uint8_t key, uint16_t asc)
@@ -36,8 +36,8 @@ void scsi_cmd_set_sense(struct scsi_cmd *cmd, uint8_t key, uint16_t asc)
 
 /* Sense with a field pointer (SPC-4 4.5.2.4.2): `field` is the byte
  * offset in the CDB (in_cdb) or parameter list; `bit` the bit, or < 0. */
-void scsi_cmd_set_sense_field(struct scsi_cmd *cmd, uint8_t key, uint16_t asc,
-			      bool in_cdb, uint16_t field, int bit)
+void scsi_cmd_set_sense_field(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, bool in_cdb,
+                              uint16_t field, int bit)
 {
 	uint8_t sks = SENSE_SKSV;
 
@@ -62,7 +62,7 @@ void scsi_cmd_set_sense_info(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, ui
 int scsi_cmd_bad_field(struct scsi_cmd *cmd, uint16_t byte, int bit)
 {
 	scsi_cmd_set_sense_field(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB,
-				 true, byte, bit);
+	                         true, byte, bit);
 	return 1;
 }
 

@@ -133,7 +133,7 @@ void scsi_request_sense_exec(struct scsi_cmd *cmd)
 		scsi_sense_fixed(buf, &len, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LU_NOT_SUPPORTED);
 	} else if (__atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		scsi_sense_fixed(buf, &len, SCSI_SENSE_NOT_READY,
-				 SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+		                 SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
 	} else {
 		scsi_sense_fixed(buf, &len, SCSI_SENSE_NO_SENSE, SCSI_ASC_NONE);
 	}

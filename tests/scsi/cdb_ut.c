@@ -59,13 +59,13 @@ static void test_sense_field_pointer(void **state)
 
 	memset(&cmd, 0, sizeof(cmd));
 	scsi_cmd_set_sense_field(&cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB,
-				 true, 0x0102, 5);
+	                         true, 0x0102, 5);
 	assert_int_equal(cmd.status, SCSI_STATUS_CHECK_CONDITION);
 	assert_int_equal(cmd.sense[15], 0x80 | 0x40 | 0x08 | 5);
 	assert_int_equal(get_be16(cmd.sense + 16), 0x0102);
 
 	scsi_cmd_set_sense_field(&cmd, SCSI_SENSE_ILLEGAL_REQUEST,
-				 SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST, false, 7, -1);
+	                         SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST, false, 7, -1);
 	assert_int_equal(cmd.sense[15], 0x80);
 	assert_int_equal(get_be16(cmd.sense + 16), 7);
 	assert_int_equal(get_be16(cmd.sense + 12), SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
@@ -190,6 +190,20 @@ static void test_no_lun_set(void **state)
 	scsi_cmd_exec(cmd);
 	assert_int_equal(cmd->data_len, 8);
 	assert_int_equal(get_be32(e->buf), 0);
+}
+
+static void test_exec_without_setup(void **state)
+{
+	struct t_env *e = *state;
+	const uint8_t read10[10] = {0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0};
+	struct scsi_cmd *cmd = &e->cmd;
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->cdb = read10;
+	cmd->cdb_len = 10;
+	scsi_cmd_exec(cmd);
+	assert_int_equal(cmd->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_null(scsi_cmd_direct_buffer(cmd));
 }
 
 static void test_ua_reported_once_per_nexus(void **state)
@@ -340,26 +354,27 @@ static void test_lu_free_closes_store(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cdb_length_table),
-		cmocka_unit_test(test_sense_fixed_format),
-		cmocka_unit_test(test_sense_field_pointer),
-		cmocka_unit_test(test_no_cdb),
-		cmocka_unit_test(test_lu_identity_deterministic),
-		cmocka_unit_test(test_lu_create_rejects_bad_input),
-		cmocka_unit_test(test_lu_free_closes_store),
+	    cmocka_unit_test(test_cdb_length_table),
+	    cmocka_unit_test(test_sense_fixed_format),
+	    cmocka_unit_test(test_sense_field_pointer),
+	    cmocka_unit_test(test_no_cdb),
+	    cmocka_unit_test(test_lu_identity_deterministic),
+	    cmocka_unit_test(test_lu_create_rejects_bad_input),
+	    cmocka_unit_test(test_lu_free_closes_store),
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
-		T(test_unsupported_opcode),
-		T(test_short_cdb),
-		T(test_naca_rejected),
-		T(test_no_lu_inquiry),
-		T(test_no_lu_other_commands),
-		T(test_no_lu_report_luns_and_request_sense),
-		T(test_no_lun_set),
-		T(test_ua_reported_once_per_nexus),
-		T(test_ua_not_cleared_by_inquiry_or_report_luns),
-		T(test_ua_returned_by_request_sense),
-		T(test_ua_before_invalid_opcode),
-		T(test_ua_without_nexus_state),
+	    T(test_unsupported_opcode),
+	    T(test_short_cdb),
+	    T(test_naca_rejected),
+	    T(test_no_lu_inquiry),
+	    T(test_no_lu_other_commands),
+	    T(test_no_lu_report_luns_and_request_sense),
+	    T(test_no_lun_set),
+	    T(test_exec_without_setup),
+	    T(test_ua_reported_once_per_nexus),
+	    T(test_ua_not_cleared_by_inquiry_or_report_luns),
+	    T(test_ua_returned_by_request_sense),
+	    T(test_ua_before_invalid_opcode),
+	    T(test_ua_without_nexus_state),
 #undef T
 	};
 

@@ -39,13 +39,13 @@ static void test_standard(void **state)
 	assert_int_equal(e->cmd.dir, SCSI_DIR_READ);
 	assert_int_equal(e->cmd.xfer_len, 260);
 	assert_int_equal(e->cmd.data_len, 96);
-	assert_int_equal(d[0], 0x00);        /* qualifier 0, direct access */
-	assert_int_equal(d[1], 0x00);        /* not removable */
-	assert_int_equal(d[2], 0x06);        /* SPC-4 */
-	assert_int_equal(d[3] & 0x0f, 2);    /* response data format */
-	assert_int_equal(d[3] & 0xc0, 0);    /* no AERC, TRMTSK */
+	assert_int_equal(d[0], 0x00);     /* qualifier 0, direct access */
+	assert_int_equal(d[1], 0x00);     /* not removable */
+	assert_int_equal(d[2], 0x06);     /* SPC-4 */
+	assert_int_equal(d[3] & 0x0f, 2); /* response data format */
+	assert_int_equal(d[3] & 0xc0, 0); /* no AERC, TRMTSK */
 	assert_int_equal(d[4], 96 - 5);
-	assert_true(d[7] & 0x02);            /* CMDQUE */
+	assert_true(d[7] & 0x02); /* CMDQUE */
 	assert_memory_equal(d + 8, "IDM     ", 8);
 	assert_memory_equal(d + 16, "idm disk        ", 16);
 	assert_memory_equal(d + 32, "0001", 4);
@@ -239,18 +239,18 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_standard),
-		T(test_standard_truncated),
-		T(test_standard_small_buffer),
-		T(test_bad_fields),
-		T(test_vpd_supported_pages),
-		T(test_vpd_serial),
-		T(test_vpd_device_identification),
-		T(test_vpd_block_limits),
-		T(test_vpd_block_characteristics),
-		T(test_vpd_provisioning),
-		T(test_vpd_truncated),
-		T(test_vpd_without_target_name),
+	    T(test_standard),
+	    T(test_standard_truncated),
+	    T(test_standard_small_buffer),
+	    T(test_bad_fields),
+	    T(test_vpd_supported_pages),
+	    T(test_vpd_serial),
+	    T(test_vpd_device_identification),
+	    T(test_vpd_block_limits),
+	    T(test_vpd_block_characteristics),
+	    T(test_vpd_provisioning),
+	    T(test_vpd_truncated),
+	    T(test_vpd_without_target_name),
 	};
 #undef T
 

@@ -18,8 +18,7 @@ static int env_teardown(void **state)
 	return 0;
 }
 
-static int sense6(struct t_env *e, uint8_t b1, uint8_t pc, uint8_t page, uint8_t sub,
-		  uint8_t alloc)
+static int sense6(struct t_env *e, uint8_t b1, uint8_t pc, uint8_t page, uint8_t sub, uint8_t alloc)
 {
 	const uint8_t cdb[6] = {0x1a, b1, (uint8_t)(pc << 6 | page), sub, alloc, 0};
 
@@ -204,19 +203,19 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_all_pages6),
-		T(test_all_subpages6),
-		T(test_dbd),
-		T(test_caching_wce_follows_lu),
-		T(test_changeable_all_zero),
-		T(test_saved_not_supported),
-		T(test_unknown_page),
-		T(test_unknown_subpage),
-		T(test_truncation),
-		T(test_sense10_short_descriptor),
-		T(test_sense10_long_descriptor),
-		T(test_sense10_dbd_llbaa),
-		cmocka_unit_test(test_huge_lu_descriptor),
+	    T(test_all_pages6),
+	    T(test_all_subpages6),
+	    T(test_dbd),
+	    T(test_caching_wce_follows_lu),
+	    T(test_changeable_all_zero),
+	    T(test_saved_not_supported),
+	    T(test_unknown_page),
+	    T(test_unknown_subpage),
+	    T(test_truncation),
+	    T(test_sense10_short_descriptor),
+	    T(test_sense10_long_descriptor),
+	    T(test_sense10_dbd_llbaa),
+	    cmocka_unit_test(test_huge_lu_descriptor),
 	};
 #undef T
 

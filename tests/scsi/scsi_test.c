@@ -78,10 +78,8 @@ static void fake_close(struct idm_backing *b)
 	free(fs);
 }
 
-static const struct idm_backing_ops fake_ops_map = {"fake-mem", fake_submit, fake_map,
-						    fake_close};
-static const struct idm_backing_ops fake_ops_nomap = {"fake-file", fake_submit, NULL,
-						      fake_close};
+static const struct idm_backing_ops fake_ops_map = {"fake-mem", fake_submit, fake_map, fake_close};
+static const struct idm_backing_ops fake_ops_nomap = {"fake-file", fake_submit, NULL, fake_close};
 
 struct fake_store *fake_store_new(uint32_t block_size, uint64_t size, bool mappable)
 {
@@ -137,7 +135,7 @@ void t_env_free(struct t_env *e)
 }
 
 static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, uint8_t *data,
-	       uint32_t cap)
+               uint32_t cap)
 {
 	struct scsi_cmd *cmd = &e->cmd;
 

@@ -7,22 +7,23 @@
 #ifndef IDM_SCSI_TEST_H
 #define IDM_SCSI_TEST_H
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* needs the headers above */
 
 #include "idm/scsi.h"
 
 struct fake_store {
 	struct idm_backing b;
-	uint8_t *mem;        /* NULL for huge stores that only answer capacity */
-	bool deferred;       /* keep submitted I/O pending until fake_complete() */
-	int fail;            /* -errno to fail every I/O with, or 0 */
+	uint8_t *mem;  /* NULL for huge stores that only answer capacity */
+	bool deferred; /* keep submitted I/O pending until fake_complete() */
+	int fail;      /* -errno to fail every I/O with, or 0 */
 	struct idm_backing_io *pending;
 	unsigned reads, writes, flushes, fua_writes;
-	bool *closed;        /* set when the LU closes the store */
+	bool *closed; /* set when the LU closes the store */
 };
 
 struct t_env {

@@ -266,22 +266,22 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_test_unit_ready),
-		T(test_stop_then_start),
-		T(test_stop_no_flush),
-		T(test_loej_not_removable),
-		T(test_power_condition_ignored),
-		T(test_read_capacity10),
-		T(test_read_capacity10_pmi),
-		cmocka_unit_test(test_read_capacity10_too_big),
-		cmocka_unit_test(test_read_capacity16),
-		T(test_read_capacity16_alloc_len),
-		T(test_service_action_unknown),
-		T(test_request_sense_no_sense),
-		T(test_request_sense_desc_and_truncation),
-		T(test_report_luns),
-		T(test_report_luns_select),
-		T(test_report_luns_truncated),
+	    T(test_test_unit_ready),
+	    T(test_stop_then_start),
+	    T(test_stop_no_flush),
+	    T(test_loej_not_removable),
+	    T(test_power_condition_ignored),
+	    T(test_read_capacity10),
+	    T(test_read_capacity10_pmi),
+	    cmocka_unit_test(test_read_capacity10_too_big),
+	    cmocka_unit_test(test_read_capacity16),
+	    T(test_read_capacity16_alloc_len),
+	    T(test_service_action_unknown),
+	    T(test_request_sense_no_sense),
+	    T(test_request_sense_desc_and_truncation),
+	    T(test_report_luns),
+	    T(test_report_luns_select),
+	    T(test_report_luns_truncated),
 	};
 #undef T
 
