@@ -124,7 +124,8 @@ void scsi_lu_free(struct scsi_lu *lu)
 
 void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
 {
-	lu->ua_asc = asc;
+	/* ASC 0 would read as "no unit attention": use the generic reset. */
+	lu->ua_asc = asc ? asc : SCSI_ASC_POWER_ON_RESET;
 	/* Release: whoever sees the new generation sees ua_asc too. */
 	__atomic_add_fetch(&lu->ua_generation, 1, __ATOMIC_RELEASE);
 }

@@ -262,6 +262,16 @@ static void test_ua_returned_by_request_sense(void **state)
 	assert_int_equal(e->buf[2], SCSI_SENSE_NO_SENSE);
 }
 
+static void test_ua_asc_zero_still_reported(void **state)
+{
+	struct t_env *e = *state;
+	const uint8_t tur[6] = {0x00};
+
+	scsi_lu_raise_ua(e->lu, 0);
+	assert_int_equal(t_run(e, tur, 6), 1);
+	t_expect_sense(e, SCSI_SENSE_UNIT_ATTENTION, SCSI_ASC_POWER_ON_RESET);
+}
+
 static void test_ua_before_invalid_opcode(void **state)
 {
 	struct t_env *e = *state;
@@ -373,6 +383,7 @@ int main(void)
 	    T(test_ua_reported_once_per_nexus),
 	    T(test_ua_not_cleared_by_inquiry_or_report_luns),
 	    T(test_ua_returned_by_request_sense),
+	    T(test_ua_asc_zero_still_reported),
 	    T(test_ua_before_invalid_opcode),
 	    T(test_ua_without_nexus_state),
 #undef T
