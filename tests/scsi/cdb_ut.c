@@ -298,6 +298,47 @@ static void test_ua_without_nexus_state(void **state)
 	assert_int_equal(scsi_cmd_setup(cmd), 0);
 }
 
+/* Random CDBs, biased towards implemented opcodes, must never crash and
+ * must always finish with exactly one done call or a setup failure. */
+static void test_random_cdbs(void **state)
+{
+	static const uint8_t ops[] = {0x00, 0x03, 0x08, 0x0a, 0x12, 0x1a, 0x1b, 0x25,
+	                              0x28, 0x2a, 0x2f, 0x35, 0x5a, 0x88, 0x8a, 0x8f,
+	                              0x91, 0x9e, 0xa0, 0xa8, 0xaa, 0xaf};
+	struct t_env *e = *state;
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+	uint8_t cdb[16];
+	unsigned i, j;
+
+	for (i = 0; i < 100000; i++) {
+		for (j = 0; j < sizeof(cdb); j++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			cdb[j] = (uint8_t)x;
+		}
+		if (i % 4) {
+			cdb[0] = ops[x % sizeof(ops)];
+		}
+		if (i % 3 == 0) {
+			/* small LBAs and lengths, no protection: reach the store */
+			cdb[1] &= 0x1f;
+			memset(cdb + 2, 0, 11);
+			cdb[4] = (uint8_t)(x & 0x07); /* READ(6) length, or LBA */
+			cdb[8] = cdb[13] = (uint8_t)(x & 0x0f);
+		}
+		if (i % 8) {
+			/* mostly no NACA / LINK, so the handlers run */
+			cdb[scsi_cdb_length(cdb[0]) ? scsi_cdb_length(cdb[0]) - 1 : 0] &= 0xfa;
+		}
+		t_run_lun(e, (x >> 20) % 3, cdb, sizeof(cdb));
+		e->lu->stopped = false;
+	}
+	assert_true(e->fs->reads > 200);
+	assert_true(e->fs->writes > 200);
+	assert_true(e->fs->flushes > 100);
+}
+
 static void test_lu_identity_deterministic(void **state)
 {
 	struct fake_store *a = fake_store_new(512, 1 << 20, true);
@@ -386,6 +427,7 @@ int main(void)
 	    T(test_ua_asc_zero_still_reported),
 	    T(test_ua_before_invalid_opcode),
 	    T(test_ua_without_nexus_state),
+	    T(test_random_cdbs),
 #undef T
 	};
 
