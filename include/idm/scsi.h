@@ -94,6 +94,7 @@ struct scsi_lu {
 	uint8_t naa[16];         /* NAA 6 identifier for VPD 0x83 */
 	uint32_t ua_generation;  /* bumped when a unit attention is raised */
 	uint16_t ua_asc;         /* that unit attention's ASC/ASCQ */
+	char target_name[224];   /* iSCSI name (<= 223 bytes): VPD 0x83 */
 };
 
 /* The LUNs a target exports, by LUN number. */

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * CDB decoding: the opcode table, the checks every command shares (LU
+ * present, unit attention, started unit, control byte) and the dispatch
+ * to each command's setup and exec.
+ *
+ * Completion: scsi_cmd_exec() always ends in exactly one call of
+ * cmd->done. Commands that need no store I/O (INQUIRY, MODE SENSE, zero
+ * copy READ/WRITE on a mapped store, ...) and stores that complete
+ * synchronously call it before scsi_cmd_exec() returns, so the caller
+ * must not touch cmd after exec unless its done callback allows it.
+ * Setup never calls done: when it returns 1, status and sense are set.
+ */
+#include <string.h>
+
+#include "idm/wire.h"
+#include "scsi_int.h"
+
+#define CONTROL_NACA 0x04
+#define CONTROL_LINK 0x01
+
+static const struct scsi_op op_test_unit_ready = {
+    .name = "TEST UNIT READY",
+    .flags = SCSI_OPF_MEDIUM,
+    .setup = scsi_no_data_setup,
+    .exec = scsi_good_exec,
+};
+static const struct scsi_op op_request_sense = {
+    .name = "REQUEST SENSE",
+    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
+    .setup = scsi_request_sense_setup,
+    .exec = scsi_request_sense_exec,
+};
+static const struct scsi_op op_inquiry = {
+    .name = "INQUIRY",
+    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
+    .setup = scsi_inquiry_setup,
+    .exec = scsi_inquiry_exec,
+};
+static const struct scsi_op op_report_luns = {
+    .name = "REPORT LUNS",
+    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
+    .setup = scsi_report_luns_setup,
+    .exec = scsi_report_luns_exec,
+};
+static const struct scsi_op op_mode_sense = {
+    .name = "MODE SENSE",
+    .flags = 0,
+    .setup = scsi_mode_sense_setup,
+    .exec = scsi_mode_sense_exec,
+};
+static const struct scsi_op op_start_stop = {
+    .name = "START STOP UNIT",
+    .flags = 0,
+    .setup = scsi_start_stop_setup,
+    .exec = scsi_start_stop_exec,
+};
+static const struct scsi_op op_read_capacity10 = {
+    .name = "READ CAPACITY(10)",
+    .flags = 0,
+    .setup = scsi_read_capacity10_setup,
+    .exec = scsi_read_capacity10_exec,
+};
+static const struct scsi_op op_service_action_in = {
+    .name = "SERVICE ACTION IN(16)",
+    .flags = 0,
+    .setup = scsi_service_action_in_setup,
+    .exec = scsi_read_capacity16_exec,
+};
+static const struct scsi_op op_rw = {
+    .name = "READ/WRITE",
+    .flags = SCSI_OPF_MEDIUM | SCSI_OPF_DIRECT,
+    .setup = scsi_rw_setup,
+    .exec = scsi_rw_exec,
+};
+static const struct scsi_op op_verify = {
+    .name = "VERIFY",
+    .flags = SCSI_OPF_MEDIUM,
+    .setup = scsi_verify_setup,
+    .exec = scsi_verify_exec,
+};
+static const struct scsi_op op_sync_cache = {
+    .name = "SYNCHRONIZE CACHE",
+    .flags = SCSI_OPF_MEDIUM,
+    .setup = scsi_sync_cache_setup,
+    .exec = scsi_sync_cache_exec,
+};
+
+/* Indexed by opcode; NULL means INVALID COMMAND OPERATION CODE. */
+static const struct scsi_op *const scsi_ops[256] = {
+    [SCSI_OP_TEST_UNIT_READY] = &op_test_unit_ready,
+    [SCSI_OP_REQUEST_SENSE] = &op_request_sense,
+    [SCSI_OP_READ6] = &op_rw,
+    [SCSI_OP_WRITE6] = &op_rw,
+    [SCSI_OP_INQUIRY] = &op_inquiry,
+    [SCSI_OP_MODE_SENSE6] = &op_mode_sense,
+    [SCSI_OP_START_STOP_UNIT] = &op_start_stop,
+    [SCSI_OP_READ_CAPACITY10] = &op_read_capacity10,
+    [SCSI_OP_READ10] = &op_rw,
+    [SCSI_OP_WRITE10] = &op_rw,
+    [SCSI_OP_VERIFY10] = &op_verify,
+    [SCSI_OP_SYNC_CACHE10] = &op_sync_cache,
+    [SCSI_OP_MODE_SENSE10] = &op_mode_sense,
+    [SCSI_OP_READ16] = &op_rw,
+    [SCSI_OP_WRITE16] = &op_rw,
+    [SCSI_OP_VERIFY16] = &op_verify,
+    [SCSI_OP_SYNC_CACHE16] = &op_sync_cache,
+    [SCSI_OP_SERVICE_ACTION_IN16] = &op_service_action_in,
+    [SCSI_OP_REPORT_LUNS] = &op_report_luns,
+    [SCSI_OP_READ12] = &op_rw,
+    [SCSI_OP_WRITE12] = &op_rw,
+    [SCSI_OP_VERIFY12] = &op_verify,
+};
+
+/* CDB length by group code (opcode bits 7:5), SPC-4 4.2.5.1. Group 3
+ * is reserved / variable length and groups 6-7 are vendor specific. */
+unsigned scsi_cdb_length(uint8_t opcode)
+{
+	static const uint8_t len_by_group[8] = {6, 10, 10, 0, 16, 12, 0, 0};
+
+	return len_by_group[opcode >> 5];
+}
+
+static struct scsi_lu *lookup_lu(const struct scsi_cmd *cmd)
+{
+	if (!cmd->luns || cmd->lun >= SCSI_MAX_LUNS) {
+		return NULL;
+	}
+	return cmd->luns->lu[cmd->lun];
+}
+
+uint16_t scsi_cmd_take_ua(struct scsi_cmd *cmd)
+{
+	struct scsi_lu *lu = cmd->lu;
+	uint32_t gen;
+
+	if (!lu || !cmd->ua_seen || cmd->lun >= SCSI_MAX_LUNS) {
+		return 0;
+	}
+	/* Acquire pairs with the release in scsi_lu_raise_ua(): a reactor
+	 * that sees the new generation also sees its ASC. */
+	gen = __atomic_load_n(&lu->ua_generation, __ATOMIC_ACQUIRE);
+	if (cmd->ua_seen[cmd->lun] == gen) {
+		return 0;
+	}
+	cmd->ua_seen[cmd->lun] = gen;
+	return lu->ua_asc;
+}
+
+static void reset_results(struct scsi_cmd *cmd)
+{
+	cmd->lu = lookup_lu(cmd);
+	cmd->dir = SCSI_DIR_NONE;
+	cmd->xfer_len = 0;
+	cmd->lba = 0;
+	cmd->nblocks = 0;
+	cmd->fua = false;
+	cmd->data_len = 0;
+	cmd->status = SCSI_STATUS_GOOD;
+	cmd->sense_len = 0;
+	cmd->stage = 0;
+}
+
+/* Checks shared by every opcode, in the order SAM-5 gives them. */
+static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
+{
+	unsigned len = scsi_cdb_length(cmd->cdb[0]);
+	uint8_t control = cmd->cdb[len - 1];
+	uint16_t ua;
+
+	if (!cmd->lu && !(op->flags & SCSI_OPF_ANY_LUN)) {
+		return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LU_NOT_SUPPORTED);
+	}
+	if (!(op->flags & SCSI_OPF_NO_UA)) {
+		ua = scsi_cmd_take_ua(cmd);
+		if (ua) {
+			return scsi_cmd_fail(cmd, SCSI_SENSE_UNIT_ATTENTION, ua);
+		}
+	}
+	/* NACA=1 needs ACA support, which we do not claim (NormACA=0). */
+	if (control & CONTROL_NACA) {
+		return scsi_cmd_bad_field(cmd, (uint16_t)(len - 1), 2);
+	}
+	if (control & CONTROL_LINK) {
+		return scsi_cmd_bad_field(cmd, (uint16_t)(len - 1), 0);
+	}
+	if ((op->flags & SCSI_OPF_MEDIUM) && __atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
+		return scsi_cmd_fail(cmd, SCSI_SENSE_NOT_READY,
+		                     SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+	}
+	return 0;
+}
+
+/* An unsupported opcode reports a pending unit attention first. */
+static int fail_opcode(struct scsi_cmd *cmd)
+{
+	uint16_t ua = scsi_cmd_take_ua(cmd);
+
+	if (ua) {
+		return scsi_cmd_fail(cmd, SCSI_SENSE_UNIT_ATTENTION, ua);
+	}
+	if (!cmd->lu) {
+		return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LU_NOT_SUPPORTED);
+	}
+	return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE);
+}
+
+int scsi_cmd_setup(struct scsi_cmd *cmd)
+{
+	const struct scsi_op *op;
+	unsigned len;
+
+	reset_results(cmd);
+	if (!cmd->cdb || cmd->cdb_len == 0) {
+		return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE);
+	}
+	op = scsi_ops[cmd->cdb[0]];
+	len = scsi_cdb_length(cmd->cdb[0]);
+	if (!op || len == 0) {
+		return fail_opcode(cmd);
+	}
+	if (cmd->cdb_len < len) {
+		return scsi_cmd_bad_field(cmd, 0, -1);
+	}
+	if (check_common(cmd, op)) {
+		return 1;
+	}
+	return op->setup(cmd);
+}
+
+void scsi_cmd_exec(struct scsi_cmd *cmd)
+{
+	const struct scsi_op *op = cmd->cdb ? scsi_ops[cmd->cdb[0]] : NULL;
+
+	/* A command whose setup failed has nothing left to run. */
+	if (!op || cmd->status != SCSI_STATUS_GOOD) {
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	/* Setup was skipped or the LU went away: fail, don't crash. */
+	if (!cmd->lu && !(op->flags & SCSI_OPF_ANY_LUN)) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LU_NOT_SUPPORTED);
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	op->exec(cmd);
+}
+
+uint8_t *scsi_cmd_direct_buffer(struct scsi_cmd *cmd)
+{
+	const struct scsi_op *op = cmd->cdb ? scsi_ops[cmd->cdb[0]] : NULL;
+	struct scsi_lu *lu = cmd->lu;
+
+	if (!op || !(op->flags & SCSI_OPF_DIRECT) || !lu || cmd->xfer_len == 0 ||
+	    cmd->status != SCSI_STATUS_GOOD) {
+		return NULL;
+	}
+	return idm_backing_map(lu->store, cmd->lba * lu->block_size, cmd->xfer_len);
+}
+
+void scsi_cmd_complete(struct scsi_cmd *cmd)
+{
+	if (cmd->done) {
+		cmd->done(cmd);
+	}
+}
+
+int scsi_cmd_data_in(struct scsi_cmd *cmd, uint32_t alloc)
+{
+	cmd->dir = SCSI_DIR_READ;
+	cmd->xfer_len = alloc;
+	return 0;
+}
+
+void scsi_cmd_put_data(struct scsi_cmd *cmd, const uint8_t *buf, uint32_t len)
+{
+	uint32_t n = len;
+
+	if (n > cmd->xfer_len) {
+		n = cmd->xfer_len;
+	}
+	if (!cmd->data || n > cmd->data_cap) {
+		n = cmd->data ? cmd->data_cap : 0;
+	}
+	if (n) {
+		memcpy(cmd->data, buf, n);
+	}
+	cmd->data_len = n;
+}
+
+void scsi_put_ascii(uint8_t *dst, const char *src, size_t width)
+{
+	size_t n = strnlen(src, width);
+
+	memcpy(dst, src, n);
+	memset(dst + n, ' ', width - n);
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * INQUIRY (SPC-4 6.6): standard data and the vital product data pages,
+ * each page built by one small function listed in a table.
+ */
+#include <string.h>
+
+#include "idm/wire.h"
+#include "scsi_int.h"
+
+#define INQ_EVPD 0x01
+#define INQ_CMDDT 0x02
+#define INQ_STD_LEN 96
+#define INQ_BUF_LEN 512
+
+#define PQ_NOT_CONNECTED 0x7f /* qualifier 011b, device type 1Fh */
+#define DEVTYPE_DISK 0x00
+#define VERSION_SPC4 0x06
+#define FLAG_HISUP 0x10
+#define RDF_SPC 0x02
+#define FLAG_CMDQUE 0x02
+
+/* Version descriptors (SPC-4 table 30): SAM-5, iSCSI, SPC-4, SBC-3. */
+static const uint16_t version_descriptors[] = {0x00a0, 0x0960, 0x0460, 0x04c0};
+
+/* Designator header fields (SPC-4 7.8.6). */
+#define CODESET_BINARY 0x1
+#define CODESET_ASCII 0x2
+#define CODESET_UTF8 0x3
+#define PROTO_ISCSI 0x5
+#define PIV 0x80
+#define ASSOC_LU 0x00
+#define ASSOC_TARGET 0x20
+#define DESIG_T10 0x1
+#define DESIG_NAA 0x3
+#define DESIG_SCSI_NAME 0x8
+
+struct vpd_page {
+	uint8_t code;
+	/* Writes the page after its 4-byte header into `p` (room for
+	 * INQ_BUF_LEN - 4 bytes); returns the page length. */
+	uint16_t (*build)(const struct scsi_lu *lu, uint8_t *p);
+};
+
+static uint16_t vpd_supported(const struct scsi_lu *lu, uint8_t *p);
+static uint16_t vpd_serial(const struct scsi_lu *lu, uint8_t *p);
+static uint16_t vpd_devid(const struct scsi_lu *lu, uint8_t *p);
+static uint16_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *p);
+static uint16_t vpd_block_chars(const struct scsi_lu *lu, uint8_t *p);
+static uint16_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *p);
+
+/* In ascending page code order, as the supported pages list must be. */
+static const struct vpd_page vpd_pages[] = {
+    {0x00, vpd_supported},    {0x80, vpd_serial},      {0x83, vpd_devid},
+    {0xb0, vpd_block_limits}, {0xb1, vpd_block_chars}, {0xb2, vpd_provisioning},
+};
+#define VPD_PAGE_COUNT (sizeof(vpd_pages) / sizeof(vpd_pages[0]))
+
+static uint16_t vpd_supported(const struct scsi_lu *lu, uint8_t *p)
+{
+	size_t i;
+
+	for (i = 0; i < VPD_PAGE_COUNT; i++) {
+		p[i] = vpd_pages[i].code;
+	}
+	return VPD_PAGE_COUNT;
+}
+
+static uint16_t vpd_serial(const struct scsi_lu *lu, uint8_t *p)
+{
+	size_t n = strnlen(lu->serial, sizeof(lu->serial));
+
+	memcpy(p, lu->serial, n);
+	return (uint16_t)n;
+}
+
+/* One designation descriptor; returns its total length. */
+static uint16_t put_designator(uint8_t *p, uint8_t b0, uint8_t b1, const void *id, size_t len)
+{
+	p[0] = b0;
+	p[1] = b1;
+	p[2] = 0;
+	p[3] = (uint8_t)len;
+	memcpy(p + 4, id, len);
+	return (uint16_t)(4 + len);
+}
+
+/* The target's iSCSI name as a SCSI name string: NUL terminated and
+ * padded with NULs to a multiple of 4 bytes (SPC-4 7.8.6.11). */
+static uint16_t put_scsi_name(uint8_t *p, const char *name)
+{
+	size_t n = strnlen(name, 223);
+	size_t padded = (n + 4) & ~(size_t)3;
+
+	p[0] = (PROTO_ISCSI << 4) | CODESET_UTF8;
+	p[1] = PIV | ASSOC_TARGET | DESIG_SCSI_NAME;
+	p[2] = 0;
+	p[3] = (uint8_t)padded;
+	memset(p + 4, 0, padded);
+	memcpy(p + 4, name, n);
+	return (uint16_t)(4 + padded);
+}
+
+static uint16_t vpd_devid(const struct scsi_lu *lu, uint8_t *p)
+{
+	uint8_t t10[8 + 32];
+	size_t serial_len = strnlen(lu->serial, sizeof(lu->serial));
+	uint16_t n = 0;
+
+	n += put_designator(p + n, CODESET_BINARY, ASSOC_LU | DESIG_NAA, lu->naa, sizeof(lu->naa));
+	scsi_put_ascii(t10, lu->vendor, 8);
+	memcpy(t10 + 8, lu->serial, serial_len);
+	n += put_designator(p + n, CODESET_ASCII, ASSOC_LU | DESIG_T10, t10, 8 + serial_len);
+	if (lu->target_name[0]) {
+		n += put_scsi_name(p + n, lu->target_name);
+	}
+	return n;
+}
+
+static uint16_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *p)
+{
+	memset(p, 0, 0x3c);
+	put_be16(p + 2, 1); /* optimal transfer length granularity */
+	put_be32(p + 4, SCSI_MAX_XFER_BYTES / lu->block_size);
+	put_be32(p + 8, SCSI_OPT_XFER_BYTES / lu->block_size);
+	/* No UNMAP, WRITE SAME or COMPARE AND WRITE: their limits stay 0. */
+	return 0x3c;
+}
+
+static uint16_t vpd_block_chars(const struct scsi_lu *lu, uint8_t *p)
+{
+	memset(p, 0, 0x3c);
+	put_be16(p, 0x0001); /* medium rotation rate: non-rotating */
+	return 0x3c;
+}
+
+static uint16_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *p)
+{
+	/* Fully provisioned; no UNMAP or WRITE SAME with UNMAP (yet). */
+	memset(p, 0, 4);
+	return 4;
+}
+
+static void inquiry_standard(struct scsi_cmd *cmd, uint8_t *buf)
+{
+	const struct scsi_lu *lu = cmd->lu;
+	size_t i;
+
+	memset(buf, 0, INQ_STD_LEN);
+	buf[0] = lu ? DEVTYPE_DISK : PQ_NOT_CONNECTED;
+	buf[2] = VERSION_SPC4;
+	buf[3] = FLAG_HISUP | RDF_SPC;
+	buf[4] = INQ_STD_LEN - 5;
+	buf[7] = FLAG_CMDQUE;
+	scsi_put_ascii(buf + 8, "IDM", 8);
+	scsi_put_ascii(buf + 16, "idm disk", 16);
+	scsi_put_ascii(buf + 32, "0001", 4);
+	if (lu) {
+		scsi_put_ascii(buf + 8, lu->vendor, 8);
+		scsi_put_ascii(buf + 16, lu->product, 16);
+		scsi_put_ascii(buf + 32, lu->revision, 4);
+	}
+	for (i = 0; i < sizeof(version_descriptors) / sizeof(version_descriptors[0]); i++) {
+		put_be16(buf + 58 + 2 * i, version_descriptors[i]);
+	}
+	scsi_cmd_put_data(cmd, buf, INQ_STD_LEN);
+}
+
+static const struct vpd_page *find_vpd_page(uint8_t code)
+{
+	size_t i;
+
+	for (i = 0; i < VPD_PAGE_COUNT; i++) {
+		if (vpd_pages[i].code == code) {
+			return &vpd_pages[i];
+		}
+	}
+	return NULL;
+}
+
+int scsi_inquiry_setup(struct scsi_cmd *cmd)
+{
+	const uint8_t *cdb = cmd->cdb;
+
+	if (cdb[1] & INQ_CMDDT) {
+		return scsi_cmd_bad_field(cmd, 1, 1);
+	}
+	if (cdb[1] & INQ_EVPD) {
+		if (!cmd->lu) {
+			return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+			                     SCSI_ASC_LU_NOT_SUPPORTED);
+		}
+		if (!find_vpd_page(cdb[2])) {
+			return scsi_cmd_bad_field(cmd, 2, -1);
+		}
+	} else if (cdb[2] != 0) {
+		return scsi_cmd_bad_field(cmd, 2, -1);
+	}
+	return scsi_cmd_data_in(cmd, get_be16(cdb + 3));
+}
+
+void scsi_inquiry_exec(struct scsi_cmd *cmd)
+{
+	uint8_t buf[INQ_BUF_LEN];
+	const struct vpd_page *page;
+	uint16_t len;
+
+	if (!(cmd->cdb[1] & INQ_EVPD)) {
+		inquiry_standard(cmd, buf);
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	page = find_vpd_page(cmd->cdb[2]);
+	len = page->build(cmd->lu, buf + 4);
+	buf[0] = DEVTYPE_DISK;
+	buf[1] = page->code;
+	put_be16(buf + 2, len);
+	scsi_cmd_put_data(cmd, buf, 4u + len);
+	scsi_cmd_complete(cmd);
+}

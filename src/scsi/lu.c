@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Logical units: creation over a backing store, identity (serial number
+ * and NAA designator derived from the target name and LUN, so they stay
+ * the same across restarts), and unit attentions.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "idm/wire.h"
+#include "scsi_int.h"
+
+/*
+ * IEEE company ID in the NAA 6 designator. idm has no IEEE assignment;
+ * this value has the "X" bit (0x02 of the first octet) set, which marks
+ * a CID rather than an OUI, and is otherwise arbitrary.
+ */
+#define IDM_NAA_COMPANY_ID 0x0a1d3du
+
+static bool valid_block_size(uint32_t bs)
+{
+	return bs >= 512 && bs <= 65536 && (bs & (bs - 1)) == 0;
+}
+
+/* SHA-256 over "target-name/LUN": the source of serial and NAA. */
+static int lu_digest(const char *target_name, uint64_t lun, uint8_t md[32])
+{
+	char key[300];
+	unsigned mdlen = 0;
+	int n = snprintf(key, sizeof(key), "%s/%llu", target_name, (unsigned long long)lun);
+
+	if (n < 0 || (size_t)n >= sizeof(key)) {
+		return -EINVAL;
+	}
+	if (!EVP_Digest(key, (size_t)n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
+		return -EIO;
+	}
+	return 0;
+}
+
+/* NAA 6 (IEEE Registered Extended): 4-bit NAA, 24-bit company ID,
+ * then 100 bits vendor specific, taken from the digest. */
+static void lu_set_naa(struct scsi_lu *lu, const uint8_t md[32])
+{
+	uint32_t cid = IDM_NAA_COMPANY_ID;
+
+	memcpy(lu->naa, md, sizeof(lu->naa));
+	lu->naa[0] = (uint8_t)(0x60 | (cid >> 20));
+	lu->naa[1] = (uint8_t)(cid >> 12);
+	lu->naa[2] = (uint8_t)(cid >> 4);
+	lu->naa[3] = (uint8_t)((cid << 4) | (md[3] & 0x0f));
+}
+
+static void lu_set_serial(struct scsi_lu *lu, const uint8_t md[32])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < 16; i++) {
+		lu->serial[2 * i] = hex[md[16 + i] >> 4];
+		lu->serial[2 * i + 1] = hex[md[16 + i] & 0x0f];
+	}
+	lu->serial[32] = '\0';
+}
+
+int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_name,
+                   struct scsi_lu **out)
+{
+	struct scsi_lu *lu;
+	uint8_t md[32];
+	int rc;
+
+	if (!store || !out || lun >= SCSI_MAX_LUNS || !valid_block_size(store->block_size) ||
+	    store->size < store->block_size) {
+		return -EINVAL;
+	}
+	if (!target_name) {
+		target_name = "";
+	}
+	if (strlen(target_name) >= sizeof(lu->target_name)) {
+		return -ENAMETOOLONG;
+	}
+	rc = lu_digest(target_name, lun, md);
+	if (rc) {
+		return rc;
+	}
+	lu = calloc(1, sizeof(*lu));
+	if (!lu) {
+		return -ENOMEM;
+	}
+	lu->lun = lun;
+	lu->store = store;
+	lu->block_size = store->block_size;
+	lu->num_blocks = store->size / store->block_size;
+	/* Writes may sit in a volatile cache (page cache, RAM) until a
+	 * SYNCHRONIZE CACHE, so say so: initiators then send flushes. */
+	lu->write_cache = true;
+	snprintf(lu->vendor, sizeof(lu->vendor), "%-8s", "IDM");
+	snprintf(lu->product, sizeof(lu->product), "%-16s", "idm disk");
+	snprintf(lu->revision, sizeof(lu->revision), "%-4s", "0001");
+	snprintf(lu->target_name, sizeof(lu->target_name), "%s", target_name);
+	lu_set_serial(lu, md);
+	lu_set_naa(lu, md);
+	*out = lu;
+	return 0;
+}
+
+void scsi_lu_free(struct scsi_lu *lu)
+{
+	if (!lu) {
+		return;
+	}
+	/* Same as idm_backing_close(), without tying this module's unit
+	 * tests to the store implementations. */
+	if (lu->store && lu->store->ops && lu->store->ops->close) {
+		lu->store->ops->close(lu->store);
+	}
+	free(lu);
+}
+
+void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
+{
+	/* ASC 0 would read as "no unit attention": use the generic reset. */
+	lu->ua_asc = asc ? asc : SCSI_ASC_POWER_ON_RESET;
+	/* Release: whoever sees the new generation sees ua_asc too. */
+	__atomic_add_fetch(&lu->ua_generation, 1, __ATOMIC_RELEASE);
+}

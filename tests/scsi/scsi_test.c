@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Fake store and test environment for the SCSI unit tests. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idm/wire.h"
+#include "scsi_test.h"
+
+static void fake_finish(struct fake_store *fs, struct idm_backing_io *io)
+{
+	int status = fs->fail;
+
+	if (!status && io->op != IDM_BACKING_FLUSH) {
+		if (!fs->mem || io->offset + io->len > fs->b.size) {
+			status = -EIO;
+		} else if (io->op == IDM_BACKING_READ) {
+			memcpy(io->buf, fs->mem + io->offset, io->len);
+		} else {
+			memcpy(fs->mem + io->offset, io->buf, io->len);
+		}
+	}
+	io->done(io, status);
+}
+
+static void fake_submit(struct idm_backing *b, struct idm_backing_io *io, struct idm_reactor *r)
+{
+	struct fake_store *fs = (struct fake_store *)b;
+
+	assert_ptr_equal(io->store, b);
+	switch (io->op) {
+	case IDM_BACKING_READ:
+		fs->reads++;
+		break;
+	case IDM_BACKING_WRITE:
+		fs->writes++;
+		fs->fua_writes += io->fua;
+		break;
+	case IDM_BACKING_FLUSH:
+		fs->flushes++;
+		break;
+	}
+	if (fs->deferred) {
+		assert_null(fs->pending);
+		fs->pending = io;
+		return;
+	}
+	fake_finish(fs, io);
+}
+
+void fake_complete(struct fake_store *fs)
+{
+	struct idm_backing_io *io = fs->pending;
+
+	assert_non_null(io);
+	fs->pending = NULL;
+	fake_finish(fs, io);
+}
+
+static uint8_t *fake_map(struct idm_backing *b, uint64_t off, uint32_t len)
+{
+	struct fake_store *fs = (struct fake_store *)b;
+
+	if (!fs->mem || off + len > b->size) {
+		return NULL;
+	}
+	return fs->mem + off;
+}
+
+static void fake_close(struct idm_backing *b)
+{
+	struct fake_store *fs = (struct fake_store *)b;
+
+	if (fs->closed) {
+		*fs->closed = true;
+	}
+	free(fs->mem);
+	free(fs);
+}
+
+static const struct idm_backing_ops fake_ops_map = {"fake-mem", fake_submit, fake_map, fake_close};
+static const struct idm_backing_ops fake_ops_nomap = {"fake-file", fake_submit, NULL, fake_close};
+
+struct fake_store *fake_store_new(uint32_t block_size, uint64_t size, bool mappable)
+{
+	struct fake_store *fs = calloc(1, sizeof(*fs));
+	size_t i;
+
+	assert_non_null(fs);
+	fs->b.ops = mappable ? &fake_ops_map : &fake_ops_nomap;
+	fs->b.size = size;
+	fs->b.block_size = block_size;
+	if (size <= (64u << 20)) {
+		fs->mem = malloc(size);
+		assert_non_null(fs->mem);
+		for (i = 0; i < size; i++) {
+			fs->mem[i] = (uint8_t)(i * 7 + i / 512);
+		}
+	}
+	return fs;
+}
+
+static void t_done(struct scsi_cmd *cmd)
+{
+	struct t_env *e = cmd->priv;
+
+	e->done_calls++;
+}
+
+struct t_env *t_env_new(uint32_t block_size, uint64_t blocks, bool mappable)
+{
+	struct t_env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	e->fs = fake_store_new(block_size, blocks * block_size, mappable);
+	e->fs->closed = &e->store_closed;
+	assert_int_equal(scsi_lu_create(0, &e->fs->b, "iqn.2026-11.org.idm:disk1", &e->lu), 0);
+	e->set.lu[0] = e->lu;
+	e->set.count = 1;
+	e->buf_cap = T_BUF_CAP;
+	e->buf = calloc(1, e->buf_cap);
+	assert_non_null(e->buf);
+	return e;
+}
+
+void t_env_free(struct t_env *e)
+{
+	unsigned i;
+
+	for (i = 0; i < SCSI_MAX_LUNS; i++) {
+		scsi_lu_free(e->set.lu[i]);
+	}
+	free(e->buf);
+	free(e);
+}
+
+static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, uint8_t *data,
+               uint32_t cap)
+{
+	struct scsi_cmd *cmd = &e->cmd;
+
+	memset(cmd, 0, sizeof(*cmd));
+	memset(e->cdb, 0, sizeof(e->cdb));
+	memcpy(e->cdb, cdb, len);
+	cmd->luns = &e->set;
+	cmd->lun = lun;
+	cmd->cdb = e->cdb;
+	cmd->cdb_len = 16;
+	cmd->ua_seen = e->ua_seen;
+	cmd->done = t_done;
+	cmd->priv = e;
+	e->done_calls = 0;
+	e->setup_rc = scsi_cmd_setup(cmd);
+	if (e->setup_rc) {
+		assert_int_equal(e->setup_rc, 1);
+		assert_int_not_equal(cmd->status, SCSI_STATUS_GOOD);
+		return 1;
+	}
+	cmd->data = data;
+	cmd->data_cap = cap;
+	scsi_cmd_exec(cmd);
+	if (!e->fs->deferred) {
+		assert_int_equal(e->done_calls, 1);
+	}
+	return 0;
+}
+
+int t_run_lun(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len)
+{
+	return run(e, lun, cdb, len, e->buf, e->buf_cap);
+}
+
+int t_run(struct t_env *e, const uint8_t *cdb, unsigned len)
+{
+	return run(e, 0, cdb, len, e->buf, e->buf_cap);
+}
+
+int t_run_data(struct t_env *e, const uint8_t *cdb, unsigned len, uint8_t *data, uint32_t cap)
+{
+	return run(e, 0, cdb, len, data, cap);
+}
+
+void t_expect_sense(struct t_env *e, uint8_t key, uint16_t asc)
+{
+	const struct scsi_cmd *cmd = &e->cmd;
+
+	assert_int_equal(cmd->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmd->sense_len, 18);
+	assert_int_equal(cmd->sense[0] & 0x7f, 0x70);
+	assert_int_equal(cmd->sense[2] & 0x0f, key);
+	assert_int_equal(cmd->sense[7], 10);
+	assert_int_equal(get_be16(&cmd->sense[12]), asc);
+}
+
+void t_expect_field(struct t_env *e, uint16_t byte, int bit)
+{
+	const uint8_t *s = e->cmd.sense;
+
+	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_CDB);
+	assert_true(s[15] & 0x80); /* SKSV */
+	assert_true(s[15] & 0x40); /* C/D: in the CDB */
+	if (bit >= 0) {
+		assert_int_equal(s[15] & 0x0f, 0x08 | bit);
+	} else {
+		assert_int_equal(s[15] & 0x08, 0);
+	}
+	assert_int_equal(get_be16(&s[16]), byte);
+}
+
+void t_expect_good(struct t_env *e)
+{
+	assert_int_equal(e->setup_rc, 0);
+	assert_int_equal(e->cmd.status, SCSI_STATUS_GOOD);
+	assert_int_equal(e->cmd.sense_len, 0);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shared by the SCSI unit tests: a fake backing store over a malloc'ed
+ * buffer (with or without map, completing synchronously or on demand)
+ * and a one-LU environment that runs a CDB through setup and exec.
+ */
+#ifndef IDM_SCSI_TEST_H
+#define IDM_SCSI_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h> /* needs the headers above */
+
+#include "idm/scsi.h"
+
+struct fake_store {
+	struct idm_backing b;
+	uint8_t *mem;  /* NULL for huge stores that only answer capacity */
+	bool deferred; /* keep submitted I/O pending until fake_complete() */
+	int fail;      /* -errno to fail every I/O with, or 0 */
+	struct idm_backing_io *pending;
+	unsigned reads, writes, flushes, fua_writes;
+	bool *closed; /* set when the LU closes the store */
+};
+
+struct t_env {
+	struct fake_store *fs;
+	struct scsi_lu *lu;
+	struct scsi_lu_set set;
+	uint32_t ua_seen[SCSI_MAX_LUNS];
+	struct scsi_cmd cmd;
+	uint8_t cdb[16];
+	uint8_t *buf;
+	uint32_t buf_cap;
+	unsigned done_calls;
+	int setup_rc;
+	bool store_closed;
+};
+
+#define T_BUF_CAP (1u << 20)
+
+struct fake_store *fake_store_new(uint32_t block_size, uint64_t size, bool mappable);
+/* Complete the deferred I/O. */
+void fake_complete(struct fake_store *fs);
+
+/* An environment with LUN 0 over a fake store of `blocks` blocks. */
+struct t_env *t_env_new(uint32_t block_size, uint64_t blocks, bool mappable);
+void t_env_free(struct t_env *e);
+
+/* Set up and (when setup succeeds) execute `cdb` on LUN `lun`, with
+ * e->buf (or `data`, when not NULL) as the buffer. Returns setup's rc. */
+int t_run_lun(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len);
+int t_run(struct t_env *e, const uint8_t *cdb, unsigned len);
+int t_run_data(struct t_env *e, const uint8_t *cdb, unsigned len, uint8_t *data, uint32_t cap);
+
+/* Check status CHECK CONDITION with this key and ASC/ASCQ. */
+void t_expect_sense(struct t_env *e, uint8_t key, uint16_t asc);
+/* Check INVALID FIELD IN CDB pointing at byte / bit (bit < 0: none). */
+void t_expect_field(struct t_env *e, uint16_t byte, int bit);
+void t_expect_good(struct t_env *e);
+
+#endif
