@@ -167,6 +167,13 @@ int idm_nego_offer(struct idm_nego *n, enum idm_nego_stage stage, struct idm_tex
 int idm_nego_process(struct idm_nego *n, enum idm_nego_stage stage, const char *rsp,
 		     size_t len, struct idm_textbuf *out);
 
+/*
+ * Target, after the first Login Request: RFC 7143 requires InitiatorName,
+ * and TargetName for a Normal session. Returns 0, or -EINVAL with
+ * n->status = ISCSI_LOGIN_MISSING_PARAMETER.
+ */
+int idm_nego_check_required(struct idm_nego *n);
+
 /* True when every key this side offered has an answer. */
 bool idm_nego_complete(const struct idm_nego *n);
 
