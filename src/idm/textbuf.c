@@ -178,11 +178,14 @@ static int kv_seen_add(struct kv_seen *s, const char *k, size_t len)
 	return 0;
 }
 
-/* RFC 7143 section 6.1: key names use letters, digits and . - + @ _ */
+/*
+ * RFC 7143 section 6.1: key names use letters, digits and . - + @ _ ;
+ * '#' appears in the X# prefix of IANA-registered keys (section 13.5.1).
+ */
 static bool kv_name_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '.' || c == '-' || c == '+' || c == '@' || c == '_';
+	       c == '.' || c == '-' || c == '+' || c == '@' || c == '_' || c == '#';
 }
 
 /* Values are UTF-8 text: control characters can only be garbage. */
