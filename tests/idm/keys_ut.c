@@ -64,9 +64,11 @@ static void initiator_local(struct idm_params *l, enum idm_session_type type)
 	l->error_recovery_level = 2;
 }
 
+/* (Re)start a side; `s` must be zeroed or previously initialised. */
 static void side_init(struct side *s, enum idm_role role, bool leading,
 		      const struct idm_params *local)
 {
+	idm_textbuf_free(&s->out);
 	memset(s, 0, sizeof(*s));
 	idm_nego_init(&s->n, role, leading, local, &s->res);
 	idm_textbuf_init(&s->out);
@@ -149,7 +151,7 @@ static void test_params_defaults(void **state)
 
 static void test_list_first_supported_of_offer(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "HeaderDigest=CRC32C,None\0DataDigest=CRC32C,None\0"), 0);
@@ -162,7 +164,7 @@ static void test_list_first_supported_of_offer(void **state)
 
 static void test_list_offer_order_wins(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "HeaderDigest=None,CRC32C\0"), 0);
@@ -173,7 +175,7 @@ static void test_list_offer_order_wins(void **state)
 
 static void test_list_no_common_value_rejects(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "DataDigest=CRC32C\0HeaderDigest=md5,sha1\0"), 0);
@@ -186,7 +188,7 @@ static void test_list_no_common_value_rejects(void **state)
 
 static void test_list_malformed_rejects(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "HeaderDigest=,None\0DataDigest=\0"), 0);
@@ -198,7 +200,7 @@ static void test_list_malformed_rejects(void **state)
 static void test_auth_method_selection(void **state)
 {
 	struct idm_params l;
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "AuthMethod=CHAP,None\0"), 0);
@@ -222,7 +224,7 @@ static void test_auth_method_selection(void **state)
 
 static void test_task_reporting(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "TaskReporting=FastAbort,RFC3720\0"), 0);
@@ -237,7 +239,7 @@ static void test_task_reporting(void **state)
 
 static void test_bool_and(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true); /* target ImmediateData=No */
 	assert_int_equal(RESPOND(&t, OPER, "ImmediateData=Yes\0"), 0);
@@ -248,7 +250,7 @@ static void test_bool_and(void **state)
 
 static void test_bool_and_no_needs_no_answer(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "ImmediateData=No\0"), 0);
@@ -259,7 +261,7 @@ static void test_bool_and_no_needs_no_answer(void **state)
 
 static void test_bool_or(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true); /* target InitialR2T=No */
 	assert_int_equal(RESPOND(&t, OPER, "InitialR2T=No\0DataPDUInOrder=No\0"), 0);
@@ -273,7 +275,7 @@ static void test_bool_or(void **state)
 
 static void test_bool_or_yes_needs_no_answer(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "InitialR2T=Yes\0DataSequenceInOrder=Yes\0"), 0);
@@ -285,7 +287,7 @@ static void test_bool_or_yes_needs_no_answer(void **state)
 
 static void test_bool_malformed_rejects(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "InitialR2T=yes\0ImmediateData=1\0"), 0);
@@ -300,7 +302,7 @@ static void test_bool_malformed_rejects(void **state)
 
 static void test_numeric_min(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=1048576\0MaxOutstandingR2T=2\0"
@@ -318,7 +320,7 @@ static void test_numeric_min(void **state)
 
 static void test_numeric_max(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true); /* DefaultTime2Wait 5 */
 	assert_int_equal(RESPOND(&t, OPER, "DefaultTime2Wait=1\0DefaultTime2Retain=0\0"), 0);
@@ -331,7 +333,7 @@ static void test_numeric_max(void **state)
 
 static void test_numeric_out_of_range_rejects(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=511\0ErrorRecoveryLevel=3\0"
@@ -350,7 +352,7 @@ static void test_numeric_out_of_range_rejects(void **state)
 
 static void test_numeric_malformed_rejects(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=12a\0MaxOutstandingR2T=\0"
@@ -369,7 +371,7 @@ static void test_numeric_malformed_rejects(void **state)
 
 static void test_numeric_hex_and_base64(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	/* 0x10000 = 65536; base64 AAEAAA== is 00 01 00 00 = 65536 */
@@ -385,7 +387,7 @@ static void test_numeric_hex_and_base64(void **state)
 
 static void test_first_burst_not_above_max_burst(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	/* FirstBurstLength arrives before MaxBurstLength in the same PDU */
@@ -401,7 +403,7 @@ static void test_first_burst_not_above_max_burst(void **state)
 
 static void test_first_burst_irrelevant_without_unsolicited_data(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "FirstBurstLength=4096\0InitialR2T=Yes\0"
@@ -416,7 +418,7 @@ static void test_first_burst_irrelevant_without_unsolicited_data(void **state)
 
 static void test_declarative_mrdsl_two_sides(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "MaxRecvDataSegmentLength=262144\0"
@@ -435,7 +437,7 @@ static void test_declarative_mrdsl_two_sides(void **state)
 
 static void test_declarative_out_of_range_rejects(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "MaxRecvDataSegmentLength=16777216\0"), 0);
@@ -448,7 +450,7 @@ static void test_names_stored_and_too_long(void **state)
 {
 	char req[600];
 	size_t len;
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "InitiatorName=iqn.a:b\0TargetName=iqn.c:d\0"), 0);
@@ -468,7 +470,7 @@ static void test_names_stored_and_too_long(void **state)
 
 static void test_discovery_session_irrelevant_keys(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	/* SessionType comes last but governs the whole PDU */
@@ -496,7 +498,7 @@ static void test_discovery_session_irrelevant_keys(void **state)
 
 static void test_leading_only_on_non_leading(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, false);
 	assert_int_equal(RESPOND(&t, OPER, "MaxConnections=2\0InitialR2T=No\0"
@@ -513,7 +515,7 @@ static void test_leading_only_on_non_leading(void **state)
 
 static void test_key_twice_across_pdus_fails(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "InitiatorName=iqn.a:b\0MaxBurstLength=4096\0"), 0);
@@ -524,7 +526,7 @@ static void test_key_twice_across_pdus_fails(void **state)
 
 static void test_key_twice_in_one_pdu_fails(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=4096\0MaxBurstLength=8192\0"),
@@ -538,7 +540,7 @@ static void test_key_twice_in_one_pdu_fails(void **state)
 
 static void test_security_keys_in_operational_fail(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "AuthMethod=None\0"), -EINVAL);
@@ -551,7 +553,7 @@ static void test_security_keys_in_operational_fail(void **state)
 
 static void test_missing_target_name(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "InitiatorName=iqn.a:b\0SessionType=Normal\0"), 0);
@@ -571,7 +573,7 @@ static void test_missing_target_name(void **state)
 
 static void test_unknown_and_private_keys_not_understood(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "X-com.example.foo=1\0X#bar=2\0Bogus=3\0"
@@ -586,7 +588,7 @@ static void test_unknown_and_private_keys_not_understood(void **state)
 
 static void test_obsolete_markers(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "OFMarker=Yes\0IFMarker=No\0OFMarkInt=1-65535\0"
@@ -603,7 +605,7 @@ static void test_obsolete_markers(void **state)
 
 static void test_bad_session_type_fails(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "SessionType=Sideways\0"), -EINVAL);
@@ -613,7 +615,7 @@ static void test_bad_session_type_fails(void **state)
 
 static void test_target_only_key_from_initiator_rejected(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "TargetPortalGroupTag=3\0TargetAlias=x\0"), 0);
@@ -624,7 +626,7 @@ static void test_target_only_key_from_initiator_rejected(void **state)
 
 static void test_login_only_keys_in_text_rejected(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, FFP, "MaxBurstLength=4096\0HeaderDigest=None\0"
@@ -639,7 +641,7 @@ static void test_login_only_keys_in_text_rejected(void **state)
 
 static void test_unsolicited_special_value_fails(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "HeaderDigest=Reject\0"), -EINVAL);
@@ -649,7 +651,7 @@ static void test_unsolicited_special_value_fails(void **state)
 
 static void test_malformed_text_fails_login(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "InitiatorName=iqn.a:b\0garbage\0"), -EINVAL);
@@ -661,7 +663,7 @@ static void test_malformed_text_fails_login(void **state)
 
 static void test_protocol_level(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "iSCSIProtocolLevel=2\0"), 0);
@@ -674,7 +676,7 @@ static void test_protocol_level(void **state)
 
 static void test_finish_stage_tpgt_once(void **state)
 {
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "InitiatorName=i\0TargetName=t\0AuthMethod=None\0"), 0);
@@ -696,7 +698,7 @@ static void test_finish_stage_tpgt_once(void **state)
 static void test_finish_stage_no_tpgt_when_zero(void **state)
 {
 	struct idm_params l;
-	struct side t;
+	struct side t = {0};
 
 	target_local(&l);
 	l.target_portal_group_tag = 0;
@@ -741,7 +743,7 @@ static void test_hooks(void **state)
 {
 	struct hook_log h = {0};
 	struct idm_nego_hook hook = {.key = test_hook, .arg = &h};
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	idm_nego_add_hook(&t.n, &hook);
@@ -763,7 +765,7 @@ static void test_send_targets(void **state)
 {
 	struct hook_log h = {0};
 	struct idm_nego_hook hook = {.key = test_hook, .arg = &h};
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, FFP, "SendTargets=All\0"), 0);
@@ -780,7 +782,7 @@ static void test_send_targets(void **state)
 static void test_iser_keys_need_rdma_extensions(void **state)
 {
 	struct idm_params l;
-	struct side t;
+	struct side t = {0};
 
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, OPER, "RDMAExtensions=Yes\0"
@@ -810,7 +812,7 @@ static void test_iser_keys_need_rdma_extensions(void **state)
 static void test_iser_unexpected_pdus_range(void **state)
 {
 	struct idm_params l;
-	struct side t;
+	struct side t = {0};
 
 	target_local(&l);
 	l.rdma_extensions = true;
@@ -833,7 +835,7 @@ static void initiator_init(struct side *s, enum idm_session_type type, bool lead
 
 static void test_initiator_offer_security(void **state)
 {
-	struct side i;
+	struct side i = {0};
 
 	initiator_init(&i, IDM_SESSION_NORMAL, true);
 	assert_int_equal(idm_nego_offer(&i.n, SEC, &i.out), 0);
@@ -855,7 +857,7 @@ static void test_initiator_offer_security(void **state)
 
 static void test_initiator_offer_operational(void **state)
 {
-	struct side i;
+	struct side i = {0};
 
 	initiator_init(&i, IDM_SESSION_NORMAL, true);
 	assert_int_equal(idm_nego_offer(&i.n, OPER, &i.out), 0);
@@ -904,7 +906,7 @@ static void offered_operational(struct side *i)
 
 static void test_initiator_rejects_list_answer_not_offered(void **state)
 {
-	struct side i;
+	struct side i = {0};
 
 	offered_operational(&i);
 	assert_int_equal(PROCESS(&i, OPER, "HeaderDigest=MD5\0"), -EINVAL);
@@ -915,7 +917,7 @@ static void test_initiator_rejects_list_answer_not_offered(void **state)
 
 static void test_initiator_rejects_min_answer_above_offer(void **state)
 {
-	struct side i;
+	struct side i = {0};
 
 	offered_operational(&i);
 	assert_int_equal(PROCESS(&i, OPER, "MaxBurstLength=2097152\0"), -EINVAL);
@@ -929,7 +931,7 @@ static void test_initiator_rejects_min_answer_above_offer(void **state)
 static void test_initiator_rejects_bool_answer_against_offer(void **state)
 {
 	struct idm_params l;
-	struct side i;
+	struct side i = {0};
 
 	initiator_local(&l, IDM_SESSION_NORMAL);
 	l.immediate_data = false;
@@ -942,7 +944,7 @@ static void test_initiator_rejects_bool_answer_against_offer(void **state)
 
 static void test_initiator_settles_answers(void **state)
 {
-	struct side i;
+	struct side i = {0};
 
 	offered_operational(&i);
 	assert_false(idm_nego_complete(&i.n));
@@ -963,7 +965,7 @@ static void test_initiator_settles_answers(void **state)
 
 static void test_initiator_answers_target_offer(void **state)
 {
-	struct side i;
+	struct side i = {0};
 
 	initiator_init(&i, IDM_SESSION_NORMAL, true);
 	assert_int_equal(PROCESS(&i, OPER, "MaxRecvDataSegmentLength=16384\0"
@@ -1034,7 +1036,7 @@ static void assert_agree(const struct idm_params *a, const struct idm_params *b)
 
 static void test_end_to_end_normal(void **state)
 {
-	struct side i, t;
+	struct side i = {0}, t = {0};
 
 	initiator_init(&i, IDM_SESSION_NORMAL, true);
 	target_init(&t, true);
@@ -1063,7 +1065,7 @@ static void test_end_to_end_normal(void **state)
 
 static void test_end_to_end_discovery(void **state)
 {
-	struct side i, t;
+	struct side i = {0}, t = {0};
 
 	initiator_init(&i, IDM_SESSION_DISCOVERY, true);
 	target_init(&t, true);
@@ -1082,7 +1084,7 @@ static void test_end_to_end_discovery(void **state)
 
 static void test_end_to_end_operational_only_non_leading(void **state)
 {
-	struct side i, t;
+	struct side i = {0}, t = {0};
 
 	initiator_init(&i, IDM_SESSION_NORMAL, false);
 	target_init(&t, false);
@@ -1098,7 +1100,7 @@ static void test_end_to_end_operational_only_non_leading(void **state)
 static void test_end_to_end_iser(void **state)
 {
 	struct idm_params il, tl;
-	struct side i, t;
+	struct side i = {0}, t = {0};
 
 	initiator_local(&il, IDM_SESSION_NORMAL);
 	il.rdma_extensions = true;
@@ -1128,7 +1130,7 @@ static void test_64k_of_unknown_keys(void **state)
 {
 	size_t cap = 65536, len = 0;
 	char *req = malloc(cap);
-	struct side t;
+	struct side t = {0};
 	int n = 0;
 
 	while (len + 16 < cap) {
