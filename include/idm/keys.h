@@ -89,6 +89,8 @@ int idm_textbuf_addf(struct idm_textbuf *t, const char *key, const char *fmt, ..
  * order. Returns 0, the first non-zero value `fn` returned, or -EINVAL for
  * malformed text (no '=', empty or over-long name, value over
  * IDM_VALUE_MAX, a key repeated). A trailing NUL is optional.
+ * TargetName, TargetAddress and TargetAlias may repeat (a SendTargets
+ * response lists many targets); the engine refuses their repeats in a login.
  */
 typedef int (*idm_kv_fn)(void *arg, const char *key, const char *value);
 int idm_kv_parse(const char *text, size_t len, idm_kv_fn fn, void *arg);

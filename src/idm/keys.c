@@ -73,96 +73,116 @@ struct key_def {
 
 /* Ids index key_table and the nego bitmaps. */
 enum key_id {
-	K_HEADER_DIGEST, K_DATA_DIGEST, K_MAX_CONNECTIONS, K_SEND_TARGETS, K_TARGET_NAME,
-	K_INITIATOR_NAME, K_TARGET_ALIAS, K_INITIATOR_ALIAS, K_TARGET_ADDRESS, K_TPGT,
-	K_INITIAL_R2T, K_IMMEDIATE_DATA, K_MRDSL, K_MAX_BURST, K_FIRST_BURST, K_T2WAIT,
-	K_T2RETAIN, K_MAX_R2T, K_PDU_IN_ORDER, K_SEQ_IN_ORDER, K_ERL, K_SESSION_TYPE,
-	K_AUTH_METHOD, K_OF_MARKER, K_IF_MARKER, K_OF_MARK_INT, K_IF_MARK_INT,
-	K_TASK_REPORTING, K_PROTOCOL_LEVEL, K_RDMA_EXT, K_TARGET_RDSL, K_INITIATOR_RDSL,
-	K_MAX_UNEXPECTED, K_COUNT
+	K_HEADER_DIGEST,
+	K_DATA_DIGEST,
+	K_MAX_CONNECTIONS,
+	K_SEND_TARGETS,
+	K_TARGET_NAME,
+	K_INITIATOR_NAME,
+	K_TARGET_ALIAS,
+	K_INITIATOR_ALIAS,
+	K_TARGET_ADDRESS,
+	K_TPGT,
+	K_INITIAL_R2T,
+	K_IMMEDIATE_DATA,
+	K_MRDSL,
+	K_MAX_BURST,
+	K_FIRST_BURST,
+	K_T2WAIT,
+	K_T2RETAIN,
+	K_MAX_R2T,
+	K_PDU_IN_ORDER,
+	K_SEQ_IN_ORDER,
+	K_ERL,
+	K_SESSION_TYPE,
+	K_AUTH_METHOD,
+	K_OF_MARKER,
+	K_IF_MARKER,
+	K_OF_MARK_INT,
+	K_IF_MARK_INT,
+	K_TASK_REPORTING,
+	K_PROTOCOL_LEVEL,
+	K_RDMA_EXT,
+	K_TARGET_RDSL,
+	K_INITIATOR_RDSL,
+	K_MAX_UNEXPECTED,
+	K_COUNT
 };
 
 _Static_assert(K_COUNT <= 64, "key bitmaps are 64 bits");
 
 static const struct key_def key_table[K_COUNT] = {
-	[K_HEADER_DIGEST] = {"HeaderDigest", KT_LIST, FK_DIGEST, KF_IO | KF_BOTH | KF_OFFER, 1,
-			     FIELD(header_digest), .values = "CRC32C,None"},
-	[K_DATA_DIGEST] = {"DataDigest", KT_LIST, FK_DIGEST, KF_IO | KF_BOTH | KF_OFFER, 1,
-			   FIELD(data_digest), .values = "CRC32C,None"},
-	[K_MAX_CONNECTIONS] = {"MaxConnections", KT_MIN, FK_U32,
-			       KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
-			       FIELD(max_connections), 1, 65535},
-	[K_SEND_TARGETS] = {"SendTargets", KT_SENDTARGETS, FK_NONE, KF_BY_INI, 1},
-	[K_TARGET_NAME] = {"TargetName", KT_STR_DECL, FK_STR, KF_IO | KF_BY_INI, 1,
-			   FIELD(target_name)},
-	[K_INITIATOR_NAME] = {"InitiatorName", KT_STR_DECL, FK_STR, KF_IO | KF_BY_INI, 1,
-			      FIELD(initiator_name)},
-	[K_TARGET_ALIAS] = {"TargetAlias", KT_STR_DECL, FK_STR, KF_BY_TGT, 1,
-			    FIELD(target_alias)},
-	[K_INITIATOR_ALIAS] = {"InitiatorAlias", KT_STR_DECL, FK_STR, KF_BY_INI, 1,
-			       FIELD(initiator_alias)},
-	[K_TARGET_ADDRESS] = {"TargetAddress", KT_STR_DECL, FK_NONE, KF_BY_TGT, 1},
-	[K_TPGT] = {"TargetPortalGroupTag", KT_NUM_DECL, FK_U32, KF_IO | KF_BY_TGT, 1,
-		    FIELD(target_portal_group_tag), 0, 65535},
-	[K_INITIAL_R2T] = {"InitialR2T", KT_OR, FK_BOOL,
-			   KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1, FIELD(initial_r2t)},
-	[K_IMMEDIATE_DATA] = {"ImmediateData", KT_AND, FK_BOOL,
-			      KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
-			      FIELD(immediate_data)},
-	/* The peer's declaration is what we may send; ours is what we receive. */
-	[K_MRDSL] = {"MaxRecvDataSegmentLength", KT_NUM_DECL, FK_U32,
-		     KF_BOTH | KF_OFFER | KF_DECLARE, 1, .res_off = OFF(max_xmit_dsl),
-		     .own_off = OFF(max_recv_dsl), .min = 512, .max = MAX24},
-	[K_MAX_BURST] = {"MaxBurstLength", KT_MIN, FK_U32,
-			 KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
-			 FIELD(max_burst_length), 512, MAX24},
-	[K_FIRST_BURST] = {"FirstBurstLength", KT_MIN, FK_U32,
-			   KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER | KF_AFTER_BOOL, 2,
-			   FIELD(first_burst_length), 512, MAX24},
-	[K_T2WAIT] = {"DefaultTime2Wait", KT_MAX, FK_U32, KF_LO | KF_IO | KF_BOTH | KF_OFFER, 1,
-		      FIELD(default_time2wait), 0, 3600},
-	[K_T2RETAIN] = {"DefaultTime2Retain", KT_MIN, FK_U32, KF_LO | KF_IO | KF_BOTH | KF_OFFER,
-			1, FIELD(default_time2retain), 0, 3600},
-	[K_MAX_R2T] = {"MaxOutstandingR2T", KT_MIN, FK_U32,
-		       KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
-		       FIELD(max_outstanding_r2t), 1, 65535},
-	[K_PDU_IN_ORDER] = {"DataPDUInOrder", KT_OR, FK_BOOL,
-			    KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
-			    FIELD(data_pdu_in_order)},
-	[K_SEQ_IN_ORDER] = {"DataSequenceInOrder", KT_OR, FK_BOOL,
-			    KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
-			    FIELD(data_sequence_in_order)},
-	[K_ERL] = {"ErrorRecoveryLevel", KT_MIN, FK_U32, KF_LO | KF_IO | KF_BOTH | KF_OFFER, 1,
-		   FIELD(error_recovery_level), 0, 2},
-	[K_SESSION_TYPE] = {"SessionType", KT_SESSION, FK_SESSION, KF_LO | KF_IO | KF_BY_INI, 0,
-			    FIELD(session_type)},
-	[K_AUTH_METHOD] = {"AuthMethod", KT_LIST, FK_STR, KF_IO | KF_SEC | KF_BOTH, 1,
-			   FIELD(auth_method), .values = "None"},
-	[K_OF_MARKER] = {"OFMarker", KT_OBS_MARKER, FK_BOOL, KF_IO | KF_BOTH, 1,
-			 FIELD(of_marker)},
-	[K_IF_MARKER] = {"IFMarker", KT_OBS_MARKER, FK_BOOL, KF_IO | KF_BOTH, 1,
-			 FIELD(if_marker)},
-	[K_OF_MARK_INT] = {"OFMarkInt", KT_OBS_INT, FK_NONE, KF_IO | KF_BOTH, 1},
-	[K_IF_MARK_INT] = {"IFMarkInt", KT_OBS_INT, FK_NONE, KF_IO | KF_BOTH, 1},
-	/* We implement the RFC 3720 semantics only (no ResponseFence, FastAbort). */
-	[K_TASK_REPORTING] = {"TaskReporting", KT_LIST, FK_NONE,
-			      KF_LO | KF_IO | KF_NODISC | KF_BOTH, 1, .values = "RFC3720"},
-	/* RFC 7144: we implement RFC 7143, level 1. */
-	[K_PROTOCOL_LEVEL] = {"iSCSIProtocolLevel", KT_MIN, FK_NONE, KF_IO | KF_BOTH, 1,
-			      .min = 0, .max = 31, .ours = 1},
-	/* RFC 7145 section 6 */
-	[K_RDMA_EXT] = {"RDMAExtensions", KT_AND, FK_BOOL,
-			KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
-			FIELD(rdma_extensions)},
-	[K_TARGET_RDSL] = {"TargetRecvDataSegmentLength", KT_NUM_DECL, FK_U32,
-			   KF_IO | KF_ISER | KF_BOTH | KF_DECLARE, 2, FIELD(target_rdsl), 512,
-			   MAX24},
-	[K_INITIATOR_RDSL] = {"InitiatorRecvDataSegmentLength", KT_NUM_DECL, FK_U32,
-			      KF_IO | KF_ISER | KF_BOTH | KF_OFFER, 2, FIELD(initiator_rdsl),
-			      512, MAX24},
-	[K_MAX_UNEXPECTED] = {"MaxOutstandingUnexpectedPDUs", KT_NUM_DECL, FK_U32,
-			      KF_LO | KF_IO | KF_ISER | KF_BOTH | KF_OFFER | KF_ZERO_OK, 2,
-			      FIELD(max_outstanding_unexpected_pdus), 2, UINT32_MAX},
+    [K_HEADER_DIGEST] = {"HeaderDigest", KT_LIST, FK_DIGEST, KF_IO | KF_BOTH | KF_OFFER, 1,
+                         FIELD(header_digest), .values = "CRC32C,None"},
+    [K_DATA_DIGEST] = {"DataDigest", KT_LIST, FK_DIGEST, KF_IO | KF_BOTH | KF_OFFER, 1,
+                       FIELD(data_digest), .values = "CRC32C,None"},
+    [K_MAX_CONNECTIONS] = {"MaxConnections", KT_MIN, FK_U32,
+                           KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
+                           FIELD(max_connections), 1, 65535},
+    [K_SEND_TARGETS] = {"SendTargets", KT_SENDTARGETS, FK_NONE, KF_BY_INI, 1},
+    [K_TARGET_NAME] = {"TargetName", KT_STR_DECL, FK_STR, KF_IO | KF_BY_INI, 1, FIELD(target_name)},
+    [K_INITIATOR_NAME] = {"InitiatorName", KT_STR_DECL, FK_STR, KF_IO | KF_BY_INI, 1,
+                          FIELD(initiator_name)},
+    [K_TARGET_ALIAS] = {"TargetAlias", KT_STR_DECL, FK_STR, KF_BY_TGT, 1, FIELD(target_alias)},
+    [K_INITIATOR_ALIAS] = {"InitiatorAlias", KT_STR_DECL, FK_STR, KF_BY_INI, 1,
+                           FIELD(initiator_alias)},
+    [K_TARGET_ADDRESS] = {"TargetAddress", KT_STR_DECL, FK_NONE, KF_BY_TGT, 1},
+    [K_TPGT] = {"TargetPortalGroupTag", KT_NUM_DECL, FK_U32, KF_IO | KF_BY_TGT, 1,
+                FIELD(target_portal_group_tag), 0, 65535},
+    [K_INITIAL_R2T] = {"InitialR2T", KT_OR, FK_BOOL, KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER,
+                       1, FIELD(initial_r2t)},
+    [K_IMMEDIATE_DATA] = {"ImmediateData", KT_AND, FK_BOOL,
+                          KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1, FIELD(immediate_data)},
+    /* The peer's declaration is what we may send; ours is what we receive. */
+    [K_MRDSL] = {"MaxRecvDataSegmentLength", KT_NUM_DECL, FK_U32, KF_BOTH | KF_OFFER | KF_DECLARE,
+                 1, .res_off = OFF(max_xmit_dsl), .own_off = OFF(max_recv_dsl), .min = 512,
+                 .max = MAX24},
+    [K_MAX_BURST] = {"MaxBurstLength", KT_MIN, FK_U32,
+                     KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1, FIELD(max_burst_length),
+                     512, MAX24},
+    [K_FIRST_BURST] = {"FirstBurstLength", KT_MIN, FK_U32,
+                       KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER | KF_AFTER_BOOL, 2,
+                       FIELD(first_burst_length), 512, MAX24},
+    [K_T2WAIT] = {"DefaultTime2Wait", KT_MAX, FK_U32, KF_LO | KF_IO | KF_BOTH | KF_OFFER, 1,
+                  FIELD(default_time2wait), 0, 3600},
+    [K_T2RETAIN] = {"DefaultTime2Retain", KT_MIN, FK_U32, KF_LO | KF_IO | KF_BOTH | KF_OFFER, 1,
+                    FIELD(default_time2retain), 0, 3600},
+    [K_MAX_R2T] = {"MaxOutstandingR2T", KT_MIN, FK_U32,
+                   KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1, FIELD(max_outstanding_r2t), 1,
+                   65535},
+    [K_PDU_IN_ORDER] = {"DataPDUInOrder", KT_OR, FK_BOOL,
+                        KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
+                        FIELD(data_pdu_in_order)},
+    [K_SEQ_IN_ORDER] = {"DataSequenceInOrder", KT_OR, FK_BOOL,
+                        KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1,
+                        FIELD(data_sequence_in_order)},
+    [K_ERL] = {"ErrorRecoveryLevel", KT_MIN, FK_U32, KF_LO | KF_IO | KF_BOTH | KF_OFFER, 1,
+               FIELD(error_recovery_level), 0, 2},
+    [K_SESSION_TYPE] = {"SessionType", KT_SESSION, FK_SESSION, KF_LO | KF_IO | KF_BY_INI, 0,
+                        FIELD(session_type)},
+    [K_AUTH_METHOD] = {"AuthMethod", KT_LIST, FK_STR, KF_IO | KF_SEC | KF_BOTH, 1,
+                       FIELD(auth_method), .values = "None"},
+    [K_OF_MARKER] = {"OFMarker", KT_OBS_MARKER, FK_BOOL, KF_IO | KF_BOTH, 1, FIELD(of_marker)},
+    [K_IF_MARKER] = {"IFMarker", KT_OBS_MARKER, FK_BOOL, KF_IO | KF_BOTH, 1, FIELD(if_marker)},
+    [K_OF_MARK_INT] = {"OFMarkInt", KT_OBS_INT, FK_NONE, KF_IO | KF_BOTH, 1},
+    [K_IF_MARK_INT] = {"IFMarkInt", KT_OBS_INT, FK_NONE, KF_IO | KF_BOTH, 1},
+    /* We implement the RFC 3720 semantics only (no ResponseFence, FastAbort). */
+    [K_TASK_REPORTING] = {"TaskReporting", KT_LIST, FK_NONE, KF_LO | KF_IO | KF_NODISC | KF_BOTH, 1,
+                          .values = "RFC3720"},
+    /* RFC 7144: we implement RFC 7143, level 1. */
+    [K_PROTOCOL_LEVEL] = {"iSCSIProtocolLevel", KT_MIN, FK_NONE, KF_IO | KF_BOTH, 1, .min = 0,
+                          .max = 31, .ours = 1},
+    /* RFC 7145 section 6 */
+    [K_RDMA_EXT] = {"RDMAExtensions", KT_AND, FK_BOOL,
+                    KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1, FIELD(rdma_extensions)},
+    [K_TARGET_RDSL] = {"TargetRecvDataSegmentLength", KT_NUM_DECL, FK_U32,
+                       KF_IO | KF_ISER | KF_BOTH | KF_DECLARE, 2, FIELD(target_rdsl), 512, MAX24},
+    [K_INITIATOR_RDSL] = {"InitiatorRecvDataSegmentLength", KT_NUM_DECL, FK_U32,
+                          KF_IO | KF_ISER | KF_BOTH | KF_OFFER, 2, FIELD(initiator_rdsl), 512,
+                          MAX24},
+    [K_MAX_UNEXPECTED] = {"MaxOutstandingUnexpectedPDUs", KT_NUM_DECL, FK_U32,
+                          KF_LO | KF_IO | KF_ISER | KF_BOTH | KF_OFFER | KF_ZERO_OK, 2,
+                          FIELD(max_outstanding_unexpected_pdus), 2, UINT32_MAX},
 };
 
 #define NPHASES 3
@@ -221,13 +241,13 @@ static const struct key_def *key_find(const char *name)
 
 static bool key_negotiated(const struct key_def *k)
 {
-	return k->type == KT_LIST || k->type == KT_AND || k->type == KT_OR ||
-	       k->type == KT_MIN || k->type == KT_MAX;
+	return k->type == KT_LIST || k->type == KT_AND || k->type == KT_OR || k->type == KT_MIN ||
+	       k->type == KT_MAX;
 }
 
 /* Record a failure: the login status to send and a line for the log. */
 static int nego_fail(struct idm_nego *n, uint16_t status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int nego_fail(struct idm_nego *n, uint16_t status, const char *fmt, ...)
 {
@@ -240,8 +260,12 @@ static int nego_fail(struct idm_nego *n, uint16_t status, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* Append one key=value to the output; every text this engine writes goes here. */
 static int emit(struct nego_ctx *c, const char *key, const char *value)
 {
+	if (!c->out) {
+		return nego_fail(c->n, ISCSI_LOGIN_TARGET_ERROR, "no buffer for %s", key);
+	}
 	if (idm_textbuf_add(c->out, key, value)) {
 		c->n->status = ISCSI_LOGIN_OUT_OF_RESOURCES;
 		snprintf(c->n->error, sizeof(c->n->error), "out of memory");
@@ -461,7 +485,7 @@ static void local_text(const struct idm_nego *n, const struct key_def *k, char *
 		break;
 	case KT_SESSION:
 		snprintf(buf, cap, "%s",
-			 n->local.session_type == IDM_SESSION_DISCOVERY ? "Discovery" : "Normal");
+		         n->local.session_type == IDM_SESSION_DISCOVERY ? "Discovery" : "Normal");
 		break;
 	case KT_STR_DECL:
 		snprintf(buf, cap, "%s", (const char *)field_at(&n->local, k->own_off));
@@ -507,7 +531,7 @@ static int store_value(struct idm_nego *n, const struct key_def *k, uint16_t off
 			return -EINVAL;
 		}
 		*(enum idm_session_type *)f =
-			!strcmp(v, "Discovery") ? IDM_SESSION_DISCOVERY : IDM_SESSION_NORMAL;
+		    !strcmp(v, "Discovery") ? IDM_SESSION_DISCOVERY : IDM_SESSION_NORMAL;
 		return 0;
 	case FK_STR:
 		if (!*v || strlen(v) >= k->size) {
@@ -529,10 +553,10 @@ static void restore_default(struct idm_nego *n, const struct key_def *k, uint16_
 	}
 	idm_params_init(&d);
 	memcpy(field_at(n->result, off), field_at(&d, off),
-		 k->field == FK_STR ? k->size
-		 : k->field == FK_U32 ? sizeof(uint32_t)
-		 : k->field == FK_SESSION ? sizeof(enum idm_session_type)
-					  : sizeof(bool));
+	       k->field == FK_STR       ? k->size
+	       : k->field == FK_U32     ? sizeof(uint32_t)
+	       : k->field == FK_SESSION ? sizeof(enum idm_session_type)
+	                                : sizeof(bool));
 }
 
 static int store_bool(struct idm_nego *n, const struct key_def *k, bool v)
@@ -681,7 +705,7 @@ static int respond_decl(struct nego_ctx *c, const struct key_def *k, const char 
 	uint32_t u;
 
 	if (k->type == KT_NUM_DECL ? parse_ranged(k, v, &u) != 0
-				   : (!*v || (k->field == FK_STR && strlen(v) >= k->size))) {
+	                           : (!*v || (k->field == FK_STR && strlen(v) >= k->size))) {
 		return answer_text(c, k, "Reject");
 	}
 	c->n->settled |= key_bit(k);
@@ -693,7 +717,7 @@ static int respond_session(struct nego_ctx *c, const struct key_def *k, const ch
 {
 	if (store_value(c->n, k, k->res_off, v)) {
 		return nego_fail(c->n, ISCSI_LOGIN_SESSION_TYPE_UNSUPPORTED,
-				 "SessionType=%.40s not supported", v);
+		                 "SessionType=%.40s not supported", v);
 	}
 	c->n->settled |= key_bit(k);
 	return 0;
@@ -739,7 +763,7 @@ static int respond_key(struct nego_ctx *c, const struct key_def *k, const char *
 static int bad_answer(struct nego_ctx *c, const struct key_def *k, const char *v)
 {
 	return nego_fail(c->n, ISCSI_LOGIN_INITIATOR_ERROR, "%s=%.40s is not a valid answer",
-			 k->name, v);
+	                 k->name, v);
 }
 
 static int accept_list(struct nego_ctx *c, const struct key_def *k, const char *v)
@@ -795,7 +819,7 @@ static int accept_special(struct nego_ctx *c, const struct key_def *k, const cha
 {
 	if (!(c->n->sent & key_bit(k))) {
 		return nego_fail(c->n, ISCSI_LOGIN_INITIATOR_ERROR, "%s=%s answers nothing",
-				 k->name, v);
+		                 k->name, v);
 	}
 	c->n->settled |= key_bit(k);
 	restore_default(c->n, k, k->type == KT_NUM_DECL ? k->own_off : k->res_off);
@@ -806,7 +830,7 @@ static int accept_special(struct nego_ctx *c, const struct key_def *k, const cha
 
 /* Let the hooks see the key first. Returns 1 when none claimed it. */
 static int run_hooks(struct nego_ctx *c, const struct key_def *k, const char *key,
-		     const char *value)
+                     const char *value)
 {
 	struct idm_nego *n = c->n;
 	char answer[IDM_VALUE_MAX + 1];
@@ -821,7 +845,7 @@ static int run_hooks(struct nego_ctx *c, const struct key_def *k, const char *ke
 		}
 		if (r == IDM_HOOK_FAIL) {
 			return nego_fail(n, ISCSI_LOGIN_INITIATOR_ERROR, "%s=%.40s refused", key,
-					 value);
+			                 value);
 		}
 		if (k) {
 			n->settled |= key_bit(k);
@@ -873,7 +897,7 @@ static int handle_key(void *arg, const char *key, const char *value)
 	}
 	if (security_key(key, k) && c->stage != IDM_NEGO_SECURITY) {
 		return nego_fail(n, ISCSI_LOGIN_INITIATOR_ERROR, "%s outside the security stage",
-				 key);
+		                 key);
 	}
 	if (k && (n->received & key_bit(k))) {
 		return nego_fail(n, ISCSI_LOGIN_INITIATOR_ERROR, "%s sent twice", key);
@@ -897,8 +921,8 @@ static void fix_result(struct idm_params *r)
 }
 
 /* Both roles: handle every key of a received text, phase by phase. */
-static int nego_receive(struct idm_nego *n, enum idm_nego_stage stage, const char *text,
-			size_t len, struct idm_textbuf *out)
+static int nego_receive(struct idm_nego *n, enum idm_nego_stage stage, const char *text, size_t len,
+                        struct idm_textbuf *out)
 {
 	struct nego_ctx c = {.n = n, .stage = stage, .out = out};
 	int rc = 0;
@@ -908,8 +932,8 @@ static int nego_receive(struct idm_nego *n, enum idm_nego_stage stage, const cha
 	}
 	fix_result(n->result);
 	if (rc && !n->status) {
-		n->status = rc == -ENOMEM ? ISCSI_LOGIN_OUT_OF_RESOURCES
-					  : ISCSI_LOGIN_INITIATOR_ERROR;
+		n->status =
+		    rc == -ENOMEM ? ISCSI_LOGIN_OUT_OF_RESOURCES : ISCSI_LOGIN_INITIATOR_ERROR;
 		snprintf(n->error, sizeof(n->error), "malformed key=value text");
 	}
 	return rc;
@@ -918,7 +942,7 @@ static int nego_receive(struct idm_nego *n, enum idm_nego_stage stage, const cha
 /* ---- public entry points ------------------------------------------- */
 
 void idm_nego_init(struct idm_nego *n, enum idm_role role, bool leading,
-		   const struct idm_params *local, struct idm_params *result)
+                   const struct idm_params *local, struct idm_params *result)
 {
 	memset(n, 0, sizeof(*n));
 	n->role = role;
@@ -936,14 +960,14 @@ void idm_nego_add_hook(struct idm_nego *n, const struct idm_nego_hook *hook)
 	}
 }
 
-int idm_nego_respond(struct idm_nego *n, enum idm_nego_stage stage, const char *req,
-		     size_t len, struct idm_textbuf *resp)
+int idm_nego_respond(struct idm_nego *n, enum idm_nego_stage stage, const char *req, size_t len,
+                     struct idm_textbuf *resp)
 {
 	return nego_receive(n, stage, req, len, resp);
 }
 
-int idm_nego_process(struct idm_nego *n, enum idm_nego_stage stage, const char *rsp,
-		     size_t len, struct idm_textbuf *out)
+int idm_nego_process(struct idm_nego *n, enum idm_nego_stage stage, const char *rsp, size_t len,
+                     struct idm_textbuf *out)
 {
 	return nego_receive(n, stage, rsp, len, out);
 }
@@ -965,7 +989,7 @@ static int send_key(struct nego_ctx *c, const struct key_def *k)
 		store_value(n, k, k->own_off, v);
 		n->settled |= key_bit(k);
 	} else if ((k->type == KT_AND || k->type == KT_OR) &&
-		   bool_determined(k, local_bool(n, k))) {
+	           bool_determined(k, local_bool(n, k))) {
 		store_value(n, k, k->res_off, v);
 		n->settled |= key_bit(k);
 	}
@@ -982,7 +1006,7 @@ static int send_flagged(struct nego_ctx *c, uint16_t flag)
 		const struct key_def *k = &key_table[i];
 
 		bool skip = c->n->role == IDM_ROLE_INITIATOR ? offer_irrelevant(c->n, k)
-							      : key_irrelevant(c->n, k);
+		                                             : key_irrelevant(c->n, k);
 
 		if (!(k->flags & flag) || skip) {
 			continue;
@@ -1032,8 +1056,7 @@ int idm_nego_offer(struct idm_nego *n, enum idm_nego_stage stage, struct idm_tex
 	return rc;
 }
 
-int idm_nego_finish_stage(struct idm_nego *n, enum idm_nego_stage stage,
-			  struct idm_textbuf *resp)
+int idm_nego_finish_stage(struct idm_nego *n, enum idm_nego_stage stage, struct idm_textbuf *resp)
 {
 	struct nego_ctx c = {.n = n, .stage = stage, .out = resp};
 	int rc = 0;
@@ -1070,8 +1093,7 @@ int idm_nego_check_required(struct idm_nego *n)
 	if (!n->result->initiator_name[0]) {
 		return nego_fail(n, ISCSI_LOGIN_MISSING_PARAMETER, "InitiatorName missing");
 	}
-	if (n->result->session_type == IDM_SESSION_NORMAL &&
-	    !n->result->target_name[0]) {
+	if (n->result->session_type == IDM_SESSION_NORMAL && !n->result->target_name[0]) {
 		return nego_fail(n, ISCSI_LOGIN_MISSING_PARAMETER, "TargetName missing");
 	}
 	return 0;

@@ -66,7 +66,7 @@ static void initiator_local(struct idm_params *l, enum idm_session_type type)
 
 /* (Re)start a side; `s` must be zeroed or previously initialised. */
 static void side_init(struct side *s, enum idm_role role, bool leading,
-		      const struct idm_params *local)
+                      const struct idm_params *local)
 {
 	idm_textbuf_free(&s->out);
 	memset(s, 0, sizeof(*s));
@@ -154,7 +154,8 @@ static void test_list_first_supported_of_offer(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "HeaderDigest=CRC32C,None\0DataDigest=CRC32C,None\0"), 0);
+	assert_int_equal(RESPOND(&t, OPER, "HeaderDigest=CRC32C,None\0DataDigest=CRC32C,None\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "HeaderDigest"), "CRC32C");
 	assert_string_equal(val(&t.out, "DataDigest"), "None"); /* we don't do data CRC */
 	assert_true(t.res.header_digest);
@@ -305,9 +306,10 @@ static void test_numeric_min(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=1048576\0MaxOutstandingR2T=2\0"
-					   "MaxConnections=65535\0ErrorRecoveryLevel=2\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "MaxBurstLength=1048576\0MaxOutstandingR2T=2\0"
+	                         "MaxConnections=65535\0ErrorRecoveryLevel=2\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "262144");
 	assert_string_equal(val(&t.out, "MaxOutstandingR2T"), "2");
 	assert_string_equal(val(&t.out, "MaxConnections"), "8");
@@ -336,10 +338,11 @@ static void test_numeric_out_of_range_rejects(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=511\0ErrorRecoveryLevel=3\0"
-					   "DefaultTime2Wait=3601\0MaxOutstandingR2T=0\0"
-					   "MaxConnections=4294967296\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "MaxBurstLength=511\0ErrorRecoveryLevel=3\0"
+	                         "DefaultTime2Wait=3601\0MaxOutstandingR2T=0\0"
+	                         "MaxConnections=4294967296\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "Reject");
 	assert_string_equal(val(&t.out, "ErrorRecoveryLevel"), "Reject");
 	assert_string_equal(val(&t.out, "DefaultTime2Wait"), "Reject");
@@ -355,10 +358,11 @@ static void test_numeric_malformed_rejects(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=12a\0MaxOutstandingR2T=\0"
-					   "DefaultTime2Wait=-1\0DefaultTime2Retain= 5\0"
-					   "MaxConnections=0x\0ErrorRecoveryLevel=0b!!!!\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "MaxBurstLength=12a\0MaxOutstandingR2T=\0"
+	                         "DefaultTime2Wait=-1\0DefaultTime2Retain= 5\0"
+	                         "MaxConnections=0x\0ErrorRecoveryLevel=0b!!!!\0"),
+	                 0);
 	assert_int_equal(npairs(&t.out), 6);
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "Reject");
 	assert_string_equal(val(&t.out, "MaxOutstandingR2T"), "Reject");
@@ -375,10 +379,11 @@ static void test_numeric_hex_and_base64(void **state)
 
 	target_init(&t, true);
 	/* 0x10000 = 65536; base64 AAEAAA== is 00 01 00 00 = 65536 */
-	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=0x10000\0"
-					   "MaxRecvDataSegmentLength=0bAAEAAA==\0"
-					   "MaxOutstandingR2T=0X3\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "MaxBurstLength=0x10000\0"
+	                         "MaxRecvDataSegmentLength=0bAAEAAA==\0"
+	                         "MaxOutstandingR2T=0X3\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "65536");
 	assert_string_equal(val(&t.out, "MaxOutstandingR2T"), "3");
 	assert_int_equal(t.res.max_xmit_dsl, 65536);
@@ -391,9 +396,10 @@ static void test_first_burst_not_above_max_burst(void **state)
 
 	target_init(&t, true);
 	/* FirstBurstLength arrives before MaxBurstLength in the same PDU */
-	assert_int_equal(RESPOND(&t, OPER, "FirstBurstLength=65536\0MaxBurstLength=16384\0"
-					   "InitialR2T=No\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "FirstBurstLength=65536\0MaxBurstLength=16384\0"
+	                         "InitialR2T=No\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "16384");
 	assert_string_equal(val(&t.out, "FirstBurstLength"), "16384");
 	assert_int_equal(t.res.first_burst_length, 16384);
@@ -406,9 +412,10 @@ static void test_first_burst_irrelevant_without_unsolicited_data(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "FirstBurstLength=4096\0InitialR2T=Yes\0"
-					   "ImmediateData=No\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "FirstBurstLength=4096\0InitialR2T=Yes\0"
+	                         "ImmediateData=No\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "FirstBurstLength"), "Irrelevant");
 	assert_int_equal(t.res.first_burst_length, 65536);
 	idm_textbuf_free(&t.out);
@@ -421,9 +428,10 @@ static void test_declarative_mrdsl_two_sides(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "MaxRecvDataSegmentLength=262144\0"
-					   "InitiatorAlias=host1\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "MaxRecvDataSegmentLength=262144\0"
+	                         "InitiatorAlias=host1\0"),
+	                 0);
 	assert_null(val(&t.out, "MaxRecvDataSegmentLength"));
 	assert_null(val(&t.out, "InitiatorAlias"));
 	assert_int_equal(t.res.max_xmit_dsl, 262144); /* what we may send */
@@ -474,11 +482,12 @@ static void test_discovery_session_irrelevant_keys(void **state)
 
 	target_init(&t, true);
 	/* SessionType comes last but governs the whole PDU */
-	assert_int_equal(RESPOND(&t, SEC, "InitiatorName=iqn.a:b\0MaxBurstLength=4096\0"
-					  "InitialR2T=No\0MaxConnections=2\0HeaderDigest=None\0"
-					  "ErrorRecoveryLevel=1\0DefaultTime2Wait=7\0"
-					  "SessionType=Discovery\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, SEC,
+	                         "InitiatorName=iqn.a:b\0MaxBurstLength=4096\0"
+	                         "InitialR2T=No\0MaxConnections=2\0HeaderDigest=None\0"
+	                         "ErrorRecoveryLevel=1\0DefaultTime2Wait=7\0"
+	                         "SessionType=Discovery\0"),
+	                 0);
 	assert_int_equal(t.res.session_type, IDM_SESSION_DISCOVERY);
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "Irrelevant");
 	assert_string_equal(val(&t.out, "InitialR2T"), "Irrelevant");
@@ -501,10 +510,11 @@ static void test_leading_only_on_non_leading(void **state)
 	struct side t = {0};
 
 	target_init(&t, false);
-	assert_int_equal(RESPOND(&t, OPER, "MaxConnections=2\0InitialR2T=No\0"
-					   "MaxBurstLength=4096\0HeaderDigest=CRC32C\0"
-					   "MaxRecvDataSegmentLength=4096\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "MaxConnections=2\0InitialR2T=No\0"
+	                         "MaxBurstLength=4096\0HeaderDigest=CRC32C\0"
+	                         "MaxRecvDataSegmentLength=4096\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "MaxConnections"), "Irrelevant");
 	assert_string_equal(val(&t.out, "InitialR2T"), "Irrelevant");
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "Irrelevant");
@@ -529,8 +539,7 @@ static void test_key_twice_in_one_pdu_fails(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=4096\0MaxBurstLength=8192\0"),
-			 -EINVAL);
+	assert_int_equal(RESPOND(&t, OPER, "MaxBurstLength=4096\0MaxBurstLength=8192\0"), -EINVAL);
 	assert_int_equal(t.n.status, ISCSI_LOGIN_INITIATOR_ERROR);
 	target_init(&t, true);
 	assert_int_equal(RESPOND(&t, SEC, "TargetName=a\0TargetName=b\0"), -EINVAL);
@@ -576,9 +585,10 @@ static void test_unknown_and_private_keys_not_understood(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "X-com.example.foo=1\0X#bar=2\0Bogus=3\0"
-					   "X-ans=NotUnderstood\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "X-com.example.foo=1\0X#bar=2\0Bogus=3\0"
+	                         "X-ans=NotUnderstood\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "X-com.example.foo"), "NotUnderstood");
 	assert_string_equal(val(&t.out, "X#bar"), "NotUnderstood");
 	assert_string_equal(val(&t.out, "Bogus"), "NotUnderstood");
@@ -591,9 +601,10 @@ static void test_obsolete_markers(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "OFMarker=Yes\0IFMarker=No\0OFMarkInt=1-65535\0"
-					   "IFMarkInt=2048\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "OFMarker=Yes\0IFMarker=No\0OFMarkInt=1-65535\0"
+	                         "IFMarkInt=2048\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "OFMarker"), "No");
 	assert_string_equal(val(&t.out, "IFMarker"), "No");
 	assert_string_equal(val(&t.out, "OFMarkInt"), "Reject");
@@ -629,9 +640,10 @@ static void test_login_only_keys_in_text_rejected(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, FFP, "MaxBurstLength=4096\0HeaderDigest=None\0"
-					  "MaxRecvDataSegmentLength=16384\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, FFP,
+	                         "MaxBurstLength=4096\0HeaderDigest=None\0"
+	                         "MaxRecvDataSegmentLength=16384\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "MaxBurstLength"), "Reject");
 	assert_string_equal(val(&t.out, "HeaderDigest"), "Reject");
 	assert_null(val(&t.out, "MaxRecvDataSegmentLength"));
@@ -715,8 +727,8 @@ struct hook_log {
 	char last[64];
 };
 
-static enum idm_hook_result test_hook(void *arg, const char *key, const char *value,
-				      char *answer, size_t cap)
+static enum idm_hook_result test_hook(void *arg, const char *key, const char *value, char *answer,
+                                      size_t cap)
 {
 	struct hook_log *h = arg;
 
@@ -747,9 +759,10 @@ static void test_hooks(void **state)
 
 	target_init(&t, true);
 	idm_nego_add_hook(&t.n, &hook);
-	assert_int_equal(RESPOND(&t, OPER, "HeaderDigest=CRC32C,None\0X-noted=1\0"
-					   "MaxBurstLength=4096\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "HeaderDigest=CRC32C,None\0X-noted=1\0"
+	                         "MaxBurstLength=4096\0"),
+	                 0);
 	assert_int_equal(h.seen, 3);
 	assert_string_equal(val(&t.out, "HeaderDigest"), "None"); /* hook's answer */
 	assert_false(t.res.header_digest);
@@ -785,9 +798,10 @@ static void test_iser_keys_need_rdma_extensions(void **state)
 	struct side t = {0};
 
 	target_init(&t, true);
-	assert_int_equal(RESPOND(&t, OPER, "RDMAExtensions=Yes\0"
-					   "InitiatorRecvDataSegmentLength=262144\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "RDMAExtensions=Yes\0"
+	                         "InitiatorRecvDataSegmentLength=262144\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "RDMAExtensions"), "No");
 	assert_string_equal(val(&t.out, "InitiatorRecvDataSegmentLength"), "Irrelevant");
 	assert_false(t.res.rdma_extensions);
@@ -795,9 +809,10 @@ static void test_iser_keys_need_rdma_extensions(void **state)
 	target_local(&l);
 	l.rdma_extensions = true;
 	side_init(&t, IDM_ROLE_TARGET, true, &l);
-	assert_int_equal(RESPOND(&t, OPER, "InitiatorRecvDataSegmentLength=262144\0"
-					   "MaxOutstandingUnexpectedPDUs=0\0RDMAExtensions=Yes\0"),
-			 0);
+	assert_int_equal(RESPOND(&t, OPER,
+	                         "InitiatorRecvDataSegmentLength=262144\0"
+	                         "MaxOutstandingUnexpectedPDUs=0\0RDMAExtensions=Yes\0"),
+	                 0);
 	assert_string_equal(val(&t.out, "RDMAExtensions"), "Yes");
 	assert_null(val(&t.out, "InitiatorRecvDataSegmentLength"));
 	assert_true(t.res.rdma_extensions);
@@ -818,7 +833,7 @@ static void test_iser_unexpected_pdus_range(void **state)
 	l.rdma_extensions = true;
 	side_init(&t, IDM_ROLE_TARGET, true, &l);
 	assert_int_equal(RESPOND(&t, OPER, "RDMAExtensions=Yes\0MaxOutstandingUnexpectedPDUs=1\0"),
-			 0);
+	                 0);
 	assert_string_equal(val(&t.out, "MaxOutstandingUnexpectedPDUs"), "Reject");
 	idm_textbuf_free(&t.out);
 }
@@ -948,10 +963,11 @@ static void test_initiator_settles_answers(void **state)
 
 	offered_operational(&i);
 	assert_false(idm_nego_complete(&i.n));
-	assert_int_equal(PROCESS(&i, OPER, "HeaderDigest=None\0DataDigest=CRC32C\0"
-					   "MaxBurstLength=262144\0FirstBurstLength=Irrelevant\0"
-					   "MaxConnections=Reject\0InitialR2T=No\0"),
-			 0);
+	assert_int_equal(PROCESS(&i, OPER,
+	                         "HeaderDigest=None\0DataDigest=CRC32C\0"
+	                         "MaxBurstLength=262144\0FirstBurstLength=Irrelevant\0"
+	                         "MaxConnections=Reject\0InitialR2T=No\0"),
+	                 0);
 	assert_false(i.res.header_digest);
 	assert_true(i.res.data_digest);
 	assert_int_equal(i.res.max_burst_length, 262144);
@@ -968,10 +984,11 @@ static void test_initiator_answers_target_offer(void **state)
 	struct side i = {0};
 
 	initiator_init(&i, IDM_SESSION_NORMAL, true);
-	assert_int_equal(PROCESS(&i, OPER, "MaxRecvDataSegmentLength=16384\0"
-					   "TargetPortalGroupTag=5\0TargetAlias=disk\0"
-					   "X-vendor=1\0"),
-			 0);
+	assert_int_equal(PROCESS(&i, OPER,
+	                         "MaxRecvDataSegmentLength=16384\0"
+	                         "TargetPortalGroupTag=5\0TargetAlias=disk\0"
+	                         "X-vendor=1\0"),
+	                 0);
 	assert_int_equal(i.res.max_xmit_dsl, 16384);
 	assert_int_equal(i.res.target_portal_group_tag, 5);
 	assert_string_equal(i.res.target_alias, "disk");
@@ -979,13 +996,59 @@ static void test_initiator_answers_target_offer(void **state)
 	idm_textbuf_free(&i.out);
 
 	initiator_init(&i, IDM_SESSION_NORMAL, true);
-	assert_int_equal(PROCESS(&i, OPER, "DataDigest=CRC32C,None\0MaxBurstLength=65536\0"),
-			 0);
+	assert_int_equal(PROCESS(&i, OPER, "DataDigest=CRC32C,None\0MaxBurstLength=65536\0"), 0);
 	assert_string_equal(val(&i.out, "DataDigest"), "CRC32C");
 	assert_string_equal(val(&i.out, "MaxBurstLength"), "65536");
 	assert_true(i.res.data_digest);
 	assert_int_equal(i.res.max_burst_length, 65536);
 	idm_textbuf_free(&i.out);
+}
+
+static void test_initiator_refused_offer_keeps_default(void **state)
+{
+	struct side i = {0};
+
+	offered_operational(&i);
+	assert_int_equal(PROCESS(&i, OPER,
+	                         "MaxBurstLength=Reject\0"
+	                         "MaxRecvDataSegmentLength=NotUnderstood\0"),
+	                 0);
+	assert_int_equal(i.res.max_burst_length, 262144);
+	assert_int_equal(i.res.max_recv_dsl, 8192); /* our declaration was refused */
+	assert_int_equal(i.out.len, 0);
+	idm_textbuf_free(&i.out);
+}
+
+static void test_initiator_determined_target_offer_needs_no_answer(void **state)
+{
+	struct side i = {0};
+
+	initiator_init(&i, IDM_SESSION_NORMAL, true);
+	assert_int_equal(PROCESS(&i, OPER, "ImmediateData=No\0InitialR2T=Yes\0"), 0);
+	assert_int_equal(i.out.len, 0);
+	assert_false(i.res.immediate_data);
+	assert_true(i.res.initial_r2t);
+	idm_textbuf_free(&i.out);
+}
+
+static void test_initiator_offers_nothing_in_ffp(void **state)
+{
+	struct side i = {0};
+
+	initiator_init(&i, IDM_SESSION_NORMAL, true);
+	assert_int_equal(idm_nego_offer(&i.n, FFP, &i.out), 0);
+	assert_int_equal(i.out.len, 0);
+	idm_textbuf_free(&i.out);
+}
+
+static void test_missing_output_buffer_fails_cleanly(void **state)
+{
+	struct side t = {0};
+
+	target_init(&t, true);
+	assert_int_equal(idm_nego_respond(&t.n, OPER, "X-a=1", 5, NULL), -EINVAL);
+	assert_int_equal(t.n.status, ISCSI_LOGIN_TARGET_ERROR);
+	idm_textbuf_free(&t.out);
 }
 
 /* ---- end to end ---------------------------------------------------- */
@@ -1146,60 +1209,64 @@ static void test_64k_of_unknown_keys(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_params_defaults),
-		cmocka_unit_test(test_list_first_supported_of_offer),
-		cmocka_unit_test(test_list_offer_order_wins),
-		cmocka_unit_test(test_list_no_common_value_rejects),
-		cmocka_unit_test(test_list_malformed_rejects),
-		cmocka_unit_test(test_auth_method_selection),
-		cmocka_unit_test(test_task_reporting),
-		cmocka_unit_test(test_bool_and),
-		cmocka_unit_test(test_bool_and_no_needs_no_answer),
-		cmocka_unit_test(test_bool_or),
-		cmocka_unit_test(test_bool_or_yes_needs_no_answer),
-		cmocka_unit_test(test_bool_malformed_rejects),
-		cmocka_unit_test(test_numeric_min),
-		cmocka_unit_test(test_numeric_max),
-		cmocka_unit_test(test_numeric_out_of_range_rejects),
-		cmocka_unit_test(test_numeric_malformed_rejects),
-		cmocka_unit_test(test_numeric_hex_and_base64),
-		cmocka_unit_test(test_first_burst_not_above_max_burst),
-		cmocka_unit_test(test_first_burst_irrelevant_without_unsolicited_data),
-		cmocka_unit_test(test_declarative_mrdsl_two_sides),
-		cmocka_unit_test(test_declarative_out_of_range_rejects),
-		cmocka_unit_test(test_names_stored_and_too_long),
-		cmocka_unit_test(test_discovery_session_irrelevant_keys),
-		cmocka_unit_test(test_leading_only_on_non_leading),
-		cmocka_unit_test(test_key_twice_across_pdus_fails),
-		cmocka_unit_test(test_key_twice_in_one_pdu_fails),
-		cmocka_unit_test(test_security_keys_in_operational_fail),
-		cmocka_unit_test(test_missing_target_name),
-		cmocka_unit_test(test_unknown_and_private_keys_not_understood),
-		cmocka_unit_test(test_obsolete_markers),
-		cmocka_unit_test(test_bad_session_type_fails),
-		cmocka_unit_test(test_target_only_key_from_initiator_rejected),
-		cmocka_unit_test(test_login_only_keys_in_text_rejected),
-		cmocka_unit_test(test_unsolicited_special_value_fails),
-		cmocka_unit_test(test_malformed_text_fails_login),
-		cmocka_unit_test(test_protocol_level),
-		cmocka_unit_test(test_finish_stage_tpgt_once),
-		cmocka_unit_test(test_finish_stage_no_tpgt_when_zero),
-		cmocka_unit_test(test_hooks),
-		cmocka_unit_test(test_send_targets),
-		cmocka_unit_test(test_iser_keys_need_rdma_extensions),
-		cmocka_unit_test(test_iser_unexpected_pdus_range),
-		cmocka_unit_test(test_initiator_offer_security),
-		cmocka_unit_test(test_initiator_offer_operational),
-		cmocka_unit_test(test_initiator_rejects_list_answer_not_offered),
-		cmocka_unit_test(test_initiator_rejects_min_answer_above_offer),
-		cmocka_unit_test(test_initiator_rejects_bool_answer_against_offer),
-		cmocka_unit_test(test_initiator_settles_answers),
-		cmocka_unit_test(test_initiator_answers_target_offer),
-		cmocka_unit_test(test_end_to_end_normal),
-		cmocka_unit_test(test_end_to_end_discovery),
-		cmocka_unit_test(test_end_to_end_operational_only_non_leading),
-		cmocka_unit_test(test_end_to_end_iser),
-		cmocka_unit_test(test_64k_of_unknown_keys),
+	    cmocka_unit_test(test_params_defaults),
+	    cmocka_unit_test(test_list_first_supported_of_offer),
+	    cmocka_unit_test(test_list_offer_order_wins),
+	    cmocka_unit_test(test_list_no_common_value_rejects),
+	    cmocka_unit_test(test_list_malformed_rejects),
+	    cmocka_unit_test(test_auth_method_selection),
+	    cmocka_unit_test(test_task_reporting),
+	    cmocka_unit_test(test_bool_and),
+	    cmocka_unit_test(test_bool_and_no_needs_no_answer),
+	    cmocka_unit_test(test_bool_or),
+	    cmocka_unit_test(test_bool_or_yes_needs_no_answer),
+	    cmocka_unit_test(test_bool_malformed_rejects),
+	    cmocka_unit_test(test_numeric_min),
+	    cmocka_unit_test(test_numeric_max),
+	    cmocka_unit_test(test_numeric_out_of_range_rejects),
+	    cmocka_unit_test(test_numeric_malformed_rejects),
+	    cmocka_unit_test(test_numeric_hex_and_base64),
+	    cmocka_unit_test(test_first_burst_not_above_max_burst),
+	    cmocka_unit_test(test_first_burst_irrelevant_without_unsolicited_data),
+	    cmocka_unit_test(test_declarative_mrdsl_two_sides),
+	    cmocka_unit_test(test_declarative_out_of_range_rejects),
+	    cmocka_unit_test(test_names_stored_and_too_long),
+	    cmocka_unit_test(test_discovery_session_irrelevant_keys),
+	    cmocka_unit_test(test_leading_only_on_non_leading),
+	    cmocka_unit_test(test_key_twice_across_pdus_fails),
+	    cmocka_unit_test(test_key_twice_in_one_pdu_fails),
+	    cmocka_unit_test(test_security_keys_in_operational_fail),
+	    cmocka_unit_test(test_missing_target_name),
+	    cmocka_unit_test(test_unknown_and_private_keys_not_understood),
+	    cmocka_unit_test(test_obsolete_markers),
+	    cmocka_unit_test(test_bad_session_type_fails),
+	    cmocka_unit_test(test_target_only_key_from_initiator_rejected),
+	    cmocka_unit_test(test_login_only_keys_in_text_rejected),
+	    cmocka_unit_test(test_unsolicited_special_value_fails),
+	    cmocka_unit_test(test_malformed_text_fails_login),
+	    cmocka_unit_test(test_protocol_level),
+	    cmocka_unit_test(test_finish_stage_tpgt_once),
+	    cmocka_unit_test(test_finish_stage_no_tpgt_when_zero),
+	    cmocka_unit_test(test_hooks),
+	    cmocka_unit_test(test_send_targets),
+	    cmocka_unit_test(test_iser_keys_need_rdma_extensions),
+	    cmocka_unit_test(test_iser_unexpected_pdus_range),
+	    cmocka_unit_test(test_initiator_offer_security),
+	    cmocka_unit_test(test_initiator_offer_operational),
+	    cmocka_unit_test(test_initiator_rejects_list_answer_not_offered),
+	    cmocka_unit_test(test_initiator_rejects_min_answer_above_offer),
+	    cmocka_unit_test(test_initiator_rejects_bool_answer_against_offer),
+	    cmocka_unit_test(test_initiator_settles_answers),
+	    cmocka_unit_test(test_initiator_answers_target_offer),
+	    cmocka_unit_test(test_initiator_refused_offer_keeps_default),
+	    cmocka_unit_test(test_initiator_determined_target_offer_needs_no_answer),
+	    cmocka_unit_test(test_initiator_offers_nothing_in_ffp),
+	    cmocka_unit_test(test_missing_output_buffer_fails_cleanly),
+	    cmocka_unit_test(test_end_to_end_normal),
+	    cmocka_unit_test(test_end_to_end_discovery),
+	    cmocka_unit_test(test_end_to_end_operational_only_non_leading),
+	    cmocka_unit_test(test_end_to_end_iser),
+	    cmocka_unit_test(test_64k_of_unknown_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

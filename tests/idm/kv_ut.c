@@ -155,10 +155,10 @@ static void test_parse_garbage(void **state)
 {
 	struct rec r;
 
-	assert_int_equal(parse(TEXT("A=1\0\0B=2\0"), &r), -EINVAL);   /* empty pair */
-	assert_int_equal(parse(TEXT("A=x\x01y\0"), &r), -EINVAL);    /* control byte */
-	assert_int_equal(parse(TEXT("A B=1\0"), &r), -EINVAL);       /* space in name */
-	assert_int_equal(parse(TEXT("K\xff=1\0"), &r), -EINVAL);     /* 8-bit name */
+	assert_int_equal(parse(TEXT("A=1\0\0B=2\0"), &r), -EINVAL); /* empty pair */
+	assert_int_equal(parse(TEXT("A=x\x01y\0"), &r), -EINVAL);   /* control byte */
+	assert_int_equal(parse(TEXT("A B=1\0"), &r), -EINVAL);      /* space in name */
+	assert_int_equal(parse(TEXT("K\xff=1\0"), &r), -EINVAL);    /* 8-bit name */
 	assert_int_equal(parse(TEXT("\n=1\0"), &r), -EINVAL);
 	assert_int_equal(parse(TEXT("A=1\0\xde\xad\xbe\xef"), &r), -EINVAL);
 	assert_int_equal(r.calls, 0);
@@ -185,9 +185,9 @@ static void test_parse_sendtargets_repeats(void **state)
 	struct rec r;
 
 	assert_int_equal(parse(TEXT("TargetName=t1\0TargetAddress=a:3260,1\0"
-				    "TargetName=t2\0TargetAddress=b:3260,1\0"),
-			       &r),
-			 0);
+	                            "TargetName=t2\0TargetAddress=b:3260,1\0"),
+	                       &r),
+	                 0);
 	assert_int_equal(r.calls, 4);
 }
 
@@ -229,22 +229,22 @@ static void test_parse_64k(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_textbuf_add),
-		cmocka_unit_test(test_textbuf_grows_and_resets),
-		cmocka_unit_test(test_parse_pairs),
-		cmocka_unit_test(test_parse_missing_trailing_nul),
-		cmocka_unit_test(test_parse_extra_trailing_nuls_and_empty),
-		cmocka_unit_test(test_parse_value_with_equals_and_empty),
-		cmocka_unit_test(test_parse_no_equals),
-		cmocka_unit_test(test_parse_empty_key),
-		cmocka_unit_test(test_parse_key_length_limit),
-		cmocka_unit_test(test_parse_value_length_limit),
-		cmocka_unit_test(test_parse_garbage),
-		cmocka_unit_test(test_parse_utf8_value),
-		cmocka_unit_test(test_parse_repeated_key),
-		cmocka_unit_test(test_parse_sendtargets_repeats),
-		cmocka_unit_test(test_parse_callback_error_stops),
-		cmocka_unit_test(test_parse_64k),
+	    cmocka_unit_test(test_textbuf_add),
+	    cmocka_unit_test(test_textbuf_grows_and_resets),
+	    cmocka_unit_test(test_parse_pairs),
+	    cmocka_unit_test(test_parse_missing_trailing_nul),
+	    cmocka_unit_test(test_parse_extra_trailing_nuls_and_empty),
+	    cmocka_unit_test(test_parse_value_with_equals_and_empty),
+	    cmocka_unit_test(test_parse_no_equals),
+	    cmocka_unit_test(test_parse_empty_key),
+	    cmocka_unit_test(test_parse_key_length_limit),
+	    cmocka_unit_test(test_parse_value_length_limit),
+	    cmocka_unit_test(test_parse_garbage),
+	    cmocka_unit_test(test_parse_utf8_value),
+	    cmocka_unit_test(test_parse_repeated_key),
+	    cmocka_unit_test(test_parse_sendtargets_repeats),
+	    cmocka_unit_test(test_parse_callback_error_stops),
+	    cmocka_unit_test(test_parse_64k),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
