@@ -46,7 +46,7 @@ enum key_flags {
 	KF_BY_TGT = 1 << 6,     /* the target may send it */
 	KF_OFFER = 1 << 7,      /* the initiator offers it in the operational stage */
 	KF_DECLARE = 1 << 8,    /* the target declares it in the operational stage */
-	KF_ZERO_OK = 1 << 9,    /* 0 is valid besides the range */
+	KF_ZERO_OK = 1 << 9,    /* 0 (no limit) is valid besides the range */
 	KF_AFTER_BOOL = 1 << 10 /* depends on InitialR2T/ImmediateData */
 };
 
@@ -175,12 +175,14 @@ static const struct key_def key_table[K_COUNT] = {
     /* RFC 7145 section 6 */
     [K_RDMA_EXT] = {"RDMAExtensions", KT_AND, FK_BOOL,
                     KF_LO | KF_IO | KF_NODISC | KF_BOTH | KF_OFFER, 1, FIELD(rdma_extensions)},
-    [K_TARGET_RDSL] = {"TargetRecvDataSegmentLength", KT_NUM_DECL, FK_U32,
-                       KF_IO | KF_ISER | KF_BOTH | KF_DECLARE, 2, FIELD(target_rdsl), 512, MAX24},
-    [K_INITIATOR_RDSL] = {"InitiatorRecvDataSegmentLength", KT_NUM_DECL, FK_U32,
+    /* Negotiated with a minimum function as deployed iSER stacks do. */
+    [K_TARGET_RDSL] = {"TargetRecvDataSegmentLength", KT_MIN, FK_U32,
+                       KF_IO | KF_ISER | KF_BOTH | KF_OFFER, 2, FIELD(target_rdsl), 512, MAX24},
+    [K_INITIATOR_RDSL] = {"InitiatorRecvDataSegmentLength", KT_MIN, FK_U32,
                           KF_IO | KF_ISER | KF_BOTH | KF_OFFER, 2, FIELD(initiator_rdsl), 512,
                           MAX24},
-    [K_MAX_UNEXPECTED] = {"MaxOutstandingUnexpectedPDUs", KT_NUM_DECL, FK_U32,
+    /* 0 means no limit, so it loses to any number in the minimum. */
+    [K_MAX_UNEXPECTED] = {"MaxOutstandingUnexpectedPDUs", KT_MIN, FK_U32,
                           KF_LO | KF_IO | KF_ISER | KF_BOTH | KF_OFFER | KF_ZERO_OK, 2,
                           FIELD(max_outstanding_unexpected_pdus), 2, UINT32_MAX},
 };
@@ -682,6 +684,18 @@ static int respond_bool(struct nego_ctx *c, const struct key_def *k, const char 
 	return answer_text(c, k, res ? "Yes" : "No");
 }
 
+/* Outcome of a numerical negotiation between two values of key k. */
+static uint32_t num_result(const struct key_def *k, uint32_t a, uint32_t b)
+{
+	if (k->type == KT_MAX) {
+		return a > b ? a : b;
+	}
+	if ((k->flags & KF_ZERO_OK) && (a == 0 || b == 0)) {
+		return a ? a : b;
+	}
+	return a < b ? a : b;
+}
+
 static int respond_minmax(struct nego_ctx *c, const struct key_def *k, const char *v)
 {
 	uint32_t offer, ours = local_u32(c->n, k), res;
@@ -690,7 +704,7 @@ static int respond_minmax(struct nego_ctx *c, const struct key_def *k, const cha
 	if (parse_ranged(k, v, &offer)) {
 		return answer_text(c, k, "Reject");
 	}
-	res = k->type == KT_MIN ? (offer < ours ? offer : ours) : (offer > ours ? offer : ours);
+	res = num_result(k, offer, ours);
 	if (k == &key_table[K_FIRST_BURST] && res > c->n->result->max_burst_length) {
 		res = c->n->result->max_burst_length;
 	}
@@ -794,7 +808,7 @@ static int accept_minmax(struct nego_ctx *c, const struct key_def *k, const char
 	if (parse_ranged(k, v, &ans)) {
 		return bad_answer(c, k, v);
 	}
-	if (k->type == KT_MIN ? ans > offer : ans < offer) {
+	if (num_result(k, offer, ans) != ans) { /* e.g. a minimum above our offer */
 		return bad_answer(c, k, v);
 	}
 	store_u32(c->n, k, ans);

@@ -814,13 +814,14 @@ static void test_iser_keys_need_rdma_extensions(void **state)
 	                         "MaxOutstandingUnexpectedPDUs=0\0RDMAExtensions=Yes\0"),
 	                 0);
 	assert_string_equal(val(&t.out, "RDMAExtensions"), "Yes");
-	assert_null(val(&t.out, "InitiatorRecvDataSegmentLength"));
+	assert_string_equal(val(&t.out, "InitiatorRecvDataSegmentLength"), "8192");
+	assert_string_equal(val(&t.out, "MaxOutstandingUnexpectedPDUs"), "0");
 	assert_true(t.res.rdma_extensions);
-	assert_int_equal(t.res.initiator_rdsl, 262144);
+	assert_int_equal(t.res.initiator_rdsl, 8192);
 	assert_int_equal(t.res.max_outstanding_unexpected_pdus, 0);
 	idm_textbuf_reset(&t.out);
 	assert_int_equal(idm_nego_finish_stage(&t.n, OPER, &t.out), 0);
-	assert_string_equal(val(&t.out, "TargetRecvDataSegmentLength"), "8192");
+	assert_null(val(&t.out, "TargetRecvDataSegmentLength"));
 	idm_textbuf_free(&t.out);
 }
 
@@ -1051,6 +1052,35 @@ static void test_missing_output_buffer_fails_cleanly(void **state)
 	idm_textbuf_free(&t.out);
 }
 
+static void iser_initiator(struct side *i, uint32_t unexpected)
+{
+	struct idm_params l;
+
+	initiator_local(&l, IDM_SESSION_NORMAL);
+	l.rdma_extensions = true;
+	l.max_outstanding_unexpected_pdus = unexpected;
+	side_init(i, IDM_ROLE_INITIATOR, true, &l);
+	assert_int_equal(idm_nego_offer(&i->n, OPER, &i->out), 0);
+	assert_string_equal(val(&i->out, "RDMAExtensions"), "Yes");
+	assert_non_null(val(&i->out, "InitiatorRecvDataSegmentLength"));
+}
+
+/* MaxOutstandingUnexpectedPDUs: 0 is "no limit", so any limit may answer it. */
+static void test_initiator_unexpected_pdus_zero_is_no_limit(void **state)
+{
+	struct side i = {0};
+
+	iser_initiator(&i, 0);
+	assert_int_equal(PROCESS(&i, OPER, "RDMAExtensions=Yes\0MaxOutstandingUnexpectedPDUs=5\0"),
+	                 0);
+	assert_int_equal(i.res.max_outstanding_unexpected_pdus, 5);
+	iser_initiator(&i, 16);
+	assert_int_equal(PROCESS(&i, OPER, "MaxOutstandingUnexpectedPDUs=0\0"), -EINVAL);
+	iser_initiator(&i, 16);
+	assert_int_equal(PROCESS(&i, OPER, "MaxOutstandingUnexpectedPDUs=17\0"), -EINVAL);
+	idm_textbuf_free(&i.out);
+}
+
 /* ---- end to end ---------------------------------------------------- */
 
 /* One request/response round trip; the initiator's answers go back once. */
@@ -1170,10 +1200,12 @@ static void test_end_to_end_iser(void **state)
 	il.header_digest = false;
 	il.data_digest = false;
 	il.initiator_rdsl = 262144;
+	il.target_rdsl = 262144;
 	il.max_outstanding_unexpected_pdus = 16;
 	target_local(&tl);
 	tl.rdma_extensions = true;
 	tl.target_rdsl = 131072;
+	tl.initiator_rdsl = 65536;
 	side_init(&i, IDM_ROLE_INITIATOR, true, &il);
 	side_init(&t, IDM_ROLE_TARGET, true, &tl);
 	exchange(&i, &t, SEC);
@@ -1181,9 +1213,10 @@ static void test_end_to_end_iser(void **state)
 	assert_true(idm_nego_complete(&i.n));
 	assert_agree(&i.res, &t.res);
 	assert_true(t.res.rdma_extensions);
-	assert_int_equal(t.res.initiator_rdsl, 262144);
+	assert_int_equal(t.res.initiator_rdsl, 65536);
 	assert_int_equal(i.res.target_rdsl, 131072);
-	assert_int_equal(t.res.max_outstanding_unexpected_pdus, 16);
+	assert_int_equal(t.res.max_outstanding_unexpected_pdus, 16); /* 0 = no limit */
+	assert_int_equal(i.res.max_outstanding_unexpected_pdus, 16);
 	idm_textbuf_free(&i.out);
 	idm_textbuf_free(&t.out);
 }
@@ -1262,6 +1295,7 @@ int main(void)
 	    cmocka_unit_test(test_initiator_determined_target_offer_needs_no_answer),
 	    cmocka_unit_test(test_initiator_offers_nothing_in_ffp),
 	    cmocka_unit_test(test_missing_output_buffer_fails_cleanly),
+	    cmocka_unit_test(test_initiator_unexpected_pdus_zero_is_no_limit),
 	    cmocka_unit_test(test_end_to_end_normal),
 	    cmocka_unit_test(test_end_to_end_discovery),
 	    cmocka_unit_test(test_end_to_end_operational_only_non_leading),
