@@ -948,7 +948,8 @@ static int nego_receive(struct idm_nego *n, enum idm_nego_stage stage, const cha
 	if (rc && !n->status) {
 		n->status =
 		    rc == -ENOMEM ? ISCSI_LOGIN_OUT_OF_RESOURCES : ISCSI_LOGIN_INITIATOR_ERROR;
-		snprintf(n->error, sizeof(n->error), "malformed key=value text");
+		snprintf(n->error, sizeof(n->error), "%s",
+		         rc == -ENOMEM ? "out of memory" : "malformed key=value text");
 	}
 	return rc;
 }
