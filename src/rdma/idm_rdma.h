@@ -72,9 +72,9 @@ enum idm_rdma_ev {
 	IDM_RDMA_EV_ESTABLISHED,
 	IDM_RDMA_EV_REJECTED,
 	IDM_RDMA_EV_DISCONNECTED,
-	IDM_RDMA_EV_ERROR,          /* address/route/connect/unreachable error */
+	IDM_RDMA_EV_ERROR, /* address/route/connect/unreachable error */
 	IDM_RDMA_EV_DEVICE_REMOVAL,
-	IDM_RDMA_EV_OTHER,          /* nothing to do (timewait exit, ...) */
+	IDM_RDMA_EV_OTHER, /* nothing to do (timewait exit, ...) */
 };
 
 /* A CM event, copied out so the library's event is acknowledged at once. */
@@ -94,11 +94,11 @@ struct idm_rdma_cm_event {
 int idm_rdma_cm_next(struct idm_rdma_cm *cm, struct idm_rdma_cm_event *ev);
 
 /* Listen on `addr` (RDMA_PS_TCP); connect requests arrive as CM events. */
-int idm_rdma_listen(struct idm_rdma_cm *cm, const struct sockaddr *addr, int backlog,
-		    void *context, struct rdma_cm_id **out);
+int idm_rdma_listen(struct idm_rdma_cm *cm, const struct sockaddr *addr, int backlog, void *context,
+                    struct rdma_cm_id **out);
 /* Active side, step 1: a new id resolving `dst` (ADDR_RESOLVED follows). */
 int idm_rdma_resolve(struct idm_rdma_cm *cm, const struct sockaddr *dst, int timeout_ms,
-		     void *context, struct rdma_cm_id **out);
+                     void *context, struct rdma_cm_id **out);
 /* Active side, step 2, on ADDR_RESOLVED (ROUTE_RESOLVED follows). */
 int idm_rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms);
 void idm_rdma_id_destroy(struct rdma_cm_id *id);
@@ -140,7 +140,7 @@ struct idm_rdma_conn {
  * whose device's PD is `pd`. Post receives before accept/connect.
  */
 int idm_rdma_conn_create(struct idm_rdma_conn *c, struct rdma_cm_id *id, struct ibv_pd *pd,
-			 const struct idm_rdma_qp_caps *caps);
+                         const struct idm_rdma_qp_caps *caps);
 /* Destroy QP, CQ, channel and the id (after the disconnect completed). */
 void idm_rdma_conn_destroy(struct idm_rdma_conn *c);
 int idm_rdma_accept(struct idm_rdma_conn *c, const struct idm_rdma_conn_param *p);
@@ -167,14 +167,14 @@ struct idm_rdma_sge {
 };
 
 int idm_rdma_post_recv(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-		       const struct idm_rdma_sge *sge);
+                       const struct idm_rdma_sge *sge);
 int idm_rdma_post_send(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-		       const struct idm_rdma_sge *sge, unsigned nsge, bool signaled);
+                       const struct idm_rdma_sge *sge, unsigned nsge, bool signaled);
 int idm_rdma_post_write(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-			const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey,
-			bool signaled);
+                        const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey,
+                        bool signaled);
 int idm_rdma_post_read(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-		       const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey);
+                       const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey);
 
 /* The completion channel's fd (non-blocking), for the reactor's epoll. */
 int idm_rdma_cq_fd(const struct idm_rdma_conn *c);

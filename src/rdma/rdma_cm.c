@@ -119,8 +119,8 @@ int idm_rdma_cm_next(struct idm_rdma_cm *cm, struct idm_rdma_cm_event *ev)
 	return 0;
 }
 
-int idm_rdma_listen(struct idm_rdma_cm *cm, const struct sockaddr *addr, int backlog,
-		    void *context, struct rdma_cm_id **out)
+int idm_rdma_listen(struct idm_rdma_cm *cm, const struct sockaddr *addr, int backlog, void *context,
+                    struct rdma_cm_id **out)
 {
 	struct rdma_cm_id *id;
 	int rc;
@@ -141,7 +141,7 @@ int idm_rdma_listen(struct idm_rdma_cm *cm, const struct sockaddr *addr, int bac
 }
 
 int idm_rdma_resolve(struct idm_rdma_cm *cm, const struct sockaddr *dst, int timeout_ms,
-		     void *context, struct rdma_cm_id **out)
+                     void *context, struct rdma_cm_id **out)
 {
 	struct rdma_cm_id *id;
 	int rc;

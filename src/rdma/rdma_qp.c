@@ -80,7 +80,7 @@ static int create_qp(struct idm_rdma_conn *c, const struct idm_rdma_qp_caps *cap
 }
 
 int idm_rdma_conn_create(struct idm_rdma_conn *c, struct rdma_cm_id *id, struct ibv_pd *pd,
-			 const struct idm_rdma_qp_caps *caps)
+                         const struct idm_rdma_qp_caps *caps)
 {
 	int rc;
 
@@ -125,7 +125,7 @@ void idm_rdma_conn_destroy(struct idm_rdma_conn *c)
 
 /* Common checks of every post: a live QP, a request, one usable buffer. */
 static int post_check(const struct idm_rdma_conn *c, const struct idm_rdma_wr *wr,
-		      const struct idm_rdma_sge *sge)
+                      const struct idm_rdma_sge *sge)
 {
 	if (!c || !wr || !wr->done || !sge || !sge->addr || sge->len == 0) {
 		return -EINVAL;
@@ -141,7 +141,7 @@ static void to_ibv_sge(struct ibv_sge *out, const struct idm_rdma_sge *in)
 }
 
 int idm_rdma_post_recv(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-		       const struct idm_rdma_sge *sge)
+                       const struct idm_rdma_sge *sge)
 {
 	struct ibv_recv_wr rwr, *bad;
 	struct ibv_sge s;
@@ -170,7 +170,7 @@ static int post_sq(struct idm_rdma_conn *c, struct ibv_send_wr *swr)
 }
 
 int idm_rdma_post_send(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-		       const struct idm_rdma_sge *sge, unsigned nsge, bool signaled)
+                       const struct idm_rdma_sge *sge, unsigned nsge, bool signaled)
 {
 	struct ibv_sge s[IDM_RDMA_MAX_SGE];
 	struct ibv_send_wr swr;
@@ -201,8 +201,8 @@ int idm_rdma_post_send(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
 
 /* RDMA Write or Read of one local buffer against the peer's STag/VA. */
 static int post_rdma(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-		     const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey,
-		     enum idm_rdma_op op, bool signaled)
+                     const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey,
+                     enum idm_rdma_op op, bool signaled)
 {
 	struct ibv_send_wr swr;
 	struct ibv_sge s;
@@ -225,15 +225,15 @@ static int post_rdma(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
 }
 
 int idm_rdma_post_write(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-			const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey,
-			bool signaled)
+                        const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey,
+                        bool signaled)
 {
 	return post_rdma(c, wr, local, remote_va, rkey, IDM_RDMA_WRITE, signaled);
 }
 
 /* Always signaled: Send-after-Read is not ordered, the caller must wait. */
 int idm_rdma_post_read(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
-		       const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey)
+                       const struct idm_rdma_sge *local, uint64_t remote_va, uint32_t rkey)
 {
 	return post_rdma(c, wr, local, remote_va, rkey, IDM_RDMA_READ, true);
 }

@@ -68,10 +68,8 @@ static void test_cm_without_device(void **state)
 	assert_null(cm.ch);
 	assert_int_equal(idm_rdma_cm_fd(&cm), -EINVAL);
 	assert_int_equal(idm_rdma_cm_next(&cm, &ev), -EINVAL);
-	assert_int_equal(idm_rdma_listen(&cm, (struct sockaddr *)&sin, 16, NULL, &id),
-			 -EINVAL);
-	assert_int_equal(idm_rdma_resolve(&cm, (struct sockaddr *)&sin, 1000, NULL, &id),
-			 -EINVAL);
+	assert_int_equal(idm_rdma_listen(&cm, (struct sockaddr *)&sin, 16, NULL, &id), -EINVAL);
+	assert_int_equal(idm_rdma_resolve(&cm, (struct sockaddr *)&sin, 1000, NULL, &id), -EINVAL);
 	assert_null(id);
 	assert_int_equal(idm_rdma_resolve_route(NULL, 1000), -EINVAL);
 	assert_int_equal(idm_rdma_reject(NULL, NULL, 0), -EINVAL);
@@ -210,12 +208,9 @@ static void test_op_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_available),
-		cmocka_unit_test(test_cm_without_device),
-		cmocka_unit_test(test_post_validation),
-		cmocka_unit_test(test_conn_validation),
-		cmocka_unit_test(test_complete_dispatch),
-		cmocka_unit_test(test_op_names),
+	    cmocka_unit_test(test_available),         cmocka_unit_test(test_cm_without_device),
+	    cmocka_unit_test(test_post_validation),   cmocka_unit_test(test_conn_validation),
+	    cmocka_unit_test(test_complete_dispatch), cmocka_unit_test(test_op_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,13 +34,13 @@ static void pool_carve(struct iser_pool *p, uint32_t lkey, uint32_t rkey)
 }
 
 int iser_pool_create(struct iser_pool *p, const struct iser_mem_ops *ops, unsigned count,
-		     size_t buf_size)
+                     size_t buf_size)
 {
 	uint32_t lkey, rkey;
 	int rc;
 
-	if (!p || !ops || !ops->alloc || !ops->free || !ops->reg || !ops->dereg ||
-	    count == 0 || buf_size == 0 || buf_size > SIZE_MAX / count) {
+	if (!p || !ops || !ops->alloc || !ops->free || !ops->reg || !ops->dereg || count == 0 ||
+	    buf_size == 0 || buf_size > SIZE_MAX / count) {
 		return -EINVAL;
 	}
 	memset(p, 0, sizeof(*p));

@@ -30,11 +30,10 @@ enum iser_buf_path iser_buf_path(size_t len, size_t threshold, size_t pool_buf_s
 
 /* Memory and registration, supplied by the RDMA layer (or a test fake). */
 struct iser_mem_ops {
-	void *(*alloc)(void *ctx, size_t len);             /* page-aligned memory */
+	void *(*alloc)(void *ctx, size_t len); /* page-aligned memory */
 	void (*free)(void *ctx, void *mem, size_t len);
 	/* Register [mem, mem+len); *handle identifies it for dereg. 0 / -errno. */
-	int (*reg)(void *ctx, void *mem, size_t len, void **handle, uint32_t *lkey,
-		   uint32_t *rkey);
+	int (*reg)(void *ctx, void *mem, size_t len, void **handle, uint32_t *lkey, uint32_t *rkey);
 	void (*dereg)(void *ctx, void *handle);
 	void *ctx;
 };
@@ -63,7 +62,7 @@ struct iser_pool {
 
 /* Allocate and register `count` buffers of `buf_size` bytes. 0 / -errno. */
 int iser_pool_create(struct iser_pool *p, const struct iser_mem_ops *ops, unsigned count,
-		     size_t buf_size);
+                     size_t buf_size);
 /* Deregister and free everything (buffers should all be back). */
 void iser_pool_destroy(struct iser_pool *p);
 /* A free buffer, or NULL when all are in use. Allocates nothing. */

@@ -33,15 +33,15 @@ static const struct {
 	const char *name;
 	enum iser_key_id id;
 } iser_key_table[] = {
-	{"RDMAExtensions", IK_RDMA_EXT},
-	{"TargetRecvDataSegmentLength", IK_TARGET_RDSL},
-	{"InitiatorRecvDataSegmentLength", IK_INITIATOR_RDSL},
-	{"MaxOutstandingUnexpectedPDUs", IK_MAX_UNEXPECTED},
-	{"HeaderDigest", IK_DIGEST},
-	{"DataDigest", IK_DIGEST},
-	{"OFMarker", IK_MARKER},
-	{"IFMarker", IK_MARKER},
-	{"MaxRecvDataSegmentLength", IK_MRDSL},
+    {"RDMAExtensions", IK_RDMA_EXT},
+    {"TargetRecvDataSegmentLength", IK_TARGET_RDSL},
+    {"InitiatorRecvDataSegmentLength", IK_INITIATOR_RDSL},
+    {"MaxOutstandingUnexpectedPDUs", IK_MAX_UNEXPECTED},
+    {"HeaderDigest", IK_DIGEST},
+    {"DataDigest", IK_DIGEST},
+    {"OFMarker", IK_MARKER},
+    {"IFMarker", IK_MARKER},
+    {"MaxRecvDataSegmentLength", IK_MRDSL},
 };
 
 /* Which of our keys `key` is, or IK_NONE. */
@@ -65,7 +65,7 @@ static uint32_t clamp_rdsl(uint32_t v)
 }
 
 void iser_key_state_init(struct iser_key_state *st, enum idm_role role, bool leading,
-			 uint32_t own_rdsl_max)
+                         uint32_t own_rdsl_max)
 {
 	memset(st, 0, sizeof(*st));
 	st->role = role;
@@ -132,8 +132,8 @@ static enum idm_hook_result answer_with(char *answer, size_t cap, const char *fm
  * caller then falls back to TCP. Leading-only: elsewhere the engine
  * answers it as out of place.
  */
-static enum idm_hook_result rdma_ext_key(struct iser_key_state *st, const char *value,
-					 char *answer, size_t cap)
+static enum idm_hook_result rdma_ext_key(struct iser_key_state *st, const char *value, char *answer,
+                                         size_t cap)
 {
 	bool yes = strcmp(value, "Yes") == 0;
 
@@ -164,7 +164,7 @@ static bool own_limit(const struct iser_key_state *st, enum iser_key_id id)
  * with our limit (as the seed does); anything else is taken as declared.
  */
 static enum idm_hook_result rdsl_key(struct iser_key_state *st, enum iser_key_id id,
-				     const char *value, char *answer, size_t cap)
+                                     const char *value, char *answer, size_t cap)
 {
 	uint32_t *slot = id == IK_TARGET_RDSL ? &st->target_rdsl : &st->initiator_rdsl;
 	uint64_t v;
@@ -197,7 +197,7 @@ static enum idm_hook_result unexpected_key(struct iser_key_state *st, const char
  * was offered; the initiator accepts only that value as an answer.
  */
 static enum idm_hook_result forced_key(const struct iser_key_state *st, const char *value,
-				       const char *forced, char *answer, size_t cap)
+                                       const char *forced, char *answer, size_t cap)
 {
 	if (value[0] == '\0') {
 		return IDM_HOOK_FAIL;
@@ -209,7 +209,7 @@ static enum idm_hook_result forced_key(const struct iser_key_state *st, const ch
 }
 
 enum idm_hook_result iser_negotiate_key(struct iser_key_state *st, const char *key,
-					const char *value, char *answer, size_t cap)
+                                        const char *value, char *answer, size_t cap)
 {
 	enum iser_key_id id;
 
@@ -238,8 +238,8 @@ enum idm_hook_result iser_negotiate_key(struct iser_key_state *st, const char *k
 	return IDM_HOOK_PASS;
 }
 
-enum idm_hook_result iser_nego_hook_key(void *arg, const char *key, const char *value,
-					char *answer, size_t cap)
+enum idm_hook_result iser_nego_hook_key(void *arg, const char *key, const char *value, char *answer,
+                                        size_t cap)
 {
 	return iser_negotiate_key(arg, key, value, answer, cap);
 }

@@ -37,7 +37,7 @@ struct iser_key_state {
  * RFC range.
  */
 void iser_key_state_init(struct iser_key_state *st, enum idm_role role, bool leading,
-			 uint32_t own_rdsl_max);
+                         uint32_t own_rdsl_max);
 
 /*
  * Judge one received key. Returns IDM_HOOK_ANSWERED with the value to
@@ -46,10 +46,10 @@ void iser_key_state_init(struct iser_key_state *st, enum idm_role role, bool lea
  * for keys the engine negotiates.
  */
 enum idm_hook_result iser_negotiate_key(struct iser_key_state *st, const char *key,
-					const char *value, char *answer, size_t cap);
+                                        const char *value, char *answer, size_t cap);
 
 /* The same, shaped for struct idm_nego_hook (arg is the iser_key_state). */
-enum idm_hook_result iser_nego_hook_key(void *arg, const char *key, const char *value,
-					char *answer, size_t cap);
+enum idm_hook_result iser_nego_hook_key(void *arg, const char *key, const char *value, char *answer,
+                                        size_t cap);
 
 #endif

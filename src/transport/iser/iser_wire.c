@@ -160,7 +160,7 @@ void iser_cm_priv_encode(uint8_t out[ISER_CM_PRIV_LEN], const struct iser_cm_pri
 {
 	memset(out, 0, ISER_CM_PRIV_LEN);
 	out[0] = (uint8_t)((p->zbva_unsupported ? ISER_CM_ZBVA_UNSUPPORTED : 0) |
-			   (p->send_inv_unsupported ? ISER_CM_SEND_INV_UNSUPPORTED : 0));
+	                   (p->send_inv_unsupported ? ISER_CM_SEND_INV_UNSUPPORTED : 0));
 }
 
 /* Read the CM private data; longer data (a transport's own prefix) is not ours. */

@@ -40,8 +40,7 @@ static void fake_free(void *ctx, void *mem, size_t len)
 	free(mem);
 }
 
-static int fake_reg(void *ctx, void *mem, size_t len, void **handle, uint32_t *lkey,
-		    uint32_t *rkey)
+static int fake_reg(void *ctx, void *mem, size_t len, void **handle, uint32_t *lkey, uint32_t *rkey)
 {
 	struct fake *f = ctx;
 
@@ -135,8 +134,7 @@ static void test_pool_put_rejects(void **state)
 	assert_int_equal(iser_pool_put(&p, b), -EINVAL);
 	stray.in_use = true;
 	assert_int_equal(iser_pool_put(&p, &stray), -EINVAL);
-	assert_int_equal(iser_pool_put(&p, (struct iser_pool_buf *)((char *)b + 1)),
-			 -EINVAL);
+	assert_int_equal(iser_pool_put(&p, (struct iser_pool_buf *)((char *)b + 1)), -EINVAL);
 	assert_int_equal(iser_pool_put(&p, NULL), -EINVAL);
 	assert_int_equal(p.nfree, 2);
 	iser_pool_destroy(&p);
@@ -171,10 +169,10 @@ static void test_pool_create_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_threshold),
-		cmocka_unit_test(test_pool_get_put),
-		cmocka_unit_test(test_pool_put_rejects),
-		cmocka_unit_test(test_pool_create_errors),
+	    cmocka_unit_test(test_threshold),
+	    cmocka_unit_test(test_pool_get_put),
+	    cmocka_unit_test(test_pool_put_rejects),
+	    cmocka_unit_test(test_pool_create_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,7 +116,7 @@ static void test_rdsl_out_of_range(void **state)
 	assert_int_equal(key("InitiatorRecvDataSegmentLength", "8k"), IDM_HOOK_FAIL);
 	assert_int_equal(key("InitiatorRecvDataSegmentLength", "0x"), IDM_HOOK_FAIL);
 	assert_int_equal(key("InitiatorRecvDataSegmentLength", "99999999999999999999999"),
-			 IDM_HOOK_FAIL);
+	                 IDM_HOOK_FAIL);
 	assert_int_equal(st.initiator_rdsl, 8192);
 }
 
@@ -171,28 +171,28 @@ static void test_pass_and_args(void **state)
 	assert_int_equal(key("ImmediateData", "Yes"), IDM_HOOK_PASS);
 	assert_int_equal(key("MaxBurstLength", "262144"), IDM_HOOK_PASS);
 	assert_int_equal(iser_negotiate_key(NULL, "HeaderDigest", "None", ans, sizeof(ans)),
-			 IDM_HOOK_FAIL);
+	                 IDM_HOOK_FAIL);
 	assert_int_equal(iser_negotiate_key(&st, "HeaderDigest", "None", tiny, sizeof(tiny)),
-			 IDM_HOOK_FAIL);
+	                 IDM_HOOK_FAIL);
 	assert_int_equal(iser_nego_hook_key(&st, "OFMarker", "No", ans, sizeof(ans)),
-			 IDM_HOOK_ANSWERED);
+	                 IDM_HOOK_ANSWERED);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_defaults, setup_target),
-		cmocka_unit_test_setup(test_rdma_ext_target, setup_target),
-		cmocka_unit_test_setup(test_rdma_ext_initiator, setup_target),
-		cmocka_unit_test_setup(test_rdma_ext_non_leading, setup_target),
-		cmocka_unit_test_setup(test_rdsl_declarative, setup_target),
-		cmocka_unit_test_setup(test_rdsl_over_impl_max, setup_target),
-		cmocka_unit_test_setup(test_rdsl_initiator_own, setup_target),
-		cmocka_unit_test_setup(test_rdsl_out_of_range, setup_target),
-		cmocka_unit_test_setup(test_max_unexpected, setup_target),
-		cmocka_unit_test_setup(test_forced, setup_target),
-		cmocka_unit_test_setup(test_mrdsl, setup_target),
-		cmocka_unit_test_setup(test_pass_and_args, setup_target),
+	    cmocka_unit_test_setup(test_defaults, setup_target),
+	    cmocka_unit_test_setup(test_rdma_ext_target, setup_target),
+	    cmocka_unit_test_setup(test_rdma_ext_initiator, setup_target),
+	    cmocka_unit_test_setup(test_rdma_ext_non_leading, setup_target),
+	    cmocka_unit_test_setup(test_rdsl_declarative, setup_target),
+	    cmocka_unit_test_setup(test_rdsl_over_impl_max, setup_target),
+	    cmocka_unit_test_setup(test_rdsl_initiator_own, setup_target),
+	    cmocka_unit_test_setup(test_rdsl_out_of_range, setup_target),
+	    cmocka_unit_test_setup(test_max_unexpected, setup_target),
+	    cmocka_unit_test_setup(test_forced, setup_target),
+	    cmocka_unit_test_setup(test_mrdsl, setup_target),
+	    cmocka_unit_test_setup(test_pass_and_args, setup_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,15 +15,15 @@
 static void test_hdr_encode_layout(void **state)
 {
 	struct iser_hdr h = {
-		.flags = ISER_WSV | ISER_RSV,
-		.write_stag = 0x11223344,
-		.write_va = 0x0102030405060708ULL,
-		.read_stag = 0xa1b2c3d4,
-		.read_va = 0xf1f2f3f4f5f6f7f8ULL,
+	    .flags = ISER_WSV | ISER_RSV,
+	    .write_stag = 0x11223344,
+	    .write_va = 0x0102030405060708ULL,
+	    .read_stag = 0xa1b2c3d4,
+	    .read_va = 0xf1f2f3f4f5f6f7f8ULL,
 	};
 	static const uint8_t want[ISER_HDR_LEN] = {
-		0x1c, 0, 0, 0, 0x11, 0x22, 0x33, 0x44, 1, 2, 3, 4, 5, 6, 7, 8,
-		0xa1, 0xb2, 0xc3, 0xd4, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
+	    0x1c, 0, 0,    0,    0x11, 0x22, 0x33, 0x44, 1,    2,    3,    4,    5,    6,
+	    7,    8, 0xa1, 0xb2, 0xc3, 0xd4, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
 	};
 	uint8_t buf[ISER_HDR_LEN];
 
@@ -35,8 +35,11 @@ static void test_hdr_encode_layout(void **state)
 /* Encode then decode gives back the header; a clear flag zeroes its address. */
 static void test_hdr_roundtrip(void **state)
 {
-	struct iser_hdr h = {.flags = ISER_RSV, .write_stag = 7, .write_va = 9,
-			     .read_stag = 0xdeadbeef, .read_va = 0x1000};
+	struct iser_hdr h = {.flags = ISER_RSV,
+	                     .write_stag = 7,
+	                     .write_va = 9,
+	                     .read_stag = 0xdeadbeef,
+	                     .read_va = 0x1000};
 	struct iser_hdr out;
 	uint8_t buf[ISER_HDR_LEN];
 
@@ -176,13 +179,13 @@ static void test_cm_priv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hdr_encode_layout),
-		cmocka_unit_test(test_hdr_roundtrip),
-		cmocka_unit_test(test_hdr_decode_rejects),
-		cmocka_unit_test(test_msg_opcode),
-		cmocka_unit_test(test_hello),
-		cmocka_unit_test(test_hello_reply),
-		cmocka_unit_test(test_cm_priv),
+	    cmocka_unit_test(test_hdr_encode_layout),
+	    cmocka_unit_test(test_hdr_roundtrip),
+	    cmocka_unit_test(test_hdr_decode_rejects),
+	    cmocka_unit_test(test_msg_opcode),
+	    cmocka_unit_test(test_hello),
+	    cmocka_unit_test(test_hello_reply),
+	    cmocka_unit_test(test_cm_priv),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
