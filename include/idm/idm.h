@@ -330,6 +330,9 @@ struct idm_conn *idm_conn_create(struct idm_reactor *r, enum idm_role role,
 void idm_conn_event(struct idm_conn *c, enum idm_conn_event ev);
 void idm_conn_hold(struct idm_conn *c);
 void idm_conn_release(struct idm_conn *c);
+/* Close a connection that has not reached the full feature phase this
+ * many seconds after it was accepted (0: never). Default 15. */
+void idm_conn_set_login_timeout(struct idm_conn *c, uint32_t seconds);
 /* Ask to close the connection (async): tasks are aborted, the client's
  * conn_free runs at the end. */
 static inline void idm_conn_close(struct idm_conn *c)
