@@ -33,8 +33,9 @@ struct idm_event_handler {
 int idm_reactors_create(unsigned n, struct idm_reactor ***out);
 /* Start each reactor on its own thread, pinned to CPU i % ncpus. */
 int idm_reactors_start(struct idm_reactor **r, unsigned n);
-/* Ask every reactor to stop; join them; then free them. */
+/* Ask every reactor to stop and join the threads (idempotent). */
 void idm_reactors_stop(struct idm_reactor **r, unsigned n);
+/* Stop (if running), destroy every reactor and free the array. */
 void idm_reactors_destroy(struct idm_reactor **r, unsigned n);
 
 /* Single reactor, driven by the caller's thread (tests, idmio). */

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * file: a regular file or a block device. Requests go through the
+ * reactor's io_uring (READ / WRITE with RWF_DSYNC for FUA / FSYNC with
+ * DATASYNC for FLUSH); without a reactor or a free SQE they run inline
+ * with pread / pwrite(v2) / fdatasync. Either way a short transfer
+ * resumes where it stopped (io->moved), and a read past the end of a
+ * regular file (shrunk behind our back) returns zeros.
+ *
+ * The page cache is used (no O_DIRECT): durability comes from FUA and
+ * FLUSH, which is what SCSI asks for.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h> /* BLKGETSIZE64 */
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "backing/backing_priv.h"
+
+struct file_store {
+	struct idm_backing b;
+	int fd;
+};
+
+static struct file_store *io_file(struct idm_backing_io *io)
+{
+	return (struct file_store *)io->store;
+}
+
+static struct idm_backing_io *ureq_to_io(struct idm_uring_req *req)
+{
+	return (struct idm_backing_io *)((char *)req - offsetof(struct idm_backing_io, ureq));
+}
+
+/*
+ * Account for one transfer that returned `res` (bytes or -errno).
+ * Returns true when `io` is finished (its `done` has run), false when
+ * there is more to move (or the call was interrupted) and the caller
+ * must issue the rest.
+ */
+static bool file_account(struct idm_backing_io *io, long res)
+{
+	if (res == -EINTR) {
+		return false;
+	}
+	if (res < 0 || io->op == IDM_BACKING_FLUSH) {
+		idm_backing_complete(io, res < 0 ? (int)res : 0);
+		return true;
+	}
+	if (res > 0) {
+		io->moved += (uint32_t)res;
+	} else if (io->op == IDM_BACKING_READ) {
+		/* End of file inside the store: the rest reads as zeros. */
+		memset(io->buf + io->moved, 0, io->len - io->moved);
+		io->moved = io->len;
+	} else {
+		idm_backing_complete(io, -EIO); /* a write that moves nothing */
+		return true;
+	}
+	if (io->moved < io->len) {
+		return false;
+	}
+	idm_backing_complete(io, 0);
+	return true;
+}
+
+/* One blocking system call for what is left of `io`: bytes or -errno. */
+static long file_sync_step(struct file_store *f, struct idm_backing_io *io)
+{
+	struct iovec iov = {io->buf + io->moved, io->len - io->moved};
+	off_t off = (off_t)(io->offset + io->moved);
+	ssize_t n;
+
+	switch (io->op) {
+	case IDM_BACKING_READ:
+		n = pread(f->fd, iov.iov_base, iov.iov_len, off);
+		break;
+	case IDM_BACKING_WRITE:
+		n = pwritev2(f->fd, &iov, 1, off, io->fua ? RWF_DSYNC : 0);
+		break;
+	default:
+		n = fdatasync(f->fd);
+		break;
+	}
+	return n < 0 ? -errno : (long)n;
+}
+
+/* Finish `io` on the calling thread. */
+static void file_run_sync(struct file_store *f, struct idm_backing_io *io)
+{
+	while (!file_account(io, file_sync_step(f, io))) {
+	}
+}
+
+static void file_issue(struct idm_backing_io *io, struct idm_reactor *r);
+
+/* io_uring completion of one step of a file request. */
+static void file_uring_done(struct idm_uring_req *req, int res)
+{
+	struct idm_backing_io *io = ureq_to_io(req);
+
+	if (res == -EAGAIN) {
+		/* The ring could not take it now: finish it inline. */
+		file_run_sync(io_file(io), io);
+		return;
+	}
+	if (!file_account(io, res)) {
+		/* Completions run on the reactor thread: resume there. */
+		file_issue(io, idm_reactor_self());
+	}
+}
+
+/* Start (or resume) `io` through r's io_uring, or inline without one. */
+static void file_issue(struct idm_backing_io *io, struct idm_reactor *r)
+{
+	struct file_store *f = io_file(io);
+	struct io_uring_sqe *sqe = r ? idm_reactor_sqe(r, &io->ureq) : NULL;
+
+	if (!sqe) {
+		file_run_sync(f, io);
+		return;
+	}
+	io->ureq.done = file_uring_done;
+	switch (io->op) {
+	case IDM_BACKING_READ:
+		io_uring_prep_read(sqe, f->fd, io->buf + io->moved, io->len - io->moved,
+				   io->offset + io->moved);
+		break;
+	case IDM_BACKING_WRITE:
+		io_uring_prep_write(sqe, f->fd, io->buf + io->moved, io->len - io->moved,
+				    io->offset + io->moved);
+		if (io->fua) {
+			sqe->rw_flags = RWF_DSYNC;
+		}
+		break;
+	default:
+		io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+		break;
+	}
+}
+
+static void file_submit(struct idm_backing *b, struct idm_backing_io *io, struct idm_reactor *r)
+{
+	int rc = idm_backing_check_io(b, io);
+
+	if (rc) {
+		idm_backing_complete(io, rc);
+		return;
+	}
+	if (io->op != IDM_BACKING_FLUSH && io->len == 0) {
+		idm_backing_complete(io, 0);
+		return;
+	}
+	file_issue(io, r);
+}
+
+static void file_close(struct idm_backing *b)
+{
+	struct file_store *f = (struct file_store *)b;
+
+	if (fdatasync(f->fd) != 0) {
+		fprintf(stderr, "idm: backing '%s': flush at close failed: %s\n", b->desc,
+			strerror(errno));
+	}
+	close(f->fd);
+	free(f);
+}
+
+static const struct idm_backing_ops file_ops = {
+	.kind = "file",
+	.submit = file_submit,
+	.map = NULL,
+	.close = file_close,
+};
+
+/* Open `path` read-write; create it when a size is given and it is
+ * missing (*created tells). Returns the fd or -errno with a reason. */
+static int open_path(const char *path, uint64_t size, bool *created, char *why, size_t whylen)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	*created = false;
+	if (fd < 0 && errno == ENOENT && size > 0) {
+		fd = open(path, O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0600);
+		*created = fd >= 0;
+	}
+	if (fd >= 0) {
+		return fd;
+	}
+	if (errno == EISDIR) {
+		snprintf(why, whylen, "'%s' is a directory", path);
+		return -EISDIR;
+	}
+	if (errno == ENOENT && size == 0) {
+		snprintf(why, whylen, "'%s' does not exist (give a size to create it: file:PATH:SIZE)",
+			 path);
+		return -ENOENT;
+	}
+	snprintf(why, whylen, "cannot %s '%s': %s", size > 0 ? "open or create" : "open", path,
+		 strerror(errno));
+	return -errno;
+}
+
+/* Size a regular file store: the file's own size when none was asked,
+ * else extend the file (sparse) when it is smaller; never shrink it. */
+static int size_regular(int fd, const char *path, const struct stat *st, uint32_t bs,
+			uint64_t *size, char *why, size_t whylen)
+{
+	uint64_t have = (uint64_t)st->st_size;
+
+	if (*size == 0) {
+		if (have == 0) {
+			snprintf(why, whylen, "'%s' is empty (give a size: file:PATH:SIZE)", path);
+			return -EINVAL;
+		}
+		if (have % bs) {
+			snprintf(why, whylen,
+				 "size %llu of '%s' is not a multiple of the block size %u",
+				 (unsigned long long)have, path, bs);
+			return -EINVAL;
+		}
+		*size = have;
+		return 0;
+	}
+	if (have < *size && ftruncate(fd, (off_t)*size) != 0) {
+		int rc = -errno;
+
+		snprintf(why, whylen, "'%s' has %llu bytes and cannot be extended to %llu: %s",
+			 path, (unsigned long long)have, (unsigned long long)*size,
+			 strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* Size a block device store: the device (rounded down to whole blocks)
+ * when no size was asked, else the asked size if the device holds it. */
+static int size_blockdev(int fd, const char *path, uint32_t bs, uint64_t *size, char *why,
+			 size_t whylen)
+{
+	uint64_t have = 0;
+
+	if (ioctl(fd, BLKGETSIZE64, &have) != 0) {
+		int rc = -errno;
+
+		snprintf(why, whylen, "cannot get the size of '%s': %s", path, strerror(-rc));
+		return rc;
+	}
+	if (*size == 0) {
+		*size = have - have % bs;
+		if (*size == 0) {
+			snprintf(why, whylen, "block device '%s' is smaller than one block", path);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (have < *size) {
+		snprintf(why, whylen, "block device '%s' holds %llu bytes, %llu asked", path,
+			 (unsigned long long)have, (unsigned long long)*size);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
+/* Find the store's size from what `fd` is. */
+static int size_store(int fd, const char *path, uint32_t bs, uint64_t *size, char *why,
+		      size_t whylen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0) {
+		int rc = -errno;
+
+		snprintf(why, whylen, "cannot stat '%s': %s", path, strerror(-rc));
+		return rc;
+	}
+	if (S_ISREG(st.st_mode)) {
+		return size_regular(fd, path, &st, bs, size, why, whylen);
+	}
+	if (S_ISBLK(st.st_mode)) {
+		return size_blockdev(fd, path, bs, size, why, whylen);
+	}
+	snprintf(why, whylen, "'%s' is not a regular file or a block device", path);
+	return -EINVAL;
+}
+
+int idm_file_open(const char *path, uint64_t size, uint32_t block_size,
+		  struct idm_backing **out, char *why, size_t whylen)
+{
+	struct file_store *f;
+	bool created;
+	int fd, rc;
+
+	fd = open_path(path, size, &created, why, whylen);
+	if (fd < 0) {
+		return fd;
+	}
+	rc = size_store(fd, path, block_size, &size, why, whylen);
+	f = rc ? NULL : calloc(1, sizeof(*f));
+	if (!rc && !f) {
+		snprintf(why, whylen, "out of memory");
+		rc = -ENOMEM;
+	}
+	if (rc) {
+		close(fd);
+		if (created) {
+			unlink(path); /* leave nothing half-made behind */
+		}
+		return rc;
+	}
+	f->b.ops = &file_ops;
+	f->b.size = size;
+	f->fd = fd;
+	*out = &f->b;
+	return 0;
+}
