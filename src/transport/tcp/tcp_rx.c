@@ -107,11 +107,15 @@ static void rx_cmd_task_init(struct idm_task *t, const uint8_t *bhs)
 	t->is_write = (bhs[BHS_FLAGS] & SCSI_CMD_FLAG_WRITE) != 0;
 }
 
-/* Immediate data goes into t->data only when the client allowed it. */
+/*
+ * Immediate data goes into t->data only when the client allowed it: a
+ * write, a buffer, and no more than the unsolicited limit (which may
+ * exceed xfer_len when the initiator's EDTL does; the client sizes the
+ * buffer for it).
+ */
 static bool rx_imm_fits(const struct idm_task *t, uint32_t len)
 {
-	return t->is_write && t->data != NULL && len <= t->data_cap && len <= t->xfer_len &&
-	       len <= t->unsol_limit;
+	return t->is_write && t->data != NULL && len <= t->data_cap && len <= t->unsol_limit;
 }
 
 static int rx_hdr_scsi_cmd(struct tcp_conn *tc)
@@ -148,7 +152,7 @@ static int rx_hdr_scsi_cmd(struct tcp_conn *tc)
 /* Unsolicited Data-Out: within the first burst the target allows. */
 static bool rx_unsol_ok(const struct idm_task *t, uint32_t off, uint32_t len)
 {
-	uint32_t limit = t->unsol_limit < t->xfer_len ? t->unsol_limit : t->xfer_len;
+	uint32_t limit = t->unsol_limit;
 
 	return !t->unsol_done && off <= limit && len <= limit - off;
 }
