@@ -34,6 +34,9 @@ enum {
 };
 
 #define TCP_DISCARD_CHUNK 1024
+/* Largest AHS we accept on a SCSI Command: an extended CDB AHS (up to
+ * 260 - 16 CDB bytes + 4 header, rounded) and a bidirectional one (8). */
+#define TCP_MAX_CMD_AHS 264
 
 struct tcp_conn {
 	struct idm_event_handler ev;

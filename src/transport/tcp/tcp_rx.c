@@ -216,15 +216,18 @@ static bool rx_opcode_legal(const struct idm_conn *c, uint8_t op)
 }
 
 /*
- * The header is in. Checks that keep framing safe come first (a bad
- * length closes the connection); then the opcode's handler picks the
- * data destination. Returns 0, or <0 to close the connection.
+ * Right after the BHS, before anything else is read: lengths that would
+ * make us wait for (or swallow) bytes that are not there. Only a SCSI
+ * Command may carry an AHS (extended CDB, bidirectional read length).
+ * A bad length is answered with a Reject and the connection is closed,
+ * since the PDU boundaries can no longer be trusted.
  */
-static int rx_header(struct tcp_conn *tc)
+static int rx_bhs_sane(struct tcp_conn *tc)
 {
 	struct idm_conn *c = tc->c;
 	const uint8_t *bhs = tc->rx_pdu.bhs;
 	uint8_t op = bhs[BHS_OPCODE] & ISCSI_OPCODE_MASK;
+	uint32_t max_ahs = op == ISCSI_OP_SCSI_CMD ? TCP_MAX_CMD_AHS : 0;
 
 	tc->rx_dlen = get_be24(bhs + BHS_DATA_SEG_LEN);
 	if (tc->rx_dlen > idm_conn_max_rx_dsl(c)) {
@@ -233,6 +236,25 @@ static int rx_header(struct tcp_conn *tc)
 		idm_pdu_reject(c, bhs, ISCSI_REJECT_PROTOCOL_ERROR);
 		return -EMSGSIZE;
 	}
+	if (tc->rx_pdu.ahs_len > max_ahs) {
+		IDM_LOG_CONN(c, "%s: AHS of %u bytes", idm_opcode_name(op), tc->rx_pdu.ahs_len);
+		idm_pdu_reject(c, bhs, ISCSI_REJECT_PROTOCOL_ERROR);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/*
+ * The header is in and its lengths are sane: check the opcode against
+ * the role and the connection state, then let the opcode's handler pick
+ * the data destination. Returns 0, or <0 to close the connection.
+ */
+static int rx_header(struct tcp_conn *tc)
+{
+	struct idm_conn *c = tc->c;
+	const uint8_t *bhs = tc->rx_pdu.bhs;
+	uint8_t op = bhs[BHS_OPCODE] & ISCSI_OPCODE_MASK;
+
 	if (!rx_opcode_legal(c, op)) {
 		idm_pdu_reject(c, bhs, ISCSI_REJECT_CMD_NOT_SUPPORTED);
 		rx_discard(tc);
@@ -242,11 +264,6 @@ static int rx_header(struct tcp_conn *tc)
 		IDM_LOG_CONN(c, "%s not allowed in state %s", idm_opcode_name(op),
 			     idm_conn_state_name(c->state));
 		return -EPROTO;
-	}
-	if (tc->rx_pdu.ahs_len > 0 && op != ISCSI_OP_SCSI_CMD) {
-		idm_pdu_reject(c, bhs, ISCSI_REJECT_PROTOCOL_ERROR);
-		rx_discard(tc);
-		return 0;
 	}
 	if (c->role == IDM_ROLE_TARGET && op == ISCSI_OP_SCSI_CMD) {
 		return rx_hdr_scsi_cmd(tc);
@@ -421,6 +438,10 @@ static int rx_phase_bhs(struct tcp_conn *tc)
 	}
 	tc->rx_pdu.ahs_len = idm_pdu_ahs_length(&tc->rx_pdu);
 	tc->rx_got = 0;
+	rc = rx_bhs_sane(tc);
+	if (rc != 0) {
+		return rc;
+	}
 	if (tc->rx_pdu.ahs_len + (tc->hdigest ? IDM_DIGEST_LEN : 0) > 0) {
 		tc->rx_phase = TCP_RX_AHS;
 		return 1;

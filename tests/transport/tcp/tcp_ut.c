@@ -385,6 +385,42 @@ static void test_login_oversize_rejected(void **state)
 	assert_int_equal(rec.rx_pdus, 0);
 }
 
+/* TotalAHSLength 1020 on a reserved opcode: refused at once, not awaited. */
+static void test_malformed_bhs_closes(void **state)
+{
+	uint8_t bhs[48];
+	struct rx r;
+
+	go_ffp();
+	for (int i = 0; i < 48; i++) {
+		bhs[i] = (uint8_t)(0xa5 ^ (i * 37));
+	}
+	bhs[0] = 0x0f;
+	bhs[4] = 0xff;
+	bhs[5] = bhs[6] = bhs[7] = 0xff;
+	send_raw(bhs, 48);
+	pump();
+	assert_int_equal(read_pdu(&r), 0);
+	assert_int_equal(r.bhs[0] & 0x3f, ISCSI_OP_REJECT);
+	assert_true(peer_sees_eof());
+	assert_int_equal(rec.freed, 1);
+}
+
+static void test_ahs_on_nop_closes(void **state)
+{
+	uint8_t bhs[48];
+	struct rx r;
+
+	go_ffp();
+	nop_out_bhs(bhs, 2);
+	bhs[BHS_TOTAL_AHS_LEN] = 1;
+	send_raw(bhs, 48);
+	pump();
+	assert_int_equal(read_pdu(&r), 0);
+	assert_int_equal(r.bhs[0] & 0x3f, ISCSI_OP_REJECT);
+	assert_true(peer_sees_eof());
+}
+
 static void test_non_login_before_login_closes(void **state)
 {
 	uint8_t bhs[48];
@@ -738,6 +774,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_rx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login_oversize_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_non_login_before_login_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_bhs_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ahs_on_nop_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_opcode_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scsi_cmd_immediate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_r2t, setup, teardown),
