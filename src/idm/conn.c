@@ -405,6 +405,11 @@ static void conn_enter(struct conn_impl *ci, enum idm_conn_state from, enum idm_
 		c->client->state_change(c, from, to);
 	}
 	switch (to) {
+	case IDM_CONN_XPT_WAIT:
+		if (c->transport->ops->conn_connect && c->transport->ops->conn_connect(c) != 0) {
+			conn_queue_event(ci, IDM_CE_TRANSPORT_FAIL);
+		}
+		break;
 	case IDM_CONN_XPT_UP:
 		if (c->role == IDM_ROLE_TARGET) {
 			login_timer_start(ci);

@@ -23,6 +23,8 @@
 
 /* ---- connections ---- */
 
+static void tcp_name_peer(struct idm_conn *c, int fd);
+
 void tcp_conn_fail(struct tcp_conn *tc, const char *why)
 {
 	struct idm_conn *c = tc->c;
@@ -46,12 +48,44 @@ void tcp_want_out(struct tcp_conn *tc, bool on)
 	}
 }
 
+/* Initiator: the nonblocking connect finished, one way or the other. */
+static void tcp_connect_done(struct tcp_conn *tc)
+{
+	struct idm_conn *c = tc->c;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(tc->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+		err = errno;
+	}
+	if (err == EINPROGRESS) {
+		return;
+	}
+	tc->connecting = false;
+	if (err != 0) {
+		IDM_LOG_CONN(c, "connect: %s", strerror(err));
+		idm_conn_event(c, IDM_CE_TRANSPORT_FAIL);
+		return;
+	}
+	tcp_name_peer(c, tc->fd);
+	tcp_want_out(tc, false);
+	idm_conn_event(c, IDM_CE_CONNECT_DONE);
+	if (!tc->dead) {
+		tcp_flush(tc); /* what was queued while connecting */
+	}
+}
+
 static void tcp_event(void *arg, uint32_t events)
 {
 	struct tcp_conn *tc = arg;
 	struct idm_conn *c = tc->c;
 
 	idm_conn_hold(c);
+	if (tc->connecting) {
+		tcp_connect_done(tc);
+		idm_conn_release(c);
+		return;
+	}
 	if (events & EPOLLERR) {
 		tcp_conn_fail(tc, "socket error");
 	}
@@ -98,6 +132,22 @@ static int tcp_socket_setup(int fd)
 	return 0;
 }
 
+static struct tcp_conn *tcp_conn_new(struct idm_conn *c, int fd)
+{
+	struct tcp_conn *tc = calloc(1, sizeof(*tc));
+
+	if (tc == NULL) {
+		return NULL;
+	}
+	tc->c = c;
+	tc->fd = fd;
+	tc->ev = (struct idm_event_handler){.fd = fd, .fn = tcp_event, .arg = tc};
+	tc->flush.fn = tcp_flush_deferred;
+	tc->epoll_events = EPOLLIN;
+	tcp_rx_reset(tc);
+	return tc;
+}
+
 int idm_tcp_conn_adopt(struct idm_conn *c, int fd)
 {
 	struct tcp_conn *tc;
@@ -106,16 +156,10 @@ int idm_tcp_conn_adopt(struct idm_conn *c, int fd)
 	if (rc != 0) {
 		return rc;
 	}
-	tc = calloc(1, sizeof(*tc));
+	tc = tcp_conn_new(c, fd);
 	if (tc == NULL) {
 		return -ENOMEM;
 	}
-	tc->c = c;
-	tc->fd = fd;
-	tc->ev = (struct idm_event_handler){.fd = fd, .fn = tcp_event, .arg = tc};
-	tc->flush.fn = tcp_flush_deferred;
-	tc->epoll_events = EPOLLIN;
-	tcp_rx_reset(tc);
 	rc = idm_reactor_add(c->reactor, &tc->ev, tc->epoll_events);
 	if (rc != 0) {
 		free(tc);
@@ -124,6 +168,49 @@ int idm_tcp_conn_adopt(struct idm_conn *c, int fd)
 	c->transport_priv = tc;
 	tcp_name_peer(c, fd);
 	return 0;
+}
+
+/* Initiator: a socket for `peer`; conn_connect starts the connect. */
+static int tcp_ini_conn_create(struct idm_conn *c, const struct sockaddr *peer, socklen_t len)
+{
+	struct tcp_conn *tc;
+	int fd;
+
+	if (len > sizeof(c->peer_addr)) {
+		return -EINVAL;
+	}
+	fd = socket(peer->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return -errno;
+	}
+	tcp_socket_setup(fd);
+	tc = tcp_conn_new(c, fd);
+	if (tc == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	memcpy(&c->peer_addr, peer, len);
+	tc->peer_len = len;
+	c->transport_priv = tc;
+	return 0;
+}
+
+static int tcp_conn_connect(struct idm_conn *c)
+{
+	struct tcp_conn *tc = tcp_conn_of(c);
+	int rc;
+
+	if (tc == NULL) {
+		return -ENOTCONN;
+	}
+	rc = connect(tc->fd, (struct sockaddr *)&c->peer_addr, tc->peer_len);
+	if (rc < 0 && errno != EINPROGRESS) {
+		return -errno;
+	}
+	tc->connecting = true;
+	tc->epoll_events = EPOLLOUT;
+	/* completion (even an immediate one) is seen as writability */
+	return idm_reactor_add(c->reactor, &tc->ev, tc->epoll_events);
 }
 
 /* Stop all I/O: unwatch and close the socket, fail what is queued. */
@@ -294,6 +381,8 @@ static const struct idm_transport_ops tcp_ops = {
 	.svc_online = tcp_svc_online,
 	.svc_offline = tcp_svc_offline,
 	.svc_destroy = tcp_svc_destroy,
+	.ini_conn_create = tcp_ini_conn_create,
+	.conn_connect = tcp_conn_connect,
 	.conn_disconnect = tcp_conn_disconnect,
 	.conn_destroy = tcp_conn_destroy,
 };

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "idm/core_priv.h"
 
@@ -44,6 +45,8 @@ struct tcp_conn {
 	int fd;
 	uint32_t epoll_events;
 	bool dead;               /* disconnected: no more I/O */
+	bool connecting;         /* initiator: connect() in progress */
+	socklen_t peer_len;      /* initiator: length of c->peer_addr */
 	bool hdigest, ddigest;   /* negotiated digests in force (after login) */
 	/* receive */
 	enum tcp_rx_phase rx_phase;

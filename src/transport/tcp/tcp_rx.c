@@ -137,6 +137,9 @@ static int rx_hdr_scsi_cmd(struct tcp_conn *tc)
 		idm_task_release(t);
 		return -EPROTO;
 	}
+	if (tc->dead) {
+		return -ECONNRESET; /* closed from the callback: the task was aborted */
+	}
 	/* the client owns the allocation reference from here on; this one
 	 * keeps the task while its immediate data is read */
 	idm_task_hold(t);

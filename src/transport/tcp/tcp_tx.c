@@ -203,6 +203,10 @@ void tcp_flush(struct tcp_conn *tc)
 {
 	int rc = 1;
 
+	if (tc->connecting) {
+		return; /* the connect's completion flushes */
+	}
+
 	while (rc == 1 && tc->txq_head && !tc->dead) {
 		rc = tx_write_once(tc);
 	}

@@ -730,18 +730,20 @@ static void test_peer_close(void **state)
 
 /* ---- listener ---- */
 
+static struct idm_conn *accepted_conn;
+
 static void svc_accepted(struct idm_svc *svc, struct idm_conn *c)
 {
 	rec.accepted++;
+	accepted_conn = c;
 }
 
-static void test_svc_accept(void **state)
+static struct idm_svc *listen_loopback(void)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
 	struct idm_svc_req req = {0};
 	struct idm_svc *svc = NULL;
 	char err[128];
-	int fd;
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	memcpy(&req.addr, &sin, sizeof(sin));
@@ -753,6 +755,82 @@ static void test_svc_accept(void **state)
 	req.accepted = svc_accepted;
 	assert_int_equal(idm_svc_create(&idm_tcp_transport, &req, &svc, err, sizeof(err)), 0);
 	pump(); /* the listener goes online on the reactor */
+	return svc;
+}
+
+/* The transport from the initiator side: connect, send a Login, get a response. */
+static void test_initiator_connect(void **state)
+{
+	struct idm_svc *svc = listen_loopback();
+	struct idm_conn *ini;
+	struct idm_pdu *p;
+
+	ini = idm_conn_create(reactor, IDM_ROLE_INITIATOR, &idm_tcp_transport, &client, 0, 4);
+	assert_non_null(ini);
+	assert_int_equal(idm_tcp_transport.ops->ini_conn_create(
+				 ini, (struct sockaddr *)&svc->req.addr, svc->req.addrlen),
+			 0);
+	idm_conn_event(ini, IDM_CE_CONNECT_REQ);
+	/* queued while connecting: leaves once connected */
+	p = idm_pdu_alloc(ini, 4);
+	idm_bhs_init(p->bhs, ISCSI_OP_LOGIN_REQ, true);
+	p->bhs[BHS_FLAGS] = LOGIN_FLAG_TRANSIT | (1 << 2) | 3;
+	put_be32(p->bhs + BHS_ITT, 0x77);
+	memcpy(p->data, "k=v", 4);
+	ini->exp_stat_sn = 5;
+	idm_pdu_tx(ini, p);
+	for (int i = 0; i < 100 && (rec.accepted == 0 || rec.rx_pdus == 0); i++) {
+		idm_reactor_poll(reactor, 10);
+	}
+	assert_int_equal(ini->state, IDM_CONN_XPT_UP);
+	assert_int_equal(rec.accepted, 1);
+	assert_int_equal(rec.rx_pdus, 1);
+	assert_int_equal(rec.last_bhs[0] & 0x3f, ISCSI_OP_LOGIN_REQ);
+	assert_int_equal(get_be32(rec.last_bhs + LOGIN_EXPSTATSN), 5);
+	assert_memory_equal(rec.last_data, "k=v", 4);
+	assert_int_equal(accepted_conn->state, IDM_CONN_IN_LOGIN);
+	/* the answer reaches the initiator's client */
+	p = idm_pdu_alloc(accepted_conn, 0);
+	idm_bhs_init(p->bhs, ISCSI_OP_LOGIN_RSP, false);
+	p->bhs[LOGIN_STATUS_CLASS] = 2;
+	put_be32(p->bhs + BHS_ITT, 0x77);
+	idm_pdu_tx(accepted_conn, p);
+	for (int i = 0; i < 100 && rec.rx_pdus < 2; i++) {
+		idm_reactor_poll(reactor, 10);
+	}
+	assert_int_equal(rec.rx_pdus, 2);
+	assert_int_equal(rec.last_bhs[0] & 0x3f, ISCSI_OP_LOGIN_RSP);
+	/* the refused login closes the target's side; then the initiator sees it */
+	for (int i = 0; i < 100 && rec.freed < 2; i++) {
+		idm_reactor_poll(reactor, 10);
+	}
+	assert_int_equal(rec.freed, 2);
+	idm_svc_destroy(svc);
+	pump();
+}
+
+static void test_initiator_connect_refused(void **state)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(1)};
+	struct idm_conn *ini;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ini = idm_conn_create(reactor, IDM_ROLE_INITIATOR, &idm_tcp_transport, &client, 0, 4);
+	assert_int_equal(idm_tcp_transport.ops->ini_conn_create(ini, (struct sockaddr *)&sin,
+								sizeof(sin)),
+			 0);
+	idm_conn_event(ini, IDM_CE_CONNECT_REQ);
+	for (int i = 0; i < 100 && rec.freed == 0; i++) {
+		idm_reactor_poll(reactor, 10);
+	}
+	assert_int_equal(rec.freed, 1);
+}
+
+static void test_svc_accept(void **state)
+{
+	struct idm_svc *svc = listen_loopback();
+	int fd;
+
 	fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&svc->req.addr, svc->req.addrlen), 0);
 	for (int i = 0; i < 50 && rec.accepted == 0; i++) {
@@ -787,6 +865,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trickle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_svc_accept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_initiator_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_initiator_connect_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
