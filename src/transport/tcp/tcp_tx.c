@@ -302,65 +302,71 @@ static int datain_alloc(struct idm_conn *c, struct idm_pdu **list, uint32_t coun
 	return 0;
 }
 
-struct datain_plan {
-	uint32_t mdsl, burst;
+/* One buf_tx_to_ini call being cut into Data-In PDUs. */
+struct datain_run {
+	struct idm_task *t;
+	const struct idm_scsi_status *st;
+	bool collapse;     /* status goes in the last Data-In */
+	uint32_t mdsl;     /* the initiator's MaxRecvDataSegmentLength */
+	uint32_t burst;    /* MaxBurstLength: F ends each such sequence */
+	uint32_t pos, seq, end; /* next offset, start of its sequence, end */
 };
 
-/* How many Data-In PDUs [off, off+len) takes with these limits. */
-static uint32_t datain_count(const struct datain_plan *p, uint32_t len)
+/* How many Data-In PDUs the rest of the run takes. */
+static uint32_t datain_count(const struct datain_run *r)
 {
-	uint32_t full = len / p->burst, rest = len % p->burst;
-	uint32_t per_burst = (p->burst + p->mdsl - 1) / p->mdsl;
+	uint32_t len = r->end - r->pos;
+	uint32_t full = len / r->burst, rest = len % r->burst;
+	uint32_t per_burst = (r->burst + r->mdsl - 1) / r->mdsl;
 
-	return full * per_burst + (rest + p->mdsl - 1) / p->mdsl;
+	return full * per_burst + (rest + r->mdsl - 1) / r->mdsl;
+}
+
+/* Fill and queue the next Data-In of the run. */
+static void datain_queue_one(struct datain_run *r, struct idm_pdu *pdu)
+{
+	uint32_t n = r->end - r->pos, seq_left = r->seq + r->burst - r->pos;
+	uint8_t flags = 0;
+
+	n = n < r->mdsl ? n : r->mdsl;
+	n = n < seq_left ? n : seq_left;
+	if (n == seq_left || r->pos + n == r->end) {
+		flags = ISCSI_FLAG_FINAL; /* end of a sequence */
+		r->seq = r->pos + n;
+	}
+	datain_fill(r->t, pdu, r->pos, n, flags);
+	r->pos += n;
+	if (r->pos == r->end) {
+		if (r->collapse) {
+			datain_put_status(pdu, r->st);
+		}
+		pdu->done = r->st && !r->collapse ? datain_last_before_status : datain_last_sent;
+	}
+	idm_pdu_tx(r->t->conn, pdu);
 }
 
 #define DATAIN_BATCH 64
 
-static int datain_send(struct idm_task *t, uint32_t off, uint32_t len,
-		       const struct idm_scsi_status *st, bool collapse)
+static int datain_send(struct datain_run *r)
 {
-	struct idm_conn *c = t->conn;
-	struct datain_plan plan = {param_or(c->params.max_xmit_dsl, 8192),
-				   param_or(c->params.max_burst_length, 262144)};
-	uint32_t count = datain_count(&plan, len), pos = off, seq = off, end = off + len;
+	struct idm_conn *c = r->t->conn;
 	struct idm_pdu *batch[DATAIN_BATCH];
+	uint32_t start = r->pos;
 
-	if (plan.burst < plan.mdsl) {
-		plan.mdsl = plan.burst;
-		count = datain_count(&plan, len);
-	}
-	idm_task_hold(t); /* until the last Data-In is done */
-	while (pos < end) {
-		uint32_t k = count < DATAIN_BATCH ? count : DATAIN_BATCH;
+	idm_task_hold(r->t); /* until the last Data-In is done */
+	while (r->pos < r->end) {
+		uint32_t k = datain_count(r);
 
+		k = k < DATAIN_BATCH ? k : DATAIN_BATCH;
 		if (datain_alloc(c, batch, k) != 0) {
-			/* later batches cannot be built: give up on the connection */
-			idm_task_release(t);
-			idm_conn_close(c);
+			idm_task_release(r->t);
+			if (r->pos != start) {
+				idm_conn_close(c); /* half a transfer went out */
+			}
 			return -ENOMEM;
 		}
-		count -= k;
 		for (uint32_t i = 0; i < k; i++) {
-			uint32_t n = end - pos, seq_left = seq + plan.burst - pos;
-			uint8_t flags = 0;
-
-			n = n < plan.mdsl ? n : plan.mdsl;
-			n = n < seq_left ? n : seq_left;
-			if (n == seq_left || pos + n == end) {
-				flags = ISCSI_FLAG_FINAL; /* end of a sequence */
-				seq = pos + n;
-			}
-			datain_fill(t, batch[i], pos, n, flags);
-			pos += n;
-			if (pos == end) {
-				if (collapse) {
-					datain_put_status(batch[i], st);
-				}
-				batch[i]->done = st && !collapse ? datain_last_before_status
-								 : datain_last_sent;
-			}
-			idm_pdu_tx(c, batch[i]);
+			datain_queue_one(r, batch[i]);
 		}
 	}
 	return 0;
@@ -369,7 +375,17 @@ static int datain_send(struct idm_task *t, uint32_t off, uint32_t len,
 int tcp_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 		      const struct idm_scsi_status *st)
 {
-	bool collapse = datain_can_collapse(t->conn, st);
+	const struct idm_params *p = &t->conn->params;
+	struct datain_run run = {
+		.t = t,
+		.st = st,
+		.collapse = datain_can_collapse(t->conn, st),
+		.mdsl = param_or(p->max_xmit_dsl, 8192),
+		.burst = param_or(p->max_burst_length, 262144),
+		.pos = off,
+		.seq = off,
+		.end = off + len,
+	};
 	int rc;
 
 	if (len == 0) {
@@ -381,8 +397,11 @@ int tcp_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 		}
 		return 0;
 	}
-	rc = datain_send(t, off, len, st, collapse);
-	if (rc == 0 && st && !collapse) {
+	if (run.burst < run.mdsl) {
+		run.mdsl = run.burst;
+	}
+	rc = datain_send(&run);
+	if (rc == 0 && st && !run.collapse) {
 		rc = idm_task_send_status(t, st);
 	}
 	return rc;

@@ -630,6 +630,74 @@ static void test_read_datain(void **state)
 	idm_task_release(t);
 }
 
+/* 1 MiB in 8 KiB Data-In: several batches, F every 256 KiB, S at the end. */
+static void test_read_large(void **state)
+{
+	uint8_t bhs[48];
+	static struct rx r;
+	struct idm_task *t;
+	struct idm_scsi_status st = {.status = 0};
+	uint32_t off = 0, nf = 0, sn = 0;
+
+	conn->params.max_xmit_dsl = 8192;
+	conn->params.max_burst_length = 262144;
+	go_ffp();
+	scsi_cmd_bhs(bhs, 0x32, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_READ, 1u << 20);
+	send_pdu(bhs, NULL, 0);
+	t = rec.last_task;
+	for (uint32_t o = 0; o < (1u << 20); o += 65536) {
+		memcpy(rec.buf + o, pattern_buf(o, 65536), 65536);
+	}
+	t->tx_done = on_tx_done;
+	assert_int_equal(idm_task_send_data(t, 0, 1u << 20, &st), 0);
+	while (off < (1u << 20)) {
+		assert_int_equal(read_pdu(&r), 0);
+		assert_int_equal(r.bhs[0] & 0x3f, ISCSI_OP_SCSI_DATA_IN);
+		assert_int_equal(r.len, 8192);
+		assert_int_equal(get_be32(r.bhs + DATA_BUFFER_OFFSET), off);
+		assert_int_equal(get_be32(r.bhs + DATA_DATASN), sn++);
+		assert_memory_equal(r.data, pattern_buf(off, 8192), 8192);
+		off += 8192;
+		if (r.bhs[BHS_FLAGS] & ISCSI_FLAG_FINAL) {
+			nf++;
+			assert_int_equal(off % 262144, 0);
+		}
+		assert_int_equal((r.bhs[BHS_FLAGS] & DATA_FLAG_STATUS) != 0, off == (1u << 20));
+	}
+	assert_int_equal(nf, 4);
+	assert_int_equal(sn, 128);
+	assert_int_equal(rec.tx_done, 1);
+	idm_task_release(t);
+}
+
+/* Teardown with Data-In queued and a write waiting for data. */
+static void test_close_with_io_pending(void **state)
+{
+	uint8_t bhs[48];
+	struct idm_task *rd, *wr;
+	struct idm_scsi_status st = {.status = 0};
+
+	conn->params.max_xmit_dsl = 8192;
+	rec.unsol_limit = 0;
+	go_ffp();
+	scsi_cmd_bhs(bhs, 0x40, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_READ, 1u << 20);
+	send_pdu(bhs, NULL, 0);
+	rd = rec.last_task;
+	scsi_cmd_bhs(bhs, 0x41, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_WRITE, 65536);
+	send_pdu(bhs, NULL, 0);
+	wr = rec.last_task;
+	rd->tx_done = on_tx_done;
+	wr->rx_done = on_rx_done;
+	assert_int_equal(idm_task_send_data(rd, 0, 1u << 20, &st), 0);
+	assert_int_equal(idm_task_recv_data(wr, 65536), 0);
+	idm_conn_close(conn); /* the fake client's task_abort releases both */
+	pump();
+	assert_int_equal(rec.tx_done, 1);
+	assert_true(rec.tx_status < 0);
+	assert_int_equal(rec.rx_done, 0);
+	assert_int_equal(rec.freed, 1);
+}
+
 static void test_read_with_sense(void **state)
 {
 	uint8_t bhs[48];
@@ -859,7 +927,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_r2t, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_out_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_datain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_with_sense, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_with_io_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_header_digest_error_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_digest_error_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_trickle, setup, teardown),
