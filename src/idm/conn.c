@@ -53,8 +53,7 @@ static struct conn_impl *conn_impl(struct idm_conn *c)
 static void conn_check(const struct idm_conn *c)
 {
 	if (c == NULL || c->magic != IDM_CONN_MAGIC) {
-		idm_log("conn", "bad connection %p (magic %#x)", (const void *)c,
-			c ? c->magic : 0);
+		idm_log("conn", "bad connection %p (magic %#x)", (const void *)c, c ? c->magic : 0);
 		abort();
 	}
 }
@@ -97,15 +96,14 @@ static void conn_params_defaults(struct idm_params *p)
 }
 
 struct idm_conn *idm_conn_create(struct idm_reactor *r, enum idm_role role,
-				 const struct idm_transport *tp,
-				 const struct idm_client_ops *client, uint32_t client_task_size,
-				 uint32_t max_tasks)
+                                 const struct idm_transport *tp,
+                                 const struct idm_client_ops *client, uint32_t client_task_size,
+                                 uint32_t max_tasks)
 {
 	struct conn_impl *ci;
 	struct idm_conn *c;
 
-	if (tp == NULL || tp->ops == NULL || max_tasks == 0 ||
-	    max_tasks > IDM_MAX_TASKS_PER_CONN) {
+	if (tp == NULL || tp->ops == NULL || max_tasks == 0 || max_tasks > IDM_MAX_TASKS_PER_CONN) {
 		return NULL;
 	}
 	ci = calloc(1, sizeof(*ci));
@@ -177,8 +175,8 @@ void idm_conn_release(struct idm_conn *c)
 
 static void login_timer_fired(struct idm_timer *tm)
 {
-	struct conn_impl *ci = (struct conn_impl *)((char *)tm - offsetof(struct conn_impl,
-									 login_timer));
+	struct conn_impl *ci =
+	    (struct conn_impl *)((char *)tm - offsetof(struct conn_impl, login_timer));
 	struct idm_conn *c = &ci->pub;
 
 	IDM_LOG_CONN(c, "no login within %u s: closing", ci->login_timeout_s);
@@ -190,7 +188,7 @@ static void login_timer_start(struct conn_impl *ci)
 	if (ci->login_timeout_s > 0 && ci->pub.reactor) {
 		ci->login_timer.fn = login_timer_fired;
 		idm_timer_arm(ci->pub.reactor, &ci->login_timer,
-			      (uint64_t)ci->login_timeout_s * 1000);
+		              (uint64_t)ci->login_timeout_s * 1000);
 	}
 }
 
@@ -342,11 +340,16 @@ static enum idm_conn_state state_complete(struct idm_conn *c, enum idm_conn_even
 typedef enum idm_conn_state (*state_fn)(struct idm_conn *c, enum idm_conn_event ev);
 
 static const state_fn state_handlers[IDM_CONN_NSTATES] = {
-	[IDM_CONN_FREE] = state_free,           [IDM_CONN_XPT_WAIT] = state_xpt_wait,
-	[IDM_CONN_XPT_UP] = state_xpt_up,       [IDM_CONN_IN_LOGIN] = state_in_login,
-	[IDM_CONN_LOGGED_IN] = state_logged_in, [IDM_CONN_IN_LOGOUT] = state_in_logout,
-	[IDM_CONN_LOGOUT_REQ] = state_logout_req, [IDM_CONN_CLEANUP] = state_cleanup,
-	[IDM_CONN_ERROR] = state_error,         [IDM_CONN_COMPLETE] = state_complete,
+    [IDM_CONN_FREE] = state_free,
+    [IDM_CONN_XPT_WAIT] = state_xpt_wait,
+    [IDM_CONN_XPT_UP] = state_xpt_up,
+    [IDM_CONN_IN_LOGIN] = state_in_login,
+    [IDM_CONN_LOGGED_IN] = state_logged_in,
+    [IDM_CONN_IN_LOGOUT] = state_in_logout,
+    [IDM_CONN_LOGOUT_REQ] = state_logout_req,
+    [IDM_CONN_CLEANUP] = state_cleanup,
+    [IDM_CONN_ERROR] = state_error,
+    [IDM_CONN_COMPLETE] = state_complete,
 };
 
 static void conn_queue_event(struct conn_impl *ci, enum idm_conn_event ev)
@@ -434,7 +437,7 @@ static void conn_enter(struct conn_impl *ci, enum idm_conn_state from, enum idm_
 }
 
 static void conn_record(struct idm_conn *c, enum idm_conn_state from, enum idm_conn_event ev,
-			enum idm_conn_state to)
+                        enum idm_conn_state to)
 {
 	struct idm_conn_history *h = &c->history[c->history_pos % IDM_CONN_HISTORY];
 
@@ -455,8 +458,8 @@ static void conn_step(struct conn_impl *ci, enum idm_conn_event ev)
 		return;
 	}
 	if (to == IDM_CONN_ERROR || from == IDM_CONN_ERROR) {
-		IDM_LOG_CONN(c, "%s --%s--> %s", idm_conn_state_name(from),
-			     idm_conn_event_name(ev), idm_conn_state_name(to));
+		IDM_LOG_CONN(c, "%s --%s--> %s", idm_conn_state_name(from), idm_conn_event_name(ev),
+		             idm_conn_state_name(to));
 	}
 	c->state = to;
 	conn_enter(ci, from, to);
@@ -635,8 +638,8 @@ static bool pdu_advances_statsn(const uint8_t *bhs)
 static void pdu_fill_target_sn(struct idm_conn *c, uint8_t *bhs)
 {
 	uint8_t op = bhs[BHS_OPCODE] & ISCSI_OPCODE_MASK;
-	bool data_in_no_status = op == ISCSI_OP_SCSI_DATA_IN &&
-				 !(bhs[BHS_FLAGS] & DATA_FLAG_STATUS);
+	bool data_in_no_status =
+	    op == ISCSI_OP_SCSI_DATA_IN && !(bhs[BHS_FLAGS] & DATA_FLAG_STATUS);
 
 	if (!data_in_no_status) {
 		put_be32(bhs + BHS_CMDSN, c->stat_sn);

@@ -10,8 +10,8 @@
 void idm_bhs_init(uint8_t *bhs, uint8_t opcode, bool immediate)
 {
 	memset(bhs, 0, IDM_BHS_LEN);
-	bhs[BHS_OPCODE] = (uint8_t)((opcode & ISCSI_OPCODE_MASK) |
-				    (immediate ? ISCSI_FLAG_IMMEDIATE : 0));
+	bhs[BHS_OPCODE] =
+	    (uint8_t)((opcode & ISCSI_OPCODE_MASK) | (immediate ? ISCSI_FLAG_IMMEDIATE : 0));
 }
 
 void idm_bhs_set_dlength(uint8_t *bhs, uint32_t len)

@@ -49,7 +49,7 @@ static void svc_format_name(struct idm_svc *svc)
 	const struct sockaddr *sa = (const struct sockaddr *)&svc->req.addr;
 
 	getnameinfo(sa, svc->req.addrlen, host, sizeof(host), port, sizeof(port),
-		    NI_NUMERICHOST | NI_NUMERICSERV);
+	            NI_NUMERICHOST | NI_NUMERICSERV);
 	if (sa->sa_family == AF_INET6) {
 		snprintf(svc->name, sizeof(svc->name), "[%s]:%s", host, port);
 	} else {
@@ -73,7 +73,7 @@ static bool on_reactor0(const struct idm_svc *svc)
 }
 
 int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req,
-		   struct idm_svc **out, char *err, size_t errlen)
+                   struct idm_svc **out, char *err, size_t errlen)
 {
 	struct svc_impl *si;
 	struct idm_svc *svc;
@@ -150,7 +150,7 @@ static void svc_handoff_run(void *arg)
 	struct idm_conn *c;
 
 	c = idm_conn_create(idm_reactor_self(), IDM_ROLE_TARGET, svc->transport, req->client,
-			    req->client_task_size, req->max_tasks);
+	                    req->client_task_size, req->max_tasks);
 	if (c == NULL) {
 		h->drop(h->transport_conn);
 		goto out;
@@ -175,8 +175,8 @@ out:
 }
 
 int idm_svc_dispatch(struct idm_svc *svc, void *transport_conn,
-		     int (*adopt)(struct idm_conn *c, void *transport_conn),
-		     void (*drop)(void *transport_conn))
+                     int (*adopt)(struct idm_conn *c, void *transport_conn),
+                     void (*drop)(void *transport_conn))
 {
 	struct idm_reactor *r = svc->req.reactors[svc->next_reactor % svc->req.nreactors];
 	struct svc_handoff *h = malloc(sizeof(*h));

@@ -239,7 +239,7 @@ static int task_can_send(const struct idm_task *t)
 }
 
 int idm_task_send_data(struct idm_task *t, uint32_t off, uint32_t len,
-		       const struct idm_scsi_status *st)
+                       const struct idm_scsi_status *st)
 {
 	const struct idm_transport_ops *ops;
 	int rc = task_can_send(t);
@@ -308,10 +308,10 @@ int idm_task_send_status(struct idm_task *t, const struct idm_scsi_status *st)
 	}
 	bhs = pdu->bhs;
 	idm_bhs_init(bhs, ISCSI_OP_SCSI_RSP, false);
-	bhs[BHS_FLAGS] = (uint8_t)(ISCSI_FLAG_FINAL |
-				   (st->flags & (SCSI_RSP_FLAG_OVERFLOW | SCSI_RSP_FLAG_UNDERFLOW |
-						 SCSI_RSP_FLAG_BIDI_OVERFLOW |
-						 SCSI_RSP_FLAG_BIDI_UNDERFLOW)));
+	bhs[BHS_FLAGS] =
+	    (uint8_t)(ISCSI_FLAG_FINAL |
+	              (st->flags & (SCSI_RSP_FLAG_OVERFLOW | SCSI_RSP_FLAG_UNDERFLOW |
+	                            SCSI_RSP_FLAG_BIDI_OVERFLOW | SCSI_RSP_FLAG_BIDI_UNDERFLOW)));
 	bhs[SCSI_RSP_RESPONSE] = st->response;
 	bhs[SCSI_RSP_STATUS] = st->status;
 	put_be32(bhs + BHS_ITT, t->itt);

@@ -38,16 +38,16 @@ enum { S_ILLEGAL = 100 }; /* expected: through ERROR into CLEANUP */
  * LOGOUT_DONE ASYNC_LOGOUT PROTOCOL_ERROR TRANSPORT_FAIL DISCONNECT TASKS_DRAINED
  */
 static const int expected[IDM_CONN_NSTATES][IDM_CE_NEVENTS] = {
-	[IDM_CONN_FREE] = {W, E, U, E, E, E, E, E, E, E, C, C, E},
-	[IDM_CONN_XPT_WAIT] = {E, U, E, E, E, E, E, E, E, E, C, C, E},
-	[IDM_CONN_XPT_UP] = {E, E, E, L, E, E, E, E, E, E, C, C, E},
-	[IDM_CONN_IN_LOGIN] = {E, E, E, L, I, C, E, E, E, E, C, C, E},
-	[IDM_CONN_LOGGED_IN] = {E, E, E, E, I, E, O, E, R, E, C, C, E},
-	[IDM_CONN_IN_LOGOUT] = {E, E, E, E, E, E, O, C, E, E, C, C, E},
-	[IDM_CONN_LOGOUT_REQ] = {E, E, E, E, E, E, O, E, R, E, C, C, E},
-	[IDM_CONN_CLEANUP] = {C, C, C, C, C, C, C, C, C, C, C, C, X},
-	[IDM_CONN_ERROR] = {0},
-	[IDM_CONN_COMPLETE] = {X, X, X, X, X, X, X, X, X, X, X, X, X},
+    [IDM_CONN_FREE] = {W, E, U, E, E, E, E, E, E, E, C, C, E},
+    [IDM_CONN_XPT_WAIT] = {E, U, E, E, E, E, E, E, E, E, C, C, E},
+    [IDM_CONN_XPT_UP] = {E, E, E, L, E, E, E, E, E, E, C, C, E},
+    [IDM_CONN_IN_LOGIN] = {E, E, E, L, I, C, E, E, E, E, C, C, E},
+    [IDM_CONN_LOGGED_IN] = {E, E, E, E, I, E, O, E, R, E, C, C, E},
+    [IDM_CONN_IN_LOGOUT] = {E, E, E, E, E, E, O, C, E, E, C, C, E},
+    [IDM_CONN_LOGOUT_REQ] = {E, E, E, E, E, E, O, E, R, E, C, C, E},
+    [IDM_CONN_CLEANUP] = {C, C, C, C, C, C, C, C, C, C, C, C, X},
+    [IDM_CONN_ERROR] = {0},
+    [IDM_CONN_COMPLETE] = {X, X, X, X, X, X, X, X, X, X, X, X, X},
 };
 
 /* Events that lead from FREE to each state. */
@@ -55,23 +55,24 @@ static const struct {
 	int n;
 	enum idm_conn_event ev[4];
 } path[IDM_CONN_NSTATES] = {
-	[IDM_CONN_FREE] = {0, {0}},
-	[IDM_CONN_XPT_WAIT] = {1, {IDM_CE_CONNECT_REQ}},
-	[IDM_CONN_XPT_UP] = {1, {IDM_CE_ACCEPTED}},
-	[IDM_CONN_IN_LOGIN] = {2, {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX}},
-	[IDM_CONN_LOGGED_IN] = {3, {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX, IDM_CE_LOGIN_OK}},
-	[IDM_CONN_IN_LOGOUT] = {4, {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX, IDM_CE_LOGIN_OK,
-				    IDM_CE_LOGOUT_RX}},
-	[IDM_CONN_LOGOUT_REQ] = {4, {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX, IDM_CE_LOGIN_OK,
-				     IDM_CE_ASYNC_LOGOUT}},
-	[IDM_CONN_CLEANUP] = {1, {IDM_CE_DISCONNECT}},
-	[IDM_CONN_COMPLETE] = {2, {IDM_CE_DISCONNECT, IDM_CE_TASKS_DRAINED}},
+    [IDM_CONN_FREE] = {0, {0}},
+    [IDM_CONN_XPT_WAIT] = {1, {IDM_CE_CONNECT_REQ}},
+    [IDM_CONN_XPT_UP] = {1, {IDM_CE_ACCEPTED}},
+    [IDM_CONN_IN_LOGIN] = {2, {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX}},
+    [IDM_CONN_LOGGED_IN] = {3, {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX, IDM_CE_LOGIN_OK}},
+    [IDM_CONN_IN_LOGOUT] = {4,
+                            {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX, IDM_CE_LOGIN_OK, IDM_CE_LOGOUT_RX}},
+    [IDM_CONN_LOGOUT_REQ] = {4,
+                             {IDM_CE_ACCEPTED, IDM_CE_LOGIN_RX, IDM_CE_LOGIN_OK,
+                              IDM_CE_ASYNC_LOGOUT}},
+    [IDM_CONN_CLEANUP] = {1, {IDM_CE_DISCONNECT}},
+    [IDM_CONN_COMPLETE] = {2, {IDM_CE_DISCONNECT, IDM_CE_TASKS_DRAINED}},
 };
 
 static struct idm_conn *new_conn(void)
 {
-	struct idm_conn *c = idm_conn_create(reactor, IDM_ROLE_TARGET, &fake_transport,
-					     &fake_client, 32, 8);
+	struct idm_conn *c =
+	    idm_conn_create(reactor, IDM_ROLE_TARGET, &fake_transport, &fake_client, 32, 8);
 
 	assert_non_null(c);
 	return c;
@@ -99,7 +100,7 @@ static void check_one(enum idm_conn_state s, enum idm_conn_event ev)
 	fake_reset();
 	fw.keep_tasks_on_abort = true;
 	c = new_conn();
-	idm_conn_hold(c);                 /* keep it inspectable after COMPLETE */
+	idm_conn_hold(c);               /* keep it inspectable after COMPLETE */
 	t = idm_task_alloc(c, 1, &err); /* keeps CLEANUP from finishing */
 	assert_non_null(t);
 	for (int i = 0; i < path[s].n; i++) {
@@ -198,14 +199,14 @@ static void test_statsn_rules(void **state)
 	c->stat_sn = 1000;
 	c->exp_cmd_sn = &exp;
 	c->max_cmd_sn = &max;
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_SCSI_RSP, 0x80, 1));         /* 1000, +1 */
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_R2T, 0x80, 2));              /* 1001, no */
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_SCSI_DATA_IN, 0x00, 3));     /* none, no */
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_SCSI_DATA_IN, 0x81, 3));     /* 1001, +1 */
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_NOP_IN, 0x80, 0xffffffff)); /* 1002, no */
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_NOP_IN, 0x80, 5));          /* 1002, +1 */
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_TMF_RSP, 0x80, 6));         /* 1003, +1 */
-	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_TEXT_RSP, 0x80, 7));        /* 1004, +1 */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_SCSI_RSP, 0x80, 1));           /* 1000, +1 */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_R2T, 0x80, 2));                /* 1001, no */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_SCSI_DATA_IN, 0x00, 3));       /* none, no */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_SCSI_DATA_IN, 0x81, 3));       /* 1001, +1 */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_NOP_IN, 0x80, 0xffffffff));    /* 1002, no */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_NOP_IN, 0x80, 5));             /* 1002, +1 */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_TMF_RSP, 0x80, 6));            /* 1003, +1 */
+	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_TEXT_RSP, 0x80, 7));           /* 1004, +1 */
 	idm_pdu_tx(c, target_pdu(c, ISCSI_OP_ASYNC_MSG, 0x80, 0xffffffff)); /* 1005, +1 */
 	assert_int_equal(fw.nsent, 9);
 	assert_int_equal(sent_statsn(0), 1000);
@@ -394,14 +395,14 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_state_table),
-		cmocka_unit_test(test_teardown_order),
-		cmocka_unit_test(test_statsn_rules),
-		cmocka_unit_test(test_pdu_pool),
-		cmocka_unit_test(test_login_and_logout_events),
-		cmocka_unit_test(test_login_reject_closes),
-		cmocka_unit_test(test_login_timer),
+	    cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_state_table),
+	    cmocka_unit_test(test_teardown_order),
+	    cmocka_unit_test(test_statsn_rules),
+	    cmocka_unit_test(test_pdu_pool),
+	    cmocka_unit_test(test_login_and_logout_events),
+	    cmocka_unit_test(test_login_reject_closes),
+	    cmocka_unit_test(test_login_timer),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

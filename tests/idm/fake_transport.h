@@ -17,11 +17,11 @@
 struct fake_world {
 	struct idm_pdu *sent[FAKE_MAX_PDUS]; /* queued by tx_pdu, not yet done */
 	int nsent;
-	char calls[FAKE_MAX_CALLS][16];      /* "abort", "disconnect", ... in order */
+	char calls[FAKE_MAX_CALLS][16]; /* "abort", "disconnect", ... in order */
 	int ncalls;
 	int state_changes;
 	int enable_dm;
-	bool keep_tasks_on_abort;            /* task_abort leaves the ref alone */
+	bool keep_tasks_on_abort; /* task_abort leaves the ref alone */
 };
 
 static struct fake_world fw;
@@ -72,18 +72,17 @@ static void fake_destroy(struct idm_conn *c)
 }
 
 static const struct idm_transport_ops fake_ops = {
-	.tx_pdu = fake_tx_pdu,
-	.enable_datamover = fake_enable_datamover,
-	.conn_disconnect = fake_disconnect,
-	.conn_destroy = fake_destroy,
+    .tx_pdu = fake_tx_pdu,
+    .enable_datamover = fake_enable_datamover,
+    .conn_disconnect = fake_disconnect,
+    .conn_destroy = fake_destroy,
 };
 
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
 
 static const struct idm_transport fake_transport = {"fake", &fake_ops, &fake_caps};
 
-static void fake_state_change(struct idm_conn *c, enum idm_conn_state from,
-			      enum idm_conn_state to)
+static void fake_state_change(struct idm_conn *c, enum idm_conn_state from, enum idm_conn_state to)
 {
 	fw.state_changes++;
 }
@@ -102,9 +101,9 @@ static void fake_task_abort(struct idm_task *t)
 }
 
 static const struct idm_client_ops fake_client = {
-	.state_change = fake_state_change,
-	.conn_free = fake_conn_free,
-	.task_abort = fake_task_abort,
+    .state_change = fake_state_change,
+    .conn_free = fake_conn_free,
+    .task_abort = fake_task_abort,
 };
 
 static void fake_reset(void)

@@ -112,10 +112,10 @@ static void test_lun(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bhs_init),
-		cmocka_unit_test(test_dlength),
-		cmocka_unit_test(test_opcode_sets),
-		cmocka_unit_test(test_lun),
+	    cmocka_unit_test(test_bhs_init),
+	    cmocka_unit_test(test_dlength),
+	    cmocka_unit_test(test_opcode_sets),
+	    cmocka_unit_test(test_lun),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

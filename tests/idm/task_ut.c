@@ -20,7 +20,7 @@ static struct idm_reactor *reactor;
 static struct idm_conn *new_conn(uint32_t max_tasks)
 {
 	struct idm_conn *c = idm_conn_create(reactor, IDM_ROLE_TARGET, &fake_transport,
-					     &fake_client, 100, max_tasks);
+	                                     &fake_client, 100, max_tasks);
 
 	assert_non_null(c);
 	return c;
@@ -135,12 +135,12 @@ static void test_send_status(void **state)
 {
 	static const uint8_t sense[18] = {0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24};
 	struct idm_scsi_status st = {
-		.response = ISCSI_RESPONSE_COMPLETED,
-		.status = 2,
-		.flags = SCSI_RSP_FLAG_UNDERFLOW,
-		.residual = 512,
-		.sense = sense,
-		.sense_len = sizeof(sense),
+	    .response = ISCSI_RESPONSE_COMPLETED,
+	    .status = 2,
+	    .flags = SCSI_RSP_FLAG_UNDERFLOW,
+	    .residual = 512,
+	    .sense = sense,
+	    .sense_len = sizeof(sense),
 	};
 	struct idm_conn *c = new_conn(4);
 	struct idm_task *t;
@@ -200,10 +200,10 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_alloc_find),
-		cmocka_unit_test(test_full_and_generation),
-		cmocka_unit_test(test_foreach),
-		cmocka_unit_test(test_send_status),
+	    cmocka_unit_test(test_alloc_find),
+	    cmocka_unit_test(test_full_and_generation),
+	    cmocka_unit_test(test_foreach),
+	    cmocka_unit_test(test_send_status),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -105,7 +105,7 @@ static void tcp_name_peer(struct idm_conn *c, int fd)
 
 	if (getpeername(fd, (struct sockaddr *)&c->peer_addr, &len) == 0) {
 		getnameinfo((struct sockaddr *)&c->peer_addr, len, host, sizeof(host), port,
-			    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
+		            sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV);
 	}
 	len = sizeof(c->local_addr);
 	getsockname(fd, (struct sockaddr *)&c->local_addr, &len);
@@ -373,28 +373,28 @@ static void tcp_svc_destroy(struct idm_svc *svc)
 }
 
 static const struct idm_transport_ops tcp_ops = {
-	.tx_pdu = tcp_tx_pdu,
-	.buf_tx_to_ini = tcp_buf_tx_to_ini,
-	.buf_rx_from_ini = tcp_buf_rx_from_ini,
-	.enable_datamover = tcp_enable_datamover,
-	.svc_create = tcp_svc_create,
-	.svc_online = tcp_svc_online,
-	.svc_offline = tcp_svc_offline,
-	.svc_destroy = tcp_svc_destroy,
-	.ini_conn_create = tcp_ini_conn_create,
-	.conn_connect = tcp_conn_connect,
-	.conn_disconnect = tcp_conn_disconnect,
-	.conn_destroy = tcp_conn_destroy,
+    .tx_pdu = tcp_tx_pdu,
+    .buf_tx_to_ini = tcp_buf_tx_to_ini,
+    .buf_rx_from_ini = tcp_buf_rx_from_ini,
+    .enable_datamover = tcp_enable_datamover,
+    .svc_create = tcp_svc_create,
+    .svc_online = tcp_svc_online,
+    .svc_offline = tcp_svc_offline,
+    .svc_destroy = tcp_svc_destroy,
+    .ini_conn_create = tcp_ini_conn_create,
+    .conn_connect = tcp_conn_connect,
+    .conn_disconnect = tcp_conn_disconnect,
+    .conn_destroy = tcp_conn_destroy,
 };
 
 static const struct idm_transport_caps tcp_caps = {
-	.data_in_status = true,
-	.digests = true,
-	.rdma = false,
+    .data_in_status = true,
+    .digests = true,
+    .rdma = false,
 };
 
 const struct idm_transport idm_tcp_transport = {
-	.name = "tcp",
-	.ops = &tcp_ops,
-	.caps = &tcp_caps,
+    .name = "tcp",
+    .ops = &tcp_ops,
+    .caps = &tcp_caps,
 };

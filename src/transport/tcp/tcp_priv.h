@@ -15,9 +15,9 @@
 #include "idm/core_priv.h"
 
 enum tcp_rx_phase {
-	TCP_RX_BHS,    /* the 48-byte BHS */
-	TCP_RX_AHS,    /* AHS, then the header digest when negotiated */
-	TCP_RX_DATA,   /* data segment, padding, data digest */
+	TCP_RX_BHS,  /* the 48-byte BHS */
+	TCP_RX_AHS,  /* AHS, then the header digest when negotiated */
+	TCP_RX_DATA, /* data segment, padding, data digest */
 };
 
 /* What the data segment of the PDU being received is for. */
@@ -44,17 +44,17 @@ struct tcp_conn {
 	struct idm_conn *c;
 	int fd;
 	uint32_t epoll_events;
-	bool dead;               /* disconnected: no more I/O */
-	bool connecting;         /* initiator: connect() in progress */
-	socklen_t peer_len;      /* initiator: length of c->peer_addr */
-	bool hdigest, ddigest;   /* negotiated digests in force (after login) */
+	bool dead;             /* disconnected: no more I/O */
+	bool connecting;       /* initiator: connect() in progress */
+	socklen_t peer_len;    /* initiator: length of c->peer_addr */
+	bool hdigest, ddigest; /* negotiated digests in force (after login) */
 	/* receive */
 	enum tcp_rx_phase rx_phase;
 	enum tcp_rx_kind rx_kind;
-	uint32_t rx_got;         /* bytes of the current phase already read */
-	struct idm_pdu rx_pdu;   /* BHS, AHS and data of the PDU being read */
+	uint32_t rx_got;       /* bytes of the current phase already read */
+	struct idm_pdu rx_pdu; /* BHS, AHS and data of the PDU being read */
 	uint8_t rx_ahs[IDM_MAX_AHS_LEN + IDM_DIGEST_LEN];
-	uint8_t *rx_dst;         /* data segment destination; NULL: discard */
+	uint8_t *rx_dst; /* data segment destination; NULL: discard */
 	uint32_t rx_dlen;
 	uint8_t rx_trailer[3 + IDM_DIGEST_LEN]; /* padding, data digest */
 	uint32_t rx_trailer_len;
@@ -64,7 +64,7 @@ struct tcp_conn {
 	uint8_t discard[TCP_DISCARD_CHUNK];
 	/* transmit */
 	struct idm_pdu *txq_head, *txq_tail;
-	uint32_t tx_head_sent;    /* bytes of the head PDU already written */
+	uint32_t tx_head_sent; /* bytes of the head PDU already written */
 	struct idm_deferred flush;
 };
 
@@ -87,7 +87,7 @@ void tcp_flush(struct tcp_conn *tc);
 void tcp_flush_deferred(struct idm_deferred *d);
 void tcp_tx_drop_all(struct tcp_conn *tc, int status);
 int tcp_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
-		      const struct idm_scsi_status *st);
+                      const struct idm_scsi_status *st);
 int tcp_buf_rx_from_ini(struct idm_task *t, uint32_t len);
 /* Data-Out progress: send more R2Ts, or finish the receive (rx_done). */
 void tcp_rx_progress(struct idm_task *t);

@@ -127,8 +127,9 @@ static int rx_hdr_scsi_cmd(struct tcp_conn *tc)
 
 	t = idm_task_alloc(c, get_be32(bhs + BHS_ITT), &err);
 	if (t == NULL) {
-		idm_pdu_reject(c, bhs, err == -EEXIST ? ISCSI_REJECT_TASK_IN_PROGRESS
-						      : ISCSI_REJECT_PROTOCOL_ERROR);
+		idm_pdu_reject(c, bhs,
+		               err == -EEXIST ? ISCSI_REJECT_TASK_IN_PROGRESS
+		                              : ISCSI_REJECT_PROTOCOL_ERROR);
 		rx_discard(tc);
 		return 0;
 	}
@@ -214,8 +215,7 @@ static int rx_hdr_data_out(struct tcp_conn *tc)
 /* Is `op` something the peer may send us (RFC 7143 section 11)? */
 static bool rx_opcode_legal(const struct idm_conn *c, uint8_t op)
 {
-	return c->role == IDM_ROLE_TARGET ? idm_opcode_is_initiator(op)
-					  : idm_opcode_is_target(op);
+	return c->role == IDM_ROLE_TARGET ? idm_opcode_is_initiator(op) : idm_opcode_is_target(op);
 }
 
 /*
@@ -235,7 +235,7 @@ static int rx_bhs_sane(struct tcp_conn *tc)
 	tc->rx_dlen = get_be24(bhs + BHS_DATA_SEG_LEN);
 	if (tc->rx_dlen > idm_conn_max_rx_dsl(c)) {
 		IDM_LOG_CONN(c, "%s: data segment %u over %u", idm_opcode_name(op), tc->rx_dlen,
-			     idm_conn_max_rx_dsl(c));
+		             idm_conn_max_rx_dsl(c));
 		idm_pdu_reject(c, bhs, ISCSI_REJECT_PROTOCOL_ERROR);
 		return -EMSGSIZE;
 	}
@@ -265,7 +265,7 @@ static int rx_header(struct tcp_conn *tc)
 	}
 	if (idm_conn_rx_gate(c, bhs) != 0) {
 		IDM_LOG_CONN(c, "%s not allowed in state %s", idm_opcode_name(op),
-			     idm_conn_state_name(c->state));
+		             idm_conn_state_name(c->state));
 		return -EPROTO;
 	}
 	if (c->role == IDM_ROLE_TARGET && op == ISCSI_OP_SCSI_CMD) {

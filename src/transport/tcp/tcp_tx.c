@@ -40,7 +40,7 @@ static void tx_digests(struct tcp_conn *tc, struct idm_pdu *pdu)
 	}
 	if (tc->ddigest && pdu->data_len > 0) {
 		struct iovec d[2] = {{pdu->data, pdu->data_len},
-				     {(void *)tx_zero_pad, idm_pad4(pdu->data_len)}};
+		                     {(void *)tx_zero_pad, idm_pad4(pdu->data_len)}};
 
 		idm_digest_put(pdu->ddigest, idm_digest_iov(d, 2));
 		pdu->flags |= TCP_PDU_DDIGEST;
@@ -256,7 +256,7 @@ static void datain_last_before_status(struct idm_pdu *pdu, int status)
 }
 
 static void datain_fill(struct idm_task *t, struct idm_pdu *pdu, uint32_t off, uint32_t len,
-			uint8_t flags)
+                        uint8_t flags)
 {
 	idm_bhs_init(pdu->bhs, ISCSI_OP_SCSI_DATA_IN, false);
 	pdu->bhs[BHS_FLAGS] = flags;
@@ -274,7 +274,7 @@ static void datain_fill(struct idm_task *t, struct idm_pdu *pdu, uint32_t off, u
 static void datain_put_status(struct idm_pdu *pdu, const struct idm_scsi_status *st)
 {
 	pdu->bhs[BHS_FLAGS] |= (uint8_t)(ISCSI_FLAG_FINAL | DATA_FLAG_STATUS |
-					 (st->flags & (DATA_FLAG_OVERFLOW | DATA_FLAG_UNDERFLOW)));
+	                                 (st->flags & (DATA_FLAG_OVERFLOW | DATA_FLAG_UNDERFLOW)));
 	pdu->bhs[DATA_STATUS] = st->status;
 	if (st->flags & (DATA_FLAG_OVERFLOW | DATA_FLAG_UNDERFLOW)) {
 		put_be32(pdu->bhs + DATA_RESIDUAL, st->residual);
@@ -283,7 +283,8 @@ static void datain_put_status(struct idm_pdu *pdu, const struct idm_scsi_status 
 
 static bool datain_can_collapse(const struct idm_conn *c, const struct idm_scsi_status *st)
 {
-	return st && c->transport->caps->data_in_status && st->response == ISCSI_RESPONSE_COMPLETED &&
+	return st && c->transport->caps->data_in_status &&
+	       st->response == ISCSI_RESPONSE_COMPLETED &&
 	       (st->sense == NULL || st->sense_len == 0);
 }
 
@@ -306,9 +307,9 @@ static int datain_alloc(struct idm_conn *c, struct idm_pdu **list, uint32_t coun
 struct datain_run {
 	struct idm_task *t;
 	const struct idm_scsi_status *st;
-	bool collapse;     /* status goes in the last Data-In */
-	uint32_t mdsl;     /* the initiator's MaxRecvDataSegmentLength */
-	uint32_t burst;    /* MaxBurstLength: F ends each such sequence */
+	bool collapse;          /* status goes in the last Data-In */
+	uint32_t mdsl;          /* the initiator's MaxRecvDataSegmentLength */
+	uint32_t burst;         /* MaxBurstLength: F ends each such sequence */
 	uint32_t pos, seq, end; /* next offset, start of its sequence, end */
 };
 
@@ -373,18 +374,18 @@ static int datain_send(struct datain_run *r)
 }
 
 int tcp_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
-		      const struct idm_scsi_status *st)
+                      const struct idm_scsi_status *st)
 {
 	const struct idm_params *p = &t->conn->params;
 	struct datain_run run = {
-		.t = t,
-		.st = st,
-		.collapse = datain_can_collapse(t->conn, st),
-		.mdsl = param_or(p->max_xmit_dsl, 8192),
-		.burst = param_or(p->max_burst_length, 262144),
-		.pos = off,
-		.seq = off,
-		.end = off + len,
+	    .t = t,
+	    .st = st,
+	    .collapse = datain_can_collapse(t->conn, st),
+	    .mdsl = param_or(p->max_xmit_dsl, 8192),
+	    .burst = param_or(p->max_burst_length, 262144),
+	    .pos = off,
+	    .seq = off,
+	    .end = off + len,
 	};
 	int rc;
 

@@ -85,11 +85,11 @@ static void c_task_abort(struct idm_task *t)
 }
 
 static const struct idm_client_ops client = {
-	.scsi_cmd_header = c_cmd_header,
-	.scsi_cmd = c_cmd,
-	.rx_pdu = c_rx_pdu,
-	.conn_free = c_conn_free,
-	.task_abort = c_task_abort,
+    .scsi_cmd_header = c_cmd_header,
+    .scsi_cmd = c_cmd,
+    .rx_pdu = c_rx_pdu,
+    .conn_free = c_conn_free,
+    .task_abort = c_task_abort,
 };
 
 static void on_rx_done(struct idm_task *t, int status)
@@ -145,7 +145,7 @@ static size_t wire_pdu(uint8_t *out, const uint8_t *bhs, const void *data, uint3
 		memset(out + n + len, 0, idm_pad4(len));
 		if (peer_dd) {
 			idm_digest_put(out + n + len + idm_pad4(len),
-				       idm_digest(out + n, len + idm_pad4(len)));
+			               idm_digest(out + n, len + idm_pad4(len)));
 		}
 		n += len + idm_pad4(len) + (peer_dd ? 4 : 0);
 	}
@@ -323,8 +323,8 @@ static void scsi_cmd_bhs(uint8_t *bhs, uint32_t itt, uint8_t flags, uint32_t edt
 	bhs[SCSI_CMD_CDB] = 0x2a;
 }
 
-static void data_out_bhs(uint8_t *bhs, uint32_t itt, uint32_t ttt, uint32_t datasn,
-			 uint32_t off, bool final)
+static void data_out_bhs(uint8_t *bhs, uint32_t itt, uint32_t ttt, uint32_t datasn, uint32_t off,
+                         bool final)
 {
 	idm_bhs_init(bhs, ISCSI_OP_SCSI_DATA_OUT, false);
 	bhs[BHS_FLAGS] = final ? ISCSI_FLAG_FINAL : 0;
@@ -501,7 +501,7 @@ static void expect_r2t(struct idm_task *t, uint32_t r2tsn, uint32_t off, uint32_
 }
 
 static void send_data_out(struct idm_task *t, uint32_t ttt, uint32_t off, uint32_t len,
-			  uint32_t pdu_len)
+                          uint32_t pdu_len)
 {
 	uint8_t bhs[48];
 	uint32_t sn = 0;
@@ -590,7 +590,8 @@ static void test_read_datain(void **state)
 	uint8_t bhs[48];
 	struct rx r;
 	struct idm_task *t;
-	struct idm_scsi_status st = {.status = 0, .flags = SCSI_RSP_FLAG_UNDERFLOW, .residual = 480};
+	struct idm_scsi_status st = {
+	    .status = 0, .flags = SCSI_RSP_FLAG_UNDERFLOW, .residual = 480};
 	static const uint32_t sizes[] = {4096, 4096, 4096, 4096, 3616};
 	static const uint8_t flags[] = {0, 0x80, 0, 0x80, 0x80 | 0x01 | 0x02};
 	uint64_t sys;
@@ -836,8 +837,8 @@ static void test_initiator_connect(void **state)
 	ini = idm_conn_create(reactor, IDM_ROLE_INITIATOR, &idm_tcp_transport, &client, 0, 4);
 	assert_non_null(ini);
 	assert_int_equal(idm_tcp_transport.ops->ini_conn_create(
-				 ini, (struct sockaddr *)&svc->req.addr, svc->req.addrlen),
-			 0);
+	                     ini, (struct sockaddr *)&svc->req.addr, svc->req.addrlen),
+	                 0);
 	idm_conn_event(ini, IDM_CE_CONNECT_REQ);
 	/* queued while connecting: leaves once connected */
 	p = idm_pdu_alloc(ini, 4);
@@ -884,9 +885,8 @@ static void test_initiator_connect_refused(void **state)
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ini = idm_conn_create(reactor, IDM_ROLE_INITIATOR, &idm_tcp_transport, &client, 0, 4);
-	assert_int_equal(idm_tcp_transport.ops->ini_conn_create(ini, (struct sockaddr *)&sin,
-								sizeof(sin)),
-			 0);
+	assert_int_equal(
+	    idm_tcp_transport.ops->ini_conn_create(ini, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	idm_conn_event(ini, IDM_CE_CONNECT_REQ);
 	for (int i = 0; i < 100 && rec.freed == 0; i++) {
 		idm_reactor_poll(reactor, 10);
@@ -917,26 +917,26 @@ static void test_svc_accept(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_login_rx, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_login_oversize_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_non_login_before_login_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed_bhs_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ahs_on_nop_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_opcode_rejected, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scsi_cmd_immediate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_r2t, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_out_out_of_range, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_datain, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_large, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_with_sense, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_close_with_io_pending, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_header_digest_error_closes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_data_digest_error_rejects, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_trickle, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_svc_accept, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_initiator_connect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_initiator_connect_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_login_rx, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_login_oversize_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_non_login_before_login_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_bhs_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ahs_on_nop_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_opcode_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scsi_cmd_immediate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_r2t, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_data_out_out_of_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_datain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_with_sense, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_close_with_io_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_header_digest_error_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_data_digest_error_rejects, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_trickle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_svc_accept, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_initiator_connect, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_initiator_connect_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
