@@ -827,6 +827,89 @@ static struct idm_svc *listen_loopback(void)
 	return svc;
 }
 
+/* Two reactors polled from this thread: connections alternate between them. */
+static void test_svc_round_robin(void **state)
+{
+	struct idm_reactor *rs[2] = {reactor, idm_reactor_create(1)};
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = 0};
+	struct idm_svc_req req = {0};
+	struct idm_svc *svc = NULL;
+	struct idm_conn *got[2];
+	char err[128];
+	int fd[2];
+
+	assert_non_null(rs[1]);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memcpy(&req.addr, &sin, sizeof(sin));
+	req.addrlen = sizeof(sin);
+	req.reactors = rs;
+	req.nreactors = 2;
+	req.client = &client;
+	req.max_tasks = 16;
+	req.accepted = svc_accepted;
+	assert_int_equal(idm_svc_create(&idm_tcp_transport, &req, &svc, err, sizeof(err)), 0);
+	pump();
+	for (int k = 0; k < 2; k++) {
+		fd[k] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(fd[k], (struct sockaddr *)&svc->req.addr, svc->req.addrlen),
+		                 0);
+		for (int i = 0; i < 100 && rec.accepted == k; i++) {
+			idm_reactor_poll(rs[0], 10);
+			idm_reactor_poll(rs[1], 0);
+		}
+		assert_int_equal(rec.accepted, k + 1);
+		got[k] = accepted_conn;
+		assert_ptr_equal(got[k]->reactor, rs[k]);
+		assert_ptr_equal(got[k]->svc, svc);
+		assert_int_equal(got[k]->state, IDM_CONN_XPT_UP);
+	}
+	close(fd[0]);
+	close(fd[1]);
+	for (int i = 0; i < 100 && rec.freed < 2; i++) {
+		idm_reactor_poll(rs[0], 10);
+		idm_reactor_poll(rs[1], 0);
+	}
+	assert_int_equal(rec.freed, 2);
+	idm_svc_destroy(svc);
+	pump();
+	idm_reactor_destroy(rs[1]);
+}
+
+static void test_svc_ipv6(void **state)
+{
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct idm_svc_req req = {0};
+	struct idm_svc *svc = NULL;
+	char err[128];
+	int fd;
+
+	memcpy(&req.addr, &sin6, sizeof(sin6));
+	req.addrlen = sizeof(sin6);
+	req.reactors = &reactor;
+	req.nreactors = 1;
+	req.client = &client;
+	req.max_tasks = 16;
+	req.accepted = svc_accepted;
+	if (idm_svc_create(&idm_tcp_transport, &req, &svc, err, sizeof(err)) != 0) {
+		skip(); /* no IPv6 loopback here */
+	}
+	assert_true(strncmp(svc->name, "[::1]:", 6) == 0);
+	pump();
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&svc->req.addr, svc->req.addrlen), 0);
+	for (int i = 0; i < 100 && rec.accepted == 0; i++) {
+		idm_reactor_poll(reactor, 10);
+	}
+	assert_int_equal(rec.accepted, 1);
+	assert_true(strncmp(accepted_conn->peer_name, "[::1]:", 6) == 0);
+	close(fd);
+	for (int i = 0; i < 100 && rec.freed == 0; i++) {
+		idm_reactor_poll(reactor, 10);
+	}
+	idm_svc_destroy(svc);
+	pump();
+}
+
 /* The transport from the initiator side: connect, send a Login, get a response. */
 static void test_initiator_connect(void **state)
 {
@@ -935,6 +1018,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_trickle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_svc_accept, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_svc_round_robin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_svc_ipv6, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_initiator_connect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_initiator_connect_refused, setup, teardown),
 	};
