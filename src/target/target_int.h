@@ -204,35 +204,60 @@ int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task
 void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
 void tgt_task_abort(struct idm_task *t);
 
-/* Accept a non-immediate PDU's CmdSN on a logged-in connection (0), or
- * -ERANGE: drop it silently. */
+/* Accept a non-SCSI request's CmdSN on a logged-in connection (0; a
+ * non-immediate one advances and re-opens the window at once), or -ERANGE:
+ * outside the window, drop it silently. */
 int tgt_conn_cmdsn(struct tgt_conn *tc, const struct idm_pdu *pdu);
 /* Close a connection once `pdu` (already filled) has been sent. */
 void tgt_tx_then_close(struct idm_conn *c, struct idm_pdu *pdu);
 
 /* ---- SCSI tasks ---- */
 
+enum tgt_task_phase {
+	TGT_PH_SETUP,    /* header seen, not started */
+	TGT_PH_RX,       /* fetching write data from the initiator */
+	TGT_PH_EXEC,     /* the SCSI layer / store has it */
+	TGT_PH_TX,       /* data and status on their way out */
+	TGT_PH_DONE,     /* released */
+};
+
 struct tgt_task {
-	struct scsi_cmd cmd;              /* first: scsi_cmd.priv -> this */
+	struct scsi_cmd cmd;              /* scsi_cmd.priv -> this */
 	struct idm_task *t;
+	enum tgt_task_phase phase;
 	struct tgt_task *tmf_waiter;      /* a TMF waiting for our I/O */
 	uint32_t tmf_pending;             /* TMF: aborted tasks still in I/O */
 	uint8_t *buf;                     /* from idm_buf_get, or NULL */
 	size_t buf_cap;
+	uint32_t cdb_xfer;                /* bytes the CDB asked to move */
+	uint32_t rx_len;                  /* write bytes to fetch */
+	uint32_t exec_nblocks;            /* blocks to run (trimmed writes) */
 	uint32_t read_edtl;               /* EDTL if R was set, else 0 */
 	uint32_t write_edtl;              /* EDTL if W was set, else 0 */
+	bool is_tmf;
 	bool counted;                     /* non-immediate: credits MaxCmdSN */
 	bool dropped;                     /* outside the CmdSN window */
 	bool setup_failed;                /* status/sense already set */
 	bool discard;                     /* write data we take and drop */
 	bool skip_exec;                   /* EDTL leaves nothing to write */
-	bool exec_busy;                   /* store I/O in flight */
 	bool aborted;                     /* TMF or connection loss */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
-	uint8_t bhs[IDM_BHS_LEN];         /* for a Reject */
+	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
 	struct idm_scsi_status st;
 	uint8_t cdb[SCSI_CDB_MAX];
 };
+
+static inline struct tgt_task *tgt_task_of(struct idm_task *t)
+{
+	return (struct tgt_task *)(void *)t->client_area;
+}
+
+/* scsi.c: end a task (buffer back, MaxCmdSN credit, reference dropped);
+ * idempotent. Abort one for a TMF (`tmf` waits while its I/O runs). */
+void tgt_task_finish(struct tgt_task *tt);
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf);
+/* tmf.c: every task a TMF aborted has settled. */
+void tgt_tmf_settled(struct tgt_task *tmf);
 
 /* ---- pure helpers ---- */
 
