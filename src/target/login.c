@@ -38,11 +38,13 @@ struct tgt_login {
 	struct idm_textbuf resp;
 };
 
-/* Names from the first request, read before the engine sees the keys. */
+/* Names from the first request, read before the engine sees the keys
+ * (copied: the parser's strings live only during its callback). */
 struct login_names {
-	const char *initiator;
-	const char *target;
-	const char *session_type;
+	char initiator[IDM_NAME_MAX];
+	char target[IDM_NAME_MAX];
+	char session_type[16];
+	bool has_initiator, has_target, has_type, too_long;
 };
 
 void tgt_login_free(struct tgt_conn *tc)
@@ -227,13 +229,18 @@ static void login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
 static int names_cb(void *arg, const char *key, const char *value)
 {
 	struct login_names *n = arg;
+	char *dst = NULL;
+	size_t cap = 0;
 
 	if (strcmp(key, "InitiatorName") == 0) {
-		n->initiator = value;
+		dst = n->initiator, cap = sizeof(n->initiator), n->has_initiator = true;
 	} else if (strcmp(key, "TargetName") == 0) {
-		n->target = value;
+		dst = n->target, cap = sizeof(n->target), n->has_target = true;
 	} else if (strcmp(key, "SessionType") == 0) {
-		n->session_type = value;
+		dst = n->session_type, cap = sizeof(n->session_type), n->has_type = true;
+	}
+	if (dst && (size_t)snprintf(dst, cap, "%s", value) >= cap) {
+		n->too_long = true;
 	}
 	return 0;
 }
@@ -243,22 +250,22 @@ static uint16_t login_identify(struct tgt_conn *tc, struct tgt_login *l)
 {
 	struct login_names n = {0};
 
-	if (idm_kv_parse(l->rx, l->rx_len, names_cb, &n) < 0) {
+	if (idm_kv_parse(l->rx ? l->rx : "", l->rx_len, names_cb, &n) < 0 || n.too_long) {
 		return ISCSI_LOGIN_INITIATOR_ERROR;
 	}
-	if (!n.initiator || !n.initiator[0] || strlen(n.initiator) >= IDM_NAME_MAX) {
+	if (!n.has_initiator || !n.initiator[0]) {
 		return ISCSI_LOGIN_MISSING_PARAMETER;
 	}
 	snprintf(l->initiator_name, sizeof(l->initiator_name), "%s", n.initiator);
 	l->type = IDM_SESSION_NORMAL;
-	if (n.session_type && strcmp(n.session_type, "Discovery") == 0) {
+	if (n.has_type && strcmp(n.session_type, "Discovery") == 0) {
 		l->type = IDM_SESSION_DISCOVERY;
 		return ISCSI_LOGIN_OK;
 	}
-	if (n.session_type && strcmp(n.session_type, "Normal") != 0) {
+	if (n.has_type && strcmp(n.session_type, "Normal") != 0) {
 		return ISCSI_LOGIN_SESSION_TYPE_UNSUPPORTED;
 	}
-	if (!n.target) {
+	if (!n.has_target) {
 		return ISCSI_LOGIN_MISSING_PARAMETER;
 	}
 	l->target = tgt_target_find(tc->srv, n.target);

@@ -34,38 +34,6 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	return rc;
 }
 
-struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn)
-{
-	for (unsigned i = 0; i < srv->ntargets; i++) {
-		/* iSCSI names compare case-insensitively after stringprep;
-		 * configured names are lower case, so compare exactly. */
-		if (strcmp(srv->targets[i].iqn, iqn) == 0) {
-			return &srv->targets[i];
-		}
-	}
-	return NULL;
-}
-
-void tgt_session_get(struct tgt_session *s)
-{
-	pthread_mutex_lock(&s->srv->lock);
-	s->refcnt++;
-	pthread_mutex_unlock(&s->srv->lock);
-}
-
-void tgt_session_put(struct tgt_session *s)
-{
-	uint32_t left;
-
-	pthread_mutex_lock(&s->srv->lock);
-	left = --s->refcnt;
-	pthread_mutex_unlock(&s->srv->lock);
-	if (left == 0) {
-		s->magic = 0;
-		free(s);
-	}
-}
-
 /* ---- targets and LUs ---- */
 
 static void targets_close(struct idm_server *srv)

@@ -6,7 +6,9 @@
  * is unit tested without a network.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "target/target_int.h"
 
@@ -109,5 +111,37 @@ void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s)
 			s->in_table = false;
 			return;
 		}
+	}
+}
+
+struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn)
+{
+	for (unsigned i = 0; i < srv->ntargets; i++) {
+		/* iSCSI names are case-insensitive (RFC 3722 stringprep
+		 * folds them to lower case). */
+		if (strcasecmp(srv->targets[i].iqn, iqn) == 0) {
+			return &srv->targets[i];
+		}
+	}
+	return NULL;
+}
+
+void tgt_session_get(struct tgt_session *s)
+{
+	pthread_mutex_lock(&s->srv->lock);
+	s->refcnt++;
+	pthread_mutex_unlock(&s->srv->lock);
+}
+
+void tgt_session_put(struct tgt_session *s)
+{
+	uint32_t left;
+
+	pthread_mutex_lock(&s->srv->lock);
+	left = --s->refcnt;
+	pthread_mutex_unlock(&s->srv->lock);
+	if (left == 0) {
+		s->magic = 0;
+		free(s);
 	}
 }

@@ -8,6 +8,7 @@
  * Both directions are bounded by TGT_TEXT_MAX.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,8 +96,9 @@ static void text_send_next(struct tgt_conn *tc, const struct idm_pdu *req)
 /* ---- building the answer ---- */
 
 struct text_split {
-	const char *send_targets;   /* value of SendTargets, or NULL */
-	struct idm_textbuf others;  /* every other key, for the engine */
+	bool send_targets;             /* SendTargets was asked */
+	char value[IDM_NAME_MAX];      /* its value (copied from the parser) */
+	struct idm_textbuf others;     /* every other key, for the engine */
 };
 
 static int split_cb(void *arg, const char *key, const char *value)
@@ -104,7 +106,11 @@ static int split_cb(void *arg, const char *key, const char *value)
 	struct text_split *sp = arg;
 
 	if (strcmp(key, "SendTargets") == 0) {
-		sp->send_targets = value;
+		sp->send_targets = true;
+		if ((size_t)snprintf(sp->value, sizeof(sp->value), "%s", value) >= sizeof(sp->value)) {
+			sp->value[0] = '\0'; /* no such name: answers nothing */
+			sp->send_targets = false;
+		}
 		return 0;
 	}
 	return idm_textbuf_add(&sp->others, key, value);
@@ -146,7 +152,7 @@ static int text_answer(struct tgt_conn *tc, struct tgt_text *x)
 	x->tx = malloc(TGT_TEXT_MAX);
 	rc = x->tx ? idm_kv_parse(x->rx ? x->rx : "", x->rx_len, split_cb, &sp) : -ENOMEM;
 	if (rc == 0 && sp.send_targets) {
-		n = answer_send_targets(tc, sp.send_targets, x->tx, TGT_TEXT_MAX);
+		n = answer_send_targets(tc, sp.value, x->tx, TGT_TEXT_MAX);
 		rc = n < 0 ? n : 0;
 	}
 	if (rc == 0 && sp.others.len) {
