@@ -39,7 +39,7 @@ static struct idm_svc svc;
 
 static void env_setup(void)
 {
-	struct idm_target_conf_all conf;
+	static struct idm_target_conf_all conf; /* ~2 MiB: not on the stack */
 
 	fake_reset();
 	idm_target_conf_init(&conf);
