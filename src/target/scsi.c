@@ -185,11 +185,22 @@ int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task
 
 /* ---- completion ---- */
 
+/* The command's CmdSN slot reopens: MaxCmdSN moves on by one. Done
+ * before its response goes out, so the response announces it. */
+static void task_credit(struct tgt_task *tt)
+{
+	struct tgt_conn *tc = tgt_conn_of(tt->t->conn);
+
+	if (tt->counted && tc && tc->sess) {
+		tgt_window_credit(&tc->sess->win);
+	}
+	tt->counted = false;
+}
+
 void tgt_task_finish(struct tgt_task *tt)
 {
 	struct idm_task *t = tt->t;
 	struct idm_conn *c = t->conn;
-	struct tgt_conn *tc = tgt_conn_of(c);
 
 	if (tt->phase == TGT_PH_DONE) {
 		return;
@@ -201,9 +212,7 @@ void tgt_task_finish(struct tgt_task *tt)
 	}
 	t->data = NULL;
 	t->data_cap = 0;
-	if (tt->counted && tc && tc->sess) {
-		tgt_window_credit(&tc->sess->win);
-	}
+	task_credit(tt);
 	idm_task_release(t);
 }
 
@@ -248,6 +257,7 @@ static void task_respond(struct tgt_task *tt)
 	}
 	tt->phase = TGT_PH_TX;
 	t->tx_done = task_tx_done;
+	task_credit(tt);
 	rc = tx ? idm_task_send_data(t, 0, tx, &tt->st) : idm_task_send_status(t, &tt->st);
 	if (rc < 0) {
 		tgt_task_finish(tt);
@@ -328,6 +338,7 @@ void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
 	struct tgt_task *tt = tgt_task_of(t);
 
 	if (tt->reject_reason) {
+		task_credit(tt);
 		idm_pdu_reject(c, tt->bhs, tt->reject_reason);
 		tgt_task_finish(tt);
 		return;
