@@ -377,15 +377,18 @@ static void login_final_sent(struct idm_pdu *pdu, int status)
 		idm_conn_close(c);
 		return;
 	}
-	/* Negotiated values take effect after the final response. */
-	c->params = tc->sess->params;
-	if (c->transport->ops->enable_datamover && c->transport->ops->enable_datamover(c) < 0) {
+	tgt_login_free(tc);
+	/* The core normally saw the final response go and already moved to
+	 * LOGGED_IN (enabling the data mover); make sure of both. */
+	if (!c->ffp && c->transport->ops->enable_datamover &&
+	    c->transport->ops->enable_datamover(c) < 0) {
 		IDM_LOG_CONN(c, "cannot enable the data mover");
 		idm_conn_close(c);
 		return;
 	}
-	tgt_login_free(tc);
-	idm_conn_event(c, IDM_CE_LOGIN_OK);
+	if (c->state != IDM_CONN_LOGGED_IN) {
+		idm_conn_event(c, IDM_CE_LOGIN_OK);
+	}
 }
 
 static void login_complete(struct tgt_conn *tc, uint8_t flags)
@@ -405,6 +408,9 @@ static void login_complete(struct tgt_conn *tc, uint8_t flags)
 		return;
 	}
 	tc->sess = s;
+	/* The negotiated values hold from the PDU after this response; the
+	 * data mover reads them when it is enabled, as the response leaves. */
+	tc->ic->params = s->params;
 	tc->ic->cid = l->cid;
 	tc->ic->exp_cmd_sn = &s->win.exp_cmd_sn;
 	tc->ic->max_cmd_sn = &s->win.max_cmd_sn;
