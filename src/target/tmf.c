@@ -128,10 +128,12 @@ static bool abort_task_found(struct tgt_conn *tc, struct tgt_task *tmf, uint32_t
 	struct idm_task *rt = idm_task_find_itt(tc->ic, ref_itt);
 	struct tgt_task *rtt = rt ? tgt_task_of(rt) : NULL;
 
-	if (!rtt || rtt == tmf || rtt->is_tmf || rtt->phase == TGT_PH_DONE || rtt->aborted) {
+	if (!rtt || rtt == tmf || rtt->is_tmf || rtt->aborted) {
 		return false;
 	}
-	return true;
+	/* A task whose response is already on its way has completed: too
+	 * late to abort (the initiator sees its status). */
+	return rtt->phase != TGT_PH_TX && rtt->phase != TGT_PH_DONE;
 }
 
 static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint64_t lun)

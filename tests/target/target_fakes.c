@@ -187,8 +187,21 @@ static int task_sent(struct idm_task *t, uint32_t len, const struct idm_scsi_sta
 	s->itt = t->itt;
 	s->tx_len = len;
 	s->st = *st;
+	if (fk.hold_tx) {
+		fk.tx_pending = t;
+		return 0;
+	}
 	t->tx_done(t, 0);
 	return 0;
+}
+
+void fake_tx_finish(void)
+{
+	struct idm_task *t = fk.tx_pending;
+
+	fk.tx_pending = NULL;
+	fk.hold_tx = false;
+	t->tx_done(t, 0);
 }
 
 int idm_task_send_data(struct idm_task *t, uint32_t off, uint32_t len,

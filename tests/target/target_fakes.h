@@ -38,6 +38,8 @@ struct fake_state {
 	uint32_t recv_len;            /* last idm_task_recv_data */
 	struct idm_task *recv_task;
 	bool exec_async;              /* hold scsi_cmd_exec completions */
+	bool hold_tx;                 /* hold tx_done of Data-In/status */
+	struct idm_task *tx_pending;
 	struct scsi_cmd *exec_pending;
 	uint32_t written_blocks;      /* last WRITE's nblocks at exec */
 	unsigned ua_raised;
@@ -51,5 +53,7 @@ unsigned fake_events(enum idm_conn_event ev);
 void fake_tasks_free(void);
 /* Complete the store I/O held by exec_async. */
 void fake_exec_finish(void);
+/* Complete the transmit held by hold_tx. */
+void fake_tx_finish(void);
 
 #endif

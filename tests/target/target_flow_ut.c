@@ -567,6 +567,16 @@ static void tmf_abort_task_waits_for_io(void **state)
 	assert_int_equal(fk.sent[0].bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
 	assert_int_equal(get_be32(fk.sent[0].bhs + BHS_ITT), 50);
 	assert_int_equal(live_tasks(), 0);
+	/* a task whose response is on its way: too late, does not exist */
+	fk.exec_async = false;
+	fk.hold_tx = true;
+	scsi_rw(c, 2, 2, false, SCSI_CMD_FLAG_READ, 512, 1);
+	tmf_make(&p, ISCSI_TMF_ABORT_TASK, 52, 2, 3, 2);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_NO_TASK);
+	fake_tx_finish();
+	assert_int_equal(live_tasks(), 0);
+	fk.nsent = 1;
 	/* an unknown task whose CmdSN is behind us: does not exist */
 	tmf_make(&p, ISCSI_TMF_ABORT_TASK, 51, 99, 2, 1);
 	tgt_client_ops.rx_pdu(c, &p);
