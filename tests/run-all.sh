@@ -68,7 +68,7 @@ for line in open(sys.argv[1]):
     if not line:
         continue
     t = json.loads(line)
-    name = t.get("name", "?")
+    name = t.get("name", "?").split(" / ")[-1]
     res = t.get("result", "FAIL")
     res = {"OK": "PASS", "EXPECTEDFAIL": "PASS", "SKIP": "SKIP"}.get(res, "FAIL")
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
