@@ -18,10 +18,10 @@
 # and the idm/tgtd ratio. With --idm-*-url it measures an idmd already running instead.
 # Not part of `make test`. Everything stays on loopback; both targets are stopped by PID.
 set -uo pipefail
-cd "$(dirname "$(readlink -f "$0")")/.."
+cd "$(dirname "$(readlink -f "$0")")/.." || exit 1
 ROOT=$PWD
 
-SECS=5 ROUNDS=3 SIZE=1G IDMD=${IDMD:-$ROOT/build/idmd} IDM_NULL_URL= IDM_FILE_URL=
+SECS=5 ROUNDS=3 SIZE=1G IDMD=${IDMD:-$ROOT/build/idmd} IDM_NULL_URL='' IDM_FILE_URL=''
 while (($#)); do
 	case $1 in
 	-t) SECS=$2; shift ;;
@@ -40,7 +40,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/idm-bench.XXXXXX")
 RESULTS=$WORK/results.tsv
 IDM_IQN=iqn.2026-11.org.idm:bench
 TGT_IQN=iqn.2026-11.org.idm:bench-tgtd
-IDMD_PID= TGTD_PID= TGTD_PORT= TGTD_CTL=
+IDMD_PID='' TGTD_PID='' TGTD_PORT='' TGTD_CTL=''
 SHM_FILES=()
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -6,7 +6,7 @@
 # One line per test; the very last line is "N passed, N failed[, N skipped]".
 # Exit status is non-zero when any test failed. Logs: build/test-logs/.
 set -uo pipefail
-cd "$(dirname "$(readlink -f "$0")")/.."
+cd "$(dirname "$(readlink -f "$0")")/.." || exit 1
 ROOT=$PWD
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-build-asan}

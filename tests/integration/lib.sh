@@ -190,6 +190,7 @@ need_test_prog() {
 	local -n out_var=$1
 	local p=$IDM_BUILD/tests/integration/$2
 	[[ -x $p ]] || skip "$p not built (libiscsi-dev or libisal-dev missing?)"
+	# shellcheck disable=SC2034 # a nameref: sets the caller's variable
 	out_var=$p
 }
 

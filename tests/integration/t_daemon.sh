@@ -68,6 +68,23 @@ IDMD_PID=
 sanitizer_report "$IDMD_LOG" && fail "sanitizer report after SIGINT in $IDMD_LOG"
 echo "SIGINT: exit 0"
 
+# a JSON config (the schema of src/target/config.c) starts the same target
+cat >"$TEST_TMP/idmd.json" <<JSON
+{
+  "reactors": 2,
+  "portals": [ { "addr": "127.0.0.1", "port": $PORT, "tpgt": 1 } ],
+  "targets": [ { "iqn": "$IQN", "alias": "daemon-test",
+                 "luns": [ { "lun": 0, "spec": "mem:16M" } ] } ]
+}
+JSON
+IDMD_PORT=$PORT idmd_start --config "$TEST_TMP/idmd.json"
+if command -v iscsi-ls >/dev/null; then
+	out=$(c iscsi-ls -s "iscsi://127.0.0.1:$PORT" 2>&1) || fail "iscsi-ls on the --config target: $out"
+	grep -qF "Target:$IQN" <<<"$out" || fail "--config target not listed: $out"
+fi
+idmd_stop
+echo "--config: started, served, exit 0"
+
 # a file LUN keeps its data across a restart
 if command -v qemu-img >/dev/null; then
 	img=$TEST_TMP/persist.img

@@ -22,7 +22,7 @@ check_portal() {
 	grep -qF "Target:$IQN" <<<"$out" || fail "iscsi-ls: target $IQN not listed"
 	grep -qF "Portal:$host:$PORT" <<<"$out" || fail "iscsi-ls: portal $host:$PORT not listed"
 	for lun in 0 1; do
-		grep -qE "^Lun:$lun[[:space:]]+Type:DIRECT_ACCESS" <<<"$out" ||
+		grep -qE "^Lun:${lun}[[:space:]]+Type:DIRECT_ACCESS" <<<"$out" ||
 			fail "iscsi-ls: LUN $lun not listed as DIRECT_ACCESS"
 	done
 	[[ $(grep -c '^Lun:' <<<"$out") == 2 ]] || fail "iscsi-ls: expected exactly 2 LUNs"
