@@ -30,17 +30,22 @@ asan: deps
 		meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(ASAN_BUILD)
 
+# the contract path is $(BUILD)/idmd; meson may leave it in $(BUILD)/src/cmd/
+IDMD ?= $(BUILD)/idmd
+
 run: build
-	@test -x $(BUILD)/idmd || { echo "$(BUILD)/idmd not found (not built yet)"; exit 1; }
-	@mkdir -p $(DATA_DIR)
-	@echo "idmd: target $(TARGET_IQN), LUN 0 = $(DATA_DIR)/lun0.img ($(LUN0_SIZE)), portal $(PORTAL)"
-	@echo "Reach it with:"
-	@echo "  iscsi-ls -s iscsi://127.0.0.1"
-	@echo "  iscsi-inq iscsi://127.0.0.1/$(TARGET_IQN)/0"
-	@echo "  qemu-img info iscsi://127.0.0.1/$(TARGET_IQN)/0"
-	@echo "  iscsiadm -m discovery -t sendtargets -p 127.0.0.1 && iscsiadm -m node -T $(TARGET_IQN) -p 127.0.0.1 --login"
-	@echo "Stop with Ctrl-C."
-	exec $(BUILD)/idmd --portal $(PORTAL) --target $(TARGET_IQN) \
+	@idmd=$(IDMD); test -x $$idmd || idmd=$(BUILD)/src/cmd/idmd; \
+	test -x $$idmd || { echo "$(IDMD) not found (not built yet)"; exit 1; }; \
+	mkdir -p $(DATA_DIR); \
+	echo "idmd: target $(TARGET_IQN), LUN 0 = $(DATA_DIR)/lun0.img ($(LUN0_SIZE)), portal $(PORTAL)"; \
+	echo "Reach it with:"; \
+	echo "  iscsi-ls -s iscsi://127.0.0.1"; \
+	echo "  iscsi-inq iscsi://127.0.0.1/$(TARGET_IQN)/0"; \
+	echo "  qemu-img info iscsi://127.0.0.1/$(TARGET_IQN)/0"; \
+	echo "  iscsiadm -m discovery -t sendtargets -p 127.0.0.1"; \
+	echo "  iscsiadm -m node -T $(TARGET_IQN) -p 127.0.0.1 --login"; \
+	echo "Stop with Ctrl-C."; \
+	exec $$idmd --portal $(PORTAL) --target $(TARGET_IQN) \
 		--lun file:$(DATA_DIR)/lun0.img:$(LUN0_SIZE)
 
 test: build

@@ -84,6 +84,16 @@ PY
 	fi
 }
 
+# idmd_in DIR: the daemon of build DIR: DIR/idmd, else DIR/src/cmd/idmd (where meson
+# builds src/cmd's programs); DIR/idmd when neither exists, so the tests say so.
+idmd_in() {
+	if [[ ! -x $ROOT/$1/idmd && -x $ROOT/$1/src/cmd/idmd ]]; then
+		echo "$ROOT/$1/src/cmd/idmd"
+	else
+		echo "$ROOT/$1/idmd"
+	fi
+}
+
 # run_integration BUILD_DIR IDMD PREFIX: every tests/integration/t_*.sh, one line each.
 run_integration() {
 	local dir=$1 idmd=$2 prefix=$3 t name log rc reason
@@ -116,15 +126,15 @@ if build_dir "$BUILD" >"$LOGS/build.log" 2>&1; then
 else
 	report FAIL "build" "see $LOGS/build.log"
 fi
-echo "== integration tests ($BUILD/idmd)"
-run_integration "$BUILD" "$ROOT/$BUILD/idmd" ""
+echo "== integration tests ($(idmd_in "$BUILD"))"
+run_integration "$BUILD" "$(idmd_in "$BUILD")" ""
 
 echo "== ASan+UBSan ($ASAN_BUILD)"
 if build_dir "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false \
 	>"$LOGS/build-asan.log" 2>&1; then
 	export ASAN_OPTIONS=$ASAN_OPTIONS_RUN UBSAN_OPTIONS=$UBSAN_OPTIONS_RUN
 	run_unit "$ASAN_BUILD" "asan/"
-	run_integration "$ASAN_BUILD" "$ROOT/$ASAN_BUILD/idmd" "asan/"
+	run_integration "$ASAN_BUILD" "$(idmd_in "$ASAN_BUILD")" "asan/"
 else
 	report FAIL "asan/build" "see $LOGS/build-asan.log"
 fi

@@ -561,6 +561,9 @@ static int scsi_io(struct conn *c, const struct options *o, bool write, uint32_t
 		}
 		rc = command_pdu(c, o, &p, itt, buf, len, why, wl);
 	}
+	if (rc < 0 && !why[0])
+		snprintf(why, wl, "%s %u bytes at LBA %u: %s", write ? "WRITE" : "READ", len, lba,
+			 strerror(-rc));
 	return rc == 1 ? 0 : rc;
 }
 

@@ -4,7 +4,7 @@
 # Helpers for the integration tests (tests/integration/t_*.sh). Source it first:
 #   . "$(dirname "$0")/lib.sh"
 # Everything runs on loopback. Environment:
-#   IDMD          the daemon under test (default: build/idmd of this tree)
+#   IDMD          the daemon under test (default: build/idmd, else build/src/cmd/idmd)
 #   IDM_BUILD     the build directory holding the test programs (default: build)
 #   IDMD_WRAPPER  optional command put in front of idmd, e.g. "valgrind --error-exitcode=99"
 #   IDM_TEST_LOGDIR  where logs go (default: build/test-logs)
@@ -14,7 +14,11 @@ set -uo pipefail
 
 IDM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 IDM_BUILD=${IDM_BUILD:-$IDM_ROOT/build}
-IDMD=${IDMD:-$IDM_BUILD/idmd}
+# the contract path is build/idmd; meson may also leave it at build/src/cmd/idmd
+if [[ -z ${IDMD:-} ]]; then
+	IDMD=$IDM_BUILD/idmd
+	[[ ! -x $IDMD && -x $IDM_BUILD/src/cmd/idmd ]] && IDMD=$IDM_BUILD/src/cmd/idmd
+fi
 IDMD_WRAPPER=${IDMD_WRAPPER:-}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 TEST_LOGDIR=${IDM_TEST_LOGDIR:-$IDM_BUILD/test-logs}/$TEST_NAME
