@@ -70,6 +70,7 @@ struct conn {
 	uint32_t cmdsn;
 	uint32_t expstatsn;
 	uint32_t next_itt;
+	uint16_t isid_qualifier;    /* unique per connection: no session reinstatement */
 	uint32_t peer_max_recv_dsl; /* how much we may send in one PDU */
 	uint32_t first_burst;
 	bool immediate_data;
@@ -101,6 +102,7 @@ struct good_session {
 };
 
 static int failures;
+static atomic_uint isid_seq; /* source of unique ISID qualifiers */
 
 /* Print one check's result and count failures. */
 static void report(const char *check, bool ok, const char *why)
@@ -335,7 +337,7 @@ static void login_bhs(struct conn *c, uint8_t *bhs)
 	bhs[9] = 0x23;
 	bhs[10] = (uint8_t)getpid();
 	bhs[11] = (uint8_t)(getpid() >> 8);
-	bhs[13] = (uint8_t)(c->next_itt & 0xff);
+	put_be16(bhs + 12, c->isid_qualifier);
 	put_be32(bhs + 16, c->next_itt++);
 	put_be32(bhs + 24, c->cmdsn);
 	put_be32(bhs + 28, c->expstatsn);
@@ -381,6 +383,7 @@ static bool conn_open(struct conn *c, const struct options *o)
 {
 	*c = (struct conn){.fd = -1, .next_itt = 1, .peer_max_recv_dsl = 8192,
 			   .first_burst = 65536};
+	c->isid_qualifier = (uint16_t)atomic_fetch_add(&isid_seq, 1);
 	c->rx = malloc(OUR_MAX_RECV_DSL + 4);
 	if (!c->rx)
 		return false;
@@ -705,10 +708,14 @@ static bool hostile_login(struct conn *c, const struct options *o, const char *c
 	return true;
 }
 
-/* A BHS with a reserved opcode and absurd AHS/data lengths. */
+/*
+ * A BHS with a reserved opcode and absurd lengths: the whole (junk) AHS it
+ * announces follows, so the target has every header byte; the 16 MiB data
+ * segment, far over the negotiated maximum, never comes.
+ */
 static void case_malformed_bhs(const struct options *o)
 {
-	uint8_t bhs[BHS_LEN];
+	uint8_t bhs[BHS_LEN], ahs[255 * 4];
 	struct conn c;
 	size_t i;
 
@@ -717,9 +724,11 @@ static void case_malformed_bhs(const struct options *o)
 	for (i = 0; i < BHS_LEN; i++)
 		bhs[i] = (uint8_t)(0xa5 ^ (i * 37));
 	bhs[0] = 0x0f;          /* reserved initiator opcode */
-	bhs[4] = 0xff;          /* TotalAHSLength: 1020 bytes */
-	bhs[5] = bhs[6] = bhs[7] = 0xff;
-	send_all(c.fd, bhs, BHS_LEN);
+	bhs[4] = 0xff;          /* TotalAHSLength: 1020 bytes, sent (junk) */
+	bhs[5] = bhs[6] = bhs[7] = 0xff; /* DataSegmentLength 16 MiB - 1: never sent */
+	memset(ahs, 0xa5, sizeof(ahs));
+	if (send_all(c.fd, bhs, BHS_LEN) == 0)
+		send_all(c.fd, ahs, sizeof(ahs));
 	expect_refusal(&c, "malformed-bhs");
 	conn_close(&c);
 }
