@@ -95,6 +95,8 @@ idmd_in() {
 }
 
 # run_integration BUILD_DIR IDMD PREFIX: every tests/integration/t_*.sh, one line each.
+# A test's output goes to $LOGS/PREFIX/NAME.log, its own files (idmd logs, client logs)
+# to the directory $LOGS/PREFIX/NAME/.
 run_integration() {
 	local dir=$1 idmd=$2 prefix=$3 t name log rc reason
 	for t in tests/integration/t_*.sh; do
@@ -102,7 +104,7 @@ run_integration() {
 		name=$(basename "$t" .sh)
 		log=$LOGS/$prefix$name.log
 		mkdir -p "$(dirname "$log")"
-		IDMD=$idmd IDM_BUILD=$ROOT/$dir IDM_TEST_LOGDIR=$LOGS/${prefix}logs TEST_NAME=$name \
+		IDMD=$idmd IDM_BUILD=$ROOT/$dir IDM_TEST_LOGDIR=$LOGS/${prefix%/} TEST_NAME=$name \
 			timeout -k 10 "$TEST_TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
 		rc=$?
 		case $rc in
