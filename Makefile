@@ -13,6 +13,8 @@ DATA_DIR   ?= ./var
 PORTAL     ?= 127.0.0.1:3260
 TARGET_IQN ?= iqn.2026-11.org.idm:default
 LUN0_SIZE  ?= 1G
+# how clients name the portal: the default port 3260 goes without saying
+REACH       = $(patsubst %:3260,%,$(PORTAL))
 
 .PHONY: all deps build run test asan clean
 
@@ -39,11 +41,11 @@ run: build
 	mkdir -p $(DATA_DIR); \
 	echo "idmd: target $(TARGET_IQN), LUN 0 = $(DATA_DIR)/lun0.img ($(LUN0_SIZE)), portal $(PORTAL)"; \
 	echo "Reach it with:"; \
-	echo "  iscsi-ls -s iscsi://127.0.0.1"; \
-	echo "  iscsi-inq iscsi://127.0.0.1/$(TARGET_IQN)/0"; \
-	echo "  qemu-img info iscsi://127.0.0.1/$(TARGET_IQN)/0"; \
-	echo "  iscsiadm -m discovery -t sendtargets -p 127.0.0.1"; \
-	echo "  iscsiadm -m node -T $(TARGET_IQN) -p 127.0.0.1 --login"; \
+	echo "  iscsi-ls -s iscsi://$(REACH)"; \
+	echo "  iscsi-inq iscsi://$(REACH)/$(TARGET_IQN)/0"; \
+	echo "  qemu-img info iscsi://$(REACH)/$(TARGET_IQN)/0"; \
+	echo "  iscsiadm -m discovery -t sendtargets -p $(REACH)"; \
+	echo "  iscsiadm -m node -T $(TARGET_IQN) -p $(REACH) --login"; \
 	echo "Stop with Ctrl-C."; \
 	exec $$idmd --portal $(PORTAL) --target $(TARGET_IQN) \
 		--lun file:$(DATA_DIR)/lun0.img:$(LUN0_SIZE)
