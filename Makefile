@@ -32,11 +32,10 @@ asan: deps
 		meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(ASAN_BUILD)
 
-# the contract path is $(BUILD)/idmd; meson may leave it in $(BUILD)/src/cmd/
 IDMD ?= $(BUILD)/idmd
 
 run: build
-	@idmd=$(IDMD); test -x $$idmd || idmd=$(BUILD)/src/cmd/idmd; \
+	@idmd=$(IDMD); \
 	test -x $$idmd || { echo "$(IDMD) not found (not built yet)"; exit 1; }; \
 	mkdir -p $(DATA_DIR); \
 	echo "idmd: target $(TARGET_IQN), LUN 0 = $(DATA_DIR)/lun0.img ($(LUN0_SIZE)), portal $(PORTAL)"; \

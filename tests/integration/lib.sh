@@ -4,7 +4,7 @@
 # Helpers for the integration tests (tests/integration/t_*.sh). Source it first:
 #   . "$(dirname "$0")/lib.sh"
 # Everything runs on loopback. Environment:
-#   IDMD          the daemon under test (default: build/idmd, else build/src/cmd/idmd)
+#   IDMD          the daemon under test (default: build/idmd)
 #   IDM_BUILD     the build directory holding the test programs (default: build)
 #   IDMD_WRAPPER  optional command put in front of idmd, e.g. "valgrind --error-exitcode=99"
 #   IDM_TEST_LOGDIR  where logs go (default: build/test-logs)
@@ -14,10 +14,8 @@ set -uo pipefail
 
 IDM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 IDM_BUILD=${IDM_BUILD:-$IDM_ROOT/build}
-# the contract path is build/idmd; meson may also leave it at build/src/cmd/idmd
 if [[ -z ${IDMD:-} ]]; then
 	IDMD=$IDM_BUILD/idmd
-	[[ ! -x $IDMD && -x $IDM_BUILD/src/cmd/idmd ]] && IDMD=$IDM_BUILD/src/cmd/idmd
 fi
 IDMD_WRAPPER=${IDMD_WRAPPER:-}
 TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
