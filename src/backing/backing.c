@@ -83,7 +83,7 @@ int idm_backing_check_io(const struct idm_backing *b, const struct idm_backing_i
 
 /* Write "backing 'SPEC': REASON" into err (if any); return rc. */
 __attribute__((format(printf, 5, 6))) static int spec_error(char *err, size_t errlen, int rc,
-							    const char *spec, const char *fmt, ...)
+                                                            const char *spec, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;
@@ -103,18 +103,18 @@ static bool block_size_ok(uint32_t bs)
 }
 
 /* Parse "SIZE" of a mem/null spec, or the SIZE of file:PATH:SIZE. */
-static int parse_store_size(const char *text, uint32_t bs, uint64_t *size, char *why,
-			    size_t whylen)
+static int parse_store_size(const char *text, uint32_t bs, uint64_t *size, char *why, size_t whylen)
 {
 	if (idm_parse_size(text, size)) {
-		snprintf(why, whylen,
-			 "bad size '%s' (want a positive number with an optional K, M, G or T suffix)",
-			 text);
+		snprintf(
+		    why, whylen,
+		    "bad size '%s' (want a positive number with an optional K, M, G or T suffix)",
+		    text);
 		return -EINVAL;
 	}
 	if (*size % bs) {
 		snprintf(why, whylen, "size %llu is not a multiple of the block size %u",
-			 (unsigned long long)*size, bs);
+		         (unsigned long long)*size, bs);
 		return -EINVAL;
 	}
 	return 0;
@@ -125,7 +125,7 @@ static int parse_store_size(const char *text, uint32_t bs, uint64_t *size, char 
  * whatever follows the last ':' when it parses as a size.
  */
 static int open_file_spec(const char *body, uint32_t bs, struct idm_backing **out, char *why,
-			  size_t whylen)
+                          size_t whylen)
 {
 	char path[4096];
 	const char *colon = strrchr(body, ':');
@@ -160,8 +160,8 @@ static int open_file_spec(const char *body, uint32_t bs, struct idm_backing **ou
 	return rc;
 }
 
-int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing **out,
-		     char *err, size_t errlen)
+int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing **out, char *err,
+                     size_t errlen)
 {
 	char why[512] = "";
 	const char *colon;
@@ -178,12 +178,12 @@ int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing *
 	}
 	if (!block_size_ok(block_size)) {
 		return spec_error(err, errlen, -EINVAL, spec,
-				  "block size %u is not 512, 1024, 2048 or 4096", block_size);
+		                  "block size %u is not 512, 1024, 2048 or 4096", block_size);
 	}
 	colon = strchr(spec, ':');
 	if (!colon) {
 		return spec_error(err, errlen, -EINVAL, spec,
-				  "want KIND:..., one of mem:SIZE, null:SIZE, file:PATH[:SIZE]");
+		                  "want KIND:..., one of mem:SIZE, null:SIZE, file:PATH[:SIZE]");
 	}
 	body = colon + 1;
 	if (colon - spec == 3 && strncmp(spec, "mem", 3) == 0) {
@@ -200,8 +200,8 @@ int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing *
 		rc = open_file_spec(body, block_size, out, why, sizeof(why));
 	} else {
 		return spec_error(err, errlen, -EINVAL, spec,
-				  "unknown kind '%.*s' (want mem, null or file)",
-				  (int)(colon - spec), spec);
+		                  "unknown kind '%.*s' (want mem, null or file)",
+		                  (int)(colon - spec), spec);
 	}
 	if (rc) {
 		*out = NULL;

@@ -132,11 +132,11 @@ static void file_issue(struct idm_backing_io *io, struct idm_reactor *r)
 	switch (io->op) {
 	case IDM_BACKING_READ:
 		io_uring_prep_read(sqe, f->fd, io->buf + io->moved, io->len - io->moved,
-				   io->offset + io->moved);
+		                   io->offset + io->moved);
 		break;
 	case IDM_BACKING_WRITE:
 		io_uring_prep_write(sqe, f->fd, io->buf + io->moved, io->len - io->moved,
-				    io->offset + io->moved);
+		                    io->offset + io->moved);
 		if (io->fua) {
 			sqe->rw_flags = RWF_DSYNC;
 		}
@@ -168,17 +168,17 @@ static void file_close(struct idm_backing *b)
 
 	if (fdatasync(f->fd) != 0) {
 		fprintf(stderr, "idm: backing '%s': flush at close failed: %s\n", b->desc,
-			strerror(errno));
+		        strerror(errno));
 	}
 	close(f->fd);
 	free(f);
 }
 
 static const struct idm_backing_ops file_ops = {
-	.kind = "file",
-	.submit = file_submit,
-	.map = NULL,
-	.close = file_close,
+    .kind = "file",
+    .submit = file_submit,
+    .map = NULL,
+    .close = file_close,
 };
 
 /* Open `path` read-write; create it when a size is given and it is
@@ -200,19 +200,19 @@ static int open_path(const char *path, uint64_t size, bool *created, char *why, 
 		return -EISDIR;
 	}
 	if (errno == ENOENT && size == 0) {
-		snprintf(why, whylen, "'%s' does not exist (give a size to create it: file:PATH:SIZE)",
-			 path);
+		snprintf(why, whylen,
+		         "'%s' does not exist (give a size to create it: file:PATH:SIZE)", path);
 		return -ENOENT;
 	}
 	snprintf(why, whylen, "cannot %s '%s': %s", size > 0 ? "open or create" : "open", path,
-		 strerror(errno));
+	         strerror(errno));
 	return -errno;
 }
 
 /* Size a regular file store: the file's own size when none was asked,
  * else extend the file (sparse) when it is smaller; never shrink it. */
 static int size_regular(int fd, const char *path, const struct stat *st, uint32_t bs,
-			uint64_t *size, char *why, size_t whylen)
+                        uint64_t *size, char *why, size_t whylen)
 {
 	uint64_t have = (uint64_t)st->st_size;
 
@@ -223,8 +223,8 @@ static int size_regular(int fd, const char *path, const struct stat *st, uint32_
 		}
 		if (have % bs) {
 			snprintf(why, whylen,
-				 "size %llu of '%s' is not a multiple of the block size %u",
-				 (unsigned long long)have, path, bs);
+			         "size %llu of '%s' is not a multiple of the block size %u",
+			         (unsigned long long)have, path, bs);
 			return -EINVAL;
 		}
 		*size = have;
@@ -234,8 +234,7 @@ static int size_regular(int fd, const char *path, const struct stat *st, uint32_
 		int rc = -errno;
 
 		snprintf(why, whylen, "'%s' has %llu bytes and cannot be extended to %llu: %s",
-			 path, (unsigned long long)have, (unsigned long long)*size,
-			 strerror(-rc));
+		         path, (unsigned long long)have, (unsigned long long)*size, strerror(-rc));
 		return rc;
 	}
 	return 0;
@@ -244,7 +243,7 @@ static int size_regular(int fd, const char *path, const struct stat *st, uint32_
 /* Size a block device store: the device (rounded down to whole blocks)
  * when no size was asked, else the asked size if the device holds it. */
 static int size_blockdev(int fd, const char *path, uint32_t bs, uint64_t *size, char *why,
-			 size_t whylen)
+                         size_t whylen)
 {
 	uint64_t have = 0;
 
@@ -264,36 +263,56 @@ static int size_blockdev(int fd, const char *path, uint32_t bs, uint64_t *size, 
 	}
 	if (have < *size) {
 		snprintf(why, whylen, "block device '%s' holds %llu bytes, %llu asked", path,
-			 (unsigned long long)have, (unsigned long long)*size);
+		         (unsigned long long)have, (unsigned long long)*size);
 		return -ENOSPC;
 	}
 	return 0;
 }
 
-/* Find the store's size from what `fd` is. */
-static int size_store(int fd, const char *path, uint32_t bs, uint64_t *size, char *why,
-		      size_t whylen)
+/* Reopen a block device exclusively (O_EXCL): a device that is mounted
+ * or claimed by another store must not be exported behind its back. */
+static int claim_blockdev(int *fd, const char *path, char *why, size_t whylen)
 {
-	struct stat st;
+	int excl = open(path, O_RDWR | O_CLOEXEC | O_EXCL);
 
-	if (fstat(fd, &st) != 0) {
+	if (excl < 0) {
 		int rc = -errno;
 
+		snprintf(why, whylen, "block device '%s' is in use (mounted or claimed): %s", path,
+		         strerror(-rc));
+		return rc;
+	}
+	close(*fd);
+	*fd = excl;
+	return 0;
+}
+
+/* Find the store's size from what `*fd` is (a block device's fd is
+ * replaced by an exclusive one). */
+static int size_store(int *fd, const char *path, uint32_t bs, uint64_t *size, char *why,
+                      size_t whylen)
+{
+	struct stat st;
+	int rc;
+
+	if (fstat(*fd, &st) != 0) {
+		rc = -errno;
 		snprintf(why, whylen, "cannot stat '%s': %s", path, strerror(-rc));
 		return rc;
 	}
 	if (S_ISREG(st.st_mode)) {
-		return size_regular(fd, path, &st, bs, size, why, whylen);
+		return size_regular(*fd, path, &st, bs, size, why, whylen);
 	}
 	if (S_ISBLK(st.st_mode)) {
-		return size_blockdev(fd, path, bs, size, why, whylen);
+		rc = claim_blockdev(fd, path, why, whylen);
+		return rc ? rc : size_blockdev(*fd, path, bs, size, why, whylen);
 	}
 	snprintf(why, whylen, "'%s' is not a regular file or a block device", path);
 	return -EINVAL;
 }
 
-int idm_file_open(const char *path, uint64_t size, uint32_t block_size,
-		  struct idm_backing **out, char *why, size_t whylen)
+int idm_file_open(const char *path, uint64_t size, uint32_t block_size, struct idm_backing **out,
+                  char *why, size_t whylen)
 {
 	struct file_store *f;
 	bool created;
@@ -303,7 +322,7 @@ int idm_file_open(const char *path, uint64_t size, uint32_t block_size,
 	if (fd < 0) {
 		return fd;
 	}
-	rc = size_store(fd, path, block_size, &size, why, whylen);
+	rc = size_store(&fd, path, block_size, &size, why, whylen);
 	f = rc ? NULL : calloc(1, sizeof(*f));
 	if (!rc && !f) {
 		snprintf(why, whylen, "out of memory");

@@ -62,10 +62,10 @@ static void mem_close(struct idm_backing *b)
 }
 
 static const struct idm_backing_ops mem_ops = {
-	.kind = "mem",
-	.submit = mem_submit,
-	.map = mem_map,
-	.close = mem_close,
+    .kind = "mem",
+    .submit = mem_submit,
+    .map = mem_map,
+    .close = mem_close,
 };
 
 int idm_mem_open(uint64_t size, struct idm_backing **out, char *why, size_t whylen)
@@ -82,12 +82,12 @@ int idm_mem_open(uint64_t size, struct idm_backing **out, char *why, size_t whyl
 		return -ENOMEM;
 	}
 	m->base = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->base == MAP_FAILED) {
 		int rc = -errno;
 
 		snprintf(why, whylen, "cannot map %llu bytes: %s", (unsigned long long)size,
-			 strerror(-rc));
+		         strerror(-rc));
 		free(m);
 		return rc;
 	}

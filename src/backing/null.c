@@ -31,10 +31,10 @@ static void null_close(struct idm_backing *b)
 }
 
 static const struct idm_backing_ops null_ops = {
-	.kind = "null",
-	.submit = null_submit,
-	.map = NULL,
-	.close = null_close,
+    .kind = "null",
+    .submit = null_submit,
+    .map = NULL,
+    .close = null_close,
 };
 
 int idm_null_open(uint64_t size, struct idm_backing **out, char *why, size_t whylen)

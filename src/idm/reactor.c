@@ -139,6 +139,7 @@ static void eventfd_clear(int fd)
 
 /* ---- messages ---- */
 
+/* Preallocate a queue so that steady-state sends never allocate. */
 static int msgq_init(struct idm_msgq *q)
 {
 	q->items = calloc(IDM_MSGQ_INITIAL, sizeof(*q->items));
@@ -147,6 +148,7 @@ static int msgq_init(struct idm_msgq *q)
 	return q->items ? 0 : -ENOMEM;
 }
 
+/* Double a full queue (only under a burst bigger than any before). */
 static int msgq_grow(struct idm_msgq *q)
 {
 	size_t cap = q->cap ? q->cap * 2 : IDM_MSGQ_INITIAL;
@@ -364,8 +366,8 @@ static void uring_setup(struct idm_reactor *r)
 	r->uring_ev.fd = -1;
 	io_uring_queue_exit(&r->ring);
 fail:
-	fprintf(stderr, "idm: reactor %u: %s: %s; file I/O will be synchronous\n", r->index,
-		what, strerror(-rc));
+	fprintf(stderr, "idm: reactor %u: %s: %s; file I/O will be synchronous\n", r->index, what,
+	        strerror(-rc));
 }
 
 struct io_uring_sqe *idm_reactor_sqe(struct idm_reactor *r, struct idm_uring_req *req)
@@ -421,6 +423,7 @@ static void uring_reap(struct idm_reactor *r)
 	}
 }
 
+/* The ring's eventfd fired: completions are waiting. */
 static void on_uring(void *arg, uint32_t events)
 {
 	struct idm_reactor *r = arg;
@@ -437,7 +440,7 @@ static void uring_drain(struct idm_reactor *r)
 
 		if (rc < 0 && rc != -EINTR) {
 			fprintf(stderr, "idm: reactor %u: %u io_uring requests lost: %s\n",
-				r->index, r->uring_inflight, strerror(-rc));
+			        r->index, r->uring_inflight, strerror(-rc));
 			return;
 		}
 		uring_reap(r);
@@ -500,6 +503,7 @@ static int wait_timeout(struct idm_reactor *r, int timeout_ms, bool sq_clear)
 	return timeout_ms;
 }
 
+/* Call the handler of each ready fd (skipping ones deleted meanwhile). */
 static void dispatch(struct idm_reactor *r, int n)
 {
 	r->nevents = n;
@@ -523,7 +527,7 @@ int idm_reactor_poll(struct idm_reactor *r, int timeout_ms)
 	tls_self = r;
 	sq_clear = uring_submit(r);
 	n = epoll_wait(r->epfd, r->events, IDM_REACTOR_MAX_EVENTS,
-		       wait_timeout(r, timeout_ms, sq_clear));
+	               wait_timeout(r, timeout_ms, sq_clear));
 	rc = n;
 	if (n < 0) {
 		rc = errno == EINTR ? 0 : -errno;
@@ -641,6 +645,7 @@ void idm_reactor_destroy(struct idm_reactor *r)
 
 /* ---- reactor threads ---- */
 
+/* Body of a reactor thread: the loop, until idm_reactors_stop. */
 static void *reactor_thread(void *arg)
 {
 	idm_reactor_run(arg);
@@ -682,7 +687,7 @@ static void pin_and_name(struct idm_reactor *r)
 	rc = pthread_setaffinity_np(r->thread, sizeof(set), &set);
 	if (rc != 0) {
 		fprintf(stderr, "idm: reactor %u: cannot pin to CPU %d: %s\n", r->index, cpu,
-			strerror(rc));
+		        strerror(rc));
 	}
 	snprintf(name, sizeof(name), "idm-r%u", r->index);
 	pthread_setname_np(r->thread, name);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of size parsing and backing store specs (every error path). */
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,22 +26,37 @@ static void test_parse_size_table(void **state)
 		const char *text;
 		uint64_t bytes;
 	} good[] = {
-		{"1", 1},
-		{"4096", 4096},
-		{"1K", 1024},
-		{"1k", 1024},
-		{"512M", 512ull << 20},
-		{"1G", 1ull << 30},
-		{"3g", 3ull << 30},
-		{"2T", 2ull << 40},
-		{"16777215T", 16777215ull << 40},
-		{"18446744073709551615", UINT64_MAX},
-		{"007", 7},
+	    {"1", 1},
+	    {"4096", 4096},
+	    {"1K", 1024},
+	    {"1k", 1024},
+	    {"512M", 512ull << 20},
+	    {"1G", 1ull << 30},
+	    {"3g", 3ull << 30},
+	    {"2T", 2ull << 40},
+	    {"16777215T", 16777215ull << 40},
+	    {"18446744073709551615", UINT64_MAX},
+	    {"007", 7},
 	};
 	static const char *const bad[] = {
-		"",    "0",   "0K",   "K",     "1KB",   "1 K",   " 1",   "-1",
-		"+1",  "1.5G", "1X",  "1K ",   "0x10",  "1e3",   "G1",
-		"16777216T", "18446744073709551616", "99999999999999999999999",
+	    "",
+	    "0",
+	    "0K",
+	    "K",
+	    "1KB",
+	    "1 K",
+	    " 1",
+	    "-1",
+	    "+1",
+	    "1.5G",
+	    "1X",
+	    "1K ",
+	    "0x10",
+	    "1e3",
+	    "G1",
+	    "16777216T",
+	    "18446744073709551616",
+	    "99999999999999999999999",
 	};
 	uint64_t v;
 	size_t i;
@@ -84,7 +102,7 @@ static void expect_error(const char *spec, uint32_t bs, int rc, const char *msg)
 
 	if (got != rc || !strstr(err, msg) || strchr(err, '\n')) {
 		fail_msg("spec '%s': got %d '%s', want %d with '%s'", spec ? spec : "(null)", got,
-			 err, rc, msg);
+		         err, rc, msg);
 	}
 	assert_null(b);
 }
@@ -124,7 +142,7 @@ static void test_spec_errors(void **state)
 	expect_error("file::1M", 512, -EINVAL, "missing path");
 	expect_error("file:/x:1000", 512, -EINVAL, "not a multiple of the block size");
 	expect_error("file:/nonexistent-idm-dir/x:1M", 512, -ENOENT,
-		     "cannot open or create '/nonexistent-idm-dir/x': No such file");
+	             "cannot open or create '/nonexistent-idm-dir/x': No such file");
 	snprintf(spec, sizeof(spec), "file:%s/missing", dir);
 	expect_error(spec, 512, -ENOENT, "does not exist (give a size");
 	snprintf(spec, sizeof(spec), "file:%s/missing:1Q", dir);
@@ -211,10 +229,10 @@ static void test_spec_success(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_size_table),
-		cmocka_unit_test(test_spec_errors),
-		cmocka_unit_test(test_cannot_extend),
-		cmocka_unit_test(test_spec_success),
+	    cmocka_unit_test(test_parse_size_table),
+	    cmocka_unit_test(test_spec_errors),
+	    cmocka_unit_test(test_cannot_extend),
+	    cmocka_unit_test(test_spec_success),
 	};
 
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the mem, null and file stores: data, FUA / FLUSH, short
  * transfers, sparse files, io_uring and synchronous paths. */
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,10 +59,11 @@ static void probe_done(struct idm_backing_io *io, int status)
 /* Run one request to completion, through reactor `r` (polled here) or
  * synchronously (r == NULL). Reports whether it completed inside submit. */
 static int run_io(struct idm_backing *b, struct idm_reactor *r, enum idm_backing_op op,
-		  uint64_t off, uint32_t len, uint8_t *buf, bool fua, bool *inline_done)
+                  uint64_t off, uint32_t len, uint8_t *buf, bool fua, bool *inline_done)
 {
-	struct probe p = {.io = {.op = op, .offset = off, .len = len, .buf = buf, .fua = fua,
-				 .done = probe_done}};
+	struct probe p = {
+	    .io = {
+	        .op = op, .offset = off, .len = len, .buf = buf, .fua = fua, .done = probe_done}};
 	uint64_t end = idm_now_ms() + 5000;
 
 	idm_backing_submit(b, &p.io, r);
@@ -96,9 +100,8 @@ static void check_read_after_write(struct idm_backing *b, struct idm_reactor *r)
 
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		fill(wbuf, lens[i], (unsigned)i + 1);
-		assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, offs[i], lens[i], wbuf,
-					i == 1, NULL),
-				 0);
+		assert_int_equal(
+		    run_io(b, r, IDM_BACKING_WRITE, offs[i], lens[i], wbuf, i == 1, NULL), 0);
 	}
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		/* The last two overlap: the later write wins. */
@@ -106,9 +109,8 @@ static void check_read_after_write(struct idm_backing *b, struct idm_reactor *r)
 
 		fill(wbuf, lens[i], (unsigned)i + 1);
 		memset(rbuf, 0xee, 8192);
-		assert_int_equal(run_io(b, r, IDM_BACKING_READ, offs[i], lens[i], rbuf, false,
-					NULL),
-				 0);
+		assert_int_equal(
+		    run_io(b, r, IDM_BACKING_READ, offs[i], lens[i], rbuf, false, NULL), 0);
 		assert_memory_equal(rbuf, wbuf, skip);
 	}
 	assert_int_equal(run_io(b, r, IDM_BACKING_FLUSH, 0, 0, NULL, false, NULL), 0);
@@ -123,12 +125,11 @@ static void check_bad_requests(struct idm_backing *b, struct idm_reactor *r)
 
 	assert_int_equal(run_io(b, r, IDM_BACKING_READ, b->size, 512, buf, false, NULL), -ERANGE);
 	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, b->size - 512, 1024, buf, false, NULL),
-			 -ERANGE);
+	                 -ERANGE);
 	assert_int_equal(run_io(b, r, IDM_BACKING_READ, UINT64_MAX - 100, 512, buf, false, NULL),
-			 -ERANGE);
+	                 -ERANGE);
 	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 0, 512, NULL, false, NULL), -EINVAL);
-	assert_int_equal(run_io(b, r, (enum idm_backing_op)42, 0, 512, buf, false, NULL),
-			 -EINVAL);
+	assert_int_equal(run_io(b, r, (enum idm_backing_op)42, 0, 512, buf, false, NULL), -EINVAL);
 	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 0, 0, buf, false, NULL), 0);
 	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, b->size, 0, buf, false, NULL), 0);
 }
@@ -187,9 +188,8 @@ static void test_null_store(void **state)
 	assert_null(idm_backing_map(b, 0, 4096));
 	memset(buf, 0x77, sizeof(buf));
 	assert_int_equal(run_io(b, NULL, IDM_BACKING_WRITE, 0, 8192, buf, true, NULL), 0);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, (1ull << 30) - 8192, 8192, buf, false,
-				NULL),
-			 0);
+	assert_int_equal(
+	    run_io(b, NULL, IDM_BACKING_READ, (1ull << 30) - 8192, 8192, buf, false, NULL), 0);
 	for (size_t i = 0; i < sizeof(buf); i++) {
 		assert_int_equal(buf[i], 0);
 	}
@@ -219,8 +219,8 @@ static bool have_uring(struct idm_reactor *r)
 	return nop_res == 0;
 }
 
-static struct idm_backing *open_file(const char *name, const char *size, uint32_t bs,
-				     char *path, size_t pathlen)
+static struct idm_backing *open_file(const char *name, const char *size, uint32_t bs, char *path,
+                                     size_t pathlen)
 {
 	char spec[300];
 
@@ -304,8 +304,7 @@ static void check_short_read(struct idm_reactor *r, const char *name)
 	assert_memory_equal(buf, want, sizeof(buf));
 	/* Wholly past the end: all zeros. */
 	memset(buf, 0xee, sizeof(buf));
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 65536 - 16384, 16384, buf, false, NULL),
-			 0);
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 65536 - 16384, 16384, buf, false, NULL), 0);
 	memset(want, 0, sizeof(want));
 	assert_memory_equal(buf, want, sizeof(buf));
 	idm_backing_close(b);
@@ -342,10 +341,10 @@ static void test_file_existing_larger_keeps_size(void **state)
 	b = open_file("big.img", "1M", 512, path, sizeof(path));
 	assert_true(b->size == 1 * MiB); /* the LU is what was asked */
 	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB - 512, 512, got, false, NULL),
-			 0);
+	                 0);
 	assert_memory_equal(got, buf, sizeof(buf)); /* existing data kept */
 	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB, 512, got, false, NULL),
-			 -ERANGE);
+	                 -ERANGE);
 	idm_backing_close(b);
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(st.st_size == 4 * MiB); /* the file is not shrunk */
@@ -355,7 +354,7 @@ static void test_file_existing_larger_keeps_size(void **state)
 	b = open_file("big.img", "2M", 512, path, sizeof(path));
 	assert_true(b->size == 2 * MiB);
 	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB - 512, 512, got, false, NULL),
-			 0);
+	                 0);
 	assert_memory_equal(got, buf, sizeof(buf));
 	idm_backing_close(b);
 	assert_int_equal(stat(path, &st), 0);
@@ -381,11 +380,16 @@ static void deliver_fake(void *arg)
 /* Pretend the kernel moved `res` bytes (or failed) for a fresh `io` of
  * store `b`, and let the store finish it through reactor `r`. */
 static int fake_step(struct idm_backing *b, struct idm_reactor *r,
-		     void (*uring_done)(struct idm_uring_req *, int), enum idm_backing_op op,
-		     uint64_t off, uint32_t len, uint8_t *buf, int res, uint32_t *moved)
+                     void (*uring_done)(struct idm_uring_req *, int), enum idm_backing_op op,
+                     uint64_t off, uint32_t len, uint8_t *buf, int res, uint32_t *moved)
 {
-	struct probe p = {.io = {.op = op, .offset = off, .len = len, .buf = buf, .fua = true,
-				 .done = probe_done, .store = b}};
+	struct probe p = {.io = {.op = op,
+	                         .offset = off,
+	                         .len = len,
+	                         .buf = buf,
+	                         .fua = true,
+	                         .done = probe_done,
+	                         .store = b}};
 	struct fake_completion fc = {uring_done, &p, res};
 	uint64_t end = idm_now_ms() + 5000;
 
@@ -428,18 +432,18 @@ static void test_file_resumes_faked_short_transfers(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, data, 3000, 65536), 3000);
 	close(fd);
-	assert_int_equal(fake_step(b, r, first.io.ureq.done, IDM_BACKING_WRITE, 65536, 8192,
-				   data, 3000, &moved),
-			 0);
+	assert_int_equal(
+	    fake_step(b, r, first.io.ureq.done, IDM_BACKING_WRITE, 65536, 8192, data, 3000, &moved),
+	    0);
 	assert_int_equal(moved, 8192);
 	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 65536, 8192, got, false, NULL), 0);
 	assert_memory_equal(got, data, sizeof(data));
 
 	/* A read that got half: the rest comes from the right place. */
 	memset(got, 0xee, sizeof(got));
-	assert_int_equal(fake_step(b, r, first.io.ureq.done, IDM_BACKING_READ, 65536, 8192, got,
-				   4096, &moved),
-			 0);
+	assert_int_equal(
+	    fake_step(b, r, first.io.ureq.done, IDM_BACKING_READ, 65536, 8192, got, 4096, &moved),
+	    0);
 	assert_int_equal(moved, 8192);
 	assert_memory_equal(got + 4096, data + 4096, 4096);
 	assert_int_equal(got[0], 0xee); /* the faked half was never read */
@@ -447,17 +451,16 @@ static void test_file_resumes_faked_short_transfers(void **state)
 	/* The ring said "again": finished inline. */
 	memset(got, 0, sizeof(got));
 	assert_int_equal(fake_step(b, r, first.io.ureq.done, IDM_BACKING_READ, 65536, 8192, got,
-				   -EAGAIN, &moved),
-			 0);
+	                           -EAGAIN, &moved),
+	                 0);
 	assert_memory_equal(got, data, sizeof(data));
 
 	/* Errors reach the caller; a write that moves nothing is -EIO. */
-	assert_int_equal(fake_step(b, r, first.io.ureq.done, IDM_BACKING_WRITE, 0, 512, data,
-				   -ENOSPC, &moved),
-			 -ENOSPC);
-	assert_int_equal(fake_step(b, r, first.io.ureq.done, IDM_BACKING_WRITE, 0, 512, data, 0,
-				   &moved),
-			 -EIO);
+	assert_int_equal(
+	    fake_step(b, r, first.io.ureq.done, IDM_BACKING_WRITE, 0, 512, data, -ENOSPC, &moved),
+	    -ENOSPC);
+	assert_int_equal(
+	    fake_step(b, r, first.io.ureq.done, IDM_BACKING_WRITE, 0, 512, data, 0, &moved), -EIO);
 	idm_backing_close(b);
 	idm_reactor_destroy(r);
 }
@@ -517,13 +520,19 @@ static void test_file_block_device(void **state)
 	b = open_ok(spec, 4096);
 	assert_true(b->size == 4 * MiB);
 	fill(data, sizeof(data), 21);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_WRITE, b->size - 4096, 4096, data, true,
-				NULL),
-			 0);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, b->size - 4096, 4096, got, false,
-				NULL),
-			 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_WRITE, b->size - 4096, 4096, data, true, NULL),
+	                 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, b->size - 4096, 4096, got, false, NULL),
+	                 0);
 	assert_memory_equal(got, data, sizeof(data));
+	/* Claimed exclusively: a second store on it is refused. */
+	{
+		struct idm_backing *b2 = (struct idm_backing *)0x1;
+
+		assert_int_equal(idm_backing_open(spec, 4096, &b2, err, sizeof(err)), -EBUSY);
+		assert_null(b2);
+		assert_non_null(strstr(err, "is in use (mounted or claimed)"));
+	}
 	idm_backing_close(b);
 	/* A size the device holds; then one it does not. */
 	snprintf(spec, sizeof(spec), "file:%s:1M", dev);
@@ -541,14 +550,14 @@ static void test_file_block_device(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mem_store),
-		cmocka_unit_test(test_null_store),
-		cmocka_unit_test(test_file_sync_path),
-		cmocka_unit_test(test_file_uring_path),
-		cmocka_unit_test(test_file_short_read_resumes),
-		cmocka_unit_test(test_file_existing_larger_keeps_size),
-		cmocka_unit_test(test_file_resumes_faked_short_transfers),
-		cmocka_unit_test(test_file_block_device),
+	    cmocka_unit_test(test_mem_store),
+	    cmocka_unit_test(test_null_store),
+	    cmocka_unit_test(test_file_sync_path),
+	    cmocka_unit_test(test_file_uring_path),
+	    cmocka_unit_test(test_file_short_read_resumes),
+	    cmocka_unit_test(test_file_existing_larger_keeps_size),
+	    cmocka_unit_test(test_file_resumes_faked_short_transfers),
+	    cmocka_unit_test(test_file_block_device),
 	};
 
 	return cmocka_run_group_tests(tests, make_dir, remove_dir);

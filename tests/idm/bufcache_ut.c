@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the per-reactor buffer cache. */
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <stdint.h>
 #include <string.h>
@@ -57,9 +60,11 @@ static void test_class_rounding(void **state)
 	static const struct {
 		size_t len, cap;
 	} table[] = {
-		{0, 4 * KiB},        {1, 4 * KiB},           {4 * KiB, 4 * KiB},
-		{4 * KiB + 1, 8 * KiB}, {12 * KiB, 16 * KiB}, {1 * MiB, 1 * MiB},
-		{1 * MiB + 1, 2 * MiB}, {16 * MiB - 1, 16 * MiB}, {16 * MiB, 16 * MiB},
+	    {0, 4 * KiB},           {1, 4 * KiB},
+	    {4 * KiB, 4 * KiB},     {4 * KiB + 1, 8 * KiB},
+	    {12 * KiB, 16 * KiB},   {1 * MiB, 1 * MiB},
+	    {1 * MiB + 1, 2 * MiB}, {16 * MiB - 1, 16 * MiB},
+	    {16 * MiB, 16 * MiB},
 	};
 	struct idm_reactor *r = idm_reactor_create(0);
 	size_t i, cap;
@@ -141,11 +146,9 @@ static void test_cache_is_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reuse_same_pointer),
-		cmocka_unit_test(test_class_rounding),
-		cmocka_unit_test(test_oversize),
-		cmocka_unit_test(test_no_reactor),
-		cmocka_unit_test(test_cache_is_bounded),
+	    cmocka_unit_test(test_reuse_same_pointer), cmocka_unit_test(test_class_rounding),
+	    cmocka_unit_test(test_oversize),           cmocka_unit_test(test_no_reactor),
+	    cmocka_unit_test(test_cache_is_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

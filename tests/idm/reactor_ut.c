@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the reactor: timers, messages, deferred work, fds,
  * io_uring, reactor threads. */
+/* cmocka needs these first, in this order */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <fcntl.h>
 #include <liburing.h>
@@ -59,9 +62,12 @@ static void test_timers_fire_in_order(void **state)
 
 	assert_non_null(r);
 	for (i = 0; i < 3; i++) {
-		ot[i] = (struct order_timer){.t.fn = order_fired, .id = i, .log = log,
-					     .nlog = &nlog, .armed_at = idm_now_ms(),
-					     .delay = delays[i]};
+		ot[i] = (struct order_timer){.t.fn = order_fired,
+		                             .id = i,
+		                             .log = log,
+		                             .nlog = &nlog,
+		                             .armed_at = idm_now_ms(),
+		                             .delay = delays[i]};
 		idm_timer_arm(r, &ot[i].t, delays[i]);
 		assert_true(ot[i].t.armed);
 	}
@@ -403,8 +409,8 @@ static void test_del_voids_pending_event(void **state)
 	assert_non_null(r);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(pipe2(fds[i], O_NONBLOCK | O_CLOEXEC), 0);
-		p[i].h = (struct idm_event_handler){.fd = fds[i][0], .fn = pipe_ready,
-						    .arg = &p[i]};
+		p[i].h =
+		    (struct idm_event_handler){.fd = fds[i][0], .fn = pipe_ready, .arg = &p[i]};
 		assert_int_equal(idm_reactor_add(r, &p[i].h, EPOLLIN), 0);
 		assert_int_equal(write(fds[i][1], "x", 1), 1);
 	}
@@ -561,18 +567,18 @@ static void test_reactor_threads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_timers_fire_in_order),
-		cmocka_unit_test(test_timer_cancel),
-		cmocka_unit_test(test_timer_rearms_itself),
-		cmocka_unit_test(test_send_runs_on_reactor_thread),
-		cmocka_unit_test(test_send_flood_exactly_once),
-		cmocka_unit_test(test_destroy_runs_queued_messages),
-		cmocka_unit_test(test_deferred_once_per_iteration),
-		cmocka_unit_test(test_pipe_handler_gets_epollin),
-		cmocka_unit_test(test_del_voids_pending_event),
-		cmocka_unit_test(test_uring_read_file),
-		cmocka_unit_test(test_run_until_stopped),
-		cmocka_unit_test(test_reactor_threads),
+	    cmocka_unit_test(test_timers_fire_in_order),
+	    cmocka_unit_test(test_timer_cancel),
+	    cmocka_unit_test(test_timer_rearms_itself),
+	    cmocka_unit_test(test_send_runs_on_reactor_thread),
+	    cmocka_unit_test(test_send_flood_exactly_once),
+	    cmocka_unit_test(test_destroy_runs_queued_messages),
+	    cmocka_unit_test(test_deferred_once_per_iteration),
+	    cmocka_unit_test(test_pipe_handler_gets_epollin),
+	    cmocka_unit_test(test_del_voids_pending_event),
+	    cmocka_unit_test(test_uring_read_file),
+	    cmocka_unit_test(test_run_until_stopped),
+	    cmocka_unit_test(test_reactor_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
