@@ -38,6 +38,8 @@ struct rec {
 	uint8_t *buf;
 	int rx_done, tx_done, tx_status;
 	int freed, accepted;
+	uint8_t ahs[64];
+	uint32_t ahs_len;
 };
 
 static struct rec rec;
@@ -49,6 +51,10 @@ static bool peer_hd, peer_dd; /* digests the peer uses */
 static int c_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
 {
 	rec.headers++;
+	rec.ahs_len = pdu->ahs_len;
+	if (pdu->ahs && pdu->ahs_len <= sizeof(rec.ahs)) {
+		memcpy(rec.ahs, pdu->ahs, pdu->ahs_len);
+	}
 	t->data = rec.buf;
 	t->data_cap = BUFSZ;
 	t->unsol_limit = rec.unsol_limit;
@@ -485,6 +491,26 @@ static void test_scsi_cmd_immediate(void **state)
 	idm_task_release(t);
 }
 
+/* An extended CDB AHS reaches scsi_cmd_header with the command. */
+static void test_scsi_cmd_ahs(void **state)
+{
+	uint8_t w[48 + 20 + 8], ahs[20] = {0, 17, 1, 0};
+
+	go_ffp();
+	for (int i = 4; i < 20; i++) {
+		ahs[i] = (uint8_t)(0xc0 + i);
+	}
+	scsi_cmd_bhs(w, 0x50, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_READ, 512);
+	w[BHS_TOTAL_AHS_LEN] = 5;
+	memcpy(w + 48, ahs, 20);
+	send_raw(w, 68);
+	pump();
+	assert_int_equal(rec.cmds, 1);
+	assert_int_equal(rec.ahs_len, 20);
+	assert_memory_equal(rec.ahs, ahs, 20);
+	idm_task_release(rec.last_task);
+}
+
 static void expect_r2t(struct idm_task *t, uint32_t r2tsn, uint32_t off, uint32_t len)
 {
 	struct rx r;
@@ -851,8 +877,8 @@ static void test_svc_round_robin(void **state)
 	pump();
 	for (int k = 0; k < 2; k++) {
 		fd[k] = socket(AF_INET, SOCK_STREAM, 0);
-		assert_int_equal(connect(fd[k], (struct sockaddr *)&svc->req.addr, svc->req.addrlen),
-		                 0);
+		assert_int_equal(
+		    connect(fd[k], (struct sockaddr *)&svc->req.addr, svc->req.addrlen), 0);
 		for (int i = 0; i < 100 && rec.accepted == k; i++) {
 			idm_reactor_poll(rs[0], 10);
 			idm_reactor_poll(rs[1], 0);
@@ -1007,6 +1033,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ahs_on_nop_closes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_opcode_rejected, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scsi_cmd_immediate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scsi_cmd_ahs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_r2t, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_data_out_out_of_range, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_datain, setup, teardown),
