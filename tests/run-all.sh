@@ -104,7 +104,7 @@ run_integration() {
 		name=$(basename "$t" .sh)
 		log=$LOGS/$prefix$name.log
 		mkdir -p "$(dirname "$log")"
-		IDMD=$idmd IDM_BUILD=$ROOT/$dir IDM_TEST_LOGDIR=$LOGS/${prefix%/} TEST_NAME=$name \
+		IDMD=$idmd IDM_BUILD=$ROOT/$dir IDM_TEST_LOGDIR=$LOGS${prefix:+/${prefix%/}} TEST_NAME=$name \
 			timeout -k 10 "$TEST_TIMEOUT" bash "$t" >"$log" 2>&1 </dev/null
 		rc=$?
 		case $rc in
