@@ -95,6 +95,12 @@ int idm_textbuf_addf(struct idm_textbuf *t, const char *key, const char *fmt, ..
 typedef int (*idm_kv_fn)(void *arg, const char *key, const char *value);
 int idm_kv_parse(const char *text, size_t len, idm_kv_fn fn, void *arg);
 
+/*
+ * An RFC 7143 numerical value: decimal, hex (0x...) or base64 (0b...)
+ * constant. Returns 0, -EINVAL for malformed text or -ERANGE on overflow.
+ */
+int idm_key_parse_number(const char *s, uint64_t *out);
+
 /* What a hook did with a key. */
 enum idm_hook_result {
 	IDM_HOOK_PASS,    /* not mine: let the engine negotiate it */

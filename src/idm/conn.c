@@ -77,24 +77,6 @@ const char *idm_conn_event_name(enum idm_conn_event e)
 
 /* ---- creation ---- */
 
-/* RFC 7143 defaults for what the datamover reads; login replaces them. */
-static void conn_params_defaults(struct idm_params *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->max_recv_dsl = 8192;
-	p->max_xmit_dsl = 8192;
-	p->max_connections = 1;
-	p->initial_r2t = true;
-	p->immediate_data = true;
-	p->max_burst_length = 262144;
-	p->first_burst_length = 65536;
-	p->default_time2wait = 2;
-	p->default_time2retain = 20;
-	p->max_outstanding_r2t = 1;
-	p->data_pdu_in_order = true;
-	p->data_sequence_in_order = true;
-}
-
 struct idm_conn *idm_conn_create(struct idm_reactor *r, enum idm_role role,
                                  const struct idm_transport *tp,
                                  const struct idm_client_ops *client, uint32_t client_task_size,
@@ -118,7 +100,7 @@ struct idm_conn *idm_conn_create(struct idm_reactor *r, enum idm_role role,
 	c->reactor = r;
 	c->client = client;
 	c->refcnt = 1; /* the state machine's, dropped on COMPLETE */
-	conn_params_defaults(&c->params);
+	idm_params_init(&c->params);
 	snprintf(c->peer_name, sizeof(c->peer_name), "conn-%p", (void *)c);
 	ci->login_timeout_s = LOGIN_TIMEOUT_DEFAULT_S;
 	if (idm_task_table_init(c, max_tasks, client_task_size) != 0) {

@@ -349,8 +349,7 @@ static int parse_digits(const char *s, unsigned base, uint64_t *out)
 	return 0;
 }
 
-/* A numerical value: decimal, hex (0x) or base64 (0b) constant. */
-static int parse_number(const char *s, uint64_t *out)
+int idm_key_parse_number(const char *s, uint64_t *out)
 {
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		return parse_digits(s + 2, 16, out);
@@ -365,7 +364,7 @@ static int parse_number(const char *s, uint64_t *out)
 static int parse_ranged(const struct key_def *k, const char *s, uint32_t *out)
 {
 	uint64_t v;
-	int rc = parse_number(s, &v);
+	int rc = idm_key_parse_number(s, &v);
 
 	if (rc) {
 		return rc;

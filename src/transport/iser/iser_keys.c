@@ -77,43 +77,6 @@ void iser_key_state_init(struct iser_key_state *st, enum idm_role role, bool lea
 	st->max_unexpected = 0;
 }
 
-/*
- * An RFC 7143 numerical value: decimal, or hexadecimal with 0x. Returns
- * -EINVAL for an empty string, a sign, other characters or overflow.
- */
-static int parse_number(const char *s, uint64_t *out)
-{
-	unsigned base = 10;
-	uint64_t v = 0;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (*s == '\0') {
-		return -EINVAL;
-	}
-	for (; *s; s++) {
-		unsigned d;
-
-		if (*s >= '0' && *s <= '9') {
-			d = (unsigned)(*s - '0');
-		} else if (base == 16 && *s >= 'a' && *s <= 'f') {
-			d = (unsigned)(*s - 'a' + 10);
-		} else if (base == 16 && *s >= 'A' && *s <= 'F') {
-			d = (unsigned)(*s - 'A' + 10);
-		} else {
-			return -EINVAL;
-		}
-		if (v > (UINT64_MAX - d) / base) {
-			return -EINVAL;
-		}
-		v = v * base + d;
-	}
-	*out = v;
-	return 0;
-}
-
 /* Write the answer value; an answer that does not fit fails the login. */
 static enum idm_hook_result answer_with(char *answer, size_t cap, const char *fmt, ...)
 {
@@ -169,7 +132,7 @@ static enum idm_hook_result rdsl_key(struct iser_key_state *st, enum iser_key_id
 	uint32_t *slot = id == IK_TARGET_RDSL ? &st->target_rdsl : &st->initiator_rdsl;
 	uint64_t v;
 
-	if (parse_number(value, &v) != 0 || v < ISER_RDSL_MIN || v > ISER_RDSL_MAX) {
+	if (idm_key_parse_number(value, &v) != 0 || v < ISER_RDSL_MIN || v > ISER_RDSL_MAX) {
 		return IDM_HOOK_FAIL;
 	}
 	if (own_limit(st, id) && v > st->own_rdsl_max) {
@@ -185,7 +148,7 @@ static enum idm_hook_result unexpected_key(struct iser_key_state *st, const char
 {
 	uint64_t v;
 
-	if (parse_number(value, &v) != 0 || v == 1 || v > UINT32_MAX) {
+	if (idm_key_parse_number(value, &v) != 0 || v == 1 || v > UINT32_MAX) {
 		return IDM_HOOK_FAIL;
 	}
 	st->max_unexpected = (uint32_t)v;
