@@ -53,10 +53,10 @@ enum idm_chap_encoding {
 	IDM_CHAP_BASE64, /* "0b" followed by RFC 4648 base64 with padding */
 };
 
-#define IDM_CHAP_USER_MAX 256      /* a CHAP name, NUL included */
-#define IDM_CHAP_SECRET_MAX 255    /* bytes */
+#define IDM_CHAP_USER_MAX 256       /* a CHAP name, NUL included */
+#define IDM_CHAP_SECRET_MAX 255     /* bytes */
 #define IDM_CHAP_SECRET_MIN_GOOD 12 /* shorter secrets work but are weak */
-#define IDM_CHAP_DIGEST_MAX 32     /* SHA-256 and SHA3-256 */
+#define IDM_CHAP_DIGEST_MAX 32      /* SHA-256 and SHA3-256 */
 #define IDM_CHAP_CHALLENGE_MAX 1024 /* longest challenge we accept */
 #define IDM_CHAP_ALGS_MAX 4
 
@@ -81,7 +81,7 @@ struct idm_chap_account {
  * secret (RFC 7143 section 12.1.3 forbids it).
  */
 int idm_chap_account_set(struct idm_chap_account *a, const char *user, const char *secret,
-			 const char *target_user, const char *target_secret);
+                         const char *target_user, const char *target_secret);
 /* The same checks on an account filled by hand. */
 int idm_chap_account_check(const struct idm_chap_account *a);
 /* True when a secret is shorter than the 12 bytes RFC 7143 asks for: warn. */
@@ -96,7 +96,7 @@ void idm_chap_account_clear(struct idm_chap_account *a);
  * filled, or -ENOENT.
  */
 typedef int (*idm_chap_lookup_fn)(void *arg, const struct idm_params *who,
-				  struct idm_chap_account *out);
+                                  struct idm_chap_account *out);
 
 struct idm_chap_config {
 	/*
@@ -124,16 +124,22 @@ enum idm_chap_state {
 	IDM_CHAP_FAILED,
 };
 
-enum idm_chap_key { IDM_CHAP_KEY_A, IDM_CHAP_KEY_I, IDM_CHAP_KEY_C, IDM_CHAP_KEY_N,
-		    IDM_CHAP_KEY_R, IDM_CHAP_NKEYS };
+enum idm_chap_key {
+	IDM_CHAP_KEY_A,
+	IDM_CHAP_KEY_I,
+	IDM_CHAP_KEY_C,
+	IDM_CHAP_KEY_N,
+	IDM_CHAP_KEY_R,
+	IDM_CHAP_NKEYS
+};
 
 /* Longest encoded value kept per key; anything longer is malformed. */
 #define IDM_CHAP_VALUE_MAX (2 + 2 * IDM_CHAP_CHALLENGE_MAX)
 
 /* The CHAP keys of the PDU being processed, as the hook recorded them. */
 struct idm_chap_rx {
-	uint8_t present; /* bitmap by enum idm_chap_key */
-	uint8_t toolong; /* the value did not fit */
+	uint8_t present;  /* bitmap by enum idm_chap_key */
+	uint8_t toolong;  /* the value did not fit */
 	uint8_t repeated; /* seen again before the step consumed it */
 	char value[IDM_CHAP_NKEYS][IDM_CHAP_VALUE_MAX + 1];
 };
@@ -143,9 +149,9 @@ struct idm_chap {
 	enum idm_role role;
 	enum idm_chap_state state;
 	struct idm_chap_config cfg;
-	struct idm_chap_account account; /* target: looked up; initiator: a copy */
-	uint8_t alg;                     /* the CHAP_A settled on */
-	uint8_t id;                      /* the CHAP_I we sent */
+	struct idm_chap_account account;        /* target: looked up; initiator: a copy */
+	uint8_t alg;                            /* the CHAP_A settled on */
+	uint8_t id;                             /* the CHAP_I we sent */
 	uint8_t challenge[IDM_CHAP_DIGEST_MAX]; /* the CHAP_C we sent */
 	size_t challenge_len;
 	struct idm_chap_rx rx;
@@ -163,8 +169,8 @@ void idm_chap_clear(struct idm_chap *c);
 /* A key engine hook recording CHAP_* keys into `c` (see the top comment). */
 void idm_chap_hook(struct idm_chap *c, struct idm_nego_hook *hook);
 /* The hook function itself, exposed for tests. */
-enum idm_hook_result idm_chap_hook_key(void *arg, const char *key, const char *value,
-				       char *answer, size_t answer_cap);
+enum idm_hook_result idm_chap_hook_key(void *arg, const char *key, const char *value, char *answer,
+                                       size_t answer_cap);
 
 /*
  * Run the state machine on the CHAP keys of the PDU just processed and
@@ -193,8 +199,8 @@ size_t idm_chap_digest_len(uint8_t alg);
  * bytes; *out_len gets the digest length. Returns 0, -ENOTSUP, -EIO.
  */
 int idm_chap_response(uint8_t alg, uint8_t id, const uint8_t *secret, size_t secret_len,
-		      const uint8_t *challenge, size_t challenge_len, uint8_t *out,
-		      size_t *out_len);
+                      const uint8_t *challenge, size_t challenge_len, uint8_t *out,
+                      size_t *out_len);
 /*
  * Decode a binary value: "0x"/"0X" hex (an odd digit count implies a
  * leading zero) or "0b"/"0B" base64 with padding. Returns 0, -EINVAL
@@ -203,6 +209,6 @@ int idm_chap_response(uint8_t alg, uint8_t id, const uint8_t *secret, size_t sec
 int idm_chap_decode(const char *s, uint8_t *out, size_t cap, size_t *out_len);
 /* Encode `len` bytes with a prefix and a NUL. Returns 0 or -ENOSPC. */
 int idm_chap_encode(enum idm_chap_encoding enc, const uint8_t *in, size_t len, char *out,
-		    size_t cap);
+                    size_t cap);
 
 #endif

@@ -87,8 +87,8 @@ static int chap_key_index(const char *key)
 	return -1;
 }
 
-enum idm_hook_result idm_chap_hook_key(void *arg, const char *key, const char *value,
-                                       char *answer, size_t answer_cap)
+enum idm_hook_result idm_chap_hook_key(void *arg, const char *key, const char *value, char *answer,
+                                       size_t answer_cap)
 {
 	struct idm_chap_rx *rx = &((struct idm_chap *)arg)->rx;
 	int i = chap_key_index(key);
@@ -271,8 +271,7 @@ static int make_challenge(struct idm_chap *c)
 	if (c->challenge_len < 16) {
 		c->challenge_len = 16;
 	}
-	if (RAND_bytes(&c->id, 1) != 1 ||
-	    RAND_bytes(c->challenge, (int)c->challenge_len) != 1) {
+	if (RAND_bytes(&c->id, 1) != 1 || RAND_bytes(c->challenge, (int)c->challenge_len) != 1) {
 		return -EIO;
 	}
 	return 0;
@@ -300,8 +299,8 @@ static bool response_matches(const struct idm_chap *c, const char *text, const u
 	bool ok;
 
 	ok = !idm_chap_decode(text, got, sizeof(got), &got_len) &&
-	     !idm_chap_response(c->alg, c->id, secret, secret_len, c->challenge,
-	                        c->challenge_len, want, &want_len) &&
+	     !idm_chap_response(c->alg, c->id, secret, secret_len, c->challenge, c->challenge_len,
+	                        want, &want_len) &&
 	     got_len == want_len && !CRYPTO_memcmp(got, want, want_len);
 	OPENSSL_cleanse(want, sizeof(want));
 	OPENSSL_cleanse(got, sizeof(got));
@@ -310,8 +309,8 @@ static bool response_matches(const struct idm_chap *c, const char *text, const u
 
 /* Answer the peer's challenge: CHAP_N then CHAP_R. */
 static int emit_answer(struct idm_chap *c, struct idm_nego *n, struct idm_textbuf *out,
-                       const char *name, const uint8_t *secret, size_t secret_len,
-                       uint8_t id, const uint8_t *chal, size_t chal_len)
+                       const char *name, const uint8_t *secret, size_t secret_len, uint8_t id,
+                       const uint8_t *chal, size_t chal_len)
 {
 	uint8_t r[IDM_CHAP_DIGEST_MAX];
 	size_t r_len;
@@ -480,11 +479,10 @@ static int initiator_take_alg(struct idm_chap *c, const char *v)
 }
 
 /* CHAP_A, CHAP_I, CHAP_C received: answer, and challenge for mutual. */
-static int initiator_on_challenge(struct idm_chap *c, struct idm_nego *n,
-                                  struct idm_textbuf *out)
+static int initiator_on_challenge(struct idm_chap *c, struct idm_nego *n, struct idm_textbuf *out)
 {
-	const char *bad = rx_shape(
-	    &c->rx, BIT(IDM_CHAP_KEY_A) | BIT(IDM_CHAP_KEY_I) | BIT(IDM_CHAP_KEY_C), 0);
+	const char *bad =
+	    rx_shape(&c->rx, BIT(IDM_CHAP_KEY_A) | BIT(IDM_CHAP_KEY_I) | BIT(IDM_CHAP_KEY_C), 0);
 	uint8_t chal[IDM_CHAP_CHALLENGE_MAX];
 	size_t chal_len = 0;
 	uint8_t id;

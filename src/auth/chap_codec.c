@@ -40,8 +40,7 @@ size_t idm_chap_digest_len(uint8_t alg)
 
 /* Hash the three parts in turn: no copy of the secret is made. */
 int idm_chap_response(uint8_t alg, uint8_t id, const uint8_t *secret, size_t secret_len,
-                      const uint8_t *challenge, size_t challenge_len, uint8_t *out,
-                      size_t *out_len)
+                      const uint8_t *challenge, size_t challenge_len, uint8_t *out, size_t *out_len)
 {
 	const EVP_MD *md = chap_md(alg);
 	EVP_MD_CTX *ctx;

@@ -14,8 +14,7 @@
 
 #include "idm/auth.h"
 
-static const uint8_t all_algs[] = {IDM_CHAP_MD5, IDM_CHAP_SHA1, IDM_CHAP_SHA256,
-                                   IDM_CHAP_SHA3_256};
+static const uint8_t all_algs[] = {IDM_CHAP_MD5, IDM_CHAP_SHA1, IDM_CHAP_SHA256, IDM_CHAP_SHA3_256};
 
 /* The expected response, computed independently with EVP_Digest. */
 static size_t expected(uint8_t alg, uint8_t id, const char *secret, const uint8_t *chal,
@@ -56,9 +55,9 @@ static void test_md5_known_vector(void **state)
 	uint8_t got[IDM_CHAP_DIGEST_MAX], want[64];
 	size_t len = 0, wlen = expected(IDM_CHAP_MD5, 1, "secret", chal, 4, want);
 
-	assert_int_equal(idm_chap_response(IDM_CHAP_MD5, 1, (const uint8_t *)"secret", 6, chal, 4,
-	                                   got, &len),
-	                 0);
+	assert_int_equal(
+	    idm_chap_response(IDM_CHAP_MD5, 1, (const uint8_t *)"secret", 6, chal, 4, got, &len),
+	    0);
 	assert_int_equal(len, wlen);
 	assert_memory_equal(got, want, len);
 }
@@ -169,8 +168,8 @@ static void test_base64_roundtrip(void **state)
 /* RFC 4648 section 10 test vectors. */
 static void test_base64_rfc4648(void **state)
 {
-	static const char *const enc[] = {"0bZg==", "0bZm8=", "0bZm9v", "0bZm9vYg==",
-	                                  "0bZm9vYmE=", "0bZm9vYmFy"};
+	static const char *const enc[] = {"0bZg==",     "0bZm8=",     "0bZm9v",
+	                                  "0bZm9vYg==", "0bZm9vYmE=", "0bZm9vYmFy"};
 	static const char *const dec[] = {"f", "fo", "foo", "foob", "fooba", "foobar"};
 	char text[32];
 
@@ -210,9 +209,9 @@ static void test_hex_cases(void **state)
 static void test_malformed(void **state)
 {
 	static const char *const bad[] = {
-	    "",        "0",       "0x",     "0b",     "x12",     "12",     "0y12",    "0x12g4",
-	    "0x 12",   "0x12 ",   "0b====", "0bZg=",  "0bZ===",  "0bZg=a", "0b=Zg=",  "0bZm9",
-	    "0bZm9v*", "0b Zm9v", "-0x12",  "0x-12",  "0bZm9vYg=", "0xfg",  "0B!!!!"};
+	    "",        "0",       "0x",     "0b",    "x12",       "12",     "0y12",   "0x12g4",
+	    "0x 12",   "0x12 ",   "0b====", "0bZg=", "0bZ===",    "0bZg=a", "0b=Zg=", "0bZm9",
+	    "0bZm9v*", "0b Zm9v", "-0x12",  "0x-12", "0bZm9vYg=", "0xfg",   "0B!!!!"};
 	uint8_t out[64];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -287,12 +286,18 @@ static void test_account_set(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_digest_len),      cmocka_unit_test(test_md5_known_vector),
-	    cmocka_unit_test(test_literal_vectors),     cmocka_unit_test(test_all_algorithms),
-	    cmocka_unit_test(test_response_unsupported), cmocka_unit_test(test_hex_roundtrip),
-	    cmocka_unit_test(test_base64_roundtrip), cmocka_unit_test(test_base64_rfc4648),
-	    cmocka_unit_test(test_hex_cases),       cmocka_unit_test(test_malformed),
-	    cmocka_unit_test(test_too_long),        cmocka_unit_test(test_encode_no_space),
+	    cmocka_unit_test(test_digest_len),
+	    cmocka_unit_test(test_md5_known_vector),
+	    cmocka_unit_test(test_literal_vectors),
+	    cmocka_unit_test(test_all_algorithms),
+	    cmocka_unit_test(test_response_unsupported),
+	    cmocka_unit_test(test_hex_roundtrip),
+	    cmocka_unit_test(test_base64_roundtrip),
+	    cmocka_unit_test(test_base64_rfc4648),
+	    cmocka_unit_test(test_hex_cases),
+	    cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_too_long),
+	    cmocka_unit_test(test_encode_no_space),
 	    cmocka_unit_test(test_account_set),
 	};
 

@@ -81,8 +81,8 @@ static void peer_free(struct peer *p)
 static void target_init(struct peer *t, struct accounts *a, const uint8_t *algs, int nalgs,
                         enum idm_chap_encoding enc, const char *methods)
 {
-	struct idm_chap_config cfg = {.nalgs = nalgs, .encoding = enc, .lookup = lookup,
-	                              .lookup_arg = a};
+	struct idm_chap_config cfg = {
+	    .nalgs = nalgs, .encoding = enc, .lookup = lookup, .lookup_arg = a};
 
 	memset(t, 0, sizeof(*t));
 	if (nalgs) {
@@ -97,19 +97,19 @@ static void target_init(struct peer *t, struct accounts *a, const uint8_t *algs,
 	idm_nego_add_hook(&t->n, &t->hook);
 }
 
-static void initiator_init(struct peer *i, const struct idm_chap_account *acct,
-                           const uint8_t *algs, int nalgs, enum idm_chap_encoding enc,
-                           bool mutual, const char *methods)
+static void initiator_init(struct peer *i, const struct idm_chap_account *acct, const uint8_t *algs,
+                           int nalgs, enum idm_chap_encoding enc, bool mutual, const char *methods)
 {
-	struct idm_chap_config cfg = {.nalgs = nalgs, .encoding = enc, .account = acct,
-	                              .mutual = mutual};
+	struct idm_chap_config cfg = {
+	    .nalgs = nalgs, .encoding = enc, .account = acct, .mutual = mutual};
 
 	memset(i, 0, sizeof(*i));
 	if (nalgs) {
 		memcpy(cfg.algs, algs, (size_t)nalgs);
 	}
 	idm_params_init(&i->local);
-	snprintf(i->local.initiator_name, sizeof(i->local.initiator_name), "iqn.2026-01.org.test:ini");
+	snprintf(i->local.initiator_name, sizeof(i->local.initiator_name),
+	         "iqn.2026-01.org.test:ini");
 	snprintf(i->local.target_name, sizeof(i->local.target_name), "iqn.2026-01.org.test:tgt");
 	snprintf(i->local.auth_method, sizeof(i->local.auth_method), "%s", methods);
 	idm_nego_init(&i->n, IDM_ROLE_INITIATOR, true, &i->local, &i->res);
@@ -248,8 +248,7 @@ static void target_to_challenge(struct peer *t, const char *list, uint8_t expect
 	assert_false(idm_auth_may_transit(&t->chap, &t->n));
 }
 
-static const uint8_t all_algs[] = {IDM_CHAP_MD5, IDM_CHAP_SHA1, IDM_CHAP_SHA256,
-                                   IDM_CHAP_SHA3_256};
+static const uint8_t all_algs[] = {IDM_CHAP_MD5, IDM_CHAP_SHA1, IDM_CHAP_SHA256, IDM_CHAP_SHA3_256};
 
 /* ---- target: one-way ------------------------------------------------- */
 
@@ -369,7 +368,8 @@ static int send_mutual(struct peer *t, uint8_t alg, const char *id, const char *
 static void test_target_mutual_success(void **state)
 {
 	for (size_t k = 0; k < sizeof(all_algs); k++) {
-		const uint8_t chal[] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+		const uint8_t chal[] = {0xde, 0xad, 0xbe, 0xef, 1, 2,  3,  4,
+		                        5,    6,    7,    8,    9, 10, 11, 12};
 		uint8_t want[64], got[64];
 		size_t wlen, glen = 0;
 		struct accounts a;
@@ -380,9 +380,8 @@ static void test_target_mutual_success(void **state)
 		target_init(&t, &a, all_algs, 4, IDM_CHAP_BASE64, "CHAP");
 		snprintf(list, sizeof(list), "%u", all_algs[k]);
 		target_to_challenge(&t, list, all_algs[k]);
-		assert_int_equal(send_mutual(&t, all_algs[k], "77",
-		                             "0xdeadbeef0102030405060708090a0b0c"),
-		                 0);
+		assert_int_equal(
+		    send_mutual(&t, all_algs[k], "77", "0xdeadbeef0102030405060708090a0b0c"), 0);
 		assert_string_equal(find(&t.out, "CHAP_N"), TUSER);
 		assert_int_equal(idm_chap_decode(find(&t.out, "CHAP_R"), got, sizeof(got), &glen),
 		                 0);
@@ -450,12 +449,12 @@ static void test_target_mutual_without_target_secret(void **state)
 static void test_target_mutual_half_or_malformed(void **state)
 {
 	static const char *const tails[] = {
-	    "CHAP_I=5",  /* CHAP_C missing */
-	    "CHAP_C=0x00112233",          /* CHAP_I missing */
-	    "CHAP_I=256|CHAP_C=0x0011",   /* identifier out of range */
-	    "CHAP_I=abc|CHAP_C=0x0011",   /* not a number */
+	    "CHAP_I=5",                 /* CHAP_C missing */
+	    "CHAP_C=0x00112233",        /* CHAP_I missing */
+	    "CHAP_I=256|CHAP_C=0x0011", /* identifier out of range */
+	    "CHAP_I=abc|CHAP_C=0x0011", /* not a number */
 	    "CHAP_I=-1|CHAP_C=0x0011",
-	    "CHAP_I=1|CHAP_C=0xnothex",   /* malformed challenge */
+	    "CHAP_I=1|CHAP_C=0xnothex", /* malformed challenge */
 	    "CHAP_I=1|CHAP_C=plain",
 	};
 	struct accounts a;
@@ -758,7 +757,7 @@ static void test_may_transit_none(void **state)
 	target_init(&t, &a, all_algs, 4, IDM_CHAP_HEX, "CHAP,None");
 	assert_true(idm_auth_may_transit(NULL, &t.n));
 	assert_int_equal(target_rx_str(&t, "InitiatorName=i|SessionType=Normal|TargetName=t|"
-	                                    "AuthMethod=None"),
+	                                   "AuthMethod=None"),
 	                 0);
 	assert_string_equal(find(&t.out, "AuthMethod"), "None");
 	assert_true(idm_auth_may_transit(&t.chap, &t.n));
@@ -789,8 +788,8 @@ static void test_discovery_account(void **state)
 
 	accounts_init(&a, false);
 	target_init(&t, &a, all_algs, 4, IDM_CHAP_HEX, "CHAP");
-	assert_int_equal(
-	    target_rx_str(&t, "InitiatorName=i|SessionType=Discovery|AuthMethod=CHAP"), 0);
+	assert_int_equal(target_rx_str(&t, "InitiatorName=i|SessionType=Discovery|AuthMethod=CHAP"),
+	                 0);
 	assert_int_equal(target_rx_str(&t, "CHAP_A=7"), 0);
 	answer_target(&t, IDM_CHAP_SHA256, DSECRET, IDM_CHAP_HEX, r, sizeof(r));
 	snprintf(req, sizeof(req), "CHAP_N=%s|CHAP_R=%s", USER, r);
@@ -798,8 +797,8 @@ static void test_discovery_account(void **state)
 	peer_free(&t);
 
 	target_init(&t, &a, all_algs, 4, IDM_CHAP_HEX, "CHAP");
-	assert_int_equal(
-	    target_rx_str(&t, "InitiatorName=i|SessionType=Discovery|AuthMethod=CHAP"), 0);
+	assert_int_equal(target_rx_str(&t, "InitiatorName=i|SessionType=Discovery|AuthMethod=CHAP"),
+	                 0);
 	assert_int_equal(target_rx_str(&t, "CHAP_A=7"), 0);
 	answer_target(&t, IDM_CHAP_SHA256, DSECRET, IDM_CHAP_HEX, r, sizeof(r));
 	snprintf(req, sizeof(req), "CHAP_N=%s|CHAP_R=%s", DUSER, r);
@@ -991,7 +990,7 @@ static void initiator_expect_fail(const char *challenge_pdu)
 
 static void test_initiator_bad_challenge(void **state)
 {
-	initiator_expect_fail("CHAP_A=6|CHAP_I=1|CHAP_C=0x00112233"); /* not offered */
+	initiator_expect_fail("CHAP_A=6|CHAP_I=1|CHAP_C=0x00112233");   /* not offered */
 	initiator_expect_fail("CHAP_A=7,5|CHAP_I=1|CHAP_C=0x00112233"); /* a list */
 	initiator_expect_fail("CHAP_A=7|CHAP_C=0x00112233");            /* no CHAP_I */
 	initiator_expect_fail("CHAP_A=7|CHAP_I=1");                     /* no CHAP_C */
@@ -1045,8 +1044,8 @@ static void test_no_secret_in_errors(void **state)
 			snprintf(req, sizeof(req), "CHAP_N=%s|CHAP_R=%s%s", USER, r, tails[k]);
 			target_rx_str(&t, req);
 			{
-				const char *const secrets[] = {SECRET, TSECRET, "guess-secret", r,
-				                               r + 2, "0x0011", "0xzz"};
+				const char *const secrets[] = {SECRET, TSECRET,  "guess-secret", r,
+				                               r + 2,  "0x0011", "0xzz"};
 
 				if (t.rc) {
 					assert_clean(t.n.error, secrets, 7);
