@@ -144,7 +144,10 @@ struct idm_chap_rx {
 	char value[IDM_CHAP_NKEYS][IDM_CHAP_VALUE_MAX + 1];
 };
 
-/* CHAP state of one connection's login. Treat as opaque. */
+/*
+ * CHAP state of one connection's login (about 11 KiB: keep it with the
+ * login, not per connection for life). Treat as opaque.
+ */
 struct idm_chap {
 	enum idm_role role;
 	enum idm_chap_state state;
@@ -174,8 +177,12 @@ enum idm_hook_result idm_chap_hook_key(void *arg, const char *key, const char *v
 
 /*
  * Run the state machine on the CHAP keys of the PDU just processed and
- * append our CHAP keys to `out`. Returns 0 or a negative errno with
- * n->status and n->error set (and c->error).
+ * append our CHAP keys to `out`. Call it for every security-stage PDU,
+ * also those without CHAP keys (the initiator's step sends CHAP_A once
+ * AuthMethod=CHAP is settled). Returns 0, -EACCES (authentication
+ * failed: n->status = ISCSI_LOGIN_AUTH_FAILED) or -ENOMEM
+ * (ISCSI_LOGIN_OUT_OF_RESOURCES); n->error and c->error say why. After
+ * a failure every further step fails too.
  */
 int idm_chap_target_step(struct idm_chap *c, struct idm_nego *n, struct idm_textbuf *out);
 int idm_chap_initiator_step(struct idm_chap *c, struct idm_nego *n, struct idm_textbuf *out);

@@ -392,6 +392,7 @@ static int target_on_response(struct idm_chap *c, struct idm_nego *n, struct idm
 {
 	const unsigned mutual = BIT(IDM_CHAP_KEY_I) | BIT(IDM_CHAP_KEY_C);
 	const char *bad = rx_shape(&c->rx, BIT(IDM_CHAP_KEY_N) | BIT(IDM_CHAP_KEY_R), mutual);
+	bool name_ok, response_ok;
 	int rc = 0;
 
 	if (bad) {
@@ -400,11 +401,14 @@ static int target_on_response(struct idm_chap *c, struct idm_nego *n, struct idm
 	if ((c->rx.present & mutual) && (c->rx.present & mutual) != mutual) {
 		return chap_fail(c, n, "CHAP_I and CHAP_C must come together");
 	}
-	if (strcmp(c->rx.value[IDM_CHAP_KEY_N], c->account.user)) {
+	/* Check both before judging: the time taken does not tell which failed. */
+	name_ok = !strcmp(c->rx.value[IDM_CHAP_KEY_N], c->account.user);
+	response_ok = response_matches(c, c->rx.value[IDM_CHAP_KEY_R], c->account.secret,
+	                               c->account.secret_len);
+	if (!name_ok) {
 		return chap_fail(c, n, "unknown CHAP_N");
 	}
-	if (!response_matches(c, c->rx.value[IDM_CHAP_KEY_R], c->account.secret,
-	                      c->account.secret_len)) {
+	if (!response_ok) {
 		return chap_fail(c, n, "CHAP_R does not match");
 	}
 	if (c->rx.present & mutual) {
