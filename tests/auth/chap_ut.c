@@ -1080,6 +1080,84 @@ static void test_no_secret_after_clear(void **state)
 	peer_free(&i);
 }
 
+/* ---- garbage never crashes ------------------------------------------ */
+
+static void random_value(char *v, size_t cap, unsigned *seed)
+{
+	static const char chars[] = "0xXbB0123456789abcdefABCDEF+/=,-QZz ";
+	size_t len = (size_t)rand_r(seed) % (cap - 1);
+
+	for (size_t i = 0; i < len; i++) {
+		v[i] = chars[(size_t)rand_r(seed) % (sizeof(chars) - 1)];
+	}
+	v[len] = '\0';
+	if (len > 2 && rand_r(seed) % 2) {
+		v[0] = '0'; /* often a well-prefixed encoding */
+	}
+}
+
+/* Random CHAP keys in random states: errors, never crashes or leaks. */
+static void test_random_garbage(void **state)
+{
+	static const char *const keys[] = {"CHAP_A", "CHAP_I", "CHAP_C", "CHAP_N", "CHAP_R"};
+	unsigned seed = 12345;
+	struct accounts a;
+	struct peer t;
+
+	accounts_init(&a, true);
+	for (int iter = 0; iter < 3000; iter++) {
+		char answer[8];
+		char v[80];
+
+		target_init(&t, &a, all_algs, 4, IDM_CHAP_HEX, "CHAP,None");
+		assert_int_equal(target_rx_str(&t, first_pdu), 0);
+		if (iter % 2) {
+			assert_int_equal(target_rx_str(&t, "CHAP_A=5,7"), 0);
+		}
+		for (int k = 0; k < 5; k++) {
+			if (rand_r(&seed) % 2) {
+				random_value(v, sizeof(v), &seed);
+				idm_chap_hook_key(&t.chap, keys[k], v, answer, sizeof(answer));
+			}
+		}
+		if (idm_chap_target_step(&t.chap, &t.n, &t.out)) {
+			assert_int_equal(t.n.status, ISCSI_LOGIN_AUTH_FAILED);
+			assert_false(idm_auth_may_transit(&t.chap, &t.n));
+		}
+		peer_free(&t);
+	}
+}
+
+/* The same for the initiator waiting for a challenge. */
+static void test_random_garbage_initiator(void **state)
+{
+	static const char *const keys[] = {"CHAP_A", "CHAP_I", "CHAP_C", "CHAP_N", "CHAP_R"};
+	unsigned seed = 777;
+	struct accounts a;
+	struct peer i;
+
+	accounts_init(&a, true);
+	for (int iter = 0; iter < 3000; iter++) {
+		char answer[8], buf[64];
+		char v[80];
+
+		initiator_init(&i, &a.normal, all_algs, 4, IDM_CHAP_BASE64, iter % 2, "CHAP");
+		assert_int_equal(initiator_rx(&i, buf, text(buf, sizeof(buf), "AuthMethod=CHAP")),
+		                 0);
+		for (int k = 0; k < 5; k++) {
+			if (rand_r(&seed) % 2) {
+				random_value(v, sizeof(v), &seed);
+				idm_chap_hook_key(&i.chap, keys[k], v, answer, sizeof(answer));
+			}
+		}
+		if (idm_chap_initiator_step(&i.chap, &i.n, &i.out)) {
+			assert_int_equal(i.n.status, ISCSI_LOGIN_AUTH_FAILED);
+			assert_false(idm_auth_may_transit(&i.chap, &i.n));
+		}
+		peer_free(&i);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1121,6 +1199,8 @@ int main(void)
 	    cmocka_unit_test(test_initiator_mutual_refuses_none),
 	    cmocka_unit_test(test_no_secret_in_errors),
 	    cmocka_unit_test(test_no_secret_after_clear),
+	    cmocka_unit_test(test_random_garbage),
+	    cmocka_unit_test(test_random_garbage_initiator),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
