@@ -23,7 +23,8 @@
  *              if T=1 was asked: allow it only if idm_auth_may_transit()
  *   initiator: idm_nego_process(n, SEC, rsp, len, out);
  *              idm_chap_initiator_step(chap, n, out);
- *              set T=1 only once idm_auth_may_transit() says so
+ *              set T=1 once idm_auth_may_ask_transit() says so; accept
+ *              the target's transit only if idm_auth_may_transit()
  *
  * A step appends our CHAP keys to the text buffer. On failure it returns
  * a negative errno and sets n->status (ISCSI_LOGIN_AUTH_FAILED, or
@@ -196,6 +197,14 @@ int idm_chap_initiator_step(struct idm_chap *c, struct idm_nego *n, struct idm_t
  * `c` may be NULL when no CHAP state exists (then only None passes).
  */
 bool idm_auth_may_transit(const struct idm_chap *c, const struct idm_nego *n);
+
+/*
+ * Initiator: may the next Login Request set T=1? Already on the PDU that
+ * carries our CHAP_R (and our mutual challenge), as deployed initiators
+ * do; the target's T=1 answer is then accepted only if
+ * idm_auth_may_transit() holds after that answer was processed.
+ */
+bool idm_auth_may_ask_transit(const struct idm_chap *c, const struct idm_nego *n);
 
 /* ---- building blocks, public for tests and other users ------------- */
 

@@ -594,3 +594,11 @@ bool idm_auth_may_transit(const struct idm_chap *c, const struct idm_nego *n)
 	/* An initiator that wants the target proven refuses None. */
 	return !(c && c->role == IDM_ROLE_INITIATOR && c->cfg.mutual);
 }
+
+bool idm_auth_may_ask_transit(const struct idm_chap *c, const struct idm_nego *n)
+{
+	if (auth_is_chap(n) && c && c->role == IDM_ROLE_INITIATOR) {
+		return c->state == IDM_CHAP_RESPONDED || c->state == IDM_CHAP_DONE;
+	}
+	return idm_auth_may_transit(c, n);
+}

@@ -865,6 +865,7 @@ static void e2e(uint8_t alg, bool mutual, enum idm_chap_encoding enc)
 	target_init(&t, &a, &alg, 1, enc, "CHAP");
 	initiator_init(&i, &a.normal, all_algs, 4, enc, mutual, "CHAP,None");
 	assert_int_equal(login(&i, &t), 0);
+	assert_true(idm_auth_may_ask_transit(&i.chap, &i.n));
 	assert_int_equal(t.chap.alg, alg);
 	assert_int_equal(i.chap.alg, alg);
 	assert_int_equal(t.chap.state, IDM_CHAP_DONE);
@@ -969,6 +970,7 @@ static void test_initiator_offer(void **state)
 	assert_string_equal(find(&i.out, "CHAP_A"), "7,5");
 	assert_int_equal(i.chap.state, IDM_CHAP_ALG_SENT);
 	assert_false(idm_auth_may_transit(&i.chap, &i.n));
+	assert_false(idm_auth_may_ask_transit(&i.chap, &i.n));
 	peer_free(&i);
 }
 
@@ -997,6 +999,55 @@ static void test_initiator_bad_challenge(void **state)
 	initiator_expect_fail("CHAP_A=7|CHAP_I=300|CHAP_C=0x00112233");
 	initiator_expect_fail("CHAP_A=7|CHAP_I=1|CHAP_C=0xqq");
 	initiator_expect_fail("CHAP_A=7|CHAP_I=1|CHAP_C=0x00|CHAP_R=0x00");
+}
+
+/* The initiator's side of mutual CHAP, step by step, against reference hashes. */
+static void initiator_mutual(const char *target_name, int expect_rc)
+{
+	const uint8_t chal[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+	uint8_t want[64], got[64], ichal[IDM_CHAP_CHALLENGE_MAX];
+	size_t wlen, glen = 0, iclen = 0;
+	struct accounts a;
+	struct peer i;
+	char buf[512], r[200];
+
+	accounts_init(&a, true);
+	initiator_init(&i, &a.normal, all_algs, 4, IDM_CHAP_HEX, true, "CHAP");
+	assert_int_equal(initiator_rx(&i, buf, text(buf, sizeof(buf), "AuthMethod=CHAP")), 0);
+	assert_int_equal(
+	    initiator_rx(&i, buf,
+	                 text(buf, sizeof(buf),
+	                      "CHAP_A=7|CHAP_I=3|CHAP_C=0x000102030405060708090a0b0c0d0e0f")),
+	    0);
+	assert_string_equal(find(&i.out, "CHAP_N"), USER);
+	assert_int_equal(idm_chap_decode(find(&i.out, "CHAP_R"), got, sizeof(got), &glen), 0);
+	wlen = reference(IDM_CHAP_SHA256, 3, SECRET, chal, sizeof(chal), want);
+	assert_int_equal(glen, wlen);
+	assert_memory_equal(got, want, wlen);
+	assert_int_equal(i.chap.state, IDM_CHAP_RESPONDED);
+	assert_true(idm_auth_may_ask_transit(&i.chap, &i.n));
+	assert_false(idm_auth_may_transit(&i.chap, &i.n));
+
+	/* Play the target: answer the initiator's challenge. */
+	assert_int_equal(idm_chap_decode(find(&i.out, "CHAP_C"), ichal, sizeof(ichal), &iclen), 0);
+	assert_int_equal(iclen, 32);
+	wlen = reference(IDM_CHAP_SHA256, (uint8_t)atoi(find(&i.out, "CHAP_I")), TSECRET, ichal,
+	                 iclen, want);
+	assert_int_equal(idm_chap_encode(IDM_CHAP_BASE64, want, wlen, r, sizeof(r)), 0);
+	snprintf(buf, sizeof(buf), "CHAP_N=%s|CHAP_R=%s", target_name, r);
+	{
+		char raw[512];
+
+		assert_int_equal(initiator_rx(&i, raw, text(raw, sizeof(raw), buf)), expect_rc);
+	}
+	assert_int_equal(idm_auth_may_transit(&i.chap, &i.n), expect_rc == 0);
+	peer_free(&i);
+}
+
+static void test_initiator_mutual_steps(void **state)
+{
+	initiator_mutual(TUSER, 0);
+	initiator_mutual("other-target", -EACCES);
 }
 
 /* A target that settles AuthMethod=None fails an initiator wanting mutual. */
@@ -1196,6 +1247,7 @@ int main(void)
 	    cmocka_unit_test(test_e2e_no_common_alg),
 	    cmocka_unit_test(test_initiator_offer),
 	    cmocka_unit_test(test_initiator_bad_challenge),
+	    cmocka_unit_test(test_initiator_mutual_steps),
 	    cmocka_unit_test(test_initiator_mutual_refuses_none),
 	    cmocka_unit_test(test_no_secret_in_errors),
 	    cmocka_unit_test(test_no_secret_after_clear),
