@@ -22,7 +22,6 @@ cd "$(dirname "$(readlink -f "$0")")/.." || exit 1
 ROOT=$PWD
 
 IDMD=${IDMD:-$ROOT/build/idmd}
-[[ ! -x $IDMD && -x $ROOT/build/src/cmd/idmd ]] && IDMD=$ROOT/build/src/cmd/idmd
 SECS=5 ROUNDS=3 SIZE=1G IDM_NULL_URL='' IDM_FILE_URL=''
 while (($#)); do
 	case $1 in

@@ -84,14 +84,9 @@ PY
 	fi
 }
 
-# idmd_in DIR: the daemon of build DIR: DIR/idmd, else DIR/src/cmd/idmd (where meson
-# builds src/cmd's programs); DIR/idmd when neither exists, so the tests say so.
+# idmd_in DIR: the daemon of build DIR.
 idmd_in() {
-	if [[ ! -x $ROOT/$1/idmd && -x $ROOT/$1/src/cmd/idmd ]]; then
-		echo "$ROOT/$1/src/cmd/idmd"
-	else
-		echo "$ROOT/$1/idmd"
-	fi
+	echo "$ROOT/$1/idmd"
 }
 
 # run_integration BUILD_DIR IDMD PREFIX: every tests/integration/t_*.sh, one line each.
