@@ -16,8 +16,10 @@ static void fake_finish(struct fake_store *fs, struct idm_backing_io *io)
 			status = -EIO;
 		} else if (io->op == IDM_BACKING_READ) {
 			memcpy(io->buf, fs->mem + io->offset, io->len);
-		} else {
+		} else if (io->op == IDM_BACKING_WRITE) {
 			memcpy(fs->mem + io->offset, io->buf, io->len);
+		} else {
+			memset(fs->mem + io->offset, 0, io->len);
 		}
 	}
 	io->done(io, status);
@@ -38,6 +40,12 @@ static void fake_submit(struct idm_backing *b, struct idm_backing_io *io, struct
 		break;
 	case IDM_BACKING_FLUSH:
 		fs->flushes++;
+		break;
+	case IDM_BACKING_WRITE_ZEROES:
+		fs->zeroes++;
+		break;
+	case IDM_BACKING_UNMAP:
+		fs->unmaps++;
 		break;
 	}
 	if (fs->deferred) {
@@ -78,8 +86,10 @@ static void fake_close(struct idm_backing *b)
 	free(fs);
 }
 
-static const struct idm_backing_ops fake_ops_map = {"fake-mem", fake_submit, fake_map, fake_close};
-static const struct idm_backing_ops fake_ops_nomap = {"fake-file", fake_submit, NULL, fake_close};
+static const struct idm_backing_ops fake_ops_map = {
+    .kind = "fake-mem", .submit = fake_submit, .map = fake_map, .close = fake_close};
+static const struct idm_backing_ops fake_ops_nomap = {
+    .kind = "fake-file", .submit = fake_submit, .close = fake_close};
 
 struct fake_store *fake_store_new(uint32_t block_size, uint64_t size, bool mappable)
 {

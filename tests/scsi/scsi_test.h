@@ -22,7 +22,7 @@ struct fake_store {
 	bool deferred; /* keep submitted I/O pending until fake_complete() */
 	int fail;      /* -errno to fail every I/O with, or 0 */
 	struct idm_backing_io *pending;
-	unsigned reads, writes, flushes, fua_writes;
+	unsigned reads, writes, flushes, fua_writes, zeroes, unmaps;
 	bool *closed; /* set when the LU closes the store */
 };
 
