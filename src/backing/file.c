@@ -100,6 +100,10 @@ static bool file_account(struct idm_backing_io *io, long res)
 		return false;
 	}
 	if (res < 0 || !moves_data(io)) {
+		/* WRITE ZEROES / UNMAP are done in one step: all of it. */
+		if (res >= 0 && io->op != IDM_BACKING_FLUSH) {
+			io->moved = io->len;
+		}
 		idm_backing_complete(io, res < 0 ? (int)res : 0);
 		return true;
 	}

@@ -61,7 +61,7 @@ static void mem_submit(struct idm_backing *b, struct idm_backing_io *io, struct 
 		mem_zero(at, io->len);
 	}
 	/* RAM is as durable as it gets: FUA and FLUSH have nothing to do. */
-	io->moved = io->op == IDM_BACKING_READ || io->op == IDM_BACKING_WRITE ? io->len : 0;
+	io->moved = io->op == IDM_BACKING_FLUSH ? 0 : io->len;
 	idm_backing_complete(io, 0);
 }
 
