@@ -117,13 +117,11 @@ static void rmw_write(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy, uint
 int scsi_caw_setup(struct scsi_cmd *cmd)
 {
 	const uint8_t *cdb = cmd->cdb;
+	/* An 8-bit count: never above SCSI_MAX_CAW_BLOCKS (255). */
 	struct scsi_lba_range r = {.lba = get_be64(cdb + 2), .nblocks = cdb[CAW_NBLOCKS]};
 
 	if (cdb[1] >> RMW_PROTECT_SHIFT) {
 		return scsi_cmd_bad_field(cmd, 1, 7);
-	}
-	if (r.nblocks > SCSI_MAX_CAW_BLOCKS) {
-		return scsi_cmd_bad_field(cmd, CAW_NBLOCKS, -1);
 	}
 	if (scsi_check_range(cmd, &r)) {
 		return 1;

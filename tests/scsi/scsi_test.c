@@ -9,7 +9,7 @@
 
 static void fake_finish(struct fake_store *fs, struct idm_backing_io *io)
 {
-	int status = fs->fail;
+	int status = fs->fail ? fs->fail : io->op == IDM_BACKING_WRITE ? fs->fail_write : 0;
 
 	bool zeroing = io->op == IDM_BACKING_WRITE_ZEROES || io->op == IDM_BACKING_UNMAP;
 
