@@ -214,7 +214,8 @@ static int check_block_descriptors(struct scsi_cmd *cmd, uint32_t off, uint32_t 
 	const uint8_t *p;
 
 	if (bdlen % size) {
-		scsi_cmd_bad_param(cmd, (uint16_t)(cmd->cdb[0] == SCSI_OP_MODE_SELECT10 ? 6 : 3), -1);
+		scsi_cmd_bad_param(cmd, (uint16_t)(cmd->cdb[0] == SCSI_OP_MODE_SELECT10 ? 6 : 3),
+		                   -1);
 		return 1;
 	}
 	for (; bdlen; bdlen -= size, off += size) {
@@ -239,7 +240,8 @@ static uint32_t check_page(struct scsi_cmd *cmd, uint32_t off, uint32_t end, boo
 	uint32_t i;
 
 	if (end - off < 2 || end - off < (uint32_t)p[1] + 2) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
 		return 0;
 	}
 	mp = find_page(p[0] & 0x3f);
@@ -278,13 +280,15 @@ void scsi_mode_select_exec(struct scsi_cmd *cmd)
 		return;
 	}
 	if (len < hdr) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
 		scsi_cmd_complete(cmd);
 		return;
 	}
 	bdlen = ms10 ? get_be16(cmd->data + 6) : cmd->data[3];
 	if (bdlen > len - hdr) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
 		scsi_cmd_complete(cmd);
 		return;
 	}

@@ -18,24 +18,24 @@
 #define LBA4 0xff, 0xff, 0xff, 0xff
 #define LBA8 LBA4, LBA4
 
-#define OP(nm, fl, su, ex, ...)                                                                   \
+#define OP(nm, fl, su, ex, ...)                                                                    \
 	{                                                                                          \
-		.name = nm, .flags = fl, .setup = su, .exec = ex, .usage = {__VA_ARGS__}           \
+		.name = nm, .flags = fl, .setup = su, .exec = ex, .usage = { __VA_ARGS__ }         \
 	}
 
 /* Medium access flags. */
 #define MEDIUM (SCSI_OPF_MEDIUM)
-#define RW (SCSI_OPF_MEDIUM | SCSI_OPF_DIRECT | SCSI_OPF_DPOFUA)
+#define RW (SCSI_OPF_MEDIUM | SCSI_OPF_DIRECT)
 #define LUN_ANY (SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA)
 
 /* SERVICE ACTION IN(16), by service action. */
 static const struct scsi_op service_action_in_ops[SCSI_SA_COUNT] = {
-    [SCSI_SA_READ_CAPACITY16] = OP("READ CAPACITY(16)", 0, scsi_service_action_in_setup,
-                                   scsi_read_capacity16_exec, 0, SCSI_SA_READ_CAPACITY16, 0, 0,
-                                   0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL),
-    [SCSI_SA_GET_LBA_STATUS] = OP("GET LBA STATUS", 0, scsi_get_lba_status_setup,
-                                  scsi_get_lba_status_exec, 0, SCSI_SA_GET_LBA_STATUS, LBA8,
-                                  0xff, 0xff, 0xff, 0xff, 0, CTL),
+    [SCSI_SA_READ_CAPACITY16] =
+        OP("READ CAPACITY(16)", 0, scsi_service_action_in_setup, scsi_read_capacity16_exec, 0,
+           SCSI_SA_READ_CAPACITY16, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL),
+    [SCSI_SA_GET_LBA_STATUS] =
+        OP("GET LBA STATUS", 0, scsi_get_lba_status_setup, scsi_get_lba_status_exec, 0,
+           SCSI_SA_GET_LBA_STATUS, LBA8, 0xff, 0xff, 0xff, 0xff, 0, CTL),
 };
 
 /* MAINTENANCE IN, by service action. */
@@ -46,65 +46,61 @@ static const struct scsi_op maintenance_in_ops[SCSI_SA_COUNT] = {
 };
 
 const struct scsi_op scsi_op_table[256] = {
-    [SCSI_OP_TEST_UNIT_READY] = OP("TEST UNIT READY", MEDIUM, scsi_no_data_setup,
-                                   scsi_good_exec, 0, 0, 0, 0, 0, CTL),
+    [SCSI_OP_TEST_UNIT_READY] =
+        OP("TEST UNIT READY", MEDIUM, scsi_no_data_setup, scsi_good_exec, 0, 0, 0, 0, 0, CTL),
     [SCSI_OP_REQUEST_SENSE] = OP("REQUEST SENSE", LUN_ANY, scsi_request_sense_setup,
                                  scsi_request_sense_exec, 0, 0x01, 0, 0, 0xff, CTL),
-    [SCSI_OP_READ6] = OP("READ(6)", RW & ~SCSI_OPF_DPOFUA, scsi_rw_setup, scsi_rw_exec, 0, 0x1f,
-                         0xff, 0xff, 0xff, CTL),
-    [SCSI_OP_WRITE6] = OP("WRITE(6)", RW & ~SCSI_OPF_DPOFUA, scsi_rw_setup, scsi_rw_exec, 0,
-                          0x1f, 0xff, 0xff, 0xff, CTL),
-    [SCSI_OP_INQUIRY] = OP("INQUIRY", LUN_ANY, scsi_inquiry_setup, scsi_inquiry_exec, 0, 0x03,
-                           0xff, 0xff, 0xff, CTL),
-    [SCSI_OP_MODE_SELECT6] = OP("MODE SELECT(6)", 0, scsi_mode_select_setup,
-                                scsi_mode_select_exec, 0, 0x11, 0, 0, 0xff, CTL),
-    [SCSI_OP_MODE_SENSE6] = OP("MODE SENSE(6)", 0, scsi_mode_sense_setup, scsi_mode_sense_exec,
-                               0, 0x08, 0xff, 0xff, 0xff, CTL),
+    [SCSI_OP_READ6] =
+        OP("READ(6)", RW, scsi_rw_setup, scsi_rw_exec, 0, 0x1f, 0xff, 0xff, 0xff, CTL),
+    [SCSI_OP_WRITE6] =
+        OP("WRITE(6)", RW, scsi_rw_setup, scsi_rw_exec, 0, 0x1f, 0xff, 0xff, 0xff, CTL),
+    [SCSI_OP_INQUIRY] = OP("INQUIRY", LUN_ANY, scsi_inquiry_setup, scsi_inquiry_exec, 0, 0x03, 0xff,
+                           0xff, 0xff, CTL),
+    [SCSI_OP_MODE_SELECT6] = OP("MODE SELECT(6)", 0, scsi_mode_select_setup, scsi_mode_select_exec,
+                                0, 0x11, 0, 0, 0xff, CTL),
+    [SCSI_OP_MODE_SENSE6] = OP("MODE SENSE(6)", 0, scsi_mode_sense_setup, scsi_mode_sense_exec, 0,
+                               0x08, 0xff, 0xff, 0xff, CTL),
     [SCSI_OP_START_STOP_UNIT] = OP("START STOP UNIT", 0, scsi_start_stop_setup,
                                    scsi_start_stop_exec, 0, 0, 0, 0, 0xf7, CTL),
     [SCSI_OP_PREVENT_ALLOW] = OP("PREVENT ALLOW MEDIUM REMOVAL", 0, scsi_prevent_allow_setup,
                                  scsi_good_exec, 0, 0, 0, 0, 0x03, CTL),
     [SCSI_OP_READ_CAPACITY10] = OP("READ CAPACITY(10)", 0, scsi_read_capacity10_setup,
                                    scsi_read_capacity10_exec, 0, 0, LBA4, 0, 0, 0x01, CTL),
-    [SCSI_OP_READ10] = OP("READ(10)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, 0, 0xff,
-                          0xff, CTL),
-    [SCSI_OP_WRITE10] = OP("WRITE(10)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, 0, 0xff,
-                           0xff, CTL),
-    [SCSI_OP_WRITE_VERIFY10] = OP("WRITE AND VERIFY(10)", RW, scsi_write_verify_setup,
-                                  scsi_rw_exec, 0, PDB, LBA4, 0, 0xff, 0xff, CTL),
-    [SCSI_OP_VERIFY10] = OP("VERIFY(10)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB,
-                            LBA4, 0, 0xff, 0xff, CTL),
-    [SCSI_OP_PREFETCH10] = OP("PRE-FETCH(10)", MEDIUM, scsi_prefetch_setup, scsi_good_exec, 0,
-                              0x02, LBA4, 0, 0xff, 0xff, CTL),
+    [SCSI_OP_READ10] =
+        OP("READ(10)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, 0, 0xff, 0xff, CTL),
+    [SCSI_OP_WRITE10] =
+        OP("WRITE(10)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, 0, 0xff, 0xff, CTL),
+    [SCSI_OP_WRITE_VERIFY10] = OP("WRITE AND VERIFY(10)", RW, scsi_write_verify_setup, scsi_rw_exec,
+                                  0, PDB, LBA4, 0, 0xff, 0xff, CTL),
+    [SCSI_OP_VERIFY10] = OP("VERIFY(10)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB, LBA4,
+                            0, 0xff, 0xff, CTL),
+    [SCSI_OP_PREFETCH10] = OP("PRE-FETCH(10)", MEDIUM, scsi_prefetch_setup, scsi_good_exec, 0, 0x02,
+                              LBA4, 0, 0xff, 0xff, CTL),
     [SCSI_OP_SYNC_CACHE10] = OP("SYNCHRONIZE CACHE(10)", MEDIUM, scsi_sync_cache_setup,
                                 scsi_sync_cache_exec, 0, 0, LBA4, 0, 0xff, 0xff, CTL),
     [SCSI_OP_READ_DEFECT10] = OP("READ DEFECT DATA(10)", 0, scsi_read_defect_setup,
-                                 scsi_read_defect_exec, 0, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff,
-                                 CTL),
+                                 scsi_read_defect_exec, 0, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, CTL),
     [SCSI_OP_WRITE_SAME10] = OP("WRITE SAME(10)", MEDIUM, scsi_write_same_setup,
                                 scsi_write_same_exec, 0, 0xf8, LBA4, 0, 0xff, 0xff, CTL),
-    [SCSI_OP_UNMAP] = OP("UNMAP", MEDIUM, scsi_unmap_setup, scsi_unmap_exec, 0, 0x01, 0, 0, 0, 0,
-                         0, 0xff, 0xff, CTL),
+    [SCSI_OP_UNMAP] = OP("UNMAP", MEDIUM, scsi_unmap_setup, scsi_unmap_exec, 0, 0x01, 0, 0, 0, 0, 0,
+                         0xff, 0xff, CTL),
     [SCSI_OP_MODE_SELECT10] = OP("MODE SELECT(10)", 0, scsi_mode_select_setup,
                                  scsi_mode_select_exec, 0, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, CTL),
-    [SCSI_OP_MODE_SENSE10] = OP("MODE SENSE(10)", 0, scsi_mode_sense_setup,
-                                scsi_mode_sense_exec, 0, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff,
-                                CTL),
-    [SCSI_OP_READ16] = OP("READ(16)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA8, LBA4, 0,
-                          CTL),
-    [SCSI_OP_COMPARE_AND_WRITE] = OP("COMPARE AND WRITE", MEDIUM | SCSI_OPF_DPOFUA,
-                                     scsi_caw_setup, scsi_caw_exec, 0, PDF, LBA8, 0, 0, 0, 0xff,
-                                     0, CTL),
-    [SCSI_OP_WRITE16] = OP("WRITE(16)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA8, LBA4, 0,
-                           CTL),
-    [SCSI_OP_ORWRITE16] = OP("ORWRITE(16)", MEDIUM | SCSI_OPF_DPOFUA, scsi_orwrite_setup,
-                             scsi_orwrite_exec, 0, PDF, LBA8, LBA4, 0, CTL),
-    [SCSI_OP_WRITE_VERIFY16] = OP("WRITE AND VERIFY(16)", RW, scsi_write_verify_setup,
-                                  scsi_rw_exec, 0, PDB, LBA8, LBA4, 0, CTL),
-    [SCSI_OP_VERIFY16] = OP("VERIFY(16)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB,
-                            LBA8, LBA4, 0, CTL),
-    [SCSI_OP_PREFETCH16] = OP("PRE-FETCH(16)", MEDIUM, scsi_prefetch_setup, scsi_good_exec, 0,
-                              0x02, LBA8, LBA4, 0, CTL),
+    [SCSI_OP_MODE_SENSE10] = OP("MODE SENSE(10)", 0, scsi_mode_sense_setup, scsi_mode_sense_exec, 0,
+                                0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL),
+    [SCSI_OP_READ16] = OP("READ(16)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA8, LBA4, 0, CTL),
+    [SCSI_OP_COMPARE_AND_WRITE] = OP("COMPARE AND WRITE", MEDIUM, scsi_caw_setup, scsi_caw_exec, 0,
+                                     PDF, LBA8, 0, 0, 0, 0xff, 0, CTL),
+    [SCSI_OP_WRITE16] =
+        OP("WRITE(16)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA8, LBA4, 0, CTL),
+    [SCSI_OP_ORWRITE16] = OP("ORWRITE(16)", MEDIUM, scsi_orwrite_setup, scsi_orwrite_exec, 0, PDF,
+                             LBA8, LBA4, 0, CTL),
+    [SCSI_OP_WRITE_VERIFY16] = OP("WRITE AND VERIFY(16)", RW, scsi_write_verify_setup, scsi_rw_exec,
+                                  0, PDB, LBA8, LBA4, 0, CTL),
+    [SCSI_OP_VERIFY16] =
+        OP("VERIFY(16)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB, LBA8, LBA4, 0, CTL),
+    [SCSI_OP_PREFETCH16] = OP("PRE-FETCH(16)", MEDIUM, scsi_prefetch_setup, scsi_good_exec, 0, 0x02,
+                              LBA8, LBA4, 0, CTL),
     [SCSI_OP_SYNC_CACHE16] = OP("SYNCHRONIZE CACHE(16)", MEDIUM, scsi_sync_cache_setup,
                                 scsi_sync_cache_exec, 0, 0, LBA8, LBA4, 0, CTL),
     [SCSI_OP_WRITE_SAME16] = OP("WRITE SAME(16)", MEDIUM, scsi_write_same_setup,
@@ -114,14 +110,13 @@ const struct scsi_op scsi_op_table[256] = {
     [SCSI_OP_REPORT_LUNS] = OP("REPORT LUNS", LUN_ANY, scsi_report_luns_setup,
                                scsi_report_luns_exec, 0, 0, 0xff, 0, 0, 0, LBA4, 0, CTL),
     [SCSI_OP_MAINTENANCE_IN] = {.name = "MAINTENANCE IN", .sa_ops = maintenance_in_ops},
-    [SCSI_OP_READ12] = OP("READ(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0,
-                          CTL),
-    [SCSI_OP_WRITE12] = OP("WRITE(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0,
-                           CTL),
-    [SCSI_OP_WRITE_VERIFY12] = OP("WRITE AND VERIFY(12)", RW, scsi_write_verify_setup,
-                                  scsi_rw_exec, 0, PDB, LBA4, LBA4, 0, CTL),
-    [SCSI_OP_VERIFY12] = OP("VERIFY(12)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB,
-                            LBA4, LBA4, 0, CTL),
+    [SCSI_OP_READ12] = OP("READ(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
+    [SCSI_OP_WRITE12] =
+        OP("WRITE(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
+    [SCSI_OP_WRITE_VERIFY12] = OP("WRITE AND VERIFY(12)", RW, scsi_write_verify_setup, scsi_rw_exec,
+                                  0, PDB, LBA4, LBA4, 0, CTL),
+    [SCSI_OP_VERIFY12] =
+        OP("VERIFY(12)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB, LBA4, LBA4, 0, CTL),
     [SCSI_OP_READ_DEFECT12] = OP("READ DEFECT DATA(12)", 0, scsi_read_defect_setup,
                                  scsi_read_defect_exec, 0, 0x1f, 0, 0, 0, 0, LBA4, 0, CTL),
 };

@@ -78,7 +78,6 @@ enum scsi_op_flags {
 	SCSI_OPF_NO_UA = 1 << 1,   /* neither reports nor clears a unit attention */
 	SCSI_OPF_MEDIUM = 1 << 2,  /* needs a started unit */
 	SCSI_OPF_DIRECT = 1 << 3,  /* READ/WRITE: may use the store's memory */
-	SCSI_OPF_DPOFUA = 1 << 4,  /* usage map has DPO and FUA (byte 1, 0x18) */
 };
 
 /*
@@ -196,7 +195,7 @@ void scsi_cmd_bad_param(struct scsi_cmd *cmd, uint16_t byte, int bit);
 /* Synchronous store I/O for the commands that read, change and write
  * blocks under the LU's lock (COMPARE AND WRITE, ORWRITE). 0 or -errno. */
 int scsi_store_sync(struct scsi_lu *lu, enum idm_backing_op op, uint64_t lba, uint32_t nblocks,
-		    uint8_t *buf);
+                    uint8_t *buf);
 
 /*
  * Run cmd->io.op (WRITE from cmd->io.buf, WRITE ZEROES, UNMAP) over

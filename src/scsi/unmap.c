@@ -95,8 +95,7 @@ bool scsi_unmap_next(struct scsi_cmd *cmd)
 
 void scsi_unmap_exec(struct scsi_cmd *cmd)
 {
-	if (cmd->xfer_len == 0 || scsi_buffer_short(cmd) ||
-	    unmap_check(cmd, unmap_count(cmd))) {
+	if (cmd->xfer_len == 0 || scsi_buffer_short(cmd) || unmap_check(cmd, unmap_count(cmd))) {
 		scsi_cmd_complete(cmd);
 		return;
 	}

@@ -166,10 +166,9 @@ void scsi_write_same_exec(struct scsi_cmd *cmd)
 		cmd->stage = WS_MODE_ZEROES;
 	}
 	if (cmd->stage != WS_MODE_DATA) {
-		range_prepare(cmd,
-		              cmd->stage == WS_MODE_UNMAP ? IDM_BACKING_UNMAP
-		                                          : IDM_BACKING_WRITE_ZEROES,
-		              NULL, RANGE_CHUNK_BYTES / bs);
+		range_prepare(
+		    cmd, cmd->stage == WS_MODE_UNMAP ? IDM_BACKING_UNMAP : IDM_BACKING_WRITE_ZEROES,
+		    NULL, RANGE_CHUNK_BYTES / bs);
 		scsi_range_run(cmd);
 		return;
 	}

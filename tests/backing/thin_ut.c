@@ -56,7 +56,8 @@ static void probe_done(struct idm_backing_io *io, int status)
 static int run_io(struct idm_backing *b, struct idm_reactor *r, enum idm_backing_op op,
                   uint64_t off, uint32_t len, uint8_t *buf)
 {
-	struct probe p = {.io = {.op = op, .offset = off, .len = len, .buf = buf, .done = probe_done}};
+	struct probe p = {
+	    .io = {.op = op, .offset = off, .len = len, .buf = buf, .done = probe_done}};
 	uint64_t end = idm_now_ms() + 5000;
 
 	idm_backing_submit(b, &p.io, r);
@@ -298,10 +299,8 @@ static void test_file_uring(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mem_zero_and_unmap),
-	    cmocka_unit_test(test_null_zero_and_unmap),
-	    cmocka_unit_test(test_file_sync),
-	    cmocka_unit_test(test_file_uring),
+	    cmocka_unit_test(test_mem_zero_and_unmap), cmocka_unit_test(test_null_zero_and_unmap),
+	    cmocka_unit_test(test_file_sync),          cmocka_unit_test(test_file_uring),
 	    cmocka_unit_test(test_file_zero_fallback),
 	};
 

@@ -349,18 +349,12 @@ static void test_orwrite_too_long(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_caw_match_mapped, env_map),
-	    T(test_caw_match_store, env_nomap),
-	    T(test_caw_miscompare, env_nomap),
-	    T(test_caw_miscompare_first_byte, env_map),
-	    T(test_caw_zero_blocks, env_map),
-	    T(test_caw_bad_cdb, env_map),
-	    T(test_caw_store_errors, env_nomap),
-	    T(test_caw_atomic_across_threads, env_nomap),
-	    T(test_orwrite_mapped, env_map),
-	    T(test_orwrite_store, env_nomap),
-	    T(test_orwrite_errors, env_nomap),
-	    cmocka_unit_test(test_orwrite_too_long),
+	    T(test_caw_match_mapped, env_map),   T(test_caw_match_store, env_nomap),
+	    T(test_caw_miscompare, env_nomap),   T(test_caw_miscompare_first_byte, env_map),
+	    T(test_caw_zero_blocks, env_map),    T(test_caw_bad_cdb, env_map),
+	    T(test_caw_store_errors, env_nomap), T(test_caw_atomic_across_threads, env_nomap),
+	    T(test_orwrite_mapped, env_map),     T(test_orwrite_store, env_nomap),
+	    T(test_orwrite_errors, env_nomap),   cmocka_unit_test(test_orwrite_too_long),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

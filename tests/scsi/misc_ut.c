@@ -218,8 +218,8 @@ static void test_mode_select_all_or_nothing(void **state)
 	uint8_t len = select_list(e, 0x3f);
 
 	assert_int_equal(e->buf[4], 0x08);
-	e->buf[6] &= (uint8_t)~0x04;         /* WCE off in the first page */
-	e->buf[4 + 20 + 3] ^= 0x10;          /* and a change in the control page */
+	e->buf[6] &= (uint8_t)~0x04; /* WCE off in the first page */
+	e->buf[4 + 20 + 3] ^= 0x10;  /* and a change in the control page */
 	assert_int_equal(mode_select6(e, 0x10, len), 0);
 	t_expect_param(e, 4 + 20 + 3);
 	assert_true(e->lu->write_cache);

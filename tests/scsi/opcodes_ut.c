@@ -92,7 +92,7 @@ static void test_all_commands(void **state)
 	t_expect_good(e);
 	n = parse_all(e, false, d, 128);
 	assert_int_equal(n, 36 + 3); /* opcodes, and service actions of 9Eh, A3h */
-	for (i = 1; i < n; i++) { /* ascending opcode, then service action */
+	for (i = 1; i < n; i++) {    /* ascending opcode, then service action */
 		assert_true(d[i - 1].op < d[i].op ||
 		            (d[i - 1].op == d[i].op && d[i - 1].sa < d[i].sa));
 	}
@@ -217,7 +217,7 @@ static void test_unsupported_and_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_all_commands), T(test_list_matches_setup), T(test_one_command),
+	    T(test_all_commands), T(test_list_matches_setup),     T(test_one_command),
 	    T(test_usage_dpofua), T(test_unsupported_and_errors),
 	};
 

@@ -122,10 +122,8 @@ static const struct idm_backing_ops fake_ops_map = {.kind = "fake-mem",
                                                     .map = fake_map,
                                                     .close = fake_close,
                                                     .lba_status = fake_lba_status};
-static const struct idm_backing_ops fake_ops_nomap = {.kind = "fake-file",
-                                                      .submit = fake_submit,
-                                                      .close = fake_close,
-                                                      .lba_status = fake_lba_status};
+static const struct idm_backing_ops fake_ops_nomap = {
+    .kind = "fake-file", .submit = fake_submit, .close = fake_close, .lba_status = fake_lba_status};
 
 struct fake_store *fake_store_new(uint32_t block_size, uint64_t size, bool mappable)
 {
@@ -266,7 +264,7 @@ void t_expect_param(struct t_env *e, uint16_t byte)
 	const uint8_t *s = e->cmd.sense;
 
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
-	assert_true(s[15] & 0x80);        /* SKSV */
+	assert_true(s[15] & 0x80);         /* SKSV */
 	assert_int_equal(s[15] & 0x40, 0); /* C/D: in the parameter list */
 	assert_int_equal(get_be16(&s[16]), byte);
 }

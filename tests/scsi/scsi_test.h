@@ -18,9 +18,9 @@
 
 struct fake_store {
 	struct idm_backing b;
-	uint8_t *mem;  /* NULL for huge stores that only answer capacity */
-	bool deferred; /* keep submitted I/O pending until fake_complete() */
-	int fail;      /* -errno to fail every I/O with, or 0 */
+	uint8_t *mem;   /* NULL for huge stores that only answer capacity */
+	bool deferred;  /* keep submitted I/O pending until fake_complete() */
+	int fail;       /* -errno to fail every I/O with, or 0 */
 	int fail_write; /* -errno to fail WRITEs with, or 0 */
 	struct idm_backing_io *pending;
 	unsigned reads, writes, flushes, fua_writes, zeroes, unmaps;

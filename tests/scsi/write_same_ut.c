@@ -292,12 +292,18 @@ static void test_ws_stopped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_ws10_pattern_mapped, env_map),  T(test_ws16_pattern_chunks, env_nomap),
-	    T(test_ws16_pattern_async, env_nomap), T(test_ws_zeros_write_zeroes, env_map),
-	    T(test_ws_unmap, env_nomap),           T(test_ws16_ndob, env_map),
-	    T(test_ws_bad_flags, env_map),         T(test_ws_ranges, env_map),
-	    cmocka_unit_test(test_ws_to_end_too_long), T(test_ws_dataout_size, env_map),
-	    T(test_ws_store_error, env_nomap),     T(test_ws_short_buffer, env_nomap),
+	    T(test_ws10_pattern_mapped, env_map),
+	    T(test_ws16_pattern_chunks, env_nomap),
+	    T(test_ws16_pattern_async, env_nomap),
+	    T(test_ws_zeros_write_zeroes, env_map),
+	    T(test_ws_unmap, env_nomap),
+	    T(test_ws16_ndob, env_map),
+	    T(test_ws_bad_flags, env_map),
+	    T(test_ws_ranges, env_map),
+	    cmocka_unit_test(test_ws_to_end_too_long),
+	    T(test_ws_dataout_size, env_map),
+	    T(test_ws_store_error, env_nomap),
+	    T(test_ws_short_buffer, env_nomap),
 	    T(test_ws_stopped, env_map),
 	};
 
