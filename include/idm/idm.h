@@ -172,7 +172,11 @@ struct idm_client_ops {
 	/* The connection is about to be freed: drop every reference to it. */
 	void (*conn_free)(struct idm_conn *c);
 	/* Target: a task is being torn down with the connection (abort it:
-	 * its store I/O may still be in flight). */
+	 * its store I/O may still be in flight). The client then drops its
+	 * reference when it can. A pending receive ends here: rx_done is not
+	 * called for an aborted task. Data-In already queued is dropped
+	 * after this, so a pending tx_done still runs, with a negative
+	 * status. Keep t->data valid until the task's last reference goes. */
 	void (*task_abort)(struct idm_task *t);
 };
 
@@ -212,7 +216,9 @@ struct idm_transport_ops {
 			     const struct idm_scsi_status *st);
 	/* Target: fetch [0, len) of t->data from the initiator (R2T +
 	 * Data-Out, or RDMA Read), counting what unsolicited data already
-	 * placed. t->rx_done runs when it is all in. */
+	 * placed. t->rx_done runs when it is all in (possibly before this
+	 * returns, when it already is). On an error return neither tx_done
+	 * nor rx_done runs for the call. */
 	int (*buf_rx_from_ini)(struct idm_task *t, uint32_t len);
 	/* Login keys: the transport sees them first (iSER keys, digests). */
 	enum idm_hook_result (*negotiate_key)(struct idm_conn *c, const char *key,
@@ -234,6 +240,8 @@ struct idm_transport_ops {
 	void (*svc_destroy)(struct idm_svc *svc);
 	/* Connections. */
 	int (*ini_conn_create)(struct idm_conn *c, const struct sockaddr *peer, socklen_t len);
+	/* Started by the core on CONNECT_REQ; the transport then feeds
+	 * CONNECT_DONE or TRANSPORT_FAIL. */
 	int (*conn_connect)(struct idm_conn *c);
 	void (*conn_disconnect)(struct idm_conn *c); /* stop I/O, fail pending */
 	void (*conn_destroy)(struct idm_conn *c);    /* free transport state */
@@ -326,10 +334,21 @@ struct idm_conn *idm_conn_create(struct idm_reactor *r, enum idm_role role,
 				 const struct idm_transport *tp,
 				 const struct idm_client_ops *client, uint32_t client_task_size,
 				 uint32_t max_tasks);
-/* Feed an event to the connection state machine. */
+/*
+ * Feed an event to the connection state machine. Events raised while one
+ * is handled queue behind it. The core raises these itself (a client may
+ * raise them too: a repeated notice is harmless):
+ *   target LOGIN_RX / LOGOUT_RX when a Login / Logout Request arrives;
+ *   LOGIN_OK when a final Login Response (T=1, NSG=FFP, status 0) is
+ *   queued; LOGIN_FAIL after a Login Response with a non-zero status
+ *   class left, LOGOUT_DONE after a Logout Response left.
+ */
 void idm_conn_event(struct idm_conn *c, enum idm_conn_event ev);
 void idm_conn_hold(struct idm_conn *c);
 void idm_conn_release(struct idm_conn *c);
+/* Close a connection that has not reached the full feature phase this
+ * many seconds after it was accepted (0: never). Default 15. */
+void idm_conn_set_login_timeout(struct idm_conn *c, uint32_t seconds);
 /* Ask to close the connection (async): tasks are aborted, the client's
  * conn_free runs at the end. */
 static inline void idm_conn_close(struct idm_conn *c)
@@ -344,10 +363,12 @@ static inline void idm_conn_close(struct idm_conn *c)
 struct idm_pdu *idm_pdu_alloc(struct idm_conn *c, uint32_t data_len);
 void idm_pdu_free(struct idm_pdu *pdu);
 /*
- * Send a PDU. For target-to-initiator PDUs the core fills StatSN,
- * ExpCmdSN and MaxCmdSN (advancing StatSN where the RFC says), then
- * hands the PDU to the transport. pdu->done (if set) runs when sent;
- * the core frees the PDU afterwards unless `done` took it.
+ * Send a PDU (from idm_pdu_alloc). The core sets DataSegmentLength and
+ * TotalAHSLength from data_len / ahs_len; for target-to-initiator PDUs
+ * it fills StatSN, ExpCmdSN and MaxCmdSN (advancing StatSN where the RFC
+ * says), then hands the PDU to the transport. pdu->done (if set) runs
+ * when sent (status 0) or dropped (<0); the core frees the PDU after it
+ * unless `done` set IDM_PDU_F_KEEP. `done` must not free it itself.
  */
 void idm_pdu_tx(struct idm_conn *c, struct idm_pdu *pdu);
 /* Send a Reject for `bad` (its BHS goes back as the data segment). */

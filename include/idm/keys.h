@@ -89,9 +89,17 @@ int idm_textbuf_addf(struct idm_textbuf *t, const char *key, const char *fmt, ..
  * order. Returns 0, the first non-zero value `fn` returned, or -EINVAL for
  * malformed text (no '=', empty or over-long name, value over
  * IDM_VALUE_MAX, a key repeated). A trailing NUL is optional.
+ * TargetName, TargetAddress and TargetAlias may repeat (a SendTargets
+ * response lists many targets); the engine refuses their repeats in a login.
  */
 typedef int (*idm_kv_fn)(void *arg, const char *key, const char *value);
 int idm_kv_parse(const char *text, size_t len, idm_kv_fn fn, void *arg);
+
+/*
+ * An RFC 7143 numerical value: decimal, hex (0x...) or base64 (0b...)
+ * constant. Returns 0, -EINVAL for malformed text or -ERANGE on overflow.
+ */
+int idm_key_parse_number(const char *s, uint64_t *out);
 
 /* What a hook did with a key. */
 enum idm_hook_result {
@@ -166,6 +174,13 @@ int idm_nego_offer(struct idm_nego *n, enum idm_nego_stage stage, struct idm_tex
  */
 int idm_nego_process(struct idm_nego *n, enum idm_nego_stage stage, const char *rsp,
 		     size_t len, struct idm_textbuf *out);
+
+/*
+ * Target, after the first Login Request: RFC 7143 requires InitiatorName,
+ * and TargetName for a Normal session. Returns 0, or -EINVAL with
+ * n->status = ISCSI_LOGIN_MISSING_PARAMETER.
+ */
+int idm_nego_check_required(struct idm_nego *n);
 
 /* True when every key this side offered has an answer. */
 bool idm_nego_complete(const struct idm_nego *n);

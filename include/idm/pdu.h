@@ -314,6 +314,8 @@ struct idm_pdu {
 enum {
 	IDM_PDU_F_OWNS_DATA = 1u << 0, /* `data` is malloc'ed by the pool */
 	IDM_PDU_F_DATA_IN_TASK = 1u << 1, /* `data` points into a task buffer */
+	IDM_PDU_F_KEEP = 1u << 2, /* set by `done`: the core must not free the
+				   * PDU; its owner calls idm_pdu_free later */
 };
 
 static inline uint8_t idm_pdu_opcode(const struct idm_pdu *p)

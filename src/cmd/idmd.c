@@ -93,73 +93,66 @@ static int add_lun(struct idm_target_conf *t, const char *spec)
 
 enum { OPT_ALIAS = 256 };
 
-/* Build the configuration from the command line; 0, or 1 after printing why. */
-static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
+/* Apply one command-line option to the configuration; 0, or 1 after printing why. */
+static int apply_option(int opt, const char *arg, struct idm_target_conf_all *conf,
+			const char **config)
 {
-	static const struct option opts[] = {
-		{"portal", required_argument, NULL, 'p'}, {"target", required_argument, NULL, 't'},
-		{"lun", required_argument, NULL, 'l'},    {"config", required_argument, NULL, 'c'},
-		{"reactors", required_argument, NULL, 'r'}, {"alias", required_argument, NULL, OPT_ALIAS},
-		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
 	struct idm_target_conf *t = &conf->targets[0];
-	const char *config = NULL;
-	char err[512];
 	char *end;
-	int opt;
 
-	while ((opt = getopt_long(argc, argv, "p:t:l:c:r:hV", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'p':
-			if (conf->nportals >= IDM_MAX_PORTALS ||
-			    parse_portal(optarg, &conf->portals[conf->nportals]) != 0) {
-				fprintf(stderr, "idmd: bad portal \"%s\" (ADDR[:PORT])\n", optarg);
-				return 1;
-			}
-			conf->nportals++;
-			break;
-		case 't':
-			if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(t->iqn)) {
-				fprintf(stderr, "idmd: bad target name \"%s\"\n", optarg);
-				return 1;
-			}
-			snprintf(t->iqn, sizeof(t->iqn), "%s", optarg);
-			break;
-		case OPT_ALIAS:
-			snprintf(t->alias, sizeof(t->alias), "%s", optarg);
-			break;
-		case 'l':
-			if (add_lun(t, optarg) != 0) {
-				fprintf(stderr, "idmd: cannot add LUN \"%s\"\n", optarg);
-				return 1;
-			}
-			break;
-		case 'c':
-			config = optarg;
-			break;
-		case 'r':
-			conf->nreactors = (unsigned)strtoul(optarg, &end, 10);
-			if (*end != '\0' || conf->nreactors > 256) {
-				fprintf(stderr, "idmd: bad reactor count \"%s\"\n", optarg);
-				return 1;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf("idmd %s\n", IDMD_VERSION);
-			exit(0);
-		default:
-			usage(stderr);
+	switch (opt) {
+	case 'p':
+		if (conf->nportals >= IDM_MAX_PORTALS ||
+		    parse_portal(arg, &conf->portals[conf->nportals]) != 0) {
+			fprintf(stderr, "idmd: bad portal \"%s\" (ADDR[:PORT])\n", arg);
 			return 1;
 		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "idmd: unexpected argument \"%s\"\n", argv[optind]);
+		conf->nportals++;
+		return 0;
+	case 't':
+		if (strlen(arg) == 0 || strlen(arg) >= sizeof(t->iqn)) {
+			fprintf(stderr, "idmd: bad target name \"%s\"\n", arg);
+			return 1;
+		}
+		snprintf(t->iqn, sizeof(t->iqn), "%s", arg);
+		return 0;
+	case OPT_ALIAS:
+		snprintf(t->alias, sizeof(t->alias), "%s", arg);
+		return 0;
+	case 'l':
+		if (add_lun(t, arg) != 0) {
+			fprintf(stderr, "idmd: cannot add LUN \"%s\"\n", arg);
+			return 1;
+		}
+		return 0;
+	case 'c':
+		*config = arg;
+		return 0;
+	case 'r':
+		conf->nreactors = (unsigned)strtoul(arg, &end, 10);
+		if (*end != '\0' || conf->nreactors > 256) {
+			fprintf(stderr, "idmd: bad reactor count \"%s\"\n", arg);
+			return 1;
+		}
+		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case 'V':
+		printf("idmd %s\n", IDMD_VERSION);
+		exit(0);
+	default:
+		usage(stderr);
 		return 1;
 	}
+}
+
+/* The configuration is complete: from --config, or from the quick options. */
+static int finish_config(struct idm_target_conf_all *conf, const char *config)
+{
+	struct idm_target_conf *t = &conf->targets[0];
+	char err[512];
+
 	if (config) {
 		if (conf->nportals || t->iqn[0] || t->nluns) {
 			fprintf(stderr, "idmd: --config excludes --portal, --target and --lun\n");
@@ -178,6 +171,31 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 	}
 	conf->ntargets = 1;
 	return 0;
+}
+
+/* Build the configuration from the command line; 0, or 1 after printing why. */
+static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
+{
+	static const struct option opts[] = {
+		{"portal", required_argument, NULL, 'p'}, {"target", required_argument, NULL, 't'},
+		{"lun", required_argument, NULL, 'l'},    {"config", required_argument, NULL, 'c'},
+		{"reactors", required_argument, NULL, 'r'}, {"alias", required_argument, NULL, OPT_ALIAS},
+		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *config = NULL;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "p:t:l:c:r:hV", opts, NULL)) != -1) {
+		if (apply_option(opt, optarg, conf, &config) != 0) {
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "idmd: unexpected argument \"%s\"\n", argv[optind]);
+		return 1;
+	}
+	return finish_config(conf, config);
 }
 
 /* Block the stop signals in every thread; the main thread waits for them. */

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private interface between the datamover core (src/idm) and the
+ * transports (src/transport/...). Not for clients.
+ */
+#ifndef IDM_CORE_PRIV_H
+#define IDM_CORE_PRIV_H
+
+#include <stdint.h>
+
+#include "idm/idm.h"
+
+/* Magic words of long-lived objects (checked on every entry point). */
+#define IDM_CONN_MAGIC 0x49434f4eu /* "ICON" */
+#define IDM_CONN_DEAD 0x44454144u  /* freed connection */
+#define IDM_TASK_MAGIC 0x4954534bu /* "ITSK" */
+#define IDM_SVC_MAGIC 0x49535643u  /* "ISVC" */
+
+/* MaxRecvDataSegmentLength in force until the login completes (RFC 7143
+ * section 13.12: the default applies during login). */
+#define IDM_LOGIN_MAX_DSL 8192u
+
+/* The largest connection a task table can index: TTT = slot | gen << 16. */
+#define IDM_MAX_TASKS_PER_CONN 0xfff0u
+
+/*
+ * Digests travel little-endian: RFC 7143 appendix B.4 gives the CRC of
+ * 32 zero bytes, 0x8a9136aa, as the byte sequence aa 36 91 8a.
+ */
+static inline void idm_digest_put(uint8_t *p, uint32_t crc)
+{
+	p[0] = (uint8_t)crc;
+	p[1] = (uint8_t)(crc >> 8);
+	p[2] = (uint8_t)(crc >> 16);
+	p[3] = (uint8_t)(crc >> 24);
+}
+
+static inline uint32_t idm_digest_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
+}
+
+/* The MaxRecvDataSegmentLength we enforce on received PDUs right now. */
+static inline uint32_t idm_conn_max_rx_dsl(const struct idm_conn *c)
+{
+	if (!c->ffp || c->params.max_recv_dsl == 0) {
+		return IDM_LOGIN_MAX_DSL;
+	}
+	return c->params.max_recv_dsl;
+}
+
+/* A connection is going away: no new work may start on it. */
+static inline bool idm_conn_closing(const struct idm_conn *c)
+{
+	return c->state == IDM_CONN_CLEANUP || c->state == IDM_CONN_ERROR ||
+	       c->state == IDM_CONN_COMPLETE;
+}
+
+/*
+ * Transport: may this PDU header be handled in the connection's current
+ * state? Feeds LOGIN_RX / LOGOUT_RX to the state machine as a side
+ * effect. Returns 0, or -EPROTO when the connection must be closed.
+ */
+int idm_conn_rx_gate(struct idm_conn *c, const uint8_t *bhs);
+
+/* Task table (task.c), used by conn.c. */
+int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_size);
+void idm_task_table_free(struct idm_conn *c);
+/* Mark every active task aborting and tell the client (connection loss). */
+void idm_task_abort_all(struct idm_conn *c);
+
+#endif

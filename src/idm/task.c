@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Tasks: a preallocated table per connection (no malloc per command),
+ * found by ITT through a hash and by TTT through the slot index that the
+ * TTT encodes (slot | generation << 16; the generation changes on every
+ * reuse, so a stale TTT never matches the slot's next task).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idm/core_priv.h"
+
+#define TASK_ALIGN 64
+
+static struct idm_task *task_at(struct idm_conn *c, uint32_t slot)
+{
+	return (struct idm_task *)(c->task_mem + (size_t)slot * c->task_size);
+}
+
+static void task_check(const struct idm_task *t)
+{
+	if (t == NULL || t->magic != IDM_TASK_MAGIC) {
+		idm_log("task", "bad task %p", (const void *)t);
+		abort();
+	}
+}
+
+static uint32_t itt_bucket(const struct idm_conn *c, uint32_t itt)
+{
+	return (itt ^ (itt >> 16)) & c->task_hash_mask;
+}
+
+int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_size)
+{
+	size_t size = sizeof(struct idm_task) + client_size;
+	uint32_t buckets = 16;
+
+	size = (size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
+	while (buckets < max_tasks * 2) {
+		buckets *= 2;
+	}
+	c->task_mem = aligned_alloc(TASK_ALIGN, size * max_tasks);
+	c->task_hash = calloc(buckets, sizeof(*c->task_hash));
+	if (c->task_mem == NULL || c->task_hash == NULL) {
+		idm_task_table_free(c);
+		return -ENOMEM;
+	}
+	memset(c->task_mem, 0, size * max_tasks);
+	c->task_size = (uint32_t)size;
+	c->max_tasks = max_tasks;
+	c->task_hash_mask = buckets - 1;
+	c->task_free = NULL;
+	/* push in reverse so slot 0 is handed out first */
+	for (uint32_t i = max_tasks; i-- > 0;) {
+		struct idm_task *t = task_at(c, i);
+
+		t->magic = IDM_TASK_MAGIC;
+		t->conn = c;
+		t->state = IDM_TASK_IDLE;
+		t->ttt = i; /* generation 0 */
+		t->free_next = c->task_free;
+		c->task_free = t;
+	}
+	return 0;
+}
+
+void idm_task_table_free(struct idm_conn *c)
+{
+	free(c->task_mem);
+	free(c->task_hash);
+	c->task_mem = NULL;
+	c->task_hash = NULL;
+	c->task_free = NULL;
+}
+
+/* Slot index | (generation + 1) << 16: never 0xffffffff (slot < 0xfff0). */
+static uint32_t next_ttt(uint32_t old)
+{
+	uint32_t gen = ((old >> 16) + 1) & 0xffff;
+
+	return (old & 0xffff) | (gen << 16);
+}
+
+struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
+{
+	struct idm_task *t;
+	uint32_t ttt, b;
+	int dummy;
+
+	if (err == NULL) {
+		err = &dummy;
+	}
+	if (itt == IDM_RESERVED_TAG) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	if (idm_task_find_itt(c, itt)) {
+		*err = -EEXIST;
+		return NULL;
+	}
+	t = c->task_free;
+	if (t == NULL) {
+		*err = -EBUSY;
+		return NULL;
+	}
+	c->task_free = t->free_next;
+	ttt = next_ttt(t->ttt);
+	memset(t, 0, sizeof(*t)); /* the client area is the client's to set */
+	t->magic = IDM_TASK_MAGIC;
+	t->conn = c;
+	t->state = IDM_TASK_ACTIVE;
+	t->refcnt = 1;
+	t->itt = itt;
+	t->ttt = ttt;
+	b = itt_bucket(c, itt);
+	t->hash_next = c->task_hash[b];
+	c->task_hash[b] = t;
+	c->active_tasks++;
+	*err = 0;
+	return t;
+}
+
+struct idm_task *idm_task_find_itt(struct idm_conn *c, uint32_t itt)
+{
+	for (struct idm_task *t = c->task_hash[itt_bucket(c, itt)]; t; t = t->hash_next) {
+		if (t->itt == itt) {
+			return t;
+		}
+	}
+	return NULL;
+}
+
+struct idm_task *idm_task_find_ttt(struct idm_conn *c, uint32_t ttt)
+{
+	uint32_t slot = ttt & 0xffff;
+	struct idm_task *t;
+
+	if (ttt == IDM_RESERVED_TAG || slot >= c->max_tasks) {
+		return NULL;
+	}
+	t = task_at(c, slot);
+	if (t->state == IDM_TASK_IDLE || t->ttt != ttt) {
+		return NULL;
+	}
+	return t;
+}
+
+void idm_task_hold(struct idm_task *t)
+{
+	task_check(t);
+	t->refcnt++;
+}
+
+static void task_unhash(struct idm_conn *c, struct idm_task *t)
+{
+	struct idm_task **pp = &c->task_hash[itt_bucket(c, t->itt)];
+
+	while (*pp && *pp != t) {
+		pp = &(*pp)->hash_next;
+	}
+	if (*pp) {
+		*pp = t->hash_next;
+	}
+	t->hash_next = NULL;
+}
+
+void idm_task_release(struct idm_task *t)
+{
+	struct idm_conn *c;
+
+	task_check(t);
+	if (t->refcnt == 0 || t->state == IDM_TASK_IDLE) {
+		idm_log("task", "ITT %#x: release of a free task", t->itt);
+		abort();
+	}
+	if (--t->refcnt > 0) {
+		return;
+	}
+	c = t->conn;
+	task_unhash(c, t);
+	t->state = IDM_TASK_IDLE;
+	t->data = NULL;
+	t->rx_done = NULL;
+	t->tx_done = NULL;
+	t->free_next = c->task_free;
+	c->task_free = t;
+	c->active_tasks--;
+	if (c->active_tasks == 0 && c->state == IDM_CONN_CLEANUP) {
+		idm_conn_event(c, IDM_CE_TASKS_DRAINED);
+	}
+}
+
+void idm_task_foreach(struct idm_conn *c, void (*fn)(struct idm_task *t, void *arg), void *arg)
+{
+	/* by slot, so tasks released inside fn do not disturb the walk */
+	for (uint32_t i = 0; i < c->max_tasks; i++) {
+		struct idm_task *t = task_at(c, i);
+
+		if (t->state == IDM_TASK_IDLE) {
+			continue;
+		}
+		idm_task_hold(t);
+		fn(t, arg);
+		idm_task_release(t);
+	}
+}
+
+static void abort_one(struct idm_task *t, void *arg)
+{
+	struct idm_conn *c = t->conn;
+
+	if (t->state != IDM_TASK_ACTIVE) {
+		return;
+	}
+	t->state = IDM_TASK_ABORTING;
+	if (c->client && c->client->task_abort) {
+		c->client->task_abort(t);
+	}
+}
+
+void idm_task_abort_all(struct idm_conn *c)
+{
+	idm_task_foreach(c, abort_one, NULL);
+}
+
+/* ---- data movement ---- */
+
+static int task_can_send(const struct idm_task *t)
+{
+	task_check(t);
+	if (idm_conn_closing(t->conn)) {
+		return -ENOTCONN;
+	}
+	if (t->state != IDM_TASK_ACTIVE) {
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+int idm_task_send_data(struct idm_task *t, uint32_t off, uint32_t len,
+                       const struct idm_scsi_status *st)
+{
+	const struct idm_transport_ops *ops;
+	int rc = task_can_send(t);
+
+	if (rc != 0) {
+		return rc;
+	}
+	if (len > 0 && (t->data == NULL || off > t->data_cap || len > t->data_cap - off)) {
+		return -EINVAL;
+	}
+	ops = t->conn->transport->ops;
+	if (ops->buf_tx_to_ini == NULL) {
+		return -ENOTSUP;
+	}
+	return ops->buf_tx_to_ini(t, off, len, st);
+}
+
+int idm_task_recv_data(struct idm_task *t, uint32_t len)
+{
+	const struct idm_transport_ops *ops;
+	int rc = task_can_send(t);
+
+	if (rc != 0) {
+		return rc;
+	}
+	if (len > 0 && (t->data == NULL || len > t->data_cap)) {
+		return -EINVAL;
+	}
+	ops = t->conn->transport->ops;
+	if (ops->buf_rx_from_ini == NULL) {
+		return -ENOTSUP;
+	}
+	return ops->buf_rx_from_ini(t, len);
+}
+
+/* The SCSI Response left (or was dropped): the task's transmit is done. */
+static void status_sent(struct idm_pdu *pdu, int status)
+{
+	struct idm_task *t = pdu->private;
+
+	if (t->tx_done) {
+		t->tx_done(t, status);
+	}
+	idm_task_release(t);
+}
+
+/* ExpDataSN: the Data-In and R2T PDUs sent for the command (11.4.8). */
+static uint32_t task_exp_data_sn(const struct idm_task *t)
+{
+	return (t->is_write ? 0 : t->data_sn) + t->r2tsn;
+}
+
+int idm_task_send_status(struct idm_task *t, const struct idm_scsi_status *st)
+{
+	uint32_t sense_len = st->sense ? st->sense_len : 0;
+	struct idm_pdu *pdu;
+	uint8_t *bhs;
+	int rc = task_can_send(t);
+
+	if (rc != 0) {
+		return rc;
+	}
+	pdu = idm_pdu_alloc(t->conn, sense_len ? sense_len + 2 : 0);
+	if (pdu == NULL) {
+		return -ENOMEM;
+	}
+	bhs = pdu->bhs;
+	idm_bhs_init(bhs, ISCSI_OP_SCSI_RSP, false);
+	bhs[BHS_FLAGS] =
+	    (uint8_t)(ISCSI_FLAG_FINAL |
+	              (st->flags & (SCSI_RSP_FLAG_OVERFLOW | SCSI_RSP_FLAG_UNDERFLOW |
+	                            SCSI_RSP_FLAG_BIDI_OVERFLOW | SCSI_RSP_FLAG_BIDI_UNDERFLOW)));
+	bhs[SCSI_RSP_RESPONSE] = st->response;
+	bhs[SCSI_RSP_STATUS] = st->status;
+	put_be32(bhs + BHS_ITT, t->itt);
+	put_be32(bhs + SCSI_RSP_EXPDATASN, task_exp_data_sn(t));
+	if (st->flags & (SCSI_RSP_FLAG_OVERFLOW | SCSI_RSP_FLAG_UNDERFLOW)) {
+		put_be32(bhs + SCSI_RSP_RESIDUAL, st->residual);
+	}
+	if (sense_len) {
+		/* the data segment: 2-byte SenseLength, then the sense data */
+		put_be16(pdu->data, (uint16_t)sense_len);
+		memcpy(pdu->data + 2, st->sense, sense_len);
+	}
+	pdu->private = t;
+	pdu->done = status_sent;
+	idm_task_hold(t);
+	idm_pdu_tx(t->conn, pdu);
+	return 0;
+}

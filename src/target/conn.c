@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The target's side of a connection: the client ops the core calls, the
+ * per-connection state's life (accept to free) and the dispatch of
+ * non-SCSI PDUs to their families (login, text, NOP, TMF, logout).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "target/target_int.h"
+
+static void conn_track(struct idm_server *srv, struct tgt_conn *tc)
+{
+	pthread_mutex_lock(&srv->lock);
+	tc->next = srv->conns;
+	srv->conns = tc;
+	srv->nconns++;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* Forget the connection; a session whose connection this was ends too
+ * (ErrorRecoveryLevel 0, one connection per session). */
+static void conn_untrack(struct idm_server *srv, struct tgt_conn *tc)
+{
+	struct tgt_session *s = tc->sess;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct tgt_conn **pp = &srv->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == tc) {
+			*pp = tc->next;
+			srv->nconns--;
+			break;
+		}
+	}
+	if (s) {
+		s->conn = NULL;
+		if (s->in_table) {
+			tgt_sessions_unlink(&srv->sessions, s);
+		}
+	}
+	pthread_cond_broadcast(&srv->cond);
+	pthread_mutex_unlock(&srv->lock);
+	if (s) {
+		tgt_session_put(s);
+	}
+}
+
+void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
+{
+	struct tgt_portal *portal = idm_svc_client_arg(svc);
+	struct tgt_conn *tc = calloc(1, sizeof(*tc));
+
+	if (!tc) {
+		IDM_LOG_CONN(c, "no memory for a new connection");
+		idm_conn_close(c);
+		return;
+	}
+	tc->magic = TGT_CONN_MAGIC;
+	tc->ic = c;
+	tc->srv = portal->srv;
+	tc->portal = portal;
+	tc->login_timer.fn = tgt_login_timeout;
+	c->client_priv = tc;
+	conn_track(tc->srv, tc);
+	if (tc->srv->tun.login_timeout_s) {
+		idm_timer_arm(c->reactor, &tc->login_timer, tc->srv->tun.login_timeout_s * 1000ull);
+	}
+}
+
+static void conn_free(struct idm_conn *c)
+{
+	struct tgt_conn *tc = tgt_conn_of(c);
+
+	if (!tc) {
+		return;
+	}
+	idm_timer_cancel(c->reactor, &tc->login_timer);
+	tgt_nop_stop(tc);
+	tgt_login_free(tc);
+	tgt_text_free(tc);
+	c->exp_cmd_sn = NULL;
+	c->max_cmd_sn = NULL;
+	conn_untrack(tc->srv, tc);
+	c->client_priv = NULL;
+	tc->magic = 0;
+	free(tc);
+}
+
+static void state_change(struct idm_conn *c, enum idm_conn_state from, enum idm_conn_state to)
+{
+	struct tgt_conn *tc = tgt_conn_of(c);
+
+	if (!tc) {
+		return;
+	}
+	if (to == IDM_CONN_LOGGED_IN) {
+		idm_timer_cancel(c->reactor, &tc->login_timer);
+		tgt_nop_start(tc);
+	} else if (from == IDM_CONN_LOGGED_IN) {
+		tgt_nop_stop(tc);
+	}
+}
+
+int tgt_conn_cmdsn(struct tgt_conn *tc, const struct idm_pdu *pdu)
+{
+	uint32_t cmd_sn = get_be32(pdu->bhs + BHS_CMDSN);
+	bool immediate = idm_pdu_immediate(pdu);
+
+	if (!tc->sess || tgt_window_accept(&tc->sess->win, cmd_sn, immediate) < 0) {
+		return -ERANGE;
+	}
+	if (!immediate) {
+		/* Non-SCSI requests hold no command slot: the window moves on. */
+		tgt_window_credit(&tc->sess->win);
+	}
+	return 0;
+}
+
+static void close_after_tx(struct idm_pdu *pdu, int status)
+{
+	idm_conn_close(pdu->conn);
+}
+
+void tgt_tx_then_close(struct idm_conn *c, struct idm_pdu *pdu)
+{
+	pdu->done = close_after_tx;
+	idm_pdu_tx(c, pdu);
+}
+
+/* Opcodes allowed before the full feature phase: only Login. */
+static bool allowed_in_login(uint8_t op)
+{
+	return op == ISCSI_OP_LOGIN_REQ;
+}
+
+static void ffp_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
+{
+	switch (idm_pdu_opcode(pdu)) {
+	case ISCSI_OP_NOP_OUT:
+		tgt_nop_rx(tc, pdu);
+		break;
+	case ISCSI_OP_TEXT_REQ:
+		tgt_text_rx(tc, pdu);
+		break;
+	case ISCSI_OP_TMF_REQ:
+		tgt_tmf_rx(tc, pdu);
+		break;
+	case ISCSI_OP_LOGOUT_REQ:
+		tgt_logout_rx(tc, pdu);
+		break;
+	case ISCSI_OP_LOGIN_REQ:
+		/* a Login in the full feature phase is a protocol error */
+		idm_pdu_reject(tc->ic, pdu->bhs, ISCSI_REJECT_PROTOCOL_ERROR);
+		break;
+	case ISCSI_OP_SNACK_REQ:
+		/* ErrorRecoveryLevel 0: SNACK is not supported */
+		idm_pdu_reject(tc->ic, pdu->bhs, ISCSI_REJECT_CMD_NOT_SUPPORTED);
+		break;
+	default:
+		idm_pdu_reject(tc->ic, pdu->bhs, ISCSI_REJECT_CMD_NOT_SUPPORTED);
+		break;
+	}
+}
+
+static void rx_pdu(struct idm_conn *c, struct idm_pdu *pdu)
+{
+	struct tgt_conn *tc = tgt_conn_of(c);
+	uint8_t op = idm_pdu_opcode(pdu);
+
+	if (!tc) {
+		return;
+	}
+	tc->last_rx_ms = idm_now_ms();
+	if (!tc->sess) {
+		if (allowed_in_login(op)) {
+			tgt_login_rx(tc, pdu);
+		} else {
+			/* RFC 7143 section 6: nothing but Login before login
+			 * completes; drop the connection. */
+			IDM_LOG_CONN(c, "%s before login: closing", idm_opcode_name(op));
+			idm_conn_close(c);
+		}
+		return;
+	}
+	ffp_rx(tc, pdu);
+}
+
+const struct idm_client_ops tgt_client_ops = {
+	.scsi_cmd_header = tgt_scsi_cmd_header,
+	.scsi_cmd = tgt_scsi_cmd,
+	.rx_pdu = rx_pdu,
+	.state_change = state_change,
+	.conn_free = conn_free,
+	.task_abort = tgt_task_abort,
+};

@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Target login (RFC 7143 sections 6 and 11.12-11.13): Login Requests
+ * through the security and operational stages to the full feature phase.
+ *
+ * One struct tgt_login lives for the login's duration. Each request's
+ * data is reassembled across C-bit continuations (bounded), its header
+ * checked (login_check.c), its keys answered by the key engine; the
+ * first complete request names the initiator, the session type and the
+ * target, and says (with ISID/TSIH) whether this is a new session or a
+ * reinstatement (session.c). The session joins the table only with the
+ * final response, so a failed login leaves nothing behind.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "target/target_int.h"
+
+struct tgt_login {
+	int stage;                  /* CSG the next request must carry */
+	bool started;               /* the first complete request was seen */
+	bool failed;                /* refused: ignore anything more */
+	uint32_t itt;
+	uint8_t isid[6];
+	uint16_t tsih;              /* as the initiator sent it */
+	uint16_t cid;
+	struct tgt_window win;      /* the session's window to be */
+	enum idm_session_type type;
+	struct tgt_target *target;
+	char initiator_name[IDM_NAME_MAX];
+	char *rx;                   /* reassembled request data */
+	uint32_t rx_len;
+	struct idm_params local;
+	struct idm_params result;
+	struct idm_nego nego;
+	struct idm_textbuf resp;
+};
+
+/* Names from the first request, read before the engine sees the keys
+ * (copied: the parser's strings live only during its callback). */
+struct login_names {
+	char initiator[IDM_NAME_MAX];
+	char target[IDM_NAME_MAX];
+	char session_type[16];
+	bool has_initiator, has_target, has_type, too_long;
+};
+
+void tgt_login_free(struct tgt_conn *tc)
+{
+	struct tgt_login *l = tc->login;
+
+	if (!l) {
+		return;
+	}
+	if (tc->ic->exp_cmd_sn == &l->win.exp_cmd_sn) {
+		tc->ic->exp_cmd_sn = NULL;
+		tc->ic->max_cmd_sn = NULL;
+	}
+	idm_textbuf_free(&l->resp);
+	free(l->rx);
+	free(l);
+	tc->login = NULL;
+}
+
+void tgt_login_timeout(struct idm_timer *t)
+{
+	struct tgt_conn *tc = (struct tgt_conn *)((char *)t - offsetof(struct tgt_conn, login_timer));
+
+	if (!tc->sess) {
+		IDM_LOG_CONN(tc->ic, "login timed out");
+		idm_conn_close(tc->ic);
+	}
+}
+
+/* ---- responses ---- */
+
+static struct idm_pdu *login_rsp_alloc(struct tgt_conn *tc, uint32_t len)
+{
+	struct tgt_login *l = tc->login;
+	struct idm_pdu *pdu = idm_pdu_alloc(tc->ic, len);
+
+	if (!pdu) {
+		return NULL;
+	}
+	idm_bhs_init(pdu->bhs, ISCSI_OP_LOGIN_RSP, false);
+	memcpy(pdu->bhs + LOGIN_ISID, l->isid, sizeof(l->isid));
+	put_be32(pdu->bhs + BHS_ITT, l->itt);
+	put_be32(pdu->bhs + LOGIN_CMDSN, tc->ic->stat_sn);
+	put_be32(pdu->bhs + LOGIN_EXPSTATSN, l->win.exp_cmd_sn);
+	put_be32(pdu->bhs + LOGIN_MAXCMDSN, l->win.max_cmd_sn);
+	pdu->data_len = 0;
+	return pdu;
+}
+
+static void login_failed_sent(struct idm_pdu *pdu, int status)
+{
+	struct idm_conn *c = pdu->conn;
+
+	idm_conn_hold(c);
+	idm_conn_event(c, IDM_CE_LOGIN_FAIL);
+	idm_conn_close(c);
+	idm_conn_release(c);
+}
+
+/* Refuse the login: one response with the status, then close. */
+static void login_fail(struct tgt_conn *tc, uint16_t status, const char *why)
+{
+	struct idm_pdu *pdu = login_rsp_alloc(tc, 0);
+
+	IDM_LOG_CONN(tc->ic, "login refused (0x%04x): %s", status, why);
+	tc->login->failed = true;
+	if (!pdu) {
+		idm_conn_close(tc->ic);
+		return;
+	}
+	pdu->bhs[BHS_FLAGS] = (uint8_t)(tc->login->stage << LOGIN_CSG_SHIFT);
+	pdu->bhs[LOGIN_STATUS_CLASS] = (uint8_t)(status >> 8);
+	pdu->bhs[LOGIN_STATUS_DETAIL] = (uint8_t)status;
+	pdu->done = login_failed_sent;
+	idm_pdu_tx(tc->ic, pdu);
+}
+
+static void login_send(struct tgt_conn *tc, uint8_t flags, uint16_t tsih, idm_pdu_done_fn done)
+{
+	struct tgt_login *l = tc->login;
+	struct idm_pdu *pdu = login_rsp_alloc(tc, (uint32_t)l->resp.len);
+
+	if (!pdu) {
+		idm_conn_close(tc->ic);
+		return;
+	}
+	pdu->bhs[BHS_FLAGS] = flags;
+	put_be16(pdu->bhs + LOGIN_TSIH, tsih);
+	if (l->resp.len) {
+		memcpy(pdu->data, l->resp.buf, l->resp.len);
+	}
+	pdu->data_len = (uint32_t)l->resp.len;
+	idm_bhs_set_dlength(pdu->bhs, pdu->data_len);
+	pdu->done = done;
+	idm_textbuf_reset(&l->resp);
+	idm_pdu_tx(tc->ic, pdu);
+}
+
+/* ---- negotiation hooks ---- */
+
+/*
+ * Authentication. Only AuthMethod=None is offered today. CHAP plugs in
+ * here: answer AuthMethod=CHAP when the target or discovery requires it,
+ * then handle CHAP_A / CHAP_N / CHAP_R (and mutual CHAP_I / CHAP_C) keys
+ * in this hook, failing with AUTH_FAILED on a bad response; the security
+ * stage may transit only once the exchange succeeded.
+ */
+static enum idm_hook_result auth_hook(void *arg, const char *key, const char *value,
+				      char *answer, size_t cap)
+{
+	struct tgt_login *l = arg;
+
+	if (strcmp(key, "AuthMethod") != 0 || l->stage != ISCSI_SECURITY_NEGOTIATION) {
+		return IDM_HOOK_PASS;
+	}
+	/* The value is a comma list of the initiator's choices. */
+	for (const char *p = value; *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 4 && strncmp(p, "None", 4) == 0) {
+			snprintf(answer, cap, "None");
+			snprintf(l->result.auth_method, sizeof(l->result.auth_method), "None");
+			return IDM_HOOK_ANSWERED;
+		}
+		p += n + (p[n] == ',');
+	}
+	snprintf(answer, cap, "Reject");
+	return IDM_HOOK_FAIL;
+}
+
+static enum idm_hook_result transport_hook(void *arg, const char *key, const char *value,
+					   char *answer, size_t cap)
+{
+	struct idm_conn *c = arg;
+
+	return c->transport->ops->negotiate_key(c, key, value, answer, cap);
+}
+
+/* What this target wants and supports, from the tunables. */
+static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
+{
+	const struct idm_target_tunables *tun = &tc->srv->tun;
+	struct idm_params *p = &l->local;
+	const struct idm_transport_caps *caps = tc->ic->transport->caps;
+
+	idm_params_init(p);
+	p->header_digest = caps && caps->digests;
+	p->data_digest = caps && caps->digests;
+	p->max_recv_dsl = tun->max_recv_dsl;
+	p->max_connections = 1;
+	p->initial_r2t = tun->initial_r2t;
+	p->immediate_data = tun->immediate_data;
+	p->max_burst_length = tun->max_burst_length;
+	p->first_burst_length = tun->first_burst_length;
+	p->max_outstanding_r2t = tun->max_outstanding_r2t;
+	p->error_recovery_level = 0;
+	p->session_type = l->type;
+	p->target_portal_group_tag = tc->portal->conf.tpgt;
+	snprintf(p->initiator_name, sizeof(p->initiator_name), "%s", l->initiator_name);
+	if (l->target) {
+		snprintf(p->target_name, sizeof(p->target_name), "%s", l->target->iqn);
+		snprintf(p->target_alias, sizeof(p->target_alias), "%s", l->target->alias);
+	}
+}
+
+static void login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
+{
+	login_local_params(tc, l);
+	idm_nego_init(&l->nego, IDM_ROLE_TARGET, true, &l->local, &l->result);
+	if (tc->ic->transport->ops->negotiate_key) {
+		struct idm_nego_hook th = {.key = transport_hook, .arg = tc->ic};
+
+		idm_nego_add_hook(&l->nego, &th);
+	}
+	struct idm_nego_hook ah = {.key = auth_hook, .arg = l};
+
+	idm_nego_add_hook(&l->nego, &ah);
+}
+
+/* ---- the first request: who, to whom, which session ---- */
+
+static int names_cb(void *arg, const char *key, const char *value)
+{
+	struct login_names *n = arg;
+	char *dst = NULL;
+	size_t cap = 0;
+
+	if (strcmp(key, "InitiatorName") == 0) {
+		dst = n->initiator, cap = sizeof(n->initiator), n->has_initiator = true;
+	} else if (strcmp(key, "TargetName") == 0) {
+		dst = n->target, cap = sizeof(n->target), n->has_target = true;
+	} else if (strcmp(key, "SessionType") == 0) {
+		dst = n->session_type, cap = sizeof(n->session_type), n->has_type = true;
+	}
+	if (dst && (size_t)snprintf(dst, cap, "%s", value) >= cap) {
+		n->too_long = true;
+	}
+	return 0;
+}
+
+/* Session type, initiator and target; 0 or a login status. */
+static uint16_t login_identify(struct tgt_conn *tc, struct tgt_login *l)
+{
+	struct login_names n = {0};
+
+	if (idm_kv_parse(l->rx ? l->rx : "", l->rx_len, names_cb, &n) < 0 || n.too_long) {
+		return ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	if (!n.has_initiator || !n.initiator[0]) {
+		return ISCSI_LOGIN_MISSING_PARAMETER;
+	}
+	snprintf(l->initiator_name, sizeof(l->initiator_name), "%s", n.initiator);
+	l->type = IDM_SESSION_NORMAL;
+	if (n.has_type && strcmp(n.session_type, "Discovery") == 0) {
+		l->type = IDM_SESSION_DISCOVERY;
+		return ISCSI_LOGIN_OK;
+	}
+	if (n.has_type && strcmp(n.session_type, "Normal") != 0) {
+		return ISCSI_LOGIN_SESSION_TYPE_UNSUPPORTED;
+	}
+	if (!n.has_target) {
+		return ISCSI_LOGIN_MISSING_PARAMETER;
+	}
+	l->target = tgt_target_find(tc->srv, n.target);
+	return l->target ? ISCSI_LOGIN_OK : ISCSI_LOGIN_TARGET_NOT_FOUND;
+}
+
+static struct tgt_sess_key login_key(const struct tgt_login *l)
+{
+	return (struct tgt_sess_key){.isid = l->isid, .initiator_name = l->initiator_name,
+				     .target = l->target, .tsih = l->tsih};
+}
+
+/* Apply the ISID/TSIH rules under the table lock; 0 or a status. On
+ * success *old is a session to reinstate (with a reference) or NULL. */
+static uint16_t login_session_rules(struct tgt_conn *tc, struct tgt_login *l,
+				    struct tgt_session **old)
+{
+	struct idm_server *srv = tc->srv;
+	struct tgt_sess_key key = login_key(l);
+	uint16_t status = ISCSI_LOGIN_OK;
+	enum tgt_sess_action act;
+
+	*old = NULL;
+	pthread_mutex_lock(&srv->lock);
+	act = tgt_session_decide(&key, tgt_sessions_find_isid(srv->sessions, &key),
+				 l->tsih ? tgt_sessions_find_tsih(srv->sessions, l->tsih) : NULL,
+				 &status);
+	if (act == TGT_SESS_REINSTATE) {
+		*old = tgt_sessions_find_isid(srv->sessions, &key);
+		(*old)->refcnt++;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return act == TGT_SESS_REFUSE ? status : ISCSI_LOGIN_OK;
+}
+
+/* On the old session's reactor: close its connection (reinstatement). */
+static void reinstate_close(void *arg)
+{
+	struct tgt_session *s = arg;
+	struct idm_conn *ic = NULL;
+
+	pthread_mutex_lock(&s->srv->lock);
+	if (s->conn) {
+		ic = s->conn->ic;
+	}
+	pthread_mutex_unlock(&s->srv->lock);
+	if (ic) {
+		idm_log("target", "session tsih %u reinstated: closing its connection", s->tsih);
+		idm_conn_close(ic);
+	}
+	tgt_session_put(s);
+}
+
+/* ---- the final response ---- */
+
+static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
+{
+	struct tgt_session *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		return NULL;
+	}
+	s->magic = TGT_SESSION_MAGIC;
+	s->refcnt = 1; /* the connection's */
+	s->srv = tc->srv;
+	s->target = l->target;
+	s->type = l->type;
+	memcpy(s->isid, l->isid, sizeof(s->isid));
+	snprintf(s->initiator_name, sizeof(s->initiator_name), "%s", l->initiator_name);
+	s->win = l->win;
+	s->params = l->result;
+	s->conn = tc;
+	s->reactor = tc->ic->reactor;
+	return s;
+}
+
+/* Put the new session in the table (taking over a reinstated one). */
+static uint16_t session_publish(struct tgt_conn *tc, struct tgt_session *s)
+{
+	struct idm_server *srv = tc->srv;
+	struct tgt_login *l = tc->login;
+	struct tgt_session *old;
+	uint16_t status = login_session_rules(tc, l, &old);
+
+	if (status) {
+		return status;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (old && old->in_table) {
+		tgt_sessions_unlink(&srv->sessions, old);
+	}
+	s->tsih = tgt_tsih_alloc(srv->sessions, &srv->next_tsih);
+	s->next = srv->sessions;
+	srv->sessions = s;
+	s->in_table = true;
+	pthread_mutex_unlock(&srv->lock);
+	if (old && idm_reactor_send(old->reactor, reinstate_close, old) < 0) {
+		tgt_session_put(old);
+	}
+	return ISCSI_LOGIN_OK;
+}
+
+static void login_final_sent(struct idm_pdu *pdu, int status)
+{
+	struct idm_conn *c = pdu->conn;
+	struct tgt_conn *tc = tgt_conn_of(c);
+
+	if (status < 0 || !tc || !tc->sess) {
+		idm_conn_close(c);
+		return;
+	}
+	tgt_login_free(tc);
+	/* The core normally saw the final response go and already moved to
+	 * LOGGED_IN (enabling the data mover); make sure of both. */
+	if (!c->ffp && c->transport->ops->enable_datamover &&
+	    c->transport->ops->enable_datamover(c) < 0) {
+		IDM_LOG_CONN(c, "cannot enable the data mover");
+		idm_conn_close(c);
+		return;
+	}
+	if (c->state != IDM_CONN_LOGGED_IN) {
+		idm_conn_event(c, IDM_CE_LOGIN_OK);
+	}
+}
+
+static void login_complete(struct tgt_conn *tc, uint8_t flags)
+{
+	struct tgt_login *l = tc->login;
+	struct tgt_session *s = session_new(tc, l);
+	uint16_t status;
+
+	if (!s) {
+		login_fail(tc, ISCSI_LOGIN_OUT_OF_RESOURCES, "no memory for the session");
+		return;
+	}
+	status = session_publish(tc, s);
+	if (status) {
+		free(s);
+		login_fail(tc, status, "session rules");
+		return;
+	}
+	tc->sess = s;
+	/* The negotiated values hold from the PDU after this response; the
+	 * data mover reads them when it is enabled, as the response leaves. */
+	tc->ic->params = s->params;
+	tc->ic->cid = l->cid;
+	tc->ic->exp_cmd_sn = &s->win.exp_cmd_sn;
+	tc->ic->max_cmd_sn = &s->win.max_cmd_sn;
+	idm_log("target", "%s: %s session tsih %u for %s", tc->ic->peer_name,
+		s->type == IDM_SESSION_DISCOVERY ? "discovery" : "normal", s->tsih,
+		s->initiator_name);
+	login_send(tc, flags, s->tsih, login_final_sent);
+}
+
+/* ---- requests ---- */
+
+static struct tgt_login *login_start(struct tgt_conn *tc, const struct idm_pdu *pdu)
+{
+	struct tgt_login *l = calloc(1, sizeof(*l));
+
+	if (!l) {
+		return NULL;
+	}
+	l->stage = (pdu->bhs[BHS_FLAGS] & LOGIN_CSG_MASK) >> LOGIN_CSG_SHIFT;
+	l->itt = idm_pdu_itt(pdu);
+	memcpy(l->isid, pdu->bhs + LOGIN_ISID, sizeof(l->isid));
+	l->tsih = get_be16(pdu->bhs + LOGIN_TSIH);
+	l->cid = get_be16(pdu->bhs + LOGIN_CID);
+	tgt_window_init(&l->win, get_be32(pdu->bhs + LOGIN_CMDSN), tc->srv->tun.queue_depth);
+	idm_textbuf_init(&l->resp);
+	tc->login = l;
+	/* StatSN starts where the initiator expects it. */
+	tc->ic->stat_sn = get_be32(pdu->bhs + LOGIN_EXPSTATSN);
+	tc->ic->exp_cmd_sn = &l->win.exp_cmd_sn;
+	tc->ic->max_cmd_sn = &l->win.max_cmd_sn;
+	return l;
+}
+
+/* Later requests must carry the first one's ITT, ISID and TSIH. */
+static bool login_same_task(const struct tgt_login *l, const struct idm_pdu *pdu)
+{
+	return idm_pdu_itt(pdu) == l->itt &&
+	       memcmp(pdu->bhs + LOGIN_ISID, l->isid, sizeof(l->isid)) == 0 &&
+	       get_be16(pdu->bhs + LOGIN_TSIH) == l->tsih;
+}
+
+static int login_append(struct tgt_login *l, const struct idm_pdu *pdu)
+{
+	char *nb;
+
+	if (pdu->data_len == 0) {
+		return 0;
+	}
+	if (pdu->data_len > TGT_TEXT_MAX - l->rx_len) {
+		return -E2BIG;
+	}
+	nb = realloc(l->rx, l->rx_len + pdu->data_len);
+	if (!nb) {
+		return -ENOMEM;
+	}
+	memcpy(nb + l->rx_len, pdu->data, pdu->data_len);
+	l->rx = nb;
+	l->rx_len += pdu->data_len;
+	return 0;
+}
+
+/* The first complete request: identify, check the session rules. */
+static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l)
+{
+	struct tgt_session *old;
+	uint16_t status = login_identify(tc, l);
+
+	if (status) {
+		return status;
+	}
+	status = login_session_rules(tc, l, &old);
+	if (old) {
+		tgt_session_put(old); /* only checked here; acted on at the end */
+	}
+	if (status) {
+		return status;
+	}
+	login_nego_init(tc, l);
+	l->started = true;
+	return ISCSI_LOGIN_OK;
+}
+
+static void login_process(struct tgt_conn *tc, struct tgt_login *l, uint8_t req_flags)
+{
+	int csg = (req_flags & LOGIN_CSG_MASK) >> LOGIN_CSG_SHIFT;
+	int nsg = req_flags & LOGIN_NSG_MASK;
+	bool transit = req_flags & LOGIN_FLAG_TRANSIT;
+	enum idm_nego_stage stage = csg == 0 ? IDM_NEGO_SECURITY : IDM_NEGO_OPERATIONAL;
+	uint16_t status = l->started ? ISCSI_LOGIN_OK : login_first(tc, l);
+	uint8_t flags;
+
+	if (status) {
+		login_fail(tc, status, "first request");
+		return;
+	}
+	if (idm_nego_respond(&l->nego, stage, l->rx ? l->rx : "", l->rx_len, &l->resp) < 0) {
+		login_fail(tc, l->nego.status ? l->nego.status : ISCSI_LOGIN_INITIATOR_ERROR,
+			   l->nego.error);
+		return;
+	}
+	free(l->rx);
+	l->rx = NULL;
+	l->rx_len = 0;
+	if (transit && idm_nego_finish_stage(&l->nego, stage, &l->resp) < 0) {
+		login_fail(tc, ISCSI_LOGIN_TARGET_ERROR, "cannot finish the stage");
+		return;
+	}
+	if (l->resp.overflow || l->resp.len > TGT_LOGIN_DSL) {
+		login_fail(tc, ISCSI_LOGIN_OUT_OF_RESOURCES, "login response too long");
+		return;
+	}
+	flags = (uint8_t)(csg << LOGIN_CSG_SHIFT);
+	if (!transit) {
+		login_send(tc, flags, 0, NULL);
+		return;
+	}
+	flags |= LOGIN_FLAG_TRANSIT | (uint8_t)nsg;
+	if (nsg == ISCSI_FULL_FEATURE_PHASE) {
+		login_complete(tc, flags);
+		return;
+	}
+	l->stage = nsg;
+	login_send(tc, flags, 0, NULL);
+}
+
+void tgt_login_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
+{
+	struct tgt_login *l = tc->login;
+	bool first = l == NULL;
+	uint16_t status;
+
+	if (idm_pdu_opcode(pdu) != ISCSI_OP_LOGIN_REQ || tc->sess) {
+		return;
+	}
+	if (!l) {
+		l = login_start(tc, pdu);
+		if (!l) {
+			idm_conn_close(tc->ic);
+			return;
+		}
+	} else if (l->failed) {
+		return;
+	} else if (!login_same_task(l, pdu)) {
+		login_fail(tc, ISCSI_LOGIN_INITIATOR_ERROR, "ITT/ISID/TSIH changed during login");
+		return;
+	}
+	status = tgt_login_check(pdu->bhs, l->stage, first);
+	if (status) {
+		login_fail(tc, status, "bad login header");
+		return;
+	}
+	if (login_append(l, pdu) < 0) {
+		login_fail(tc, ISCSI_LOGIN_OUT_OF_RESOURCES, "login text too long");
+		return;
+	}
+	if (pdu->bhs[BHS_FLAGS] & LOGIN_FLAG_CONTINUE) {
+		/* More text follows: an empty response asks for it. */
+		login_send(tc, (uint8_t)(l->stage << LOGIN_CSG_SHIFT), 0, NULL);
+		return;
+	}
+	login_process(tc, l, pdu->bhs[BHS_FLAGS]);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Checks of a Login Request's header against the login stage
+ * (RFC 7143 sections 6.3 and 11.12): version range, T/C bits, CSG/NSG.
+ * Pure: unit tested in tests/target.
+ */
+#include "target/target_int.h"
+
+/* The only protocol version there is (RFC 7143 section 11.12.4). */
+#define TGT_VERSION 0x00
+
+static uint16_t check_version(const uint8_t *bhs)
+{
+	uint8_t vmax = bhs[LOGIN_VERSION_MAX];
+	uint8_t vmin = bhs[LOGIN_VERSION_MIN];
+
+	if (vmin > vmax || vmin > TGT_VERSION) {
+		return ISCSI_LOGIN_UNSUPPORTED_VERSION;
+	}
+	return ISCSI_LOGIN_OK;
+}
+
+static uint16_t check_stages(const uint8_t *bhs, int cur_stage, bool first)
+{
+	uint8_t flags = bhs[BHS_FLAGS];
+	int csg = (flags & LOGIN_CSG_MASK) >> LOGIN_CSG_SHIFT;
+	int nsg = flags & LOGIN_NSG_MASK;
+	bool transit = flags & LOGIN_FLAG_TRANSIT;
+
+	if (transit && (flags & LOGIN_FLAG_CONTINUE)) {
+		return ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	if (csg != ISCSI_SECURITY_NEGOTIATION && csg != ISCSI_OP_PARMS_NEGOTIATION) {
+		return ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	/* The first request may skip the security stage; later ones must be
+	 * in the stage the last response put us in. */
+	if (!first && csg != cur_stage) {
+		return ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	if (transit && (nsg <= csg || nsg == 2)) {
+		return ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	return ISCSI_LOGIN_OK;
+}
+
+uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first)
+{
+	uint16_t st = ISCSI_LOGIN_OK;
+
+	if (first) {
+		st = check_version(bhs);
+	}
+	if (st == ISCSI_LOGIN_OK) {
+		st = check_stages(bhs, cur_stage, first);
+	}
+	return st;
+}

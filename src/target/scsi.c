@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The SCSI command path: SCSI Command PDU -> CmdSN window -> scsi_cmd_setup
+ * -> buffer -> (write: fetch the data) -> scsi_cmd_exec -> Data-In and/or
+ * status -> task released. No malloc here: the task's client area holds
+ * everything, buffers come from the reactor's cache or are the store's
+ * own memory (zero copy).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "target/target_int.h"
+
+/* AHS type of an extended CDB (RFC 7143 section 11.2.2.3). */
+#define AHS_TYPE_EXTENDED_CDB 1
+#define BHS_CDB_LEN 16
+
+/* ---- header phase ---- */
+
+/* CDB = 16 bytes of the BHS + an extended CDB AHS; 0 or -EINVAL. */
+static int cdb_gather(struct tgt_task *tt, const struct idm_pdu *pdu)
+{
+	uint32_t len = BHS_CDB_LEN;
+	uint32_t off = 0;
+
+	memcpy(tt->cdb, pdu->bhs + SCSI_CMD_CDB, BHS_CDB_LEN);
+	while (pdu->ahs && off + 4 <= pdu->ahs_len) {
+		uint32_t ahs_len = get_be16(pdu->ahs + off);
+		uint8_t type = pdu->ahs[off + 2];
+
+		if (off + 3 + ahs_len > pdu->ahs_len) {
+			return -EINVAL;
+		}
+		if (type == AHS_TYPE_EXTENDED_CDB) {
+			/* AHSLength counts a reserved byte before the CDB. */
+			if (ahs_len < 1 || len + ahs_len - 1 > SCSI_CDB_MAX) {
+				return -EINVAL;
+			}
+			memcpy(tt->cdb + len, pdu->ahs + off + 4, ahs_len - 1);
+			len += ahs_len - 1;
+		}
+		off += (3 + ahs_len + 3) & ~3u;
+	}
+	tt->cmd.cdb_len = len;
+	return 0;
+}
+
+/* Bytes the initiator may send without an R2T (RFC 7143 section 4.2.5). */
+static uint32_t session_unsol_limit(const struct idm_params *p)
+{
+	if (!p->initial_r2t) {
+		return p->first_burst_length;
+	}
+	if (p->immediate_data) {
+		return p->first_burst_length < p->max_recv_dsl ? p->first_burst_length
+							       : p->max_recv_dsl;
+	}
+	return 0;
+}
+
+static void task_reset(struct tgt_task *tt, struct idm_task *t, const struct idm_pdu *pdu)
+{
+	memset(tt, 0, offsetof(struct tgt_task, bhs));
+	tt->t = t;
+	t->client_priv = tt;
+	memcpy(tt->bhs, pdu->bhs, IDM_BHS_LEN);
+}
+
+static void cmd_fill(struct tgt_task *tt, struct idm_conn *c, struct tgt_session *s,
+		     const struct idm_pdu *pdu)
+{
+	struct scsi_cmd *cmd = &tt->cmd;
+	uint8_t flags = pdu->bhs[BHS_FLAGS];
+	uint32_t edtl = get_be32(pdu->bhs + SCSI_CMD_EDTL);
+
+	cmd->luns = &s->target->luns;
+	cmd->lun = idm_lun_decode(pdu->bhs + BHS_LUN);
+	cmd->cdb = tt->cdb;
+	cmd->edtl = edtl;
+	cmd->ua_seen = s->ua_seen;
+	cmd->reactor = c->reactor;
+	cmd->priv = tt;
+	tt->read_edtl = (flags & SCSI_CMD_FLAG_READ) ? edtl : 0;
+	tt->write_edtl = (flags & SCSI_CMD_FLAG_WRITE) ? edtl : 0;
+}
+
+static void setup_fail(struct tgt_task *tt, uint8_t status)
+{
+	tt->setup_failed = true;
+	tt->cmd.status = status;
+}
+
+/* Provide the buffer the plan asks for; false when there is none. */
+static bool buffer_give(struct tgt_task *tt, struct idm_conn *c, const struct tgt_xfer *x)
+{
+	struct scsi_cmd *cmd = &tt->cmd;
+	uint8_t *direct = x->direct_ok ? scsi_cmd_direct_buffer(cmd) : NULL;
+
+	if (direct) {
+		cmd->data = direct;
+		cmd->data_cap = cmd->xfer_len;
+	} else if (x->buf_len) {
+		tt->buf = idm_buf_get(c->reactor, x->buf_len, &tt->buf_cap);
+		if (!tt->buf) {
+			return false;
+		}
+		cmd->data = tt->buf;
+		cmd->data_cap = (uint32_t)tt->buf_cap;
+	}
+	tt->t->data = cmd->data;
+	tt->t->data_cap = cmd->data_cap;
+	return true;
+}
+
+/* After a successful scsi_cmd_setup: plan the transfer, get a buffer. */
+static void xfer_prepare(struct tgt_task *tt, struct idm_conn *c, struct tgt_session *s)
+{
+	struct scsi_cmd *cmd = &tt->cmd;
+	struct idm_task *t = tt->t;
+	uint8_t flags = tt->bhs[BHS_FLAGS];
+	struct tgt_xfer_in in = {
+		.edtl = cmd->edtl,
+		.r = flags & SCSI_CMD_FLAG_READ,
+		.w = flags & SCSI_CMD_FLAG_WRITE,
+		.dir = cmd->dir,
+		.xfer_len = cmd->xfer_len,
+		.block_size = cmd->lu ? cmd->lu->block_size : 0,
+		.nblocks = cmd->nblocks,
+		.unsol_limit = session_unsol_limit(&s->params),
+	};
+	struct tgt_xfer x;
+
+	tgt_xfer_plan(&in, &x);
+	tt->cdb_xfer = cmd->xfer_len;
+	tt->rx_len = x.rx_len;
+	tt->exec_nblocks = x.nblocks;
+	tt->discard = x.discard;
+	tt->skip_exec = x.skip_exec;
+	if (!buffer_give(tt, c, &x)) {
+		setup_fail(tt, SCSI_STATUS_BUSY);
+		return;
+	}
+	t->edtl = cmd->edtl;
+	t->is_write = in.w;
+	t->is_read = in.r && cmd->dir == SCSI_DIR_READ;
+	t->unsol_limit = x.unsol_limit;
+	t->xfer_len = t->is_write ? x.rx_len
+				  : (tt->read_edtl < cmd->xfer_len ? tt->read_edtl : cmd->xfer_len);
+}
+
+int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
+{
+	struct tgt_conn *tc = tgt_conn_of(c);
+	struct tgt_task *tt = tgt_task_of(t);
+	struct tgt_session *s;
+
+	if (!tc || !tc->sess) {
+		return -EPROTO; /* a command before login: drop the connection */
+	}
+	s = tc->sess;
+	task_reset(tt, t, pdu);
+	tc->last_rx_ms = idm_now_ms();
+	if (s->type == IDM_SESSION_DISCOVERY || tc->logged_out) {
+		tt->reject_reason = ISCSI_REJECT_PROTOCOL_ERROR;
+		return 0;
+	}
+	if (tgt_window_accept(&s->win, get_be32(pdu->bhs + SCSI_CMD_CMDSN),
+			      idm_pdu_immediate(pdu)) < 0) {
+		tt->dropped = true; /* silently, data and all */
+		return 0;
+	}
+	tt->counted = !idm_pdu_immediate(pdu);
+	if (cdb_gather(tt, pdu) < 0) {
+		tt->reject_reason = ISCSI_REJECT_INVALID_PDU_FIELD;
+		return 0;
+	}
+	cmd_fill(tt, c, s, pdu);
+	if (scsi_cmd_setup(&tt->cmd) != 0) {
+		tt->setup_failed = true;
+		return 0;
+	}
+	xfer_prepare(tt, c, s);
+	return 0;
+}
+
+/* ---- completion ---- */
+
+/* The command's CmdSN slot reopens: MaxCmdSN moves on by one. Done
+ * before its response goes out, so the response announces it. */
+static void task_credit(struct tgt_task *tt)
+{
+	struct tgt_conn *tc = tgt_conn_of(tt->t->conn);
+
+	if (tt->counted && tc && tc->sess) {
+		tgt_window_credit(&tc->sess->win);
+	}
+	tt->counted = false;
+}
+
+void tgt_task_finish(struct tgt_task *tt)
+{
+	struct idm_task *t = tt->t;
+	struct idm_conn *c = t->conn;
+
+	if (tt->phase == TGT_PH_DONE) {
+		return;
+	}
+	tt->phase = TGT_PH_DONE;
+	if (tt->buf) {
+		idm_buf_put(c->reactor, tt->buf, tt->buf_cap);
+		tt->buf = NULL;
+	}
+	t->data = NULL;
+	t->data_cap = 0;
+	task_credit(tt);
+	idm_task_release(t);
+}
+
+static void task_tx_done(struct idm_task *t, int status)
+{
+	tgt_task_finish(tgt_task_of(t));
+}
+
+/* Residual of what the command moved against the initiator's EDTL. */
+static void status_residual(struct tgt_task *tt)
+{
+	struct scsi_cmd *cmd = &tt->cmd;
+	uint32_t moved = 0, expected = cmd->edtl;
+
+	if (tt->setup_failed || tt->discard) {
+		moved = 0;
+	} else if (cmd->dir == SCSI_DIR_READ) {
+		expected = tt->read_edtl;
+		moved = cmd->data_len;
+	} else if (cmd->dir == SCSI_DIR_WRITE) {
+		expected = tt->write_edtl;
+		moved = tt->cdb_xfer;
+	}
+	tgt_residual(expected, moved, &tt->st.flags, &tt->st.residual);
+}
+
+static void task_respond(struct tgt_task *tt)
+{
+	struct scsi_cmd *cmd = &tt->cmd;
+	struct idm_task *t = tt->t;
+	uint32_t tx = 0;
+	int rc;
+
+	tt->st.response = ISCSI_RESPONSE_COMPLETED;
+	tt->st.status = cmd->status;
+	tt->st.sense = cmd->sense_len ? cmd->sense : NULL;
+	tt->st.sense_len = cmd->sense_len;
+	status_residual(tt);
+	if (!tt->setup_failed && !tt->discard && cmd->dir == SCSI_DIR_READ &&
+	    cmd->status == SCSI_STATUS_GOOD) {
+		tx = cmd->data_len < tt->read_edtl ? cmd->data_len : tt->read_edtl;
+	}
+	tt->phase = TGT_PH_TX;
+	t->tx_done = task_tx_done;
+	task_credit(tt);
+	rc = tx ? idm_task_send_data(t, 0, tx, &tt->st) : idm_task_send_status(t, &tt->st);
+	if (rc < 0) {
+		tgt_task_finish(tt);
+	}
+}
+
+/* Aborted while the store had it: now it can go, silently. */
+static void task_settle_aborted(struct tgt_task *tt)
+{
+	struct tgt_task *tmf = tt->tmf_waiter;
+
+	tt->tmf_waiter = NULL;
+	tgt_task_finish(tt);
+	if (tmf && --tmf->tmf_pending == 0) {
+		tgt_tmf_settled(tmf);
+	}
+}
+
+static void scsi_done(struct scsi_cmd *cmd)
+{
+	struct tgt_task *tt = cmd->priv;
+
+	if (tt->aborted) {
+		task_settle_aborted(tt);
+		return;
+	}
+	task_respond(tt);
+}
+
+static void task_exec(struct tgt_task *tt)
+{
+	struct scsi_cmd *cmd = &tt->cmd;
+
+	if (tt->skip_exec) {
+		/* EDTL covered no whole block: nothing is written. */
+		cmd->status = SCSI_STATUS_GOOD;
+		task_respond(tt);
+		return;
+	}
+	if (cmd->dir == SCSI_DIR_WRITE && tt->exec_nblocks != cmd->nblocks) {
+		cmd->nblocks = tt->exec_nblocks;
+		cmd->xfer_len = tt->exec_nblocks * cmd->lu->block_size;
+	} else if (cmd->dir == SCSI_DIR_WRITE && tt->rx_len < cmd->xfer_len) {
+		/* A parameter list cut short by EDTL reads as zeros. */
+		memset(cmd->data + tt->rx_len, 0, cmd->xfer_len - tt->rx_len);
+	}
+	tt->phase = TGT_PH_EXEC;
+	cmd->done = scsi_done;
+	scsi_cmd_exec(cmd);
+}
+
+static void task_rx_done(struct idm_task *t, int status)
+{
+	struct tgt_task *tt = tgt_task_of(t);
+
+	if (tt->aborted || tt->phase == TGT_PH_DONE) {
+		tgt_task_finish(tt);
+		return;
+	}
+	if (status < 0) {
+		tgt_task_finish(tt); /* the connection is going */
+		return;
+	}
+	if (tt->discard) {
+		/* The data was taken only to be dropped; a read CDB runs. */
+		if (tt->cmd.dir == SCSI_DIR_READ) {
+			task_exec(tt);
+		} else {
+			task_respond(tt);
+		}
+		return;
+	}
+	task_exec(tt);
+}
+
+void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
+{
+	struct tgt_task *tt = tgt_task_of(t);
+
+	if (tt->reject_reason) {
+		task_credit(tt);
+		idm_pdu_reject(c, tt->bhs, tt->reject_reason);
+		tgt_task_finish(tt);
+		return;
+	}
+	if (tt->dropped) {
+		tgt_task_finish(tt);
+		return;
+	}
+	if (tt->setup_failed) {
+		task_respond(tt);
+		return;
+	}
+	if (tt->rx_len) {
+		tt->phase = TGT_PH_RX;
+		t->rx_done = task_rx_done;
+		if (idm_task_recv_data(t, tt->rx_len) < 0) {
+			tgt_task_finish(tt);
+		}
+		return;
+	}
+	task_exec(tt);
+}
+
+/* ---- aborts ---- */
+
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf)
+{
+	if (tt->aborted || tt->phase == TGT_PH_DONE) {
+		return;
+	}
+	tt->aborted = true;
+	tt->t->state = IDM_TASK_ABORTING;
+	switch (tt->phase) {
+	case TGT_PH_EXEC:
+		/* The store still writes into the buffer: wait for it. */
+		if (tmf) {
+			tt->tmf_waiter = tmf;
+			tmf->tmf_pending++;
+		}
+		break;
+	case TGT_PH_TX:
+		/* Already answered; tx_done releases it. */
+		break;
+	default:
+		tgt_task_finish(tt);
+		break;
+	}
+}
+
+/* The core tears the connection down: no response will go out. */
+void tgt_task_abort(struct idm_task *t)
+{
+	struct tgt_task *tt = tgt_task_of(t);
+
+	if (tt->is_tmf) {
+		/* A TMF waiting for aborted I/O answers nobody now; the last
+		 * settled task releases it. */
+		tt->aborted = true;
+		if (tt->tmf_pending == 0) {
+			tgt_task_finish(tt);
+		}
+		return;
+	}
+	tgt_task_abort_for(tt, NULL);
+}

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The server: targets and their LUs, reactors, portals; start and stop.
+ * Every failure in idm_server_start undoes what was done and leaves one
+ * line in `err`.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idm/backing.h"
+#include "target/target_int.h"
+
+#define TGT_STOP_WAIT_S 30 /* connections get this long to wind down */
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* ---- targets and LUs ---- */
+
+static void targets_close(struct idm_server *srv)
+{
+	for (unsigned i = 0; i < srv->ntargets; i++) {
+		struct scsi_lu_set *set = &srv->targets[i].luns;
+
+		for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
+			if (set->lu[l]) {
+				scsi_lu_free(set->lu[l]); /* flushes and closes the store */
+				set->lu[l] = NULL;
+			}
+		}
+		set->count = 0;
+	}
+	free(srv->targets);
+	srv->targets = NULL;
+	srv->ntargets = 0;
+}
+
+static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, char *err,
+		    size_t errlen)
+{
+	struct idm_backing *store;
+	struct scsi_lu *lu;
+	char why[200] = "";
+	int rc;
+
+	if (lc->lun >= SCSI_MAX_LUNS) {
+		return fail(err, errlen, -EINVAL, "%s: LUN %u is out of range (0-%u)", t->iqn,
+			    lc->lun, SCSI_MAX_LUNS - 1);
+	}
+	if (t->luns.lu[lc->lun]) {
+		return fail(err, errlen, -EEXIST, "%s: LUN %u is configured twice", t->iqn,
+			    lc->lun);
+	}
+	rc = idm_backing_open(lc->spec, lc->block_size ? lc->block_size : 512, &store, why,
+			      sizeof(why));
+	if (rc < 0) {
+		return fail(err, errlen, rc, "%s LUN %u: %s", t->iqn, lc->lun, why);
+	}
+	rc = scsi_lu_create(lc->lun, store, t->iqn, &lu);
+	if (rc < 0) {
+		idm_backing_close(store);
+		return fail(err, errlen, rc, "%s LUN %u: cannot create the logical unit: %s",
+			    t->iqn, lc->lun, strerror(-rc));
+	}
+	t->luns.lu[lc->lun] = lu;
+	t->luns.count++;
+	return 0;
+}
+
+static int targets_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
+			char *err, size_t errlen)
+{
+	srv->targets = calloc(conf->ntargets ? conf->ntargets : 1, sizeof(*srv->targets));
+	if (!srv->targets) {
+		return fail(err, errlen, -ENOMEM, "no memory for %u targets", conf->ntargets);
+	}
+	srv->ntargets = conf->ntargets;
+	for (unsigned i = 0; i < conf->ntargets; i++) {
+		const struct idm_target_conf *tc = &conf->targets[i];
+		struct tgt_target *t = &srv->targets[i];
+
+		snprintf(t->iqn, sizeof(t->iqn), "%s", tc->iqn);
+		snprintf(t->alias, sizeof(t->alias), "%s", tc->alias);
+		if (tgt_target_find(srv, t->iqn) != t) {
+			return fail(err, errlen, -EEXIST, "target %s is configured twice", t->iqn);
+		}
+		for (unsigned l = 0; l < tc->nluns && l < IDM_MAX_LUNS_PER_TARGET; l++) {
+			int rc = lun_open(t, &tc->luns[l], err, errlen);
+
+			if (rc < 0) {
+				return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- portals ---- */
+
+static int portal_addr(const struct idm_portal_conf *pc, struct sockaddr_storage *ss,
+		       socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, pc->addr, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(pc->port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, pc->addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(pc->port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static uint32_t task_slots(const struct idm_target_tunables *tun)
+{
+	return (tun->queue_depth ? tun->queue_depth : 1) + TGT_TASK_SLACK;
+}
+
+static int portals_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
+			char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < conf->nportals && i < IDM_MAX_PORTALS; i++) {
+		struct tgt_portal *p = &srv->portals[i];
+		struct idm_svc_req req = {0};
+		char why[200] = "";
+		int rc;
+
+		p->srv = srv;
+		p->conf = conf->portals[i];
+		if (portal_addr(&p->conf, &req.addr, &req.addrlen) < 0) {
+			return fail(err, errlen, -EINVAL, "portal %s: not an IPv4 or IPv6 address",
+				    p->conf.addr);
+		}
+		req.reactors = srv->reactors;
+		req.nreactors = srv->nreactors;
+		req.client = &tgt_client_ops;
+		req.client_arg = p;
+		req.client_task_size = sizeof(struct tgt_task);
+		req.max_tasks = task_slots(&srv->tun);
+		req.accepted = tgt_accepted;
+		rc = idm_svc_create(&idm_tcp_transport, &req, &p->svc, why, sizeof(why));
+		if (rc < 0) {
+			return fail(err, errlen, rc, "portal %s port %u: %s", p->conf.addr,
+				    p->conf.port, why);
+		}
+		srv->nportals = i + 1;
+	}
+	return 0;
+}
+
+static void portals_close(struct idm_server *srv)
+{
+	for (unsigned i = 0; i < srv->nportals; i++) {
+		if (srv->portals[i].svc) {
+			idm_svc_destroy(srv->portals[i].svc);
+			srv->portals[i].svc = NULL;
+		}
+	}
+	srv->nportals = 0;
+}
+
+/* ---- reactors ---- */
+
+static int reactors_open(struct idm_server *srv, unsigned n, char *err, size_t errlen)
+{
+	int rc;
+
+	if (n == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		n = cpus > 0 ? (unsigned)cpus : 1;
+	}
+	rc = idm_reactors_create(n, &srv->reactors);
+	if (rc < 0) {
+		return fail(err, errlen, rc, "cannot create %u reactors: %s", n, strerror(-rc));
+	}
+	srv->nreactors = n;
+	rc = idm_reactors_start(srv->reactors, n);
+	if (rc < 0) {
+		return fail(err, errlen, rc, "cannot start %u reactors: %s", n, strerror(-rc));
+	}
+	srv->reactors_running = true;
+	return 0;
+}
+
+static void reactors_close(struct idm_server *srv)
+{
+	if (!srv->reactors) {
+		return;
+	}
+	if (srv->reactors_running) {
+		idm_reactors_stop(srv->reactors, srv->nreactors);
+		srv->reactors_running = false;
+	}
+	idm_reactors_destroy(srv->reactors, srv->nreactors);
+	srv->reactors = NULL;
+	srv->nreactors = 0;
+}
+
+/* ---- stop ---- */
+
+/* On reactor r: close every connection it owns. Connections are freed
+ * only on their own reactor, so none vanishes while this runs. */
+static void close_conns_here(void *arg)
+{
+	struct idm_server *srv = arg;
+	struct idm_reactor *self = idm_reactor_self();
+
+	for (;;) {
+		struct idm_conn *ic = NULL;
+
+		pthread_mutex_lock(&srv->lock);
+		for (struct tgt_conn *tc = srv->conns; tc; tc = tc->next) {
+			if (tc->ic->reactor == self && !tc->close_sent) {
+				tc->close_sent = true;
+				ic = tc->ic;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&srv->lock);
+		if (!ic) {
+			return;
+		}
+		idm_conn_close(ic);
+	}
+}
+
+static void conns_close_all(struct idm_server *srv)
+{
+	struct timespec deadline;
+
+	pthread_mutex_lock(&srv->lock);
+	srv->stopping = true;
+	pthread_mutex_unlock(&srv->lock);
+	for (unsigned i = 0; i < srv->nreactors; i++) {
+		idm_reactor_send(srv->reactors[i], close_conns_here, srv);
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += TGT_STOP_WAIT_S;
+	pthread_mutex_lock(&srv->lock);
+	while (srv->nconns > 0) {
+		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &deadline) == ETIMEDOUT) {
+			idm_log("target", "%u connections still open after %d s", srv->nconns,
+				TGT_STOP_WAIT_S);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void server_free(struct idm_server *srv)
+{
+	portals_close(srv);
+	if (srv->reactors_running) {
+		conns_close_all(srv);
+	}
+	reactors_close(srv);
+	targets_close(srv);
+	pthread_cond_destroy(&srv->cond);
+	pthread_mutex_destroy(&srv->lock);
+	srv->magic = 0;
+	free(srv);
+}
+
+void idm_server_stop(struct idm_server *srv)
+{
+	if (srv && srv->magic == TGT_SERVER_MAGIC) {
+		server_free(srv);
+	}
+}
+
+int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server **out,
+		     char *err, size_t errlen)
+{
+	struct idm_server *srv = calloc(1, sizeof(*srv));
+	int rc;
+
+	*out = NULL;
+	if (!srv) {
+		return fail(err, errlen, -ENOMEM, "no memory for the server");
+	}
+	srv->magic = TGT_SERVER_MAGIC;
+	srv->tun = conf->tun;
+	srv->next_tsih = 1;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->cond, NULL);
+	if (conf->nportals == 0) {
+		rc = fail(err, errlen, -EINVAL, "no portal configured");
+	} else if (conf->ntargets > IDM_MAX_TARGETS || conf->nportals > IDM_MAX_PORTALS) {
+		rc = fail(err, errlen, -EINVAL, "too many targets or portals");
+	} else {
+		rc = targets_open(srv, conf, err, errlen);
+	}
+	if (rc == 0) {
+		rc = reactors_open(srv, conf->nreactors, err, errlen);
+	}
+	if (rc == 0) {
+		rc = portals_open(srv, conf, err, errlen);
+	}
+	if (rc < 0) {
+		server_free(srv);
+		return rc;
+	}
+	*out = srv;
+	return 0;
+}

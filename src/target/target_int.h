@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private state of the iSCSI target (src/target).
+ *
+ * Ownership:
+ *   struct idm_server   one per idmd: targets, reactors, portals, and the
+ *                       session table (its mutex is taken on the login and
+ *                       teardown paths only, never on the data path);
+ *   struct tgt_target   one per configured target: its LUN set;
+ *   struct tgt_session  one per iSCSI session: ISID/TSIH, initiator, the
+ *                       CmdSN window, unit attention bookkeeping, and its
+ *                       one connection (MaxConnections is 1);
+ *   struct tgt_conn     one per TCP connection, in idm_conn->client_priv;
+ *   struct tgt_task     the client area of each idm_task (a SCSI command
+ *                       or a TMF).
+ * Lock order: srv->lock is a leaf; nothing calls into the core while
+ * holding it.
+ */
+#ifndef IDM_TARGET_INT_H
+#define IDM_TARGET_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idm/idm.h"
+#include "idm/keys.h"
+#include "idm/scsi.h"
+#include "idm/target.h"
+
+#define TGT_SERVER_MAGIC 0x54535256u  /* "TSRV" */
+#define TGT_SESSION_MAGIC 0x54534553u /* "TSES" */
+#define TGT_CONN_MAGIC 0x54434f4eu    /* "TCON" */
+
+#define TGT_TEXT_MAX (64 * 1024)      /* reassembled login/text data bound */
+#define TGT_TASK_SLACK 16             /* immediate commands, TMFs, NOPs */
+#define TGT_DISCARD_MAX (16u << 20)   /* write data we accept only to drop */
+#define TGT_LOGIN_DSL 8192            /* MaxRecvDSL in force during login */
+
+/* ---- CmdSN window (RFC 7143 section 4.2.2.1), pure ---- */
+
+struct tgt_window {
+	uint32_t exp_cmd_sn;
+	uint32_t max_cmd_sn;
+};
+
+/* Open the window at the leading login's CmdSN with `depth` commands. */
+void tgt_window_init(struct tgt_window *w, uint32_t cmd_sn, uint32_t depth);
+/* True when `cmd_sn` lies in [ExpCmdSN, MaxCmdSN]. */
+bool tgt_window_in(const struct tgt_window *w, uint32_t cmd_sn);
+/*
+ * Decide on a non-immediate PDU's CmdSN: 0 when accepted (ExpCmdSN moves
+ * past it), -ERANGE when outside the window (the PDU is dropped). An
+ * immediate PDU is always accepted and moves nothing.
+ */
+int tgt_window_accept(struct tgt_window *w, uint32_t cmd_sn, bool immediate);
+/* A non-immediate command finished: its slot opens MaxCmdSN by one. */
+void tgt_window_credit(struct tgt_window *w);
+
+/* ---- sessions ---- */
+
+struct tgt_target {
+	char iqn[IDM_NAME_MAX];
+	char alias[256];
+	struct scsi_lu_set luns;
+};
+
+struct tgt_conn;
+
+struct tgt_session {
+	uint32_t magic;
+	uint32_t refcnt;                 /* under srv->lock */
+	struct idm_server *srv;
+	struct tgt_target *target;       /* NULL for discovery */
+	enum idm_session_type type;
+	uint8_t isid[6];
+	uint16_t tsih;
+	char initiator_name[IDM_NAME_MAX];
+	bool in_table;                   /* visible to logins */
+	/* owned by the connection's reactor */
+	struct tgt_window win;
+	uint32_t ua_seen[SCSI_MAX_LUNS];
+	struct idm_params params;
+	/* the one connection; changed under srv->lock */
+	struct tgt_conn *conn;
+	struct idm_reactor *reactor;
+	struct tgt_session *next;
+};
+
+/* What to do with a leading login, from the ISID/TSIH rules. */
+enum tgt_sess_action {
+	TGT_SESS_NEW,        /* TSIH 0, no session with this ISID: create */
+	TGT_SESS_REINSTATE,  /* TSIH 0, same ISID + initiator + target */
+	TGT_SESS_REFUSE,     /* status says why */
+};
+
+struct tgt_sess_key {
+	const uint8_t *isid;
+	const char *initiator_name;
+	const struct tgt_target *target; /* NULL: discovery */
+	uint16_t tsih;
+};
+
+/*
+ * Pure decision for a login's first PDU. `same_isid` is the session with
+ * the same ISID, initiator and target (or NULL), `by_tsih` the session
+ * named by a non-zero TSIH (or NULL). On REFUSE *status gets the login
+ * status (SESSION_DOES_NOT_EXIST, TOO_MANY_CONNECTIONS).
+ */
+enum tgt_sess_action tgt_session_decide(const struct tgt_sess_key *key,
+					const struct tgt_session *same_isid,
+					const struct tgt_session *by_tsih, uint16_t *status);
+
+/* Session table (srv->lock held by the caller). */
+struct tgt_session *tgt_sessions_find_isid(struct tgt_session *head,
+					   const struct tgt_sess_key *key);
+struct tgt_session *tgt_sessions_find_tsih(struct tgt_session *head, uint16_t tsih);
+/* A TSIH no live session uses (never 0), advancing *next. */
+uint16_t tgt_tsih_alloc(struct tgt_session *head, uint16_t *next);
+void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s);
+
+/* ---- the server ---- */
+
+struct tgt_portal {
+	struct idm_server *srv;
+	struct idm_portal_conf conf;
+	struct idm_svc *svc;
+};
+
+struct idm_server {
+	uint32_t magic;
+	struct idm_target_tunables tun;
+	struct tgt_target *targets;
+	unsigned ntargets;
+	struct idm_reactor **reactors;
+	unsigned nreactors;
+	bool reactors_running;
+	struct tgt_portal portals[IDM_MAX_PORTALS];
+	unsigned nportals;
+	/* login / teardown state, under lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct tgt_session *sessions;
+	uint16_t next_tsih;
+	struct tgt_conn *conns;
+	unsigned nconns;
+	bool stopping;
+};
+
+struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn);
+/* Take / drop a reference on a session (takes srv->lock). */
+void tgt_session_get(struct tgt_session *s);
+void tgt_session_put(struct tgt_session *s);
+
+/* ---- connections ---- */
+
+struct tgt_login; /* login.c */
+struct tgt_text;  /* text.c */
+
+struct tgt_conn {
+	uint32_t magic;
+	struct idm_conn *ic;
+	struct idm_server *srv;
+	struct tgt_portal *portal;
+	struct tgt_session *sess;        /* set when the login completes */
+	struct tgt_login *login;         /* during login only */
+	struct tgt_text *text;           /* a text exchange in progress */
+	struct idm_timer login_timer;
+	/* keepalive (nop.c) */
+	struct idm_timer nop_timer;
+	uint64_t last_rx_ms;
+	uint64_t nop_sent_ms;
+	uint32_t nop_ttt;
+	bool nop_outstanding;
+	bool close_sent;                 /* idm_server_stop asked to close */
+	bool logged_out;
+	struct tgt_conn *next;           /* srv->conns, under srv->lock */
+};
+
+static inline struct tgt_conn *tgt_conn_of(struct idm_conn *c)
+{
+	struct tgt_conn *tc = c->client_priv;
+
+	return (tc && tc->magic == TGT_CONN_MAGIC) ? tc : NULL;
+}
+
+/* The client ops the target registers with every portal (conn.c). */
+extern const struct idm_client_ops tgt_client_ops;
+void tgt_accepted(struct idm_svc *svc, struct idm_conn *c);
+
+/* Per PDU family. */
+void tgt_login_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
+void tgt_login_free(struct tgt_conn *tc);
+void tgt_login_timeout(struct idm_timer *t);
+void tgt_text_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
+void tgt_text_free(struct tgt_conn *tc);
+void tgt_nop_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
+void tgt_nop_start(struct tgt_conn *tc);
+void tgt_nop_stop(struct tgt_conn *tc);
+void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
+void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
+int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
+void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
+void tgt_task_abort(struct idm_task *t);
+
+/* Accept a non-SCSI request's CmdSN on a logged-in connection (0; a
+ * non-immediate one advances and re-opens the window at once), or -ERANGE:
+ * outside the window, drop it silently. */
+int tgt_conn_cmdsn(struct tgt_conn *tc, const struct idm_pdu *pdu);
+/* Close a connection once `pdu` (already filled) has been sent. */
+void tgt_tx_then_close(struct idm_conn *c, struct idm_pdu *pdu);
+
+/* ---- SCSI tasks ---- */
+
+enum tgt_task_phase {
+	TGT_PH_SETUP,    /* header seen, not started */
+	TGT_PH_RX,       /* fetching write data from the initiator */
+	TGT_PH_EXEC,     /* the SCSI layer / store has it */
+	TGT_PH_TX,       /* data and status on their way out */
+	TGT_PH_DONE,     /* released */
+};
+
+struct tgt_task {
+	struct scsi_cmd cmd;              /* scsi_cmd.priv -> this */
+	struct idm_task *t;
+	enum tgt_task_phase phase;
+	struct tgt_task *tmf_waiter;      /* a TMF waiting for our I/O */
+	uint32_t tmf_pending;             /* TMF: aborted tasks still in I/O */
+	uint8_t *buf;                     /* from idm_buf_get, or NULL */
+	size_t buf_cap;
+	uint32_t cdb_xfer;                /* bytes the CDB asked to move */
+	uint32_t rx_len;                  /* write bytes to fetch */
+	uint32_t exec_nblocks;            /* blocks to run (trimmed writes) */
+	uint32_t read_edtl;               /* EDTL if R was set, else 0 */
+	uint32_t write_edtl;              /* EDTL if W was set, else 0 */
+	bool is_tmf;
+	bool counted;                     /* non-immediate: credits MaxCmdSN */
+	bool dropped;                     /* outside the CmdSN window */
+	bool setup_failed;                /* status/sense already set */
+	bool discard;                     /* write data we take and drop */
+	bool skip_exec;                   /* EDTL leaves nothing to write */
+	bool aborted;                     /* TMF or connection loss */
+	uint8_t reject_reason;            /* non-zero: answer with a Reject */
+	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
+	struct idm_scsi_status st;
+	uint8_t cdb[SCSI_CDB_MAX];
+};
+
+static inline struct tgt_task *tgt_task_of(struct idm_task *t)
+{
+	return (struct tgt_task *)(void *)t->client_area;
+}
+
+/* scsi.c: end a task (buffer back, MaxCmdSN credit, reference dropped);
+ * idempotent. Abort one for a TMF (`tmf` waits while its I/O runs). */
+void tgt_task_finish(struct tgt_task *tt);
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf);
+/* tmf.c: every task a TMF aborted has settled. */
+void tgt_tmf_settled(struct tgt_task *tmf);
+
+/* ---- pure helpers ---- */
+
+/* Residual of a transfer (RFC 7143 section 11.4.5): `expected` is the
+ * EDTL for the direction, `moved` what the command moved or wanted to. */
+void tgt_residual(uint32_t expected, uint32_t moved, uint8_t *flags, uint32_t *residual);
+
+/* How a command's data moves, given the iSCSI flags and the CDB. */
+struct tgt_xfer_in {
+	uint32_t edtl;
+	bool r, w;                 /* iSCSI READ / WRITE flags */
+	enum scsi_dir dir;         /* from scsi_cmd_setup */
+	uint32_t xfer_len;         /* bytes the CDB moves */
+	uint32_t block_size;       /* of the LU (0: not a block command) */
+	uint32_t nblocks;          /* blocks the CDB moves (0: not a block cmd) */
+	uint32_t unsol_limit;      /* unsolicited bytes the session allows */
+};
+
+struct tgt_xfer {
+	uint32_t buf_len;          /* buffer to provide */
+	uint32_t rx_len;           /* bytes to fetch from the initiator */
+	uint32_t unsol_limit;
+	uint32_t nblocks;          /* blocks to execute (writes may be trimmed) */
+	bool discard;              /* write data for a non-write CDB */
+	bool skip_exec;            /* trimmed to nothing */
+	bool direct_ok;            /* store memory may be the buffer */
+};
+
+void tgt_xfer_plan(const struct tgt_xfer_in *in, struct tgt_xfer *out);
+
+/* Validate a Login Request's stages and version against the current
+ * stage; 0 or a login status (class << 8 | detail). */
+uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first);
+
+/* Decision on a TMF (pure). */
+struct tgt_tmf_in {
+	uint8_t function;
+	bool lun_exists;
+	bool task_found;
+	bool refcmdsn_in_window;   /* RefCmdSN in [ExpCmdSN, TMF CmdSN) */
+	bool discovery;
+};
+uint8_t tgt_tmf_decide(const struct tgt_tmf_in *in);
+
+/* "a.b.c.d:port" or "[v6]:port" of a socket address; 0 or -EINVAL. */
+int tgt_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap);
+
+/* SendTargets answer (RFC 7143 appendix C). `own` restricts a normal
+ * session to its target; `value` is "All", an iSCSI name or "". Writes
+ * "TargetName=..\0TargetAddress=..\0" into out; returns bytes or -ENOSPC. */
+int tgt_sendtargets_build(const struct tgt_target *targets, unsigned ntargets,
+			  const struct tgt_target *own, const char *value, const char *addr,
+			  uint16_t tpgt, char *out, size_t cap);
+
+#endif

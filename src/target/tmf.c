@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Task management (RFC 7143 sections 11.5-11.6, SAM-5): ABORT TASK,
+ * ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET, TARGET WARM RESET.
+ * tmf_decide.c picks the response; this file aborts the tasks and sends
+ * the response once every aborted task whose store I/O was in flight has
+ * settled. Aborted tasks send nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "target/target_int.h"
+
+struct tmf_scope {
+	struct tgt_task *tmf;   /* waiting TMF, or NULL */
+	bool all_luns;
+	uint64_t lun;
+};
+
+static void tmf_send(struct idm_conn *c, const uint8_t *req_bhs, uint8_t response)
+{
+	struct idm_pdu *pdu = idm_pdu_alloc(c, 0);
+
+	if (!pdu) {
+		idm_conn_close(c);
+		return;
+	}
+	idm_bhs_init(pdu->bhs, ISCSI_OP_TMF_RSP, false);
+	pdu->bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
+	pdu->bhs[TMF_RSP_RESPONSE] = response;
+	put_be32(pdu->bhs + BHS_ITT, get_be32(req_bhs + BHS_ITT));
+	pdu->data_len = 0;
+	idm_pdu_tx(c, pdu);
+}
+
+void tgt_tmf_settled(struct tgt_task *tmf)
+{
+	if (!tmf->aborted) {
+		tmf_send(tmf->t->conn, tmf->bhs, tmf->st.response);
+	}
+	tgt_task_finish(tmf);
+}
+
+/* ---- aborting ---- */
+
+static void abort_if_in_scope(struct idm_task *t, void *arg)
+{
+	struct tmf_scope *sc = arg;
+	struct tgt_task *tt = tgt_task_of(t);
+
+	if (tt->is_tmf || tt == sc->tmf || tt->phase == TGT_PH_DONE) {
+		return;
+	}
+	if (!sc->all_luns && idm_lun_decode(tt->bhs + BHS_LUN) != sc->lun) {
+		return;
+	}
+	tgt_task_abort_for(tt, sc->tmf);
+}
+
+/* Another session's tasks on the LU (or target) go too: on its reactor. */
+struct remote_abort {
+	struct tgt_session *s;
+	bool all_luns;
+	uint64_t lun;
+};
+
+static void remote_abort_run(void *arg)
+{
+	struct remote_abort *ra = arg;
+	struct tgt_session *s = ra->s;
+	struct idm_conn *ic = NULL;
+	struct tmf_scope sc = {.all_luns = ra->all_luns, .lun = ra->lun};
+
+	pthread_mutex_lock(&s->srv->lock);
+	if (s->conn) {
+		ic = s->conn->ic;
+	}
+	pthread_mutex_unlock(&s->srv->lock);
+	if (ic) {
+		idm_task_foreach(ic, abort_if_in_scope, &sc);
+	}
+	tgt_session_put(s);
+	free(ra);
+}
+
+static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64_t lun)
+{
+	struct idm_server *srv = self->srv;
+
+	pthread_mutex_lock(&srv->lock);
+	for (struct tgt_session *s = srv->sessions; s; s = s->next) {
+		struct remote_abort *ra;
+
+		if (s == self || s->target != self->target || !s->reactor) {
+			continue;
+		}
+		ra = malloc(sizeof(*ra));
+		if (!ra) {
+			continue;
+		}
+		*ra = (struct remote_abort){.s = s, .all_luns = all_luns, .lun = lun};
+		s->refcnt++;
+		if (idm_reactor_send(s->reactor, remote_abort_run, ra) < 0) {
+			s->refcnt--;
+			free(ra);
+		}
+	}
+	pthread_mutex_unlock(&srv->lock);
+}
+
+/* LOGICAL UNIT RESET / TARGET WARM RESET: every nexus loses its tasks
+ * and sees a unit attention. */
+static void reset_lus(struct tgt_conn *tc, struct tmf_scope *sc)
+{
+	struct scsi_lu_set *set = &tc->sess->target->luns;
+
+	idm_task_foreach(tc->ic, abort_if_in_scope, sc);
+	abort_other_sessions(tc->sess, sc->all_luns, sc->lun);
+	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
+		if (set->lu[i] && (sc->all_luns || i == sc->lun)) {
+			scsi_lu_raise_ua(set->lu[i], SCSI_ASC_BUS_DEVICE_RESET);
+		}
+	}
+}
+
+static bool abort_task_found(struct tgt_conn *tc, struct tgt_task *tmf, uint32_t ref_itt)
+{
+	struct idm_task *rt = idm_task_find_itt(tc->ic, ref_itt);
+	struct tgt_task *rtt = rt ? tgt_task_of(rt) : NULL;
+
+	if (!rtt || rtt == tmf || rtt->is_tmf || rtt->aborted) {
+		return false;
+	}
+	/* A task whose response is already on its way has completed: too
+	 * late to abort (the initiator sees its status). */
+	return rtt->phase != TGT_PH_TX && rtt->phase != TGT_PH_DONE;
+}
+
+static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint64_t lun)
+{
+	struct tmf_scope sc = {.tmf = tmf, .lun = lun};
+	uint32_t ref_itt = get_be32(tmf->bhs + TMF_REFERENCED_TASK_TAG);
+
+	switch (fn) {
+	case ISCSI_TMF_ABORT_TASK:
+		if (abort_task_found(tc, tmf, ref_itt)) {
+			tgt_task_abort_for(tgt_task_of(idm_task_find_itt(tc->ic, ref_itt)), tmf);
+		}
+		break;
+	case ISCSI_TMF_ABORT_TASK_SET:
+	case ISCSI_TMF_CLEAR_TASK_SET:
+		/* One connection per session: this nexus' tasks are here. */
+		idm_task_foreach(tc->ic, abort_if_in_scope, &sc);
+		break;
+	case ISCSI_TMF_LOGICAL_UNIT_RESET:
+		reset_lus(tc, &sc);
+		break;
+	case ISCSI_TMF_TARGET_WARM_RESET:
+		sc.all_luns = true;
+		reset_lus(tc, &sc);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the request ---- */
+
+static bool lun_exists(const struct tgt_session *s, uint64_t lun)
+{
+	return s->target && lun < SCSI_MAX_LUNS && s->target->luns.lu[lun];
+}
+
+static struct tgt_tmf_in tmf_facts(struct tgt_conn *tc, const struct idm_pdu *pdu,
+				   struct tgt_task *tmf)
+{
+	struct tgt_session *s = tc->sess;
+	uint64_t lun = idm_lun_decode(pdu->bhs + BHS_LUN);
+	uint32_t ref_cmd_sn = get_be32(pdu->bhs + TMF_REFCMDSN);
+	uint32_t cmd_sn = get_be32(pdu->bhs + TMF_CMDSN);
+	uint32_t ref_itt = get_be32(pdu->bhs + TMF_REFERENCED_TASK_TAG);
+
+	return (struct tgt_tmf_in){
+		.function = pdu->bhs[BHS_FLAGS] & TMF_FUNCTION_MASK,
+		.lun_exists = lun_exists(s, lun),
+		.task_found = abort_task_found(tc, tmf, ref_itt),
+		.refcmdsn_in_window = !sna_lt(ref_cmd_sn, s->win.exp_cmd_sn) &&
+				      sna_lt(ref_cmd_sn, cmd_sn),
+		.discovery = s->type == IDM_SESSION_DISCOVERY,
+	};
+}
+
+void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
+{
+	struct tgt_tmf_in in;
+	struct tgt_task *tmf;
+	struct idm_task *t;
+	int err = 0;
+
+	if (tgt_conn_cmdsn(tc, pdu) < 0) {
+		return; /* outside the CmdSN window: dropped */
+	}
+	t = idm_task_alloc(tc->ic, idm_pdu_itt(pdu), &err);
+	if (!t) {
+		idm_pdu_reject(tc->ic, pdu->bhs, ISCSI_REJECT_TASK_IN_PROGRESS);
+		return;
+	}
+	tmf = tgt_task_of(t);
+	memset(tmf, 0, offsetof(struct tgt_task, bhs));
+	tmf->t = t;
+	tmf->is_tmf = true;
+	tmf->phase = TGT_PH_EXEC;
+	t->client_priv = tmf;
+	memcpy(tmf->bhs, pdu->bhs, IDM_BHS_LEN);
+	in = tmf_facts(tc, pdu, tmf);
+	tmf->st.response = tgt_tmf_decide(&in);
+	if (tmf->st.response == ISCSI_TMF_RSP_COMPLETE) {
+		tmf_act(tc, tmf, in.function, idm_lun_decode(pdu->bhs + BHS_LUN));
+	}
+	/* Hold the response while aborted tasks still have store I/O. */
+	if (tmf->tmf_pending == 0) {
+		tgt_tmf_settled(tmf);
+	}
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Configuration defaults (include/idm/target.h documents each one).
+ */
+#include <string.h>
+
+#include "idm/target.h"
+
+static void tunables_init(struct idm_target_tunables *t)
+{
+	t->max_recv_dsl = 262144;
+	t->max_burst_length = 1048576;
+	t->first_burst_length = 262144;
+	t->max_outstanding_r2t = 16;
+	t->initial_r2t = false;
+	t->immediate_data = true;
+	t->queue_depth = 128;
+	t->nop_interval_s = 30;
+	t->nop_timeout_s = 15;
+	t->login_timeout_s = 15;
+}
+
+void idm_target_conf_init(struct idm_target_conf_all *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->nreactors = 0;
+	tunables_init(&c->tun);
+}

@@ -1,0 +1,468 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Fakes for tests/target/target_flow_ut.c (see target_fakes.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "target_fakes.h"
+
+struct fake_state fk;
+
+void fake_reset(void)
+{
+	fake_tasks_free();
+	memset(&fk, 0, sizeof(fk));
+	fk.now_ms = 1000;
+}
+
+unsigned fake_events(enum idm_conn_event ev)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < fk.nevents; i++) {
+		n += fk.events[i] == ev;
+	}
+	return n;
+}
+
+/* ---- PDUs ---- */
+
+void idm_bhs_init(uint8_t *bhs, uint8_t opcode, bool immediate)
+{
+	memset(bhs, 0, IDM_BHS_LEN);
+	bhs[0] = opcode | (immediate ? ISCSI_FLAG_IMMEDIATE : 0);
+}
+
+void idm_bhs_set_dlength(uint8_t *bhs, uint32_t len)
+{
+	put_be24(bhs + BHS_DATA_SEG_LEN, len);
+}
+
+uint64_t idm_lun_decode(const uint8_t *field)
+{
+	return ((uint64_t)(field[0] & 0x3f) << 8) | field[1];
+}
+
+const char *idm_opcode_name(uint8_t opcode)
+{
+	return "opcode";
+}
+
+struct idm_pdu *idm_pdu_alloc(struct idm_conn *c, uint32_t data_len)
+{
+	struct idm_pdu *p = calloc(1, sizeof(*p));
+
+	p->conn = c;
+	p->data = calloc(1, data_len ? data_len : 1);
+	p->data_cap = data_len;
+	p->data_len = data_len;
+	return p;
+}
+
+void idm_pdu_free(struct idm_pdu *pdu)
+{
+	free(pdu->data);
+	free(pdu);
+}
+
+void idm_pdu_tx(struct idm_conn *c, struct idm_pdu *pdu)
+{
+	if (fk.nsent < FAKE_MAX_SENT) {
+		struct fake_sent *s = &fk.sent[fk.nsent++];
+
+		memcpy(s->bhs, pdu->bhs, IDM_BHS_LEN);
+		s->data_len = pdu->data_len < sizeof(s->data) ? pdu->data_len : sizeof(s->data);
+		memcpy(s->data, pdu->data, s->data_len);
+	}
+	if (pdu->done) {
+		pdu->done(pdu, 0);
+	}
+	idm_pdu_free(pdu);
+}
+
+void idm_pdu_reject(struct idm_conn *c, const uint8_t *bad_bhs, uint8_t reason)
+{
+	fk.nrejects++;
+	fk.reject_reason = reason;
+}
+
+/* ---- connections ---- */
+
+void idm_conn_event(struct idm_conn *c, enum idm_conn_event ev)
+{
+	if (fk.nevents < 32) {
+		fk.events[fk.nevents++] = ev;
+	}
+}
+
+void idm_conn_hold(struct idm_conn *c)
+{
+}
+
+void idm_conn_release(struct idm_conn *c)
+{
+}
+
+void idm_log(const char *component, const char *fmt, ...)
+{
+}
+
+/* ---- tasks ---- */
+
+struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
+{
+	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		if (fk.tasks[i] && fk.tasks[i]->itt == itt) {
+			*err = -EEXIST;
+			return NULL;
+		}
+	}
+	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		if (!fk.tasks[i]) {
+			struct idm_task *t = calloc(1, sizeof(*t) + sizeof(struct tgt_task));
+
+			t->conn = c;
+			t->itt = itt;
+			t->refcnt = 1;
+			t->state = IDM_TASK_ACTIVE;
+			fk.tasks[i] = t;
+			return t;
+		}
+	}
+	*err = -EBUSY;
+	return NULL;
+}
+
+struct idm_task *idm_task_find_itt(struct idm_conn *c, uint32_t itt)
+{
+	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		if (fk.tasks[i] && fk.tasks[i]->itt == itt) {
+			return fk.tasks[i];
+		}
+	}
+	return NULL;
+}
+
+void idm_task_release(struct idm_task *t)
+{
+	if (--t->refcnt > 0) {
+		return;
+	}
+	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		if (fk.tasks[i] == t) {
+			fk.tasks[i] = NULL;
+		}
+	}
+	free(t);
+}
+
+void fake_tasks_free(void)
+{
+	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		free(fk.tasks[i]);
+		fk.tasks[i] = NULL;
+	}
+}
+
+void idm_task_foreach(struct idm_conn *c, void (*fn)(struct idm_task *t, void *arg), void *arg)
+{
+	struct idm_task *snap[FAKE_MAX_TASKS];
+
+	memcpy(snap, fk.tasks, sizeof(snap));
+	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		if (snap[i] && snap[i]->conn == c) {
+			fn(snap[i], arg);
+		}
+	}
+}
+
+static int task_sent(struct idm_task *t, uint32_t len, const struct idm_scsi_status *st)
+{
+	struct fake_sent *s = &fk.sent[fk.nsent++];
+
+	memset(s, 0, sizeof(*s));
+	s->is_task = true;
+	s->itt = t->itt;
+	s->tx_len = len;
+	s->st = *st;
+	if (fk.hold_tx) {
+		fk.tx_pending = t;
+		return 0;
+	}
+	t->tx_done(t, 0);
+	return 0;
+}
+
+void fake_tx_finish(void)
+{
+	struct idm_task *t = fk.tx_pending;
+
+	fk.tx_pending = NULL;
+	fk.hold_tx = false;
+	t->tx_done(t, 0);
+}
+
+int idm_task_send_data(struct idm_task *t, uint32_t off, uint32_t len,
+		       const struct idm_scsi_status *st)
+{
+	return task_sent(t, len, st);
+}
+
+int idm_task_send_status(struct idm_task *t, const struct idm_scsi_status *st)
+{
+	return task_sent(t, 0, st);
+}
+
+int idm_task_recv_data(struct idm_task *t, uint32_t len)
+{
+	fk.recv_len = len;
+	fk.recv_task = t;
+	return 0;
+}
+
+/* ---- reactor ---- */
+
+uint64_t idm_now_ms(void)
+{
+	return fk.now_ms;
+}
+
+void idm_timer_arm(struct idm_reactor *r, struct idm_timer *t, uint64_t delay_ms)
+{
+	t->armed = true;
+	t->deadline_ms = fk.now_ms + delay_ms;
+}
+
+void idm_timer_cancel(struct idm_reactor *r, struct idm_timer *t)
+{
+	t->armed = false;
+}
+
+int idm_reactor_send(struct idm_reactor *r, void (*fn)(void *arg), void *arg)
+{
+	fn(arg);
+	return 0;
+}
+
+void *idm_buf_get(struct idm_reactor *r, size_t len, size_t *cap)
+{
+	*cap = len;
+	return malloc(len);
+}
+
+void idm_buf_put(struct idm_reactor *r, void *buf, size_t cap)
+{
+	free(buf);
+}
+
+/* ---- keys ---- */
+
+void idm_params_init(struct idm_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->max_recv_dsl = 8192;
+	p->max_xmit_dsl = 8192;
+	p->max_connections = 1;
+	p->initial_r2t = true;
+	p->immediate_data = true;
+	p->max_burst_length = 262144;
+	p->first_burst_length = 65536;
+}
+
+void idm_textbuf_init(struct idm_textbuf *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void idm_textbuf_free(struct idm_textbuf *t)
+{
+	free(t->buf);
+	memset(t, 0, sizeof(*t));
+}
+
+void idm_textbuf_reset(struct idm_textbuf *t)
+{
+	t->len = 0;
+}
+
+int idm_textbuf_add(struct idm_textbuf *t, const char *key, const char *value)
+{
+	size_t need = strlen(key) + strlen(value) + 2;
+
+	if (t->len + need > t->cap) {
+		t->cap = (t->len + need) * 2;
+		t->buf = realloc(t->buf, t->cap);
+	}
+	t->len += (size_t)sprintf(t->buf + t->len, "%s=%s", key, value) + 1;
+	return 0;
+}
+
+int idm_kv_parse(const char *text, size_t len, idm_kv_fn fn, void *arg)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		char pair[512], *eq;
+		size_t n = strnlen(text + off, len - off);
+		int rc;
+
+		if (n == 0) {
+			off++;
+			continue;
+		}
+		if (n >= sizeof(pair)) {
+			return -EINVAL;
+		}
+		memcpy(pair, text + off, n);
+		pair[n] = '\0';
+		eq = strchr(pair, '=');
+		if (!eq) {
+			return -EINVAL;
+		}
+		*eq = '\0';
+		rc = fn(arg, pair, eq + 1);
+		if (rc) {
+			return rc;
+		}
+		off += n + 1;
+	}
+	return 0;
+}
+
+void idm_nego_init(struct idm_nego *n, enum idm_role role, bool leading,
+		   const struct idm_params *local, struct idm_params *result)
+{
+	memset(n, 0, sizeof(*n));
+	n->role = role;
+	n->local = *local;
+	n->result = result;
+	idm_params_init(result);
+}
+
+void idm_nego_add_hook(struct idm_nego *n, const struct idm_nego_hook *hook)
+{
+	n->hooks[n->nhooks++] = *hook;
+}
+
+struct fake_nego_ctx {
+	struct idm_nego *n;
+	struct idm_textbuf *resp;
+};
+
+/* Hooks first; then a couple of keys the way the engine would. */
+static int fake_nego_key(void *arg, const char *key, const char *value)
+{
+	struct fake_nego_ctx *cx = arg;
+	char answer[64];
+
+	for (int i = 0; i < cx->n->nhooks; i++) {
+		enum idm_hook_result r = cx->n->hooks[i].key(cx->n->hooks[i].arg, key, value,
+							      answer, sizeof(answer));
+		if (r == IDM_HOOK_ANSWERED) {
+			return idm_textbuf_add(cx->resp, key, answer);
+		}
+		if (r == IDM_HOOK_FAIL) {
+			cx->n->status = ISCSI_LOGIN_AUTH_FAILED;
+			return -EINVAL;
+		}
+		if (r == IDM_HOOK_NOTED) {
+			return 0;
+		}
+	}
+	if (strcmp(key, "MaxRecvDataSegmentLength") == 0) {
+		cx->n->result->max_xmit_dsl = (uint32_t)atoi(value);
+	} else if (strcmp(key, "X-Unknown") == 0) {
+		return idm_textbuf_add(cx->resp, key, "NotUnderstood");
+	}
+	return 0;
+}
+
+int idm_nego_respond(struct idm_nego *n, enum idm_nego_stage stage, const char *req,
+		     size_t len, struct idm_textbuf *resp)
+{
+	struct fake_nego_ctx cx = {.n = n, .resp = resp};
+
+	return idm_kv_parse(req, len, fake_nego_key, &cx);
+}
+
+int idm_nego_finish_stage(struct idm_nego *n, enum idm_nego_stage stage,
+			  struct idm_textbuf *resp)
+{
+	if (stage == IDM_NEGO_OPERATIONAL) {
+		return idm_textbuf_add(resp, "TargetPortalGroupTag", "1");
+	}
+	return 0;
+}
+
+/* ---- SCSI ---- */
+
+int scsi_cmd_setup(struct scsi_cmd *cmd)
+{
+	struct scsi_lu *lu = cmd->lun < SCSI_MAX_LUNS ? cmd->luns->lu[cmd->lun] : NULL;
+
+	cmd->lu = lu;
+	if (!lu) {
+		cmd->status = SCSI_STATUS_CHECK_CONDITION;
+		cmd->sense_len = 18;
+		return 1;
+	}
+	switch (cmd->cdb[0]) {
+	case 0x28: /* READ(10) */
+	case 0x2a: /* WRITE(10) */
+		cmd->lba = get_be32(cmd->cdb + 2);
+		cmd->nblocks = get_be16(cmd->cdb + 7);
+		cmd->xfer_len = cmd->nblocks * lu->block_size;
+		cmd->dir = cmd->cdb[0] == 0x28 ? SCSI_DIR_READ : SCSI_DIR_WRITE;
+		return 0;
+	case 0x00: /* TEST UNIT READY */
+		cmd->dir = SCSI_DIR_NONE;
+		cmd->xfer_len = 0;
+		return 0;
+	default:
+		cmd->status = SCSI_STATUS_CHECK_CONDITION;
+		cmd->sense_len = 18;
+		return 1;
+	}
+}
+
+uint8_t *scsi_cmd_direct_buffer(struct scsi_cmd *cmd)
+{
+	return NULL;
+}
+
+static void exec_complete(struct scsi_cmd *cmd)
+{
+	cmd->status = SCSI_STATUS_GOOD;
+	if (cmd->dir == SCSI_DIR_READ) {
+		memset(cmd->data, 0xab, cmd->xfer_len);
+		cmd->data_len = cmd->xfer_len;
+	} else if (cmd->dir == SCSI_DIR_WRITE) {
+		fk.written_blocks = cmd->nblocks;
+	}
+	cmd->done(cmd);
+}
+
+void scsi_cmd_exec(struct scsi_cmd *cmd)
+{
+	if (fk.exec_async) {
+		fk.exec_pending = cmd;
+		return;
+	}
+	exec_complete(cmd);
+}
+
+void fake_exec_finish(void)
+{
+	struct scsi_cmd *cmd = fk.exec_pending;
+
+	fk.exec_pending = NULL;
+	exec_complete(cmd);
+}
+
+void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
+{
+	fk.ua_raised++;
+	lu->ua_asc = asc;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Small fakes of the core, key engine, reactor and SCSI layer, so the
+ * target's PDU handling (src/target) runs in a unit test: PDUs sent are
+ * recorded, tasks live in a little table, store I/O completes when the
+ * test says so. Only what src/target calls is here.
+ */
+#ifndef TARGET_FAKES_H
+#define TARGET_FAKES_H
+
+#include <stdint.h>
+
+#include "target/target_int.h"
+
+#define FAKE_MAX_SENT 32
+#define FAKE_MAX_TASKS 16
+
+struct fake_sent {
+	uint8_t bhs[IDM_BHS_LEN];
+	uint8_t data[8192];
+	uint32_t data_len;
+	/* Data-In / SCSI Response by the task helpers */
+	bool is_task;
+	uint32_t itt;
+	uint32_t tx_len;
+	struct idm_scsi_status st;
+};
+
+struct fake_state {
+	struct fake_sent sent[FAKE_MAX_SENT];
+	unsigned nsent;
+	uint8_t reject_reason;
+	unsigned nrejects;
+	enum idm_conn_event events[32];
+	unsigned nevents;
+	unsigned enable_datamover;
+	struct idm_task *tasks[FAKE_MAX_TASKS];
+	uint32_t recv_len;            /* last idm_task_recv_data */
+	struct idm_task *recv_task;
+	bool exec_async;              /* hold scsi_cmd_exec completions */
+	bool hold_tx;                 /* hold tx_done of Data-In/status */
+	struct idm_task *tx_pending;
+	struct scsi_cmd *exec_pending;
+	uint32_t written_blocks;      /* last WRITE's nblocks at exec */
+	unsigned ua_raised;
+	uint64_t now_ms;
+};
+
+extern struct fake_state fk;
+
+void fake_reset(void);
+unsigned fake_events(enum idm_conn_event ev);
+void fake_tasks_free(void);
+/* Complete the store I/O held by exec_async. */
+void fake_exec_finish(void);
+/* Complete the transmit held by hold_tx. */
+void fake_tx_finish(void);
+
+#endif

@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of the target's pure logic: CmdSN window, ISID/TSIH rules,
+ * login stage checks, residuals and transfer plans, TMF decisions,
+ * SendTargets text and configuration defaults.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "target/target_int.h"
+
+/* ---- CmdSN window ---- */
+
+static void window_opens_with_queue_depth(void **state)
+{
+	struct tgt_window w;
+
+	(void)state;
+	tgt_window_init(&w, 100, 128);
+	assert_int_equal(w.exp_cmd_sn, 100);
+	assert_int_equal(w.max_cmd_sn, 227);
+	assert_true(tgt_window_in(&w, 100));
+	assert_true(tgt_window_in(&w, 227));
+	assert_false(tgt_window_in(&w, 99));
+	assert_false(tgt_window_in(&w, 228));
+}
+
+static void window_drops_outside_and_advances_inside(void **state)
+{
+	struct tgt_window w;
+
+	(void)state;
+	tgt_window_init(&w, 10, 4); /* [10, 13] */
+	assert_int_equal(tgt_window_accept(&w, 9, false), -ERANGE);
+	assert_int_equal(tgt_window_accept(&w, 14, false), -ERANGE);
+	assert_int_equal(w.exp_cmd_sn, 10);
+	assert_int_equal(tgt_window_accept(&w, 10, false), 0);
+	assert_int_equal(w.exp_cmd_sn, 11);
+	/* a repeat of an accepted CmdSN is below the window now */
+	assert_int_equal(tgt_window_accept(&w, 10, false), -ERANGE);
+	/* immediate PDUs pass and move nothing */
+	assert_int_equal(tgt_window_accept(&w, 5000, true), 0);
+	assert_int_equal(w.exp_cmd_sn, 11);
+	/* the window does not grow until a command finishes */
+	assert_int_equal(tgt_window_accept(&w, 11, false), 0);
+	assert_int_equal(tgt_window_accept(&w, 12, false), 0);
+	assert_int_equal(tgt_window_accept(&w, 13, false), 0);
+	assert_int_equal(tgt_window_accept(&w, 14, false), -ERANGE);
+	tgt_window_credit(&w);
+	assert_int_equal(w.max_cmd_sn, 14);
+	assert_int_equal(tgt_window_accept(&w, 14, false), 0);
+}
+
+static void window_wraps(void **state)
+{
+	struct tgt_window w;
+
+	(void)state;
+	tgt_window_init(&w, 0xfffffffeu, 4); /* [fffffffe, 1] */
+	assert_true(tgt_window_in(&w, 0xffffffffu));
+	assert_true(tgt_window_in(&w, 0));
+	assert_true(tgt_window_in(&w, 1));
+	assert_false(tgt_window_in(&w, 2));
+	assert_false(tgt_window_in(&w, 0xfffffffdu));
+	assert_int_equal(tgt_window_accept(&w, 0xfffffffeu, false), 0);
+	assert_int_equal(tgt_window_accept(&w, 0xffffffffu, false), 0);
+	assert_int_equal(w.exp_cmd_sn, 0);
+}
+
+/* ---- sessions ---- */
+
+static const uint8_t isid_a[6] = {0x80, 0, 0, 1, 0, 1};
+static const uint8_t isid_b[6] = {0x80, 0, 0, 1, 0, 2};
+
+static void fill_session(struct tgt_session *s, const uint8_t *isid, const char *ini,
+			 struct tgt_target *t, uint16_t tsih)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->isid, isid, 6);
+	snprintf(s->initiator_name, sizeof(s->initiator_name), "%s", ini);
+	s->target = t;
+	s->tsih = tsih;
+}
+
+static void session_rules(void **state)
+{
+	struct tgt_target t1 = {.iqn = "iqn.t1"}, t2 = {.iqn = "iqn.t2"};
+	struct tgt_session s1, s2;
+	struct tgt_sess_key key = {.isid = isid_a, .initiator_name = "iqn.ini", .target = &t1};
+	uint16_t status = 0;
+
+	(void)state;
+	fill_session(&s1, isid_a, "iqn.ini", &t1, 5);
+	fill_session(&s2, isid_b, "iqn.ini", &t2, 6);
+	s1.next = &s2;
+
+	/* TSIH 0 and nothing matching: a new session */
+	key.isid = isid_b;
+	assert_null(tgt_sessions_find_isid(&s1, &key));
+	assert_int_equal(tgt_session_decide(&key, NULL, NULL, &status), TGT_SESS_NEW);
+	/* TSIH 0, same ISID + initiator + target: reinstatement */
+	key.isid = isid_a;
+	assert_ptr_equal(tgt_sessions_find_isid(&s1, &key), &s1);
+	assert_int_equal(tgt_session_decide(&key, &s1, NULL, &status), TGT_SESS_REINSTATE);
+	/* same ISID for another target is another session */
+	key.target = &t2;
+	assert_null(tgt_sessions_find_isid(&s1, &key));
+	key.target = &t1;
+	/* unknown TSIH */
+	key.tsih = 77;
+	assert_null(tgt_sessions_find_tsih(&s1, 77));
+	assert_int_equal(tgt_session_decide(&key, &s1, NULL, &status), TGT_SESS_REFUSE);
+	assert_int_equal(status, ISCSI_LOGIN_SESSION_DOES_NOT_EXIST);
+	/* TSIH of someone else's session */
+	key.tsih = 6;
+	assert_int_equal(tgt_session_decide(&key, &s1, &s2, &status), TGT_SESS_REFUSE);
+	assert_int_equal(status, ISCSI_LOGIN_SESSION_DOES_NOT_EXIST);
+	/* a second connection to our session: MaxConnections is 1 */
+	key.tsih = 5;
+	assert_ptr_equal(tgt_sessions_find_tsih(&s1, 5), &s1);
+	assert_int_equal(tgt_session_decide(&key, &s1, &s1, &status), TGT_SESS_REFUSE);
+	assert_int_equal(status, ISCSI_LOGIN_TOO_MANY_CONNECTIONS);
+}
+
+static void tsih_alloc_skips_zero_and_used(void **state)
+{
+	struct tgt_session s1, s2;
+	struct tgt_session *head = &s1;
+	uint16_t next = 0xffff;
+
+	(void)state;
+	fill_session(&s1, isid_a, "i", NULL, 1);
+	fill_session(&s2, isid_b, "i", NULL, 2);
+	s1.next = &s2;
+	assert_int_equal(tgt_tsih_alloc(head, &next), 0xffff);
+	assert_int_equal(tgt_tsih_alloc(head, &next), 3);
+	tgt_sessions_unlink(&head, &s1);
+	assert_ptr_equal(head, &s2);
+	assert_null(tgt_sessions_find_tsih(head, 1));
+	tgt_sessions_unlink(&head, &s2);
+	assert_null(head);
+}
+
+/* ---- login checks ---- */
+
+static void login_bhs(uint8_t *bhs, uint8_t flags, uint8_t vmax, uint8_t vmin)
+{
+	memset(bhs, 0, IDM_BHS_LEN);
+	bhs[0] = ISCSI_OP_LOGIN_REQ | ISCSI_FLAG_IMMEDIATE;
+	bhs[1] = flags;
+	bhs[LOGIN_VERSION_MAX] = vmax;
+	bhs[LOGIN_VERSION_MIN] = vmin;
+}
+
+#define CSG(s) ((s) << LOGIN_CSG_SHIFT)
+
+static void login_stage_rules(void **state)
+{
+	uint8_t bhs[IDM_BHS_LEN];
+
+	(void)state;
+	/* security -> operational, operational -> FFP, security -> FFP */
+	login_bhs(bhs, LOGIN_FLAG_TRANSIT | CSG(0) | 1, 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), 0);
+	login_bhs(bhs, LOGIN_FLAG_TRANSIT | CSG(1) | 3, 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), 0); /* may skip security */
+	assert_int_equal(tgt_login_check(bhs, 1, false), 0);
+	assert_int_equal(tgt_login_check(bhs, 0, false), ISCSI_LOGIN_INITIATOR_ERROR);
+	login_bhs(bhs, LOGIN_FLAG_TRANSIT | CSG(0) | 3, 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), 0);
+	/* staying in a stage without T */
+	login_bhs(bhs, CSG(0), 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), 0);
+	/* T and C together, backwards or reserved stages */
+	login_bhs(bhs, LOGIN_FLAG_TRANSIT | LOGIN_FLAG_CONTINUE | CSG(0) | 1, 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), ISCSI_LOGIN_INITIATOR_ERROR);
+	login_bhs(bhs, LOGIN_FLAG_TRANSIT | CSG(1) | 0, 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 1, false), ISCSI_LOGIN_INITIATOR_ERROR);
+	login_bhs(bhs, LOGIN_FLAG_TRANSIT | CSG(0) | 2, 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), ISCSI_LOGIN_INITIATOR_ERROR);
+	login_bhs(bhs, CSG(2), 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), ISCSI_LOGIN_INITIATOR_ERROR);
+	login_bhs(bhs, CSG(3), 0, 0);
+	assert_int_equal(tgt_login_check(bhs, 0, true), ISCSI_LOGIN_INITIATOR_ERROR);
+}
+
+static void login_version_rules(void **state)
+{
+	uint8_t bhs[IDM_BHS_LEN];
+
+	(void)state;
+	login_bhs(bhs, CSG(0), 0x05, 0x00);
+	assert_int_equal(tgt_login_check(bhs, 0, true), 0);
+	login_bhs(bhs, CSG(0), 0x05, 0x01);
+	assert_int_equal(tgt_login_check(bhs, 0, true), ISCSI_LOGIN_UNSUPPORTED_VERSION);
+	login_bhs(bhs, CSG(0), 0x00, 0x02);
+	assert_int_equal(tgt_login_check(bhs, 0, true), ISCSI_LOGIN_UNSUPPORTED_VERSION);
+	/* versions are only checked on the first PDU */
+	assert_int_equal(tgt_login_check(bhs, 0, false), 0);
+}
+
+/* ---- residuals and transfer plans ---- */
+
+static void residual_flags(void **state)
+{
+	uint8_t flags;
+	uint32_t resid;
+
+	(void)state;
+	tgt_residual(512, 512, &flags, &resid);
+	assert_int_equal(flags, 0);
+	assert_int_equal(resid, 0);
+	tgt_residual(0, 512, &flags, &resid);
+	assert_int_equal(flags, SCSI_RSP_FLAG_OVERFLOW);
+	assert_int_equal(resid, 512);
+	tgt_residual(10000, 512, &flags, &resid);
+	assert_int_equal(flags, SCSI_RSP_FLAG_UNDERFLOW);
+	assert_int_equal(resid, 9488);
+	tgt_residual(200, 512, &flags, &resid);
+	assert_int_equal(flags, SCSI_RSP_FLAG_OVERFLOW);
+	assert_int_equal(resid, 312);
+}
+
+static struct tgt_xfer plan(uint32_t edtl, bool r, bool w, enum scsi_dir dir, uint32_t blocks,
+			    uint32_t unsol)
+{
+	struct tgt_xfer_in in = {.edtl = edtl, .r = r, .w = w, .dir = dir,
+				 .xfer_len = blocks * 512, .block_size = 512,
+				 .nblocks = blocks, .unsol_limit = unsol};
+	struct tgt_xfer out;
+
+	tgt_xfer_plan(&in, &out);
+	return out;
+}
+
+static void plan_writes(void **state)
+{
+	struct tgt_xfer x;
+
+	(void)state;
+	/* exact: zero copy allowed */
+	x = plan(1024, false, true, SCSI_DIR_WRITE, 2, 65536);
+	assert_int_equal(x.rx_len, 1024);
+	assert_int_equal(x.unsol_limit, 1024);
+	assert_int_equal(x.nblocks, 2);
+	assert_true(x.direct_ok);
+	assert_false(x.skip_exec);
+	/* EDTL 0: nothing to fetch or write */
+	x = plan(0, false, true, SCSI_DIR_WRITE, 1, 65536);
+	assert_int_equal(x.rx_len, 0);
+	assert_true(x.skip_exec);
+	assert_false(x.direct_ok);
+	/* EDTL 200 for one block: take the 200 bytes, write nothing */
+	x = plan(200, false, true, SCSI_DIR_WRITE, 1, 65536);
+	assert_int_equal(x.rx_len, 200);
+	assert_true(x.skip_exec);
+	assert_true(x.buf_len >= 200);
+	/* EDTL one block for two: write only the first */
+	x = plan(512, false, true, SCSI_DIR_WRITE, 2, 65536);
+	assert_int_equal(x.rx_len, 512);
+	assert_int_equal(x.nblocks, 1);
+	assert_false(x.skip_exec);
+	/* EDTL longer: only the CDB's blocks, unsolicited slack in buffer */
+	x = plan(10000, false, true, SCSI_DIR_WRITE, 1, 65536);
+	assert_int_equal(x.rx_len, 512);
+	assert_int_equal(x.unsol_limit, 10000);
+	assert_true(x.buf_len >= 10000);
+	assert_false(x.direct_ok);
+	/* a WRITE CDB flagged as a read: no data, nothing written */
+	x = plan(512, true, false, SCSI_DIR_WRITE, 1, 65536);
+	assert_int_equal(x.rx_len, 0);
+	assert_true(x.skip_exec);
+}
+
+static void plan_reads(void **state)
+{
+	struct tgt_xfer x;
+
+	(void)state;
+	x = plan(512, true, false, SCSI_DIR_READ, 1, 65536);
+	assert_int_equal(x.buf_len, 512);
+	assert_int_equal(x.rx_len, 0);
+	assert_true(x.direct_ok);
+	x = plan(200, true, false, SCSI_DIR_READ, 1, 65536);
+	assert_int_equal(x.buf_len, 512);
+	assert_false(x.direct_ok);
+	/* a READ CDB flagged as a write: the data is taken and dropped */
+	x = plan(512, false, true, SCSI_DIR_READ, 1, 65536);
+	assert_true(x.discard);
+	assert_int_equal(x.rx_len, 512);
+	assert_true(x.buf_len >= 512);
+	assert_false(x.direct_ok);
+	/* no data at all */
+	x = plan(0, false, false, SCSI_DIR_NONE, 0, 65536);
+	assert_int_equal(x.buf_len, 0);
+	assert_int_equal(x.rx_len, 0);
+	/* a huge EDTL to drop is bounded */
+	x = plan(0xffffffffu, false, true, SCSI_DIR_NONE, 0, 65536);
+	assert_int_equal(x.rx_len, TGT_DISCARD_MAX);
+}
+
+/* ---- TMF ---- */
+
+static uint8_t tmf(uint8_t fn, bool lun, bool found, bool inwin)
+{
+	struct tgt_tmf_in in = {.function = fn, .lun_exists = lun, .task_found = found,
+				.refcmdsn_in_window = inwin};
+
+	return tgt_tmf_decide(&in);
+}
+
+static void tmf_decisions(void **state)
+{
+	struct tgt_tmf_in disc = {.function = ISCSI_TMF_ABORT_TASK, .discovery = true};
+
+	(void)state;
+	assert_int_equal(tmf(ISCSI_TMF_ABORT_TASK, true, true, false), ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(tmf(ISCSI_TMF_ABORT_TASK, true, false, false), ISCSI_TMF_RSP_NO_TASK);
+	assert_int_equal(tmf(ISCSI_TMF_ABORT_TASK, true, false, true), ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(tmf(ISCSI_TMF_ABORT_TASK, false, false, false), ISCSI_TMF_RSP_NO_LUN);
+	assert_int_equal(tmf(ISCSI_TMF_ABORT_TASK_SET, true, false, false), ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(tmf(ISCSI_TMF_CLEAR_TASK_SET, false, false, false), ISCSI_TMF_RSP_NO_LUN);
+	assert_int_equal(tmf(ISCSI_TMF_LOGICAL_UNIT_RESET, true, false, false),
+			 ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(tmf(ISCSI_TMF_TARGET_WARM_RESET, false, false, false),
+			 ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(tmf(ISCSI_TMF_TARGET_COLD_RESET, true, false, false),
+			 ISCSI_TMF_RSP_NOT_SUPPORTED);
+	assert_int_equal(tmf(ISCSI_TMF_CLEAR_ACA, true, false, false), ISCSI_TMF_RSP_NOT_SUPPORTED);
+	assert_int_equal(tmf(ISCSI_TMF_TASK_REASSIGN, true, false, false),
+			 ISCSI_TMF_RSP_NO_REASSIGN);
+	assert_int_equal(tmf(0x7f, true, false, false), ISCSI_TMF_RSP_REJECTED);
+	assert_int_equal(tmf(0, true, false, false), ISCSI_TMF_RSP_REJECTED);
+	assert_int_equal(tgt_tmf_decide(&disc), ISCSI_TMF_RSP_REJECTED);
+}
+
+/* ---- discovery ---- */
+
+static void addresses_format(void **state)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	char buf[80];
+
+	(void)state;
+	memset(&ss, 0, sizeof(ss));
+	in->sin_family = AF_INET;
+	in->sin_port = htons(3260);
+	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
+	assert_int_equal(tgt_format_addr(&ss, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "127.0.0.1:3260");
+	memset(&ss, 0, sizeof(ss));
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(3261);
+	inet_pton(AF_INET6, "::1", &in6->sin6_addr);
+	assert_int_equal(tgt_format_addr(&ss, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "[::1]:3261");
+	ss.ss_family = AF_UNIX;
+	assert_int_equal(tgt_format_addr(&ss, buf, sizeof(buf)), -EINVAL);
+	ss.ss_family = AF_INET;
+	assert_int_equal(tgt_format_addr(&ss, buf, 4), -EINVAL);
+}
+
+static void sendtargets_text(void **state)
+{
+	struct tgt_target t[2] = {{.iqn = "iqn.2026-11.org.idm:a"}, {.iqn = "iqn.2026-11.org.idm:b"}};
+	static const char all[] = "TargetName=iqn.2026-11.org.idm:a\0"
+				  "TargetAddress=10.0.0.1:3260,1\0"
+				  "TargetName=iqn.2026-11.org.idm:b\0"
+				  "TargetAddress=10.0.0.1:3260,1";
+	char out[512];
+	int n;
+
+	(void)state;
+	/* discovery session: every target */
+	n = tgt_sendtargets_build(t, 2, NULL, "All", "10.0.0.1:3260", 1, out, sizeof(out));
+	assert_int_equal(n, sizeof(all));
+	assert_memory_equal(out, all, sizeof(all));
+	/* one by name */
+	n = tgt_sendtargets_build(t, 2, NULL, "iqn.2026-11.org.idm:b", "[::1]:3260", 2, out,
+				  sizeof(out));
+	assert_true(n > 0);
+	assert_string_equal(out, "TargetName=iqn.2026-11.org.idm:b");
+	assert_string_equal(out + strlen(out) + 1, "TargetAddress=[::1]:3260,2");
+	/* unknown name, or an empty value in a discovery session: nothing */
+	assert_int_equal(tgt_sendtargets_build(t, 2, NULL, "iqn.x", "a:1", 1, out, sizeof(out)), 0);
+	assert_int_equal(tgt_sendtargets_build(t, 2, NULL, "", "a:1", 1, out, sizeof(out)), 0);
+	/* normal session: only its own target */
+	n = tgt_sendtargets_build(t, 2, &t[1], "All", "a:1", 1, out, sizeof(out));
+	assert_true(n > 0);
+	assert_string_equal(out, "TargetName=iqn.2026-11.org.idm:b");
+	n = tgt_sendtargets_build(t, 2, &t[1], "", "a:1", 1, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(tgt_sendtargets_build(t, 2, &t[1], "iqn.2026-11.org.idm:a", "a:1", 1, out,
+					       sizeof(out)),
+			 0);
+	/* too small */
+	assert_int_equal(tgt_sendtargets_build(t, 2, NULL, "All", "a:1", 1, out, 40), -ENOSPC);
+}
+
+/* ---- defaults ---- */
+
+static void conf_defaults(void **state)
+{
+	static struct idm_target_conf_all c; /* ~2 MiB: not on the stack */
+
+	(void)state;
+	memset(&c, 0xa5, sizeof(c));
+	idm_target_conf_init(&c);
+	assert_int_equal(c.nportals, 0);
+	assert_int_equal(c.ntargets, 0);
+	assert_int_equal(c.nreactors, 0);
+	assert_int_equal(c.tun.max_recv_dsl, 262144);
+	assert_int_equal(c.tun.max_burst_length, 1048576);
+	assert_int_equal(c.tun.first_burst_length, 262144);
+	assert_int_equal(c.tun.max_outstanding_r2t, 16);
+	assert_false(c.tun.initial_r2t);
+	assert_true(c.tun.immediate_data);
+	assert_int_equal(c.tun.queue_depth, 128);
+	assert_int_equal(c.tun.nop_interval_s, 30);
+	assert_int_equal(c.tun.nop_timeout_s, 15);
+	assert_int_equal(c.tun.login_timeout_s, 15);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(window_opens_with_queue_depth),
+		cmocka_unit_test(window_drops_outside_and_advances_inside),
+		cmocka_unit_test(window_wraps),
+		cmocka_unit_test(session_rules),
+		cmocka_unit_test(tsih_alloc_skips_zero_and_used),
+		cmocka_unit_test(login_stage_rules),
+		cmocka_unit_test(login_version_rules),
+		cmocka_unit_test(residual_flags),
+		cmocka_unit_test(plan_writes),
+		cmocka_unit_test(plan_reads),
+		cmocka_unit_test(tmf_decisions),
+		cmocka_unit_test(addresses_format),
+		cmocka_unit_test(sendtargets_text),
+		cmocka_unit_test(conf_defaults),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
