@@ -135,7 +135,7 @@ static uint16_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *p)
 	put_be32(p + 20, SCSI_MAX_UNMAP_DESCRIPTORS);
 	/* Unmap granularity 1, alignment 0 (UGAVALID clear): any block. */
 	put_be32(p + 24, 1);
-	put_be64(p + 32, SCSI_MAX_WRITE_SAME_BLOCKS);
+	put_be64(p + 32, scsi_max_write_same(lu));
 	return 0x3c;
 }
 

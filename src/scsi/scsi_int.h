@@ -59,8 +59,7 @@ enum scsi_opcode {
 #define SCSI_SA_COUNT 32 /* service actions are 5 bits wide */
 
 /* Limits announced in the Block Limits VPD page. */
-#define SCSI_MAX_WRITE_SAME_BLOCKS 0x10000u /* per WRITE SAME */
-#define SCSI_MAX_UNMAP_BLOCKS 0xffffffffu   /* per UNMAP */
+#define SCSI_MAX_UNMAP_BLOCKS 0xffffffffu /* per UNMAP */
 #define SCSI_MAX_UNMAP_DESCRIPTORS 256u
 #define SCSI_MAX_CAW_BLOCKS 255u /* the CDB's NUMBER OF LOGICAL BLOCKS is 8 bits */
 
@@ -207,6 +206,13 @@ void scsi_range_run(struct scsi_cmd *cmd);
 /* UNMAP: load the next block descriptor into cmd->lba / nblocks;
  * false when there is none left. */
 bool scsi_unmap_next(struct scsi_cmd *cmd);
+
+/* Most blocks one WRITE SAME may write: as many bytes as one WRITE
+ * (initiators such as libiscsi's tests fill the range with a WRITE). */
+static inline uint32_t scsi_max_write_same(const struct scsi_lu *lu)
+{
+	return SCSI_MAX_XFER_BYTES / lu->block_size;
+}
 
 /* Submit a FLUSH of the LU's store; completes the command when done. */
 void scsi_submit_flush(struct scsi_cmd *cmd);

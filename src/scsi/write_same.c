@@ -78,9 +78,9 @@ int scsi_write_same_setup(struct scsi_cmd *cmd)
 		return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 	}
 	/* NUMBER OF LOGICAL BLOCKS 0: to the end of the medium (WSNZ=0). */
-	if (r.nblocks == 0 && cap - r.lba <= SCSI_MAX_WRITE_SAME_BLOCKS) {
+	if (r.nblocks == 0 && cap - r.lba <= scsi_max_write_same(cmd->lu)) {
 		r.nblocks = (uint32_t)(cap - r.lba);
-	} else if (r.nblocks == 0 || r.nblocks > SCSI_MAX_WRITE_SAME_BLOCKS) {
+	} else if (r.nblocks == 0 || r.nblocks > scsi_max_write_same(cmd->lu)) {
 		return scsi_cmd_bad_field(cmd, r.len_field, -1);
 	}
 	if (scsi_check_range(cmd, &r)) {

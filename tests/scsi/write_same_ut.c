@@ -13,6 +13,7 @@
 #define WS16 0x93
 #define UNMAP 0x08
 #define NDOB 0x01
+#define MAX_WS ((16u << 20) / BS) /* MAXIMUM WRITE SAME LENGTH */
 
 static int env_map(void **state)
 {
@@ -205,7 +206,7 @@ static void test_ws_ranges(void **state)
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 	assert_int_equal(ws(e, WS16, 0, UINT64_MAX, 1), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
-	assert_int_equal(ws(e, WS16, 0, 0, 0x10001), 1); /* over MAXIMUM WRITE SAME LENGTH */
+	assert_int_equal(ws(e, WS16, 0, 0, MAX_WS + 1), 1); /* over MAXIMUM WRITE SAME LENGTH */
 	t_expect_field(e, 10, -1);
 	/* 0 blocks: to the end of the LU. */
 	memset(e->buf, 0xab, BS);
@@ -222,17 +223,19 @@ static void test_ws_ranges(void **state)
 /* "To the end" longer than the limit is an error. */
 static void test_ws_to_end_too_long(void **state)
 {
-	struct t_env *e = t_env_new(BS, 0x20000, false);
+	struct t_env *e = t_env_new(BS, 2 * MAX_WS, false);
 
 	assert_int_equal(ws(e, WS10, 0, 0, 0), 1);
 	t_expect_field(e, 7, -1);
+	assert_int_equal(ws(e, WS10, 0, MAX_WS - 1, 0), 1);
+	t_expect_field(e, 7, -1);
 	memset(e->buf, 0, BS);
-	assert_int_equal(ws(e, WS10, 0, 0x20000 - 0x10000, 0), 0);
+	assert_int_equal(ws(e, WS10, 0, MAX_WS, 0), 0);
 	t_expect_good(e);
 	assert_int_equal(e->fs->zeroes, 1);
-	assert_int_equal(e->cmd.lba, 0x20000); /* advanced over the range */
-	assert_int_equal(e->fs->mem[0x10000 * BS - 1] != 0, true);
-	assert_int_equal(e->fs->mem[0x20000 * BS - 1], 0);
+	assert_int_equal(e->cmd.lba, 2 * MAX_WS); /* advanced over the range */
+	assert_int_equal(e->fs->mem[MAX_WS * BS - 1] != 0, true);
+	assert_int_equal(e->fs->mem[2 * MAX_WS * BS - 1], 0);
 	t_env_free(e);
 }
 
