@@ -145,7 +145,7 @@ static void submit_io(struct scsi_cmd *cmd, enum idm_backing_op op, uint8_t *buf
  * command's read and its write. rmw_active is almost always 0: the
  * normal path costs one load and takes no lock.
  */
-static void wait_for_rmw(struct scsi_lu *lu)
+void scsi_wait_for_rmw(struct scsi_lu *lu)
 {
 	if (__atomic_load_n(&lu->rmw_active, __ATOMIC_ACQUIRE) == 0) {
 		return;
@@ -164,7 +164,7 @@ void scsi_rw_exec(struct scsi_cmd *cmd)
 		return;
 	}
 	if (is_write(cmd)) {
-		wait_for_rmw(lu);
+		scsi_wait_for_rmw(lu);
 	}
 	/* Zero copy: the data already is the medium (mem store). Its memory
 	 * is as durable as it gets, so FUA needs nothing either. */

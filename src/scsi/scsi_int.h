@@ -191,6 +191,10 @@ bool scsi_buffer_short(struct scsi_cmd *cmd);
 /* Fail a parameter list: ILLEGAL REQUEST with a field pointer into it. */
 void scsi_cmd_bad_param(struct scsi_cmd *cmd, uint16_t byte, int bit);
 
+/* Wait for a COMPARE AND WRITE / ORWRITE in progress on the LU, if
+ * any, before writing (lock-free when there is none). */
+void scsi_wait_for_rmw(struct scsi_lu *lu);
+
 /* Synchronous store I/O for the commands that read, change and write
  * blocks under the LU's lock (COMPARE AND WRITE, ORWRITE). 0 or -errno. */
 int scsi_store_sync(struct scsi_lu *lu, enum idm_backing_op op, uint64_t lba, uint32_t nblocks,

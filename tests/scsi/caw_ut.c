@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "idm/wire.h"
 #include "scsi_test.h"
@@ -269,6 +270,54 @@ static void test_caw_atomic_across_threads(void **state)
 	assert_int_equal(e->lu->rmw_active, 0);
 }
 
+/* A WRITE that starts while a read-modify-write holds the LU waits for
+ * it; one that starts with none in progress does not touch the lock. */
+struct holder {
+	struct scsi_lu *lu;
+	bool locked, released;
+};
+
+static void *hold_lock(void *arg)
+{
+	struct holder *h = arg;
+
+	__atomic_add_fetch(&h->lu->rmw_active, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&h->lu->rmw_lock);
+	__atomic_store_n(&h->locked, true, __ATOMIC_SEQ_CST);
+	usleep(50 * 1000);
+	__atomic_store_n(&h->released, true, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&h->lu->rmw_lock);
+	__atomic_sub_fetch(&h->lu->rmw_active, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void test_writes_wait_for_rmw(void **state)
+{
+	struct t_env *e = *state;
+	static const uint8_t writes[][16] = {
+	    {0x2a, 0, 0, 0, 0, 1, 0, 0, 1},  /* WRITE(10) */
+	    {0x41, 0, 0, 0, 0, 1, 0, 0, 1},  /* WRITE SAME(10) */
+	    {0x42, 0, 0, 0, 0, 0, 0, 0, 24}, /* UNMAP */
+	};
+	struct holder h = {.lu = e->lu};
+	pthread_t tid;
+	size_t i;
+
+	for (i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		memset(e->buf, 0, 24);
+		h.locked = h.released = false;
+		assert_int_equal(pthread_create(&tid, NULL, hold_lock, &h), 0);
+		while (!__atomic_load_n(&h.locked, __ATOMIC_SEQ_CST)) {
+			usleep(1000);
+		}
+		assert_int_equal(t_run(e, writes[i], 10), 0);
+		t_expect_good(e);
+		assert_true(__atomic_load_n(&h.released, __ATOMIC_SEQ_CST));
+		pthread_join(tid, NULL);
+	}
+	assert_int_equal(e->lu->rmw_active, 0);
+}
+
 static int orwrite(struct t_env *e, uint8_t b1, uint64_t lba, uint32_t n)
 {
 	uint8_t cdb[16];
@@ -349,12 +398,13 @@ static void test_orwrite_too_long(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_caw_match_mapped, env_map),   T(test_caw_match_store, env_nomap),
-	    T(test_caw_miscompare, env_nomap),   T(test_caw_miscompare_first_byte, env_map),
-	    T(test_caw_zero_blocks, env_map),    T(test_caw_bad_cdb, env_map),
-	    T(test_caw_store_errors, env_nomap), T(test_caw_atomic_across_threads, env_nomap),
-	    T(test_orwrite_mapped, env_map),     T(test_orwrite_store, env_nomap),
-	    T(test_orwrite_errors, env_nomap),   cmocka_unit_test(test_orwrite_too_long),
+	    T(test_caw_match_mapped, env_map),       T(test_caw_match_store, env_nomap),
+	    T(test_caw_miscompare, env_nomap),       T(test_caw_miscompare_first_byte, env_map),
+	    T(test_caw_zero_blocks, env_map),        T(test_caw_bad_cdb, env_map),
+	    T(test_caw_store_errors, env_nomap),     T(test_caw_atomic_across_threads, env_nomap),
+	    T(test_writes_wait_for_rmw, env_nomap),  T(test_orwrite_mapped, env_map),
+	    T(test_orwrite_store, env_nomap),        T(test_orwrite_errors, env_nomap),
+	    cmocka_unit_test(test_orwrite_too_long),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
