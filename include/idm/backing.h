@@ -13,6 +13,7 @@
 #ifndef IDM_BACKING_H
 #define IDM_BACKING_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,11 @@ enum idm_backing_op {
 	IDM_BACKING_READ,
 	IDM_BACKING_WRITE,
 	IDM_BACKING_FLUSH, /* make every completed write durable */
+	/* Zero [offset, offset+len); the blocks stay allocated. */
+	IDM_BACKING_WRITE_ZEROES,
+	/* Deallocate [offset, offset+len) where the store can (a hole in a
+	 * file, pages given back on mem); the range reads as zeros after. */
+	IDM_BACKING_UNMAP,
 };
 
 /* One asynchronous request. The caller owns it until `done` runs. */
@@ -51,6 +57,10 @@ struct idm_backing_ops {
 	 * none (file, null). */
 	uint8_t *(*map)(struct idm_backing *b, uint64_t offset, uint32_t len);
 	void (*close)(struct idm_backing *b);
+	/* Whether byte `offset` is allocated, and how many bytes from it
+	 * (at least 1, at most to the end) share that state. Synchronous.
+	 * NULL: everything is allocated. */
+	int (*lba_status)(struct idm_backing *b, uint64_t offset, bool *mapped, uint64_t *run);
 };
 
 struct idm_backing {
@@ -80,6 +90,21 @@ static inline void idm_backing_submit(struct idm_backing *b, struct idm_backing_
 static inline uint8_t *idm_backing_map(struct idm_backing *b, uint64_t off, uint32_t len)
 {
 	return b->ops->map ? b->ops->map(b, off, len) : NULL;
+}
+
+/* Allocation state at byte `offset` (< size): see ops->lba_status. */
+static inline int idm_backing_lba_status(struct idm_backing *b, uint64_t offset, bool *mapped,
+					 uint64_t *run)
+{
+	if (offset >= b->size) {
+		return -ERANGE;
+	}
+	if (!b->ops->lba_status) {
+		*mapped = true;
+		*run = b->size - offset;
+		return 0;
+	}
+	return b->ops->lba_status(b, offset, mapped, run);
 }
 
 /* Parse "1G", "512M", "4096" into bytes. Returns 0 or -EINVAL. */

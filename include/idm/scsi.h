@@ -15,6 +15,7 @@
 #ifndef IDM_SCSI_H
 #define IDM_SCSI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,6 +96,11 @@ struct scsi_lu {
 	uint32_t ua_generation;  /* bumped when a unit attention is raised */
 	uint16_t ua_asc;         /* that unit attention's ASC/ASCQ */
 	char target_name[224];   /* iSCSI name (<= 223 bytes): VPD 0x83 */
+	/* Serializes the read-modify-write commands (COMPARE AND WRITE,
+	 * ORWRITE) across reactors; READ/WRITE never take it, they only
+	 * wait for it while `rmw_active` is non-zero (see rw.c). */
+	pthread_mutex_t rmw_lock;
+	unsigned rmw_active;
 };
 
 /* The LUNs a target exports, by LUN number. */
@@ -144,6 +150,12 @@ struct scsi_cmd {
 	/* private to src/scsi */
 	struct idm_backing_io io;
 	int stage;
+	/* private to src/scsi: commands that run as several store requests
+	 * (WRITE SAME, UNMAP) */
+	uint32_t step_blocks; /* blocks per request */
+	uint32_t step_index;  /* UNMAP: next block descriptor */
+	bool step_busy;       /* inside the submit loop */
+	bool step_again;      /* a request completed inside that loop */
 };
 
 /*

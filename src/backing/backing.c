@@ -68,11 +68,14 @@ int idm_backing_check_io(const struct idm_backing *b, const struct idm_backing_i
 		return 0;
 	case IDM_BACKING_READ:
 	case IDM_BACKING_WRITE:
+		if (io->len > 0 && !io->buf) {
+			return -EINVAL;
+		}
+		break;
+	case IDM_BACKING_WRITE_ZEROES:
+	case IDM_BACKING_UNMAP:
 		break;
 	default:
-		return -EINVAL;
-	}
-	if (io->len > 0 && !io->buf) {
 		return -EINVAL;
 	}
 	if (io->offset > b->size || io->len > b->size - io->offset) {

@@ -40,6 +40,54 @@ static struct idm_backing_io *ureq_to_io(struct idm_uring_req *req)
 	return (struct idm_backing_io *)((char *)req - offsetof(struct idm_backing_io, ureq));
 }
 
+/* READ and WRITE move bytes; FLUSH, WRITE ZEROES and UNMAP complete
+ * in one step. */
+static bool moves_data(const struct idm_backing_io *io)
+{
+	return io->op == IDM_BACKING_READ || io->op == IDM_BACKING_WRITE;
+}
+
+/* fallocate mode of WRITE ZEROES / UNMAP. */
+static int zero_mode(const struct idm_backing_io *io)
+{
+	return (io->op == IDM_BACKING_UNMAP ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
+	       FALLOC_FL_KEEP_SIZE;
+}
+
+/* For files and devices that cannot fallocate: write zeros, in chunks
+ * from a shared zero page. Returns 0 or -errno. */
+static long write_zeros(int fd, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[64 * 1024];
+
+	while (len > 0) {
+		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			return w < 0 ? -errno : -EIO;
+		}
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/* WRITE ZEROES / UNMAP inline: fallocate, else explicit zeros. */
+static long zero_sync(struct file_store *f, struct idm_backing_io *io)
+{
+	if (fallocate(f->fd, zero_mode(io), (off_t)io->offset, (off_t)io->len) == 0) {
+		return 0;
+	}
+	if (errno != EOPNOTSUPP && errno != EINVAL && errno != ENODEV) {
+		return -errno;
+	}
+	return write_zeros(f->fd, io->offset, io->len);
+}
+
 /*
  * Account for one transfer that returned `res` (bytes or -errno).
  * Returns true when `io` is finished (its `done` has run), false when
@@ -51,7 +99,11 @@ static bool file_account(struct idm_backing_io *io, long res)
 	if (res == -EINTR) {
 		return false;
 	}
-	if (res < 0 || io->op == IDM_BACKING_FLUSH) {
+	if (res < 0 || !moves_data(io)) {
+		/* WRITE ZEROES / UNMAP are done in one step: all of it. */
+		if (res >= 0 && io->op != IDM_BACKING_FLUSH) {
+			io->moved = io->len;
+		}
 		idm_backing_complete(io, res < 0 ? (int)res : 0);
 		return true;
 	}
@@ -86,6 +138,9 @@ static long file_sync_step(struct file_store *f, struct idm_backing_io *io)
 	case IDM_BACKING_WRITE:
 		n = pwritev2(f->fd, &iov, 1, off, io->fua ? RWF_DSYNC : 0);
 		break;
+	case IDM_BACKING_WRITE_ZEROES:
+	case IDM_BACKING_UNMAP:
+		return zero_sync(f, io);
 	default:
 		n = fdatasync(f->fd);
 		break;
@@ -107,7 +162,10 @@ static void file_uring_done(struct idm_uring_req *req, int res)
 {
 	struct idm_backing_io *io = ureq_to_io(req);
 
-	if (res == -EAGAIN) {
+	/* No fallocate here (some block devices, old filesystems): the
+	 * inline path writes the zeros instead. */
+	if (res == -EAGAIN || (!moves_data(io) && io->op != IDM_BACKING_FLUSH &&
+	                       (res == -EOPNOTSUPP || res == -EINVAL || res == -ENODEV))) {
 		/* The ring could not take it now: finish it inline. */
 		file_run_sync(io_file(io), io);
 		return;
@@ -140,6 +198,10 @@ static void file_issue(struct idm_backing_io *io, struct idm_reactor *r)
 		if (io->fua) {
 			sqe->rw_flags = RWF_DSYNC;
 		}
+		break;
+	case IDM_BACKING_WRITE_ZEROES:
+	case IDM_BACKING_UNMAP:
+		io_uring_prep_fallocate(sqe, f->fd, zero_mode(io), io->offset, io->len);
 		break;
 	default:
 		io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
@@ -174,11 +236,43 @@ static void file_close(struct idm_backing *b)
 	free(f);
 }
 
+/* Holes from SEEK_DATA / SEEK_HOLE; where those are not supported
+ * (block devices) everything counts as allocated. */
+static int file_lba_status(struct idm_backing *b, uint64_t offset, bool *mapped, uint64_t *run)
+{
+	struct file_store *f = (struct file_store *)b;
+	off_t data = lseek(f->fd, (off_t)offset, SEEK_DATA);
+	off_t hole;
+
+	*mapped = true;
+	*run = b->size - offset;
+	if (data < 0) {
+		if (errno == ENXIO) { /* only a hole from here to EOF */
+			*mapped = false;
+		}
+		return 0;
+	}
+	if ((uint64_t)data > offset) {
+		*mapped = false;
+		*run = (uint64_t)data - offset;
+	} else {
+		hole = lseek(f->fd, (off_t)offset, SEEK_HOLE);
+		if (hole > (off_t)offset) {
+			*run = (uint64_t)hole - offset;
+		}
+	}
+	if (*run > b->size - offset) {
+		*run = b->size - offset;
+	}
+	return 0;
+}
+
 static const struct idm_backing_ops file_ops = {
     .kind = "file",
     .submit = file_submit,
     .map = NULL,
     .close = file_close,
+    .lba_status = file_lba_status,
 };
 
 /* Open `path` read-write; create it when a size is given and it is

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "backing/backing_priv.h"
 
@@ -21,6 +22,23 @@ struct mem_store {
 static struct mem_store *to_mem(struct idm_backing *b)
 {
 	return (struct mem_store *)b;
+}
+
+/* Zero [at, at+len): whole pages go back to the kernel (MADV_DONTNEED
+ * on a private anonymous mapping refills them with zeros on the next
+ * touch), the partial pages at either end are cleared by hand. */
+static void mem_zero(uint8_t *at, uint32_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = ((uintptr_t)at + page - 1) & ~(page - 1);
+	uintptr_t end = ((uintptr_t)at + len) & ~(page - 1);
+
+	if (start >= end || madvise((void *)start, end - start, MADV_DONTNEED) != 0) {
+		memset(at, 0, len);
+		return;
+	}
+	memset(at, 0, start - (uintptr_t)at);
+	memset((void *)end, 0, (uintptr_t)at + len - end);
 }
 
 static void mem_submit(struct idm_backing *b, struct idm_backing_io *io, struct idm_reactor *r)
@@ -39,6 +57,8 @@ static void mem_submit(struct idm_backing *b, struct idm_backing_io *io, struct 
 		memcpy(io->buf, at, io->len);
 	} else if (io->op == IDM_BACKING_WRITE && io->buf != at) {
 		memcpy(at, io->buf, io->len);
+	} else if (io->op == IDM_BACKING_WRITE_ZEROES || io->op == IDM_BACKING_UNMAP) {
+		mem_zero(at, io->len);
 	}
 	/* RAM is as durable as it gets: FUA and FLUSH have nothing to do. */
 	io->moved = io->op == IDM_BACKING_FLUSH ? 0 : io->len;

@@ -19,99 +19,6 @@
 #define CONTROL_NACA 0x04
 #define CONTROL_LINK 0x01
 
-static const struct scsi_op op_test_unit_ready = {
-    .name = "TEST UNIT READY",
-    .flags = SCSI_OPF_MEDIUM,
-    .setup = scsi_no_data_setup,
-    .exec = scsi_good_exec,
-};
-static const struct scsi_op op_request_sense = {
-    .name = "REQUEST SENSE",
-    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
-    .setup = scsi_request_sense_setup,
-    .exec = scsi_request_sense_exec,
-};
-static const struct scsi_op op_inquiry = {
-    .name = "INQUIRY",
-    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
-    .setup = scsi_inquiry_setup,
-    .exec = scsi_inquiry_exec,
-};
-static const struct scsi_op op_report_luns = {
-    .name = "REPORT LUNS",
-    .flags = SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA,
-    .setup = scsi_report_luns_setup,
-    .exec = scsi_report_luns_exec,
-};
-static const struct scsi_op op_mode_sense = {
-    .name = "MODE SENSE",
-    .flags = 0,
-    .setup = scsi_mode_sense_setup,
-    .exec = scsi_mode_sense_exec,
-};
-static const struct scsi_op op_start_stop = {
-    .name = "START STOP UNIT",
-    .flags = 0,
-    .setup = scsi_start_stop_setup,
-    .exec = scsi_start_stop_exec,
-};
-static const struct scsi_op op_read_capacity10 = {
-    .name = "READ CAPACITY(10)",
-    .flags = 0,
-    .setup = scsi_read_capacity10_setup,
-    .exec = scsi_read_capacity10_exec,
-};
-static const struct scsi_op op_service_action_in = {
-    .name = "SERVICE ACTION IN(16)",
-    .flags = 0,
-    .setup = scsi_service_action_in_setup,
-    .exec = scsi_read_capacity16_exec,
-};
-static const struct scsi_op op_rw = {
-    .name = "READ/WRITE",
-    .flags = SCSI_OPF_MEDIUM | SCSI_OPF_DIRECT,
-    .setup = scsi_rw_setup,
-    .exec = scsi_rw_exec,
-};
-static const struct scsi_op op_verify = {
-    .name = "VERIFY",
-    .flags = SCSI_OPF_MEDIUM,
-    .setup = scsi_verify_setup,
-    .exec = scsi_verify_exec,
-};
-static const struct scsi_op op_sync_cache = {
-    .name = "SYNCHRONIZE CACHE",
-    .flags = SCSI_OPF_MEDIUM,
-    .setup = scsi_sync_cache_setup,
-    .exec = scsi_sync_cache_exec,
-};
-
-/* Indexed by opcode; NULL means INVALID COMMAND OPERATION CODE. */
-static const struct scsi_op *const scsi_ops[256] = {
-    [SCSI_OP_TEST_UNIT_READY] = &op_test_unit_ready,
-    [SCSI_OP_REQUEST_SENSE] = &op_request_sense,
-    [SCSI_OP_READ6] = &op_rw,
-    [SCSI_OP_WRITE6] = &op_rw,
-    [SCSI_OP_INQUIRY] = &op_inquiry,
-    [SCSI_OP_MODE_SENSE6] = &op_mode_sense,
-    [SCSI_OP_START_STOP_UNIT] = &op_start_stop,
-    [SCSI_OP_READ_CAPACITY10] = &op_read_capacity10,
-    [SCSI_OP_READ10] = &op_rw,
-    [SCSI_OP_WRITE10] = &op_rw,
-    [SCSI_OP_VERIFY10] = &op_verify,
-    [SCSI_OP_SYNC_CACHE10] = &op_sync_cache,
-    [SCSI_OP_MODE_SENSE10] = &op_mode_sense,
-    [SCSI_OP_READ16] = &op_rw,
-    [SCSI_OP_WRITE16] = &op_rw,
-    [SCSI_OP_VERIFY16] = &op_verify,
-    [SCSI_OP_SYNC_CACHE16] = &op_sync_cache,
-    [SCSI_OP_SERVICE_ACTION_IN16] = &op_service_action_in,
-    [SCSI_OP_REPORT_LUNS] = &op_report_luns,
-    [SCSI_OP_READ12] = &op_rw,
-    [SCSI_OP_WRITE12] = &op_rw,
-    [SCSI_OP_VERIFY12] = &op_verify,
-};
-
 /* CDB length by group code (opcode bits 7:5), SPC-4 4.2.5.1. Group 3
  * is reserved / variable length and groups 6-7 are vendor specific. */
 unsigned scsi_cdb_length(uint8_t opcode)
@@ -214,9 +121,9 @@ int scsi_cmd_setup(struct scsi_cmd *cmd)
 	if (!cmd->cdb || cmd->cdb_len == 0) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_OPCODE);
 	}
-	op = scsi_ops[cmd->cdb[0]];
 	len = scsi_cdb_length(cmd->cdb[0]);
-	if (!op || len == 0) {
+	op = len ? scsi_op_lookup(cmd->cdb) : NULL;
+	if (!op) {
 		return fail_opcode(cmd);
 	}
 	if (cmd->cdb_len < len) {
@@ -225,12 +132,28 @@ int scsi_cmd_setup(struct scsi_cmd *cmd)
 	if (check_common(cmd, op)) {
 		return 1;
 	}
+	/* An opcode we know with a service action we do not. */
+	if (!op->setup) {
+		return scsi_cmd_bad_field(cmd, 1, 4);
+	}
 	return op->setup(cmd);
+}
+
+/* The command setup accepted, or NULL. */
+static const struct scsi_op *cmd_op(const struct scsi_cmd *cmd)
+{
+	const struct scsi_op *op;
+
+	if (!cmd->cdb || cmd->cdb_len == 0 || scsi_cdb_length(cmd->cdb[0]) == 0) {
+		return NULL;
+	}
+	op = scsi_op_lookup(cmd->cdb);
+	return op && op->setup ? op : NULL;
 }
 
 void scsi_cmd_exec(struct scsi_cmd *cmd)
 {
-	const struct scsi_op *op = cmd->cdb ? scsi_ops[cmd->cdb[0]] : NULL;
+	const struct scsi_op *op = cmd_op(cmd);
 
 	/* A command whose setup failed has nothing left to run. */
 	if (!op || cmd->status != SCSI_STATUS_GOOD) {
@@ -248,7 +171,7 @@ void scsi_cmd_exec(struct scsi_cmd *cmd)
 
 uint8_t *scsi_cmd_direct_buffer(struct scsi_cmd *cmd)
 {
-	const struct scsi_op *op = cmd->cdb ? scsi_ops[cmd->cdb[0]] : NULL;
+	const struct scsi_op *op = cmd_op(cmd);
 	struct scsi_lu *lu = cmd->lu;
 
 	if (!op || !(op->flags & SCSI_OPF_DIRECT) || !lu || cmd->xfer_len == 0 ||

@@ -35,6 +35,13 @@ static const uint16_t version_descriptors[] = {0x00a0, 0x0960, 0x0460, 0x04c0};
 #define DESIG_NAA 0x3
 #define DESIG_SCSI_NAME 0x8
 
+/* Logical Block Provisioning page, byte 5 and 6. */
+#define VPD_LBPU 0x80
+#define VPD_LBPWS 0x40
+#define VPD_LBPWS10 0x20
+#define VPD_LBPRZ 0x04
+#define VPD_PROVISIONING_THIN 0x02
+
 struct vpd_page {
 	uint8_t code;
 	/* Writes the page after its 4-byte header into `p` (room for
@@ -123,7 +130,12 @@ static uint16_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *p)
 	put_be16(p + 2, 1); /* optimal transfer length granularity */
 	put_be32(p + 4, SCSI_MAX_XFER_BYTES / lu->block_size);
 	put_be32(p + 8, SCSI_OPT_XFER_BYTES / lu->block_size);
-	/* No UNMAP, WRITE SAME or COMPARE AND WRITE: their limits stay 0. */
+	p[1] = SCSI_MAX_CAW_BLOCKS; /* maximum COMPARE AND WRITE length */
+	put_be32(p + 16, SCSI_MAX_UNMAP_BLOCKS);
+	put_be32(p + 20, SCSI_MAX_UNMAP_DESCRIPTORS);
+	/* Unmap granularity 1, alignment 0 (UGAVALID clear): any block. */
+	put_be32(p + 24, 1);
+	put_be64(p + 32, scsi_max_write_same(lu));
 	return 0x3c;
 }
 
@@ -134,10 +146,14 @@ static uint16_t vpd_block_chars(const struct scsi_lu *lu, uint8_t *p)
 	return 0x3c;
 }
 
+/* Logical Block Provisioning (SBC-3 6.6.4): thin, with UNMAP and WRITE
+ * SAME 10/16 with UNMAP; unmapped blocks read as zeros (LBPRZ); no
+ * anchored blocks (ANC_SUP=0); no provisioning group descriptor. */
 static uint16_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *p)
 {
-	/* Fully provisioned; no UNMAP or WRITE SAME with UNMAP (yet). */
 	memset(p, 0, 4);
+	p[1] = VPD_LBPU | VPD_LBPWS | VPD_LBPWS10 | VPD_LBPRZ;
+	p[2] = VPD_PROVISIONING_THIN;
 	return 4;
 }
 

@@ -92,6 +92,11 @@ int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_n
 	if (!lu) {
 		return -ENOMEM;
 	}
+	rc = pthread_mutex_init(&lu->rmw_lock, NULL);
+	if (rc) {
+		free(lu);
+		return -rc;
+	}
 	lu->lun = lun;
 	lu->store = store;
 	lu->block_size = store->block_size;
@@ -119,6 +124,7 @@ void scsi_lu_free(struct scsi_lu *lu)
 	if (lu->store && lu->store->ops && lu->store->ops->close) {
 		lu->store->ops->close(lu->store);
 	}
+	pthread_mutex_destroy(&lu->rmw_lock);
 	free(lu);
 }
 

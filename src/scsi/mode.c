@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * MODE SENSE(6) and MODE SENSE(10) (SPC-4 6.11, 6.12): header, optional
- * block descriptor, and the mode pages from a table. Nothing is
- * changeable: MODE SELECT is not implemented yet, so the changeable
- * values are all zero and saved values are not supported.
+ * block descriptor, and the mode pages from a table. MODE SELECT(6) and
+ * (10) (SPC-4 6.9, 6.10) change the one changeable bit, WCE in the
+ * caching page; every other field must keep its current value. Saved
+ * values are not supported.
  */
 #include <string.h>
 
@@ -32,10 +33,14 @@ struct mode_page {
 	void (*fill)(const struct scsi_lu *lu, enum mode_pc pc, uint8_t *page);
 };
 
+#define CACHING_WCE 0x04
+
 static void fill_caching(const struct scsi_lu *lu, enum mode_pc pc, uint8_t *page)
 {
-	if ((pc == PC_CURRENT && lu->write_cache) || pc == PC_DEFAULT) {
-		page[2] |= 0x04; /* WCE */
+	/* CHANGEABLE reports WCE as the one bit MODE SELECT may change. */
+	if ((pc == PC_CURRENT && __atomic_load_n(&lu->write_cache, __ATOMIC_RELAXED)) ||
+	    pc != PC_CURRENT) {
+		page[2] |= CACHING_WCE;
 	}
 }
 
@@ -164,5 +169,140 @@ void scsi_mode_sense_exec(struct scsi_cmd *cmd)
 		buf[3] = (uint8_t)bd;
 	}
 	scsi_cmd_put_data(cmd, buf, len);
+	scsi_cmd_complete(cmd);
+}
+
+#define MSEL_PF 0x10
+#define MSEL_SP 0x01
+#define MSEL_SPF 0x40 /* page byte 0: subpage format */
+
+int scsi_mode_select_setup(struct scsi_cmd *cmd)
+{
+	const uint8_t *cdb = cmd->cdb;
+	bool ms10 = cdb[0] == SCSI_OP_MODE_SELECT10;
+	uint32_t len = ms10 ? get_be16(cdb + 7) : cdb[4];
+
+	if (cdb[1] & MSEL_SP) {
+		return scsi_cmd_bad_field(cmd, 1, 0);
+	}
+	/* Only the page format (PF=1) is defined for a disk. */
+	if (len && !(cdb[1] & MSEL_PF)) {
+		return scsi_cmd_bad_field(cmd, 1, 4);
+	}
+	cmd->dir = len ? SCSI_DIR_WRITE : SCSI_DIR_NONE;
+	cmd->xfer_len = len;
+	return 0;
+}
+
+static const struct mode_page *find_page(uint8_t code)
+{
+	size_t i;
+
+	for (i = 0; i < MODE_PAGE_COUNT; i++) {
+		if (mode_pages[i].code == code) {
+			return &mode_pages[i];
+		}
+	}
+	return NULL;
+}
+
+/* Block descriptors may restate the capacity and block size, not change
+ * them. Returns 0 or 1 (sense set). */
+static int check_block_descriptors(struct scsi_cmd *cmd, uint32_t off, uint32_t bdlen, bool longlba)
+{
+	uint32_t size = longlba ? 16 : 8;
+	const uint8_t *p;
+
+	if (bdlen % size) {
+		scsi_cmd_bad_param(cmd, (uint16_t)(cmd->cdb[0] == SCSI_OP_MODE_SELECT10 ? 6 : 3),
+		                   -1);
+		return 1;
+	}
+	for (; bdlen; bdlen -= size, off += size) {
+		p = cmd->data + off;
+		if (longlba ? get_be32(p + 12) != cmd->lu->block_size
+		            : get_be24(p + 5) != cmd->lu->block_size) {
+			scsi_cmd_bad_param(cmd, (uint16_t)(off + (longlba ? 12 : 5)), -1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Check one mode page at `off` against the current values and what is
+ * changeable; the new WCE goes to *wce. Returns the page length, or 0
+ * with sense set. */
+static uint32_t check_page(struct scsi_cmd *cmd, uint32_t off, uint32_t end, bool *wce)
+{
+	const uint8_t *p = cmd->data + off;
+	uint8_t cur[MS_BUF_LEN], mask[MS_BUF_LEN];
+	const struct mode_page *mp;
+	uint32_t i;
+
+	if (end - off < 2 || end - off < (uint32_t)p[1] + 2) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		return 0;
+	}
+	mp = find_page(p[0] & 0x3f);
+	if (!mp || (p[0] & MSEL_SPF)) {
+		scsi_cmd_bad_param(cmd, (uint16_t)off, -1);
+		return 0;
+	}
+	if ((uint32_t)p[1] + 2 != mp->len) {
+		scsi_cmd_bad_param(cmd, (uint16_t)(off + 1), -1);
+		return 0;
+	}
+	put_pages(cmd->lu, PC_CURRENT, mp->code, cur);
+	put_pages(cmd->lu, PC_CHANGEABLE, mp->code, mask);
+	for (i = 2; i < mp->len; i++) {
+		if ((p[i] ^ cur[i]) & ~mask[i]) {
+			scsi_cmd_bad_param(cmd, (uint16_t)(off + i), -1);
+			return 0;
+		}
+	}
+	if (mp->code == 0x08) {
+		*wce = p[2] & CACHING_WCE;
+	}
+	return mp->len;
+}
+
+/* Validate the whole list first, then apply: a bad page changes nothing. */
+void scsi_mode_select_exec(struct scsi_cmd *cmd)
+{
+	bool ms10 = cmd->cdb[0] == SCSI_OP_MODE_SELECT10;
+	uint32_t hdr = ms10 ? 8 : 4;
+	uint32_t len = cmd->xfer_len, off, bdlen, n;
+	bool wce = __atomic_load_n(&cmd->lu->write_cache, __ATOMIC_RELAXED);
+
+	if (len == 0 || scsi_buffer_short(cmd)) {
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	if (len < hdr) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	bdlen = ms10 ? get_be16(cmd->data + 6) : cmd->data[3];
+	if (bdlen > len - hdr) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	if (check_block_descriptors(cmd, hdr, bdlen, ms10 && (cmd->data[4] & MS_LONGLBA))) {
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	for (off = hdr + bdlen; off < len; off += n) {
+		n = check_page(cmd, off, len, &wce);
+		if (n == 0) {
+			scsi_cmd_complete(cmd);
+			return;
+		}
+	}
+	__atomic_store_n(&cmd->lu->write_cache, wce, __ATOMIC_RELAXED);
 	scsi_cmd_complete(cmd);
 }

@@ -23,13 +23,7 @@ enum bytchk {
 };
 
 /* LBA and transfer length, wherever this CDB size keeps them. */
-struct lba_range {
-	uint64_t lba;
-	uint32_t nblocks;
-	uint16_t len_field; /* byte offset of the length, for sense */
-};
-
-static void decode_range(const uint8_t *cdb, struct lba_range *r)
+void scsi_decode_range(const uint8_t *cdb, struct scsi_lba_range *r)
 {
 	switch (scsi_cdb_length(cdb[0])) {
 	case 6:
@@ -57,7 +51,7 @@ static void decode_range(const uint8_t *cdb, struct lba_range *r)
 
 /* LBA OUT OF RANGE unless [lba, lba+nblocks) lies within the LU; written
  * so that a huge LBA cannot wrap around. */
-static int check_range(struct scsi_cmd *cmd, const struct lba_range *r)
+int scsi_check_range(struct scsi_cmd *cmd, const struct scsi_lba_range *r)
 {
 	uint64_t cap = cmd->lu->num_blocks;
 
@@ -68,11 +62,11 @@ static int check_range(struct scsi_cmd *cmd, const struct lba_range *r)
 }
 
 /* Range and size checks, then record the transfer in cmd. */
-static int set_transfer(struct scsi_cmd *cmd, const struct lba_range *r, enum scsi_dir dir)
+int scsi_set_transfer(struct scsi_cmd *cmd, const struct scsi_lba_range *r, enum scsi_dir dir)
 {
 	uint64_t bytes = (uint64_t)r->nblocks * cmd->lu->block_size;
 
-	if (check_range(cmd, r)) {
+	if (scsi_check_range(cmd, r)) {
 		return 1;
 	}
 	if (bytes > SCSI_MAX_XFER_BYTES) {
@@ -93,7 +87,7 @@ static bool is_write(const struct scsi_cmd *cmd)
 int scsi_rw_setup(struct scsi_cmd *cmd)
 {
 	const uint8_t *cdb = cmd->cdb;
-	struct lba_range r;
+	struct scsi_lba_range r;
 
 	if (scsi_cdb_length(cdb[0]) != 6) {
 		/* No protection information on our LUs (PROTECT=0). */
@@ -102,14 +96,14 @@ int scsi_rw_setup(struct scsi_cmd *cmd)
 		}
 		cmd->fua = cdb[1] & RW_FUA;
 	}
-	decode_range(cdb, &r);
-	return set_transfer(cmd, &r, is_write(cmd) ? SCSI_DIR_WRITE : SCSI_DIR_READ);
+	scsi_decode_range(cdb, &r);
+	return scsi_set_transfer(cmd, &r, is_write(cmd) ? SCSI_DIR_WRITE : SCSI_DIR_READ);
 }
 
 /* The data buffer the caller gave is too small: a target bug. */
-static bool buffer_short(struct scsi_cmd *cmd)
+bool scsi_buffer_short(struct scsi_cmd *cmd)
 {
-	if (cmd->data && cmd->data_cap >= cmd->xfer_len) {
+	if (cmd->xfer_len == 0 || (cmd->data && cmd->data_cap >= cmd->xfer_len)) {
 		return false;
 	}
 	scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_INTERNAL_TARGET_FAILURE);
@@ -145,14 +139,32 @@ static void submit_io(struct scsi_cmd *cmd, enum idm_backing_op op, uint8_t *buf
 	idm_backing_submit(cmd->lu->store, io, cmd->reactor);
 }
 
+/*
+ * A write that starts while a COMPARE AND WRITE or ORWRITE holds the
+ * LU's lock waits for it to finish, so it cannot land between that
+ * command's read and its write. rmw_active is almost always 0: the
+ * normal path costs one load and takes no lock.
+ */
+void scsi_wait_for_rmw(struct scsi_lu *lu)
+{
+	if (__atomic_load_n(&lu->rmw_active, __ATOMIC_ACQUIRE) == 0) {
+		return;
+	}
+	pthread_mutex_lock(&lu->rmw_lock);
+	pthread_mutex_unlock(&lu->rmw_lock);
+}
+
 void scsi_rw_exec(struct scsi_cmd *cmd)
 {
 	struct scsi_lu *lu = cmd->lu;
 	uint8_t *direct;
 
-	if (cmd->nblocks == 0 || buffer_short(cmd)) {
+	if (cmd->nblocks == 0 || scsi_buffer_short(cmd)) {
 		scsi_cmd_complete(cmd);
 		return;
+	}
+	if (is_write(cmd)) {
+		scsi_wait_for_rmw(lu);
 	}
 	/* Zero copy: the data already is the medium (mem store). Its memory
 	 * is as durable as it gets, so FUA needs nothing either. */
@@ -165,11 +177,31 @@ void scsi_rw_exec(struct scsi_cmd *cmd)
 	submit_io(cmd, is_write(cmd) ? IDM_BACKING_WRITE : IDM_BACKING_READ, cmd->data, rw_io_done);
 }
 
+/* WRITE AND VERIFY 10/12/16: a WRITE whose data is then compared with
+ * the medium. The medium holds what was just written, so the compare
+ * cannot fail and the command runs as a WRITE. */
+int scsi_write_verify_setup(struct scsi_cmd *cmd)
+{
+	const uint8_t *cdb = cmd->cdb;
+	unsigned bytchk = (cdb[1] >> VERIFY_BYTCHK_SHIFT) & 0x03;
+	struct scsi_lba_range r;
+
+	if (cdb[1] >> RW_PROTECT_SHIFT) {
+		return scsi_cmd_bad_field(cmd, 1, 7);
+	}
+	/* 00b and 01b only; 11b (one block for all) is not for this command. */
+	if (bytchk > BYTCHK_ALL) {
+		return scsi_cmd_bad_field(cmd, 1, 2);
+	}
+	scsi_decode_range(cdb, &r);
+	return scsi_set_transfer(cmd, &r, SCSI_DIR_WRITE);
+}
+
 int scsi_verify_setup(struct scsi_cmd *cmd)
 {
 	const uint8_t *cdb = cmd->cdb;
 	unsigned bytchk = (cdb[1] >> VERIFY_BYTCHK_SHIFT) & 0x03;
-	struct lba_range r;
+	struct scsi_lba_range r;
 
 	if (cdb[1] >> RW_PROTECT_SHIFT) {
 		return scsi_cmd_bad_field(cmd, 1, 7);
@@ -177,15 +209,15 @@ int scsi_verify_setup(struct scsi_cmd *cmd)
 	if (bytchk != BYTCHK_NONE && bytchk != BYTCHK_ALL && bytchk != BYTCHK_ONE) {
 		return scsi_cmd_bad_field(cmd, 1, 2);
 	}
-	decode_range(cdb, &r);
+	scsi_decode_range(cdb, &r);
 	cmd->stage = (int)bytchk;
 	if (bytchk == BYTCHK_NONE) {
 		/* Nothing moves, so any length within the LU is fine. */
 		cmd->lba = r.lba;
 		cmd->nblocks = r.nblocks;
-		return check_range(cmd, &r);
+		return scsi_check_range(cmd, &r);
 	}
-	if (set_transfer(cmd, &r, SCSI_DIR_WRITE)) {
+	if (scsi_set_transfer(cmd, &r, SCSI_DIR_WRITE)) {
 		return 1;
 	}
 	if (bytchk == BYTCHK_ONE && r.nblocks) {
@@ -239,7 +271,7 @@ void scsi_verify_exec(struct scsi_cmd *cmd)
 	const uint8_t *medium;
 	uint8_t *copy;
 
-	if (cmd->stage == BYTCHK_NONE || cmd->nblocks == 0 || buffer_short(cmd)) {
+	if (cmd->stage == BYTCHK_NONE || cmd->nblocks == 0 || scsi_buffer_short(cmd)) {
 		scsi_cmd_complete(cmd);
 		return;
 	}
@@ -263,11 +295,11 @@ void scsi_verify_exec(struct scsi_cmd *cmd)
 
 int scsi_sync_cache_setup(struct scsi_cmd *cmd)
 {
-	struct lba_range r;
+	struct scsi_lba_range r;
 
-	decode_range(cmd->cdb, &r);
+	scsi_decode_range(cmd->cdb, &r);
 	/* NUMBER OF LOGICAL BLOCKS 0 means "to the end of the medium". */
-	return check_range(cmd, &r);
+	return scsi_check_range(cmd, &r);
 }
 
 static void flush_done(struct idm_backing_io *io, int status)

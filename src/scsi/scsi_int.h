@@ -35,9 +35,33 @@ enum scsi_opcode {
 	SCSI_OP_READ12 = 0xa8,
 	SCSI_OP_WRITE12 = 0xaa,
 	SCSI_OP_VERIFY12 = 0xaf,
+	SCSI_OP_MODE_SELECT6 = 0x15,
+	SCSI_OP_PREVENT_ALLOW = 0x1e,
+	SCSI_OP_WRITE_VERIFY10 = 0x2e,
+	SCSI_OP_PREFETCH10 = 0x34,
+	SCSI_OP_READ_DEFECT10 = 0x37,
+	SCSI_OP_WRITE_SAME10 = 0x41,
+	SCSI_OP_UNMAP = 0x42,
+	SCSI_OP_MODE_SELECT10 = 0x55,
+	SCSI_OP_COMPARE_AND_WRITE = 0x89,
+	SCSI_OP_ORWRITE16 = 0x8b,
+	SCSI_OP_WRITE_VERIFY16 = 0x8e,
+	SCSI_OP_PREFETCH16 = 0x90,
+	SCSI_OP_WRITE_SAME16 = 0x93,
+	SCSI_OP_MAINTENANCE_IN = 0xa3,
+	SCSI_OP_WRITE_VERIFY12 = 0xae,
+	SCSI_OP_READ_DEFECT12 = 0xb7,
 };
 
 #define SCSI_SA_READ_CAPACITY16 0x10
+#define SCSI_SA_GET_LBA_STATUS 0x12
+#define SCSI_SA_REPORT_OPCODES 0x0c
+#define SCSI_SA_COUNT 32 /* service actions are 5 bits wide */
+
+/* Limits announced in the Block Limits VPD page. */
+#define SCSI_MAX_UNMAP_BLOCKS 0xffffffffu /* per UNMAP */
+#define SCSI_MAX_UNMAP_DESCRIPTORS 256u
+#define SCSI_MAX_CAW_BLOCKS 255u /* the CDB's NUMBER OF LOGICAL BLOCKS is 8 bits */
 
 /* ASC/ASCQ values only this module uses. */
 #define SCSI_ASC_LU_NOT_READY_INIT_REQUIRED 0x0402
@@ -66,7 +90,22 @@ struct scsi_op {
 	unsigned flags;
 	int (*setup)(struct scsi_cmd *cmd);
 	void (*exec)(struct scsi_cmd *cmd);
+	/* For an opcode with service actions: its commands, indexed by the
+	 * service action (CDB byte 1, bits 4:0), SCSI_SA_COUNT entries. */
+	const struct scsi_op *sa_ops;
+	/* CDB usage map (REPORT SUPPORTED OPERATION CODES): byte 0 is
+	 * replaced by the opcode; for a service action, byte 1 holds it. */
+	uint8_t usage[16];
 };
+
+/* The opcode table (opcodes.c), indexed by opcode; an entry without
+ * setup is an unsupported opcode. The one list of what we implement. */
+extern const struct scsi_op scsi_op_table[256];
+
+/* The command `cdb` names: NULL for an unsupported opcode; for one
+ * with service actions, the entry of its service action, or the
+ * parent (which has sa_ops) when that service action is unsupported. */
+const struct scsi_op *scsi_op_lookup(const uint8_t *cdb);
 
 /* Finish a command: call its done callback. */
 void scsi_cmd_complete(struct scsi_cmd *cmd);
@@ -111,6 +150,73 @@ int scsi_request_sense_setup(struct scsi_cmd *cmd);
 void scsi_request_sense_exec(struct scsi_cmd *cmd);
 int scsi_report_luns_setup(struct scsi_cmd *cmd);
 void scsi_report_luns_exec(struct scsi_cmd *cmd);
+
+int scsi_report_opcodes_setup(struct scsi_cmd *cmd);
+void scsi_report_opcodes_exec(struct scsi_cmd *cmd);
+
+int scsi_write_same_setup(struct scsi_cmd *cmd);
+void scsi_write_same_exec(struct scsi_cmd *cmd);
+int scsi_unmap_setup(struct scsi_cmd *cmd);
+void scsi_unmap_exec(struct scsi_cmd *cmd);
+int scsi_get_lba_status_setup(struct scsi_cmd *cmd);
+void scsi_get_lba_status_exec(struct scsi_cmd *cmd);
+
+int scsi_caw_setup(struct scsi_cmd *cmd);
+void scsi_caw_exec(struct scsi_cmd *cmd);
+int scsi_orwrite_setup(struct scsi_cmd *cmd);
+void scsi_orwrite_exec(struct scsi_cmd *cmd);
+int scsi_write_verify_setup(struct scsi_cmd *cmd);
+
+int scsi_prefetch_setup(struct scsi_cmd *cmd);
+int scsi_read_defect_setup(struct scsi_cmd *cmd);
+void scsi_read_defect_exec(struct scsi_cmd *cmd);
+int scsi_prevent_allow_setup(struct scsi_cmd *cmd);
+int scsi_mode_select_setup(struct scsi_cmd *cmd);
+void scsi_mode_select_exec(struct scsi_cmd *cmd);
+
+/* LBA and transfer length of a medium-access CDB (6/10/12/16 bytes). */
+struct scsi_lba_range {
+	uint64_t lba;
+	uint32_t nblocks;
+	uint16_t len_field; /* byte offset of the length, for sense */
+};
+void scsi_decode_range(const uint8_t *cdb, struct scsi_lba_range *r);
+/* LBA OUT OF RANGE (returns 1) unless the range lies within the LU. */
+int scsi_check_range(struct scsi_cmd *cmd, const struct scsi_lba_range *r);
+/* Range and size checks, then record the transfer in cmd (0 or 1). */
+int scsi_set_transfer(struct scsi_cmd *cmd, const struct scsi_lba_range *r, enum scsi_dir dir);
+/* The caller's data buffer is smaller than xfer_len: sets sense and
+ * returns true (a target bug, reported as an internal failure). */
+bool scsi_buffer_short(struct scsi_cmd *cmd);
+/* Fail a parameter list: ILLEGAL REQUEST with a field pointer into it. */
+void scsi_cmd_bad_param(struct scsi_cmd *cmd, uint16_t byte, int bit);
+
+/* Wait for a COMPARE AND WRITE / ORWRITE in progress on the LU, if
+ * any, before writing (lock-free when there is none). */
+void scsi_wait_for_rmw(struct scsi_lu *lu);
+
+/* Synchronous store I/O for the commands that read, change and write
+ * blocks under the LU's lock (COMPARE AND WRITE, ORWRITE). 0 or -errno. */
+int scsi_store_sync(struct scsi_lu *lu, enum idm_backing_op op, uint64_t lba, uint32_t nblocks,
+                    uint8_t *buf);
+
+/*
+ * Run cmd->io.op (WRITE from cmd->io.buf, WRITE ZEROES, UNMAP) over
+ * [cmd->lba, +cmd->nblocks) in requests of cmd->step_blocks, then over
+ * each further range scsi_unmap_next() gives (UNMAP); frees io.buf and
+ * completes the command at the end or on the first error.
+ */
+void scsi_range_run(struct scsi_cmd *cmd);
+/* UNMAP: load the next block descriptor into cmd->lba / nblocks;
+ * false when there is none left. */
+bool scsi_unmap_next(struct scsi_cmd *cmd);
+
+/* Most blocks one WRITE SAME may write: as many bytes as one WRITE
+ * (initiators such as libiscsi's tests fill the range with a WRITE). */
+static inline uint32_t scsi_max_write_same(const struct scsi_lu *lu)
+{
+	return SCSI_MAX_XFER_BYTES / lu->block_size;
+}
 
 /* Submit a FLUSH of the LU's store; completes the command when done. */
 void scsi_submit_flush(struct scsi_cmd *cmd);

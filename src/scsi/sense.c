@@ -71,3 +71,9 @@ int scsi_cmd_fail(struct scsi_cmd *cmd, uint8_t key, uint16_t asc)
 	scsi_cmd_set_sense(cmd, key, asc);
 	return 1;
 }
+
+void scsi_cmd_bad_param(struct scsi_cmd *cmd, uint16_t byte, int bit)
+{
+	scsi_cmd_set_sense_field(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+	                         SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST, false, byte, bit);
+}

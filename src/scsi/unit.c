@@ -15,6 +15,8 @@
 #define RC10_LEN 8
 #define RC10_PMI 0x01
 #define RC16_LEN 32
+#define RC16_LBPME 0x80
+#define RC16_LBPRZ 0x40
 #define REPORT_LUNS_HDR 8
 
 int scsi_no_data_setup(struct scsi_cmd *cmd)
@@ -101,8 +103,10 @@ void scsi_read_capacity16_exec(struct scsi_cmd *cmd)
 	memset(buf, 0, sizeof(buf));
 	put_be64(buf, cmd->lu->num_blocks - 1);
 	put_be32(buf + 8, cmd->lu->block_size);
-	/* No protection, one logical block per physical block, no thin
-	 * provisioning (LBPME=0), lowest aligned LBA 0: all zero. */
+	/* Thin provisioned (LBPME): every store can UNMAP, and unmapped
+	 * blocks read as zeros (LBPRZ). No protection, one logical block
+	 * per physical block, lowest aligned LBA 0. */
+	buf[14] = RC16_LBPME | RC16_LBPRZ;
 	scsi_cmd_put_data(cmd, buf, RC16_LEN);
 	scsi_cmd_complete(cmd);
 }

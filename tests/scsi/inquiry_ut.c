@@ -190,8 +190,13 @@ static void test_vpd_block_limits(void **state)
 	assert_int_equal(get_be16(e->buf + 6), 1);
 	assert_int_equal(get_be32(e->buf + 8), (16u << 20) / 512);
 	assert_int_equal(get_be32(e->buf + 12), (1u << 20) / 512);
-	assert_int_equal(get_be32(e->buf + 20), 0); /* max unmap LBA count */
-	assert_int_equal(get_be32(e->buf + 24), 0); /* max unmap descriptors */
+	assert_int_equal(e->buf[4] & 0x01, 0);                      /* WSNZ: 0 blocks allowed */
+	assert_int_equal(e->buf[5], 255);                           /* max COMPARE AND WRITE */
+	assert_int_equal(get_be32(e->buf + 20), 0xffffffffu);       /* max unmap LBA count */
+	assert_int_equal(get_be32(e->buf + 24), 256);               /* max unmap descriptors */
+	assert_int_equal(get_be32(e->buf + 28), 1);                 /* unmap granularity */
+	assert_int_equal(get_be32(e->buf + 32), 0);                 /* UGAVALID clear */
+	assert_int_equal(get_be64(e->buf + 36), (16u << 20) / 512); /* max WRITE SAME */
 }
 
 static void test_vpd_block_characteristics(void **state)
@@ -207,7 +212,9 @@ static void test_vpd_provisioning(void **state)
 	struct t_env *e = *state;
 
 	assert_int_equal(vpd(e, 0xb2), 4);
-	assert_int_equal(e->buf[5] & 0x80, 0); /* LBPU: no UNMAP */
+	assert_int_equal(e->buf[4], 0);    /* threshold exponent */
+	assert_int_equal(e->buf[5], 0xe4); /* LBPU, LBPWS, LBPWS10, LBPRZ; no ANC_SUP, DP */
+	assert_int_equal(e->buf[6], 0x02); /* thin provisioned */
 }
 
 static void test_vpd_truncated(void **state)

@@ -92,7 +92,8 @@ static void test_caching_wce_follows_lu(void **state)
 	assert_int_equal(e->buf[6] & 0x04, 0x04);
 }
 
-static void test_changeable_all_zero(void **state)
+/* Only WCE (caching page, byte 2, bit 2) is changeable. */
+static void test_changeable_only_wce(void **state)
 {
 	struct t_env *e = *state;
 	int i;
@@ -104,7 +105,9 @@ static void test_changeable_all_zero(void **state)
 		int j;
 
 		for (j = 2; j < 2 + e->buf[i + 1]; j++) {
-			assert_int_equal(e->buf[i + j], 0);
+			bool wce = e->buf[i] == 0x08 && j == 2;
+
+			assert_int_equal(e->buf[i + j], wce ? 0x04 : 0);
 		}
 	}
 }
@@ -207,7 +210,7 @@ int main(void)
 	    T(test_all_subpages6),
 	    T(test_dbd),
 	    T(test_caching_wce_follows_lu),
-	    T(test_changeable_all_zero),
+	    T(test_changeable_only_wce),
 	    T(test_saved_not_supported),
 	    T(test_unknown_page),
 	    T(test_unknown_subpage),

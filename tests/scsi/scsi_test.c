@@ -9,15 +9,24 @@
 
 static void fake_finish(struct fake_store *fs, struct idm_backing_io *io)
 {
-	int status = fs->fail;
+	int status = fs->fail ? fs->fail : io->op == IDM_BACKING_WRITE ? fs->fail_write : 0;
 
+	bool zeroing = io->op == IDM_BACKING_WRITE_ZEROES || io->op == IDM_BACKING_UNMAP;
+
+	/* Huge stores have no memory: zeroing there only counts requests. */
+	if (!status && zeroing && !fs->mem && io->offset + io->len <= fs->b.size) {
+		io->done(io, 0);
+		return;
+	}
 	if (!status && io->op != IDM_BACKING_FLUSH) {
 		if (!fs->mem || io->offset + io->len > fs->b.size) {
 			status = -EIO;
 		} else if (io->op == IDM_BACKING_READ) {
 			memcpy(io->buf, fs->mem + io->offset, io->len);
-		} else {
+		} else if (io->op == IDM_BACKING_WRITE) {
 			memcpy(fs->mem + io->offset, io->buf, io->len);
+		} else {
+			memset(fs->mem + io->offset, 0, io->len);
 		}
 	}
 	io->done(io, status);
@@ -38,6 +47,12 @@ static void fake_submit(struct idm_backing *b, struct idm_backing_io *io, struct
 		break;
 	case IDM_BACKING_FLUSH:
 		fs->flushes++;
+		break;
+	case IDM_BACKING_WRITE_ZEROES:
+		fs->zeroes++;
+		break;
+	case IDM_BACKING_UNMAP:
+		fs->unmaps++;
 		break;
 	}
 	if (fs->deferred) {
@@ -78,8 +93,37 @@ static void fake_close(struct idm_backing *b)
 	free(fs);
 }
 
-static const struct idm_backing_ops fake_ops_map = {"fake-mem", fake_submit, fake_map, fake_close};
-static const struct idm_backing_ops fake_ops_nomap = {"fake-file", fake_submit, NULL, fake_close};
+/* A thin model: a 512-byte granule of zeros counts as deallocated. */
+static bool granule_zero(const uint8_t *p)
+{
+	return p[0] == 0 && memcmp(p, p + 1, 511) == 0;
+}
+
+static int fake_lba_status(struct idm_backing *b, uint64_t off, bool *mapped, uint64_t *run)
+{
+	struct fake_store *fs = (struct fake_store *)b;
+	uint64_t end = off;
+
+	if (!fs->mem) {
+		*mapped = true;
+		*run = b->size - off;
+		return 0;
+	}
+	*mapped = !granule_zero(fs->mem + off);
+	while (end < b->size && !granule_zero(fs->mem + end) == *mapped) {
+		end += 512;
+	}
+	*run = end - off;
+	return 0;
+}
+
+static const struct idm_backing_ops fake_ops_map = {.kind = "fake-mem",
+                                                    .submit = fake_submit,
+                                                    .map = fake_map,
+                                                    .close = fake_close,
+                                                    .lba_status = fake_lba_status};
+static const struct idm_backing_ops fake_ops_nomap = {
+    .kind = "fake-file", .submit = fake_submit, .close = fake_close, .lba_status = fake_lba_status};
 
 struct fake_store *fake_store_new(uint32_t block_size, uint64_t size, bool mappable)
 {
@@ -147,6 +191,7 @@ static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, 
 	cmd->cdb = e->cdb;
 	cmd->cdb_len = 16;
 	cmd->ua_seen = e->ua_seen;
+	cmd->edtl = e->edtl;
 	cmd->done = t_done;
 	cmd->priv = e;
 	e->done_calls = 0;
@@ -212,4 +257,41 @@ void t_expect_good(struct t_env *e)
 	assert_int_equal(e->setup_rc, 0);
 	assert_int_equal(e->cmd.status, SCSI_STATUS_GOOD);
 	assert_int_equal(e->cmd.sense_len, 0);
+}
+
+void t_expect_param(struct t_env *e, uint16_t byte)
+{
+	const uint8_t *s = e->cmd.sense;
+
+	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
+	assert_true(s[15] & 0x80);         /* SKSV */
+	assert_int_equal(s[15] & 0x40, 0); /* C/D: in the parameter list */
+	assert_int_equal(get_be16(&s[16]), byte);
+}
+
+void t_cdb10(uint8_t *cdb, uint8_t op, uint8_t b1, uint32_t lba, uint16_t len)
+{
+	memset(cdb, 0, 10);
+	cdb[0] = op;
+	cdb[1] = b1;
+	put_be32(cdb + 2, lba);
+	put_be16(cdb + 7, len);
+}
+
+void t_cdb12(uint8_t *cdb, uint8_t op, uint8_t b1, uint32_t lba, uint32_t len)
+{
+	memset(cdb, 0, 12);
+	cdb[0] = op;
+	cdb[1] = b1;
+	put_be32(cdb + 2, lba);
+	put_be32(cdb + 6, len);
+}
+
+void t_cdb16(uint8_t *cdb, uint8_t op, uint8_t b1, uint64_t lba, uint32_t len)
+{
+	memset(cdb, 0, 16);
+	cdb[0] = op;
+	cdb[1] = b1;
+	put_be64(cdb + 2, lba);
+	put_be32(cdb + 10, len);
 }

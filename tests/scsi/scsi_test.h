@@ -18,11 +18,12 @@
 
 struct fake_store {
 	struct idm_backing b;
-	uint8_t *mem;  /* NULL for huge stores that only answer capacity */
-	bool deferred; /* keep submitted I/O pending until fake_complete() */
-	int fail;      /* -errno to fail every I/O with, or 0 */
+	uint8_t *mem;   /* NULL for huge stores that only answer capacity */
+	bool deferred;  /* keep submitted I/O pending until fake_complete() */
+	int fail;       /* -errno to fail every I/O with, or 0 */
+	int fail_write; /* -errno to fail WRITEs with, or 0 */
 	struct idm_backing_io *pending;
-	unsigned reads, writes, flushes, fua_writes;
+	unsigned reads, writes, flushes, fua_writes, zeroes, unmaps;
 	bool *closed; /* set when the LU closes the store */
 };
 
@@ -38,6 +39,7 @@ struct t_env {
 	unsigned done_calls;
 	int setup_rc;
 	bool store_closed;
+	uint32_t edtl; /* copied into each command (0: not checked) */
 };
 
 #define T_BUF_CAP (1u << 20)
@@ -61,5 +63,12 @@ void t_expect_sense(struct t_env *e, uint8_t key, uint16_t asc);
 /* Check INVALID FIELD IN CDB pointing at byte / bit (bit < 0: none). */
 void t_expect_field(struct t_env *e, uint16_t byte, int bit);
 void t_expect_good(struct t_env *e);
+/* Check ILLEGAL REQUEST / INVALID FIELD IN PARAMETER LIST at byte. */
+void t_expect_param(struct t_env *e, uint16_t byte);
+
+/* CDB builders: opcode, byte 1, LBA and length where each size has them. */
+void t_cdb10(uint8_t *cdb, uint8_t op, uint8_t b1, uint32_t lba, uint16_t len);
+void t_cdb12(uint8_t *cdb, uint8_t op, uint8_t b1, uint32_t lba, uint32_t len);
+void t_cdb16(uint8_t *cdb, uint8_t op, uint8_t b1, uint64_t lba, uint32_t len);
 
 #endif

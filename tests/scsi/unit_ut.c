@@ -153,8 +153,11 @@ static void test_read_capacity16(void **state)
 	assert_int_equal(e->cmd.data_len, 32);
 	assert_int_equal(get_be64(e->buf), 0x123456788ull);
 	assert_int_equal(get_be32(e->buf + 8), 4096);
+	assert_int_equal(e->buf[14], 0xc0); /* LBPME, LBPRZ */
 	for (i = 12; i < 32; i++) {
-		assert_int_equal(e->buf[i], 0); /* no PI, LBPME=0 */
+		if (i != 14) {
+			assert_int_equal(e->buf[i], 0); /* no PI, lowest aligned LBA 0 */
+		}
 	}
 	t_env_free(e);
 }
