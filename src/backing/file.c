@@ -25,6 +25,12 @@
 
 #include "backing/backing_priv.h"
 
+#ifdef IDM_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)(addr), (void)(len))
+#endif
+
 struct file_store {
 	struct idm_backing b;
 	int fd;
@@ -169,6 +175,10 @@ static void file_uring_done(struct idm_uring_req *req, int res)
 		/* The ring could not take it now: finish it inline. */
 		file_run_sync(io_file(io), io);
 		return;
+	}
+	if (io->op == IDM_BACKING_READ && res > 0) {
+		/* The kernel filled the buffer behind memcheck's back. */
+		VALGRIND_MAKE_MEM_DEFINED(io->buf + io->moved, (size_t)res);
 	}
 	if (!file_account(io, res)) {
 		/* Completions run on the reactor thread: resume there. */
