@@ -10,7 +10,7 @@ PACKAGES=(
 	gcc meson ninja-build pkg-config
 	libisal-dev liburing-dev libjson-c-dev libssl-dev libcmocka-dev
 	libibverbs-dev librdmacm-dev libiscsi-dev libiscsi-bin
-	tgt qemu-utils qemu-block-extra valgrind iproute2 procps
+	tgt qemu-utils qemu-block-extra valgrind iproute2 procps python3
 )
 
 # is_installed PKG: true when dpkg knows PKG as fully installed.

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # Run every test: (a) meson unit tests, (b) tests/integration/t_*.sh against build/idmd,
-# (c) both again on an ASan+UBSan build (build-asan) with IDMD=build-asan/idmd.
+# (c) both again on an ASan+UBSan build (build-asan) with IDMD=build-asan/idmd,
+# (d) the unit tests and idmd under valgrind (memcheck), for the integration tests in
+# $VALGRIND_TESTS.
 # One line per test; the very last line is "N passed, N failed[, N skipped]".
 # Exit status is non-zero when any test failed. Logs: build/test-logs/.
 set -uo pipefail
@@ -13,6 +15,8 @@ ASAN_BUILD=${ASAN_BUILD:-build-asan}
 TEST_TIMEOUT=${TEST_TIMEOUT:-600}   # per integration test, seconds
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-1800}  # the whole unit run of one build, seconds
 LOGS=$ROOT/$BUILD/test-logs
+VALGRIND="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite -q"
+VALGRIND_TESTS=${VALGRIND_TESTS:-t_discovery t_extra t_hostile}
 export ASAN_OPTIONS_RUN=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS_RUN=halt_on_error=1:print_stacktrace=1
 
@@ -47,6 +51,7 @@ run_unit() {
 	mkdir -p "$logdir"
 	rm -f "$dir/meson-logs/testlog.json"
 	timeout -k 10 "$UNIT_TIMEOUT" meson test -C "$dir" --suite unit --no-rebuild \
+		${UNIT_WRAPPER:+--wrapper "$UNIT_WRAPPER"} --timeout-multiplier "${UNIT_TIMEOUT_MULT:-1}" \
 		--print-errorlogs >"$logdir/meson-test.log" 2>&1
 	rc=$?
 	if [[ ! -s $dir/meson-logs/testlog.json ]]; then
@@ -89,14 +94,16 @@ idmd_in() {
 	echo "$ROOT/$1/idmd"
 }
 
-# run_integration BUILD_DIR IDMD PREFIX: every tests/integration/t_*.sh, one line each.
+# run_integration BUILD_DIR IDMD PREFIX [NAMES]: every tests/integration/t_*.sh (or
+# only those named), one line each.
 # A test's output goes to $LOGS/PREFIX/NAME.log, its own files (idmd logs, client logs)
 # to the directory $LOGS/PREFIX/NAME/.
 run_integration() {
-	local dir=$1 idmd=$2 prefix=$3 t name log rc reason
+	local dir=$1 idmd=$2 prefix=$3 only=${4:-} t name log rc reason
 	for t in tests/integration/t_*.sh; do
 		[[ -e $t ]] || continue
 		name=$(basename "$t" .sh)
+		[[ -z $only || " $only " == *" $name "* ]] || continue
 		log=$LOGS/$prefix$name.log
 		mkdir -p "$(dirname "$log")"
 		IDMD=$idmd IDM_BUILD=$ROOT/$dir IDM_TEST_LOGDIR=$LOGS${prefix:+/${prefix%/}} TEST_NAME=$name \
@@ -135,6 +142,12 @@ if build_dir "$ASAN_BUILD" -Db_sanitize=address,undefined -Db_lundef=false \
 else
 	report FAIL "asan/build" "see $LOGS/build-asan.log"
 fi
+
+echo "== valgrind ($BUILD)"
+unset ASAN_OPTIONS UBSAN_OPTIONS
+UNIT_WRAPPER=$VALGRIND UNIT_TIMEOUT_MULT=20 run_unit "$BUILD" "valgrind/"
+IDMD_WRAPPER=$VALGRIND START_TIMEOUT=120 STOP_TIMEOUT=120 \
+	run_integration "$BUILD" "$(idmd_in "$BUILD")" "valgrind/" "$VALGRIND_TESTS"
 
 summary="$passed passed, $failed failed"
 ((skipped > 0)) && summary+=", $skipped skipped"

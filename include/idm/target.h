@@ -57,6 +57,8 @@ struct idm_target_conf_all {
 	struct idm_target_conf targets[IDM_MAX_TARGETS];
 	unsigned ntargets;
 	unsigned nreactors;           /* 0 = one per online CPU */
+	char state_dir[256];          /* persistent LU state (APTPL reservations);
+				       * default /var/lib/idm */
 	struct idm_target_tunables tun;
 };
 

@@ -26,7 +26,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
-		"            [--alias NAME] [--reactors N]\n"
+		"            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
 		"       idmd --config FILE.json\n"
 		"SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
 		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n");
@@ -91,7 +91,7 @@ static int add_lun(struct idm_target_conf *t, const char *spec)
 	return 0;
 }
 
-enum { OPT_ALIAS = 256 };
+enum { OPT_ALIAS = 256, OPT_STATE_DIR };
 
 /* Apply one command-line option to the configuration; 0, or 1 after printing why. */
 static int apply_option(int opt, const char *arg, struct idm_target_conf_all *conf,
@@ -127,6 +127,13 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 		return 0;
 	case 'c':
 		*config = arg;
+		return 0;
+	case OPT_STATE_DIR:
+		if (strlen(arg) == 0 || strlen(arg) >= sizeof(conf->state_dir)) {
+			fprintf(stderr, "idmd: bad state directory \"%s\"\n", arg);
+			return 1;
+		}
+		snprintf(conf->state_dir, sizeof(conf->state_dir), "%s", arg);
 		return 0;
 	case 'r':
 		conf->nreactors = (unsigned)strtoul(arg, &end, 10);
@@ -180,6 +187,7 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 		{"portal", required_argument, NULL, 'p'}, {"target", required_argument, NULL, 't'},
 		{"lun", required_argument, NULL, 'l'},    {"config", required_argument, NULL, 'c'},
 		{"reactors", required_argument, NULL, 'r'}, {"alias", required_argument, NULL, OPT_ALIAS},
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};

@@ -4,6 +4,7 @@
  *
  * {
  *   "reactors": 2,
+ *   "state_dir": "/var/lib/idm",
  *   "portals": [ { "addr": "127.0.0.1", "port": 3260, "tpgt": 1 } ],
  *   "targets": [ { "iqn": "iqn.2026-11.org.idm:disk1", "alias": "disk1",
  *                  "luns": [ { "lun": 0, "spec": "file:/var/lib/idm/d1.img:10G",
@@ -284,6 +285,9 @@ static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
 		rc = conf_uint(cx, val, "reactors", 0, 256, &n);
 		c->nreactors = (unsigned)n;
 		return rc;
+	}
+	if (strcmp(key, "state_dir") == 0) {
+		return conf_string(cx, val, "state_dir", c->state_dir, sizeof(c->state_dir));
 	}
 	if (strcmp(key, "portals") == 0) {
 		rc = conf_array(cx, val, "portals", IDM_MAX_PORTALS, &c->nportals);

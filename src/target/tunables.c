@@ -2,6 +2,7 @@
 /*
  * Configuration defaults (include/idm/target.h documents each one).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "idm/target.h"
@@ -24,5 +25,6 @@ void idm_target_conf_init(struct idm_target_conf_all *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->nreactors = 0;
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/idm");
 	tunables_init(&c->tun);
 }

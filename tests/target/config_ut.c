@@ -35,7 +35,7 @@ static void full_config_loads(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(load("{\"reactors\": 2,"
+	assert_int_equal(load("{\"reactors\": 2, \"state_dir\": \"/tmp/idm-state\","
 			      " \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
 			      " \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
 			      "   \"luns\": [{\"spec\": \"mem:1G\"},"
@@ -44,6 +44,7 @@ static void full_config_loads(void **state)
 			      &c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c.nreactors, 2);
+	assert_string_equal(c.state_dir, "/tmp/idm-state");
 	assert_int_equal(c.nportals, 1);
 	assert_string_equal(c.portals[0].addr, "::1");
 	assert_int_equal(c.portals[0].port, 3270);
