@@ -29,36 +29,48 @@ static int load(const char *json, struct idm_target_conf_all *c, char *err, size
 	return rc;
 }
 
+/* The configuration is about 2 MiB: each test keeps its copy on the heap. */
+static int conf_setup(void **state)
+{
+	*state = calloc(1, sizeof(struct idm_target_conf_all));
+	return *state ? 0 : -1;
+}
+
+static int conf_teardown(void **state)
+{
+	free(*state);
+	return 0;
+}
+
 static void full_config_loads(void **state)
 {
-	struct idm_target_conf_all c;
+	struct idm_target_conf_all *c = *state;
 	char err[256];
 
-	(void)state;
 	assert_int_equal(load("{\"reactors\": 2, \"state_dir\": \"/tmp/idm-state\","
 			      " \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
 			      " \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
 			      "   \"luns\": [{\"spec\": \"mem:1G\"},"
 			      "              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
 			      " \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false}}",
-			      &c, err, sizeof(err)),
+			      c, err, sizeof(err)),
 			 0);
-	assert_int_equal(c.nreactors, 2);
-	assert_string_equal(c.state_dir, "/tmp/idm-state");
-	assert_int_equal(c.nportals, 1);
-	assert_string_equal(c.portals[0].addr, "::1");
-	assert_int_equal(c.portals[0].port, 3270);
-	assert_int_equal(c.portals[0].tpgt, 7);
-	assert_int_equal(c.ntargets, 1);
-	assert_string_equal(c.targets[0].iqn, "iqn.2026-11.org.idm:a");
-	assert_int_equal(c.targets[0].nluns, 2);
-	assert_int_equal(c.targets[0].luns[0].lun, 0);
-	assert_int_equal(c.targets[0].luns[0].block_size, 512);
-	assert_int_equal(c.targets[0].luns[1].lun, 5);
-	assert_int_equal(c.targets[0].luns[1].block_size, 4096);
-	assert_string_equal(c.targets[0].luns[1].spec, "null:1T");
-	assert_int_equal(c.tun.queue_depth, 64);
-	assert_false(c.tun.immediate_data);
+	assert_int_equal(c->nreactors, 2);
+	assert_string_equal(c->state_dir, "/tmp/idm-state");
+	assert_int_equal(c->nportals, 1);
+	assert_string_equal(c->portals[0].addr, "::1");
+	assert_int_equal(c->portals[0].port, 3270);
+	assert_int_equal(c->portals[0].tpgt, 7);
+	assert_int_equal(c->ntargets, 1);
+	assert_string_equal(c->targets[0].iqn, "iqn.2026-11.org.idm:a");
+	assert_int_equal(c->targets[0].nluns, 2);
+	assert_int_equal(c->targets[0].luns[0].lun, 0);
+	assert_int_equal(c->targets[0].luns[0].block_size, 512);
+	assert_int_equal(c->targets[0].luns[1].lun, 5);
+	assert_int_equal(c->targets[0].luns[1].block_size, 4096);
+	assert_string_equal(c->targets[0].luns[1].spec, "null:1T");
+	assert_int_equal(c->tun.queue_depth, 64);
+	assert_false(c->tun.immediate_data);
 }
 
 /* Each bad document fails with a message naming the problem. */
@@ -85,13 +97,12 @@ static void bad_configs_fail_clearly(void **state)
 		{"{\"tunables\": {\"initial_r2t\": 1}}", "initial_r2t must be true or false"},
 		{"{\"tunables\": {\"bogus\": 1}}", "unknown tunable \"bogus\""},
 	};
-	struct idm_target_conf_all c;
+	struct idm_target_conf_all *c = *state;
 	char err[256];
 	size_t i;
 
-	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_not_equal(load(cases[i].json, &c, err, sizeof(err)), 0);
+		assert_int_not_equal(load(cases[i].json, c, err, sizeof(err)), 0);
 		if (!strstr(err, cases[i].msg)) {
 			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
 		}
@@ -101,21 +112,19 @@ static void bad_configs_fail_clearly(void **state)
 
 static void missing_file_fails(void **state)
 {
-	struct idm_target_conf_all c;
+	struct idm_target_conf_all *c = *state;
 	char err[256];
 
-	(void)state;
-	memset(&c, 0, sizeof(c));
-	assert_int_not_equal(idm_target_conf_load("/nonexistent/idm.json", &c, err, sizeof(err)), 0);
+	assert_int_not_equal(idm_target_conf_load("/nonexistent/idm.json", c, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "/nonexistent/idm.json"));
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(full_config_loads),
-		cmocka_unit_test(bad_configs_fail_clearly),
-		cmocka_unit_test(missing_file_fails),
+		cmocka_unit_test_setup_teardown(full_config_loads, conf_setup, conf_teardown),
+		cmocka_unit_test_setup_teardown(bad_configs_fail_clearly, conf_setup, conf_teardown),
+		cmocka_unit_test_setup_teardown(missing_file_fails, conf_setup, conf_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
