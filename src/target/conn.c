@@ -45,6 +45,16 @@ static void conn_untrack(struct idm_server *srv, struct tgt_conn *tc)
 	}
 }
 
+static bool tgt_server_stopping(struct idm_server *srv)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&srv->lock);
+	stopping = srv->stopping;
+	pthread_mutex_unlock(&srv->lock);
+	return stopping;
+}
+
 void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 {
 	struct tgt_portal *portal = idm_svc_client_arg(svc);
@@ -62,6 +72,10 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 	tc->login_timer.fn = tgt_login_timeout;
 	c->client_priv = tc;
 	conn_track(tc->srv, tc);
+	if (tgt_server_stopping(tc->srv)) {
+		idm_conn_close(c); /* accepted while idm_server_stop runs */
+		return;
+	}
 	if (tc->srv->tun.login_timeout_s) {
 		idm_timer_arm(c->reactor, &tc->login_timer, tc->srv->tun.login_timeout_s * 1000ull);
 	}

@@ -99,7 +99,7 @@ static void nop_tick(struct idm_timer *t)
 	uint64_t interval = tun->nop_interval_s * 1000ull;
 	uint64_t timeout = tun->nop_timeout_s * 1000ull;
 
-	if (tc->nop_outstanding && tc->last_rx_ms < tc->nop_sent_ms) {
+	if (tc->nop_outstanding && tc->last_rx_ms < tc->nop_sent_ms && timeout) {
 		if (now - tc->nop_sent_ms >= timeout) {
 			IDM_LOG_CONN(tc->ic, "no answer to NOP-In for %u s: closing",
 				     tun->nop_timeout_s);

@@ -62,6 +62,7 @@ struct remote_abort {
 	struct tgt_session *s;
 	bool all_luns;
 	uint64_t lun;
+	struct remote_abort *next;
 };
 
 static void remote_abort_run(void *arg)
@@ -86,7 +87,9 @@ static void remote_abort_run(void *arg)
 static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64_t lun)
 {
 	struct idm_server *srv = self->srv;
+	struct remote_abort *todo = NULL;
 
+	/* Collect under the lock, send after it: the message may run at once. */
 	pthread_mutex_lock(&srv->lock);
 	for (struct tgt_session *s = srv->sessions; s; s = s->next) {
 		struct remote_abort *ra;
@@ -98,14 +101,20 @@ static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64
 		if (!ra) {
 			continue;
 		}
-		*ra = (struct remote_abort){.s = s, .all_luns = all_luns, .lun = lun};
+		*ra = (struct remote_abort){.s = s, .all_luns = all_luns, .lun = lun, .next = todo};
 		s->refcnt++;
-		if (idm_reactor_send(s->reactor, remote_abort_run, ra) < 0) {
-			s->refcnt--;
+		todo = ra;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	while (todo) {
+		struct remote_abort *ra = todo;
+
+		todo = ra->next;
+		if (idm_reactor_send(ra->s->reactor, remote_abort_run, ra) < 0) {
+			tgt_session_put(ra->s);
 			free(ra);
 		}
 	}
-	pthread_mutex_unlock(&srv->lock);
 }
 
 /* LOGICAL UNIT RESET / TARGET WARM RESET: every nexus loses its tasks
@@ -148,9 +157,13 @@ static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint6
 		}
 		break;
 	case ISCSI_TMF_ABORT_TASK_SET:
-	case ISCSI_TMF_CLEAR_TASK_SET:
 		/* One connection per session: this nexus' tasks are here. */
 		idm_task_foreach(tc->ic, abort_if_in_scope, &sc);
+		break;
+	case ISCSI_TMF_CLEAR_TASK_SET:
+		/* The task set is shared: every nexus loses its tasks there. */
+		idm_task_foreach(tc->ic, abort_if_in_scope, &sc);
+		abort_other_sessions(tc->sess, false, lun);
 		break;
 	case ISCSI_TMF_LOGICAL_UNIT_RESET:
 		reset_lus(tc, &sc);

@@ -114,7 +114,7 @@ void idm_log(const char *component, const char *fmt, ...)
 struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
 {
 	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
-		if (fk.tasks[i] && fk.tasks[i]->itt == itt) {
+		if (fk.tasks[i] && fk.tasks[i]->conn == c && fk.tasks[i]->itt == itt) {
 			*err = -EEXIST;
 			return NULL;
 		}
@@ -138,7 +138,7 @@ struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
 struct idm_task *idm_task_find_itt(struct idm_conn *c, uint32_t itt)
 {
 	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
-		if (fk.tasks[i] && fk.tasks[i]->itt == itt) {
+		if (fk.tasks[i] && fk.tasks[i]->conn == c && fk.tasks[i]->itt == itt) {
 			return fk.tasks[i];
 		}
 	}

@@ -32,6 +32,10 @@ static const struct idm_transport_ops fake_tp_ops = {.enable_datamover = fake_en
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
 static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps};
 
+static const uint8_t isid1[6] = {0x80, 0x12, 0x34, 0x56, 0x00, 0x01};
+static const uint8_t isid2[6] = {0x80, 0x12, 0x34, 0x56, 0x00, 0x02};
+static const uint8_t *login_isid = isid1; /* ISID login_make uses */
+
 static struct idm_server srv;
 static struct tgt_target target;
 static struct scsi_lu lu0;
@@ -42,6 +46,7 @@ static void env_setup(void)
 	static struct idm_target_conf_all conf; /* ~2 MiB: not on the stack */
 
 	fake_reset();
+	login_isid = isid1;
 	idm_target_conf_init(&conf);
 	memset(&srv, 0, sizeof(srv));
 	memset(&target, 0, sizeof(target));
@@ -79,12 +84,15 @@ static int teardown(void **state)
 	return 0;
 }
 
+static char fake_reactor; /* only compared, never used */
+
 static struct idm_conn *conn_new(void)
 {
 	struct idm_conn *c = calloc(1, sizeof(*c));
 	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
 
 	c->transport = &fake_tp;
+	c->reactor = (struct idm_reactor *)(void *)&fake_reactor;
 	in->sin_family = AF_INET;
 	in->sin_port = htons(3260);
 	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
@@ -98,7 +106,6 @@ static void conn_gone(struct idm_conn *c)
 	free(c);
 }
 
-static const uint8_t isid1[6] = {0x80, 0x12, 0x34, 0x56, 0x00, 0x01};
 
 /* A request PDU with `text` (NUL separated, `len` bytes) as its data. */
 static void pdu_make(struct idm_pdu *p, uint8_t op, uint8_t flags, uint32_t itt, uint32_t cmd_sn,
@@ -119,7 +126,7 @@ static void login_make(struct idm_pdu *p, uint8_t flags, uint16_t tsih, const ch
 		       uint32_t len)
 {
 	pdu_make(p, ISCSI_OP_LOGIN_REQ | ISCSI_FLAG_IMMEDIATE, flags, 0x10, 1, text, len);
-	memcpy(p->bhs + LOGIN_ISID, isid1, 6);
+	memcpy(p->bhs + LOGIN_ISID, login_isid, 6);
 	put_be16(p->bhs + LOGIN_TSIH, tsih);
 	put_be32(p->bhs + LOGIN_EXPSTATSN, 500);
 }
@@ -608,6 +615,34 @@ static void tmf_lu_reset_and_unsupported(void **state)
 	conn_gone(c);
 }
 
+static void tmf_clear_task_set_reaches_other_sessions(void **state)
+{
+	struct idm_conn *a = logged_in();
+	struct idm_conn *b;
+	struct idm_pdu p;
+
+	login_isid = isid2;
+	b = logged_in();
+	assert_ptr_not_equal(tgt_conn_of(a)->sess, tgt_conn_of(b)->sess);
+	scsi_rw(b, 1, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8); /* b waits for data */
+	scsi_rw(a, 1, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8); /* a too */
+	assert_int_equal(live_tasks(), 2);
+	/* ABORT TASK SET: only a's own tasks */
+	tmf_make(&p, ISCSI_TMF_ABORT_TASK_SET, 70, 0, 2, 0);
+	tgt_client_ops.rx_pdu(a, &p);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(live_tasks(), 1);
+	assert_non_null(idm_task_find_itt(b, 1));
+	/* CLEAR TASK SET: everybody's on that LU */
+	tmf_make(&p, ISCSI_TMF_CLEAR_TASK_SET, 71, 0, 2, 0);
+	tgt_client_ops.rx_pdu(a, &p);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(live_tasks(), 0);
+	assert_int_equal(fk.ua_raised, 0);
+	conn_gone(a);
+	conn_gone(b);
+}
+
 static void conn_loss_with_io_in_flight(void **state)
 {
 	struct idm_conn *c = logged_in();
@@ -790,6 +825,7 @@ int main(void)
 		T(scsi_bad_lun_and_discovery),
 		T(tmf_abort_task_waits_for_io),
 		T(tmf_lu_reset_and_unsupported),
+		T(tmf_clear_task_set_reaches_other_sessions),
 		T(conn_loss_with_io_in_flight),
 		T(nop_ping_echoes),
 		T(nop_keepalive),
