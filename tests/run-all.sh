@@ -47,14 +47,16 @@ build_dir() {
 
 # run_unit DIR PREFIX: meson's unit suite in DIR, one line per test from testlog.json.
 run_unit() {
-	local dir=$1 prefix=$2 logdir=$LOGS/$2unit rc res name failed_before=$failed
+	local dir=$1 prefix=$2 logdir=$LOGS/$2unit rc res name failed_before=$failed testlog
 	mkdir -p "$logdir"
-	rm -f "$dir/meson-logs/testlog.json"
+	rm -f "$dir"/meson-logs/testlog*.json
 	timeout -k 10 "$UNIT_TIMEOUT" meson test -C "$dir" --suite unit --no-rebuild \
 		${UNIT_WRAPPER:+--wrapper "$UNIT_WRAPPER"} --timeout-multiplier "${UNIT_TIMEOUT_MULT:-1}" \
 		--print-errorlogs >"$logdir/meson-test.log" 2>&1
 	rc=$?
-	if [[ ! -s $dir/meson-logs/testlog.json ]]; then
+	# with --wrapper, meson names the log after the wrapper: testlog-valgrind.json
+	testlog=$(ls "$dir"/meson-logs/testlog*.json 2>/dev/null | head -n 1)
+	if [[ ! -s $testlog ]]; then
 		if grep -q 'No suitable tests defined' "$logdir/meson-test.log" ||
 			grep -q 'No tests defined' "$logdir/meson-test.log"; then
 			echo "      (no unit tests defined in $dir)"
@@ -65,7 +67,7 @@ run_unit() {
 	fi
 	while IFS=$'\t' read -r res name; do
 		report "$res" "${prefix}unit/$name"
-	done < <(python3 - "$dir/meson-logs/testlog.json" "$logdir" <<'PY'
+	done < <(python3 - "$testlog" "$logdir" <<'PY'
 import json, os, re, sys
 logdir = sys.argv[2]
 for line in open(sys.argv[1]):

@@ -75,11 +75,12 @@ port_listening() {
 	ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
 }
 
-# free_port: print a loopback TCP port nobody listens on.
+# free_port: print a loopback TCP port nobody listens on, below the kernel's ephemeral
+# range (32768-60999 by default), where a client's own socket could hold it.
 free_port() {
 	local p i
 	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
 		if ! port_listening "$p" && ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
