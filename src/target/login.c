@@ -586,6 +586,7 @@ static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l, int csg, c
 	uint16_t status = login_identify(tc, l);
 
 	if (status) {
+		*why = status == ISCSI_LOGIN_TARGET_NOT_FOUND ? "no such target" : "first request";
 		return status;
 	}
 	if (l->target && !tgt_acl_admits(l->target, l->initiator_name)) {
