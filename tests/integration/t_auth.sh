@@ -126,10 +126,11 @@ idmd_stop
 echo "discovery CHAP and ACL-filtered SendTargets: ok"
 
 # ---- no secret ever in a log ----
-# lib.sh writes idmd's command line ("+ idmd ...") as each log's first line: skip it.
+# lib.sh (and valgrind, as IDMD_WRAPPER) echo idmd's command line: skip those lines.
 for s in "$SECRET" "$TSECRET" "$DSECRET" "$WEAK" not-the-secret-9 other-secret-44; do
 	for f in "$TEST_LOGDIR"/idmd.*.log; do
-		tail -n +2 "$f" | grep -qF -- "$s" && fail "a secret appears in $f"
+		grep -vE '^(\+ |==[0-9]+== Command: )' "$f" | grep -qF -- "$s" &&
+			fail "a secret appears in $f"
 	done
 done
 echo "no secret in idmd's logs: ok"
