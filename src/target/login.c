@@ -612,6 +612,30 @@ static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l, int csg, c
 	return ISCSI_LOGIN_OK;
 }
 
+/*
+ * Answer the keys of one complete request; in the security stage also
+ * the AuthMethod check and the CHAP step, which may withdraw the transit
+ * asked for. 0 or a login status with *why.
+ */
+static uint16_t login_negotiate(struct tgt_login *l, enum idm_nego_stage stage, bool *transit,
+				const char **why)
+{
+	uint16_t status = stage == IDM_NEGO_SECURITY ? login_auth_offer(l) : ISCSI_LOGIN_OK;
+
+	if (status) {
+		*why = "AuthMethod offer lacks the method required";
+		return status;
+	}
+	if (idm_nego_respond(&l->nego, stage, l->rx ? l->rx : "", l->rx_len, &l->resp) < 0) {
+		*why = l->nego.error;
+		return l->nego.status ? l->nego.status : ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	free(l->rx);
+	l->rx = NULL;
+	l->rx_len = 0;
+	return stage == IDM_NEGO_SECURITY ? login_auth_step(l, transit, why) : ISCSI_LOGIN_OK;
+}
+
 static void login_process(struct tgt_conn *tc, struct tgt_login *l, uint8_t req_flags)
 {
 	int csg = (req_flags & LOGIN_CSG_MASK) >> LOGIN_CSG_SHIFT;
@@ -622,23 +646,9 @@ static void login_process(struct tgt_conn *tc, struct tgt_login *l, uint8_t req_
 	uint16_t status = l->started ? ISCSI_LOGIN_OK : login_first(tc, l, csg, &why);
 	uint8_t flags;
 
-	if (status) {
-		login_fail(tc, status, why);
-		return;
+	if (!status) {
+		status = login_negotiate(l, stage, &transit, &why);
 	}
-	if (stage == IDM_NEGO_SECURITY && login_auth_offer(l)) {
-		login_fail(tc, login_auth_offer(l), "AuthMethod offer lacks the method required");
-		return;
-	}
-	if (idm_nego_respond(&l->nego, stage, l->rx ? l->rx : "", l->rx_len, &l->resp) < 0) {
-		login_fail(tc, l->nego.status ? l->nego.status : ISCSI_LOGIN_INITIATOR_ERROR,
-			   l->nego.error);
-		return;
-	}
-	free(l->rx);
-	l->rx = NULL;
-	l->rx_len = 0;
-	status = stage == IDM_NEGO_SECURITY ? login_auth_step(l, &transit, &why) : 0;
 	if (status) {
 		login_fail(tc, status, why);
 		return;

@@ -264,6 +264,8 @@ static uint16_t try_login(struct fake_ini *fi, int first_stage)
 	return st;
 }
 
+static bool text_has(const struct fake_sent *s, const char *kv);
+
 /* ---- CHAP ---- */
 
 static void chap_every_algorithm(void **state)
@@ -355,6 +357,43 @@ static void chap_required_refuses_none(void **state)
 	/* another target without CHAP still takes None */
 	ini_init(&fi, IDM_SESSION_NORMAL, IQN_T2, "None", NULL, false, 0);
 	assert_int_equal(try_login(&fi, 0), 0);
+}
+
+/* T=1 asked before CHAP finished: the target answers T=0 and goes on. */
+static void chap_transit_withheld_until_done(void **state)
+{
+	static const char first[] = "InitiatorName=" IQN_I "\0TargetName=" IQN_T
+				    "\0SessionType=Normal\0AuthMethod=CHAP,None";
+	static const char alg[] = "CHAP_A=5";
+	const uint8_t sec_transit = LOGIN_FLAG_TRANSIT | ISCSI_OP_PARMS_NEGOTIATION;
+	struct idm_conn *c = conn_new();
+	struct idm_textbuf t = {0};
+	struct idm_pdu p;
+
+	account(&targets[0].chap, SECRET, NULL);
+	targets[0].has_chap = true;
+	t.buf = (char *)(uintptr_t)first;
+	t.len = sizeof(first);
+	login_pdu(&p, sec_transit, &t);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(rsp_status(&fk.sent[0]), 0);
+	assert_int_equal(fk.sent[0].bhs[BHS_FLAGS] & LOGIN_FLAG_TRANSIT, 0);
+	assert_true(text_has(&fk.sent[0], "AuthMethod=CHAP"));
+	t.buf = (char *)(uintptr_t)alg;
+	t.len = sizeof(alg);
+	login_pdu(&p, sec_transit, &t);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(rsp_status(&fk.sent[1]), 0);
+	assert_int_equal(fk.sent[1].bhs[BHS_FLAGS] & LOGIN_FLAG_TRANSIT, 0);
+	assert_true(text_has(&fk.sent[1], "CHAP_A=5"));
+	/* no CHAP_N/CHAP_R but T=1 again: still withheld, no session */
+	t.len = 0;
+	login_pdu(&p, sec_transit, &t);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(rsp_status(&fk.sent[2]), 0);
+	assert_int_equal(fk.sent[2].bhs[BHS_FLAGS] & LOGIN_FLAG_TRANSIT, 0);
+	assert_null(srv.sessions);
+	conn_gone(c);
 }
 
 static void no_chap_configured_takes_none_only(void **state)
@@ -516,6 +555,7 @@ int main(void)
 		T(chap_wrong_secret_refused),
 		T(chap_mutual_wrong_target_secret),
 		T(chap_required_refuses_none),
+		T(chap_transit_withheld_until_done),
 		T(no_chap_configured_takes_none_only),
 		T(chap_algorithm_restricted),
 		T(discovery_chap),
