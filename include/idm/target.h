@@ -12,11 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idm/auth.h"
 #include "idm/keys.h"
 
 #define IDM_MAX_PORTALS 16
 #define IDM_MAX_TARGETS 64
 #define IDM_MAX_LUNS_PER_TARGET 64
+#define IDM_MAX_ACL 32          /* initiator names per target ACL */
 
 struct idm_portal_conf {
 	char addr[64];      /* "127.0.0.1", "::1", "0.0.0.0", "::" */
@@ -35,6 +37,19 @@ struct idm_target_conf {
 	char alias[256];
 	struct idm_lun_conf luns[IDM_MAX_LUNS_PER_TARGET];
 	unsigned nluns;
+	/* Initiators allowed to log in; none listed = any initiator. */
+	char acl[IDM_MAX_ACL][IDM_NAME_MAX];
+	unsigned nacl;
+	/* CHAP required when has_chap; mutual when chap.target_secret_len. */
+	struct idm_chap_account chap;
+	bool has_chap;
+};
+
+/* Discovery sessions: their own CHAP account, and what SendTargets shows. */
+struct idm_discovery_conf {
+	struct idm_chap_account chap;
+	bool has_chap;
+	bool list_all;      /* "acl_filter": false -- list targets an ACL refuses too */
 };
 
 /* Target-side negotiation limits and timers. */
@@ -60,6 +75,10 @@ struct idm_target_conf_all {
 	char state_dir[256];          /* persistent LU state (APTPL reservations);
 				       * default /var/lib/idm */
 	struct idm_target_tunables tun;
+	struct idm_discovery_conf discovery;
+	/* CHAP_A values accepted, preferred first; none = every one we know. */
+	uint8_t chap_algs[IDM_CHAP_ALGS_MAX];
+	unsigned nchap_algs;
 };
 
 /* Fill with defaults (no portals, no targets). */

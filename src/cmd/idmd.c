@@ -3,6 +3,7 @@
  * idmd: the idm iSCSI target daemon.
  *
  *   idmd --portal 127.0.0.1:3260 --target IQN --lun mem:1G --lun file:PATH:SIZE
+ *        [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap USER:SECRET]]
  *   idmd --config FILE.json
  *
  * Logs to stderr. SIGTERM or SIGINT closes every session, flushes every
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idm/auth.h"
 #include "idm/idm.h"
 #include "idm/target.h"
 
@@ -27,9 +29,12 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
 		"            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
+		"            [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
 		"       idmd --config FILE.json\n"
 		"SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
-		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n");
+		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n"
+		"--acl: initiators allowed to log in (default: any); --chap: the initiator's\n"
+		"CHAP credentials; --mutual-chap: the target's, for mutual CHAP\n");
 }
 
 /* "127.0.0.1:3260", "[::1]:3260", "::1", "127.0.0.1" -> addr + port. */
@@ -91,11 +96,89 @@ static int add_lun(struct idm_target_conf *t, const char *spec)
 	return 0;
 }
 
-enum { OPT_ALIAS = 256, OPT_STATE_DIR };
+enum { OPT_ALIAS = 256, OPT_STATE_DIR, OPT_ACL, OPT_CHAP, OPT_MUTUAL_CHAP };
+
+/* The quick-mode CHAP options, applied once all are read. */
+struct quick_chap {
+	const char *chap;   /* "USER:SECRET" */
+	const char *mutual; /* "USER:SECRET" */
+};
+
+static int add_acl(struct idm_target_conf *t, const char *iqn)
+{
+	if (t->nacl >= IDM_MAX_ACL || strlen(iqn) == 0 || strlen(iqn) >= sizeof(t->acl[0])) {
+		return -EINVAL;
+	}
+	snprintf(t->acl[t->nacl++], sizeof(t->acl[0]), "%s", iqn);
+	return 0;
+}
+
+/* Split "USER:SECRET" at the first colon (a secret may hold colons). */
+static int split_cred(const char *arg, char *user, size_t cap, const char **secret)
+{
+	const char *colon = strchr(arg, ':');
+
+	if (!colon || colon == arg || (size_t)(colon - arg) >= cap || colon[1] == '\0') {
+		return -EINVAL;
+	}
+	memcpy(user, arg, (size_t)(colon - arg));
+	user[colon - arg] = '\0';
+	*secret = colon + 1;
+	return 0;
+}
+
+/* --chap / --mutual-chap into the target's account; 0, or 1 after printing
+ * why (never the secret). */
+static int apply_chap(struct idm_target_conf *t, const struct quick_chap *q)
+{
+	char user[IDM_CHAP_USER_MAX], tuser[IDM_CHAP_USER_MAX];
+	const char *secret, *tsecret = NULL;
+
+	if (!q->chap) {
+		if (q->mutual) {
+			fprintf(stderr, "idmd: --mutual-chap needs --chap\n");
+			return 1;
+		}
+		return 0;
+	}
+	if (split_cred(q->chap, user, sizeof(user), &secret) != 0 ||
+	    (q->mutual && split_cred(q->mutual, tuser, sizeof(tuser), &tsecret) != 0)) {
+		fprintf(stderr, "idmd: --chap and --mutual-chap take USER:SECRET\n");
+		return 1;
+	}
+	if (idm_chap_account_set(&t->chap, user, secret, q->mutual ? tuser : NULL, tsecret) != 0) {
+		fprintf(stderr, "idmd: bad CHAP credentials (secrets 1-255 bytes, and the target's "
+				"must differ from the initiator's)\n");
+		return 1;
+	}
+	t->has_chap = true;
+	return 0;
+}
+
+static void warn_weak(const char *what, const char *name, const struct idm_chap_account *a)
+{
+	if (idm_chap_account_weak(a)) {
+		idm_log("idmd", "warning: %s%s%s: a CHAP secret is shorter than %d bytes (weak)",
+			what, name ? " " : "", name ? name : "", IDM_CHAP_SECRET_MIN_GOOD);
+	}
+}
+
+/* RFC 7143 section 12.1.3 asks for secrets of 12 bytes or more. */
+static void warn_weak_secrets(const struct idm_target_conf_all *conf)
+{
+	for (unsigned i = 0; i < conf->ntargets; i++) {
+		if (conf->targets[i].has_chap) {
+			warn_weak("target", conf->targets[i].iqn, &conf->targets[i].chap);
+		}
+	}
+	if (conf->discovery.has_chap) {
+		warn_weak("discovery", NULL, &conf->discovery.chap);
+	}
+}
 
 /* Apply one command-line option to the configuration; 0, or 1 after printing why. */
 static int apply_option(int opt, const char *arg, struct idm_target_conf_all *conf,
-			const char **config)
+			const char **config, struct quick_chap *q)
 {
 	struct idm_target_conf *t = &conf->targets[0];
 	char *end;
@@ -128,6 +211,19 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 	case 'c':
 		*config = arg;
 		return 0;
+	case OPT_ACL:
+		if (add_acl(t, arg) != 0) {
+			fprintf(stderr, "idmd: bad or too many --acl \"%s\" (at most %d)\n", arg,
+				IDM_MAX_ACL);
+			return 1;
+		}
+		return 0;
+	case OPT_CHAP:
+		q->chap = arg;
+		return 0;
+	case OPT_MUTUAL_CHAP:
+		q->mutual = arg;
+		return 0;
 	case OPT_STATE_DIR:
 		if (strlen(arg) == 0 || strlen(arg) >= sizeof(conf->state_dir)) {
 			fprintf(stderr, "idmd: bad state directory \"%s\"\n", arg);
@@ -155,14 +251,16 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 }
 
 /* The configuration is complete: from --config, or from the quick options. */
-static int finish_config(struct idm_target_conf_all *conf, const char *config)
+static int finish_config(struct idm_target_conf_all *conf, const char *config,
+			 const struct quick_chap *q)
 {
 	struct idm_target_conf *t = &conf->targets[0];
 	char err[512];
 
 	if (config) {
-		if (conf->nportals || t->iqn[0] || t->nluns) {
-			fprintf(stderr, "idmd: --config excludes --portal, --target and --lun\n");
+		if (conf->nportals || t->iqn[0] || t->nluns || t->nacl || q->chap || q->mutual) {
+			fprintf(stderr, "idmd: --config excludes --portal, --target, --lun, --acl "
+					"and --chap\n");
 			return 1;
 		}
 		if (idm_target_conf_load(config, conf, err, sizeof(err)) != 0) {
@@ -177,7 +275,7 @@ static int finish_config(struct idm_target_conf_all *conf, const char *config)
 		return 1;
 	}
 	conf->ntargets = 1;
-	return 0;
+	return apply_chap(t, q);
 }
 
 /* Build the configuration from the command line; 0, or 1 after printing why. */
@@ -188,14 +286,18 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 		{"lun", required_argument, NULL, 'l'},    {"config", required_argument, NULL, 'c'},
 		{"reactors", required_argument, NULL, 'r'}, {"alias", required_argument, NULL, OPT_ALIAS},
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"acl", required_argument, NULL, OPT_ACL},
+		{"chap", required_argument, NULL, OPT_CHAP},
+		{"mutual-chap", required_argument, NULL, OPT_MUTUAL_CHAP},
 		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
+	struct quick_chap q = {NULL, NULL};
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "p:t:l:c:r:hV", opts, NULL)) != -1) {
-		if (apply_option(opt, optarg, conf, &config) != 0) {
+		if (apply_option(opt, optarg, conf, &config, &q) != 0) {
 			return 1;
 		}
 	}
@@ -203,7 +305,7 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 		fprintf(stderr, "idmd: unexpected argument \"%s\"\n", argv[optind]);
 		return 1;
 	}
-	return finish_config(conf, config);
+	return finish_config(conf, config, &q);
 }
 
 /* Block the stop signals in every thread; the main thread waits for them. */
@@ -214,6 +316,16 @@ static void block_stop_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+}
+
+/* Free the configuration, wiping the CHAP secrets it holds. */
+static void conf_free(struct idm_target_conf_all *conf)
+{
+	idm_chap_account_clear(&conf->discovery.chap);
+	for (unsigned i = 0; i < IDM_MAX_TARGETS; i++) {
+		idm_chap_account_clear(&conf->targets[i].chap);
+	}
+	free(conf);
 }
 
 int main(int argc, char **argv)
@@ -231,20 +343,21 @@ int main(int argc, char **argv)
 	}
 	idm_target_conf_init(conf);
 	if (parse_args(argc, argv, conf) != 0) {
-		free(conf);
+		conf_free(conf);
 		return 1;
 	}
+	warn_weak_secrets(conf);
 	block_stop_signals(&stop);
 	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "idmd: %s\n", err);
-		free(conf);
+		conf_free(conf);
 		return 1;
 	}
 	idm_log("idmd", "serving %u target(s) on %u portal(s)", conf->ntargets, conf->nportals);
 	sigwait(&stop, &sig);
 	idm_log("idmd", "%s: closing sessions and flushing stores", strsignal(sig));
 	idm_server_stop(srv);
-	free(conf);
+	conf_free(conf);
 	idm_log("idmd", "stopped");
 	return 0;
 }

@@ -8,7 +8,12 @@
  *   "portals": [ { "addr": "127.0.0.1", "port": 3260, "tpgt": 1 } ],
  *   "targets": [ { "iqn": "iqn.2026-11.org.idm:disk1", "alias": "disk1",
  *                  "luns": [ { "lun": 0, "spec": "file:/var/lib/idm/d1.img:10G",
- *                              "block_size": 512 } ] } ],
+ *                              "block_size": 512 } ],
+ *                  "acl": [ "iqn.1993-08.org.debian:01:host1" ],
+ *                  "chap": { "user": "host1", "secret": "at-least-12-bytes",
+ *                            "target_user": "disk1", "target_secret": "another-secret" } } ],
+ *   "discovery": { "chap": { "user": "...", "secret": "..." }, "acl_filter": true },
+ *   "chap_algorithms": [ "SHA3-256", "SHA-256", "SHA1", "MD5" ],
  *   "tunables": { "max_recv_dsl": 262144, "max_burst_length": 1048576,
  *                 "first_burst_length": 262144, "max_outstanding_r2t": 16,
  *                 "initial_r2t": false, "immediate_data": true,
@@ -18,14 +23,24 @@
  *
  * Unknown keys and values of the wrong type are errors: a typo in a
  * storage config should stop the daemon, not be ignored.
+ *
+ * "acl": initiator names allowed to log in (absent or empty: any).
+ * "chap": the initiator must authenticate with CHAP; with target_user and
+ * target_secret it may also ask the target to (mutual CHAP). "discovery"
+ * does the same for discovery sessions; its "acl_filter" (default true)
+ * makes SendTargets list only the targets the asking initiator may log in
+ * to. "chap_algorithms" restricts and orders the CHAP_A values accepted.
+ * Error messages name a bad key, never a secret's value.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
+#include "idm/auth.h"
 #include "idm/target.h"
 
 struct conf_ctx {
@@ -187,6 +202,72 @@ static int conf_luns(struct conf_ctx *cx, json_object *arr, struct idm_target_co
 	return 0;
 }
 
+static int conf_acl(struct conf_ctx *cx, json_object *arr, struct idm_target_conf *t)
+{
+	size_t n;
+	int rc;
+
+	if (!json_object_is_type(arr, json_type_array)) {
+		return conf_error(cx, "\"acl\" must be an array of initiator names");
+	}
+	n = json_object_array_length(arr);
+	if (n > IDM_MAX_ACL) {
+		return conf_error(cx, "at most %d initiator names per ACL", IDM_MAX_ACL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = conf_string(cx, json_object_array_get_idx(arr, i), "ACL entry", t->acl[i],
+				 sizeof(t->acl[i]));
+		if (rc) {
+			return rc;
+		}
+	}
+	t->nacl = (unsigned)n;
+	return 0;
+}
+
+/* The strings of a "chap" object; secrets stay out of error messages. */
+struct chap_strings {
+	const char *v[4]; /* user, secret, target_user, target_secret */
+};
+
+static const char *const chap_keys[4] = {"user", "secret", "target_user", "target_secret"};
+
+static int conf_chap(struct conf_ctx *cx, json_object *o, const char *where,
+		     struct idm_chap_account *a, bool *has)
+{
+	struct chap_strings cs = {{NULL}};
+	unsigned k;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		return conf_error(cx, "%s \"chap\" must be an object", where);
+	}
+	json_object_object_foreach(o, key, val) {
+		for (k = 0; k < 4 && strcmp(key, chap_keys[k]) != 0; k++) {
+		}
+		if (k == 4) {
+			return conf_error(cx, "%s: unknown chap key \"%s\"", where, key);
+		}
+		if (!json_object_is_type(val, json_type_string)) {
+			return conf_error(cx, "%s: chap %s must be a string", where, key);
+		}
+		cs.v[k] = json_object_get_string(val);
+	}
+	if (!cs.v[0] || !cs.v[1]) {
+		return conf_error(cx, "%s: chap needs \"user\" and \"secret\"", where);
+	}
+	if (!cs.v[2] != !cs.v[3]) {
+		return conf_error(cx, "%s: chap target_user and target_secret go together", where);
+	}
+	if (idm_chap_account_set(a, cs.v[0], cs.v[1], cs.v[2], cs.v[3]) != 0) {
+		return conf_error(cx,
+				  "%s: bad chap account (names 1-255 characters, secrets 1-255 "
+				  "bytes, and the two secrets must differ)",
+				  where);
+	}
+	*has = true;
+	return 0;
+}
+
 static int conf_target(struct conf_ctx *cx, json_object *o, struct idm_target_conf *t)
 {
 	int rc = 0;
@@ -201,6 +282,10 @@ static int conf_target(struct conf_ctx *cx, json_object *o, struct idm_target_co
 			rc = conf_string(cx, val, "target alias", t->alias, sizeof(t->alias));
 		} else if (strcmp(key, "luns") == 0) {
 			rc = conf_luns(cx, val, t);
+		} else if (strcmp(key, "acl") == 0) {
+			rc = conf_acl(cx, val, t);
+		} else if (strcmp(key, "chap") == 0) {
+			rc = conf_chap(cx, val, "target", &t->chap, &t->has_chap);
 		} else {
 			rc = conf_error(cx, "unknown target key \"%s\"", key);
 		}
@@ -274,6 +359,75 @@ static int conf_array(struct conf_ctx *cx, json_object *arr, const char *what, u
 	return 0;
 }
 
+static int conf_discovery(struct conf_ctx *cx, json_object *o, struct idm_discovery_conf *d)
+{
+	bool filter = true;
+	int rc = 0;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		return conf_error(cx, "\"discovery\" must be an object");
+	}
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "chap") == 0) {
+			rc = conf_chap(cx, val, "discovery", &d->chap, &d->has_chap);
+		} else if (strcmp(key, "acl_filter") == 0) {
+			rc = conf_bool(cx, val, "discovery acl_filter", &filter);
+		} else {
+			rc = conf_error(cx, "unknown discovery key \"%s\"", key);
+		}
+		if (rc) {
+			return rc;
+		}
+	}
+	d->list_all = !filter;
+	return 0;
+}
+
+/* CHAP_A names as RFC 7143 and RFC 7143bis (SHA-256, SHA3-256) call them. */
+static int chap_alg_code(const char *name, uint8_t *code)
+{
+	static const struct {
+		const char *name;
+		uint8_t code;
+	} names[] = {{"SHA3-256", IDM_CHAP_SHA3_256}, {"SHA-256", IDM_CHAP_SHA256},
+		     {"SHA256", IDM_CHAP_SHA256},     {"SHA1", IDM_CHAP_SHA1},
+		     {"SHA-1", IDM_CHAP_SHA1},        {"MD5", IDM_CHAP_MD5}};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcasecmp(name, names[i].name) == 0) {
+			*code = names[i].code;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_target_conf_all *c)
+{
+	unsigned n;
+	int rc = conf_array(cx, arr, "chap_algorithms", IDM_CHAP_ALGS_MAX, &n);
+
+	for (unsigned i = 0; rc == 0 && i < n; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+
+		if (!json_object_is_type(v, json_type_string) ||
+		    chap_alg_code(json_object_get_string(v), &c->chap_algs[i]) != 0) {
+			return conf_error(cx, "chap_algorithms: each must be one of "
+					      "\"SHA3-256\", \"SHA-256\", \"SHA1\", \"MD5\"");
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (c->chap_algs[j] == c->chap_algs[i]) {
+				return conf_error(cx, "chap_algorithms: an algorithm appears twice");
+			}
+		}
+	}
+	if (rc == 0 && n == 0) {
+		return conf_error(cx, "chap_algorithms: list at least one (or leave it out)");
+	}
+	c->nchap_algs = n;
+	return rc;
+}
+
 static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
 			struct idm_target_conf_all *c)
 {
@@ -302,6 +456,12 @@ static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
 			rc = conf_target(cx, json_object_array_get_idx(val, i), &c->targets[i]);
 		}
 		return rc;
+	}
+	if (strcmp(key, "discovery") == 0) {
+		return conf_discovery(cx, val, &c->discovery);
+	}
+	if (strcmp(key, "chap_algorithms") == 0) {
+		return conf_chap_algs(cx, val, c);
 	}
 	if (strcmp(key, "tunables") == 0) {
 		if (!json_object_is_type(val, json_type_object)) {

@@ -78,10 +78,23 @@ int tgt_sendtargets_build(const struct tgt_target *targets, unsigned ntargets,
 			  const struct tgt_target *own, const char *value, const char *addr,
 			  uint16_t tpgt, char *out, size_t cap)
 {
+	return tgt_sendtargets_build_for(targets, ntargets, own, NULL, value, addr, tpgt, out,
+					 cap);
+}
+
+/* An initiator learns only of targets it may log in to (ACL filter). */
+int tgt_sendtargets_build_for(const struct tgt_target *targets, unsigned ntargets,
+			      const struct tgt_target *own, const char *initiator,
+			      const char *value, const char *addr, uint16_t tpgt, char *out,
+			      size_t cap)
+{
 	size_t len = 0;
 
 	for (unsigned i = 0; i < ntargets; i++) {
 		if (!wanted(&targets[i], own, value)) {
+			continue;
+		}
+		if (initiator && !tgt_acl_admits(&targets[i], initiator)) {
 			continue;
 		}
 		if (put_target(&targets[i], addr, tpgt, out, cap, &len) < 0) {

@@ -8,14 +8,18 @@
  * checked (login_check.c), its keys answered by the key engine; the
  * first complete request names the initiator, the session type and the
  * target, and says (with ISID/TSIH) whether this is a new session or a
- * reinstatement (session.c). The session joins the table only with the
- * final response, so a failed login leaves nothing behind.
+ * reinstatement (session.c), and whether the target's ACL admits the
+ * initiator. When the target (or discovery) has a CHAP account, the
+ * security stage must run CHAP (auth.h) before the login may go on.
+ * The session joins the table only with the final response, so a failed
+ * login leaves nothing behind.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "idm/auth.h"
 #include "target/target_int.h"
 
 struct tgt_login {
@@ -36,6 +40,7 @@ struct tgt_login {
 	struct idm_params result;
 	struct idm_nego nego;
 	struct idm_textbuf resp;
+	struct idm_chap *chap;      /* CHAP required: its exchange, else NULL */
 };
 
 /* Names from the first request, read before the engine sees the keys
@@ -59,6 +64,10 @@ void tgt_login_free(struct tgt_conn *tc)
 		tc->ic->max_cmd_sn = NULL;
 	}
 	idm_textbuf_free(&l->resp);
+	if (l->chap) {
+		idm_chap_clear(l->chap);
+		free(l->chap);
+	}
 	free(l->rx);
 	free(l);
 	tc->login = NULL;
@@ -145,34 +154,130 @@ static void login_send(struct tgt_conn *tc, uint8_t flags, uint16_t tsih, idm_pd
 
 /* ---- negotiation hooks ---- */
 
-/*
- * Authentication. Only AuthMethod=None is offered today. CHAP plugs in
- * here: answer AuthMethod=CHAP when the target or discovery requires it,
- * then handle CHAP_A / CHAP_N / CHAP_R (and mutual CHAP_I / CHAP_C) keys
- * in this hook, failing with AUTH_FAILED on a bad response; the security
- * stage may transit only once the exchange succeeded.
- */
-static enum idm_hook_result auth_hook(void *arg, const char *key, const char *value,
-				      char *answer, size_t cap)
-{
-	struct tgt_login *l = arg;
+/* ---- authentication ---- */
 
-	if (strcmp(key, "AuthMethod") != 0 || l->stage != ISCSI_SECURITY_NEGOTIATION) {
-		return IDM_HOOK_PASS;
+/* The CHAP account a login must prove, if any (target or discovery). */
+static const struct idm_chap_account *login_account(const struct tgt_conn *tc,
+						     const struct tgt_login *l)
+{
+	if (l->type == IDM_SESSION_DISCOVERY) {
+		return tc->srv->disc.has_chap ? &tc->srv->disc.chap : NULL;
 	}
-	/* The value is a comma list of the initiator's choices. */
-	for (const char *p = value; *p;) {
+	return l->target && l->target->has_chap ? &l->target->chap : NULL;
+}
+
+/* idm_chap lookup callback: the account of the login on this connection. */
+static int chap_lookup(void *arg, const struct idm_params *who, struct idm_chap_account *out)
+{
+	struct tgt_conn *tc = arg;
+	const struct idm_chap_account *a = tc->login ? login_account(tc, tc->login) : NULL;
+
+	if (!a) {
+		return -ENOENT;
+	}
+	*out = *a;
+	return 0;
+}
+
+/* Start the CHAP state when the login must authenticate; 0 or -errno. */
+static int login_auth_init(struct tgt_conn *tc, struct tgt_login *l)
+{
+	struct idm_chap_config cfg = {.encoding = IDM_CHAP_HEX, .lookup = chap_lookup,
+				      .lookup_arg = tc};
+	struct idm_nego_hook hook;
+	int rc;
+
+	if (!login_account(tc, l)) {
+		return 0;
+	}
+	l->chap = malloc(sizeof(*l->chap));
+	if (!l->chap) {
+		return -ENOMEM;
+	}
+	cfg.nalgs = (int)tc->srv->nchap_algs;
+	memcpy(cfg.algs, tc->srv->chap_algs, sizeof(cfg.algs));
+	rc = idm_chap_init(l->chap, IDM_ROLE_TARGET, &cfg);
+	if (rc < 0) {
+		return rc;
+	}
+	idm_chap_hook(l->chap, &hook);
+	idm_nego_add_hook(&l->nego, &hook);
+	return 0;
+}
+
+/* Does the comma list `list` hold `item`? */
+static bool list_has(const char *list, const char *item)
+{
+	size_t len = strlen(item);
+
+	for (const char *p = list; *p;) {
 		size_t n = strcspn(p, ",");
 
-		if (n == 4 && strncmp(p, "None", 4) == 0) {
-			snprintf(answer, cap, "None");
-			snprintf(l->result.auth_method, sizeof(l->result.auth_method), "None");
-			return IDM_HOOK_ANSWERED;
+		if (n == len && strncmp(p, item, n) == 0) {
+			return true;
 		}
 		p += n + (p[n] == ',');
 	}
-	snprintf(answer, cap, "Reject");
-	return IDM_HOOK_FAIL;
+	return false;
+}
+
+/* The AuthMethod list of a request, if it has one. */
+struct auth_offer {
+	char list[128];
+	bool present;
+};
+
+static int offer_cb(void *arg, const char *key, const char *value)
+{
+	struct auth_offer *o = arg;
+
+	if (strcmp(key, "AuthMethod") == 0) {
+		o->present = true;
+		snprintf(o->list, sizeof(o->list), "%s", value);
+	}
+	return 0;
+}
+
+/*
+ * An initiator that does not offer the one method we take cannot log in
+ * (RFC 7143 section 12: AuthMethod Reject ends the login). Checked
+ * before the engine answers; 0 or a login status.
+ */
+static uint16_t login_auth_offer(const struct tgt_login *l)
+{
+	struct auth_offer o = {0};
+
+	if (idm_kv_parse(l->rx ? l->rx : "", l->rx_len, offer_cb, &o) < 0) {
+		return ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	if (o.present && !list_has(o.list, l->local.auth_method)) {
+		return ISCSI_LOGIN_AUTH_FAILED;
+	}
+	return ISCSI_LOGIN_OK;
+}
+
+/*
+ * After the engine answered a security-stage request: run CHAP and decide
+ * on the transit the initiator asked for. *transit is cleared while CHAP
+ * is still under way (the target answers T=0 and the exchange goes on).
+ * 0 or a login status; *why says why in words without secrets.
+ */
+static uint16_t login_auth_step(struct tgt_login *l, bool *transit, const char **why)
+{
+	if (l->chap && idm_chap_target_step(l->chap, &l->nego, &l->resp) < 0) {
+		*why = l->chap->error;
+		return l->nego.status ? l->nego.status : ISCSI_LOGIN_AUTH_FAILED;
+	}
+	if (!*transit || idm_auth_may_transit(l->chap, &l->nego)) {
+		return ISCSI_LOGIN_OK;
+	}
+	if (l->chap && strcmp(l->result.auth_method, "CHAP") == 0 &&
+	    l->chap->state != IDM_CHAP_FAILED) {
+		*transit = false;
+		return ISCSI_LOGIN_OK;
+	}
+	*why = "authentication required";
+	return ISCSI_LOGIN_AUTH_FAILED;
 }
 
 static enum idm_hook_result transport_hook(void *arg, const char *key, const char *value,
@@ -203,6 +308,9 @@ static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
 	p->error_recovery_level = 0;
 	p->session_type = l->type;
 	p->target_portal_group_tag = tc->portal->conf.tpgt;
+	/* One method: CHAP when an account is configured (never None then). */
+	snprintf(p->auth_method, sizeof(p->auth_method), "%s",
+		 login_account(tc, l) ? "CHAP" : "None");
 	snprintf(p->initiator_name, sizeof(p->initiator_name), "%s", l->initiator_name);
 	if (l->target) {
 		snprintf(p->target_name, sizeof(p->target_name), "%s", l->target->iqn);
@@ -210,7 +318,7 @@ static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
 	}
 }
 
-static void login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
+static int login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
 {
 	login_local_params(tc, l);
 	idm_nego_init(&l->nego, IDM_ROLE_TARGET, true, &l->local, &l->result);
@@ -219,9 +327,7 @@ static void login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
 
 		idm_nego_add_hook(&l->nego, &th);
 	}
-	struct idm_nego_hook ah = {.key = auth_hook, .arg = l};
-
-	idm_nego_add_hook(&l->nego, &ah);
+	return login_auth_init(tc, l);
 }
 
 /* ---- the first request: who, to whom, which session ---- */
@@ -472,14 +578,24 @@ static int login_append(struct tgt_login *l, const struct idm_pdu *pdu)
 	return 0;
 }
 
-/* The first complete request: identify, check the session rules. */
-static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l)
+/* The first complete request: identify, check the ACL and the session
+ * rules. *why says why a login is refused. */
+static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l, int csg, const char **why)
 {
 	struct tgt_session *old;
 	uint16_t status = login_identify(tc, l);
 
 	if (status) {
+		*why = status == ISCSI_LOGIN_TARGET_NOT_FOUND ? "no such target" : "first request";
 		return status;
+	}
+	if (l->target && !tgt_acl_admits(l->target, l->initiator_name)) {
+		*why = "initiator not in the target's ACL";
+		return ISCSI_LOGIN_AUTHORIZATION_FAILED;
+	}
+	if (csg != ISCSI_SECURITY_NEGOTIATION && login_account(tc, l)) {
+		*why = "authentication required, security stage skipped";
+		return ISCSI_LOGIN_AUTH_FAILED;
 	}
 	status = login_session_rules(tc, l, &old);
 	if (old) {
@@ -488,9 +604,36 @@ static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l)
 	if (status) {
 		return status;
 	}
-	login_nego_init(tc, l);
+	if (login_nego_init(tc, l) < 0) {
+		*why = "cannot set up authentication";
+		return ISCSI_LOGIN_OUT_OF_RESOURCES;
+	}
 	l->started = true;
 	return ISCSI_LOGIN_OK;
+}
+
+/*
+ * Answer the keys of one complete request; in the security stage also
+ * the AuthMethod check and the CHAP step, which may withdraw the transit
+ * asked for. 0 or a login status with *why.
+ */
+static uint16_t login_negotiate(struct tgt_login *l, enum idm_nego_stage stage, bool *transit,
+				const char **why)
+{
+	uint16_t status = stage == IDM_NEGO_SECURITY ? login_auth_offer(l) : ISCSI_LOGIN_OK;
+
+	if (status) {
+		*why = "AuthMethod offer lacks the method required";
+		return status;
+	}
+	if (idm_nego_respond(&l->nego, stage, l->rx ? l->rx : "", l->rx_len, &l->resp) < 0) {
+		*why = l->nego.error;
+		return l->nego.status ? l->nego.status : ISCSI_LOGIN_INITIATOR_ERROR;
+	}
+	free(l->rx);
+	l->rx = NULL;
+	l->rx_len = 0;
+	return stage == IDM_NEGO_SECURITY ? login_auth_step(l, transit, why) : ISCSI_LOGIN_OK;
 }
 
 static void login_process(struct tgt_conn *tc, struct tgt_login *l, uint8_t req_flags)
@@ -499,21 +642,17 @@ static void login_process(struct tgt_conn *tc, struct tgt_login *l, uint8_t req_
 	int nsg = req_flags & LOGIN_NSG_MASK;
 	bool transit = req_flags & LOGIN_FLAG_TRANSIT;
 	enum idm_nego_stage stage = csg == 0 ? IDM_NEGO_SECURITY : IDM_NEGO_OPERATIONAL;
-	uint16_t status = l->started ? ISCSI_LOGIN_OK : login_first(tc, l);
+	const char *why = "first request";
+	uint16_t status = l->started ? ISCSI_LOGIN_OK : login_first(tc, l, csg, &why);
 	uint8_t flags;
 
+	if (!status) {
+		status = login_negotiate(l, stage, &transit, &why);
+	}
 	if (status) {
-		login_fail(tc, status, "first request");
+		login_fail(tc, status, why);
 		return;
 	}
-	if (idm_nego_respond(&l->nego, stage, l->rx ? l->rx : "", l->rx_len, &l->resp) < 0) {
-		login_fail(tc, l->nego.status ? l->nego.status : ISCSI_LOGIN_INITIATOR_ERROR,
-			   l->nego.error);
-		return;
-	}
-	free(l->rx);
-	l->rx = NULL;
-	l->rx_len = 0;
 	if (transit && idm_nego_finish_stage(&l->nego, stage, &l->resp) < 0) {
 		login_fail(tc, ISCSI_LOGIN_TARGET_ERROR, "cannot finish the stage");
 		return;

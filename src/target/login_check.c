@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Checks of a Login Request's header against the login stage
- * (RFC 7143 sections 6.3 and 11.12): version range, T/C bits, CSG/NSG.
+ * (RFC 7143 sections 6.3 and 11.12): version range, T/C bits, CSG/NSG;
+ * and whether a target's ACL admits an initiator.
  * Pure: unit tested in tests/target.
  */
+#include <strings.h>
+
 #include "target/target_int.h"
 
 /* The only protocol version there is (RFC 7143 section 11.12.4). */
@@ -55,4 +58,21 @@ uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first)
 		st = check_stages(bhs, cur_stage, first);
 	}
 	return st;
+}
+
+/*
+ * iSCSI names compare in their normalized (lower case, RFC 3722) form;
+ * an initiator sending upper case ASCII is the same initiator.
+ */
+bool tgt_acl_admits(const struct tgt_target *t, const char *initiator)
+{
+	if (t->nacl == 0) {
+		return true;
+	}
+	for (unsigned i = 0; i < t->nacl && i < IDM_MAX_ACL; i++) {
+		if (strcasecmp(t->acl[i], initiator) == 0) {
+			return true;
+		}
+	}
+	return false;
 }

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "idm/backing.h"
 #include "target/target_int.h"
 
@@ -48,6 +50,9 @@ static void targets_close(struct idm_server *srv)
 			}
 		}
 		set->count = 0;
+	}
+	if (srv->targets) {
+		OPENSSL_cleanse(srv->targets, srv->ntargets * sizeof(*srv->targets)); /* secrets */
 	}
 	free(srv->targets);
 	srv->targets = NULL;
@@ -86,6 +91,23 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, char *e
 	return 0;
 }
 
+/* Who may log in to a target and how it authenticates (login.c). */
+static void target_access_copy(struct tgt_target *t, const struct idm_target_conf *tc)
+{
+	t->nacl = tc->nacl < IDM_MAX_ACL ? tc->nacl : IDM_MAX_ACL;
+	memcpy(t->acl, tc->acl, sizeof(t->acl));
+	t->chap = tc->chap;
+	t->has_chap = tc->has_chap;
+}
+
+/* The server-wide authentication settings: discovery, CHAP algorithms. */
+static void server_auth_copy(struct idm_server *srv, const struct idm_target_conf_all *conf)
+{
+	srv->disc = conf->discovery;
+	srv->nchap_algs = conf->nchap_algs < IDM_CHAP_ALGS_MAX ? conf->nchap_algs : IDM_CHAP_ALGS_MAX;
+	memcpy(srv->chap_algs, conf->chap_algs, sizeof(srv->chap_algs));
+}
+
 static int targets_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
 			char *err, size_t errlen)
 {
@@ -100,6 +122,7 @@ static int targets_open(struct idm_server *srv, const struct idm_target_conf_all
 
 		snprintf(t->iqn, sizeof(t->iqn), "%s", tc->iqn);
 		snprintf(t->alias, sizeof(t->alias), "%s", tc->alias);
+		target_access_copy(t, tc);
 		if (tgt_target_find(srv, t->iqn) != t) {
 			return fail(err, errlen, -EEXIST, "target %s is configured twice", t->iqn);
 		}
@@ -283,6 +306,7 @@ static void server_free(struct idm_server *srv)
 	}
 	reactors_close(srv);
 	targets_close(srv);
+	OPENSSL_cleanse(&srv->disc, sizeof(srv->disc));
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
 	srv->magic = 0;
@@ -309,6 +333,7 @@ int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server *
 	srv->magic = TGT_SERVER_MAGIC;
 	srv->tun = conf->tun;
 	srv->next_tsih = 1;
+	server_auth_copy(srv, conf);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
 	if (conf->nportals == 0) {

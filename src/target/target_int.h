@@ -64,6 +64,11 @@ struct tgt_target {
 	char iqn[IDM_NAME_MAX];
 	char alias[256];
 	struct scsi_lu_set luns;
+	/* access control (login.c), copied from struct idm_target_conf */
+	char acl[IDM_MAX_ACL][IDM_NAME_MAX]; /* none: any initiator */
+	unsigned nacl;
+	struct idm_chap_account chap;        /* used when has_chap */
+	bool has_chap;
 };
 
 struct tgt_conn;
@@ -146,6 +151,10 @@ struct idm_server {
 	struct tgt_conn *conns;
 	unsigned nconns;
 	bool stopping;
+	/* authentication of discovery sessions, CHAP algorithms (login.c) */
+	struct idm_discovery_conf disc;
+	uint8_t chap_algs[IDM_CHAP_ALGS_MAX];
+	unsigned nchap_algs;
 };
 
 struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn);
@@ -291,6 +300,8 @@ void tgt_xfer_plan(const struct tgt_xfer_in *in, struct tgt_xfer *out);
 /* Validate a Login Request's stages and version against the current
  * stage; 0 or a login status (class << 8 | detail). */
 uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first);
+/* May `initiator` log in to `t`? True when t's ACL is empty or lists it. */
+bool tgt_acl_admits(const struct tgt_target *t, const char *initiator);
 
 /* Decision on a TMF (pure). */
 struct tgt_tmf_in {
@@ -311,5 +322,10 @@ int tgt_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap);
 int tgt_sendtargets_build(const struct tgt_target *targets, unsigned ntargets,
 			  const struct tgt_target *own, const char *value, const char *addr,
 			  uint16_t tpgt, char *out, size_t cap);
+/* The same, listing only targets whose ACL admits `initiator` (NULL: all). */
+int tgt_sendtargets_build_for(const struct tgt_target *targets, unsigned ntargets,
+			      const struct tgt_target *own, const char *initiator,
+			      const char *value, const char *addr, uint16_t tpgt, char *out,
+			      size_t cap);
 
 #endif

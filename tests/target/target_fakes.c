@@ -105,8 +105,19 @@ void idm_conn_release(struct idm_conn *c)
 {
 }
 
+/* Log lines are kept (bounded) so tests can check what was said. */
 void idm_log(const char *component, const char *fmt, ...)
 {
+	size_t used = strlen(fk.log);
+	va_list ap;
+
+	if (used + 2 >= sizeof(fk.log)) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(fk.log + used, sizeof(fk.log) - used - 1, fmt, ap);
+	va_end(ap);
+	strcat(fk.log, "\n");
 }
 
 /* ---- tasks ---- */
@@ -259,6 +270,9 @@ void idm_buf_put(struct idm_reactor *r, void *buf, size_t cap)
 
 /* ---- keys ---- */
 
+/* FAKE_REAL_KEYS: the test links the real key engine (src/idm) instead. */
+#ifndef FAKE_REAL_KEYS
+
 void idm_params_init(struct idm_params *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -269,6 +283,7 @@ void idm_params_init(struct idm_params *p)
 	p->immediate_data = true;
 	p->max_burst_length = 262144;
 	p->first_burst_length = 65536;
+	snprintf(p->auth_method, sizeof(p->auth_method), "None");
 }
 
 void idm_textbuf_init(struct idm_textbuf *t)
@@ -297,6 +312,17 @@ int idm_textbuf_add(struct idm_textbuf *t, const char *key, const char *value)
 	}
 	t->len += (size_t)sprintf(t->buf + t->len, "%s=%s", key, value) + 1;
 	return 0;
+}
+
+int idm_textbuf_addf(struct idm_textbuf *t, const char *key, const char *fmt, ...)
+{
+	char value[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	return idm_textbuf_add(t, key, value);
 }
 
 int idm_kv_parse(const char *text, size_t len, idm_kv_fn fn, void *arg)
@@ -371,6 +397,18 @@ static int fake_nego_key(void *arg, const char *key, const char *value)
 			return 0;
 		}
 	}
+	if (strcmp(key, "AuthMethod") == 0) {
+		/* the target supports one method: take it if offered */
+		const char *m = cx->n->local.auth_method;
+		const char *hit = strstr(value, m);
+		size_t len = strlen(m);
+
+		if (hit && (hit == value || hit[-1] == ',') && (hit[len] == ',' || !hit[len])) {
+			snprintf(cx->n->result->auth_method, sizeof(cx->n->result->auth_method), "%s", m);
+			return idm_textbuf_add(cx->resp, key, m);
+		}
+		return idm_textbuf_add(cx->resp, key, "Reject");
+	}
 	if (strcmp(key, "MaxRecvDataSegmentLength") == 0) {
 		cx->n->result->max_xmit_dsl = (uint32_t)atoi(value);
 	} else if (strcmp(key, "X-Unknown") == 0) {
@@ -395,6 +433,7 @@ int idm_nego_finish_stage(struct idm_nego *n, enum idm_nego_stage stage,
 	}
 	return 0;
 }
+#endif /* FAKE_REAL_KEYS */
 
 /* ---- SCSI ---- */
 

@@ -44,6 +44,7 @@ struct fake_state {
 	uint32_t written_blocks;      /* last WRITE's nblocks at exec */
 	unsigned ua_raised;
 	uint64_t now_ms;
+	char log[8192];               /* idm_log lines, newline separated */
 };
 
 extern struct fake_state fk;
