@@ -51,6 +51,14 @@ enum scsi_opcode {
 	SCSI_OP_MAINTENANCE_IN = 0xa3,
 	SCSI_OP_WRITE_VERIFY12 = 0xae,
 	SCSI_OP_READ_DEFECT12 = 0xb7,
+	SCSI_OP_RESERVE6 = 0x16,
+	SCSI_OP_RELEASE6 = 0x17,
+	SCSI_OP_RESERVE10 = 0x56,
+	SCSI_OP_RELEASE10 = 0x57,
+	SCSI_OP_PR_IN = 0x5e,
+	SCSI_OP_PR_OUT = 0x5f,
+	SCSI_OP_EXTENDED_COPY = 0x83,
+	SCSI_OP_RECEIVE_COPY_RESULTS = 0x84,
 };
 
 #define SCSI_SA_READ_CAPACITY16 0x10
@@ -166,6 +174,15 @@ void scsi_caw_exec(struct scsi_cmd *cmd);
 int scsi_orwrite_setup(struct scsi_cmd *cmd);
 void scsi_orwrite_exec(struct scsi_cmd *cmd);
 int scsi_write_verify_setup(struct scsi_cmd *cmd);
+
+int scsi_pr_in_setup(struct scsi_cmd *cmd);
+void scsi_pr_in_exec(struct scsi_cmd *cmd);
+int scsi_pr_out_setup(struct scsi_cmd *cmd);
+void scsi_pr_out_exec(struct scsi_cmd *cmd);
+int scsi_reserve_setup(struct scsi_cmd *cmd);
+void scsi_reserve_exec(struct scsi_cmd *cmd);
+/* A reset releases the SPC-2 reservation (reserve.c). */
+void scsi_reserve_reset(struct scsi_lu *lu);
 
 int scsi_prefetch_setup(struct scsi_cmd *cmd);
 int scsi_read_defect_setup(struct scsi_cmd *cmd);

@@ -91,7 +91,7 @@ static void test_all_commands(void **state)
 	assert_int_equal(rsoc(e, 0, 0, 0, 65535), 0);
 	t_expect_good(e);
 	n = parse_all(e, false, d, 128);
-	assert_int_equal(n, 36 + 3); /* opcodes, and service actions of 9Eh, A3h */
+	assert_int_equal(n, 42 + 3); /* opcodes, and service actions of 9Eh, A3h */
 	for (i = 1; i < n; i++) {    /* ascending opcode, then service action */
 		assert_true(d[i - 1].op < d[i].op ||
 		            (d[i - 1].op == d[i].op && d[i - 1].sa < d[i].sa));
