@@ -43,6 +43,24 @@ static const struct scsi_op maintenance_in_ops[SCSI_SA_COUNT] = {
     [SCSI_SA_REPORT_OPCODES] = OP("REPORT SUPPORTED OPERATION CODES", LUN_ANY,
                                   scsi_report_opcodes_setup, scsi_report_opcodes_exec, 0,
                                   SCSI_SA_REPORT_OPCODES, 0x87, 0xff, 0xff, 0xff, LBA4, 0, CTL),
+    [SCSI_SA_REPORT_TPGS] = OP("REPORT TARGET PORT GROUPS", 0, scsi_rtpg_setup, scsi_rtpg_exec, 0,
+                               0xe0 | SCSI_SA_REPORT_TPGS, 0, 0, 0, 0, LBA4, 0, CTL),
+};
+
+/* EXTENDED COPY, by service action: only LID1. */
+static const struct scsi_op xcopy_ops[SCSI_SA_COUNT] = {
+    [SCSI_SA_XCOPY_LID1] = OP("EXTENDED COPY(LID1)", 0, scsi_xcopy_setup, scsi_xcopy_exec, 0,
+                              SCSI_SA_XCOPY_LID1, 0, 0, 0, 0, 0, 0, 0, 0, LBA4, 0, CTL),
+};
+
+/* RECEIVE COPY RESULTS, by service action. */
+#define RCR(nm, sa)                                                                                \
+	OP(nm, 0, scsi_rcr_setup, scsi_rcr_exec, 0, sa, 0xff, 0, 0, 0, 0, 0, 0, 0, LBA4, 0, CTL)
+static const struct scsi_op rcr_ops[SCSI_SA_COUNT] = {
+    [SCSI_SA_RCR_COPY_STATUS] = RCR("RECEIVE COPY STATUS(LID1)", SCSI_SA_RCR_COPY_STATUS),
+    [SCSI_SA_RCR_OP_PARAMS] = RCR("RECEIVE COPY OPERATING PARAMETERS", SCSI_SA_RCR_OP_PARAMS),
+    [SCSI_SA_RCR_FAILED_SEGMENT] =
+        RCR("RECEIVE COPY FAILURE DETAILS(LID1)", SCSI_SA_RCR_FAILED_SEGMENT),
 };
 
 const struct scsi_op scsi_op_table[256] = {
@@ -121,6 +139,8 @@ const struct scsi_op scsi_op_table[256] = {
                                      .sa_ops = service_action_in_ops},
     [SCSI_OP_REPORT_LUNS] = OP("REPORT LUNS", LUN_ANY, scsi_report_luns_setup,
                                scsi_report_luns_exec, 0, 0, 0xff, 0, 0, 0, LBA4, 0, CTL),
+    [SCSI_OP_EXTENDED_COPY] = {.name = "EXTENDED COPY", .sa_ops = xcopy_ops},
+    [SCSI_OP_RECEIVE_COPY_RESULTS] = {.name = "RECEIVE COPY RESULTS", .sa_ops = rcr_ops},
     [SCSI_OP_MAINTENANCE_IN] = {.name = "MAINTENANCE IN", .sa_ops = maintenance_in_ops},
     [SCSI_OP_READ12] = OP("READ(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
     [SCSI_OP_WRITE12] =

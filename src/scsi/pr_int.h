@@ -48,6 +48,27 @@ struct pr_ua {
 	struct pr_port port;
 };
 
+#define XCOPY_HELD_MAX 16 /* EXTENDED COPY results held per LU */
+#define XCOPY_SENSE_LEN 18
+
+/* The results of one EXTENDED COPY, held for RECEIVE COPY RESULTS. */
+struct xcopy_held {
+	bool used;
+	uint8_t list_id;
+	uint8_t status;        /* copy manager status: 1 good, 2 error */
+	uint8_t cmd_status;    /* SCSI status of the EXTENDED COPY */
+	uint8_t units;         /* transfer count units: 0 bytes, 1 KiB */
+	uint16_t segments;     /* segments processed */
+	uint32_t count;        /* transfer count */
+	uint8_t sense_len;
+	uint8_t sense[XCOPY_SENSE_LEN];
+	char iport[SCSI_PORT_NAME_MAX];
+};
+
+/*
+ * The state of a LU that all reactors share and change only on slow
+ * paths (reservations, EXTENDED COPY results), under `lock`.
+ */
 struct scsi_pr {
 	pthread_mutex_t lock;
 	uint32_t generation;       /* PRgeneration */
@@ -60,6 +81,8 @@ struct scsi_pr {
 	struct pr_port r2_port;    /* ... held by this nexus */
 	struct pr_ua uas[PR_MAX_UAS];
 	char path[PATH_MAX];       /* APTPL state file, "" when none */
+	struct xcopy_held held[XCOPY_HELD_MAX];
+	unsigned held_next;        /* slot to reuse when all are used */
 };
 
 /* Allocate / free the state of a LU (lu.c). */

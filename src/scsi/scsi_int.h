@@ -64,6 +64,11 @@ enum scsi_opcode {
 #define SCSI_SA_READ_CAPACITY16 0x10
 #define SCSI_SA_GET_LBA_STATUS 0x12
 #define SCSI_SA_REPORT_OPCODES 0x0c
+#define SCSI_SA_REPORT_TPGS 0x0a
+#define SCSI_SA_XCOPY_LID1 0x00
+#define SCSI_SA_RCR_COPY_STATUS 0x00
+#define SCSI_SA_RCR_OP_PARAMS 0x03
+#define SCSI_SA_RCR_FAILED_SEGMENT 0x04
 #define SCSI_SA_COUNT 32 /* service actions are 5 bits wide */
 
 /* Limits announced in the Block Limits VPD page. */
@@ -183,6 +188,13 @@ int scsi_reserve_setup(struct scsi_cmd *cmd);
 void scsi_reserve_exec(struct scsi_cmd *cmd);
 /* A reset releases the SPC-2 reservation (reserve.c). */
 void scsi_reserve_reset(struct scsi_lu *lu);
+
+int scsi_xcopy_setup(struct scsi_cmd *cmd);
+void scsi_xcopy_exec(struct scsi_cmd *cmd);
+int scsi_rcr_setup(struct scsi_cmd *cmd);
+void scsi_rcr_exec(struct scsi_cmd *cmd);
+int scsi_rtpg_setup(struct scsi_cmd *cmd);
+void scsi_rtpg_exec(struct scsi_cmd *cmd);
 
 int scsi_prefetch_setup(struct scsi_cmd *cmd);
 int scsi_read_defect_setup(struct scsi_cmd *cmd);
