@@ -84,7 +84,7 @@ static int rcr(struct t_env *e, uint8_t sa, uint8_t list_id)
 static void test_copy_and_status(void **state)
 {
 	struct t_env *e = *state;
-	uint8_t p[HDR + TGT + SEG];
+	uint8_t p[HDR + TGT + SEG] = {0};
 
 	memset(e->fs->mem, 'A', 8 * BS);
 	memset(e->fs->mem + 900 * BS, 0, 8 * BS);
