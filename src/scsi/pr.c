@@ -294,13 +294,11 @@ static enum resv_class resv_class_of(const uint8_t *cdb)
 }
 
 /* Under pr->lock: does the persistent reservation stop this command? */
-static bool pr_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n,
-                         enum resv_class cls)
+static bool pr_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n, enum resv_class cls)
 {
 	int reg;
 
-	if (pr->type == PR_TYPE_NONE || cls == RESV_ALLOWED || cls == RESV_PR ||
-	    cls == RESV_SPC2) {
+	if (pr->type == PR_TYPE_NONE || cls == RESV_ALLOWED || cls == RESV_PR || cls == RESV_SPC2) {
 		return false;
 	}
 	reg = n ? pr_find_reg(pr, n) : -1;
@@ -315,8 +313,7 @@ static bool pr_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n,
 }
 
 /* Under pr->lock: does an SPC-2 reservation of another nexus stop it? */
-static bool spc2_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n,
-                           const uint8_t *cdb, enum resv_class cls)
+static bool spc2_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n, const uint8_t *cdb)
 {
 	if (!pr->r2_held || (n && pr_port_is(&pr->r2_port, n))) {
 		return false;
@@ -330,7 +327,6 @@ static bool spc2_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n,
 	case SCSI_OP_RELEASE10:
 		return false;
 	default:
-		(void)cls;
 		return true;
 	}
 }
@@ -342,8 +338,7 @@ int scsi_resv_check(struct scsi_cmd *cmd)
 	bool conflict;
 
 	pthread_mutex_lock(&pr->lock);
-	conflict = spc2_conflicts(pr, cmd->nexus, cmd->cdb, cls) ||
-	           pr_conflicts(pr, cmd->nexus, cls);
+	conflict = spc2_conflicts(pr, cmd->nexus, cmd->cdb) || pr_conflicts(pr, cmd->nexus, cls);
 	pthread_mutex_unlock(&pr->lock);
 	if (conflict) {
 		scsi_cmd_conflict(cmd);
@@ -456,7 +451,8 @@ void scsi_pr_in_exec(struct scsi_cmd *cmd)
 	uint32_t n = 0;
 
 	if (!buf) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_INTERNAL_TARGET_FAILURE);
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
+		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
 		scsi_cmd_complete(cmd);
 		return;
 	}
@@ -499,10 +495,10 @@ struct prout {
 enum prout_result {
 	PROUT_GOOD,
 	PROUT_CONFLICT,
-	PROUT_BAD_CDB_TYPE,    /* invalid TYPE / SCOPE in the CDB */
-	PROUT_BAD_PARAM,       /* invalid field in the parameter list */
-	PROUT_BAD_RELEASE,     /* INVALID RELEASE OF PERSISTENT RESERVATION */
-	PROUT_NO_RESOURCES,    /* INSUFFICIENT REGISTRATION RESOURCES */
+	PROUT_BAD_CDB_TYPE, /* invalid TYPE / SCOPE in the CDB */
+	PROUT_BAD_PARAM,    /* invalid field in the parameter list */
+	PROUT_BAD_RELEASE,  /* INVALID RELEASE OF PERSISTENT RESERVATION */
+	PROUT_NO_RESOURCES, /* INSUFFICIENT REGISTRATION RESOURCES */
 };
 
 int scsi_pr_out_setup(struct scsi_cmd *cmd)
@@ -875,7 +871,7 @@ static void prout_persist(struct scsi_pr *pr)
 	}
 	if (pr->aptpl) {
 		(void)pr_state_save(pr); /* can_persist was checked; a failing
-					  * disk leaves the last good file */
+		                          * disk leaves the last good file */
 	} else {
 		pr_state_remove(pr);
 	}

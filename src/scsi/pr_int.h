@@ -55,11 +55,11 @@ struct pr_ua {
 struct xcopy_held {
 	bool used;
 	uint8_t list_id;
-	uint8_t status;        /* copy manager status: 1 good, 2 error */
-	uint8_t cmd_status;    /* SCSI status of the EXTENDED COPY */
-	uint8_t units;         /* transfer count units: 0 bytes, 1 KiB */
-	uint16_t segments;     /* segments processed */
-	uint32_t count;        /* transfer count */
+	uint8_t status;     /* copy manager status: 1 good, 2 error */
+	uint8_t cmd_status; /* SCSI status of the EXTENDED COPY */
+	uint8_t units;      /* transfer count units: 0 bytes, 1 KiB */
+	uint16_t segments;  /* segments processed */
+	uint32_t count;     /* transfer count */
 	uint8_t sense_len;
 	uint8_t sense[XCOPY_SENSE_LEN];
 	char iport[SCSI_PORT_NAME_MAX];
@@ -71,18 +71,18 @@ struct xcopy_held {
  */
 struct scsi_pr {
 	pthread_mutex_t lock;
-	uint32_t generation;       /* PRgeneration */
+	uint32_t generation; /* PRgeneration */
 	struct pr_reg regs[PR_MAX_REGS];
-	uint8_t type;              /* enum pr_type; NONE: not reserved */
-	int holder;                /* index into regs; -1 for all-registrants */
-	bool aptpl;                /* persist through power loss */
-	bool can_persist;          /* the state file can be written */
-	bool r2_held;              /* an SPC-2 reservation exists */
-	struct pr_port r2_port;    /* ... held by this nexus */
+	uint8_t type;           /* enum pr_type; NONE: not reserved */
+	int holder;             /* index into regs; -1 for all-registrants */
+	bool aptpl;             /* persist through power loss */
+	bool can_persist;       /* the state file can be written */
+	bool r2_held;           /* an SPC-2 reservation exists */
+	struct pr_port r2_port; /* ... held by this nexus */
 	struct pr_ua uas[PR_MAX_UAS];
-	char path[PATH_MAX];       /* APTPL state file, "" when none */
+	char path[PATH_MAX]; /* APTPL state file, "" when none */
 	struct xcopy_held held[XCOPY_HELD_MAX];
-	unsigned held_next;        /* slot to reuse when all are used */
+	unsigned held_next; /* slot to reuse when all are used */
 };
 
 /* Allocate / free the state of a LU (lu.c). */

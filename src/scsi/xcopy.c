@@ -17,16 +17,16 @@
 #include "pr_int.h"
 
 #define XCOPY_HDR_LEN 16
-#define XCOPY_TGT_LEN 32      /* identification descriptor target descriptor */
-#define XCOPY_B2B_LEN 28      /* block to block segment descriptor */
+#define XCOPY_TGT_LEN 32 /* identification descriptor target descriptor */
+#define XCOPY_B2B_LEN 28 /* block to block segment descriptor */
 #define XCOPY_TGT_IDENT 0xe4
 #define XCOPY_SEG_B2B 0x02
-#define XCOPY_MAX_TGT 2       /* a source and a destination */
+#define XCOPY_MAX_TGT 2 /* a source and a destination */
 #define XCOPY_MAX_SEG 64
 #define XCOPY_MAX_DESC_LIST 4096
 #define XCOPY_MAX_SEG_BLOCKS 0xffffu /* the descriptor's 16-bit count */
-#define XCOPY_CHUNK (1u << 20) /* bytes read then written per step */
-#define XCOPY_USAGE_HOLD_MAX 1 /* LIST ID USAGE 00b, 01b: hold results */
+#define XCOPY_CHUNK (1u << 20)       /* bytes read then written per step */
+#define XCOPY_USAGE_HOLD_MAX 1       /* LIST ID USAGE 00b, 01b: hold results */
 #define XCOPY_SEG_DC 0x02
 
 /* RECEIVE COPY RESULTS service actions. */
@@ -49,9 +49,9 @@
 struct xcopy {
 	uint8_t list_id;
 	uint8_t usage;
-	const uint8_t *tgt;      /* target descriptors */
+	const uint8_t *tgt; /* target descriptors */
 	unsigned ntgt;
-	const uint8_t *seg;      /* segment descriptors */
+	const uint8_t *seg; /* segment descriptors */
 	unsigned nseg;
 	/* progress, for COPY STATUS */
 	uint16_t done_segs;
@@ -160,8 +160,7 @@ static int xcopy_parse(struct scsi_cmd *cmd, struct xcopy *x)
 }
 
 /* The LU of the target named by descriptor `i`, or NULL. */
-static struct scsi_lu *xcopy_target(const struct scsi_cmd *cmd, const struct xcopy *x,
-                                    uint16_t i)
+static struct scsi_lu *xcopy_target(const struct scsi_cmd *cmd, const struct xcopy *x, uint16_t i)
 {
 	const uint8_t *d;
 	const uint8_t *desig;
@@ -188,8 +187,8 @@ static struct scsi_lu *xcopy_target(const struct scsi_cmd *cmd, const struct xco
 }
 
 /* Copy [src_lba, +nblocks) to dst_lba in chunks; 0 or -errno. */
-static int copy_blocks(struct scsi_lu *src, uint64_t src_lba, struct scsi_lu *dst,
-                       uint64_t dst_lba, uint32_t nblocks, uint8_t *buf, struct xcopy *x)
+static int copy_blocks(struct scsi_lu *src, uint64_t src_lba, struct scsi_lu *dst, uint64_t dst_lba,
+                       uint32_t nblocks, uint8_t *buf, struct xcopy *x)
 {
 	uint32_t step = XCOPY_CHUNK / src->block_size;
 
@@ -291,7 +290,8 @@ void scsi_xcopy_exec(struct scsi_cmd *cmd)
 	}
 	buf = malloc(XCOPY_CHUNK);
 	if (!buf) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_INTERNAL_TARGET_FAILURE);
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
+		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
 		scsi_cmd_complete(cmd);
 		return;
 	}
@@ -353,9 +353,9 @@ static uint32_t rcr_op_params(uint8_t *buf)
 	put_be16(buf + 10, XCOPY_MAX_SEG);
 	put_be32(buf + 12, XCOPY_MAX_DESC_LIST);
 	put_be32(buf + 16, XCOPY_MAX_SEG_BLOCKS * 512u); /* bytes, at 512 per block */
-	put_be32(buf + 20, 0);                          /* no inline data */
-	put_be32(buf + 24, 0);                          /* no held data */
-	put_be16(buf + 34, 1);                          /* one copy at a time per command */
+	put_be32(buf + 20, 0);                           /* no inline data */
+	put_be32(buf + 24, 0);                           /* no held data */
+	put_be16(buf + 34, 1);                           /* one copy at a time per command */
 	buf[36] = 1;
 	buf[37] = 9; /* data segment granularity 2^9 */
 	buf[43] = sizeof(codes);

@@ -20,10 +20,17 @@
 #define KEY_A 0x1111111111111111ull
 #define KEY_B 0x2222222222222222ull
 
-enum { SA_REGISTER, SA_RESERVE, SA_RELEASE, SA_CLEAR, SA_PREEMPT, SA_PREEMPT_ABORT,
-       SA_REGISTER_IGNORE, SA_REGISTER_MOVE };
-enum { TYPE_WE = 1, TYPE_EA = 3, TYPE_WE_RO = 5, TYPE_EA_RO = 6, TYPE_WE_AR = 7,
-       TYPE_EA_AR = 8 };
+enum {
+	SA_REGISTER,
+	SA_RESERVE,
+	SA_RELEASE,
+	SA_CLEAR,
+	SA_PREEMPT,
+	SA_PREEMPT_ABORT,
+	SA_REGISTER_IGNORE,
+	SA_REGISTER_MOVE
+};
+enum { TYPE_WE = 1, TYPE_EA = 3, TYPE_WE_RO = 5, TYPE_EA_RO = 6, TYPE_WE_AR = 7, TYPE_EA_AR = 8 };
 
 /* One initiator: its nexus and what it has seen of the LU-wide UAs. */
 struct ini {
@@ -102,8 +109,8 @@ static uint8_t run(struct pr_env *p, struct ini *in, const uint8_t *cdb, const u
 	return cmd->status;
 }
 
-static uint8_t prout_full(struct pr_env *p, struct ini *in, uint8_t sa, uint8_t type,
-                          uint64_t key, uint64_t sa_key, uint8_t flags)
+static uint8_t prout_full(struct pr_env *p, struct ini *in, uint8_t sa, uint8_t type, uint64_t key,
+                          uint64_t sa_key, uint8_t flags)
 {
 	uint8_t cdb[16] = {PROUT, sa, type};
 	uint8_t param[24] = {0};
@@ -229,9 +236,9 @@ struct access_row {
 static void test_access_by_type(void **state)
 {
 	static const struct access_row rows[] = {
-	    {TYPE_WE, true, false, true, false},    {TYPE_EA, false, false, false, false},
-	    {TYPE_WE_RO, true, true, true, false},  {TYPE_EA_RO, true, true, false, false},
-	    {TYPE_WE_AR, true, true, true, false},  {TYPE_EA_AR, true, true, false, false},
+	    {TYPE_WE, true, false, true, false},   {TYPE_EA, false, false, false, false},
+	    {TYPE_WE_RO, true, true, true, false}, {TYPE_EA_RO, true, true, false, false},
+	    {TYPE_WE_AR, true, true, true, false}, {TYPE_EA_AR, true, true, false, false},
 	};
 	struct pr_env *p = *state;
 
@@ -458,8 +465,8 @@ static void test_aptpl_round_trip(void **state)
 	assert_true(get_be64(b + 8) == KEY_B);
 	assert_int_equal(b[21], TYPE_EA_RO);
 	assert_int_equal(prin(p, &p->a, 2), SCSI_STATUS_GOOD);
-	assert_int_equal(b[3] & 0x01, 1); /* PTPL_A */
-	assert_int_equal(rw(p, &p->a, 0x28), SCSI_STATUS_GOOD);   /* registered */
+	assert_int_equal(b[3] & 0x01, 1);                       /* PTPL_A */
+	assert_int_equal(rw(p, &p->a, 0x28), SCSI_STATUS_GOOD); /* registered */
 	/* APTPL=0 drops the file. */
 	assert_int_equal(prout(p, &p->a, SA_REGISTER, 0, KEY_A, KEY_A), SCSI_STATUS_GOOD);
 	assert_int_equal(access(path, F_OK), -1);
@@ -493,9 +500,15 @@ static void test_aptpl_damaged(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_register_and_read_keys), T(test_prin_fields),  T(test_access_by_type),
-	    T(test_release),                T(test_preempt),      T(test_register_and_move),
-	    T(test_spc2_reserve),           T(test_no_nexus),     T(test_aptpl_round_trip),
+	    T(test_register_and_read_keys),
+	    T(test_prin_fields),
+	    T(test_access_by_type),
+	    T(test_release),
+	    T(test_preempt),
+	    T(test_register_and_move),
+	    T(test_spc2_reserve),
+	    T(test_no_nexus),
+	    T(test_aptpl_round_trip),
 	    T(test_aptpl_damaged),
 	};
 

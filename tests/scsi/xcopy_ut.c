@@ -95,11 +95,11 @@ static void test_copy_and_status(void **state)
 	assert_memory_equal(e->fs->mem + 900 * BS, e->fs->mem, 8 * BS);
 	assert_int_equal(rcr(e, 0x00, 7), 0);
 	t_expect_good(e);
-	assert_int_equal(e->buf[4], 0x01);           /* completed, good */
-	assert_int_equal(get_be16(e->buf + 5), 1);   /* segments */
+	assert_int_equal(e->buf[4], 0x01);         /* completed, good */
+	assert_int_equal(get_be16(e->buf + 5), 1); /* segments */
 	assert_int_equal(get_be32(e->buf + 8), 8 * BS);
 	assert_int_equal(rcr(e, 0x04, 7), 0);
-	assert_int_equal(get_be32(e->buf), 0);       /* no failure */
+	assert_int_equal(get_be32(e->buf), 0); /* no failure */
 	/* Unknown list id. */
 	assert_int_equal(rcr(e, 0x00, 8), 1);
 	t_expect_field(e, 2, -1);
