@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pr_int.h"
@@ -37,6 +38,47 @@ static void sanitize(char *dst, size_t cap, const char *src)
 	dst[i] = '\0';
 }
 
+/* Can APTPL state be written under `dir`? It exists and is writable, or
+ * it does not exist yet and its parent is (the first save creates it,
+ * so a daemon that never sees APTPL leaves no directory behind). */
+static bool dir_usable(const char *dir)
+{
+	char parent[PATH_MAX];
+	char *slash;
+
+	if (access(dir, W_OK | X_OK) == 0) {
+		return true;
+	}
+	if (errno != ENOENT) {
+		return false;
+	}
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (!slash) {
+		return access(".", W_OK | X_OK) == 0;
+	}
+	*slash = '\0';
+	return access(parent[0] ? parent : "/", W_OK | X_OK) == 0;
+}
+
+/* Create the directory of `path` if it is missing (one level). */
+static int make_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir) {
+		return 0;
+	}
+	*slash = '\0';
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		return -errno;
+	}
+	return 0;
+}
+
 int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir)
 {
 	struct scsi_pr *pr = lu->pr;
@@ -55,7 +97,7 @@ int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir)
 		pthread_mutex_unlock(&pr->lock);
 		return -ENAMETOOLONG;
 	}
-	pr->can_persist = access(dir, W_OK | X_OK) == 0;
+	pr->can_persist = dir_usable(dir);
 	rc = pr_state_load(pr);
 	pr_publish(lu);
 	pthread_mutex_unlock(&pr->lock);
@@ -110,6 +152,10 @@ int pr_state_save(struct scsi_pr *pr)
 	FILE *f;
 	int rc;
 
+	rc = make_dir_of(pr->path);
+	if (rc) {
+		return rc;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pr->path);
 	f = fopen(tmp, "w");
 	if (!f) {

@@ -473,6 +473,31 @@ static void test_aptpl_round_trip(void **state)
 	rmdir(dir);
 }
 
+/* A missing state directory is created by the first APTPL save; an
+ * unusable one makes APTPL=1 an invalid field (PTPL_C = 0). */
+static void test_aptpl_dir(void **state)
+{
+	struct pr_env *p = *state;
+	char dir[] = "/tmp/idm-pr-ut-XXXXXX";
+	char sub[600], path[700];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/state", dir);
+	snprintf(path, sizeof(path), "%s/pr-iqn.2026-11.org.idm_disk1-lun0.state", sub);
+	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, sub), 0);
+	clear_ua(p, &p->a);
+	assert_int_equal(prout_full(p, &p->a, SA_REGISTER, 0, 0, KEY_A, 0x01), SCSI_STATUS_GOOD);
+	assert_int_equal(access(path, R_OK), 0);
+	assert_int_equal(prout(p, &p->a, SA_REGISTER, 0, KEY_A, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(access(path, F_OK), -1);
+	rmdir(sub);
+	rmdir(dir);
+	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, "/nonexistent-idm/a/b"), 0);
+	assert_int_equal(prout_full(p, &p->a, SA_REGISTER, 0, 0, KEY_A, 0x01),
+	                 SCSI_STATUS_CHECK_CONDITION);
+	t_expect_sense(p->e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
+}
+
 /* A damaged state file is refused, not half loaded. */
 static void test_aptpl_damaged(void **state)
 {
@@ -510,6 +535,7 @@ int main(void)
 	    T(test_no_nexus),
 	    T(test_aptpl_round_trip),
 	    T(test_aptpl_damaged),
+	    T(test_aptpl_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
