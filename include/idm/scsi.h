@@ -72,7 +72,36 @@ enum scsi_asc {
 	SCSI_ASC_MEDIUM_NOT_PRESENT = 0x3a00,
 	SCSI_ASC_INTERNAL_TARGET_FAILURE = 0x4400,
 	SCSI_ASC_COMMANDS_CLEARED_BY_OTHER_NEXUS = 0x2f00,
+	SCSI_ASC_RESERVATIONS_PREEMPTED = 0x2a03,
+	SCSI_ASC_RESERVATIONS_RELEASED = 0x2a04,
+	SCSI_ASC_REGISTRATIONS_PREEMPTED = 0x2a05,
+	SCSI_ASC_INVALID_RELEASE_OF_PR = 0x2604,
+	SCSI_ASC_INSUFFICIENT_REG_RESOURCES = 0x5504,
 };
+
+/* SCSI port names: an iSCSI name (<= 223 bytes) plus ",i,0x" and the
+ * ISID in hex, or ",t,0x" and the TPGT in hex. */
+#define SCSI_PORT_NAME_MAX 256
+
+/*
+ * One I_T nexus as SPC-4 sees it: the initiator port and the target
+ * port. Persistent reservations and SPC-2 reservations belong to it.
+ * The target fills one per session (scsi_nexus_init) and points every
+ * command of that session at it.
+ */
+struct scsi_nexus {
+	char initiator_port[SCSI_PORT_NAME_MAX]; /* "iqn...,i,0x<ISID 12 hex>" */
+	char target_port[SCSI_PORT_NAME_MAX];    /* "iqn...,t,0x<TPGT 4 hex>" */
+	uint16_t rel_port_id;                    /* relative target port id */
+	uint16_t tpgt;                           /* target port group */
+	uint32_t id;                             /* small id, unique while live */
+};
+
+/* Fill `n` from the iSCSI names, the ISID and the portal group tag. */
+void scsi_nexus_init(struct scsi_nexus *n, const char *initiator_name, const uint8_t isid[6],
+		     const char *target_name, uint16_t tpgt, uint32_t id);
+/* Same initiator and target port. */
+bool scsi_nexus_same(const struct scsi_nexus *a, const struct scsi_nexus *b);
 
 enum scsi_dir {
 	SCSI_DIR_NONE,
@@ -101,12 +130,22 @@ struct scsi_lu {
 	 * wait for it while `rmw_active` is non-zero (see rw.c). */
 	pthread_mutex_t rmw_lock;
 	unsigned rmw_active;
+	/* Reservations (pr.c, reserve.c), under the lock inside `pr`.
+	 * READ/WRITE read `resv_active` (atomic) and take no lock while it
+	 * is zero: no persistent nor SPC-2 reservation exists. */
+	struct scsi_pr *pr;
+	uint32_t resv_active;
+	uint32_t pr_ua_pending;  /* per-nexus unit attentions queued in pr */
 };
 
 /* The LUNs a target exports, by LUN number. */
 struct scsi_lu_set {
 	struct scsi_lu *lu[SCSI_MAX_LUNS];
 	unsigned count;
+	/* Optional: PREEMPT AND ABORT calls it (outside any lock) for each
+	 * I_T nexus whose tasks on `lu` must be aborted. */
+	void (*abort_nexus)(void *ctx, struct scsi_lu *lu, const char *initiator_port);
+	void *abort_ctx;
 };
 
 /* Create / free a LU over an open store (the LU takes ownership of it). */
@@ -114,8 +153,21 @@ int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_n
 		   struct scsi_lu **out);
 void scsi_lu_free(struct scsi_lu *lu);
 
-/* Raise a unit attention (LOGICAL UNIT RESET, ...) for every I_T nexus. */
+/* Raise a unit attention (LOGICAL UNIT RESET, ...) for every I_T nexus.
+ * A reset (ASC 0x29) also releases the SPC-2 reservation (SPC-2 5.5.1). */
 void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc);
+
+/*
+ * Persistent state of the LU (APTPL reservations) lives in a file under
+ * `dir`, named from the target name and LUN. Loads what a previous run
+ * saved; 0 or -errno (a missing file is not an error; an unusable dir
+ * only means APTPL=1 is refused).
+ */
+int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir);
+
+/* The I_T nexus is gone (session closed or reinstated): its SPC-2
+ * reservations end. Persistent reservations survive (SPC-4 5.12). */
+void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n);
 
 struct scsi_cmd;
 typedef void (*scsi_done_fn)(struct scsi_cmd *cmd);
@@ -129,6 +181,8 @@ struct scsi_cmd {
 	uint32_t edtl;            /* Expected Data Transfer Length */
 	uint32_t *ua_seen;        /* the nexus' last seen UA generation per LU
 				   * (array of SCSI_MAX_LUNS), or NULL */
+	const struct scsi_nexus *nexus; /* the I_T nexus, or NULL (then no
+				   * reservation command can succeed) */
 	struct idm_reactor *reactor; /* for asynchronous store I/O */
 	scsi_done_fn done;
 	void *priv;

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "idm/wire.h"
-#include "scsi_int.h"
+#include "pr_int.h"
 
 #define CONTROL_NACA 0x04
 #define CONTROL_LINK 0x01
@@ -48,6 +48,10 @@ uint16_t scsi_cmd_take_ua(struct scsi_cmd *cmd)
 	 * that sees the new generation also sees its ASC. */
 	gen = __atomic_load_n(&lu->ua_generation, __ATOMIC_ACQUIRE);
 	if (cmd->ua_seen[cmd->lun] == gen) {
+		/* Then the ones only this nexus gets (reservations). */
+		if (cmd->nexus && __atomic_load_n(&lu->pr_ua_pending, __ATOMIC_ACQUIRE)) {
+			return scsi_pr_take_ua(lu, cmd->nexus);
+		}
 		return 0;
 	}
 	cmd->ua_seen[cmd->lun] = gen;
@@ -90,6 +94,11 @@ static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
 	}
 	if (control & CONTROL_LINK) {
 		return scsi_cmd_bad_field(cmd, (uint16_t)(len - 1), 0);
+	}
+	/* Lock-free unless some reservation exists. */
+	if (cmd->lu && __atomic_load_n(&cmd->lu->resv_active, __ATOMIC_ACQUIRE) &&
+	    scsi_resv_check(cmd)) {
+		return 1;
 	}
 	if ((op->flags & SCSI_OPF_MEDIUM) && __atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_NOT_READY,

@@ -34,6 +34,17 @@ static const uint16_t version_descriptors[] = {0x00a0, 0x0960, 0x0460, 0x04c0};
 #define DESIG_T10 0x1
 #define DESIG_NAA 0x3
 #define DESIG_SCSI_NAME 0x8
+#define DESIG_REL_PORT 0x4
+#define DESIG_TPG 0x5
+#define ASSOC_PORT 0x10
+
+/* Extended INQUIRY Data page bits, bytes 5 and 6. */
+#define EXT_SIMPSUP 0x01
+#define EXT_V_SUP 0x01
+/* Third-party Copy page descriptor type. */
+#define TPC_SUPPORTED_COMMANDS 0x0001
+/* Standard data byte 5: TPGS = 01b, implicit asymmetric access. */
+#define FLAG_TPGS_IMPLICIT 0x10
 
 /* Logical Block Provisioning page, byte 5 and 6. */
 #define VPD_LBPU 0x80
@@ -46,24 +57,27 @@ struct vpd_page {
 	uint8_t code;
 	/* Writes the page after its 4-byte header into `p` (room for
 	 * INQ_BUF_LEN - 4 bytes); returns the page length. */
-	uint16_t (*build)(const struct scsi_lu *lu, uint8_t *p);
+	uint16_t (*build)(const struct scsi_cmd *cmd, uint8_t *p);
 };
 
-static uint16_t vpd_supported(const struct scsi_lu *lu, uint8_t *p);
-static uint16_t vpd_serial(const struct scsi_lu *lu, uint8_t *p);
-static uint16_t vpd_devid(const struct scsi_lu *lu, uint8_t *p);
-static uint16_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *p);
-static uint16_t vpd_block_chars(const struct scsi_lu *lu, uint8_t *p);
-static uint16_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *p);
+static uint16_t vpd_supported(const struct scsi_cmd *cmd, uint8_t *p);
+static uint16_t vpd_serial(const struct scsi_cmd *cmd, uint8_t *p);
+static uint16_t vpd_devid(const struct scsi_cmd *cmd, uint8_t *p);
+static uint16_t vpd_block_limits(const struct scsi_cmd *cmd, uint8_t *p);
+static uint16_t vpd_block_chars(const struct scsi_cmd *cmd, uint8_t *p);
+static uint16_t vpd_provisioning(const struct scsi_cmd *cmd, uint8_t *p);
+static uint16_t vpd_extended(const struct scsi_cmd *cmd, uint8_t *p);
+static uint16_t vpd_third_party_copy(const struct scsi_cmd *cmd, uint8_t *p);
 
 /* In ascending page code order, as the supported pages list must be. */
 static const struct vpd_page vpd_pages[] = {
     {0x00, vpd_supported},    {0x80, vpd_serial},      {0x83, vpd_devid},
+    {0x86, vpd_extended},     {0x8f, vpd_third_party_copy},
     {0xb0, vpd_block_limits}, {0xb1, vpd_block_chars}, {0xb2, vpd_provisioning},
 };
 #define VPD_PAGE_COUNT (sizeof(vpd_pages) / sizeof(vpd_pages[0]))
 
-static uint16_t vpd_supported(const struct scsi_lu *lu, uint8_t *p)
+static uint16_t vpd_supported(const struct scsi_cmd *cmd, uint8_t *p)
 {
 	size_t i;
 
@@ -73,8 +87,9 @@ static uint16_t vpd_supported(const struct scsi_lu *lu, uint8_t *p)
 	return VPD_PAGE_COUNT;
 }
 
-static uint16_t vpd_serial(const struct scsi_lu *lu, uint8_t *p)
+static uint16_t vpd_serial(const struct scsi_cmd *cmd, uint8_t *p)
 {
+	const struct scsi_lu *lu = cmd->lu;
 	size_t n = strnlen(lu->serial, sizeof(lu->serial));
 
 	memcpy(p, lu->serial, n);
@@ -108,8 +123,29 @@ static uint16_t put_scsi_name(uint8_t *p, const char *name)
 	return (uint16_t)(4 + padded);
 }
 
-static uint16_t vpd_devid(const struct scsi_lu *lu, uint8_t *p)
+/* Relative target port (type 4) or target port group (type 5): a
+ * 4-byte designator whose last two bytes are the number. */
+static uint16_t put_port_number(uint8_t *p, uint8_t type, uint16_t number)
 {
+	uint8_t id[4] = {0, 0, (uint8_t)(number >> 8), (uint8_t)number};
+
+	return put_designator(p, (PROTO_ISCSI << 4) | CODESET_BINARY, PIV | ASSOC_PORT | type, id,
+	                      sizeof(id));
+}
+
+/* The designators of the target port the command came through. */
+static uint16_t put_port_designators(const struct scsi_nexus *n, uint8_t *p)
+{
+	uint16_t len = 0;
+
+	len += put_port_number(p + len, DESIG_REL_PORT, n->rel_port_id);
+	len += put_port_number(p + len, DESIG_TPG, n->tpgt);
+	return len;
+}
+
+static uint16_t vpd_devid(const struct scsi_cmd *cmd, uint8_t *p)
+{
+	const struct scsi_lu *lu = cmd->lu;
 	uint8_t t10[8 + 32];
 	size_t serial_len = strnlen(lu->serial, sizeof(lu->serial));
 	uint16_t n = 0;
@@ -121,11 +157,43 @@ static uint16_t vpd_devid(const struct scsi_lu *lu, uint8_t *p)
 	if (lu->target_name[0]) {
 		n += put_scsi_name(p + n, lu->target_name);
 	}
+	if (cmd->nexus) {
+		n += put_port_designators(cmd->nexus, p + n);
+	}
 	return n;
 }
 
-static uint16_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *p)
+/* Extended INQUIRY Data (SPC-4 7.8.7): simple task attribute only, a
+ * volatile cache (SYNCHRONIZE CACHE matters), no protection. */
+static uint16_t vpd_extended(const struct scsi_cmd *cmd, uint8_t *p)
 {
+	(void)cmd;
+	memset(p, 0, 0x3c);
+	p[1] = EXT_SIMPSUP;
+	p[2] = EXT_V_SUP;
+	return 0x3c;
+}
+
+/* Third-party Copy (SPC-4 7.8.17): the Supported Commands descriptor
+ * lists EXTENDED COPY (LID1) and RECEIVE COPY RESULTS. */
+static uint16_t vpd_third_party_copy(const struct scsi_cmd *cmd, uint8_t *p)
+{
+	static const uint8_t cmds[] = {0x83, 1, 0x00, 0x84, 3, 0x00, 0x03, 0x04};
+	uint16_t len = (uint16_t)((4 + 1 + sizeof(cmds) + 3) & ~3u);
+
+	(void)cmd;
+	memset(p, 0, len);
+	put_be16(p, TPC_SUPPORTED_COMMANDS);
+	put_be16(p + 2, (uint16_t)(len - 4));
+	p[4] = sizeof(cmds);
+	memcpy(p + 5, cmds, sizeof(cmds));
+	return len;
+}
+
+static uint16_t vpd_block_limits(const struct scsi_cmd *cmd, uint8_t *p)
+{
+	const struct scsi_lu *lu = cmd->lu;
+
 	memset(p, 0, 0x3c);
 	put_be16(p + 2, 1); /* optimal transfer length granularity */
 	put_be32(p + 4, SCSI_MAX_XFER_BYTES / lu->block_size);
@@ -139,8 +207,9 @@ static uint16_t vpd_block_limits(const struct scsi_lu *lu, uint8_t *p)
 	return 0x3c;
 }
 
-static uint16_t vpd_block_chars(const struct scsi_lu *lu, uint8_t *p)
+static uint16_t vpd_block_chars(const struct scsi_cmd *cmd, uint8_t *p)
 {
+	(void)cmd;
 	memset(p, 0, 0x3c);
 	put_be16(p, 0x0001); /* medium rotation rate: non-rotating */
 	return 0x3c;
@@ -149,8 +218,9 @@ static uint16_t vpd_block_chars(const struct scsi_lu *lu, uint8_t *p)
 /* Logical Block Provisioning (SBC-3 6.6.4): thin, with UNMAP and WRITE
  * SAME 10/16 with UNMAP; unmapped blocks read as zeros (LBPRZ); no
  * anchored blocks (ANC_SUP=0); no provisioning group descriptor. */
-static uint16_t vpd_provisioning(const struct scsi_lu *lu, uint8_t *p)
+static uint16_t vpd_provisioning(const struct scsi_cmd *cmd, uint8_t *p)
 {
+	(void)cmd;
 	memset(p, 0, 4);
 	p[1] = VPD_LBPU | VPD_LBPWS | VPD_LBPWS10 | VPD_LBPRZ;
 	p[2] = VPD_PROVISIONING_THIN;
@@ -167,6 +237,7 @@ static void inquiry_standard(struct scsi_cmd *cmd, uint8_t *buf)
 	buf[2] = VERSION_SPC4;
 	buf[3] = FLAG_HISUP | RDF_SPC;
 	buf[4] = INQ_STD_LEN - 5;
+	buf[5] = FLAG_TPGS_IMPLICIT; /* REPORT TARGET PORT GROUPS works */
 	buf[7] = FLAG_CMDQUE;
 	scsi_put_ascii(buf + 8, "IDM", 8);
 	scsi_put_ascii(buf + 16, "idm disk", 16);
@@ -227,10 +298,55 @@ void scsi_inquiry_exec(struct scsi_cmd *cmd)
 		return;
 	}
 	page = find_vpd_page(cmd->cdb[2]);
-	len = page->build(cmd->lu, buf + 4);
+	len = page->build(cmd, buf + 4);
 	buf[0] = DEVTYPE_DISK;
 	buf[1] = page->code;
 	put_be16(buf + 2, len);
 	scsi_cmd_put_data(cmd, buf, 4u + len);
+	scsi_cmd_complete(cmd);
+}
+
+/* ---- REPORT TARGET PORT GROUPS (SPC-4 6.36) ---- */
+
+#define RTPG_FORMAT_EXTENDED 0x20 /* CDB byte 1 bits 7:5 = 001b */
+#define RTPG_FORMAT_MASK 0xe0
+#define RTPG_EXT_HEADER 0x10
+#define RTPG_STATE_AO 0x00        /* active/optimized */
+#define RTPG_PREF 0x80
+#define RTPG_AO_SUP 0x01
+#define RTPG_DESC_LEN 12          /* one group with one port */
+
+int scsi_rtpg_setup(struct scsi_cmd *cmd)
+{
+	uint8_t format = cmd->cdb[1] & RTPG_FORMAT_MASK;
+
+	if (format != 0 && format != RTPG_FORMAT_EXTENDED) {
+		return scsi_cmd_bad_field(cmd, 1, 7);
+	}
+	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 6));
+}
+
+/* One target port group, the portal group of the nexus: every LU is
+ * reachable through it and it is active/optimized. */
+void scsi_rtpg_exec(struct scsi_cmd *cmd)
+{
+	bool ext = (cmd->cdb[1] & RTPG_FORMAT_MASK) == RTPG_FORMAT_EXTENDED;
+	uint16_t tpg = cmd->nexus ? cmd->nexus->tpgt : 1;
+	uint16_t port = cmd->nexus ? cmd->nexus->rel_port_id : 1;
+	uint8_t buf[8 + RTPG_DESC_LEN];
+	uint8_t *d = buf + (ext ? 8 : 4);
+	uint32_t n = (ext ? 8u : 4u) + RTPG_DESC_LEN;
+
+	memset(buf, 0, sizeof(buf));
+	put_be32(buf, n - 4);
+	if (ext) {
+		buf[4] = RTPG_EXT_HEADER;
+	}
+	d[0] = RTPG_PREF | RTPG_STATE_AO;
+	d[1] = RTPG_AO_SUP;
+	put_be16(d + 2, tpg);
+	d[7] = 1; /* target port count */
+	put_be16(d + 10, port);
+	scsi_cmd_put_data(cmd, buf, n);
 	scsi_cmd_complete(cmd);
 }

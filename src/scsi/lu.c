@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 
 #include "idm/wire.h"
-#include "scsi_int.h"
+#include "pr_int.h"
 
 /*
  * IEEE company ID in the NAA 6 designator. idm has no IEEE assignment;
@@ -97,6 +97,12 @@ int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_n
 		free(lu);
 		return -rc;
 	}
+	rc = scsi_pr_create(lu);
+	if (rc) {
+		pthread_mutex_destroy(&lu->rmw_lock);
+		free(lu);
+		return rc;
+	}
 	lu->lun = lun;
 	lu->store = store;
 	lu->block_size = store->block_size;
@@ -125,6 +131,7 @@ void scsi_lu_free(struct scsi_lu *lu)
 		lu->store->ops->close(lu->store);
 	}
 	pthread_mutex_destroy(&lu->rmw_lock);
+	scsi_pr_free(lu);
 	free(lu);
 }
 
@@ -132,6 +139,10 @@ void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
 {
 	/* ASC 0 would read as "no unit attention": use the generic reset. */
 	lu->ua_asc = asc ? asc : SCSI_ASC_POWER_ON_RESET;
+	/* Every reset (ASC 29h) ends an SPC-2 reservation (SPC-2 5.5.1). */
+	if ((lu->ua_asc >> 8) == (SCSI_ASC_POWER_ON_RESET >> 8)) {
+		scsi_reserve_reset(lu);
+	}
 	/* Release: whoever sees the new generation sees ua_asc too. */
 	__atomic_add_fetch(&lu->ua_generation, 1, __ATOMIC_RELEASE);
 }

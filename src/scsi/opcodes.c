@@ -43,6 +43,24 @@ static const struct scsi_op maintenance_in_ops[SCSI_SA_COUNT] = {
     [SCSI_SA_REPORT_OPCODES] = OP("REPORT SUPPORTED OPERATION CODES", LUN_ANY,
                                   scsi_report_opcodes_setup, scsi_report_opcodes_exec, 0,
                                   SCSI_SA_REPORT_OPCODES, 0x87, 0xff, 0xff, 0xff, LBA4, 0, CTL),
+    [SCSI_SA_REPORT_TPGS] = OP("REPORT TARGET PORT GROUPS", 0, scsi_rtpg_setup, scsi_rtpg_exec, 0,
+                               0xe0 | SCSI_SA_REPORT_TPGS, 0, 0, 0, 0, LBA4, 0, CTL),
+};
+
+/* EXTENDED COPY, by service action: only LID1. */
+static const struct scsi_op xcopy_ops[SCSI_SA_COUNT] = {
+    [SCSI_SA_XCOPY_LID1] = OP("EXTENDED COPY(LID1)", 0, scsi_xcopy_setup, scsi_xcopy_exec, 0,
+                              SCSI_SA_XCOPY_LID1, 0, 0, 0, 0, 0, 0, 0, 0, LBA4, 0, CTL),
+};
+
+/* RECEIVE COPY RESULTS, by service action. */
+#define RCR(nm, sa)                                                                                \
+	OP(nm, 0, scsi_rcr_setup, scsi_rcr_exec, 0, sa, 0xff, 0, 0, 0, 0, 0, 0, 0, LBA4, 0, CTL)
+static const struct scsi_op rcr_ops[SCSI_SA_COUNT] = {
+    [SCSI_SA_RCR_COPY_STATUS] = RCR("RECEIVE COPY STATUS(LID1)", SCSI_SA_RCR_COPY_STATUS),
+    [SCSI_SA_RCR_OP_PARAMS] = RCR("RECEIVE COPY OPERATING PARAMETERS", SCSI_SA_RCR_OP_PARAMS),
+    [SCSI_SA_RCR_FAILED_SEGMENT] =
+        RCR("RECEIVE COPY FAILURE DETAILS(LID1)", SCSI_SA_RCR_FAILED_SEGMENT),
 };
 
 const struct scsi_op scsi_op_table[256] = {
@@ -58,6 +76,18 @@ const struct scsi_op scsi_op_table[256] = {
                            0xff, 0xff, CTL),
     [SCSI_OP_MODE_SELECT6] = OP("MODE SELECT(6)", 0, scsi_mode_select_setup, scsi_mode_select_exec,
                                 0, 0x11, 0, 0, 0xff, CTL),
+    [SCSI_OP_RESERVE6] = OP("RESERVE(6)", 0, scsi_reserve_setup, scsi_reserve_exec, 0, 0, 0, 0,
+                            0, CTL),
+    [SCSI_OP_RELEASE6] = OP("RELEASE(6)", 0, scsi_reserve_setup, scsi_reserve_exec, 0, 0, 0, 0,
+                            0, CTL),
+    [SCSI_OP_RESERVE10] = OP("RESERVE(10)", 0, scsi_reserve_setup, scsi_reserve_exec, 0, 0, 0, 0,
+                             0, 0, 0, 0, 0, CTL),
+    [SCSI_OP_RELEASE10] = OP("RELEASE(10)", 0, scsi_reserve_setup, scsi_reserve_exec, 0, 0, 0, 0,
+                             0, 0, 0, 0, 0, CTL),
+    [SCSI_OP_PR_IN] = OP("PERSISTENT RESERVE IN", 0, scsi_pr_in_setup, scsi_pr_in_exec, 0, 0x1f,
+                         0, 0, 0, 0, 0, 0xff, 0xff, CTL),
+    [SCSI_OP_PR_OUT] = OP("PERSISTENT RESERVE OUT", 0, scsi_pr_out_setup, scsi_pr_out_exec, 0,
+                          0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL),
     [SCSI_OP_MODE_SENSE6] = OP("MODE SENSE(6)", 0, scsi_mode_sense_setup, scsi_mode_sense_exec, 0,
                                0x08, 0xff, 0xff, 0xff, CTL),
     [SCSI_OP_START_STOP_UNIT] = OP("START STOP UNIT", 0, scsi_start_stop_setup,
@@ -109,6 +139,8 @@ const struct scsi_op scsi_op_table[256] = {
                                      .sa_ops = service_action_in_ops},
     [SCSI_OP_REPORT_LUNS] = OP("REPORT LUNS", LUN_ANY, scsi_report_luns_setup,
                                scsi_report_luns_exec, 0, 0, 0xff, 0, 0, 0, LBA4, 0, CTL),
+    [SCSI_OP_EXTENDED_COPY] = {.name = "EXTENDED COPY", .sa_ops = xcopy_ops},
+    [SCSI_OP_RECEIVE_COPY_RESULTS] = {.name = "RECEIVE COPY RESULTS", .sa_ops = rcr_ops},
     [SCSI_OP_MAINTENANCE_IN] = {.name = "MAINTENANCE IN", .sa_ops = maintenance_in_ops},
     [SCSI_OP_READ12] = OP("READ(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
     [SCSI_OP_WRITE12] =

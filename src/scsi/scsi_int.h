@@ -51,11 +51,24 @@ enum scsi_opcode {
 	SCSI_OP_MAINTENANCE_IN = 0xa3,
 	SCSI_OP_WRITE_VERIFY12 = 0xae,
 	SCSI_OP_READ_DEFECT12 = 0xb7,
+	SCSI_OP_RESERVE6 = 0x16,
+	SCSI_OP_RELEASE6 = 0x17,
+	SCSI_OP_RESERVE10 = 0x56,
+	SCSI_OP_RELEASE10 = 0x57,
+	SCSI_OP_PR_IN = 0x5e,
+	SCSI_OP_PR_OUT = 0x5f,
+	SCSI_OP_EXTENDED_COPY = 0x83,
+	SCSI_OP_RECEIVE_COPY_RESULTS = 0x84,
 };
 
 #define SCSI_SA_READ_CAPACITY16 0x10
 #define SCSI_SA_GET_LBA_STATUS 0x12
 #define SCSI_SA_REPORT_OPCODES 0x0c
+#define SCSI_SA_REPORT_TPGS 0x0a
+#define SCSI_SA_XCOPY_LID1 0x00
+#define SCSI_SA_RCR_COPY_STATUS 0x00
+#define SCSI_SA_RCR_OP_PARAMS 0x03
+#define SCSI_SA_RCR_FAILED_SEGMENT 0x04
 #define SCSI_SA_COUNT 32 /* service actions are 5 bits wide */
 
 /* Limits announced in the Block Limits VPD page. */
@@ -166,6 +179,22 @@ void scsi_caw_exec(struct scsi_cmd *cmd);
 int scsi_orwrite_setup(struct scsi_cmd *cmd);
 void scsi_orwrite_exec(struct scsi_cmd *cmd);
 int scsi_write_verify_setup(struct scsi_cmd *cmd);
+
+int scsi_pr_in_setup(struct scsi_cmd *cmd);
+void scsi_pr_in_exec(struct scsi_cmd *cmd);
+int scsi_pr_out_setup(struct scsi_cmd *cmd);
+void scsi_pr_out_exec(struct scsi_cmd *cmd);
+int scsi_reserve_setup(struct scsi_cmd *cmd);
+void scsi_reserve_exec(struct scsi_cmd *cmd);
+/* A reset releases the SPC-2 reservation (reserve.c). */
+void scsi_reserve_reset(struct scsi_lu *lu);
+
+int scsi_xcopy_setup(struct scsi_cmd *cmd);
+void scsi_xcopy_exec(struct scsi_cmd *cmd);
+int scsi_rcr_setup(struct scsi_cmd *cmd);
+void scsi_rcr_exec(struct scsi_cmd *cmd);
+int scsi_rtpg_setup(struct scsi_cmd *cmd);
+void scsi_rtpg_exec(struct scsi_cmd *cmd);
 
 int scsi_prefetch_setup(struct scsi_cmd *cmd);
 int scsi_read_defect_setup(struct scsi_cmd *cmd);

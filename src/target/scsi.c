@@ -66,6 +66,17 @@ static void task_reset(struct tgt_task *tt, struct idm_task *t, const struct idm
 	memcpy(tt->bhs, pdu->bhs, IDM_BHS_LEN);
 }
 
+/* The session's I_T nexus names, made once (the session belongs to
+ * this reactor, so no lock): SPC-4 reservations are kept by them. */
+static const struct scsi_nexus *session_nexus(struct tgt_session *s, struct tgt_conn *tc)
+{
+	if (!s->nexus.initiator_port[0]) {
+		scsi_nexus_init(&s->nexus, s->initiator_name, s->isid, s->target->iqn,
+				tc->portal->conf.tpgt, s->tsih);
+	}
+	return &s->nexus;
+}
+
 static void cmd_fill(struct tgt_task *tt, struct idm_conn *c, struct tgt_session *s,
 		     const struct idm_pdu *pdu)
 {
@@ -78,6 +89,7 @@ static void cmd_fill(struct tgt_task *tt, struct idm_conn *c, struct tgt_session
 	cmd->cdb = tt->cdb;
 	cmd->edtl = edtl;
 	cmd->ua_seen = s->ua_seen;
+	cmd->nexus = session_nexus(s, tgt_conn_of(c));
 	cmd->reactor = c->reactor;
 	cmd->priv = tt;
 	tt->read_edtl = (flags & SCSI_CMD_FLAG_READ) ? edtl : 0;

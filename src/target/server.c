@@ -59,8 +59,8 @@ static void targets_close(struct idm_server *srv)
 	srv->ntargets = 0;
 }
 
-static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, char *err,
-		    size_t errlen)
+static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
+		    char *err, size_t errlen)
 {
 	struct idm_backing *store;
 	struct scsi_lu *lu;
@@ -88,6 +88,12 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, char *e
 	}
 	t->luns.lu[lc->lun] = lu;
 	t->luns.count++;
+	/* APTPL reservations a previous run saved come back now. */
+	rc = scsi_lu_set_state_dir(lu, state_dir);
+	if (rc < 0) {
+		return fail(err, errlen, rc, "%s LUN %u: cannot load its state from %s: %s",
+			    t->iqn, lc->lun, state_dir, strerror(-rc));
+	}
 	return 0;
 }
 
@@ -127,7 +133,7 @@ static int targets_open(struct idm_server *srv, const struct idm_target_conf_all
 			return fail(err, errlen, -EEXIST, "target %s is configured twice", t->iqn);
 		}
 		for (unsigned l = 0; l < tc->nluns && l < IDM_MAX_LUNS_PER_TARGET; l++) {
-			int rc = lun_open(t, &tc->luns[l], err, errlen);
+			int rc = lun_open(t, &tc->luns[l], conf->state_dir, err, errlen);
 
 			if (rc < 0) {
 				return rc;

@@ -133,6 +133,19 @@ void tgt_session_get(struct tgt_session *s)
 	pthread_mutex_unlock(&s->srv->lock);
 }
 
+/* The I_T nexus ends with its session: its SPC-2 reservations go. */
+static void session_nexus_gone(struct tgt_session *s)
+{
+	if (!s->target || !s->nexus.initiator_port[0]) {
+		return;
+	}
+	for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
+		if (s->target->luns.lu[l]) {
+			scsi_lu_nexus_gone(s->target->luns.lu[l], &s->nexus);
+		}
+	}
+}
+
 void tgt_session_put(struct tgt_session *s)
 {
 	uint32_t left;
@@ -141,6 +154,7 @@ void tgt_session_put(struct tgt_session *s)
 	left = --s->refcnt;
 	pthread_mutex_unlock(&s->srv->lock);
 	if (left == 0) {
+		session_nexus_gone(s);
 		s->magic = 0;
 		free(s);
 	}

@@ -86,6 +86,7 @@ struct tgt_session {
 	/* owned by the connection's reactor */
 	struct tgt_window win;
 	uint32_t ua_seen[SCSI_MAX_LUNS];
+	struct scsi_nexus nexus;         /* filled by the first SCSI command */
 	struct idm_params params;
 	/* the one connection; changed under srv->lock */
 	struct tgt_conn *conn;

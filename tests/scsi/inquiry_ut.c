@@ -115,7 +115,7 @@ static uint16_t vpd(struct t_env *e, uint8_t page)
 static void test_vpd_supported_pages(void **state)
 {
 	struct t_env *e = *state;
-	const uint8_t want[] = {0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2};
+	const uint8_t want[] = {0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2};
 	uint8_t pages[16];
 	uint16_t n = vpd(e, 0x00);
 	uint16_t i;

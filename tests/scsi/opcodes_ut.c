@@ -91,7 +91,7 @@ static void test_all_commands(void **state)
 	assert_int_equal(rsoc(e, 0, 0, 0, 65535), 0);
 	t_expect_good(e);
 	n = parse_all(e, false, d, 128);
-	assert_int_equal(n, 36 + 3); /* opcodes, and service actions of 9Eh, A3h */
+	assert_int_equal(n, 42 + 8); /* opcodes, service actions of 9Eh, A3h, 83h, 84h */
 	for (i = 1; i < n; i++) {    /* ascending opcode, then service action */
 		assert_true(d[i - 1].op < d[i].op ||
 		            (d[i - 1].op == d[i].op && d[i - 1].sa < d[i].sa));
@@ -99,7 +99,7 @@ static void test_all_commands(void **state)
 	assert_true(listed(d, n, 0x89));
 	assert_true(listed(d, n, 0x42));
 	for (i = 0; i < n; i++) {
-		if (d[i].op == 0x9e || d[i].op == 0xa3) {
+		if (d[i].op == 0x9e || d[i].op == 0xa3 || d[i].op == 0x83 || d[i].op == 0x84) {
 			assert_true(d[i].servactv);
 		} else {
 			assert_false(d[i].servactv);
@@ -205,7 +205,7 @@ static void test_unsupported_and_errors(void **state)
 	}
 	/* Another MAINTENANCE IN service action: invalid field. */
 	{
-		uint8_t cdb[12] = {0xa3, 0x0a, 0, 0, 0, 0, 0, 0, 0, 64};
+		uint8_t cdb[12] = {0xa3, 0x0b, 0, 0, 0, 0, 0, 0, 0, 64};
 
 		assert_int_equal(t_run(e, cdb, 12), 1);
 		t_expect_field(e, 1, 4);

@@ -505,3 +505,20 @@ void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
 	fk.ua_raised++;
 	lu->ua_asc = asc;
 }
+
+void scsi_nexus_init(struct scsi_nexus *n, const char *initiator_name, const uint8_t isid[6],
+		     const char *target_name, uint16_t tpgt, uint32_t id)
+{
+	(void)isid;
+	snprintf(n->initiator_port, sizeof(n->initiator_port), "%.200s,i", initiator_name);
+	snprintf(n->target_port, sizeof(n->target_port), "%.200s,t", target_name);
+	n->rel_port_id = tpgt;
+	n->tpgt = tpgt;
+	n->id = id;
+}
+
+void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n)
+{
+	(void)lu;
+	(void)n;
+}

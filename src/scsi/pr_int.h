@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private to src/scsi: the reservation state of one LU (persistent
+ * reservations, SPC-4 5.12, and SPC-2 RESERVE/RELEASE), shared by all
+ * reactors under `lock`. pr.c owns the persistent part, reserve.c the
+ * SPC-2 part, pr_state.c the APTPL file.
+ */
+#ifndef IDM_SCSI_PR_INT_H
+#define IDM_SCSI_PR_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "scsi_int.h"
+
+#define PR_MAX_REGS 32 /* registrations per LU */
+#define PR_MAX_UAS 64  /* per-nexus unit attentions waiting per LU */
+
+/* Persistent reservation types (SPC-4 6.15.2, table 170). */
+enum pr_type {
+	PR_TYPE_NONE = 0,
+	PR_TYPE_WE = 1,    /* Write Exclusive */
+	PR_TYPE_EA = 3,    /* Exclusive Access */
+	PR_TYPE_WE_RO = 5, /* Write Exclusive, Registrants Only */
+	PR_TYPE_EA_RO = 6, /* Exclusive Access, Registrants Only */
+	PR_TYPE_WE_AR = 7, /* Write Exclusive, All Registrants */
+	PR_TYPE_EA_AR = 8, /* Exclusive Access, All Registrants */
+};
+
+/* One I_T nexus by name, as stored in the tables. */
+struct pr_port {
+	char iport[SCSI_PORT_NAME_MAX];
+	char tport[SCSI_PORT_NAME_MAX];
+};
+
+struct pr_reg {
+	bool used;
+	uint64_t key;
+	uint16_t rel_port;
+	struct pr_port port;
+};
+
+struct pr_ua {
+	bool used;
+	uint16_t asc;
+	struct pr_port port;
+};
+
+#define XCOPY_HELD_MAX 16 /* EXTENDED COPY results held per LU */
+#define XCOPY_SENSE_LEN 18
+
+/* The results of one EXTENDED COPY, held for RECEIVE COPY RESULTS. */
+struct xcopy_held {
+	bool used;
+	uint8_t list_id;
+	uint8_t status;     /* copy manager status: 1 good, 2 error */
+	uint8_t cmd_status; /* SCSI status of the EXTENDED COPY */
+	uint8_t units;      /* transfer count units: 0 bytes, 1 KiB */
+	uint16_t segments;  /* segments processed */
+	uint32_t count;     /* transfer count */
+	uint8_t sense_len;
+	uint8_t sense[XCOPY_SENSE_LEN];
+	char iport[SCSI_PORT_NAME_MAX];
+};
+
+/*
+ * The state of a LU that all reactors share and change only on slow
+ * paths (reservations, EXTENDED COPY results), under `lock`.
+ */
+struct scsi_pr {
+	pthread_mutex_t lock;
+	uint32_t generation; /* PRgeneration */
+	struct pr_reg regs[PR_MAX_REGS];
+	uint8_t type;           /* enum pr_type; NONE: not reserved */
+	int holder;             /* index into regs; -1 for all-registrants */
+	bool aptpl;             /* persist through power loss */
+	bool can_persist;       /* the state file can be written */
+	bool r2_held;           /* an SPC-2 reservation exists */
+	struct pr_port r2_port; /* ... held by this nexus */
+	struct pr_ua uas[PR_MAX_UAS];
+	char path[PATH_MAX]; /* APTPL state file, "" when none */
+	struct xcopy_held held[XCOPY_HELD_MAX];
+	unsigned held_next; /* slot to reuse when all are used */
+};
+
+/* Allocate / free the state of a LU (lu.c). */
+int scsi_pr_create(struct scsi_lu *lu);
+void scsi_pr_free(struct scsi_lu *lu);
+
+/* Under pr->lock: refresh the lock-free flags of the LU. */
+void pr_publish(struct scsi_lu *lu);
+/* Under pr->lock: is the nexus registered (index) / the holder? */
+int pr_find_reg(const struct scsi_pr *pr, const struct scsi_nexus *n);
+/* The nexus of a command as a table key. */
+void pr_port_of(struct pr_port *p, const struct scsi_nexus *n);
+bool pr_port_is(const struct pr_port *p, const struct scsi_nexus *n);
+
+/* APTPL file (pr_state.c), under pr->lock: 0 or -errno. */
+int pr_state_save(struct scsi_pr *pr);
+int pr_state_load(struct scsi_pr *pr);
+void pr_state_remove(struct scsi_pr *pr);
+
+/* Reservation conflict checks (cdb.c calls these when resv_active):
+ * 1 with RESERVATION CONFLICT set, else 0. */
+int scsi_resv_check(struct scsi_cmd *cmd);
+/* Per-nexus unit attention, or 0 (cdb.c, when pr_ua_pending). */
+uint16_t scsi_pr_take_ua(struct scsi_lu *lu, const struct scsi_nexus *n);
+
+/* Set RESERVATION CONFLICT status on a command. */
+void scsi_cmd_conflict(struct scsi_cmd *cmd);
+
+#endif
