@@ -427,6 +427,24 @@ static void reinstate_close(void *arg)
 
 /* ---- the final response ---- */
 
+/* A new I_T nexus starts with no unit attention pending: it has not missed
+ * the resets that happened before it existed. */
+static void session_ua_baseline(struct tgt_session *s)
+{
+	const struct scsi_lu_set *luns;
+	unsigned i;
+
+	if (!s->target) {
+		return; /* discovery */
+	}
+	luns = &s->target->luns;
+	for (i = 0; i < SCSI_MAX_LUNS; i++) {
+		if (luns->lu[i]) {
+			s->ua_seen[i] = __atomic_load_n(&luns->lu[i]->ua_generation, __ATOMIC_ACQUIRE);
+		}
+	}
+}
+
 static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 {
 	struct tgt_session *s = calloc(1, sizeof(*s));
@@ -445,6 +463,7 @@ static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 	s->params = l->result;
 	s->conn = tc;
 	s->reactor = tc->ic->reactor;
+	session_ua_baseline(s);
 	return s;
 }
 
