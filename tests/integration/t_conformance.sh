@@ -45,5 +45,36 @@ for suite in "${SUITES[@]}"; do
 	idmd_alive || fail "idmd died during $suite"
 done
 idmd_stop
+
+# The whole suite (every SCSI and iSCSI test of libiscsi 1.19) on a file LUN, the URL
+# given twice so the MultipathIO tests get their second session, with a state
+# directory for APTPL. Skips are counted and their reasons listed: the README names
+# the ones that cannot apply.
+state=$TEST_LOGDIR/state
+img=$TEST_LOGDIR/all.img
+rm -rf "$state" "$img"
+truncate -s 256M "$img"
+PORT=$(free_port) || exit 1
+idmd_start --portal "127.0.0.1:$PORT" --target "$IQN" --lun "file:$img:256M" --state-dir "$state"
+URL="iscsi://127.0.0.1:$PORT/$IQN/0"
+alog=$TEST_LOGDIR/ALL.log
+t 900 iscsi-test-cu --dataloss --test ALL "$URL" "$URL" >"$alog" 2>&1
+rc=$?
+if ! counts=$(cunit_counts "$alog"); then
+	echo "ALL: no CUnit summary (exit $rc), see $alog"
+	bad=1
+else
+	read -r ran nfail <<<"$counts"
+	nskip=$(grep -c '\[SKIPPED\]' "$alog")
+	echo "ALL: ran $ran, failed $nfail, of which libiscsi skipped $nskip (exit $rc)"
+	grep -o '\[SKIPPED\].*' "$alog" | sort | uniq -c | sort -rn | sed 's/^/    /'
+	if ((ran < 200 || nfail != 0 || rc != 0)); then
+		grep -E '^ *Test: .*FAILED|CU_ASSERT' "$alog" | head -n 20
+		bad=1
+	fi
+fi
+idmd_alive || fail "idmd died during the whole suite"
+idmd_stop
+rm -f "$img"
 ((bad == 0)) || fail "conformance failures (logs in $TEST_LOGDIR)"
 echo "PASS"
