@@ -7,6 +7,7 @@
 # copy, logout, login, fsck, compare; without and with CRC32C digests); this passes when
 # every one of its RESULT lines says PASS. The guest tree is built once and cached
 # (tests/vm/build-rootfs.sh). IDM_VM_TESTS=0 skips the VM tests.
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 require_idmd

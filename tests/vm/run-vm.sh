@@ -73,6 +73,7 @@ flock -u 8
 RUN=$(mktemp -d "$CACHE/run-$NAME.XXXXXX")
 SHARE=$RUN/share
 QPID=
+# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 # cleanup: never leave our qemu behind; drop the run's scratch files.
 cleanup() {
 	if [[ -n $QPID ]] && kill -0 "$QPID" 2>/dev/null; then
@@ -115,7 +116,7 @@ while kill -0 "$QPID" 2>/dev/null; do
 	fi
 	sleep 1
 done
-wait "$QPID"
+wait "$QPID" 2>/dev/null
 qrc=$?
 QPID=
 t2=$(date +%s)
@@ -125,6 +126,8 @@ mkdir -p "$LOGDIR"
 cp -a "$SHARE/out/." "$LOGDIR/" 2>/dev/null
 cp "$RUN/serial.log" "$RUN/qemu.log" "$LOGDIR/" 2>/dev/null
 if ((timed_out)); then
+	msg "the guest's output so far:"
+	tail -n 20 "$SHARE/out/output.log" >&2 2>/dev/null
 	rc=124
 elif [[ -s $SHARE/out/status ]]; then
 	rc=$(cat "$SHARE/out/status")

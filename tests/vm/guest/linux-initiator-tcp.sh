@@ -9,6 +9,9 @@
 # checksums, log out, check that the LUN's backing file holds the same files.
 # Prints one "RESULT NAME: PASS|FAIL [why]" line per step and exits 0 only when every
 # step passed and idmd exited 0 on SIGTERM.
+#
+# The step functions run through step(), which shellcheck cannot follow:
+# shellcheck disable=SC2317
 set -uo pipefail
 
 ADDR=198.18.0.1
@@ -45,7 +48,7 @@ step() {
 	else
 		result "$name" FAIL "exit $rc"
 	fi
-	return $rc
+	return "$rc"
 }
 
 iscsi() { timeout -k 5 120 iscsiadm "$@"; }
@@ -93,17 +96,22 @@ stop_idmd() {
 	rc=$?
 	IDMD_PID=
 	echo "idmd exit status $rc"
-	return $rc
+	return "$rc"
 }
 
 # start_iscsid: no systemd here; setsid, because iscsid signals its process group on exit.
 start_iscsid() {
+	local i
 	modprobe -a iscsi_tcp sd_mod || return 1
 	setsid iscsid -f >"$OUT/iscsid.log" 2>&1 </dev/null &
 	ISCSID_PID=$!
-	sleep 1
-	iscsiadm -m session >/dev/null 2>&1
-	[[ $? == 0 || $? == 21 ]]   # 21: no active sessions, but iscsid answered
+	# ready once its (abstract) control socket for iscsiadm listens
+	for ((i = 0; i < 50; i++)); do
+		ss -Hlx | grep -q ISCSIADM_ABSTRACT_NAMESPACE && return 0
+		kill -0 "$ISCSID_PID" 2>/dev/null || { cat "$OUT/iscsid.log"; return 1; }
+		sleep 0.2
+	done
+	return 1
 }
 
 discover() {
@@ -149,9 +157,9 @@ check_digests() {
 # make_tree: tens of MiB of real files (kernel modules and docs) to copy to the LUN.
 make_tree() {
 	local mods
-	mods=$(ls -d /usr/lib/modules/*/kernel | head -n 1)
+	mods=(/usr/lib/modules/*/kernel)
 	mkdir -p "$TREE" &&
-		cp -a "$mods/fs" "$TREE/" &&
+		cp -a "${mods[0]}/fs" "$TREE/" &&
 		cp -a /usr/share/doc "$TREE/doc" &&
 		du -sh "$TREE" && find "$TREE" -type f | wc -l
 }
@@ -184,7 +192,7 @@ verify_backing() {
 		(cd "$MNT" && sha256sum --quiet -c "$SUMS")
 	local rc=$?
 	umount "$MNT" 2>/dev/null
-	return $rc
+	return "$rc"
 }
 
 # cleanup_session: after a failed step, leave nothing mounted or logged in.
