@@ -236,9 +236,16 @@ if step net setup_net && step idmd_start start_idmd && step iscsid start_iscsid 
 	step tree make_tree && step discovery discover; then
 	round None
 	round CRC32C
-	# --- CHAP (to come): set node.session.auth.authmethod=CHAP, .username and
-	# --- .password on the node, start idmd with a CHAP secret, then run "round None"
-	# --- again; also a wrong password must fail to log in. Needs idmd's CHAP options.
+	# ---- CHAP: TO COME (waits for idmd's CHAP options) --------------------------
+	# Restart idmd with a CHAP user/secret for the target (and a mutual one), then:
+	#   node_set node.session.auth.authmethod CHAP
+	#   node_set node.session.auth.username USER; node_set node.session.auth.password SECRET
+	#   (mutual: node.session.auth.username_in / node.session.auth.password_in)
+	#   round None                         -> every step must pass
+	#   a wrong password: "step chap_bad_secret" expecting the login to FAIL
+	#   (iscsiadm exits 24, authorization failure) and no session left behind;
+	#   discovery CHAP likewise with discovery.sendtargets.auth.* if idmd supports it.
+	# ---------------------------------------------------------------------------
 	step idmd_alive idmd_alive
 fi
 if [[ -n $IDMD_PID ]]; then
