@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The Linux kernel iSCSI initiator (open-iscsi, iscsi_tcp) against idmd, in a Debian 12
+# VM under qemu (software emulation): our own kernel has no SCSI or iSCSI. The guest
+# script tests/vm/guest/linux-initiator-tcp.sh does the work (discovery, login, ext4,
+# copy, logout, login, fsck, compare; without and with CRC32C digests); this passes when
+# every one of its RESULT lines says PASS. The guest tree is built once and cached
+# (tests/vm/build-rootfs.sh). IDM_VM_TESTS=0 skips the VM tests.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_idmd
+[[ ${IDM_VM_TESTS:-1} != 0 ]] || skip "VM tests turned off (IDM_VM_TESTS=0)"
+VM=$IDM_ROOT/tests/vm
+GUEST=$VM/guest/linux-initiator-tcp.sh
+# the steps that must have passed, whatever else the guest prints
+REQUIRED=(discovery None_login None_fsck_compare None_backing_file CRC32C_negotiated
+	CRC32C_fsck_compare CRC32C_backing_file idmd_sigterm all)
+
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null; then
+	(($(id -u) == 0)) || skip "qemu-system-x86/debootstrap missing and not root to install them"
+	command -v apt-get >/dev/null || skip "qemu-system-x86/debootstrap missing and no apt-get"
+fi
+
+t0=$(date +%s)
+"$VM/build-rootfs.sh" >"$TEST_LOGDIR/build-rootfs.log" 2>&1 || {
+	tail -n 20 "$TEST_LOGDIR/build-rootfs.log" >&2
+	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 cannot be installed here"
+	fail "building the guest tree failed (see $TEST_LOGDIR/build-rootfs.log)"
+}
+t1=$(date +%s)
+echo "guest tree ready in $((t1 - t0)) s: $(tail -n 1 "$TEST_LOGDIR/build-rootfs.log")"
+
+VM_LOGS=${TEST_LOGDIR%/*}/vm/linux-initiator-tcp
+IDMD=$IDMD IDM_VM_LOGDIR=$VM_LOGS IDM_VM_TIMEOUT=${IDM_VM_TIMEOUT:-420} \
+	"$VM/run-vm.sh" "$GUEST"
+rc=$?
+t2=$(date +%s)
+echo "VM run: $((t2 - t1)) s (guest status $rc); guest logs in $VM_LOGS"
+
+out=$VM_LOGS/output.log
+[[ -f $out ]] || fail "the guest wrote no output (status $rc); see $VM_LOGS/serial.log"
+grep '^RESULT ' "$out"
+[[ -f $VM_LOGS/idmd.log ]] && sanitizer_report "$VM_LOGS/idmd.log" && {
+	grep -m 20 -E -A 10 'Sanitizer|runtime error' "$VM_LOGS/idmd.log" >&2
+	fail "sanitizer report in the guest's idmd log"
+}
+((rc != 124)) || fail "the VM ran out of time"
+((rc == 0)) || fail "guest script exited $rc: $(grep -c '^RESULT .*: FAIL' "$out") step(s) failed"
+grep -q '^RESULT .*: FAIL' "$out" && fail "a step failed though the guest exited 0"
+for s in "${REQUIRED[@]}"; do
+	grep -q "^RESULT $s: PASS" "$out" || fail "step $s did not pass"
+done
+echo "PASS: $(grep -c '^RESULT .*: PASS' "$out") steps; total $((t2 - t0)) s"
