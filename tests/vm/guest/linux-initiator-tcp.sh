@@ -26,6 +26,7 @@ TREE=/tmp/tree   # the files copied to the LUN (a copy, so the source cannot cha
 SUMS=/tmp/tree.sha256
 
 failures=0
+IDMD_EXTRA=()    # more idmd options (CHAP) for the next start_idmd
 IDMD_PID=
 ISCSID_PID=
 DISK=
@@ -66,7 +67,7 @@ start_idmd() {
 	local i
 	truncate -s "${LUN_MIB}M" "$LUN_IMG" || return 1
 	idmd --portal "$PORTAL" --target "$IQN" --lun "file:$LUN_IMG:${LUN_MIB}M" \
-		>"$OUT/idmd.log" 2>&1 </dev/null &
+		"${IDMD_EXTRA[@]}" >>"$OUT/idmd.log" 2>&1 </dev/null &
 	IDMD_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$IDMD_PID" 2>/dev/null || { cat "$OUT/idmd.log"; IDMD_PID=; return 1; }
@@ -211,14 +212,15 @@ attach() {
 	return 1
 }
 
-# round DIGEST: the whole login/write/logout/login/verify/logout cycle with DIGEST
-# (None or CRC32C) for both header and data digests; stops at the first failed step.
+# round DIGEST [PREFIX]: the whole login/write/logout/login/verify/logout cycle with
+# DIGEST (None or CRC32C) for both header and data digests, its steps named
+# PREFIX+DIGEST; stops at the first failed step.
 round() {
-	local dg=$1
+	local dg=${2:-}$1
 	DISK=
-	if step "${dg}_node_digests" set_digests "$dg" &&
+	if step "${dg}_node_digests" set_digests "$1" &&
 		step "${dg}_login" login && attach "${dg}_disk" &&
-		step "${dg}_negotiated" check_digests "$dg" &&
+		step "${dg}_negotiated" check_digests "$1" &&
 		step "${dg}_mkfs_copy_sync" write_tree "$DISK" &&
 		step "${dg}_logout" logout &&
 		step "${dg}_login_again" login && attach "${dg}_disk_again" &&
@@ -231,21 +233,44 @@ round() {
 	return 1
 }
 
+# chap_node USER SECRET [TUSER TSECRET]: CHAP (mutual with the target pair) for the
+# next login, strongest algorithm first.
+chap_node() {
+	node_set node.session.auth.authmethod CHAP &&
+		node_set node.session.auth.chap_algs SHA3-256,SHA256,SHA1,MD5 &&
+		node_set node.session.auth.username "$1" &&
+		node_set node.session.auth.password "$2" &&
+		node_set node.session.auth.username_in "${3:-}" &&
+		node_set node.session.auth.password_in "${4:-}"
+}
+
+# refused: the login must fail and leave no session behind.
+refused() {
+	! login && ! iscsiadm -m session >/dev/null 2>&1
+}
+
+# chap: idmd again, now demanding mutual CHAP: a full round with the right secrets,
+# then a wrong initiator secret and a wrong target secret must both be refused.
+chap() {
+	local user=vmuser secret=initiator-secret-1 tuser=vmtarget tsecret=target-secret-22
+	step chap_idmd_stop stop_idmd || return 1
+	IDMD_EXTRA=(--chap "$user:$secret" --mutual-chap "$tuser:$tsecret")
+	step chap_idmd_start start_idmd || return 1
+	step chap_node chap_node "$user" "$secret" "$tuser" "$tsecret" || return 1
+	round None CHAP_
+	step chap_bad_secret_node chap_node "$user" wrong-secret-333 "$tuser" "$tsecret" &&
+		step chap_bad_secret_refused refused
+	step chap_bad_target_node chap_node "$user" "$secret" "$tuser" wrong-target-4444 &&
+		step chap_bad_target_refused refused
+	step chap_no_secret_in_log bash -c "! grep -E '$secret|$tsecret' '$OUT/idmd.log'"
+}
+
 echo "guest: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo)"
 if step net setup_net && step idmd_start start_idmd && step iscsid start_iscsid &&
 	step tree make_tree && step discovery discover; then
 	round None
 	round CRC32C
-	# ---- CHAP: TO COME (waits for idmd's CHAP options) --------------------------
-	# Restart idmd with a CHAP user/secret for the target (and a mutual one), then:
-	#   node_set node.session.auth.authmethod CHAP
-	#   node_set node.session.auth.username USER; node_set node.session.auth.password SECRET
-	#   (mutual: node.session.auth.username_in / node.session.auth.password_in)
-	#   round None                         -> every step must pass
-	#   a wrong password: "step chap_bad_secret" expecting the login to FAIL
-	#   (iscsiadm exits 24, authorization failure) and no session left behind;
-	#   discovery CHAP likewise with discovery.sendtargets.auth.* if idmd supports it.
-	# ---------------------------------------------------------------------------
+	chap
 	step idmd_alive idmd_alive
 fi
 if [[ -n $IDMD_PID ]]; then
