@@ -3,13 +3,14 @@
  * idmio: an iSCSI initiator command line on the idm datamover.
  *
  *   idmio discover URL
- *   idmio login URL
+ *   idmio login URL [--idle SECONDS]
  *   idmio inquiry URL
  *   idmio readcap URL
  *   idmio read URL --lba N --count N [--out FILE]
  *   idmio write URL --lba N --count N (--in FILE | --pattern X)
  *   idmio copy FILE URL | copy URL FILE
  *   idmio bench URL --rw randread|randwrite|read|write --bs 4k --qd 32 --time 10
+ *   idmio reset URL   (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)
  *
  * Common options: --transport tcp|iser|auto, --initiator-name IQN.
  */
@@ -43,6 +44,7 @@ struct opts {
 	uint32_t bs;
 	uint32_t qd;
 	uint32_t seconds;
+	uint32_t idle; /* login: stay logged in this long (answers NOP-In pings) */
 };
 
 struct lun {
@@ -61,6 +63,7 @@ static void usage(void)
 	        "  write URL --lba N --count N (--in FILE | --pattern X)\n"
 	        "  copy FILE URL | copy URL FILE\n"
 	        "  bench URL --rw randread|randwrite|read|write --bs 4k --qd 32 --time 10\n"
+	        "  reset URL (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)\n"
 	        "URL: iscsi://[user[%%password]@]host[:port]/target-iqn/lun (or iser://)\n");
 }
 
@@ -145,6 +148,8 @@ static bool parse_opt(struct opts *o, int c, const char *arg)
 		return parse_size(arg, &v) && v >= 1 && v <= 1024 && (o->qd = (uint32_t)v) != 0;
 	case 'T':
 		return parse_size(arg, &v) && v >= 1 && v <= 3600 && (o->seconds = (uint32_t)v) != 0;
+	case 'I':
+		return parse_size(arg, &v) && v <= 3600 && ((o->idle = (uint32_t)v) || true);
 	default:
 		return false;
 	}
@@ -158,7 +163,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"out", required_argument, NULL, 'o'},       {"in", required_argument, NULL, 'i'},
 	    {"pattern", required_argument, NULL, 'p'},   {"rw", required_argument, NULL, 'r'},
 	    {"bs", required_argument, NULL, 'b'},        {"qd", required_argument, NULL, 'q'},
-	    {"time", required_argument, NULL, 'T'},      {"help", no_argument, NULL, 'h'},
+	    {"time", required_argument, NULL, 'T'},      {"idle", required_argument, NULL, 'I'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
 
@@ -340,6 +346,19 @@ static int cmd_discover(const struct opts *o)
 	return 0;
 }
 
+/* Keep the session up (the reactor answers the target's NOP-In pings). */
+static int idle_session(struct lun *l, uint32_t seconds)
+{
+	uint64_t end = idm_now_ms() + (uint64_t)seconds * 1000;
+
+	while (idm_now_ms() < end) {
+		if (idm_ini_service(l->s, 100) < 0) {
+			return -ECONNRESET;
+		}
+	}
+	return 0;
+}
+
 static int cmd_login(const struct opts *o)
 {
 	struct lun l;
@@ -363,7 +382,24 @@ static int cmd_login(const struct opts *o)
 	       p->max_burst_length, p->first_burst_length, p->max_outstanding_r2t);
 	printf("ErrorRecoveryLevel=%u\nTargetPortalGroupTag=%u\n", p->error_recovery_level,
 	       p->target_portal_group_tag);
-	close_session(&l);
+	fflush(stdout);
+	if (o->idle && idle_session(&l, o->idle) != 0) {
+		die("idle session", l.s);
+		close_session(&l);
+		return 1;
+	}
+	if (o->idle) {
+		const struct idm_conn_stats *st = idm_ini_stats(l.s);
+
+		printf("idle %u s: pdus_rx %llu pdus_tx %llu\n", o->idle,
+		       (unsigned long long)st->pdus_rx, (unsigned long long)st->pdus_tx);
+	}
+	if (idm_ini_logout(l.s) != 0) {
+		die("logout", l.s);
+		idm_ini_destroy(l.s);
+		return 1;
+	}
+	idm_ini_destroy(l.s);
 	return 0;
 }
 
@@ -887,6 +923,51 @@ static int cmd_bench(const struct opts *o)
 	return rc ? 1 : 0;
 }
 
+/* ---- task management ---- */
+
+static void reset_read_done(struct idm_ini_cmd *cmd, int err)
+{
+	int *state = cmd->arg;
+
+	*state = err == -ECANCELED ? 2 : 1; /* 2: the abort ended it */
+}
+
+static int cmd_reset(const struct opts *o)
+{
+	static uint8_t buf[65536];
+	struct idm_ini_cmd cmd;
+	struct lun l;
+	int read_state = 0, rc;
+
+	if (open_lun(o, o->args[0], &l) != 0) {
+		return 1;
+	}
+	cmd_init(&cmd, IDM_INI_READ, buf, sizeof(buf), l.url.lun);
+	cdb_rw16(&cmd, false, 0, sizeof(buf) / l.block_size);
+	cmd.done = reset_read_done;
+	cmd.arg = &read_state;
+	rc = idm_ini_scsi_async(l.s, &cmd);
+	if (rc == 0) {
+		rc = idm_ini_tmf(l.s, ISCSI_TMF_ABORT_TASK, l.url.lun, &cmd);
+	}
+	while (rc == 0 && read_state == 0 && idm_ini_service(l.s, 100) == 0) {
+	}
+	if (rc != 0 || read_state == 0) {
+		die("abort task", l.s);
+		close_session(&l);
+		return 1;
+	}
+	printf("abort task: %s\n", read_state == 2 ? "aborted" : "the read had completed");
+	if (idm_ini_tmf(l.s, ISCSI_TMF_LOGICAL_UNIT_RESET, l.url.lun, NULL) != 0) {
+		die("LUN reset", l.s);
+		close_session(&l);
+		return 1;
+	}
+	printf("lun reset: done\n");
+	close_session(&l);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -896,7 +977,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 	    {"discover", 1, cmd_discover}, {"login", 1, cmd_login}, {"inquiry", 1, cmd_inquiry},
 	    {"readcap", 1, cmd_readcap},   {"read", 1, cmd_read},   {"write", 1, cmd_write},
-	    {"copy", 2, cmd_copy},         {"bench", 1, cmd_bench},
+	    {"copy", 2, cmd_copy},         {"bench", 1, cmd_bench},   {"reset", 1, cmd_reset},
 	};
 	struct opts o;
 

@@ -131,7 +131,6 @@ static int cmd_send(struct idm_ini *s, struct idm_ini_cmd *cmd)
 		ini_unsol_plan(&s->c->params, cmd->len, &u);
 	}
 	cmd->cmdsn = s->sn.cmd_sn++;
-	s->inflight++;
 	idm_bhs_init(pdu->bhs, ISCSI_OP_SCSI_CMD, false);
 	cmd_fill_bhs(cmd, pdu->bhs, &u);
 	if (u.immediate) {
@@ -165,12 +164,14 @@ void ini_scsi_pump(struct idm_ini *s)
 			}
 			return;
 		}
-		if (rc != 0 && cmd->task) {
-			cmd_complete(s, cmd, rc); /* sent but its data could not follow */
-			idm_conn_close(s->c);
-		} else if (rc != 0) {
-			s->inflight++;
+		if (rc != 0) {
+			/* with a task, the command left but its data could not follow */
+			bool sent = cmd->task != NULL;
+
 			cmd_complete(s, cmd, rc);
+			if (sent && s->c) {
+				idm_conn_close(s->c);
+			}
 		}
 	}
 }
@@ -187,6 +188,7 @@ int idm_ini_scsi_async(struct idm_ini *s, struct idm_ini_cmd *cmd)
 		return -EINVAL;
 	}
 	cmd_reset_results(cmd);
+	s->inflight++; /* counted from here until `done` runs */
 	if (s->wait_tail) {
 		s->wait_tail->next = cmd;
 	} else {
@@ -416,6 +418,7 @@ void ini_fail_waiting(struct idm_ini *s, int err)
 
 		s->wait_head = cmd->next;
 		cmd->next = NULL;
+		s->inflight--;
 		cmd->done(cmd, err);
 	}
 	s->wait_tail = NULL;

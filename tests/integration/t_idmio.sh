@@ -86,23 +86,49 @@ grep -q "using tcp" "$TEST_TMP/e3" || fail "auto did not pick tcp"
 idmd_alive || fail "idmd died"
 idmd_stop
 
+# a target with RFC-default-like limits (InitialR2T=Yes, no immediate data,
+# 8 KiB PDUs) that pings every second: all data by R2T, NOP-Ins answered
+PORT=$(free_port) || exit 1
+cat >"$TEST_TMP/idmd.json" <<JSON
+{ "portals": [ { "addr": "127.0.0.1", "port": $PORT } ],
+  "targets": [ { "iqn": "$IQN", "luns": [ { "lun": 0, "spec": "mem:16M" } ] } ],
+  "tunables": { "max_recv_dsl": 8192, "first_burst_length": 65536, "max_burst_length": 262144,
+                "initial_r2t": true, "immediate_data": false,
+                "nop_interval_s": 1, "nop_timeout_s": 1 } }
+JSON
+IDMD_PORT=$PORT idmd_start --config "$TEST_TMP/idmd.json"
+URL="iscsi://127.0.0.1:$PORT/$IQN/0"
+out=$(c "$IDMIO" login "$URL" --idle 4) || fail "idle session: $out"
+grep -q "InitialR2T=Yes" <<<"$out" || fail "InitialR2T not negotiated: $out"
+pdus=$(awk '$1 == "idle" { print $5 }' <<<"$out")
+((${pdus:-0} > 2)) || fail "no NOP-In seen while idle: $out"
+rw_compare "$URL" 3 $((1500 * 1024)) r2t-only
+out=$(c "$IDMIO" reset "$URL") || fail "reset: $out"
+grep -q "lun reset: done" <<<"$out" || fail "reset: $out"
+idmd_alive || fail "idmd died"
+idmd_stop
+
 # ---- against tgtd ----
 
 if ! command -v tgtd >/dev/null || ! command -v tgtadm >/dev/null; then
 	skip "tgtd not installed (the idmd part passed)"
 fi
 TPORT=$(free_port) || exit 1
+# tgtd's control channel number (-C) must stay below 32768, and must not
+# collide with another tgtd's socket
+CPORT=$((TPORT % 30000 + 1000))
+while [[ -e /var/run/tgtd/socket.$CPORT ]]; do CPORT=$((CPORT + 1)); done
 TIQN=iqn.2026-11.org.idm:tgtd
 TGT_LOG=$TEST_LOGDIR/tgtd.log
 TGT_BACKING=$TEST_TMP/tgtd-lun1.img
 truncate -s 64M "$TGT_BACKING"
 mkdir -p /var/run/tgtd
-tgtd -f -C "$TPORT" --iscsi "portal=127.0.0.1:$TPORT" >"$TGT_LOG" 2>&1 </dev/null &
+tgtd -f -C "$CPORT" --iscsi "portal=127.0.0.1:$TPORT" >"$TGT_LOG" 2>&1 </dev/null &
 TGT_PID=$!
 stop_tgtd() {
 	if [[ -n ${TGT_PID:-} ]] && kill -0 "$TGT_PID" 2>/dev/null; then
 		# tgtd leaves on a system delete; a signal is the fallback
-		tgtadm -C "$TPORT" --op delete --mode system >/dev/null 2>&1 ||
+		tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1 ||
 			kill -TERM "$TGT_PID" 2>/dev/null
 		for _ in $(seq 30); do kill -0 "$TGT_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$TGT_PID" 2>/dev/null
@@ -112,9 +138,9 @@ stop_tgtd() {
 	on_exit
 }
 trap stop_tgtd EXIT
-for _ in $(seq 50); do port_listening "$TPORT" && [[ -S /var/run/tgtd/socket.$TPORT ]] && break; sleep 0.1; done
+for _ in $(seq 50); do port_listening "$TPORT" && [[ -S /var/run/tgtd/socket.$CPORT ]] && break; sleep 0.1; done
 port_listening "$TPORT" || fail "tgtd did not listen (see $TGT_LOG)"
-TA=(tgtadm -C "$TPORT" --lld iscsi)
+TA=(tgtadm -C "$CPORT" --lld iscsi)
 "${TA[@]}" --op new --mode target --tid 1 -T "$TIQN" || fail "tgtadm: new target"
 "${TA[@]}" --op new --mode logicalunit --tid 1 --lun 1 -b "$TGT_BACKING" || fail "tgtadm: new lun"
 "${TA[@]}" --op bind --mode target --tid 1 -I ALL || fail "tgtadm: bind"
