@@ -235,7 +235,13 @@ static int read_capacity(struct lun *l)
 	cmd.cdb[0] = 0x9e; /* SERVICE ACTION IN (16) */
 	cmd.cdb[1] = 0x10; /* READ CAPACITY (16) */
 	put_be32(cmd.cdb + 10, sizeof(buf));
-	rc = idm_ini_scsi(l->s, &cmd);
+	/* the first command of a session may meet a UNIT ATTENTION: retry */
+	for (int i = 0; i < 3; i++) {
+		rc = idm_ini_scsi(l->s, &cmd);
+		if (rc == 0 || cmd.sense_len < 3 || (cmd.sense[2] & 0x0f) != 0x6) {
+			break;
+		}
+	}
 	if (rc == 0) {
 		l->blocks = get_be64(buf) + 1;
 		l->block_size = get_be32(buf + 8);

@@ -221,6 +221,14 @@ static void cmd_take_residual(struct idm_ini_cmd *cmd, uint8_t flags, const uint
 	cmd->residual = (cmd->overflow || cmd->underflow) ? get_be32(bhs + SCSI_RSP_RESIDUAL) : 0;
 }
 
+/* A read that ended well must have brought all it did not report as residual. */
+static bool cmd_data_complete(const struct idm_ini_cmd *cmd)
+{
+	uint32_t want = cmd->len - (cmd->underflow && cmd->residual <= cmd->len ? cmd->residual : 0);
+
+	return cmd->dir != IDM_INI_READ || cmd->status != 0 || cmd->received >= want;
+}
+
 void ini_rx_scsi_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 {
 	struct idm_ini_cmd *cmd = rx_cmd(s, pdu);
@@ -243,7 +251,8 @@ void ini_rx_scsi_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 		memcpy(cmd->sense, pdu->data + 2, sl);
 		cmd->sense_len = (uint16_t)sl;
 	}
-	cmd_complete(s, cmd, cmd->response == ISCSI_RESPONSE_COMPLETED ? 0 : -EIO);
+	cmd_complete(s, cmd,
+	             cmd->response == ISCSI_RESPONSE_COMPLETED && cmd_data_complete(cmd) ? 0 : -EIO);
 }
 
 void ini_rx_data_in(struct idm_ini *s, struct idm_pdu *pdu)
@@ -260,6 +269,12 @@ void ini_rx_data_in(struct idm_ini *s, struct idm_pdu *pdu)
 		idm_conn_event(s->c, IDM_CE_PROTOCOL_ERROR);
 		return;
 	}
+	if (get_be32(pdu->bhs + DATA_DATASN) != cmd->task->data_sn++) {
+		/* DataPDUInOrder is assumed (ERL 0): a gap means lost data */
+		IDM_LOG_CONN(s->c, "Data-In out of sequence (ITT %#x)", cmd->itt);
+		idm_conn_event(s->c, IDM_CE_PROTOCOL_ERROR);
+		return;
+	}
 	if (!(pdu->flags & IDM_PDU_F_DATA_IN_TASK) && pdu->data_len) {
 		/* the transport could not place it: copy (counted) */
 		memcpy(cmd->buf + off, pdu->data, pdu->data_len);
@@ -269,7 +284,7 @@ void ini_rx_data_in(struct idm_ini *s, struct idm_pdu *pdu)
 	if (flags & DATA_FLAG_STATUS) {
 		cmd->status = pdu->bhs[DATA_STATUS];
 		cmd_take_residual(cmd, flags, pdu->bhs);
-		cmd_complete(s, cmd, 0);
+		cmd_complete(s, cmd, cmd_data_complete(cmd) ? 0 : -EIO);
 	}
 }
 

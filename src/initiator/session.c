@@ -569,7 +569,13 @@ static void ini_state_change(struct idm_conn *c, enum idm_conn_state from,
 	if (to == IDM_CONN_XPT_UP && from == IDM_CONN_XPT_WAIT) {
 		login_start(s);
 	} else if (to == IDM_CONN_CLEANUP) {
-		if (s->err[0] == '\0' && s->phase != INI_CLOSED) {
+		if (from == IDM_CONN_XPT_WAIT && s->err[0] == '\0') {
+			ini_fail(s, -ECONNREFUSED, "cannot connect to %s port %u", s->url.host,
+			         s->url.port);
+		}
+		if (s->phase == INI_FFP || s->phase == INI_LOGOUT) {
+			ini_fail(s, -ECONNRESET, "connection to %s lost", c->peer_name);
+		} else if (s->err[0] == '\0' && s->phase != INI_CLOSED) {
 			ini_fail(s, -ECONNRESET, "connection to %s closed", c->peer_name);
 		}
 		s->phase = INI_CLOSED;

@@ -78,6 +78,11 @@ int idm_ini_login_async(struct idm_ini *s, const struct idm_url *url, idm_ini_cb
 	int rc;
 
 	s->url = *url;
+	s->err[0] = '\0';
+	if (url->user[0] && !s->has_auth_hook) {
+		ini_fail(s, -EOPNOTSUPP, "the URL names a CHAP user, but CHAP is not available yet");
+		return -EOPNOTSUPP;
+	}
 	rc = resolve(s, url, &ss, &len);
 	return rc ? rc : ini_connect(s, (struct sockaddr *)&ss, len, cb, arg);
 }
@@ -142,6 +147,7 @@ int idm_ini_scsi(struct idm_ini *s, struct idm_ini_cmd *cmd)
 
 	cmd->done = sync_cmd_done;
 	cmd->arg = &w;
+	s->err[0] = '\0';
 	rc = sync_finish(s, &w, idm_ini_scsi_async(s, cmd));
 	if (rc == 0 && cmd->status != 0) {
 		ini_fail(s, -EIO, "SCSI status %#x, sense key %#x", cmd->status,
