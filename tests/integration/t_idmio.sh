@@ -108,6 +108,97 @@ grep -q "lun reset: done" <<<"$out" || fail "reset: $out"
 idmd_alive || fail "idmd died"
 idmd_stop
 
+# ---- IPv6 portal (when the loopback has ::1) ----
+
+if ip -6 addr show lo 2>/dev/null | grep -q "::1"; then
+	PORT=$(free_port) || exit 1
+	idmd_start --portal "[::1]:$PORT" --target "$IQN" --lun "mem:$((4 << 20))"
+	out=$(c "$IDMIO" inquiry "iscsi://[::1]:$PORT/$IQN/0") || fail "IPv6 inquiry: $out"
+	out=$(c "$IDMIO" discover "iscsi://[::1]:$PORT") || fail "IPv6 discover: $out"
+	grep -q "^$IQN\$" <<<"$out" || fail "IPv6 discover: $out"
+	idmd_stop
+	log "IPv6 portal: ok"
+fi
+
+# ---- a hostile target: random answers must give errors, never a crash ----
+
+if command -v python3 >/dev/null; then
+	HPORT=$(free_port) || exit 1
+	cat >"$TEST_TMP/hostile.py" <<'HOSTILE_PY'
+import random, socket, struct, sys
+port, n, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(seed)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(8)
+OPS = b"HeaderDigest=None\0DataDigest=None\0MaxRecvDataSegmentLength=8192\0" \
+      b"ImmediateData=Yes\0InitialR2T=No\0MaxBurstLength=65536\0FirstBurstLength=65536\0"
+def login_rsp(req):
+    csg = (req[1] >> 2) & 3
+    data = b"AuthMethod=None\0" if csg == 0 else OPS
+    b = bytearray(48)
+    b[0], b[1] = 0x23, 0x80 | (csg << 2) | (3 if csg == 1 else 1)
+    b[5:8] = len(data).to_bytes(3, "big")
+    b[8:14], b[14:16], b[16:20] = req[8:14], b"\0\1", req[16:20]
+    struct.pack_into(">III", b, 24, 0, 1, 64)
+    return bytes(b) + data + b"\0" * (-len(data) % 4)
+def garbage(req):
+    b = bytearray(rnd.getrandbits(8) for _ in range(48))
+    b[0] = rnd.choice([0x20, 0x21, 0x22, 0x24, 0x25, 0x26, 0x31, 0x32, 0x3f, rnd.randrange(64)])
+    if rnd.random() < 0.7:
+        b[16:20] = req[16:20]
+    if rnd.random() < 0.5:
+        b[4] = 0
+    dl = rnd.choice([0, 1, 100, 8192, rnd.randrange(1 << 24)])
+    b[5:8] = dl.to_bytes(3, "big")
+    return bytes(b) + bytes(rnd.getrandbits(8) for _ in range(min(dl, 9000)))
+for _ in range(n):
+    c, _ = ls.accept()
+    c.settimeout(2)
+    mode = rnd.randrange(4)
+    try:
+        while True:
+            req = c.recv(48, socket.MSG_WAITALL)
+            if len(req) < 48:
+                break
+            dl = int.from_bytes(req[5:8], "big")
+            if dl:
+                c.recv(dl + (-dl % 4), socket.MSG_WAITALL)
+            if req[0] & 0x3f == 3 and mode > 0:
+                c.sendall(login_rsp(req))
+                continue
+            for _ in range(rnd.randrange(1, 6)):
+                c.sendall(garbage(req))
+            if rnd.random() < 0.3:
+                break
+    except OSError:
+        pass
+    c.close()
+HOSTILE_PY
+	HN=60
+	python3 "$TEST_TMP/hostile.py" "$HPORT" "$HN" "$RANDOM" &
+	HPID=$!
+	for _ in $(seq 50); do port_listening "$HPORT" && break; sleep 0.1; done
+	HURL="iscsi://127.0.0.1:$HPORT/iqn.2026-11.org.idm:hostile/0"
+	for ((i = 0; i < HN; i++)); do
+		case $((i % 3)) in
+		0) t 10 "$IDMIO" inquiry "$HURL" >/dev/null 2>"$TEST_TMP/h.err" ;;
+		1) t 10 "$IDMIO" write "$HURL" --lba 0 --count 300 --pattern 1 >/dev/null 2>"$TEST_TMP/h.err" ;;
+		2) t 10 "$IDMIO" discover "iscsi://127.0.0.1:$HPORT" >/dev/null 2>"$TEST_TMP/h.err" ;;
+		esac
+		rc=$?
+		if ((rc > 2)) || sanitizer_report "$TEST_TMP/h.err"; then
+			cat "$TEST_TMP/h.err" >&2
+			kill "$HPID" 2>/dev/null
+			fail "idmio crashed or hung against a hostile target (exit $rc)"
+		fi
+	done
+	kill "$HPID" 2>/dev/null
+	wait "$HPID" 2>/dev/null
+	log "hostile target: $HN sessions, no crash"
+fi
+
 # ---- against tgtd ----
 
 if ! command -v tgtd >/dev/null || ! command -v tgtadm >/dev/null; then
