@@ -48,10 +48,16 @@ const char *idm_ini_error(const struct idm_ini *s);
 void idm_ini_set_transport(struct idm_ini *s, enum idm_ini_transport tp);
 /* Command table size (queue depth); before connecting. Default 64. */
 int idm_ini_set_queue_depth(struct idm_ini *s, uint32_t qd);
-/* Authentication (CHAP, include/idm/auth.h): a hook that sees the
- * security-stage keys; AuthMethod=None when unset. */
+/*
+ * Authentication (CHAP, include/idm/auth.h, not written yet): `hook`
+ * sees every key the target sends and may answer it; `auth_methods` is
+ * the AuthMethod offer ("CHAP,None"); `ready(hook->arg)` says when the
+ * security stage may end (the Login Request then asks to transit to the
+ * operational stage). Unset: AuthMethod=None, and a URL naming a user
+ * is refused rather than silently logged in without CHAP.
+ */
 void idm_ini_set_auth_hook(struct idm_ini *s, const struct idm_nego_hook *hook,
-			   const char *auth_methods);
+			   const char *auth_methods, bool (*ready)(void *arg));
 /* Log a line for each notable event (transport fallback, ...). */
 void idm_ini_set_verbose(struct idm_ini *s, bool on);
 

@@ -85,6 +85,7 @@ struct idm_ini {
 	uint16_t tsih;
 	struct idm_nego_hook auth_hook;
 	bool has_auth_hook;
+	bool (*auth_ready)(void *arg);
 	char auth_methods[16]; /* AuthMethod offer, as struct idm_params keeps it */
 	struct ini_sn sn;
 	uint32_t itt_counter;

@@ -113,9 +113,10 @@ int idm_ini_set_queue_depth(struct idm_ini *s, uint32_t qd)
 }
 
 void idm_ini_set_auth_hook(struct idm_ini *s, const struct idm_nego_hook *hook,
-                           const char *auth_methods)
+                           const char *auth_methods, bool (*ready)(void *arg))
 {
 	s->has_auth_hook = hook != NULL;
+	s->auth_ready = ready;
 	if (hook) {
 		s->auth_hook = *hook;
 	}
@@ -216,6 +217,15 @@ static void ini_local_params(struct idm_ini *s)
 	memcpy(p->auth_method, s->auth_methods, sizeof(p->auth_method));
 }
 
+/* May the security stage end with this Login Request? */
+static bool security_done(const struct idm_ini *s)
+{
+	if (!s->has_auth_hook) {
+		return true; /* AuthMethod=None: one exchange */
+	}
+	return s->auth_ready ? s->auth_ready(s->auth_hook.arg) : idm_nego_complete(&s->nego);
+}
+
 /* Transport up: the first Login Request, in the security stage. */
 static void login_start(struct idm_ini *s)
 {
@@ -237,7 +247,7 @@ static void login_start(struct idm_ini *s)
 	idm_conn_event(s->c, IDM_CE_LOGIN_RX);
 	/* with an authentication module, it decides when to leave the stage */
 	if (rc == 0) {
-		rc = login_send(s, !s->has_auth_hook, ISCSI_OP_PARMS_NEGOTIATION);
+		rc = login_send(s, security_done(s), ISCSI_OP_PARMS_NEGOTIATION);
 	}
 	if (rc != 0) {
 		ini_fail(s, rc, "login: cannot build the first request (%d)", rc);
@@ -334,7 +344,7 @@ static int login_step(struct idm_ini *s, const uint8_t *bhs)
 		rc = idm_nego_offer(&s->nego, IDM_NEGO_OPERATIONAL, &s->text);
 	}
 	if (rc == 0) {
-		rc = login_send(s, s->csg == ISCSI_OP_PARMS_NEGOTIATION || !s->has_auth_hook,
+		rc = login_send(s, s->csg == ISCSI_OP_PARMS_NEGOTIATION || security_done(s),
 		                s->csg == ISCSI_OP_PARMS_NEGOTIATION ? ISCSI_FULL_FEATURE_PHASE
 		                                                     : ISCSI_OP_PARMS_NEGOTIATION);
 	}
@@ -478,6 +488,12 @@ static void rx_async(struct idm_ini *s, struct idm_pdu *pdu)
 	uint8_t ev = pdu->bhs[ASYNC_EVENT];
 
 	IDM_LOG_CONN(s->c, "asynchronous message, event %u", ev);
+	if (ev == ISCSI_ASYNC_LOGOUT_REQUEST && s->phase == INI_FFP && s->op_cb == NULL) {
+		/* the target wants the session gone: comply (RFC 7143 11.9.1) */
+		ini_fail(s, -ECONNRESET, "the target asked for a logout");
+		idm_ini_logout_async(s, NULL, NULL);
+		return;
+	}
 	if (ev == ISCSI_ASYNC_CONN_DROP || ev == ISCSI_ASYNC_SESSION_DROP) {
 		ini_fail(s, -ECONNRESET, "target dropped the connection (async event %u)", ev);
 	}
