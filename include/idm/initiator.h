@@ -21,7 +21,7 @@
 /* ---- URLs: iscsi://[user[%password]@]host[:port]/iqn/lun, iser://... ---- */
 
 struct idm_url {
-	bool iser;                 /* iser:// */
+	bool iser; /* iser:// */
 	char user[256];
 	char password[256];
 	char host[256];            /* without the IPv6 brackets */
@@ -57,7 +57,7 @@ int idm_ini_set_queue_depth(struct idm_ini *s, uint32_t qd);
  * is refused rather than silently logged in without CHAP.
  */
 void idm_ini_set_auth_hook(struct idm_ini *s, const struct idm_nego_hook *hook,
-			   const char *auth_methods, bool (*ready)(void *arg));
+                           const char *auth_methods, bool (*ready)(void *arg));
 /* Log a line for each notable event (transport fallback, ...). */
 void idm_ini_set_verbose(struct idm_ini *s, bool on);
 
@@ -95,7 +95,7 @@ int idm_ini_sendtargets_parse(const char *text, size_t len, struct idm_ini_targe
 
 /* SendTargets=All on a discovery session; `out` is filled before cb. */
 int idm_ini_discover_async(struct idm_ini *s, struct idm_ini_targets *out, idm_ini_cb cb,
-			   void *arg);
+                           void *arg);
 
 enum idm_ini_dir { IDM_INI_NONE, IDM_INI_READ, IDM_INI_WRITE };
 
@@ -115,14 +115,14 @@ struct idm_ini_cmd {
 	void (*done)(struct idm_ini_cmd *cmd, int err); /* err: transport/protocol */
 	void *arg;
 	/* out */
-	uint8_t status;         /* SAM status */
-	uint8_t response;       /* iSCSI response */
+	uint8_t status;   /* SAM status */
+	uint8_t response; /* iSCSI response */
 	uint8_t sense[96];
 	uint16_t sense_len;
 	uint32_t residual;
 	bool underflow;
 	bool overflow;
-	uint32_t received;      /* Data-In bytes placed */
+	uint32_t received; /* Data-In bytes placed */
 	/* private */
 	struct idm_ini_cmd *next;
 	struct idm_task *task;
@@ -133,8 +133,8 @@ struct idm_ini_cmd {
 /* Queue a command: sent now, or when the CmdSN window opens. */
 int idm_ini_scsi_async(struct idm_ini *s, struct idm_ini_cmd *cmd);
 /* Task management: ABORT TASK for `cmd` or LOGICAL UNIT RESET (cmd NULL). */
-int idm_ini_tmf_async(struct idm_ini *s, uint8_t function, uint64_t lun,
-		      struct idm_ini_cmd *cmd, idm_ini_cb cb, void *arg);
+int idm_ini_tmf_async(struct idm_ini *s, uint8_t function, uint64_t lun, struct idm_ini_cmd *cmd,
+                      idm_ini_cb cb, void *arg);
 /* Commands in flight or waiting for the window. */
 uint32_t idm_ini_inflight(const struct idm_ini *s);
 /* Run the reactor once (up to timeout_ms). Returns <0 when the session died. */

@@ -147,7 +147,8 @@ static bool parse_opt(struct opts *o, int c, const char *arg)
 	case 'q':
 		return parse_size(arg, &v) && v >= 1 && v <= 1024 && (o->qd = (uint32_t)v) != 0;
 	case 'T':
-		return parse_size(arg, &v) && v >= 1 && v <= 3600 && (o->seconds = (uint32_t)v) != 0;
+		return parse_size(arg, &v) && v >= 1 && v <= 3600 &&
+		       (o->seconds = (uint32_t)v) != 0;
 	case 'I':
 		return parse_size(arg, &v) && v <= 3600 && ((o->idle = (uint32_t)v) || true);
 	default:
@@ -157,18 +158,27 @@ static bool parse_opt(struct opts *o, int c, const char *arg)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	static const struct option longopts[] = {
-	    {"transport", required_argument, NULL, 't'}, {"initiator-name", required_argument, NULL, 'n'},
-	    {"lba", required_argument, NULL, 'l'},       {"count", required_argument, NULL, 'c'},
-	    {"out", required_argument, NULL, 'o'},       {"in", required_argument, NULL, 'i'},
-	    {"pattern", required_argument, NULL, 'p'},   {"rw", required_argument, NULL, 'r'},
-	    {"bs", required_argument, NULL, 'b'},        {"qd", required_argument, NULL, 'q'},
-	    {"time", required_argument, NULL, 'T'},      {"idle", required_argument, NULL, 'I'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"transport", required_argument, NULL, 't'},
+	                                         {"initiator-name", required_argument, NULL, 'n'},
+	                                         {"lba", required_argument, NULL, 'l'},
+	                                         {"count", required_argument, NULL, 'c'},
+	                                         {"out", required_argument, NULL, 'o'},
+	                                         {"in", required_argument, NULL, 'i'},
+	                                         {"pattern", required_argument, NULL, 'p'},
+	                                         {"rw", required_argument, NULL, 'r'},
+	                                         {"bs", required_argument, NULL, 'b'},
+	                                         {"qd", required_argument, NULL, 'q'},
+	                                         {"time", required_argument, NULL, 'T'},
+	                                         {"idle", required_argument, NULL, 'I'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
 	int c;
 
-	*o = (struct opts){.tp = IDM_INI_TP_TCP, .pattern = -1, .bs = 4096, .qd = 32, .seconds = 10,
+	*o = (struct opts){.tp = IDM_INI_TP_TCP,
+	                   .pattern = -1,
+	                   .bs = 4096,
+	                   .qd = 32,
+	                   .seconds = 10,
 	                   .rw = "randread"};
 	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1 || optind < argc) {
 		if (c == -1) {
@@ -219,7 +229,8 @@ static int scsi_rw(struct lun *l, bool write, uint64_t lba, uint32_t blocks, uin
 {
 	struct idm_ini_cmd cmd;
 
-	cmd_init(&cmd, write ? IDM_INI_WRITE : IDM_INI_READ, buf, blocks * l->block_size, l->url.lun);
+	cmd_init(&cmd, write ? IDM_INI_WRITE : IDM_INI_READ, buf, blocks * l->block_size,
+	         l->url.lun);
 	cdb_rw16(&cmd, write, lba, blocks);
 	return idm_ini_scsi(l->s, &cmd);
 }
@@ -651,7 +662,7 @@ static int cmd_write(const struct opts *o)
 		return 1;
 	}
 	rc = range_ok(&l, o->lba, o->count) ? fd_to_lun(&l, o->lba, o->count, fd, o->pattern, NULL)
-	                                     : -EINVAL;
+	                                    : -EINVAL;
 	if (rc != 0 && rc != -EINVAL) {
 		die("write", l.s);
 	}
@@ -983,7 +994,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 	    {"discover", 1, cmd_discover}, {"login", 1, cmd_login}, {"inquiry", 1, cmd_inquiry},
 	    {"readcap", 1, cmd_readcap},   {"read", 1, cmd_read},   {"write", 1, cmd_write},
-	    {"copy", 2, cmd_copy},         {"bench", 1, cmd_bench},   {"reset", 1, cmd_reset},
+	    {"copy", 2, cmd_copy},         {"bench", 1, cmd_bench}, {"reset", 1, cmd_reset},
 	};
 	struct opts o;
 

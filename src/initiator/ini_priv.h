@@ -11,8 +11,8 @@
 /* ---- CmdSN window and ExpStatSN (RFC 7143 sections 4.2.2.1, 4.2.2.2) ---- */
 
 struct ini_sn {
-	uint32_t cmd_sn;      /* next CmdSN to use */
-	uint32_t exp_cmd_sn;  /* from the target */
+	uint32_t cmd_sn;     /* next CmdSN to use */
+	uint32_t exp_cmd_sn; /* from the target */
 	uint32_t max_cmd_sn;
 	uint32_t exp_stat_sn; /* next StatSN we expect */
 };
@@ -80,7 +80,7 @@ struct idm_ini {
 	struct idm_nego nego;
 	struct idm_params local;
 	struct idm_textbuf text;
-	uint8_t csg;                 /* wire stage of the current login PDU */
+	uint8_t csg; /* wire stage of the current login PDU */
 	uint8_t isid[6];
 	uint16_t tsih;
 	struct idm_nego_hook auth_hook;
@@ -93,7 +93,7 @@ struct idm_ini {
 	idm_ini_cb op_cb;
 	void *op_arg;
 	uint32_t op_itt;
-	char *rx_text;               /* reassembled C-bit text */
+	char *rx_text; /* reassembled C-bit text */
 	size_t rx_text_len;
 	size_t rx_text_cap;
 	struct idm_ini_targets *targets;
@@ -109,15 +109,16 @@ struct idm_ini {
 	struct idm_ini_cmd *aborted;               /* completed after cleanup */
 	struct idm_deferred abort_flush;
 	uint32_t inflight;
-	struct idm_conn_stats stats;               /* kept after the conn goes */
+	struct idm_conn_stats stats; /* kept after the conn goes */
 };
 
 /* session.c */
-void ini_fail(struct idm_ini *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void ini_fail(struct idm_ini *s, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void ini_op_finish(struct idm_ini *s, int status);
 /* Pick a transport, connect and start the login; cb when logged in. */
 int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, idm_ini_cb cb,
-		void *arg);
+                void *arg);
 
 /* scsi.c: PDUs for commands, and connection teardown */
 void ini_scsi_pump(struct idm_ini *s);

@@ -224,7 +224,8 @@ static void cmd_take_residual(struct idm_ini_cmd *cmd, uint8_t flags, const uint
 /* A read that ended well must have brought all it did not report as residual. */
 static bool cmd_data_complete(const struct idm_ini_cmd *cmd)
 {
-	uint32_t want = cmd->len - (cmd->underflow && cmd->residual <= cmd->len ? cmd->residual : 0);
+	uint32_t want =
+	    cmd->len - (cmd->underflow && cmd->residual <= cmd->len ? cmd->residual : 0);
 
 	return cmd->dir != IDM_INI_READ || cmd->status != 0 || cmd->received >= want;
 }
@@ -251,8 +252,8 @@ void ini_rx_scsi_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 		memcpy(cmd->sense, pdu->data + 2, sl);
 		cmd->sense_len = (uint16_t)sl;
 	}
-	cmd_complete(s, cmd,
-	             cmd->response == ISCSI_RESPONSE_COMPLETED && cmd_data_complete(cmd) ? 0 : -EIO);
+	cmd_complete(
+	    s, cmd, cmd->response == ISCSI_RESPONSE_COMPLETED && cmd_data_complete(cmd) ? 0 : -EIO);
 }
 
 void ini_rx_data_in(struct idm_ini *s, struct idm_pdu *pdu)
@@ -357,8 +358,8 @@ void ini_rx_tmf_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 	}
 }
 
-int idm_ini_tmf_async(struct idm_ini *s, uint8_t function, uint64_t lun,
-                      struct idm_ini_cmd *cmd, idm_ini_cb cb, void *arg)
+int idm_ini_tmf_async(struct idm_ini *s, uint8_t function, uint64_t lun, struct idm_ini_cmd *cmd,
+                      idm_ini_cb cb, void *arg)
 {
 	struct idm_pdu *pdu;
 

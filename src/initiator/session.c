@@ -56,8 +56,7 @@ struct idm_ini *idm_ini_create(const char *iname)
 		free(s);
 		return NULL;
 	}
-	snprintf(s->iname, sizeof(s->iname), "%s",
-	         iname ? iname : "iqn.2024-01.org.idm:idmio");
+	snprintf(s->iname, sizeof(s->iname), "%s", iname ? iname : "iqn.2024-01.org.idm:idmio");
 	s->qd = INI_DEFAULT_QD;
 	s->tp_choice = IDM_INI_TP_TCP;
 	s->op_itt = IDM_RESERVED_TAG;
@@ -376,8 +375,10 @@ static void rx_login_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 	}
 	s->tsih = get_be16(bhs + LOGIN_TSIH);
 	rc = text_append(s, pdu->data, pdu->data_len);
-	if (rc == 0) {
-		rc = (bhs[BHS_FLAGS] & LOGIN_FLAG_CONTINUE) ? login_continue(s) : login_step(s, bhs);
+	if (rc == 0 && (bhs[BHS_FLAGS] & LOGIN_FLAG_CONTINUE)) {
+		rc = login_continue(s); /* more keys follow */
+	} else if (rc == 0) {
+		rc = login_step(s, bhs);
 	}
 	if (rc != 0) {
 		if (s->err[0] == '\0') {
@@ -527,7 +528,8 @@ static void rx_sequence(struct idm_ini *s, struct idm_pdu *pdu)
 		ini_sn_stat(&s->sn, get_be32(pdu->bhs + BHS_CMDSN));
 		s->c->exp_stat_sn = s->sn.exp_stat_sn;
 	}
-	if (idm_pdu_opcode(pdu) != ISCSI_OP_LOGIN_RSP || get_be16(pdu->bhs + LOGIN_STATUS_CLASS) == 0) {
+	if (idm_pdu_opcode(pdu) != ISCSI_OP_LOGIN_RSP ||
+	    get_be16(pdu->bhs + LOGIN_STATUS_CLASS) == 0) {
 		ini_sn_window(&s->sn, get_be32(pdu->bhs + BHS_EXPSTATSN),
 		              get_be32(pdu->bhs + BHS_MAXCMDSN));
 	}
@@ -577,8 +579,7 @@ static void ini_rx_pdu(struct idm_conn *c, struct idm_pdu *pdu)
 	}
 }
 
-static void ini_state_change(struct idm_conn *c, enum idm_conn_state from,
-                             enum idm_conn_state to)
+static void ini_state_change(struct idm_conn *c, enum idm_conn_state from, enum idm_conn_state to)
 {
 	struct idm_ini *s = c->client_priv;
 
@@ -654,7 +655,8 @@ static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, so
 		}
 		if (tp->ops->conn_is_capable && !tp->ops->conn_is_capable(peer, len)) {
 			if (want_auto) {
-				idm_log("ini", "transport auto: %s cannot reach the portal, falling back",
+				idm_log("ini",
+				        "transport auto: %s cannot reach the portal, falling back",
 				        tp->name);
 				continue;
 			}
@@ -733,8 +735,7 @@ int idm_ini_logout_async(struct idm_ini *s, idm_ini_cb cb, void *arg)
 	return 0;
 }
 
-int idm_ini_discover_async(struct idm_ini *s, struct idm_ini_targets *out, idm_ini_cb cb,
-                           void *arg)
+int idm_ini_discover_async(struct idm_ini *s, struct idm_ini_targets *out, idm_ini_cb cb, void *arg)
 {
 	static const char req[] = "SendTargets=All";
 	int rc;

@@ -58,10 +58,13 @@ static void url_defaults_and_ipv6(void **state)
 static void url_bad(void **state)
 {
 	static const char *const bad[] = {
-	    "http://h/iqn/0", "iscsi://", "iscsi://h:0/iqn/0", "iscsi://h:99999/iqn/0",
-	    "iscsi://h:/iqn/0", "iscsi://[::1/iqn/0", "iscsi://[]/iqn/0", "iscsi://h/iqn",
-	    "iscsi://h/iqn/x", "iscsi://h/iqn/70000", "iscsi://@h/iqn/0", "iscsi://%p@h/iqn/0",
-	    "iscsi://h//0", "iscsi://[::1]x/iqn/0",
+	    "http://h/iqn/0",    "iscsi://",
+	    "iscsi://h:0/iqn/0", "iscsi://h:99999/iqn/0",
+	    "iscsi://h:/iqn/0",  "iscsi://[::1/iqn/0",
+	    "iscsi://[]/iqn/0",  "iscsi://h/iqn",
+	    "iscsi://h/iqn/x",   "iscsi://h/iqn/70000",
+	    "iscsi://@h/iqn/0",  "iscsi://%p@h/iqn/0",
+	    "iscsi://h//0",      "iscsi://[::1]x/iqn/0",
 	};
 	struct idm_url u;
 	char err[128];
@@ -224,11 +227,11 @@ static void unsol_plan(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(url_full),         cmocka_unit_test(url_defaults_and_ipv6),
-	    cmocka_unit_test(url_bad),          cmocka_unit_test(sendtargets_pairs),
-	    cmocka_unit_test(sendtargets_bad),  cmocka_unit_test(sn_window),
-	    cmocka_unit_test(sn_statsn),        cmocka_unit_test(itt_alloc),
-	    cmocka_unit_test(burst_split),      cmocka_unit_test(unsol_plan),
+	    cmocka_unit_test(url_full),        cmocka_unit_test(url_defaults_and_ipv6),
+	    cmocka_unit_test(url_bad),         cmocka_unit_test(sendtargets_pairs),
+	    cmocka_unit_test(sendtargets_bad), cmocka_unit_test(sn_window),
+	    cmocka_unit_test(sn_statsn),       cmocka_unit_test(itt_alloc),
+	    cmocka_unit_test(burst_split),     cmocka_unit_test(unsol_plan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
