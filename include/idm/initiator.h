@@ -58,6 +58,8 @@ int idm_ini_set_queue_depth(struct idm_ini *s, uint32_t qd);
  */
 void idm_ini_set_auth_hook(struct idm_ini *s, const struct idm_nego_hook *hook,
                            const char *auth_methods, bool (*ready)(void *arg));
+/* Offer CRC32C header / data digests (the target may still choose None). */
+void idm_ini_set_digests(struct idm_ini *s, bool header, bool data);
 /* Log a line for each notable event (transport fallback, ...). */
 void idm_ini_set_verbose(struct idm_ini *s, bool on);
 

@@ -12,7 +12,8 @@
  *   idmio bench URL --rw randread|randwrite|read|write --bs 4k --qd 32 --time 10
  *   idmio reset URL   (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)
  *
- * Common options: --transport tcp|iser|auto, --initiator-name IQN.
+ * Common options: --transport tcp|iser|auto, --initiator-name IQN,
+ * --digest (offer CRC32C header and data digests).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,7 @@ struct opts {
 	uint32_t qd;
 	uint32_t seconds;
 	uint32_t idle; /* login: stay logged in this long (answers NOP-In pings) */
+	bool digest;   /* offer CRC32C header and data digests */
 };
 
 struct lun {
@@ -57,7 +59,7 @@ struct lun {
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: idmio [--transport tcp|iser|auto] [--initiator-name IQN] COMMAND ...\n"
+	        "usage: idmio [--transport tcp|iser|auto] [--initiator-name IQN] [--digest] COMMAND ...\n"
 	        "  discover URL\n  login URL\n  inquiry URL\n  readcap URL\n"
 	        "  read URL --lba N --count N [--out FILE]\n"
 	        "  write URL --lba N --count N (--in FILE | --pattern X)\n"
@@ -149,6 +151,9 @@ static bool parse_opt(struct opts *o, int c, const char *arg)
 	case 'T':
 		return parse_size(arg, &v) && v >= 1 && v <= 3600 &&
 		       (o->seconds = (uint32_t)v) != 0;
+	case 'D':
+		o->digest = true;
+		return true;
 	case 'I':
 		return parse_size(arg, &v) && v <= 3600 && ((o->idle = (uint32_t)v) || true);
 	default:
@@ -170,6 +175,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	                                         {"qd", required_argument, NULL, 'q'},
 	                                         {"time", required_argument, NULL, 'T'},
 	                                         {"idle", required_argument, NULL, 'I'},
+	                                         {"digest", no_argument, NULL, 'D'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
 	int c;
@@ -292,6 +298,7 @@ static int open_session(const struct opts *o, const char *url, struct lun *l, bo
 		return -ENOMEM;
 	}
 	idm_ini_set_transport(l->s, o->tp);
+	idm_ini_set_digests(l->s, o->digest, o->digest);
 	if (o->qd > 0 && idm_ini_set_queue_depth(l->s, o->qd) != 0) {
 		fprintf(stderr, "idmio: bad queue depth\n");
 	}

@@ -72,6 +72,8 @@ struct idm_ini {
 	const struct idm_transport *tp;
 	enum ini_phase phase;
 	bool verbose;
+	bool want_hdigest;
+	bool want_ddigest;
 	uint32_t qd;
 	char err[256];
 	char iname[IDM_NAME_MAX];

@@ -123,6 +123,12 @@ void idm_ini_set_auth_hook(struct idm_ini *s, const struct idm_nego_hook *hook,
 	         auth_methods ? auth_methods : "None");
 }
 
+void idm_ini_set_digests(struct idm_ini *s, bool header, bool data)
+{
+	s->want_hdigest = header;
+	s->want_ddigest = data;
+}
+
 void idm_ini_set_verbose(struct idm_ini *s, bool on)
 {
 	s->verbose = on;
@@ -207,6 +213,8 @@ static void ini_local_params(struct idm_ini *s)
 	snprintf(p->initiator_name, sizeof(p->initiator_name), "%s", s->iname);
 	snprintf(p->target_name, sizeof(p->target_name), "%s", s->url.target);
 	p->session_type = s->url.target[0] ? IDM_SESSION_NORMAL : IDM_SESSION_DISCOVERY;
+	p->header_digest = s->want_hdigest;
+	p->data_digest = s->want_ddigest;
 	p->max_recv_dsl = INI_MAX_RECV_DSL;
 	p->immediate_data = true;
 	p->initial_r2t = false;

@@ -29,9 +29,11 @@ rw_compare() {
 	local url=$1 lba=$2 bytes=$3 name=$4 blocks
 	head -c "$bytes" /dev/urandom >"$TEST_TMP/$name.in"
 	blocks=$((bytes / 512))
-	c "$IDMIO" write "$url" --lba "$lba" --count "$blocks" --in "$TEST_TMP/$name.in" ||
+	# shellcheck disable=SC2086 # DIGEST is an optional word
+	c "$IDMIO" ${DIGEST:-} write "$url" --lba "$lba" --count "$blocks" --in "$TEST_TMP/$name.in" ||
 		fail "write $name"
-	c "$IDMIO" read "$url" --lba "$lba" --count "$blocks" --out "$TEST_TMP/$name.out" ||
+	# shellcheck disable=SC2086
+	c "$IDMIO" ${DIGEST:-} read "$url" --lba "$lba" --count "$blocks" --out "$TEST_TMP/$name.out" ||
 		fail "read $name"
 	cmp "$TEST_TMP/$name.in" "$TEST_TMP/$name.out" || fail "data differs: $name"
 	log "write/read/compare $name ($bytes bytes at LBA $lba): ok"
@@ -57,6 +59,9 @@ rw_compare "$URL" 0 4096 small
 rw_compare "$URL" 1000 $((3 << 20)) r2t            # beyond FirstBurstLength: R2Ts
 rw_compare "$URL" 20000 $((1 << 20)) datain         # several Data-In per command
 rw_compare "$URL" 7 $((256 * 1024 + 512)) odd
+out=$(c "$IDMIO" --digest login "$URL") || fail "digest login: $out"
+grep -q "DataDigest=CRC32C" <<<"$out" || fail "digests not negotiated: $out"
+DIGEST=--digest rw_compare "$URL" 500 $((2 << 20)) digest
 
 head -c $((5 << 20)) /dev/urandom >"$TEST_TMP/copy.in"
 c "$IDMIO" copy "$TEST_TMP/copy.in" "$URL" 2>"$TEST_TMP/copy.err" || fail "copy to LUN"
@@ -243,6 +248,7 @@ out=$(c "$IDMIO" readcap "$TURL") || fail "tgtd readcap: $out"
 grep -q "bytes: $((64 << 20))" <<<"$out" || fail "tgtd readcap: $out"
 rw_compare "$TURL" 0 4096 tgt-small
 rw_compare "$TURL" 100 $((2 << 20)) tgt-r2t   # tgtd's defaults: 8 KiB PDUs, 64 KiB first burst
+DIGEST=--digest rw_compare "$TURL" 5000 $((1 << 20)) tgt-digest
 bench_ok "$TURL" randread tgtd
 bench_ok "$TURL" randwrite tgtd
 c "$IDMIO" --transport auto inquiry "$TURL" >/dev/null 2>"$TEST_TMP/e4" || fail "tgtd auto"
