@@ -59,7 +59,8 @@ struct lun {
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: idmio [--transport tcp|iser|auto] [--initiator-name IQN] [--digest] COMMAND ...\n"
+	        "usage: idmio [--transport tcp|iser|auto] [--initiator-name IQN] [--digest] "
+	        "COMMAND ...\n"
 	        "  discover URL\n  login URL\n  inquiry URL\n  readcap URL\n"
 	        "  read URL --lba N --count N [--out FILE]\n"
 	        "  write URL --lba N --count N (--in FILE | --pattern X)\n"
