@@ -113,6 +113,20 @@ grep -q "lun reset: done" <<<"$out" || fail "reset: $out"
 idmd_alive || fail "idmd died"
 idmd_stop
 
+# small PDUs with InitialR2T=No: immediate data, then unsolicited Data-Out
+# up to FirstBurstLength, then R2Ts
+PORT=$(free_port) || exit 1
+sed -e "s/\"port\": [0-9]*/\"port\": $PORT/" -e 's/"initial_r2t": true/"initial_r2t": false/' \
+	-e 's/"immediate_data": false/"immediate_data": true/' "$TEST_TMP/idmd.json" >"$TEST_TMP/idmd2.json"
+IDMD_PORT=$PORT idmd_start --config "$TEST_TMP/idmd2.json"
+URL="iscsi://127.0.0.1:$PORT/$IQN/0"
+out=$(c "$IDMIO" login "$URL") || fail "login: $out"
+grep -q "InitialR2T=No" <<<"$out" || fail "InitialR2T=No not negotiated: $out"
+rw_compare "$URL" 11 $((1500 * 1024)) unsolicited
+rw_compare "$URL" 2000 $((40 * 1024)) unsolicited-short
+idmd_alive || fail "idmd died"
+idmd_stop
+
 # ---- IPv6 portal (when the loopback has ::1) ----
 
 if ip -6 addr show lo 2>/dev/null | grep -q "::1"; then
