@@ -25,6 +25,7 @@ enum tcp_rx_kind {
 	TCP_RX_PDU,      /* into rx_buf, then client->rx_pdu */
 	TCP_RX_CMD,      /* immediate data into the task, then client->scsi_cmd */
 	TCP_RX_DATA_OUT, /* into the task buffer at the buffer offset */
+	TCP_RX_DATA_IN,  /* initiator: into the read buffer at its offset */
 	TCP_RX_DISCARD,  /* read and drop (rejected or unknown task) */
 };
 

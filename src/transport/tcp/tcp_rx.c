@@ -212,6 +212,29 @@ static int rx_hdr_data_out(struct tcp_conn *tc)
 	return 0;
 }
 
+/*
+ * Initiator: a Data-In whose range fits the read command's buffer is read
+ * straight into it (no bounce copy); the client sees the PDU with
+ * IDM_PDU_F_DATA_IN_TASK. Anything else takes the generic path, where
+ * the client checks and rejects it.
+ */
+static int rx_hdr_data_in(struct tcp_conn *tc)
+{
+	const uint8_t *bhs = tc->rx_pdu.bhs;
+	struct idm_task *t = idm_task_find_itt(tc->c, get_be32(bhs + BHS_ITT));
+	uint32_t off = get_be32(bhs + DATA_BUFFER_OFFSET);
+
+	if (t == NULL || t->state != IDM_TASK_ACTIVE || !t->is_read || t->data == NULL ||
+	    off > t->data_cap || tc->rx_dlen > t->data_cap - off || tc->rx_dlen == 0) {
+		return rx_hdr_generic(tc);
+	}
+	idm_task_hold(t);
+	tc->rx_task = t;
+	tc->rx_kind = TCP_RX_DATA_IN;
+	tc->rx_dst = t->data + off;
+	return 0;
+}
+
 /* Is `op` something the peer may send us (RFC 7143 section 11)? */
 static bool rx_opcode_legal(const struct idm_conn *c, uint8_t op)
 {
@@ -274,6 +297,9 @@ static int rx_header(struct tcp_conn *tc)
 	if (c->role == IDM_ROLE_TARGET && op == ISCSI_OP_SCSI_DATA_OUT) {
 		return rx_hdr_data_out(tc);
 	}
+	if (c->role == IDM_ROLE_INITIATOR && op == ISCSI_OP_SCSI_DATA_IN) {
+		return rx_hdr_data_in(tc);
+	}
 	return rx_hdr_generic(tc);
 }
 
@@ -335,6 +361,16 @@ static void rx_done_pdu(struct tcp_conn *tc)
 	}
 }
 
+static void rx_done_data_in(struct tcp_conn *tc)
+{
+	struct idm_task *t = tc->rx_task;
+
+	tc->rx_task = NULL;
+	tc->rx_pdu.flags |= IDM_PDU_F_DATA_IN_TASK;
+	rx_done_pdu(tc);
+	idm_task_release(t);
+}
+
 /* The data digest covers the data segment and its padding. */
 static bool rx_data_digest_ok(struct tcp_conn *tc)
 {
@@ -351,8 +387,17 @@ static void rx_drop_bad_data(struct tcp_conn *tc)
 	struct idm_task *t = tc->rx_task;
 
 	c->stats.digest_errors++;
-	idm_pdu_reject(c, tc->rx_pdu.bhs, ISCSI_REJECT_DATA_DIGEST);
 	tc->rx_task = NULL;
+	if (c->role == IDM_ROLE_INITIATOR) {
+		/* an initiator cannot Reject; without SNACK the data is lost */
+		if (t) {
+			idm_task_release(t);
+		}
+		IDM_LOG_CONN(c, "data digest error, closing");
+		idm_conn_event(c, IDM_CE_PROTOCOL_ERROR);
+		return;
+	}
+	idm_pdu_reject(c, tc->rx_pdu.bhs, ISCSI_REJECT_DATA_DIGEST);
 	if (t == NULL) {
 		return;
 	}
@@ -387,6 +432,9 @@ static void rx_complete(struct tcp_conn *tc)
 		break;
 	case TCP_RX_PDU:
 		rx_done_pdu(tc);
+		break;
+	case TCP_RX_DATA_IN:
+		rx_done_data_in(tc);
 		break;
 	case TCP_RX_DISCARD:
 		break;
