@@ -64,6 +64,8 @@ struct idm_target_tunables {
 	uint32_t nop_interval_s;      /* NOP-In keepalive; 0 = off; default 30 */
 	uint32_t nop_timeout_s;       /* no answer: drop the connection; default 15 */
 	uint32_t login_timeout_s;     /* default 15 */
+	uint32_t shutdown_grace_s;    /* on stop, initiators are asked to log out and
+				       * get this long; 0 = close at once; default 5 */
 };
 
 struct idm_target_conf_all {

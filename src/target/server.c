@@ -281,27 +281,86 @@ static void close_conns_here(void *arg)
 	}
 }
 
-static void conns_close_all(struct idm_server *srv)
+/* On reactor r: ask every initiator in full feature phase there to log
+ * out (the shutdown grace period). */
+static void ask_logouts_here(void *arg)
+{
+	struct idm_server *srv = arg;
+	struct idm_reactor *self = idm_reactor_self();
+
+	for (;;) {
+		struct tgt_conn *found = NULL;
+
+		pthread_mutex_lock(&srv->lock);
+		for (struct tgt_conn *tc = srv->conns; tc; tc = tc->next) {
+			if (tc->ic->reactor == self && !tc->logout_asked && tc->sess &&
+			    tc->ic->state == IDM_CONN_LOGGED_IN) {
+				tc->logout_asked = true;
+				found = tc;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&srv->lock);
+		if (!found) {
+			return;
+		}
+		tgt_async_logout_request(found, (uint16_t)srv->tun.shutdown_grace_s);
+	}
+}
+
+/* Wait until every connection is gone or `seconds` pass; true when none is left. */
+static bool conns_wait_gone(struct idm_server *srv, uint32_t seconds)
 {
 	struct timespec deadline;
+	bool gone;
 
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += seconds;
+	pthread_mutex_lock(&srv->lock);
+	while (srv->nconns > 0 &&
+	       pthread_cond_timedwait(&srv->cond, &srv->lock, &deadline) != ETIMEDOUT) {
+	}
+	gone = srv->nconns == 0;
+	pthread_mutex_unlock(&srv->lock);
+	return gone;
+}
+
+/* Shutdown, first step: initiators log out on their own within the grace
+ * period, so no I/O is cut off in the middle. */
+static void conns_ask_logout(struct idm_server *srv)
+{
+	unsigned before;
+
+	pthread_mutex_lock(&srv->lock);
+	before = srv->nconns;
+	pthread_mutex_unlock(&srv->lock);
+	if (srv->tun.shutdown_grace_s == 0 || before == 0) {
+		return;
+	}
+	for (unsigned i = 0; i < srv->nreactors; i++) {
+		idm_reactor_send(srv->reactors[i], ask_logouts_here, srv);
+	}
+	if (conns_wait_gone(srv, srv->tun.shutdown_grace_s)) {
+		idm_log("target", "every initiator logged out on request (%u connection(s))", before);
+	} else {
+		idm_log("target", "%u of %u connection(s) still open after the %u s grace period",
+			srv->nconns, before, srv->tun.shutdown_grace_s);
+	}
+}
+
+static void conns_close_all(struct idm_server *srv)
+{
 	pthread_mutex_lock(&srv->lock);
 	srv->stopping = true;
 	pthread_mutex_unlock(&srv->lock);
+	conns_ask_logout(srv);
 	for (unsigned i = 0; i < srv->nreactors; i++) {
 		idm_reactor_send(srv->reactors[i], close_conns_here, srv);
 	}
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += TGT_STOP_WAIT_S;
-	pthread_mutex_lock(&srv->lock);
-	while (srv->nconns > 0) {
-		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &deadline) == ETIMEDOUT) {
-			idm_log("target", "%u connections still open after %d s", srv->nconns,
-				TGT_STOP_WAIT_S);
-			break;
-		}
+	if (!conns_wait_gone(srv, TGT_STOP_WAIT_S)) {
+		idm_log("target", "%u connections still open after %d s", srv->nconns,
+			TGT_STOP_WAIT_S);
 	}
-	pthread_mutex_unlock(&srv->lock);
 }
 
 static void server_free(struct idm_server *srv)

@@ -184,6 +184,7 @@ struct tgt_conn {
 	uint32_t nop_ttt;
 	bool nop_outstanding;
 	bool close_sent;                 /* idm_server_stop asked to close */
+	bool logout_asked;               /* idm_server_stop asked for a logout */
 	bool logged_out;
 	struct tgt_conn *next;           /* srv->conns, under srv->lock */
 };
@@ -208,6 +209,9 @@ void tgt_text_free(struct tgt_conn *tc);
 void tgt_nop_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 void tgt_nop_start(struct tgt_conn *tc);
 void tgt_nop_stop(struct tgt_conn *tc);
+
+/* async.c */
+int tgt_async_logout_request(struct tgt_conn *tc, uint16_t within_s);
 void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);

@@ -19,6 +19,7 @@ static void tunables_init(struct idm_target_tunables *t)
 	t->nop_interval_s = 30;
 	t->nop_timeout_s = 15;
 	t->login_timeout_s = 15;
+	t->shutdown_grace_s = 5;
 }
 
 void idm_target_conf_init(struct idm_target_conf_all *c)
