@@ -445,6 +445,23 @@ static void session_ua_baseline(struct tgt_session *s)
 	}
 }
 
+/* Name of a CHAP_A algorithm for the log. */
+static const char *chap_alg_name(uint8_t alg)
+{
+	switch (alg) {
+	case IDM_CHAP_MD5:
+		return "MD5";
+	case IDM_CHAP_SHA1:
+		return "SHA-1";
+	case IDM_CHAP_SHA256:
+		return "SHA-256";
+	case IDM_CHAP_SHA3_256:
+		return "SHA3-256";
+	default:
+		return "?";
+	}
+}
+
 static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 {
 	struct tgt_session *s = calloc(1, sizeof(*s));
@@ -518,6 +535,7 @@ static void login_final_sent(struct idm_pdu *pdu, int status)
 
 static void login_complete(struct tgt_conn *tc, uint8_t flags)
 {
+	char auth[32] = ""; /* ", CHAP SHA3-256": what the initiator negotiated */
 	struct tgt_login *l = tc->login;
 	struct tgt_session *s = session_new(tc, l);
 	uint16_t status;
@@ -539,9 +557,12 @@ static void login_complete(struct tgt_conn *tc, uint8_t flags)
 	tc->ic->cid = l->cid;
 	tc->ic->exp_cmd_sn = &s->win.exp_cmd_sn;
 	tc->ic->max_cmd_sn = &s->win.max_cmd_sn;
-	idm_log("target", "%s: %s session tsih %u for %s", tc->ic->peer_name,
+	if (l->chap && l->chap->state == IDM_CHAP_DONE) {
+		snprintf(auth, sizeof(auth), ", CHAP %s", chap_alg_name(l->chap->alg));
+	}
+	idm_log("target", "%s: %s session tsih %u for %s%s", tc->ic->peer_name,
 		s->type == IDM_SESSION_DISCOVERY ? "discovery" : "normal", s->tsih,
-		s->initiator_name);
+		s->initiator_name, auth);
 	login_send(tc, flags, s->tsih, login_final_sent);
 }
 

@@ -263,6 +263,23 @@ chap() {
 	step chap_bad_target_node chap_node "$user" "$secret" "$tuser" wrong-target-4444 &&
 		step chap_bad_target_refused refused
 	step chap_no_secret_in_log bash -c "! grep -E '$secret|$tsecret' '$OUT/idmd.log'"
+	# open-iscsi offered SHA3-256 first (chap_algs above): idmd must have taken it
+	step chap_sha3_256_used grep -q 'normal session .*, CHAP SHA3-256$' "$OUT/idmd.log"
+	step chap_node_restore chap_node "$user" "$secret" "$tuser" "$tsecret" &&
+		chap_each_alg
+}
+
+# chap_alg ALG NAME: mutual CHAP restricted to ALG (open-iscsi's name); idmd's session
+# line must name NAME.
+chap_alg() {
+	node_set node.session.auth.chap_algs "$1" && login &&
+		tail -n 3 "$OUT/idmd.log" | grep -q "normal session .*, CHAP $2\$" && logout
+}
+
+chap_each_alg() {
+	step chap_alg_sha256 chap_alg SHA256 SHA-256
+	step chap_alg_sha1 chap_alg SHA1 SHA-1
+	step chap_alg_md5 chap_alg MD5 MD5
 }
 
 echo "guest: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { print $2 / 1024 " MiB" }' /proc/meminfo)"
