@@ -47,7 +47,7 @@ run: build
 	echo "  iscsiadm -m node -T $(TARGET_IQN) -p $(REACH) --login"; \
 	echo "Stop with Ctrl-C."; \
 	exec $$idmd --portal $(PORTAL) --target $(TARGET_IQN) \
-		--lun file:$(DATA_DIR)/lun0.img:$(LUN0_SIZE)
+		--lun file:$(DATA_DIR)/lun0.img:$(LUN0_SIZE) --state-dir $(DATA_DIR)/state
 
 test: build
 	tests/run-all.sh
