@@ -8,7 +8,9 @@
  * would deliver them. Two connections run side by side so a failure can
  * be shown to end only its own.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -764,6 +766,27 @@ static void test_disconnect_flush(void **state)
 	assert_int_equal(rec.freed, 1);
 }
 
+/* Without an RDMA device the service is refused with -ENODEV (TCP goes on). */
+static void test_no_device(void **state)
+{
+	struct idm_svc_req req = {.nreactors = 1, .client = &client, .max_tasks = 8};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&req.addr;
+	struct idm_svc *svc = NULL;
+	char reason[128], err[160];
+
+	(void)state;
+	if (idm_rdma_available(reason, sizeof(reason))) {
+		skip(); /* a host with a device: the VM test covers it */
+	}
+	assert_string_equal(reason, "iSER disabled: no RDMA device");
+	req.reactors = &reactor;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	req.addrlen = sizeof(*sin);
+	assert_int_equal(idm_svc_create(&idm_iser_transport, &req, &svc, err, sizeof(err)), -ENODEV);
+	assert_null(svc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,6 +802,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_without_stag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_device, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
