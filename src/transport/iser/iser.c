@@ -233,6 +233,10 @@ static int iser_enable_datamover(struct idm_conn *c)
 	c->params.max_outstanding_unexpected_pdus = ic->keys.max_unexpected;
 	c->params.header_digest = false;
 	c->params.data_digest = false;
+	/* what fits a receive here, and what a Send may carry to the initiator */
+	c->params.max_recv_dsl = ic->link.rdsl;
+	c->params.max_xmit_dsl = ic->keys.initiator_rdsl < ISER_TX_DATA_MAX ? ic->keys.initiator_rdsl
+	                                                                    : ISER_TX_DATA_MAX;
 	c->ffp = true;
 	return 0;
 }
