@@ -198,6 +198,11 @@ static void iser_conn_destroy(struct idm_conn *c)
 	}
 }
 
+static uint32_t iser_min(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
 static enum idm_hook_result iser_negotiate(struct idm_conn *c, const char *key, const char *value,
                                            char *answer, size_t cap)
 {
@@ -205,6 +210,15 @@ static enum idm_hook_result iser_negotiate(struct idm_conn *c, const char *key, 
 
 	if (ic == NULL) {
 		return IDM_HOOK_FAIL;
+	}
+	if (strcmp(key, "MaxRecvDataSegmentLength") == 0) {
+		uint64_t v;
+
+		/* the iSER rules ignore it, but an initiator's receive buffers may
+		 * follow it: it bounds what we Send (see enable_datamover) */
+		if (idm_key_parse_number(value, &v) == 0 && v >= 512 && v <= ISER_RDSL_MAX) {
+			ic->peer_mrdsl = (uint32_t)v;
+		}
 	}
 	return iser_negotiate_key(&ic->keys, key, value, answer, cap);
 }
@@ -235,8 +249,10 @@ static int iser_enable_datamover(struct idm_conn *c)
 	c->params.data_digest = false;
 	/* what fits a receive here, and what a Send may carry to the initiator */
 	c->params.max_recv_dsl = ic->link.rdsl;
-	c->params.max_xmit_dsl = ic->keys.initiator_rdsl < ISER_TX_DATA_MAX ? ic->keys.initiator_rdsl
-	                                                                    : ISER_TX_DATA_MAX;
+	c->params.max_xmit_dsl = iser_min(ic->keys.initiator_rdsl, ISER_TX_DATA_MAX);
+	if (ic->peer_mrdsl) {
+		c->params.max_xmit_dsl = iser_min(c->params.max_xmit_dsl, ic->peer_mrdsl);
+	}
 	c->ffp = true;
 	return 0;
 }

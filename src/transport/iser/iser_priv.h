@@ -90,7 +90,6 @@ struct iser_task {
 	bool reading;                /* buf_rx_from_ini in progress */
 	bool read_done;              /* ... its RDMA Read completed */
 	uint32_t rx_wanted;          /* ... and how much it wants */
-	uint32_t unsol_end;          /* ... unsolicited data ends here */
 };
 
 struct iser_conn {
@@ -103,6 +102,7 @@ struct iser_conn {
 	void (*owner_free)(void *owner, struct iser_conn *ic);
 	/* login keys */
 	struct iser_key_state keys;
+	uint32_t peer_mrdsl;         /* MaxRecvDataSegmentLength the initiator declared */
 	/* receive */
 	struct iser_rx_desc *rx;
 	uint32_t nrx;

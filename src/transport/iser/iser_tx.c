@@ -297,7 +297,7 @@ static void task_wr_done(struct idm_rdma_wr *wr, int status, uint32_t byte_len)
 	idm_task_release(t);
 }
 
-/* Post an RDMA Write or Read for t->data[off, off+len) at the peer's `va`. */
+/* Post an RDMA Write or Read between t->data[off, off+len) and the peer's `va`. */
 static int xfer_post(struct iser_task *it, enum idm_rdma_op op, uint32_t off, uint32_t len,
                      uint64_t va, uint32_t stag)
 {
@@ -311,8 +311,8 @@ static int xfer_post(struct iser_task *it, enum idm_rdma_op op, uint32_t off, ui
 	it->wr.done = task_wr_done;
 	it->wr.op = op;
 	rc = op == IDM_RDMA_WRITE
-	         ? ic->link.verbs->post_write(ic->link.qp, &it->wr, &sge, va + off, stag)
-	         : ic->link.verbs->post_read(ic->link.qp, &it->wr, &sge, va + off, stag);
+	         ? ic->link.verbs->post_write(ic->link.qp, &it->wr, &sge, va, stag)
+	         : ic->link.verbs->post_read(ic->link.qp, &it->wr, &sge, va, stag);
 	if (rc != 0) {
 		iser_task_xfer_release(it);
 		return rc;
@@ -361,29 +361,17 @@ int iser_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 		return -EBUSY;
 	}
 	it->status_follows = st != NULL;
-	rc = xfer_post(it, IDM_RDMA_WRITE, off, len, it->hdr.read_va, it->hdr.read_stag);
+	/* the Read Base Offset addresses the start of the read data */
+	rc = xfer_post(it, IDM_RDMA_WRITE, off, len, it->hdr.read_va + off, it->hdr.read_stag);
 	if (rc == 0 && st) {
 		rc = idm_task_send_status(t, st); /* ordered after the Write */
 	}
 	return rc;
 }
 
-/* Where this receive's RDMA Read starts: after what is (or will be) sent unsolicited. */
-static uint32_t rx_read_start(const struct idm_task *t, uint32_t len)
-{
-	uint32_t unsol = t->unsol_limit < len ? t->unsol_limit : len;
-
-	if (t->unsol_done || unsol < t->received) {
-		return t->received;
-	}
-	return unsol;
-}
-
 int iser_buf_rx_from_ini(struct idm_task *t, uint32_t len)
 {
 	struct iser_task *it = task_state(t);
-	uint32_t from;
-	int rc;
 
 	if (it == NULL) {
 		return -ENOTCONN;
@@ -398,52 +386,47 @@ int iser_buf_rx_from_ini(struct idm_task *t, uint32_t len)
 		IDM_LOG_CONN(t->conn, "iser: cannot fetch write data for ITT %#x", t->itt);
 		return it->busy || it->reading ? -EBUSY : -EINVAL;
 	}
-	from = rx_read_start(t, len);
 	it->rx_wanted = len;
-	it->read_done = from >= len;
-	if (!it->read_done) {
-		rc = xfer_post(it, IDM_RDMA_READ, from, len - from, it->hdr.write_va,
-		               it->hdr.write_stag);
-		if (rc != 0) {
-			return rc;
-		}
-	}
-	it->unsol_end = from; /* unsolicited data must reach here */
+	it->read_done = false;
 	it->reading = true;
-	if (it->read_done) {
-		iser_rx_progress(it);
-	}
+	iser_rx_progress(it);
 	return 0;
 }
 
-/*
- * The Read is done and the unsolicited data in front of it has all
- * arrived: the write data is complete. If the initiator ended its
- * unsolicited data early, the gap is fetched with one more Read.
- */
-void iser_rx_progress(struct iser_task *it)
+static void rx_finish(struct iser_task *it)
 {
 	struct idm_task *t = it->t;
-	uint32_t unsol_end = it->unsol_end;
 
-	if (!it->reading || !it->read_done || it->busy) {
-		return;
-	}
-	if (t->received < unsol_end) {
-		if (!t->unsol_done) {
-			return;
-		}
-		it->read_done = false;
-		if (xfer_post(it, IDM_RDMA_READ, t->received, unsol_end - t->received,
-		              it->hdr.write_va, it->hdr.write_stag) != 0) {
-			iser_conn_fail(it->ic, "cannot post an RDMA Read");
-		}
-		it->unsol_end = t->received;
-		return;
-	}
 	it->reading = false;
 	t->received = it->rx_wanted;
 	if (t->rx_done) {
 		t->rx_done(t, 0);
+	}
+}
+
+/*
+ * Drive a pending receive. The Read waits until the unsolicited data has
+ * all arrived: the initiator's Write Base Offset addresses the first byte
+ * after it (RFC 7145 section 9.2; Linux ib_iser advertises its buffer
+ * plus the unsolicited length), and where that is is only known once the
+ * F bit ended the unsolicited data. One Read then fetches the rest.
+ */
+void iser_rx_progress(struct iser_task *it)
+{
+	struct idm_task *t = it->t;
+
+	if (!it->reading || it->busy) {
+		return;
+	}
+	if (it->read_done || t->received >= it->rx_wanted) {
+		rx_finish(it);
+		return;
+	}
+	if (!t->unsol_done) {
+		return;
+	}
+	if (xfer_post(it, IDM_RDMA_READ, t->received, it->rx_wanted - t->received,
+	              it->hdr.write_va, it->hdr.write_stag) != 0) {
+		iser_conn_fail(it->ic, "cannot post an RDMA Read");
 	}
 }

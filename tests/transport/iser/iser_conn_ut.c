@@ -594,7 +594,8 @@ static void do_write(uint32_t len, uint32_t imm)
 	struct idm_conn *c = conns[0];
 	struct fake_qp *q = qps[0];
 	uint8_t *ini = malloc(len);
-	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini};
+	/* the Write Base Offset addresses the first byte after the unsolicited data */
+	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + imm};
 	uint8_t bhs[48];
 	struct idm_task *t;
 
@@ -642,7 +643,7 @@ static void test_write_unsolicited(void **state)
 {
 	struct fake_qp *q = qps[0];
 	uint8_t *ini = malloc(16384);
-	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini};
+	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + 8192};
 	uint8_t bhs[48];
 	struct idm_task *t;
 
@@ -658,13 +659,15 @@ static void test_write_unsolicited(void **state)
 	assert_int_equal(idm_task_recv_data(t, 16384), 0);
 	fake_poll(q);
 	assert_int_equal(rec.rx_done, 0); /* waiting for the unsolicited data */
+	assert_int_equal(conns[0]->stats.work_requests, 1); /* no Read yet: only the login Send */
 	idm_bhs_init(bhs, ISCSI_OP_SCSI_DATA_OUT, false);
 	bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
 	put_be32(bhs + BHS_ITT, 7);
 	put_be32(bhs + DATA_TTT, IDM_RESERVED_TAG);
 	put_be32(bhs + DATA_BUFFER_OFFSET, 4096);
 	send_ctrl(q, NULL, bhs, ini + 4096, 4096);
-	assert_int_equal(rec.rx_done, 1);
+	assert_int_equal(rec.rx_done, 1); /* F ended it: the Read went and completed */
+	assert_int_equal(conns[0]->stats.work_requests, 2);
 	check(rec.buf, 16384);
 	idm_task_release(t);
 	free(ini);
