@@ -382,10 +382,10 @@ int iser_buf_rx_from_ini(struct idm_task *t, uint32_t len)
 		}
 		return 0;
 	}
-	if (!(it->hdr.flags & ISER_WSV) || it->busy || it->reading) {
-		IDM_LOG_CONN(t->conn, "iser: cannot fetch write data for ITT %#x", t->itt);
-		return it->busy || it->reading ? -EBUSY : -EINVAL;
+	if (it->busy || it->reading) {
+		return -EBUSY;
 	}
+	/* without WSV the rest must still arrive unsolicited (see rx_progress) */
 	it->rx_wanted = len;
 	it->read_done = false;
 	it->reading = true;
@@ -423,6 +423,14 @@ void iser_rx_progress(struct iser_task *it)
 		return;
 	}
 	if (!t->unsol_done) {
+		return;
+	}
+	if (!(it->hdr.flags & ISER_WSV)) {
+		/* the initiator's data ended short and it offered no buffer to read */
+		IDM_LOG_CONN(t->conn, "iser: ITT %#x: %u of %u bytes and no write STag", t->itt,
+		             t->received, it->rx_wanted);
+		it->reading = false;
+		idm_conn_event(t->conn, IDM_CE_PROTOCOL_ERROR);
 		return;
 	}
 	if (xfer_post(it, IDM_RDMA_READ, t->received, it->rx_wanted - t->received,

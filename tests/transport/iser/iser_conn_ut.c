@@ -673,6 +673,56 @@ static void test_write_unsolicited(void **state)
 	free(ini);
 }
 
+/* All data unsolicited: no WSV (as Linux sends it), the receive waits for the Data-Out. */
+static void test_write_all_unsolicited(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t *ini = malloc(8192);
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	(void)state;
+	go_ffp(0);
+	fill(ini, 8192);
+	rec.unsol_limit = 8192;
+	scsi_cmd_bhs(bhs, 8, SCSI_CMD_FLAG_WRITE, 8192);
+	send_ctrl(q, NULL, bhs, ini, 4096);
+	t = rec.last_task;
+	t->rx_done = on_rx_done;
+	assert_int_equal(idm_task_recv_data(t, 8192), 0);
+	assert_int_equal(rec.rx_done, 0);
+	idm_bhs_init(bhs, ISCSI_OP_SCSI_DATA_OUT, false);
+	bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
+	put_be32(bhs + BHS_ITT, 8);
+	put_be32(bhs + DATA_TTT, IDM_RESERVED_TAG);
+	put_be32(bhs + DATA_BUFFER_OFFSET, 4096);
+	send_ctrl(q, NULL, bhs, ini + 4096, 4096);
+	assert_int_equal(rec.rx_done, 1);
+	assert_int_equal(conns[0]->stats.work_requests, 1); /* no RDMA Read at all */
+	check(rec.buf, 8192);
+	idm_task_release(t);
+	free(ini);
+}
+
+/* Unsolicited data ended short and no write STag: a protocol error, no hang. */
+static void test_write_short_without_stag(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t data[4096] = {0};
+	uint8_t bhs[48];
+
+	(void)state;
+	go_ffp(0);
+	rec.unsol_limit = 4096;
+	scsi_cmd_bhs(bhs, 9, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_WRITE, 8192);
+	send_ctrl(q, NULL, bhs, data, 4096);
+	assert_int_equal(idm_task_recv_data(rec.last_task, 8192), 0);
+	fake_poll(q);
+	assert_int_equal(rec.rx_done, 0);
+	assert_int_equal(rec.aborted, 1);
+	assert_null(conns[0]);
+}
+
 /* A remote access error on one connection ends it alone; its task is aborted. */
 static void test_error_ends_one_conn(void **state)
 {
@@ -800,6 +850,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_small, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_unsolicited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_all_unsolicited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_short_without_stag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_error_ends_one_conn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_stag_closes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_without_stag, setup, teardown),
