@@ -36,9 +36,9 @@ if [ -n "$d" ]; then
   timeout 300 dd if=/dev/$d of=/tmp/rb bs=1M count=16 iflag=direct status=none && result read PASS || result read FAIL
   cmp -s /tmp/pat /tmp/rb && cmp -s -n $((16<<20)) /tmp/pat /tmp/lun.img && result data PASS || result data FAIL
   timeout 120 dd if=/dev/$d of=/dev/null bs=4k count=256 iflag=direct status=none && result read4k PASS || result read4k FAIL
-  for k in 0 1 2 3; do timeout 40 dd if=/tmp/pat of=/dev/$d bs=64k count=64 skip=$((k*64)) seek=$((k*64)) oflag=direct status=none & P="$P $!"; done; wait $P; P=""
+  for k in 0 1 2 3; do timeout 40 dd if=/tmp/pat of=/dev/$d bs=64k count=64 skip=$((k*64)) seek=$((k*64)) oflag=direct status=none & PIDS="$PIDS $!"; done; wait $PIDS; PIDS=""
   result pwrite DONE
-  for k in 0 1 2 3; do timeout 40 dd if=/dev/$d of=/tmp/rb$k bs=16k count=256 skip=$((k*256)) iflag=direct status=none & P="$P $!"; done; wait $P; P=""
+  for k in 0 1 2 3; do timeout 40 dd if=/dev/$d of=/tmp/rb$k bs=16k count=256 skip=$((k*256)) iflag=direct status=none & PIDS="$PIDS $!"; done; wait $PIDS; PIDS=""
   cat /tmp/rb0 /tmp/rb1 /tmp/rb2 /tmp/rb3 | cmp -s - /tmp/pat && result parallel PASS || result parallel FAIL
   (dd if=/dev/urandom of=/dev/$d bs=1M count=64 oflag=direct status=none; true) & DD=$!
   sleep 2
