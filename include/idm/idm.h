@@ -255,6 +255,8 @@ struct idm_transport {
 
 /* The TCP transport (src/transport/tcp). */
 extern const struct idm_transport idm_tcp_transport;
+/* The iSER transport (src/transport/iser; built where rdma-core is found). */
+extern const struct idm_transport idm_iser_transport;
 
 /* One connection. */
 struct idm_conn {

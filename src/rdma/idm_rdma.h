@@ -102,6 +102,13 @@ int idm_rdma_resolve(struct idm_rdma_cm *cm, const struct sockaddr *dst, int tim
 /* Active side, step 2, on ADDR_RESOLVED (ROUTE_RESOLVED follows). */
 int idm_rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms);
 void idm_rdma_id_destroy(struct rdma_cm_id *id);
+/* Move `id`'s future events to `cm` (a connection handed to another thread). */
+int idm_rdma_migrate(struct rdma_cm_id *id, struct idm_rdma_cm *cm);
+/* The peer's and our address of a connected id (NULL if unknown). */
+const struct sockaddr *idm_rdma_peer_addr(struct rdma_cm_id *id);
+const struct sockaddr *idm_rdma_local_addr(struct rdma_cm_id *id);
+/* The verbs context of a connection request's id (for idm_rdma_dev_open). */
+struct ibv_context *idm_rdma_id_verbs(const struct rdma_cm_id *id);
 
 /* What accept/connect send: private data and RDMA Read credits. */
 struct idm_rdma_conn_param {

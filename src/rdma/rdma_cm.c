@@ -176,6 +176,29 @@ void idm_rdma_id_destroy(struct rdma_cm_id *id)
 	}
 }
 
+int idm_rdma_migrate(struct rdma_cm_id *id, struct idm_rdma_cm *cm)
+{
+	if (!id || !cm || !cm->ch) {
+		return -EINVAL;
+	}
+	return rdma_migrate_id(id, cm->ch) == 0 ? 0 : cm_err();
+}
+
+const struct sockaddr *idm_rdma_peer_addr(struct rdma_cm_id *id)
+{
+	return id ? rdma_get_peer_addr(id) : NULL;
+}
+
+const struct sockaddr *idm_rdma_local_addr(struct rdma_cm_id *id)
+{
+	return id ? rdma_get_local_addr(id) : NULL;
+}
+
+struct ibv_context *idm_rdma_id_verbs(const struct rdma_cm_id *id)
+{
+	return id ? id->verbs : NULL;
+}
+
 int idm_rdma_reject(struct rdma_cm_id *id, const void *priv, uint8_t priv_len)
 {
 	if (!id || (priv_len && !priv) || priv_len > IDM_RDMA_PRIV_MAX) {

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * iSER over rdma-core: the listener and the lower half of a connection.
+ *
+ * The listener's CM event channel is watched by reactor 0. A connect
+ * request is checked (the 4-byte iSER CM private data), gets its own
+ * protection domain, QP and buffers with every receive posted, and is
+ * accepted there; then the connection goes to a reactor through
+ * idm_svc_dispatch. On that reactor its CM id moves to a channel of its
+ * own (so disconnects are seen by the thread that owns the connection)
+ * and the completion channel joins the reactor's epoll. An event for the
+ * id that lands on the listener's channel before the move is dropped:
+ * a disconnect then still shows as flushed receives.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "transport/iser/iser.h"
+#include "transport/iser/iser_mem.h"
+#include "transport/iser/iser_priv.h"
+
+#define ISER_LISTEN_BACKLOG 128
+#define ISER_MAX_RD_ATOM 16 /* RDMA Reads in flight per connection, at most */
+
+/* ---- the verbs vector over src/rdma ---- */
+
+static int rv_post_recv(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge)
+{
+	return idm_rdma_post_recv(qp, wr, sge);
+}
+
+static int rv_post_send(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge,
+                        unsigned nsge)
+{
+	return idm_rdma_post_send(qp, wr, sge, nsge, true);
+}
+
+static int rv_post_write(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *local,
+                         uint64_t va, uint32_t rkey)
+{
+	return idm_rdma_post_write(qp, wr, local, va, rkey, true);
+}
+
+static int rv_post_read(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *local,
+                        uint64_t va, uint32_t rkey)
+{
+	return idm_rdma_post_read(qp, wr, local, va, rkey);
+}
+
+static void rv_disconnect(void *qp)
+{
+	idm_rdma_disconnect(qp); /* the QP goes to error: everything flushes */
+}
+
+static const struct iser_verbs iser_rdma_verbs = {
+    .post_recv = rv_post_recv,
+    .post_send = rv_post_send,
+    .post_write = rv_post_write,
+    .post_read = rv_post_read,
+    .disconnect = rv_disconnect,
+};
+
+/* ---- one connection's rdma-core objects ---- */
+
+struct iser_rconn {
+	struct idm_rdma_dev dev;
+	struct idm_rdma_conn rc;
+	struct idm_rdma_cm cm; /* the id's own channel, once on its reactor */
+	struct iser_rdma_mem mem;
+	struct iser_conn *ic;
+	struct idm_reactor *reactor;
+	struct idm_event_handler cq_ev, cm_ev;
+	bool cq_watched, cm_watched;
+};
+
+static void rconn_unwatch(struct iser_rconn *rc)
+{
+	if (rc->cq_watched) {
+		idm_reactor_del(rc->reactor, &rc->cq_ev);
+		rc->cq_watched = false;
+	}
+	if (rc->cm_watched) {
+		idm_reactor_del(rc->reactor, &rc->cm_ev);
+		rc->cm_watched = false;
+	}
+}
+
+/* QP, CQ and id first, then the buffers (their MRs), then PD and channel. */
+static void rconn_free(void *owner, struct iser_conn *ic)
+{
+	struct iser_rconn *rc = owner;
+
+	rconn_unwatch(rc);
+	idm_rdma_conn_destroy(&rc->rc);
+	if (ic) {
+		iser_conn_free(ic);
+	}
+	idm_rdma_dev_close(&rc->dev);
+	if (rc->cm.ch) {
+		idm_rdma_cm_close(&rc->cm);
+	}
+	free(rc);
+}
+
+static void rconn_cq_event(void *arg, uint32_t events)
+{
+	struct iser_rconn *rc = arg;
+	struct iser_conn *ic = rc->ic;
+	struct idm_conn *c = ic->c;
+
+	(void)events;
+	idm_conn_hold(c);
+	if (idm_rdma_cq_event(&rc->rc) != 0) {
+		iser_conn_fail(ic, "completion queue error");
+	}
+	idm_conn_release(c);
+}
+
+static void rconn_cm_event(void *arg, uint32_t events)
+{
+	struct iser_rconn *rc = arg;
+	struct iser_conn *ic = rc->ic;
+	struct idm_rdma_cm_event ev;
+
+	(void)events;
+	idm_conn_hold(ic->c);
+	while (idm_rdma_cm_next(&rc->cm, &ev) == 0) {
+		if (ev.type == IDM_RDMA_EV_DISCONNECTED || ev.type == IDM_RDMA_EV_ERROR ||
+		    ev.type == IDM_RDMA_EV_REJECTED || ev.type == IDM_RDMA_EV_DEVICE_REMOVAL) {
+			iser_conn_fail(ic, "RDMA connection lost");
+		}
+	}
+	idm_conn_release(ic->c);
+}
+
+static void rconn_name_peer(struct idm_conn *c, struct rdma_cm_id *id)
+{
+	const struct sockaddr *peer = idm_rdma_peer_addr(id);
+	const struct sockaddr *local = idm_rdma_local_addr(id);
+	char host[64] = "?", port[16] = "?";
+	socklen_t len;
+
+	if (peer == NULL || local == NULL) {
+		snprintf(c->peer_name, sizeof(c->peer_name), "iser");
+		return;
+	}
+	len = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	memcpy(&c->peer_addr, peer, len);
+	memcpy(&c->local_addr, local, len);
+	getnameinfo(peer, len, host, sizeof(host), port, sizeof(port),
+	            NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(c->peer_name, sizeof(c->peer_name),
+	         peer->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+/* On the connection's reactor: own CM channel, completion fd in epoll. */
+static int rconn_adopt(struct idm_conn *c, void *transport_conn)
+{
+	struct iser_rconn *rc = transport_conn;
+	int rc_err = iser_conn_bind(c, rc->ic);
+
+	if (rc_err != 0) {
+		return rc_err;
+	}
+	rc->ic->owner = rc;
+	rc->ic->owner_free = rconn_free;
+	rc->reactor = c->reactor;
+	rconn_name_peer(c, rc->rc.id);
+	if ((rc_err = idm_rdma_cm_open(&rc->cm)) != 0 ||
+	    (rc_err = idm_rdma_migrate(rc->rc.id, &rc->cm)) != 0) {
+		return rc_err; /* the connection closes and frees us */
+	}
+	rc->cm_ev = (struct idm_event_handler){.fd = idm_rdma_cm_fd(&rc->cm), .fn = rconn_cm_event,
+	                                       .arg = rc};
+	rc->cq_ev = (struct idm_event_handler){.fd = idm_rdma_cq_fd(&rc->rc), .fn = rconn_cq_event,
+	                                       .arg = rc};
+	if ((rc_err = idm_reactor_add(c->reactor, &rc->cm_ev, EPOLLIN)) != 0) {
+		return rc_err;
+	}
+	rc->cm_watched = true;
+	if ((rc_err = idm_reactor_add(c->reactor, &rc->cq_ev, EPOLLIN)) != 0) {
+		return rc_err;
+	}
+	rc->cq_watched = true;
+	return 0;
+}
+
+/* The hand-off failed before the connection took us over. */
+static void rconn_drop(void *transport_conn)
+{
+	struct iser_rconn *rc = transport_conn;
+
+	if (rc->ic && rc->ic->c) {
+		return; /* bound: the connection's teardown frees everything */
+	}
+	rconn_free(rc, rc->ic);
+}
+
+/* ---- the listener ---- */
+
+struct iser_listener {
+	struct idm_event_handler ev;
+	struct idm_svc *svc;
+	struct idm_rdma_cm cm;
+	struct rdma_cm_id *id;
+	atomic_uint copy_threshold; /* 0: the default; set from any thread */
+};
+
+int idm_iser_svc_set_copy_threshold(struct idm_svc *svc, uint32_t bytes)
+{
+	struct iser_listener *l;
+
+	if (svc == NULL || svc->transport != &idm_iser_transport || svc->transport_priv == NULL) {
+		return -EINVAL;
+	}
+	l = svc->transport_priv;
+	atomic_store_explicit(&l->copy_threshold, bytes, memory_order_relaxed);
+	return 0;
+}
+
+static int req_check_priv(const struct idm_rdma_cm_event *ev)
+{
+	struct iser_cm_priv p;
+
+	if (ev->priv_len < ISER_CM_PRIV_LEN) {
+		return -EPROTO;
+	}
+	return iser_cm_priv_decode(ev->priv, ev->priv_len, &p);
+}
+
+/* QP sized for the task table (Sends + one RDMA transfer per task). */
+static int req_make_qp(struct iser_rconn *rc, struct rdma_cm_id *id, uint32_t max_tasks)
+{
+	struct idm_rdma_qp_caps caps = {
+	    .send_wr = iser_conn_ntx(max_tasks) + max_tasks,
+	    .recv_wr = iser_conn_nrx(max_tasks),
+	    .send_sge = 1,
+	};
+	int err = idm_rdma_dev_open(&rc->dev, idm_rdma_id_verbs(id));
+
+	if (err != 0) {
+		return err;
+	}
+	return idm_rdma_conn_create(&rc->rc, id, rc->dev.pd, &caps);
+}
+
+static uint8_t min_u8(uint8_t a, uint8_t b)
+{
+	return a < b ? a : b;
+}
+
+/* Buffers, receives posted, then the accept with our private data. */
+static int req_accept(struct iser_listener *l, struct iser_rconn *rc,
+                      const struct idm_rdma_cm_event *ev)
+{
+	uint8_t priv[ISER_CM_PRIV_LEN];
+	struct iser_cm_priv mine = {.zbva_unsupported = true, .send_inv_unsupported = true};
+	struct iser_link link = {
+	    .verbs = &iser_rdma_verbs,
+	    .qp = &rc->rc,
+	    .copy_threshold = atomic_load_explicit(&l->copy_threshold, memory_order_relaxed),
+	};
+	struct idm_rdma_conn_param p = {.priv = priv, .priv_len = sizeof(priv), .rnr_retry = 7};
+	int err;
+
+	rc->mem.pd = rc->dev.pd;
+	iser_mem_ops_rdma(&link.mem, &rc->mem);
+	/* we issue RDMA Reads: no more than the initiator will answer */
+	link.ord = min_u8(ev->responder_resources, ISER_MAX_RD_ATOM);
+	err = iser_conn_create(&link, l->svc->req.max_tasks, &rc->ic);
+	if (err != 0) {
+		return err;
+	}
+	iser_cm_priv_encode(priv, &mine);
+	p.initiator_depth = link.ord;
+	p.responder_resources = min_u8(ev->initiator_depth, ISER_MAX_RD_ATOM);
+	return idm_rdma_accept(&rc->rc, &p);
+}
+
+static void listener_connect_request(struct iser_listener *l, const struct idm_rdma_cm_event *ev)
+{
+	struct iser_rconn *rc;
+	int err = req_check_priv(ev);
+
+	if (err != 0) {
+		idm_log("iser", "%s: connect request without iSER private data: rejected",
+		        l->svc->name);
+		idm_rdma_reject(ev->id, NULL, 0);
+		idm_rdma_id_destroy(ev->id);
+		return;
+	}
+	rc = calloc(1, sizeof(*rc));
+	err = rc ? req_make_qp(rc, ev->id, l->svc->req.max_tasks) : -ENOMEM;
+	if (err == 0) {
+		err = req_accept(l, rc, ev);
+	}
+	if (err != 0) {
+		idm_log("iser", "%s: cannot accept a connection: %s", l->svc->name, strerror(-err));
+		if (rc == NULL || rc->rc.id == NULL) {
+			idm_rdma_reject(ev->id, NULL, 0);
+			idm_rdma_id_destroy(ev->id);
+		}
+		if (rc) {
+			rconn_free(rc, rc->ic);
+		}
+		return;
+	}
+	idm_svc_dispatch(l->svc, rc, rconn_adopt, rconn_drop);
+}
+
+static void listener_event(void *arg, uint32_t events)
+{
+	struct iser_listener *l = arg;
+	struct idm_rdma_cm_event ev;
+
+	(void)events;
+	while (idm_rdma_cm_next(&l->cm, &ev) == 0) {
+		if (ev.type == IDM_RDMA_EV_CONNECT_REQUEST) {
+			listener_connect_request(l, &ev);
+		}
+		/* other events belong to ids not yet moved to their reactor */
+	}
+}
+
+int iser_svc_create(struct idm_svc *svc)
+{
+	char reason[128];
+	struct iser_listener *l;
+	int err;
+
+	if (!idm_rdma_available(reason, sizeof(reason))) {
+		idm_log("iser", "%s", reason);
+		return -ENODEV;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		return -ENOMEM;
+	}
+	err = idm_rdma_cm_open(&l->cm);
+	if (err == 0) {
+		err = idm_rdma_listen(&l->cm, (struct sockaddr *)&svc->req.addr, ISER_LISTEN_BACKLOG,
+		                      l, &l->id);
+		if (err != 0) {
+			idm_rdma_cm_close(&l->cm);
+		}
+	}
+	if (err != 0) {
+		free(l);
+		return err;
+	}
+	l->svc = svc;
+	l->ev = (struct idm_event_handler){.fd = idm_rdma_cm_fd(&l->cm), .fn = listener_event,
+	                                   .arg = l};
+	svc->transport_priv = l;
+	return 0;
+}
+
+int iser_svc_online(struct idm_svc *svc)
+{
+	struct iser_listener *l = svc->transport_priv;
+
+	return idm_reactor_add(svc->req.reactors[0], &l->ev, EPOLLIN);
+}
+
+void iser_svc_offline(struct idm_svc *svc)
+{
+	struct iser_listener *l = svc->transport_priv;
+
+	idm_reactor_del(svc->req.reactors[0], &l->ev);
+}
+
+void iser_svc_destroy(struct idm_svc *svc)
+{
+	struct iser_listener *l = svc->transport_priv;
+
+	if (l) {
+		idm_rdma_id_destroy(l->id);
+		idm_rdma_cm_close(&l->cm);
+		free(l);
+		svc->transport_priv = NULL;
+	}
+}

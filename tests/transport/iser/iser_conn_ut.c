@@ -1,0 +1,864 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * iSER target transport tests over an in-process loopback of the verbs:
+ * the test plays the initiator. Its Sends land in the target's posted
+ * receives, the target's Sends are captured, RDMA Write / Read are
+ * memcpy into / out of memory the "initiator" registered under an rkey.
+ * Completions queue up and are delivered by fake_poll(), as a CQ event
+ * would deliver them. Two connections run side by side so a failure can
+ * be shown to end only its own.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "idm/core_priv.h"
+#include "transport/iser/iser_priv.h"
+
+#define BUFSZ (1u << 20)
+#define MAXQ 1024
+#define MAXMSG 16
+
+/* ---- the loopback ---- */
+
+struct fake_cqe {
+	struct idm_rdma_wr *wr;
+	int status;
+	uint32_t len;
+};
+
+struct fake_region {
+	uint8_t *addr;
+	size_t len;
+	uint32_t rkey;
+};
+
+struct fake_qp {
+	struct fake_cqe cq[MAXQ];
+	unsigned cq_head, cq_count;
+	struct idm_rdma_wr *rq[MAXQ]; /* posted receives, in order */
+	struct idm_rdma_sge rq_sge[MAXQ];
+	unsigned rq_head, rq_count;
+	uint8_t out[MAXMSG][ISER_CTRL_HDRS + 8192]; /* what the target sent */
+	uint32_t out_len[MAXMSG];
+	unsigned nout;
+	struct fake_region regions[4]; /* initiator memory by rkey */
+	unsigned nregions;
+	int write_status; /* injected completion status of RDMA Writes */
+	bool disconnected;
+	int regs; /* registrations alive */
+};
+
+static void f_disconnect(void *qp);
+
+/* An error completion puts the QP in the error state: the rest flushes. */
+static void cq_push(struct fake_qp *q, struct idm_rdma_wr *wr, int status, uint32_t len)
+{
+	assert_true(q->cq_count < MAXQ);
+	q->cq[(q->cq_head + q->cq_count++) % MAXQ] = (struct fake_cqe){wr, status, len};
+	if (status != 0 && !q->disconnected) {
+		f_disconnect(q);
+	}
+}
+
+static int f_post_recv(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge)
+{
+	struct fake_qp *q = qp;
+	unsigned i = (q->rq_head + q->rq_count) % MAXQ;
+
+	assert_int_equal(wr->op, IDM_RDMA_RECV);
+	if (q->disconnected) {
+		cq_push(q, wr, -ECANCELED, 0);
+		return 0;
+	}
+	assert_true(q->rq_count < MAXQ);
+	q->rq[i] = wr;
+	q->rq_sge[i] = *sge;
+	q->rq_count++;
+	return 0;
+}
+
+static int f_post_send(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge,
+                       unsigned nsge)
+{
+	struct fake_qp *q = qp;
+
+	assert_int_equal(nsge, 1);
+	if (q->disconnected) {
+		cq_push(q, wr, -ECANCELED, 0);
+		return 0;
+	}
+	assert_true(q->nout < MAXMSG);
+	assert_true(sge->len <= sizeof(q->out[0]));
+	memcpy(q->out[q->nout], sge->addr, sge->len);
+	q->out_len[q->nout++] = sge->len;
+	cq_push(q, wr, 0, sge->len);
+	return 0;
+}
+
+/* The initiator memory an rkey + VA + length names, or NULL (access error). */
+static uint8_t *f_remote(struct fake_qp *q, uint64_t va, uint32_t rkey, uint32_t len)
+{
+	for (unsigned i = 0; i < q->nregions; i++) {
+		struct fake_region *r = &q->regions[i];
+		uint64_t base = (uint64_t)(uintptr_t)r->addr;
+
+		if (r->rkey == rkey && va >= base && va - base <= r->len && len <= r->len - (va - base)) {
+			return (uint8_t *)(uintptr_t)va;
+		}
+	}
+	return NULL;
+}
+
+static int f_post_write(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *l,
+                        uint64_t va, uint32_t rkey)
+{
+	struct fake_qp *q = qp;
+	uint8_t *dst = f_remote(q, va, rkey, l->len);
+
+	assert_int_equal(wr->op, IDM_RDMA_WRITE);
+	if (q->disconnected || q->write_status) {
+		cq_push(q, wr, q->disconnected ? -ECANCELED : q->write_status, 0);
+		return 0;
+	}
+	if (dst == NULL) {
+		cq_push(q, wr, -EACCES, 0);
+		return 0;
+	}
+	memcpy(dst, l->addr, l->len);
+	cq_push(q, wr, 0, l->len);
+	return 0;
+}
+
+static int f_post_read(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *l, uint64_t va,
+                       uint32_t rkey)
+{
+	struct fake_qp *q = qp;
+	uint8_t *src = f_remote(q, va, rkey, l->len);
+
+	assert_int_equal(wr->op, IDM_RDMA_READ);
+	if (q->disconnected || src == NULL) {
+		cq_push(q, wr, q->disconnected ? -ECANCELED : -EACCES, 0);
+		return 0;
+	}
+	memcpy(l->addr, src, l->len);
+	cq_push(q, wr, 0, l->len);
+	return 0;
+}
+
+/* The QP goes to error: posted receives flush. */
+static void f_disconnect(void *qp)
+{
+	struct fake_qp *q = qp;
+
+	q->disconnected = true;
+	while (q->rq_count) {
+		cq_push(q, q->rq[q->rq_head], -ECANCELED, 0);
+		q->rq_head = (q->rq_head + 1) % MAXQ;
+		q->rq_count--;
+	}
+}
+
+static const struct iser_verbs fake_verbs = {
+    .post_recv = f_post_recv,
+    .post_send = f_post_send,
+    .post_write = f_post_write,
+    .post_read = f_post_read,
+    .disconnect = f_disconnect,
+};
+
+/* Memory "registration": a token per region; keys are counters. */
+static void *m_alloc(void *ctx, size_t len)
+{
+	(void)ctx;
+	return calloc(1, len);
+}
+
+static void m_free(void *ctx, void *mem, size_t len)
+{
+	(void)ctx;
+	(void)len;
+	free(mem);
+}
+
+static int m_reg(void *ctx, void *mem, size_t len, void **handle, uint32_t *lkey, uint32_t *rkey)
+{
+	struct fake_qp *q = ctx;
+	static const int token;
+
+	(void)mem;
+	(void)len;
+	q->regs++;
+	*handle = (void *)&token;
+	*lkey = *rkey = 0x100u + (uint32_t)q->regs;
+	return 0;
+}
+
+static void m_dereg(void *ctx, void *handle)
+{
+	struct fake_qp *q = ctx;
+
+	assert_non_null(handle);
+	q->regs--;
+}
+
+/* Deliver every queued completion (more may queue while doing so). */
+static void fake_poll(struct fake_qp *q)
+{
+	while (q->cq_count) {
+		struct fake_cqe e = q->cq[q->cq_head];
+
+		q->cq_head = (q->cq_head + 1) % MAXQ;
+		q->cq_count--;
+		e.wr->done(e.wr, e.status, e.len);
+	}
+}
+
+/* The initiator Sends `len` bytes: they land in the oldest posted receive. */
+static void fake_deliver(struct fake_qp *q, const void *msg, uint32_t len)
+{
+	struct idm_rdma_wr *wr;
+	struct idm_rdma_sge *sge;
+
+	assert_true(q->rq_count > 0); /* else: receiver not ready */
+	wr = q->rq[q->rq_head];
+	sge = &q->rq_sge[q->rq_head];
+	q->rq_head = (q->rq_head + 1) % MAXQ;
+	q->rq_count--;
+	assert_true(len <= sge->len);
+	memcpy(sge->addr, msg, len);
+	cq_push(q, wr, 0, len);
+	fake_poll(q);
+}
+
+/* QP destroyed: nothing queued can complete any more; then the buffers go. */
+static void fake_owner_free(void *owner, struct iser_conn *ic)
+{
+	struct fake_qp *q = owner;
+
+	q->cq_count = 0;
+	q->rq_count = 0;
+	iser_conn_free(ic);
+}
+
+/* ---- the fake client ---- */
+
+struct rec {
+	int rx_pdus, cmds, rx_done, tx_done, tx_status, freed, aborted;
+	uint8_t last_bhs[48];
+	struct idm_task *last_task;
+	uint32_t unsol_limit;
+	uint8_t *buf;
+};
+
+static struct rec rec;
+static struct idm_reactor *reactor;
+static struct idm_conn *conns[2];
+static struct fake_qp *qps[2];
+
+static int c_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
+{
+	(void)c;
+	(void)pdu;
+	t->data = rec.buf;
+	t->data_cap = BUFSZ;
+	t->unsol_limit = rec.unsol_limit;
+	return 0;
+}
+
+static void c_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
+{
+	(void)c;
+	(void)pdu;
+	rec.cmds++;
+	rec.last_task = t;
+}
+
+static void c_rx_pdu(struct idm_conn *c, struct idm_pdu *pdu)
+{
+	(void)c;
+	rec.rx_pdus++;
+	memcpy(rec.last_bhs, pdu->bhs, 48);
+}
+
+static void c_conn_free(struct idm_conn *c)
+{
+	rec.freed++;
+	for (int i = 0; i < 2; i++) {
+		if (conns[i] == c) {
+			conns[i] = NULL;
+		}
+	}
+}
+
+static void c_task_abort(struct idm_task *t)
+{
+	rec.aborted++;
+	idm_task_release(t);
+}
+
+static const struct idm_client_ops client = {
+    .scsi_cmd_header = c_cmd_header,
+    .scsi_cmd = c_cmd,
+    .rx_pdu = c_rx_pdu,
+    .conn_free = c_conn_free,
+    .task_abort = c_task_abort,
+};
+
+static void on_rx_done(struct idm_task *t, int status)
+{
+	(void)t;
+	assert_int_equal(status, 0);
+	rec.rx_done++;
+}
+
+static void on_tx_done(struct idm_task *t, int status)
+{
+	(void)t;
+	rec.tx_done++;
+	rec.tx_status = status;
+}
+
+/* ---- setup ---- */
+
+static struct idm_conn *make_conn(struct fake_qp *q)
+{
+	struct iser_link link = {.verbs = &fake_verbs, .qp = q, .ord = 4};
+	struct idm_conn *c;
+	struct iser_conn *ic;
+
+	link.mem = (struct iser_mem_ops){m_alloc, m_free, m_reg, m_dereg, q};
+	c = idm_conn_create(reactor, IDM_ROLE_TARGET, &idm_iser_transport, &client, 64, 32);
+	assert_non_null(c);
+	assert_int_equal(iser_conn_create(&link, c->max_tasks, &ic), 0);
+	assert_int_equal(q->rq_count, iser_conn_nrx(32)); /* posted before any accept */
+	assert_int_equal(iser_conn_bind(c, ic), 0);
+	ic->owner = q;
+	ic->owner_free = fake_owner_free;
+	idm_conn_event(c, IDM_CE_ACCEPTED);
+	return c;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&rec, 0, sizeof(rec));
+	rec.buf = calloc(1, BUFSZ);
+	rec.unsol_limit = 0;
+	reactor = idm_reactor_create(0);
+	assert_non_null(reactor);
+	for (int i = 0; i < 2; i++) {
+		qps[i] = calloc(1, sizeof(*qps[i]));
+		conns[i] = make_conn(qps[i]);
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		if (conns[i]) {
+			idm_conn_close(conns[i]);
+		}
+		fake_poll(qps[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		idm_reactor_poll(reactor, 0);
+	}
+	assert_null(conns[0]);
+	assert_null(conns[1]);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(qps[i]->regs, 0); /* every registration dropped */
+		free(qps[i]);
+	}
+	idm_reactor_destroy(reactor);
+	free(rec.buf);
+	return 0;
+}
+
+/* ---- the initiator's messages ---- */
+
+static uint32_t ctrl_msg(uint8_t *out, const struct iser_hdr *h, const uint8_t *bhs,
+                         const void *data, uint32_t len)
+{
+	struct iser_hdr none = {0};
+
+	iser_hdr_encode(out, h ? h : &none);
+	memcpy(out + ISER_HDR_LEN, bhs, 48);
+	put_be24(out + ISER_HDR_LEN + BHS_DATA_SEG_LEN, len);
+	if (len) {
+		memcpy(out + ISER_CTRL_HDRS, data, len);
+	}
+	return ISER_CTRL_HDRS + len;
+}
+
+static void send_ctrl(struct fake_qp *q, const struct iser_hdr *h, const uint8_t *bhs,
+                      const void *data, uint32_t len)
+{
+	static uint8_t msg[ISER_CTRL_HDRS + 8192];
+
+	fake_deliver(q, msg, ctrl_msg(msg, h, bhs, data, len));
+}
+
+/* The BHS of the n-th message the target sent (checking its iSER header). */
+static const uint8_t *sent_bhs(struct fake_qp *q, unsigned n)
+{
+	struct iser_hdr h;
+
+	assert_true(n < q->nout);
+	assert_int_equal(iser_msg_opcode(q->out[n], q->out_len[n]), ISER_OP_CONTROL);
+	assert_int_equal(iser_hdr_decode(q->out[n], q->out_len[n], &h), 0);
+	assert_int_equal(h.flags, 0); /* the target advertises no STags */
+	return q->out[n] + ISER_HDR_LEN;
+}
+
+static void go_ffp(int i)
+{
+	struct idm_conn *c = conns[i];
+	struct fake_qp *q = qps[i];
+	uint8_t bhs[48];
+	struct idm_pdu *rsp;
+
+	idm_bhs_init(bhs, ISCSI_OP_LOGIN_REQ, true);
+	bhs[BHS_FLAGS] = LOGIN_FLAG_TRANSIT | (1 << 2) | 3;
+	put_be32(bhs + BHS_ITT, 1);
+	send_ctrl(q, NULL, bhs, "RDMAExtensions=Yes", 19);
+	assert_int_equal(c->state, IDM_CONN_IN_LOGIN);
+	rsp = idm_pdu_alloc(c, 4);
+	idm_bhs_init(rsp->bhs, ISCSI_OP_LOGIN_RSP, false);
+	rsp->bhs[BHS_FLAGS] = LOGIN_FLAG_TRANSIT | (1 << 2) | 3;
+	put_be32(rsp->bhs + BHS_ITT, 1);
+	memcpy(rsp->data, "a=b", 4);
+	rsp->data_len = 4;
+	idm_pdu_tx(c, rsp);
+	fake_poll(q);
+	assert_int_equal(c->state, IDM_CONN_LOGGED_IN);
+	assert_true(c->ffp);
+	assert_int_equal(sent_bhs(q, q->nout - 1)[0] & 0x3f, ISCSI_OP_LOGIN_RSP);
+	assert_memory_equal(q->out[q->nout - 1] + ISER_CTRL_HDRS, "a=b", 4);
+	q->nout = 0;
+	rec.rx_pdus = 0;
+}
+
+static void scsi_cmd_bhs(uint8_t *bhs, uint32_t itt, uint8_t flags, uint32_t edtl)
+{
+	idm_bhs_init(bhs, ISCSI_OP_SCSI_CMD, false);
+	bhs[BHS_FLAGS] = flags;
+	put_be32(bhs + BHS_ITT, itt);
+	put_be32(bhs + SCSI_CMD_EDTL, edtl);
+	put_be32(bhs + SCSI_CMD_CMDSN, 1);
+}
+
+static uint8_t pattern(uint32_t i)
+{
+	return (uint8_t)(i * 31 + (i >> 8));
+}
+
+static void fill(uint8_t *b, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		b[i] = pattern(i);
+	}
+}
+
+static void check(const uint8_t *b, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		if (b[i] != pattern(i)) {
+			fail_msg("byte %u: %#x", i, b[i]);
+		}
+	}
+}
+
+/* The initiator's buffer, advertised under `rkey`. */
+static void ini_region(struct fake_qp *q, uint8_t *mem, size_t len, uint32_t rkey)
+{
+	q->regions[q->nregions++] = (struct fake_region){mem, len, rkey};
+}
+
+static const struct idm_scsi_status good = {.response = ISCSI_RESPONSE_COMPLETED};
+
+/* ---- tests ---- */
+
+static void test_login_and_keys(void **state)
+{
+	char ans[64];
+
+	(void)state;
+	assert_int_equal(idm_iser_transport.ops->negotiate_key(conns[0], "RDMAExtensions", "Yes",
+	                                                       ans, sizeof(ans)),
+	                 IDM_HOOK_ANSWERED);
+	assert_string_equal(ans, "Yes");
+	assert_int_equal(idm_iser_transport.ops->negotiate_key(conns[0], "HeaderDigest",
+	                                                       "CRC32C,None", ans, sizeof(ans)),
+	                 IDM_HOOK_ANSWERED);
+	assert_string_equal(ans, "None");
+	go_ffp(0);
+	assert_true(conns[0]->params.rdma_extensions);
+	assert_int_equal(conns[0]->stats.pdus_rx, 1);
+	assert_true(idm_iser_transport.caps->rdma);
+	/* the other connection is untouched */
+	assert_int_equal(conns[1]->state, IDM_CONN_XPT_UP);
+}
+
+static void test_hello(void **state)
+{
+	struct iser_hello h = {.max_ver = 1, .min_ver = 1, .ird = 8};
+	struct iser_hello_reply r;
+	uint8_t msg[ISER_HELLO_LEN];
+	struct fake_qp *q = qps[0];
+
+	(void)state;
+	assert_int_equal(iser_hello_encode(msg, &h), 0);
+	fake_deliver(q, msg, sizeof(msg));
+	assert_int_equal(q->nout, 1);
+	assert_int_equal(iser_msg_opcode(q->out[0], q->out_len[0]), ISER_OP_HELLO_REPLY);
+	assert_int_equal(iser_hello_reply_decode(q->out[0], q->out_len[0], &r), 0);
+	assert_false(r.reject);
+	assert_int_equal(r.cur_ver, 1);
+	assert_int_equal(r.ord, 4);
+	fake_poll(q);
+	assert_int_equal(q->rq_count, iser_conn_nrx(32)); /* the receive went back */
+	assert_int_equal(conns[0]->state, IDM_CONN_XPT_UP);
+}
+
+/* A read: RDMA Write of the data, then the SCSI Response as a Send. */
+static void do_read(uint32_t len, uint64_t *copied, uint64_t *wrs, uint64_t *regs)
+{
+	struct idm_conn *c = conns[0];
+	struct fake_qp *q = qps[0];
+	uint8_t *ini = calloc(1, len);
+	struct iser_hdr h = {.flags = ISER_RSV, .read_stag = 0x77, .read_va = (uintptr_t)ini};
+	struct idm_conn_stats before;
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	go_ffp(0);
+	ini_region(q, ini, len, 0x77);
+	scsi_cmd_bhs(bhs, 5, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_READ, len);
+	send_ctrl(q, &h, bhs, NULL, 0);
+	assert_int_equal(rec.cmds, 1);
+	t = rec.last_task;
+	t->tx_done = on_tx_done;
+	fill(rec.buf, len);
+	before = c->stats;
+	assert_int_equal(idm_task_send_data(t, 0, len, &good), 0);
+	fake_poll(q);
+	check(ini, len);
+	assert_int_equal(rec.tx_done, 1);
+	assert_int_equal(rec.tx_status, 0);
+	assert_int_equal(q->nout, 1);
+	assert_int_equal(sent_bhs(q, 0)[0] & 0x3f, ISCSI_OP_SCSI_RSP);
+	*copied = c->stats.bytes_copied - before.bytes_copied;
+	*wrs = c->stats.work_requests - before.work_requests;
+	*regs = c->stats.registrations - before.registrations;
+	assert_int_equal(q->regs, 2); /* region + pool: the task's own MR is gone */
+	idm_task_release(t);
+	free(ini);
+}
+
+static void test_read_4k(void **state)
+{
+	uint64_t copied, wrs, regs;
+
+	(void)state;
+	do_read(4096, &copied, &wrs, &regs);
+	assert_int_equal(wrs, 2); /* RDMA Write + Send */
+	assert_int_equal(copied, 4096);
+	assert_int_equal(regs, 0);
+}
+
+static void test_read_above_threshold(void **state)
+{
+	uint64_t copied, wrs, regs;
+
+	(void)state;
+	do_read(512 * 1024, &copied, &wrs, &regs);
+	assert_int_equal(wrs, 2);
+	assert_int_equal(copied, 0);
+	assert_int_equal(regs, 1);
+}
+
+/* A write: immediate data in the command, the rest by RDMA Read. */
+static void do_write(uint32_t len, uint32_t imm)
+{
+	struct idm_conn *c = conns[0];
+	struct fake_qp *q = qps[0];
+	uint8_t *ini = malloc(len);
+	/* the Write Base Offset addresses the first byte after the unsolicited data */
+	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + imm};
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	go_ffp(0);
+	fill(ini, len);
+	ini_region(q, ini, len, 0x99);
+	rec.unsol_limit = imm;
+	scsi_cmd_bhs(bhs, 6, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_WRITE, len);
+	send_ctrl(q, &h, bhs, ini, imm);
+	assert_int_equal(rec.cmds, 1);
+	t = rec.last_task;
+	assert_int_equal(t->received, imm);
+	t->rx_done = on_rx_done;
+	t->tx_done = on_tx_done;
+	assert_int_equal(idm_task_recv_data(t, len), 0);
+	assert_int_equal(rec.rx_done, 0); /* the Read has not completed yet */
+	fake_poll(q);
+	assert_int_equal(rec.rx_done, 1);
+	check(rec.buf, len);
+	assert_int_equal(idm_task_send_status(t, &good), 0);
+	fake_poll(q);
+	assert_int_equal(rec.tx_done, 1);
+	assert_int_equal(sent_bhs(q, q->nout - 1)[0] & 0x3f, ISCSI_OP_SCSI_RSP);
+	assert_int_equal(c->stats.registrations, len - imm >= ISER_COPY_THRESHOLD_DEFAULT ? 1 : 0);
+	idm_task_release(t);
+	free(ini);
+}
+
+static void test_write_small(void **state)
+{
+	(void)state;
+	do_write(65536, 4096);
+	assert_int_equal(conns[0]->stats.bytes_copied, 65536); /* imm + pool copy */
+}
+
+static void test_write_large(void **state)
+{
+	(void)state;
+	do_write(512 * 1024, 8192);
+	assert_int_equal(conns[0]->stats.bytes_copied, 8192); /* only the immediate data */
+}
+
+/* Unsolicited Data-Out as a Send fills the front while the Read fetches the rest. */
+static void test_write_unsolicited(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t *ini = malloc(16384);
+	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + 8192};
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	(void)state;
+	go_ffp(0);
+	fill(ini, 16384);
+	ini_region(q, ini, 16384, 0x99);
+	rec.unsol_limit = 8192;
+	scsi_cmd_bhs(bhs, 7, SCSI_CMD_FLAG_WRITE, 16384); /* no F: Data-Out follows */
+	send_ctrl(q, &h, bhs, ini, 4096);
+	t = rec.last_task;
+	t->rx_done = on_rx_done;
+	assert_int_equal(idm_task_recv_data(t, 16384), 0);
+	fake_poll(q);
+	assert_int_equal(rec.rx_done, 0); /* waiting for the unsolicited data */
+	assert_int_equal(conns[0]->stats.work_requests, 1); /* no Read yet: only the login Send */
+	idm_bhs_init(bhs, ISCSI_OP_SCSI_DATA_OUT, false);
+	bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
+	put_be32(bhs + BHS_ITT, 7);
+	put_be32(bhs + DATA_TTT, IDM_RESERVED_TAG);
+	put_be32(bhs + DATA_BUFFER_OFFSET, 4096);
+	send_ctrl(q, NULL, bhs, ini + 4096, 4096);
+	assert_int_equal(rec.rx_done, 1); /* F ended it: the Read went and completed */
+	assert_int_equal(conns[0]->stats.work_requests, 2);
+	check(rec.buf, 16384);
+	idm_task_release(t);
+	free(ini);
+}
+
+/* All data unsolicited: no WSV (as Linux sends it), the receive waits for the Data-Out. */
+static void test_write_all_unsolicited(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t *ini = malloc(8192);
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	(void)state;
+	go_ffp(0);
+	fill(ini, 8192);
+	rec.unsol_limit = 8192;
+	scsi_cmd_bhs(bhs, 8, SCSI_CMD_FLAG_WRITE, 8192);
+	send_ctrl(q, NULL, bhs, ini, 4096);
+	t = rec.last_task;
+	t->rx_done = on_rx_done;
+	assert_int_equal(idm_task_recv_data(t, 8192), 0);
+	assert_int_equal(rec.rx_done, 0);
+	idm_bhs_init(bhs, ISCSI_OP_SCSI_DATA_OUT, false);
+	bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
+	put_be32(bhs + BHS_ITT, 8);
+	put_be32(bhs + DATA_TTT, IDM_RESERVED_TAG);
+	put_be32(bhs + DATA_BUFFER_OFFSET, 4096);
+	send_ctrl(q, NULL, bhs, ini + 4096, 4096);
+	assert_int_equal(rec.rx_done, 1);
+	assert_int_equal(conns[0]->stats.work_requests, 1); /* no RDMA Read at all */
+	check(rec.buf, 8192);
+	idm_task_release(t);
+	free(ini);
+}
+
+/* Unsolicited data ended short and no write STag: a protocol error, no hang. */
+static void test_write_short_without_stag(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t data[4096] = {0};
+	uint8_t bhs[48];
+
+	(void)state;
+	go_ffp(0);
+	rec.unsol_limit = 4096;
+	scsi_cmd_bhs(bhs, 9, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_WRITE, 8192);
+	send_ctrl(q, NULL, bhs, data, 4096);
+	assert_int_equal(idm_task_recv_data(rec.last_task, 8192), 0);
+	fake_poll(q);
+	assert_int_equal(rec.rx_done, 0);
+	assert_int_equal(rec.aborted, 1);
+	assert_null(conns[0]);
+}
+
+/* A remote access error on one connection ends it alone; its task is aborted. */
+static void test_error_ends_one_conn(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t *ini = calloc(1, 4096);
+	struct iser_hdr h = {.flags = ISER_RSV, .read_stag = 0x77, .read_va = (uintptr_t)ini};
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	(void)state;
+	go_ffp(0);
+	go_ffp(1);
+	ini_region(q, ini, 4096, 0x77);
+	scsi_cmd_bhs(bhs, 5, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_READ, 4096);
+	send_ctrl(q, &h, bhs, NULL, 0);
+	t = rec.last_task;
+	t->tx_done = on_tx_done;
+	q->write_status = -EACCES;
+	assert_int_equal(idm_task_send_data(t, 0, 4096, &good), 0);
+	fake_poll(q); /* Write fails, the Send after it flushes */
+	assert_int_equal(rec.aborted, 1);
+	assert_int_equal(rec.tx_done, 1);
+	assert_true(rec.tx_status < 0); /* task_abort dropped the client's reference */
+	fake_poll(q);
+	assert_null(conns[0]);
+	assert_int_equal(rec.freed, 1);
+	assert_non_null(conns[1]);
+	assert_int_equal(conns[1]->state, IDM_CONN_LOGGED_IN);
+	free(ini);
+}
+
+/* A bad STag in the command: the Write's access error closes the connection. */
+static void test_bad_stag_closes(void **state)
+{
+	struct fake_qp *q = qps[0];
+	struct iser_hdr h = {.flags = ISER_RSV, .read_stag = 0x55, .read_va = 0x1000};
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	(void)state;
+	go_ffp(0);
+	scsi_cmd_bhs(bhs, 5, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_READ, 4096);
+	send_ctrl(q, &h, bhs, NULL, 0);
+	t = rec.last_task;
+	assert_int_equal(idm_task_send_data(t, 0, 4096, NULL), 0);
+	fake_poll(q);
+	assert_int_equal(rec.aborted, 1);
+	fake_poll(q);
+	assert_null(conns[0]);
+	assert_non_null(conns[1]);
+}
+
+/* Read data for a command that advertised no read STag: refused, no crash. */
+static void test_read_without_stag(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t bhs[48];
+
+	(void)state;
+	go_ffp(0);
+	scsi_cmd_bhs(bhs, 5, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_READ, 4096);
+	send_ctrl(q, NULL, bhs, NULL, 0);
+	assert_int_equal(idm_task_send_data(rec.last_task, 0, 4096, NULL), -EINVAL);
+	idm_task_release(rec.last_task);
+}
+
+/* Garbage and truncated messages close the connection, never crash. */
+static void test_malformed_messages(void **state)
+{
+	uint8_t msg[ISER_CTRL_HDRS + 16] = {0};
+	uint8_t bhs[48];
+
+	(void)state;
+	msg[0] = 0xf0; /* unknown iSER opcode */
+	fake_deliver(qps[0], msg, sizeof(msg));
+	assert_null(conns[0]);
+	/* a BHS that claims more data than arrived */
+	idm_bhs_init(bhs, ISCSI_OP_LOGIN_REQ, true);
+	ctrl_msg(msg, NULL, bhs, NULL, 0);
+	put_be24(msg + ISER_HDR_LEN + BHS_DATA_SEG_LEN, 4000);
+	fake_deliver(qps[1], msg, ISER_CTRL_HDRS);
+	fake_poll(qps[1]);
+	assert_null(conns[1]);
+}
+
+/* A local close flushes the posted receives; the connection ends cleanly. */
+static void test_disconnect_flush(void **state)
+{
+	(void)state;
+	go_ffp(0);
+	idm_conn_close(conns[0]);
+	fake_poll(qps[0]);
+	assert_null(conns[0]);
+	assert_int_equal(rec.freed, 1);
+}
+
+/* Without an RDMA device the service is refused with -ENODEV (TCP goes on). */
+static void test_no_device(void **state)
+{
+	struct idm_svc_req req = {.nreactors = 1, .client = &client, .max_tasks = 8};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&req.addr;
+	struct idm_svc *svc = NULL;
+	char reason[128], err[160];
+
+	(void)state;
+	if (idm_rdma_available(reason, sizeof(reason))) {
+		skip(); /* a host with a device: the VM test covers it */
+	}
+	assert_string_equal(reason, "iSER disabled: no RDMA device");
+	req.reactors = &reactor;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	req.addrlen = sizeof(*sin);
+	assert_int_equal(idm_svc_create(&idm_iser_transport, &req, &svc, err, sizeof(err)), -ENODEV);
+	assert_null(svc);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_login_and_keys, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_4k, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_above_threshold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_small, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_unsolicited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_all_unsolicited, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_short_without_stag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_error_ends_one_conn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_stag_closes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_without_stag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_disconnect_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_device, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
