@@ -185,6 +185,8 @@ struct idm_transport_caps {
 	bool data_in_status;     /* can put status in the last Data-In */
 	bool digests;            /* CRC32C digests supported */
 	bool rdma;               /* data moves by RDMA (no Data-In / R2T) */
+	uint32_t max_rx_data;    /* data one received message can hold (pre-posted
+				  * receive buffers); 0 = only the negotiated limits */
 };
 
 /* Parameters of a listening service (a portal). */

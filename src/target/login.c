@@ -22,6 +22,10 @@
 #include "idm/auth.h"
 #include "target/target_int.h"
 
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+
 struct tgt_login {
 	int stage;                  /* CSG the next request must carry */
 	bool started;               /* the first complete request was seen */
@@ -306,6 +310,13 @@ static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
 	p->first_burst_length = tun->first_burst_length;
 	p->max_outstanding_r2t = tun->max_outstanding_r2t;
 	p->error_recovery_level = 0;
+	if (caps && caps->max_rx_data) {
+		/* Every message lands in a pre-posted buffer (iSER): unsolicited
+		 * data is immediate data that fits one; the rest is fetched. */
+		p->initial_r2t = true;
+		p->first_burst_length = MIN(p->first_burst_length, caps->max_rx_data);
+		p->max_recv_dsl = MIN(p->max_recv_dsl, caps->max_rx_data);
+	}
 	p->session_type = l->type;
 	p->target_portal_group_tag = tc->portal->conf.tpgt;
 	/* One method: CHAP when an account is configured (never None then). */
@@ -322,6 +333,7 @@ static int login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
 {
 	login_local_params(tc, l);
 	idm_nego_init(&l->nego, IDM_ROLE_TARGET, true, &l->local, &l->result);
+	l->nego.iser = tc->ic->transport->caps && tc->ic->transport->caps->rdma;
 	if (tc->ic->transport->ops->negotiate_key) {
 		struct idm_nego_hook th = {.key = transport_hook, .arg = tc->ic};
 

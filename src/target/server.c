@@ -172,6 +172,34 @@ static uint32_t task_slots(const struct idm_target_tunables *tun)
 	return (tun->queue_depth ? tun->queue_depth : 1) + TGT_TASK_SLACK;
 }
 
+/*
+ * iSER beside TCP on the same address and port, where an RDMA device can
+ * serve it. Without one the portal serves TCP only, said once in the log.
+ */
+static void portal_open_iser(struct idm_server *srv, struct tgt_portal *p,
+			     const struct idm_svc_req *req)
+{
+#ifdef IDM_HAVE_RDMA
+	char why[200] = "";
+	int rc = idm_svc_create(&idm_iser_transport, req, &p->iser_svc, why, sizeof(why));
+
+	if (rc == 0) {
+		idm_log("target", "portal %s port %u: iSER and TCP", p->conf.addr, p->conf.port);
+	} else if (!srv->iser_off_logged) {
+		srv->iser_off_logged = true;
+		idm_log("target", "portal %s port %u: TCP only (%s)", p->conf.addr, p->conf.port,
+			why[0] ? why : strerror(-rc));
+	}
+#else
+	(void)req;
+	if (!srv->iser_off_logged) {
+		srv->iser_off_logged = true;
+		idm_log("target", "portal %s port %u: TCP only (built without rdma-core)",
+			p->conf.addr, p->conf.port);
+	}
+#endif
+}
+
 static int portals_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
 			char *err, size_t errlen)
 {
@@ -200,6 +228,7 @@ static int portals_open(struct idm_server *srv, const struct idm_target_conf_all
 				    p->conf.port, why);
 		}
 		srv->nportals = i + 1;
+		portal_open_iser(srv, p, &req);
 	}
 	return 0;
 }
@@ -207,6 +236,10 @@ static int portals_open(struct idm_server *srv, const struct idm_target_conf_all
 static void portals_close(struct idm_server *srv)
 {
 	for (unsigned i = 0; i < srv->nportals; i++) {
+		if (srv->portals[i].iser_svc) {
+			idm_svc_destroy(srv->portals[i].iser_svc);
+			srv->portals[i].iser_svc = NULL;
+		}
 		if (srv->portals[i].svc) {
 			idm_svc_destroy(srv->portals[i].svc);
 			srv->portals[i].svc = NULL;

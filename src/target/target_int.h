@@ -131,11 +131,13 @@ void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s);
 struct tgt_portal {
 	struct idm_server *srv;
 	struct idm_portal_conf conf;
-	struct idm_svc *svc;
+	struct idm_svc *svc;      /* iSCSI over TCP */
+	struct idm_svc *iser_svc; /* iSER on the same address and port, or NULL */
 };
 
 struct idm_server {
 	uint32_t magic;
+	bool iser_off_logged;         /* "TCP only" said once */
 	struct idm_target_tunables tun;
 	struct tgt_target *targets;
 	unsigned ntargets;

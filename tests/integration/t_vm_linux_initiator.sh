@@ -3,7 +3,7 @@
 #
 # The Linux kernel iSCSI initiator (open-iscsi, iscsi_tcp) against idmd, in a Debian 12
 # VM under qemu (software emulation): our own kernel has no SCSI or iSCSI. The guest
-# script tests/vm/guest/linux-initiator-tcp.sh does the work (discovery, login, ext4,
+# script tests/vm/guest/linux-initiator.sh does the work (discovery, login, ext4,
 # copy, logout, login, fsck, compare; without and with CRC32C digests); this passes when
 # every one of its RESULT lines says PASS. The guest tree is built once and cached
 # (tests/vm/build-rootfs.sh). IDM_VM_TESTS=0 skips the VM tests.
@@ -13,10 +13,14 @@
 require_idmd
 [[ ${IDM_VM_TESTS:-1} != 0 ]] || skip "VM tests turned off (IDM_VM_TESTS=0)"
 VM=$IDM_ROOT/tests/vm
-GUEST=$VM/guest/linux-initiator-tcp.sh
+# t_vm_linux_iser.sh runs the same over iSER: another guest script, the shared one beside it
+GUEST_NAME=${VM_GUEST_NAME:-linux-initiator}
+GUEST=$VM/guest/$GUEST_NAME.sh
+read -r -a EXTRA_FILES <<<"${VM_EXTRA_FILES:-}"
 # the steps that must have passed, whatever else the guest prints
-REQUIRED=(discovery None_login None_fsck_compare None_backing_file CRC32C_negotiated
-	CRC32C_fsck_compare CRC32C_backing_file idmd_sigterm all)
+read -r -d '' -a REQUIRED <<<"${VM_REQUIRED:-discovery None_login None_transport None_fsck_compare
+	None_backing_file CRC32C_negotiated CRC32C_fsck_compare CRC32C_backing_file
+	CHAP_None_fsck_compare chap_bad_secret_refused chap_sha3_256_used idmd_sigterm all}"
 
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null; then
 	(($(id -u) == 0)) || skip "qemu-system-x86/debootstrap missing and not root to install them"
@@ -32,9 +36,9 @@ t0=$(date +%s)
 t1=$(date +%s)
 echo "guest tree ready in $((t1 - t0)) s: $(tail -n 1 "$TEST_LOGDIR/build-rootfs.log")"
 
-VM_LOGS=${TEST_LOGDIR%/*}/vm/linux-initiator-tcp
+VM_LOGS=${TEST_LOGDIR%/*}/vm/$GUEST_NAME
 IDMD=$IDMD IDM_VM_LOGDIR=$VM_LOGS IDM_VM_TIMEOUT=${IDM_VM_TIMEOUT:-420} \
-	"$VM/run-vm.sh" "$GUEST"
+	"$VM/run-vm.sh" "$GUEST" "${EXTRA_FILES[@]}"
 rc=$?
 t2=$(date +%s)
 echo "VM run: $((t2 - t1)) s (guest status $rc); guest logs in $VM_LOGS"

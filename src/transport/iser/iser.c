@@ -275,6 +275,7 @@ static const struct idm_transport_caps iser_caps = {
     .data_in_status = false,
     .digests = false,
     .rdma = true,
+    .max_rx_data = ISER_RDSL_DEFAULT, /* the receive buffers posted before accept */
 };
 
 const struct idm_transport idm_iser_transport = {

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # Runs INSIDE the test VM (tests/vm/run-vm.sh): the Linux kernel iSCSI initiator
-# (open-iscsi, iscsi_tcp) against idmd over TCP. idmd serves a file LUN on 198.18.0.1,
+# (open-iscsi) against idmd over TCP (iscsi_tcp), or over iSER (ib_iser on a Soft-RoCE
+# device, rdma_rxe) when IDM_GUEST_TRANSPORT=iser (linux-initiator-iser.sh sets it;
+# digests do not apply to iSER, so that run does the None and CHAP rounds). idmd serves a file LUN on 198.18.0.1,
 # an address on a dummy interface that exists only in the guest. For each digest
 # setting (None, then CRC32C for header and data): log in, make an ext4 file system,
 # copy a tree of files, record checksums, log out, log in again, fsck, compare the
@@ -25,6 +27,9 @@ MNT=/mnt/lun
 TREE=/tmp/tree   # the files copied to the LUN (a copy, so the source cannot change)
 SUMS=/tmp/tree.sha256
 
+TRANSPORT=${IDM_GUEST_TRANSPORT:-tcp}
+IFACE=()          # iscsiadm's interface arguments: the iSER iface when TRANSPORT=iser
+[[ $TRANSPORT == iser ]] && IFACE=(-I iser0)
 failures=0
 IDMD_EXTRA=()    # more idmd options (CHAP) for the next start_idmd
 IDMD_PID=
@@ -59,13 +64,19 @@ setup_net() {
 	modprobe dummy &&
 		ip link add idm0 type dummy &&
 		ip addr add "$ADDR/24" dev idm0 &&
-		ip link set idm0 up
+		ip link set idm0 up &&
+		if [[ $TRANSPORT == iser ]]; then
+			# Soft-RoCE on the dummy interface: a real verbs device for both sides
+			modprobe -a rdma_rxe ib_uverbs rdma_ucm ib_iser &&
+				rdma link add rxe0 type rxe netdev idm0 && ibv_devices
+		fi
 }
 
 # start_idmd: idmd with a file LUN, in the background; wait until it listens.
 start_idmd() {
 	local i
 	truncate -s "${LUN_MIB}M" "$LUN_IMG" || return 1
+	ulimit -l unlimited # iSER registers memory
 	idmd --portal "$PORTAL" --target "$IQN" --lun "file:$LUN_IMG:${LUN_MIB}M" \
 		"${IDMD_EXTRA[@]}" >>"$OUT/idmd.log" 2>&1 </dev/null &
 	IDMD_PID=$!
@@ -108,23 +119,38 @@ start_iscsid() {
 	ISCSID_PID=$!
 	# ready once its (abstract) control socket for iscsiadm listens
 	for ((i = 0; i < 50; i++)); do
-		ss -Hlx | grep -q ISCSIADM_ABSTRACT_NAMESPACE && return 0
+		ss -Hlx | grep -q ISCSIADM_ABSTRACT_NAMESPACE && iser_iface && return 0
 		kill -0 "$ISCSID_PID" 2>/dev/null || { cat "$OUT/iscsid.log"; return 1; }
 		sleep 0.2
 	done
 	return 1
 }
 
+# iser_iface: for TRANSPORT=iser, the iscsiadm interface whose sessions use ib_iser.
+iser_iface() {
+	[[ $TRANSPORT == iser ]] || return 0
+	iscsiadm -m iface -I iser0 -o new >/dev/null &&
+		iscsiadm -m iface -I iser0 -o update -n iface.transport_name -v iser
+}
+
+# check_transport: the session really runs over the transport under test, and idmd
+# offered iSER on the portal when that is the one.
+check_transport() {
+	iscsiadm -m session | tee /tmp/sessions.txt &&
+		grep -q "^$TRANSPORT: " /tmp/sessions.txt &&
+		if [[ $TRANSPORT == iser ]]; then grep -q 'iSER and TCP' "$OUT/idmd.log"; fi
+}
+
 discover() {
-	iscsi -m discovery -t sendtargets -p "$PORTAL" | tee /tmp/discovery.txt &&
+	iscsi -m discovery -t sendtargets -p "$PORTAL" "${IFACE[@]}" | tee /tmp/discovery.txt &&
 		grep -q "^$PORTAL,[0-9]* $IQN\$" /tmp/discovery.txt
 }
 
-login() { iscsi -m node -T "$IQN" -p "$PORTAL" --login; }
-logout() { iscsi -m node -T "$IQN" -p "$PORTAL" --logout; }
+login() { iscsi -m node -T "$IQN" -p "$PORTAL" "${IFACE[@]}" --login; }
+logout() { iscsi -m node -T "$IQN" -p "$PORTAL" "${IFACE[@]}" --logout; }
 
 # node_set NAME VALUE: one setting of the node record (used by the next login).
-node_set() { iscsi -m node -T "$IQN" -p "$PORTAL" -o update -n "$1" -v "$2"; }
+node_set() { iscsi -m node -T "$IQN" -p "$PORTAL" "${IFACE[@]}" -o update -n "$1" -v "$2"; }
 
 # set_digests DIGEST: ask for DIGEST on headers and data at the next login.
 set_digests() {
@@ -220,6 +246,7 @@ round() {
 	DISK=
 	if step "${dg}_node_digests" set_digests "$1" &&
 		step "${dg}_login" login && attach "${dg}_disk" &&
+		step "${dg}_transport" check_transport &&
 		step "${dg}_negotiated" check_digests "$1" &&
 		step "${dg}_mkfs_copy_sync" write_tree "$DISK" &&
 		step "${dg}_logout" logout &&
@@ -286,7 +313,7 @@ echo "guest: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { print $2 / 1024 " 
 if step net setup_net && step idmd_start start_idmd && step iscsid start_iscsid &&
 	step tree make_tree && step discovery discover; then
 	round None
-	round CRC32C
+	[[ $TRANSPORT == iser ]] || round CRC32C # digests are forced None on iSER
 	chap
 	step idmd_alive idmd_alive
 fi
