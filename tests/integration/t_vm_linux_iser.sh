@@ -3,12 +3,14 @@
 #
 # The Linux kernel's iSER initiator (ib_iser, over a Soft-RoCE device in the test VM)
 # against idmd's iSER transport: discovery and login over iSER on the portal that also
-# serves TCP, ext4 + copy + fsck + compare, mutual CHAP, SIGTERM. The VM machinery
+# serves TCP, ext4 + copy + fsck + compare, mutual CHAP, SIGTERM; and libiscsi's
+# user-space iSER initiator (iser://): iscsi-inq. The VM machinery
 # and the checks are t_vm_linux_initiator.sh's.
 here=$(cd "$(dirname "$0")" && pwd)
 export TEST_NAME=${TEST_NAME:-t_vm_linux_iser}
 export VM_GUEST_NAME=linux-initiator-iser
 export VM_EXTRA_FILES="$here/../vm/guest/linux-initiator.sh"
 export VM_REQUIRED="discovery None_login None_transport None_fsck_compare None_backing_file
+	libiscsi_iser_inq
 	CHAP_None_fsck_compare chap_bad_secret_refused chap_sha3_256_used idmd_sigterm all"
 exec bash "$here/t_vm_linux_initiator.sh"
