@@ -10,24 +10,6 @@
 #define BS 512
 #define BLOCKS 1000
 
-static int env_map(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, true);
-	return 0;
-}
-
-static int env_nomap(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, false);
-	return 0;
-}
-
-static int env_teardown(void **state)
-{
-	t_env_free(*state);
-	return 0;
-}
-
 static void cdb10(uint8_t *cdb, uint8_t op, uint8_t flags, uint32_t lba, uint16_t len)
 {
 	memset(cdb, 0, 10);
@@ -469,8 +451,8 @@ static void test_4k_blocks(void **state)
 
 int main(void)
 {
-#define M(f) cmocka_unit_test_setup_teardown(f, env_map, env_teardown)
-#define N(f) cmocka_unit_test_setup_teardown(f, env_nomap, env_teardown)
+#define M(f) cmocka_unit_test_setup_teardown(f, t_env_setup_map, t_env_teardown)
+#define N(f) cmocka_unit_test_setup_teardown(f, t_env_setup_nomap, t_env_teardown)
 	const struct CMUnitTest tests[] = {
 	    N(test_read10),
 	    N(test_write10),
