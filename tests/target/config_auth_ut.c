@@ -26,12 +26,12 @@ static void access_config_loads(void **state)
 	char err[256];
 
 	assert_int_equal(conf_load_json(HEAD TGT_OPEN ", \"acl\": [\"iqn.x:1\", \"iqn.x:2\"],"
-					" \"chap\": {\"user\": \"u\", \"secret\": \"secret-of-u-1\","
-					"  \"target_user\": \"t\", \"target_secret\": \"secret-of-t-2\"}}],"
-					" \"discovery\": {\"chap\": {\"user\": \"d\", \"secret\": \"disc-secret-3\"},"
-					"  \"acl_filter\": false},"
-					" \"chap_algorithms\": [\"SHA-256\", \"MD5\"]}",
-					c, err, sizeof(err)),
+			" \"chap\": {\"user\": \"u\", \"secret\": \"secret-of-u-1\","
+			"  \"target_user\": \"t\", \"target_secret\": \"secret-of-t-2\"}}],"
+			" \"discovery\": {\"chap\": {\"user\": \"d\", \"secret\": \"disc-secret-3\"},"
+			"  \"acl_filter\": false},"
+			" \"chap_algorithms\": [\"SHA-256\", \"MD5\"]}",
+			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->targets[0].nacl, 2);
 	assert_string_equal(c->targets[0].acl[1], "iqn.x:2");
@@ -62,7 +62,7 @@ static void access_defaults(void **state)
 	assert_false(c->discovery.list_all); /* acl_filter defaults to true */
 	assert_int_equal(c->nchap_algs, 0);
 	assert_int_equal(conf_load_json(HEAD TGT_OPEN ", \"acl\": []}], \"discovery\": {\"acl_filter\": true}}",
-					c, err, sizeof(err)),
+			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->targets[0].nacl, 0);
 	assert_false(c->discovery.list_all);

@@ -18,12 +18,12 @@ static void full_config_loads(void **state)
 	char err[256];
 
 	assert_int_equal(conf_load_json("{\"reactors\": 2, \"state_dir\": \"/tmp/idm-state\","
-					" \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
-					" \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
-					"   \"luns\": [{\"spec\": \"mem:1G\"},"
-					"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
-					" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false}}",
-					c, err, sizeof(err)),
+			" \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
+			" \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
+			"   \"luns\": [{\"spec\": \"mem:1G\"},"
+			"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
+			" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false}}",
+			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->nreactors, 2);
 	assert_string_equal(c->state_dir, "/tmp/idm-state");
