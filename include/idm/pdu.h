@@ -359,6 +359,8 @@ const char *idm_opcode_name(uint8_t opcode);
 /* True for the opcodes an initiator may send / a target may send. */
 bool idm_opcode_is_initiator(uint8_t opcode);
 bool idm_opcode_is_target(uint8_t opcode);
+/* Does this target PDU (its BHS) consume a StatSN (RFC 7143 11.x)? */
+bool idm_bhs_advances_statsn(const uint8_t *bhs);
 
 /* Format / parse a LUN field (SAM-5 single level: flat or peripheral). */
 void idm_lun_encode(uint8_t *field, uint64_t lun);

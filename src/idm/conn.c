@@ -594,28 +594,6 @@ void idm_pdu_free(struct idm_pdu *pdu)
 	idm_conn_release(c);
 }
 
-/* Does this target PDU consume a StatSN (RFC 7143 sections 11.x)? */
-static bool pdu_advances_statsn(const uint8_t *bhs)
-{
-	switch (bhs[BHS_OPCODE] & ISCSI_OPCODE_MASK) {
-	case ISCSI_OP_SCSI_RSP:
-	case ISCSI_OP_TMF_RSP:
-	case ISCSI_OP_LOGIN_RSP:
-	case ISCSI_OP_TEXT_RSP:
-	case ISCSI_OP_LOGOUT_RSP:
-	case ISCSI_OP_REJECT:
-	case ISCSI_OP_ASYNC_MSG:
-		return true;
-	case ISCSI_OP_SCSI_DATA_IN:
-		return (bhs[BHS_FLAGS] & DATA_FLAG_STATUS) != 0;
-	case ISCSI_OP_NOP_IN:
-		/* a NOP-In answering a NOP-Out; not a target ping */
-		return get_be32(bhs + BHS_ITT) != IDM_RESERVED_TAG;
-	default:
-		return false; /* R2T: carries the next StatSN, no advance */
-	}
-}
-
 /* Target: StatSN (where the PDU carries one), ExpCmdSN and MaxCmdSN. */
 static void pdu_fill_target_sn(struct idm_conn *c, uint8_t *bhs)
 {
@@ -626,7 +604,7 @@ static void pdu_fill_target_sn(struct idm_conn *c, uint8_t *bhs)
 	if (!data_in_no_status) {
 		put_be32(bhs + BHS_CMDSN, c->stat_sn);
 	}
-	if (pdu_advances_statsn(bhs)) {
+	if (idm_bhs_advances_statsn(bhs)) {
 		c->stat_sn++;
 	}
 	if (c->exp_cmd_sn && c->max_cmd_sn) {

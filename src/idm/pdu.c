@@ -140,3 +140,26 @@ uint64_t idm_lun_decode(const uint8_t *field)
 	}
 	return get_be64(field);
 }
+
+/* Does this target PDU consume a StatSN (RFC 7143 sections 11.x)? The
+ * target and the initiator both count StatSN with it. */
+bool idm_bhs_advances_statsn(const uint8_t *bhs)
+{
+	switch (bhs[BHS_OPCODE] & ISCSI_OPCODE_MASK) {
+	case ISCSI_OP_SCSI_RSP:
+	case ISCSI_OP_TMF_RSP:
+	case ISCSI_OP_LOGIN_RSP:
+	case ISCSI_OP_TEXT_RSP:
+	case ISCSI_OP_LOGOUT_RSP:
+	case ISCSI_OP_REJECT:
+	case ISCSI_OP_ASYNC_MSG:
+		return true;
+	case ISCSI_OP_SCSI_DATA_IN:
+		return (bhs[BHS_FLAGS] & DATA_FLAG_STATUS) != 0;
+	case ISCSI_OP_NOP_IN:
+		/* a NOP-In answering a NOP-Out; not a target ping */
+		return get_be32(bhs + BHS_ITT) != IDM_RESERVED_TAG;
+	default:
+		return false; /* R2T: carries the next StatSN, no advance */
+	}
+}

@@ -508,31 +508,10 @@ static void rx_async(struct idm_ini *s, struct idm_pdu *pdu)
 	}
 }
 
-/* Does a target PDU of opcode `op` consume a StatSN (RFC 7143 11.x)? */
-static bool rx_has_statsn(const struct idm_pdu *pdu)
-{
-	switch (idm_pdu_opcode(pdu)) {
-	case ISCSI_OP_SCSI_RSP:
-	case ISCSI_OP_TMF_RSP:
-	case ISCSI_OP_LOGIN_RSP:
-	case ISCSI_OP_TEXT_RSP:
-	case ISCSI_OP_LOGOUT_RSP:
-	case ISCSI_OP_REJECT:
-	case ISCSI_OP_ASYNC_MSG:
-		return true;
-	case ISCSI_OP_NOP_IN:
-		return idm_pdu_itt(pdu) != IDM_RESERVED_TAG;
-	case ISCSI_OP_SCSI_DATA_IN:
-		return (pdu->bhs[BHS_FLAGS] & DATA_FLAG_STATUS) != 0;
-	default:
-		return false;
-	}
-}
-
 /* Sequence numbers every target PDU carries. */
 static void rx_sequence(struct idm_ini *s, struct idm_pdu *pdu)
 {
-	if (rx_has_statsn(pdu)) {
+	if (idm_bhs_advances_statsn(pdu->bhs)) {
 		ini_sn_stat(&s->sn, get_be32(pdu->bhs + BHS_CMDSN));
 		s->c->exp_stat_sn = s->sn.exp_stat_sn;
 	}

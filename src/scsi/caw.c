@@ -151,12 +151,14 @@ static long first_difference(const uint8_t *a, const uint8_t *b, uint32_t len)
 	return (long)i;
 }
 
-void scsi_caw_exec(struct scsi_cmd *cmd)
+/* The common frame of COMPARE AND WRITE and ORWRITE: under the LU's
+ * read-modify-write lock, read the medium and let `apply` compare or
+ * merge and write it back. */
+static void rmw_exec(struct scsi_cmd *cmd,
+                     void (*apply)(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy))
 {
 	struct scsi_lu *lu = cmd->lu;
-	uint32_t len = cmd->nblocks * lu->block_size;
 	uint8_t *medium, *copy;
-	long diff;
 
 	if (cmd->nblocks == 0 || scsi_buffer_short(cmd)) {
 		scsi_cmd_complete(cmd);
@@ -165,17 +167,31 @@ void scsi_caw_exec(struct scsi_cmd *cmd)
 	rmw_lock(lu);
 	medium = rmw_read(cmd, &copy);
 	if (medium) {
-		diff = first_difference(cmd->data, medium, len);
-		if (diff >= 0) {
-			scsi_cmd_set_sense_info(cmd, SCSI_SENSE_MISCOMPARE,
-			                        SCSI_ASC_MISCOMPARE_DURING_VERIFY, (uint32_t)diff);
-		} else {
-			rmw_write(cmd, medium, copy, cmd->data + len);
-		}
+		apply(cmd, medium, copy);
 	}
 	rmw_unlock(lu);
 	free(copy);
 	scsi_cmd_complete(cmd);
+}
+
+/* COMPARE AND WRITE: a miscompare reports its offset, a match writes
+ * the second half of the data buffer. */
+static void caw_apply(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy)
+{
+	uint32_t len = cmd->nblocks * cmd->lu->block_size;
+	long diff = first_difference(cmd->data, medium, len);
+
+	if (diff >= 0) {
+		scsi_cmd_set_sense_info(cmd, SCSI_SENSE_MISCOMPARE,
+		                        SCSI_ASC_MISCOMPARE_DURING_VERIFY, (uint32_t)diff);
+	} else {
+		rmw_write(cmd, medium, copy, cmd->data + len);
+	}
+}
+
+void scsi_caw_exec(struct scsi_cmd *cmd)
+{
+	rmw_exec(cmd, caw_apply);
 }
 
 int scsi_orwrite_setup(struct scsi_cmd *cmd)
@@ -193,26 +209,18 @@ int scsi_orwrite_setup(struct scsi_cmd *cmd)
 
 /* ORWRITE: medium |= data. The OR goes into the data buffer, which is
  * then written (or straight into the store's memory). */
-void scsi_orwrite_exec(struct scsi_cmd *cmd)
+static void orwrite_apply(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy)
 {
-	struct scsi_lu *lu = cmd->lu;
-	uint32_t len = cmd->nblocks * lu->block_size;
-	uint8_t *medium, *copy;
+	uint32_t len = cmd->nblocks * cmd->lu->block_size;
 	uint32_t i;
 
-	if (cmd->nblocks == 0 || scsi_buffer_short(cmd)) {
-		scsi_cmd_complete(cmd);
-		return;
+	for (i = 0; i < len; i++) {
+		cmd->data[i] |= medium[i];
 	}
-	rmw_lock(lu);
-	medium = rmw_read(cmd, &copy);
-	if (medium) {
-		for (i = 0; i < len; i++) {
-			cmd->data[i] |= medium[i];
-		}
-		rmw_write(cmd, medium, copy, cmd->data);
-	}
-	rmw_unlock(lu);
-	free(copy);
-	scsi_cmd_complete(cmd);
+	rmw_write(cmd, medium, copy, cmd->data);
+}
+
+void scsi_orwrite_exec(struct scsi_cmd *cmd)
+{
+	rmw_exec(cmd, orwrite_apply);
 }

@@ -19,66 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idm/backing.h"
-#include "idm/reactor.h"
-
-#define KiB 1024u
-#define MiB (1024u * KiB)
-
-static char dir[64];
-
-static int make_dir(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/idm_store_ut_XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-/* A request and what became of it. */
-struct probe {
-	struct idm_backing_io io;
-	int status;
-	int calls;
-};
-
-static void probe_done(struct idm_backing_io *io, int status)
-{
-	struct probe *p = (struct probe *)io;
-
-	p->status = status;
-	p->calls++;
-}
-
-/* Run one request to completion, through reactor `r` (polled here) or
- * synchronously (r == NULL). Reports whether it completed inside submit. */
-static int run_io(struct idm_backing *b, struct idm_reactor *r, enum idm_backing_op op,
-                  uint64_t off, uint32_t len, uint8_t *buf, bool fua, bool *inline_done)
-{
-	struct probe p = {
-	    .io = {
-	        .op = op, .offset = off, .len = len, .buf = buf, .fua = fua, .done = probe_done}};
-	uint64_t end = idm_now_ms() + 5000;
-
-	idm_backing_submit(b, &p.io, r);
-	if (inline_done) {
-		*inline_done = p.calls == 1;
-	}
-	while (r && p.calls == 0 && idm_now_ms() < end) {
-		assert_true(idm_reactor_poll(r, 100) >= 0);
-	}
-	assert_int_equal(p.calls, 1);
-	if (p.status == 0 && op != IDM_BACKING_FLUSH) {
-		assert_int_equal(p.io.moved, len);
-	}
-	return p.status;
-}
+#include "backing_test.h"
 
 static void fill(uint8_t *buf, size_t len, unsigned seed)
 {
@@ -101,7 +42,7 @@ static void check_read_after_write(struct idm_backing *b, struct idm_reactor *r)
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		fill(wbuf, lens[i], (unsigned)i + 1);
 		assert_int_equal(
-		    run_io(b, r, IDM_BACKING_WRITE, offs[i], lens[i], wbuf, i == 1, NULL), 0);
+		    run_io_ex(b, r, IDM_BACKING_WRITE, offs[i], lens[i], wbuf, i == 1, NULL), 0);
 	}
 	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
 		/* The last two overlap: the later write wins. */
@@ -110,10 +51,10 @@ static void check_read_after_write(struct idm_backing *b, struct idm_reactor *r)
 		fill(wbuf, lens[i], (unsigned)i + 1);
 		memset(rbuf, 0xee, 8192);
 		assert_int_equal(
-		    run_io(b, r, IDM_BACKING_READ, offs[i], lens[i], rbuf, false, NULL), 0);
+		    run_io(b, r, IDM_BACKING_READ, offs[i], lens[i], rbuf), 0);
 		assert_memory_equal(rbuf, wbuf, skip);
 	}
-	assert_int_equal(run_io(b, r, IDM_BACKING_FLUSH, 0, 0, NULL, false, NULL), 0);
+	assert_int_equal(run_io(b, r, IDM_BACKING_FLUSH, 0, 0, NULL), 0);
 	free(wbuf);
 	free(rbuf);
 }
@@ -123,26 +64,13 @@ static void check_bad_requests(struct idm_backing *b, struct idm_reactor *r)
 {
 	uint8_t buf[512];
 
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, b->size, 512, buf, false, NULL), -ERANGE);
-	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, b->size - 512, 1024, buf, false, NULL),
-	                 -ERANGE);
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, UINT64_MAX - 100, 512, buf, false, NULL),
-	                 -ERANGE);
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 0, 512, NULL, false, NULL), -EINVAL);
-	assert_int_equal(run_io(b, r, (enum idm_backing_op)42, 0, 512, buf, false, NULL), -EINVAL);
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 0, 0, buf, false, NULL), 0);
-	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, b->size, 0, buf, false, NULL), 0);
-}
-
-static struct idm_backing *open_ok(const char *spec, uint32_t bs)
-{
-	struct idm_backing *b = NULL;
-	char err[512] = "";
-
-	if (idm_backing_open(spec, bs, &b, err, sizeof(err)) != 0) {
-		fail_msg("%s", err);
-	}
-	return b;
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, b->size, 512, buf), -ERANGE);
+	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, b->size - 512, 1024, buf), -ERANGE);
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, UINT64_MAX - 100, 512, buf), -ERANGE);
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 0, 512, NULL), -EINVAL);
+	assert_int_equal(run_io(b, r, (enum idm_backing_op)42, 0, 512, buf), -EINVAL);
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 0, 0, buf), 0);
+	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, b->size, 0, buf), 0);
 }
 
 static void test_mem_store(void **state)
@@ -158,7 +86,7 @@ static void test_mem_store(void **state)
 	check_bad_requests(b, NULL);
 	/* Fresh memory reads as zeros. */
 	memset(buf, 1, sizeof(buf));
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 2 * MiB, 4096, buf, false, &inl), 0);
+	assert_int_equal(run_io_ex(b, NULL, IDM_BACKING_READ, 2 * MiB, 4096, buf, false, &inl), 0);
 	assert_true(inl);
 	for (size_t i = 0; i < sizeof(buf); i++) {
 		assert_int_equal(buf[i], 0);
@@ -168,9 +96,9 @@ static void test_mem_store(void **state)
 	m = idm_backing_map(b, 1 * MiB, 4096);
 	assert_non_null(m);
 	memset(m, 0x5a, 4096);
-	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, 1 * MiB, 4096, m, true, NULL), 0);
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 1 * MiB, 4096, m, false, NULL), 0);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB, 4096, buf, false, NULL), 0);
+	assert_int_equal(run_io_ex(b, r, IDM_BACKING_WRITE, 1 * MiB, 4096, m, true, NULL), 0);
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 1 * MiB, 4096, m), 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB, 4096, buf), 0);
 	assert_memory_equal(buf, m, 4096);
 	assert_ptr_equal(idm_backing_map(b, 4 * MiB - 512, 512), m - 1 * MiB + 4 * MiB - 512);
 	assert_null(idm_backing_map(b, 4 * MiB - 512, 1024));
@@ -187,13 +115,13 @@ static void test_null_store(void **state)
 	assert_true(b->discards_writes);
 	assert_null(idm_backing_map(b, 0, 4096));
 	memset(buf, 0x77, sizeof(buf));
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_WRITE, 0, 8192, buf, true, NULL), 0);
+	assert_int_equal(run_io_ex(b, NULL, IDM_BACKING_WRITE, 0, 8192, buf, true, NULL), 0);
 	assert_int_equal(
-	    run_io(b, NULL, IDM_BACKING_READ, (1ull << 30) - 8192, 8192, buf, false, NULL), 0);
+	    run_io(b, NULL, IDM_BACKING_READ, (1ull << 30) - 8192, 8192, buf), 0);
 	for (size_t i = 0; i < sizeof(buf); i++) {
 		assert_int_equal(buf[i], 0);
 	}
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_FLUSH, 0, 0, NULL, false, NULL), 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_FLUSH, 0, 0, NULL), 0);
 	check_bad_requests(b, NULL);
 	idm_backing_close(b);
 }
@@ -224,7 +152,7 @@ static struct idm_backing *open_file(const char *name, const char *size, uint32_
 {
 	char spec[300];
 
-	snprintf(path, pathlen, "%s/%s", dir, name);
+	snprintf(path, pathlen, "%s/%s", bt_dir(), name);
 	snprintf(spec, sizeof(spec), "file:%s%s%s", path, size ? ":" : "", size ? size : "");
 	return open_ok(spec, bs);
 }
@@ -245,7 +173,7 @@ static void test_file_sync_path(void **state)
 	check_read_after_write(b, NULL);
 	check_bad_requests(b, NULL);
 	fill(buf, sizeof(buf), 4);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_WRITE, 0, 4096, buf, true, &inl), 0);
+	assert_int_equal(run_io_ex(b, NULL, IDM_BACKING_WRITE, 0, 4096, buf, true, &inl), 0);
 	assert_true(inl); /* r == NULL: done before submit returns */
 	idm_backing_close(b);
 	assert_int_equal(stat(path, &st), 0);
@@ -270,13 +198,13 @@ static void test_file_uring_path(void **state)
 	check_bad_requests(b, r);
 	/* Really asynchronous: completion comes from the reactor. */
 	fill(buf, sizeof(buf), 9);
-	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, 4096, 4096, buf, true, &inl), 0);
+	assert_int_equal(run_io_ex(b, r, IDM_BACKING_WRITE, 4096, 4096, buf, true, &inl), 0);
 	assert_false(inl);
-	assert_int_equal(run_io(b, r, IDM_BACKING_FLUSH, 0, 0, NULL, false, &inl), 0);
+	assert_int_equal(run_io_ex(b, r, IDM_BACKING_FLUSH, 0, 0, NULL, false, &inl), 0);
 	assert_false(inl);
 	/* And the other path sees the same bytes. */
 	memset(buf, 0, sizeof(buf));
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 4096, 4096, buf, false, NULL), 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 4096, 4096, buf), 0);
 	{
 		uint8_t want[4096];
 
@@ -296,15 +224,15 @@ static void check_short_read(struct idm_reactor *r, const char *name)
 	uint8_t buf[16384], want[16384];
 
 	fill(want, sizeof(want), 3);
-	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, 16384, 16384, want, false, NULL), 0);
+	assert_int_equal(run_io(b, r, IDM_BACKING_WRITE, 16384, 16384, want), 0);
 	assert_int_equal(truncate(path, 16384 + 6000), 0);
 	memset(want + 6000, 0, sizeof(want) - 6000);
 	memset(buf, 0xee, sizeof(buf));
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 16384, 16384, buf, false, NULL), 0);
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 16384, 16384, buf), 0);
 	assert_memory_equal(buf, want, sizeof(buf));
 	/* Wholly past the end: all zeros. */
 	memset(buf, 0xee, sizeof(buf));
-	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 65536 - 16384, 16384, buf, false, NULL), 0);
+	assert_int_equal(run_io(b, r, IDM_BACKING_READ, 65536 - 16384, 16384, buf), 0);
 	memset(want, 0, sizeof(want));
 	assert_memory_equal(buf, want, sizeof(buf));
 	idm_backing_close(b);
@@ -330,7 +258,7 @@ static void test_file_existing_larger_keeps_size(void **state)
 	uint8_t buf[512], got[512];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/big.img", dir);
+	snprintf(path, sizeof(path), "%s/big.img", bt_dir());
 	fd = open(path, O_RDWR | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 4 * MiB), 0);
@@ -340,11 +268,9 @@ static void test_file_existing_larger_keeps_size(void **state)
 
 	b = open_file("big.img", "1M", 512, path, sizeof(path));
 	assert_true(b->size == 1 * MiB); /* the LU is what was asked */
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB - 512, 512, got, false, NULL),
-	                 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB - 512, 512, got), 0);
 	assert_memory_equal(got, buf, sizeof(buf)); /* existing data kept */
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB, 512, got, false, NULL),
-	                 -ERANGE);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB, 512, got), -ERANGE);
 	idm_backing_close(b);
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(st.st_size == 4 * MiB); /* the file is not shrunk */
@@ -353,8 +279,7 @@ static void test_file_existing_larger_keeps_size(void **state)
 	assert_int_equal(truncate(path, 1 * MiB), 0);
 	b = open_file("big.img", "2M", 512, path, sizeof(path));
 	assert_true(b->size == 2 * MiB);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB - 512, 512, got, false, NULL),
-	                 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 1 * MiB - 512, 512, got), 0);
 	assert_memory_equal(got, buf, sizeof(buf));
 	idm_backing_close(b);
 	assert_int_equal(stat(path, &st), 0);
@@ -436,7 +361,7 @@ static void test_file_resumes_faked_short_transfers(void **state)
 	    fake_step(b, r, first.io.ureq.done, IDM_BACKING_WRITE, 65536, 8192, data, 3000, &moved),
 	    0);
 	assert_int_equal(moved, 8192);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 65536, 8192, got, false, NULL), 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, 65536, 8192, got), 0);
 	assert_memory_equal(got, data, sizeof(data));
 
 	/* A read that got half: the rest comes from the right place. */
@@ -506,7 +431,7 @@ static void test_file_block_device(void **state)
 	uint8_t data[4096], got[4096];
 	int ffd, lfd;
 
-	snprintf(path, sizeof(path), "%s/loop.img", dir);
+	snprintf(path, sizeof(path), "%s/loop.img", bt_dir());
 	ffd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_true(ffd >= 0);
 	assert_int_equal(ftruncate(ffd, 4 * MiB + 3 * 512), 0);
@@ -520,10 +445,9 @@ static void test_file_block_device(void **state)
 	b = open_ok(spec, 4096);
 	assert_true(b->size == 4 * MiB);
 	fill(data, sizeof(data), 21);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_WRITE, b->size - 4096, 4096, data, true, NULL),
-	                 0);
-	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, b->size - 4096, 4096, got, false, NULL),
-	                 0);
+	assert_int_equal(
+	    run_io_ex(b, NULL, IDM_BACKING_WRITE, b->size - 4096, 4096, data, true, NULL), 0);
+	assert_int_equal(run_io(b, NULL, IDM_BACKING_READ, b->size - 4096, 4096, got), 0);
 	assert_memory_equal(got, data, sizeof(data));
 	/* Claimed exclusively: a second store on it is refused. */
 	{
@@ -560,5 +484,5 @@ int main(void)
 	    cmocka_unit_test(test_file_block_device),
 	};
 
-	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+	return cmocka_run_group_tests(tests, bt_make_dir, bt_remove_dir);
 }

@@ -16,71 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "idm/backing.h"
-#include "idm/reactor.h"
-
-#define KiB 1024u
-#define MiB (1024u * KiB)
-
-static char dir[64];
-
-static int make_dir(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/idm_thin_ut_XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-struct probe {
-	struct idm_backing_io io;
-	int status;
-	int calls;
-};
-
-static void probe_done(struct idm_backing_io *io, int status)
-{
-	struct probe *p = (struct probe *)io;
-
-	p->status = status;
-	p->calls++;
-}
-
-/* One request to completion, polling `r` when there is one. */
-static int run_io(struct idm_backing *b, struct idm_reactor *r, enum idm_backing_op op,
-                  uint64_t off, uint32_t len, uint8_t *buf)
-{
-	struct probe p = {
-	    .io = {.op = op, .offset = off, .len = len, .buf = buf, .done = probe_done}};
-	uint64_t end = idm_now_ms() + 5000;
-
-	idm_backing_submit(b, &p.io, r);
-	while (r && p.calls == 0 && idm_now_ms() < end) {
-		assert_true(idm_reactor_poll(r, 100) >= 0);
-	}
-	assert_int_equal(p.calls, 1);
-	if (p.status == 0 && op != IDM_BACKING_FLUSH) {
-		assert_int_equal(p.io.moved, len);
-	}
-	return p.status;
-}
-
-static struct idm_backing *open_ok(const char *spec, uint32_t bs)
-{
-	struct idm_backing *b = NULL;
-	char err[512] = "";
-
-	if (idm_backing_open(spec, bs, &b, err, sizeof(err)) != 0) {
-		fail_msg("%s", err);
-	}
-	return b;
-}
+#include "backing_test.h"
 
 static bool all_zero(const uint8_t *p, size_t len)
 {
@@ -157,7 +93,7 @@ static struct idm_backing *open_file(const char *name, char *path, size_t pathle
 {
 	char spec[300];
 
-	snprintf(path, pathlen, "%s/%s", dir, name);
+	snprintf(path, pathlen, "%s/%s", bt_dir(), name);
 	unlink(path);
 	snprintf(spec, sizeof(spec), "file:%s:8M", path);
 	return open_ok(spec, 512);
@@ -304,5 +240,5 @@ int main(void)
 	    cmocka_unit_test(test_file_zero_fallback),
 	};
 
-	return cmocka_run_group_tests(tests, make_dir, remove_dir);
+	return cmocka_run_group_tests(tests, bt_make_dir, bt_remove_dir);
 }

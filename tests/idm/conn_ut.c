@@ -16,8 +16,6 @@
 #include "fake_transport.h"
 #include "idm/core_priv.h"
 
-static struct idm_reactor *reactor;
-
 enum { S_ILLEGAL = 100 }; /* expected: through ERROR into CLEANUP */
 
 #define F IDM_CONN_FREE
@@ -380,18 +378,6 @@ static void test_login_timer(void **state)
 	idm_conn_release(c);
 }
 
-static int setup(void **state)
-{
-	reactor = idm_reactor_create(0);
-	return reactor ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	idm_reactor_destroy(reactor);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,5 +390,5 @@ int main(void)
 	    cmocka_unit_test(test_login_reject_closes),
 	    cmocka_unit_test(test_login_timer),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fake_reactor_setup, fake_reactor_teardown);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "idm/idm.h"
+#include "idm/reactor.h"
 
 #define FAKE_MAX_PDUS 64
 #define FAKE_MAX_CALLS 32
@@ -109,6 +110,23 @@ static const struct idm_client_ops fake_client = {
 static void fake_reset(void)
 {
 	memset(&fw, 0, sizeof(fw));
+}
+
+/* The reactor the test connections live on, for the whole group. */
+static struct idm_reactor *reactor;
+
+static int fake_reactor_setup(void **state)
+{
+	(void)state;
+	reactor = idm_reactor_create(0);
+	return reactor ? 0 : -1;
+}
+
+static int fake_reactor_teardown(void **state)
+{
+	(void)state;
+	idm_reactor_destroy(reactor);
+	return 0;
 }
 
 #endif

@@ -15,8 +15,6 @@
 #include "fake_transport.h"
 #include "idm/core_priv.h"
 
-static struct idm_reactor *reactor;
-
 static struct idm_conn *new_conn(uint32_t max_tasks)
 {
 	struct idm_conn *c = idm_conn_create(reactor, IDM_ROLE_TARGET, &fake_transport,
@@ -185,18 +183,6 @@ static void test_send_status(void **state)
 	idm_conn_close(c);
 }
 
-static int setup(void **state)
-{
-	reactor = idm_reactor_create(0);
-	return reactor ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	idm_reactor_destroy(reactor);
-	return 0;
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,5 +191,5 @@ int main(void)
 	    cmocka_unit_test(test_foreach),
 	    cmocka_unit_test(test_send_status),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, fake_reactor_setup, fake_reactor_teardown);
 }

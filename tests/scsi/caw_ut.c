@@ -15,24 +15,6 @@
 #define ORWRITE 0x8b
 #define FUA 0x08
 
-static int env_map(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, true);
-	return 0;
-}
-
-static int env_nomap(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, false);
-	return 0;
-}
-
-static int env_teardown(void **state)
-{
-	t_env_free(*state);
-	return 0;
-}
-
 static uint8_t *medium(struct t_env *e, uint64_t lba)
 {
 	return e->fs->mem + lba * BS;
@@ -393,17 +375,17 @@ static void test_orwrite_too_long(void **state)
 	t_env_free(e);
 }
 
-#define T(f, setup) cmocka_unit_test_setup_teardown(f, setup, env_teardown)
+#define T(f, setup) cmocka_unit_test_setup_teardown(f, setup, t_env_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_caw_match_mapped, env_map),       T(test_caw_match_store, env_nomap),
-	    T(test_caw_miscompare, env_nomap),       T(test_caw_miscompare_first_byte, env_map),
-	    T(test_caw_zero_blocks, env_map),        T(test_caw_bad_cdb, env_map),
-	    T(test_caw_store_errors, env_nomap),     T(test_caw_atomic_across_threads, env_nomap),
-	    T(test_writes_wait_for_rmw, env_nomap),  T(test_orwrite_mapped, env_map),
-	    T(test_orwrite_store, env_nomap),        T(test_orwrite_errors, env_nomap),
+	    T(test_caw_match_mapped, t_env_setup_map),       T(test_caw_match_store, t_env_setup_nomap),
+	    T(test_caw_miscompare, t_env_setup_nomap),       T(test_caw_miscompare_first_byte, t_env_setup_map),
+	    T(test_caw_zero_blocks, t_env_setup_map),        T(test_caw_bad_cdb, t_env_setup_map),
+	    T(test_caw_store_errors, t_env_setup_nomap),     T(test_caw_atomic_across_threads, t_env_setup_nomap),
+	    T(test_writes_wait_for_rmw, t_env_setup_nomap),  T(test_orwrite_mapped, t_env_setup_map),
+	    T(test_orwrite_store, t_env_setup_nomap),        T(test_orwrite_errors, t_env_setup_nomap),
 	    cmocka_unit_test(test_orwrite_too_long),
 	};
 

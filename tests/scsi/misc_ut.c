@@ -11,24 +11,6 @@
 #define BS 512
 #define BLOCKS 1000
 
-static int env_map(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, true);
-	return 0;
-}
-
-static int env_nomap(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, false);
-	return 0;
-}
-
-static int env_teardown(void **state)
-{
-	t_env_free(*state);
-	return 0;
-}
-
 static void test_prefetch(void **state)
 {
 	struct t_env *e = *state;
@@ -340,25 +322,25 @@ static void test_write_verify_direct(void **state)
 	assert_ptr_equal(direct, e->fs->mem + 5 * BS);
 }
 
-#define T(f, setup) cmocka_unit_test_setup_teardown(f, setup, env_teardown)
+#define T(f, setup) cmocka_unit_test_setup_teardown(f, setup, t_env_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_prefetch, env_nomap),
-	    T(test_prefetch_errors, env_map),
-	    T(test_read_defect10, env_map),
-	    T(test_read_defect12, env_map),
-	    T(test_prevent_allow, env_map),
-	    T(test_mode_select_wce, env_map),
-	    T(test_mode_select_bad_cdb, env_map),
-	    T(test_mode_select_bad_list, env_map),
-	    T(test_mode_select_all_or_nothing, env_map),
-	    T(test_mode_select_block_descriptor, env_map),
-	    T(test_mode_select_short_buffer, env_map),
-	    T(test_write_verify, env_nomap),
-	    T(test_write_verify_errors, env_nomap),
-	    T(test_write_verify_direct, env_map),
+	    T(test_prefetch, t_env_setup_nomap),
+	    T(test_prefetch_errors, t_env_setup_map),
+	    T(test_read_defect10, t_env_setup_map),
+	    T(test_read_defect12, t_env_setup_map),
+	    T(test_prevent_allow, t_env_setup_map),
+	    T(test_mode_select_wce, t_env_setup_map),
+	    T(test_mode_select_bad_cdb, t_env_setup_map),
+	    T(test_mode_select_bad_list, t_env_setup_map),
+	    T(test_mode_select_all_or_nothing, t_env_setup_map),
+	    T(test_mode_select_block_descriptor, t_env_setup_map),
+	    T(test_mode_select_short_buffer, t_env_setup_map),
+	    T(test_write_verify, t_env_setup_nomap),
+	    T(test_write_verify_errors, t_env_setup_nomap),
+	    T(test_write_verify_direct, t_env_setup_map),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

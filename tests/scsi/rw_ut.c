@@ -10,51 +10,6 @@
 #define BS 512
 #define BLOCKS 1000
 
-static int env_map(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, true);
-	return 0;
-}
-
-static int env_nomap(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, false);
-	return 0;
-}
-
-static int env_teardown(void **state)
-{
-	t_env_free(*state);
-	return 0;
-}
-
-static void cdb10(uint8_t *cdb, uint8_t op, uint8_t flags, uint32_t lba, uint16_t len)
-{
-	memset(cdb, 0, 10);
-	cdb[0] = op;
-	cdb[1] = flags;
-	put_be32(cdb + 2, lba);
-	put_be16(cdb + 7, len);
-}
-
-static void cdb12(uint8_t *cdb, uint8_t op, uint8_t flags, uint32_t lba, uint32_t len)
-{
-	memset(cdb, 0, 12);
-	cdb[0] = op;
-	cdb[1] = flags;
-	put_be32(cdb + 2, lba);
-	put_be32(cdb + 6, len);
-}
-
-static void cdb16(uint8_t *cdb, uint8_t op, uint8_t flags, uint64_t lba, uint32_t len)
-{
-	memset(cdb, 0, 16);
-	cdb[0] = op;
-	cdb[1] = flags;
-	put_be64(cdb + 2, lba);
-	put_be32(cdb + 10, len);
-}
-
 static const uint8_t *medium(struct t_env *e, uint64_t lba)
 {
 	return e->fs->mem + lba * BS;
@@ -65,7 +20,7 @@ static void test_read10(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[10];
 
-	cdb10(cdb, 0x28, 0, 10, 4);
+	t_cdb10(cdb, 0x28, 0, 10, 4);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
 	assert_int_equal(e->cmd.dir, SCSI_DIR_READ);
@@ -83,7 +38,7 @@ static void test_write10(void **state)
 	uint8_t cdb[10];
 
 	memset(e->buf, 0x5a, 2 * BS);
-	cdb10(cdb, 0x2a, 0, 7, 2);
+	t_cdb10(cdb, 0x2a, 0, 7, 2);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
 	assert_int_equal(e->cmd.dir, SCSI_DIR_WRITE);
@@ -128,17 +83,17 @@ static void test_read12_read16_write16(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[16];
 
-	cdb12(cdb, 0xa8, 0, 100, 2);
+	t_cdb12(cdb, 0xa8, 0, 100, 2);
 	assert_int_equal(t_run(e, cdb, 12), 0);
 	assert_memory_equal(e->buf, medium(e, 100), 2 * BS);
-	cdb16(cdb, 0x88, 0, 200, 3);
+	t_cdb16(cdb, 0x88, 0, 200, 3);
 	assert_int_equal(t_run(e, cdb, 16), 0);
 	assert_memory_equal(e->buf, medium(e, 200), 3 * BS);
 	memset(e->buf, 0x77, BS);
-	cdb16(cdb, 0x8a, 0, 300, 1);
+	t_cdb16(cdb, 0x8a, 0, 300, 1);
 	assert_int_equal(t_run(e, cdb, 16), 0);
 	assert_memory_equal(e->buf, medium(e, 300), BS);
-	cdb12(cdb, 0xaa, 0, 301, 1);
+	t_cdb12(cdb, 0xaa, 0, 301, 1);
 	assert_int_equal(t_run(e, cdb, 12), 0);
 	assert_memory_equal(e->buf, medium(e, 301), BS);
 }
@@ -151,17 +106,17 @@ static void test_zero_length_moves_nothing(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(ops); i++) {
-		cdb10(cdb, ops[i], 0, 0, 0);
+		t_cdb10(cdb, ops[i], 0, 0, 0);
 		assert_int_equal(t_run(e, cdb, 10), 0);
 		t_expect_good(e);
 		assert_int_equal(e->cmd.xfer_len, 0);
 		assert_int_equal(e->cmd.dir, SCSI_DIR_NONE);
 		assert_int_equal(e->cmd.data_len, 0);
 	}
-	cdb16(cdb, 0x88, 0, BLOCKS, 0);
+	t_cdb16(cdb, 0x88, 0, BLOCKS, 0);
 	assert_int_equal(t_run(e, cdb, 16), 0);
 	t_expect_good(e);
-	cdb12(cdb, 0xaa, 0, BLOCKS + 1, 0);
+	t_cdb12(cdb, 0xaa, 0, BLOCKS + 1, 0);
 	assert_int_equal(t_run(e, cdb, 12), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 	assert_int_equal(e->fs->reads + e->fs->writes, 0);
@@ -172,26 +127,26 @@ static void test_lba_range_edge(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[16];
 
-	cdb10(cdb, 0x28, 0, BLOCKS - 1, 1);
+	t_cdb10(cdb, 0x28, 0, BLOCKS - 1, 1);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
-	cdb10(cdb, 0x28, 0, BLOCKS, 1);
+	t_cdb10(cdb, 0x28, 0, BLOCKS, 1);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
-	cdb10(cdb, 0x2a, 0, BLOCKS - 2, 3);
+	t_cdb10(cdb, 0x2a, 0, BLOCKS - 2, 3);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
-	cdb10(cdb, 0x28, 0, 0x80000000u, 1);
+	t_cdb10(cdb, 0x28, 0, 0x80000000u, 1);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
-	cdb10(cdb, 0x28, 0, 0xffffffffu, 1);
+	t_cdb10(cdb, 0x28, 0, 0xffffffffu, 1);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 	/* An LBA near 2^64 must not wrap around. */
-	cdb16(cdb, 0x88, 0, UINT64_MAX, 2);
+	t_cdb16(cdb, 0x88, 0, UINT64_MAX, 2);
 	assert_int_equal(t_run(e, cdb, 16), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
-	cdb16(cdb, 0x8a, 0, 1, UINT32_MAX);
+	t_cdb16(cdb, 0x8a, 0, 1, UINT32_MAX);
 	assert_int_equal(t_run(e, cdb, 16), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 	assert_int_equal(e->fs->reads, 1);
@@ -202,13 +157,13 @@ static void test_protect_field_rejected(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[16];
 
-	cdb10(cdb, 0x28, 0x20, 0, 1);
+	t_cdb10(cdb, 0x28, 0x20, 0, 1);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	t_expect_field(e, 1, 7);
-	cdb16(cdb, 0x8a, 0xe0, 0, 1);
+	t_cdb16(cdb, 0x8a, 0xe0, 0, 1);
 	assert_int_equal(t_run(e, cdb, 16), 1);
 	t_expect_field(e, 1, 7);
-	cdb12(cdb, 0xaf, 0x40, 0, 1);
+	t_cdb12(cdb, 0xaf, 0x40, 0, 1);
 	assert_int_equal(t_run(e, cdb, 12), 1);
 	t_expect_field(e, 1, 7);
 }
@@ -218,10 +173,10 @@ static void test_too_long_transfer(void **state)
 	struct t_env *e = t_env_new(BS, 1u << 16, false);
 	uint8_t cdb[16];
 
-	cdb16(cdb, 0x88, 0, 0, (16u << 20) / BS + 1);
+	t_cdb16(cdb, 0x88, 0, 0, (16u << 20) / BS + 1);
 	assert_int_equal(t_run(e, cdb, 16), 1);
 	t_expect_field(e, 10, -1);
-	cdb12(cdb, 0xa8, 0, 0, (16u << 20) / BS + 1);
+	t_cdb12(cdb, 0xa8, 0, 0, (16u << 20) / BS + 1);
 	assert_int_equal(t_run(e, cdb, 12), 1);
 	t_expect_field(e, 6, -1);
 	t_env_free(e);
@@ -232,15 +187,15 @@ static void test_fua_reaches_store(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[16];
 
-	cdb10(cdb, 0x2a, 0x08, 1, 1);
+	t_cdb10(cdb, 0x2a, 0x08, 1, 1);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
 	assert_true(e->cmd.fua);
 	assert_int_equal(e->fs->fua_writes, 1);
-	cdb16(cdb, 0x8a, 0x18, 1, 1); /* DPO too */
+	t_cdb16(cdb, 0x8a, 0x18, 1, 1); /* DPO too */
 	assert_int_equal(t_run(e, cdb, 16), 0);
 	assert_int_equal(e->fs->fua_writes, 2);
-	cdb10(cdb, 0x28, 0x08, 1, 1); /* FUA read: no write, no error */
+	t_cdb10(cdb, 0x28, 0x08, 1, 1); /* FUA read: no write, no error */
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
 	assert_int_equal(e->fs->reads, 1);
@@ -252,10 +207,10 @@ static void test_direct_buffer_zero_copy(void **state)
 	uint8_t cdb[10];
 	uint8_t *direct;
 
-	cdb10(cdb, 0x28, 0, 20, 2);
+	t_cdb10(cdb, 0x28, 0, 20, 2);
 	e->cmd.cdb = cdb;
 	assert_int_equal(t_run(e, cdb, 10), 0); /* a normal read, for reference */
-	cdb10(cdb, 0x2a, 0x08, 20, 2);
+	t_cdb10(cdb, 0x2a, 0x08, 20, 2);
 	memset(&e->cmd, 0, sizeof(e->cmd));
 	e->cmd.luns = &e->set;
 	e->cmd.cdb = cdb;
@@ -271,7 +226,7 @@ static void test_direct_buffer_zero_copy(void **state)
 	assert_int_equal(e->fs->writes, 0);
 	assert_int_equal(e->fs->reads, 1);
 
-	cdb10(cdb, 0x28, 0, 20, 2);
+	t_cdb10(cdb, 0x28, 0, 20, 2);
 	assert_int_equal(scsi_cmd_setup(&e->cmd), 0);
 	direct = scsi_cmd_direct_buffer(&e->cmd);
 	e->cmd.data = direct;
@@ -287,13 +242,13 @@ static void test_direct_buffer_not_offered(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[16];
 
-	cdb10(cdb, 0x2f, 0x02, 0, 1); /* VERIFY must not compare in place */
+	t_cdb10(cdb, 0x2f, 0x02, 0, 1); /* VERIFY must not compare in place */
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	assert_null(scsi_cmd_direct_buffer(&e->cmd));
-	cdb10(cdb, 0x28, 0, 0, 0);
+	t_cdb10(cdb, 0x28, 0, 0, 0);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	assert_null(scsi_cmd_direct_buffer(&e->cmd));
-	cdb10(cdb, 0x28, 0, BLOCKS, 1);
+	t_cdb10(cdb, 0x28, 0, BLOCKS, 1);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	assert_null(scsi_cmd_direct_buffer(&e->cmd));
 }
@@ -303,7 +258,7 @@ static void test_direct_buffer_without_map(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[10];
 
-	cdb10(cdb, 0x28, 0, 0, 1);
+	t_cdb10(cdb, 0x28, 0, 0, 1);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	assert_null(scsi_cmd_direct_buffer(&e->cmd));
 	assert_int_equal(e->fs->reads, 1);
@@ -316,14 +271,14 @@ static void test_store_errors(void **state)
 	uint8_t cdb[10];
 
 	e->fs->fail = -EIO;
-	cdb10(cdb, 0x28, 0, 0, 1);
+	t_cdb10(cdb, 0x28, 0, 0, 1);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_sense(e, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_READ_ERROR);
 	assert_int_equal(e->cmd.data_len, 0);
-	cdb10(cdb, 0x2a, 0, 0, 1);
+	t_cdb10(cdb, 0x2a, 0, 0, 1);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_sense(e, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR);
-	cdb10(cdb, 0x35, 0, 0, 0);
+	t_cdb10(cdb, 0x35, 0, 0, 0);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_sense(e, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR);
 }
@@ -334,7 +289,7 @@ static void test_async_completion(void **state)
 	uint8_t cdb[10];
 
 	e->fs->deferred = true;
-	cdb10(cdb, 0x28, 0, 3, 1);
+	t_cdb10(cdb, 0x28, 0, 3, 1);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	assert_int_equal(e->done_calls, 0);
 	fake_complete(e->fs);
@@ -349,7 +304,7 @@ static void test_short_buffer(void **state)
 	uint8_t cdb[10];
 	uint8_t small[BS];
 
-	cdb10(cdb, 0x28, 0, 0, 2);
+	t_cdb10(cdb, 0x28, 0, 0, 2);
 	assert_int_equal(t_run_data(e, cdb, 10, small, sizeof(small)), 0);
 	t_expect_sense(e, SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_INTERNAL_TARGET_FAILURE);
 	assert_int_equal(t_run_data(e, cdb, 10, NULL, 0), 0);
@@ -362,15 +317,15 @@ static void test_verify_range_only(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[16];
 
-	cdb10(cdb, 0x2f, 0, 0, BLOCKS);
+	t_cdb10(cdb, 0x2f, 0, 0, BLOCKS);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
 	assert_int_equal(e->cmd.dir, SCSI_DIR_NONE);
 	assert_int_equal(e->cmd.xfer_len, 0);
-	cdb16(cdb, 0x8f, 0x10, BLOCKS - 1, 2); /* DPO */
+	t_cdb16(cdb, 0x8f, 0x10, BLOCKS - 1, 2); /* DPO */
 	assert_int_equal(t_run(e, cdb, 16), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
-	cdb12(cdb, 0xaf, 0, BLOCKS, 0);
+	t_cdb12(cdb, 0xaf, 0, BLOCKS, 0);
 	assert_int_equal(t_run(e, cdb, 12), 0);
 	t_expect_good(e);
 	assert_int_equal(e->fs->reads, 0);
@@ -381,7 +336,7 @@ static void verify_bytchk1(struct t_env *e)
 	uint8_t cdb[10];
 
 	memcpy(e->buf, medium(e, 40), 3 * BS);
-	cdb10(cdb, 0x2f, 0x02, 40, 3);
+	t_cdb10(cdb, 0x2f, 0x02, 40, 3);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
 	assert_int_equal(e->cmd.dir, SCSI_DIR_WRITE);
@@ -414,7 +369,7 @@ static void test_verify_bytchk_one_block(void **state)
 
 	memset(e->fs->mem + 50 * BS, 0xab, 4 * BS);
 	memset(e->buf, 0xab, BS);
-	cdb16(cdb, 0x8f, 0x06, 50, 4);
+	t_cdb16(cdb, 0x8f, 0x06, 50, 4);
 	assert_int_equal(t_run(e, cdb, 16), 0);
 	t_expect_good(e);
 	assert_int_equal(e->cmd.xfer_len, BS);
@@ -428,7 +383,7 @@ static void test_verify_bytchk_reserved(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[10];
 
-	cdb10(cdb, 0x2f, 0x04, 0, 1);
+	t_cdb10(cdb, 0x2f, 0x04, 0, 1);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	t_expect_field(e, 1, 2);
 }
@@ -438,16 +393,16 @@ static void test_sync_cache_flushes(void **state)
 	struct t_env *e = *state;
 	uint8_t cdb[16];
 
-	cdb10(cdb, 0x35, 0, 0, 0);
+	t_cdb10(cdb, 0x35, 0, 0, 0);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	t_expect_good(e);
 	assert_int_equal(e->cmd.dir, SCSI_DIR_NONE);
 	assert_int_equal(e->fs->flushes, 1);
-	cdb16(cdb, 0x91, 0x02, 10, 20); /* IMMED */
+	t_cdb16(cdb, 0x91, 0x02, 10, 20); /* IMMED */
 	assert_int_equal(t_run(e, cdb, 16), 0);
 	t_expect_good(e);
 	assert_int_equal(e->fs->flushes, 2);
-	cdb16(cdb, 0x91, 0, BLOCKS - 1, 2);
+	t_cdb16(cdb, 0x91, 0, BLOCKS - 1, 2);
 	assert_int_equal(t_run(e, cdb, 16), 1);
 	t_expect_sense(e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 	assert_int_equal(e->fs->flushes, 2);
@@ -458,19 +413,19 @@ static void test_4k_blocks(void **state)
 	struct t_env *e = t_env_new(4096, 64, true);
 	uint8_t cdb[10];
 
-	cdb10(cdb, 0x28, 0, 63, 1);
+	t_cdb10(cdb, 0x28, 0, 63, 1);
 	assert_int_equal(t_run(e, cdb, 10), 0);
 	assert_int_equal(e->cmd.xfer_len, 4096);
 	assert_memory_equal(e->buf, e->fs->mem + 63 * 4096, 4096);
-	cdb10(cdb, 0x28, 0, 63, 2);
+	t_cdb10(cdb, 0x28, 0, 63, 2);
 	assert_int_equal(t_run(e, cdb, 10), 1);
 	t_env_free(e);
 }
 
 int main(void)
 {
-#define M(f) cmocka_unit_test_setup_teardown(f, env_map, env_teardown)
-#define N(f) cmocka_unit_test_setup_teardown(f, env_nomap, env_teardown)
+#define M(f) cmocka_unit_test_setup_teardown(f, t_env_setup_map, t_env_teardown)
+#define N(f) cmocka_unit_test_setup_teardown(f, t_env_setup_nomap, t_env_teardown)
 	const struct CMUnitTest tests[] = {
 	    N(test_read10),
 	    N(test_write10),

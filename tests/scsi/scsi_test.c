@@ -295,3 +295,21 @@ void t_cdb16(uint8_t *cdb, uint8_t op, uint8_t b1, uint64_t lba, uint32_t len)
 	put_be64(cdb + 2, lba);
 	put_be32(cdb + 10, len);
 }
+
+int t_env_setup_map(void **state)
+{
+	*state = t_env_new(T_ENV_BS, T_ENV_BLOCKS, true);
+	return 0;
+}
+
+int t_env_setup_nomap(void **state)
+{
+	*state = t_env_new(T_ENV_BS, T_ENV_BLOCKS, false);
+	return 0;
+}
+
+int t_env_teardown(void **state)
+{
+	t_env_free(*state);
+	return 0;
+}

@@ -52,6 +52,14 @@ void fake_complete(struct fake_store *fs);
 struct t_env *t_env_new(uint32_t block_size, uint64_t blocks, bool mappable);
 void t_env_free(struct t_env *e);
 
+/* cmocka fixtures for the common case: LUN 0 over 1000 blocks of 512
+ * bytes, with or without map; the teardown frees any t_env state. */
+#define T_ENV_BS 512
+#define T_ENV_BLOCKS 1000
+int t_env_setup_map(void **state);
+int t_env_setup_nomap(void **state);
+int t_env_teardown(void **state);
+
 /* Set up and (when setup succeeds) execute `cdb` on LUN `lun`, with
  * e->buf (or `data`, when not NULL) as the buffer. Returns setup's rc. */
 int t_run_lun(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len);

@@ -10,24 +10,6 @@
 #define BS 512
 #define BLOCKS 1000
 
-static int env_map(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, true);
-	return 0;
-}
-
-static int env_nomap(void **state)
-{
-	*state = t_env_new(BS, BLOCKS, false);
-	return 0;
-}
-
-static int env_teardown(void **state)
-{
-	t_env_free(*state);
-	return 0;
-}
-
 /* An UNMAP parameter list with `n` descriptors from lbas / counts in
  * e->buf; returns its length. */
 static uint16_t unmap_list(struct t_env *e, unsigned n, const uint64_t *lba, const uint32_t *cnt)
@@ -287,22 +269,22 @@ static void test_get_lba_status_long_run(void **state)
 	t_env_free(e);
 }
 
-#define T(f, setup) cmocka_unit_test_setup_teardown(f, setup, env_teardown)
+#define T(f, setup) cmocka_unit_test_setup_teardown(f, setup, t_env_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_unmap_descriptors, env_map),
-	    T(test_unmap_empty, env_map),
-	    T(test_unmap_bad_cdb, env_map),
-	    T(test_unmap_out_of_range, env_nomap),
-	    T(test_unmap_too_many_descriptors, env_map),
-	    T(test_unmap_truncated_list, env_map),
+	    T(test_unmap_descriptors, t_env_setup_map),
+	    T(test_unmap_empty, t_env_setup_map),
+	    T(test_unmap_bad_cdb, t_env_setup_map),
+	    T(test_unmap_out_of_range, t_env_setup_nomap),
+	    T(test_unmap_too_many_descriptors, t_env_setup_map),
+	    T(test_unmap_truncated_list, t_env_setup_map),
 	    cmocka_unit_test(test_unmap_huge),
-	    T(test_unmap_async_and_error, env_nomap),
-	    T(test_unmap_short_buffer, env_map),
-	    T(test_get_lba_status, env_map),
-	    T(test_get_lba_status_range, env_map),
+	    T(test_unmap_async_and_error, t_env_setup_nomap),
+	    T(test_unmap_short_buffer, t_env_setup_map),
+	    T(test_get_lba_status, t_env_setup_map),
+	    T(test_get_lba_status_range, t_env_setup_map),
 	    cmocka_unit_test(test_get_lba_status_long_run),
 	};
 

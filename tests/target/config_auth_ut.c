@@ -14,54 +14,24 @@
 
 #include <cmocka.h>
 
-#include "idm/target.h"
+#include "config_test.h"
 
 #define HEAD "{\"portals\": [{\"addr\": \"127.0.0.1\"}], "
 #define TGT_OPEN "\"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", " \
 		 "\"luns\": [{\"spec\": \"mem:1M\"}]"
-
-/* Write `json` to a temporary file and load it; returns the loader's rc. */
-static int load(const char *json, struct idm_target_conf_all *c, char *err, size_t errlen)
-{
-	char path[] = "/tmp/idm_config_auth_ut_XXXXXX";
-	int fd = mkstemp(path);
-	int rc;
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
-	close(fd);
-	memset(c, 0, sizeof(*c));
-	err[0] = '\0';
-	rc = idm_target_conf_load(path, c, err, errlen);
-	unlink(path);
-	return rc;
-}
-
-/* The configuration is megabytes: each test keeps its copy on the heap. */
-static int conf_setup(void **state)
-{
-	*state = calloc(1, sizeof(struct idm_target_conf_all));
-	return *state ? 0 : -1;
-}
-
-static int conf_teardown(void **state)
-{
-	free(*state);
-	return 0;
-}
 
 static void access_config_loads(void **state)
 {
 	struct idm_target_conf_all *c = *state;
 	char err[256];
 
-	assert_int_equal(load(HEAD TGT_OPEN ", \"acl\": [\"iqn.x:1\", \"iqn.x:2\"],"
-			      " \"chap\": {\"user\": \"u\", \"secret\": \"secret-of-u-1\","
-			      "  \"target_user\": \"t\", \"target_secret\": \"secret-of-t-2\"}}],"
-			      " \"discovery\": {\"chap\": {\"user\": \"d\", \"secret\": \"disc-secret-3\"},"
-			      "  \"acl_filter\": false},"
-			      " \"chap_algorithms\": [\"SHA-256\", \"MD5\"]}",
-			      c, err, sizeof(err)),
+	assert_int_equal(conf_load_json(HEAD TGT_OPEN ", \"acl\": [\"iqn.x:1\", \"iqn.x:2\"],"
+			" \"chap\": {\"user\": \"u\", \"secret\": \"secret-of-u-1\","
+			"  \"target_user\": \"t\", \"target_secret\": \"secret-of-t-2\"}}],"
+			" \"discovery\": {\"chap\": {\"user\": \"d\", \"secret\": \"disc-secret-3\"},"
+			"  \"acl_filter\": false},"
+			" \"chap_algorithms\": [\"SHA-256\", \"MD5\"]}",
+			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->targets[0].nacl, 2);
 	assert_string_equal(c->targets[0].acl[1], "iqn.x:2");
@@ -85,14 +55,14 @@ static void access_defaults(void **state)
 	struct idm_target_conf_all *c = *state;
 	char err[256];
 
-	assert_int_equal(load(HEAD TGT_OPEN "}]}", c, err, sizeof(err)), 0);
+	assert_int_equal(conf_load_json(HEAD TGT_OPEN "}]}", c, err, sizeof(err)), 0);
 	assert_int_equal(c->targets[0].nacl, 0);
 	assert_false(c->targets[0].has_chap);
 	assert_false(c->discovery.has_chap);
 	assert_false(c->discovery.list_all); /* acl_filter defaults to true */
 	assert_int_equal(c->nchap_algs, 0);
-	assert_int_equal(load(HEAD TGT_OPEN ", \"acl\": []}], \"discovery\": {\"acl_filter\": true}}",
-			      c, err, sizeof(err)),
+	assert_int_equal(conf_load_json(HEAD TGT_OPEN ", \"acl\": []}], \"discovery\": {\"acl_filter\": true}}",
+			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->targets[0].nacl, 0);
 	assert_false(c->discovery.list_all);
@@ -138,7 +108,7 @@ static void bad_access_fails_without_secrets(void **state)
 	char err[256];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_not_equal(load(cases[i].json, c, err, sizeof(err)), 0);
+		assert_int_not_equal(conf_load_json(cases[i].json, c, err, sizeof(err)), 0);
 		if (!strstr(err, cases[i].msg)) {
 			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
 		}

@@ -10,50 +10,20 @@
 
 #include <cmocka.h>
 
-#include "idm/target.h"
-
-/* Write `json` to a temporary file and load it; returns the loader's rc. */
-static int load(const char *json, struct idm_target_conf_all *c, char *err, size_t errlen)
-{
-	char path[] = "/tmp/idm_config_ut_XXXXXX";
-	int fd = mkstemp(path);
-	int rc;
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
-	close(fd);
-	memset(c, 0, sizeof(*c));
-	err[0] = '\0';
-	rc = idm_target_conf_load(path, c, err, errlen);
-	unlink(path);
-	return rc;
-}
-
-/* The configuration is about 2 MiB: each test keeps its copy on the heap. */
-static int conf_setup(void **state)
-{
-	*state = calloc(1, sizeof(struct idm_target_conf_all));
-	return *state ? 0 : -1;
-}
-
-static int conf_teardown(void **state)
-{
-	free(*state);
-	return 0;
-}
+#include "config_test.h"
 
 static void full_config_loads(void **state)
 {
 	struct idm_target_conf_all *c = *state;
 	char err[256];
 
-	assert_int_equal(load("{\"reactors\": 2, \"state_dir\": \"/tmp/idm-state\","
-			      " \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
-			      " \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
-			      "   \"luns\": [{\"spec\": \"mem:1G\"},"
-			      "              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
-			      " \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false}}",
-			      c, err, sizeof(err)),
+	assert_int_equal(conf_load_json("{\"reactors\": 2, \"state_dir\": \"/tmp/idm-state\","
+			" \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
+			" \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
+			"   \"luns\": [{\"spec\": \"mem:1G\"},"
+			"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
+			" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false}}",
+			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->nreactors, 2);
 	assert_string_equal(c->state_dir, "/tmp/idm-state");
@@ -102,7 +72,7 @@ static void bad_configs_fail_clearly(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_not_equal(load(cases[i].json, c, err, sizeof(err)), 0);
+		assert_int_not_equal(conf_load_json(cases[i].json, c, err, sizeof(err)), 0);
 		if (!strstr(err, cases[i].msg)) {
 			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
 		}
