@@ -57,6 +57,12 @@ static inline void put_be64(uint8_t *p, uint64_t v)
 	put_be32(p + 4, (uint32_t)v);
 }
 
+/* The smaller of two lengths (burst, segment and transfer limits). */
+static inline uint32_t idm_min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
 /* Serial number arithmetic (RFC 1982, 32 bit) for CmdSN, StatSN, DataSN. */
 static inline int sna_lt(uint32_t a, uint32_t b)
 {

@@ -79,15 +79,10 @@ bool ini_burst_next(struct ini_burst *b, uint32_t max_dsl, struct ini_dataout *o
 	return true;
 }
 
-static uint32_t min_u32(uint32_t a, uint32_t b)
-{
-	return a < b ? a : b;
-}
-
 void ini_unsol_plan(const struct idm_params *p, uint32_t len, struct ini_unsol *u)
 {
-	uint32_t first = min_u32(len, p->first_burst_length);
+	uint32_t first = idm_min_u32(len, p->first_burst_length);
 
-	u->immediate = p->immediate_data ? min_u32(first, p->max_xmit_dsl) : 0;
+	u->immediate = p->immediate_data ? idm_min_u32(first, p->max_xmit_dsl) : 0;
 	u->end = p->initial_r2t ? u->immediate : first;
 }

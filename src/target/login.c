@@ -22,10 +22,6 @@
 #include "idm/auth.h"
 #include "target/target_int.h"
 
-#ifndef MIN
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#endif
-
 struct tgt_login {
 	int stage;                  /* CSG the next request must carry */
 	bool started;               /* the first complete request was seen */
@@ -314,8 +310,8 @@ static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
 		/* Every message lands in a pre-posted buffer (iSER): unsolicited
 		 * data is immediate data that fits one; the rest is fetched. */
 		p->initial_r2t = true;
-		p->first_burst_length = MIN(p->first_burst_length, caps->max_rx_data);
-		p->max_recv_dsl = MIN(p->max_recv_dsl, caps->max_rx_data);
+		p->first_burst_length = idm_min_u32(p->first_burst_length, caps->max_rx_data);
+		p->max_recv_dsl = idm_min_u32(p->max_recv_dsl, caps->max_rx_data);
 	}
 	p->session_type = l->type;
 	p->target_portal_group_tag = tc->portal->conf.tpgt;

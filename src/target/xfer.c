@@ -26,11 +26,6 @@ void tgt_residual(uint32_t expected, uint32_t moved, uint8_t *flags, uint32_t *r
 	}
 }
 
-static uint32_t min_u32(uint32_t a, uint32_t b)
-{
-	return a < b ? a : b;
-}
-
 static uint32_t max_u32(uint32_t a, uint32_t b)
 {
 	return a > b ? a : b;
@@ -41,8 +36,8 @@ static void plan_write(const struct tgt_xfer_in *in, struct tgt_xfer *out)
 {
 	uint32_t edtl = in->w ? in->edtl : 0;
 
-	out->rx_len = min_u32(edtl, in->xfer_len);
-	out->unsol_limit = in->w ? min_u32(in->unsol_limit, edtl) : 0;
+	out->rx_len = idm_min_u32(edtl, in->xfer_len);
+	out->unsol_limit = in->w ? idm_min_u32(in->unsol_limit, edtl) : 0;
 	out->buf_len = max_u32(in->xfer_len, out->unsol_limit);
 	out->nblocks = in->nblocks;
 	if (edtl < in->xfer_len) {
@@ -65,8 +60,8 @@ static void plan_other(const struct tgt_xfer_in *in, struct tgt_xfer *out)
 	out->buf_len = in->dir == SCSI_DIR_READ ? in->xfer_len : 0;
 	if (in->w) {
 		out->discard = true;
-		out->rx_len = min_u32(in->edtl, TGT_DISCARD_MAX);
-		out->unsol_limit = min_u32(in->unsol_limit, out->rx_len);
+		out->rx_len = idm_min_u32(in->edtl, TGT_DISCARD_MAX);
+		out->unsol_limit = idm_min_u32(in->unsol_limit, out->rx_len);
 		out->buf_len = max_u32(out->buf_len, max_u32(out->rx_len, out->unsol_limit));
 		return;
 	}
