@@ -82,3 +82,25 @@ struct idm_backing *open_ok(const char *spec, uint32_t bs)
 	}
 	return b;
 }
+
+static int nop_res = 1;
+
+static void nop_done(struct idm_uring_req *req, int res)
+{
+	(void)req;
+	nop_res = res;
+}
+
+bool have_uring(struct idm_reactor *r)
+{
+	struct idm_uring_req req = {.done = nop_done};
+
+	nop_res = 1;
+	if (!idm_reactor_sqe(r, &req)) {
+		return false;
+	}
+	while (nop_res == 1) {
+		idm_reactor_poll(r, 100);
+	}
+	return nop_res == 0;
+}

@@ -41,6 +41,9 @@ int run_io_ex(struct idm_backing *b, struct idm_reactor *r, enum idm_backing_op 
 int run_io(struct idm_backing *b, struct idm_reactor *r, enum idm_backing_op op, uint64_t off,
            uint32_t len, uint8_t *buf);
 
+/* Does reactor `r` have a working io_uring? (A NOP through it completes.) */
+bool have_uring(struct idm_reactor *r);
+
 /* Open `spec` with block size `bs`, failing the test with the error text. */
 struct idm_backing *open_ok(const char *spec, uint32_t bs);
 

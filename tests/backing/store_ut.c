@@ -126,27 +126,6 @@ static void test_null_store(void **state)
 	idm_backing_close(b);
 }
 
-/* Does `r` have a working io_uring? (A NOP through it completes.) */
-static int nop_res = 1;
-static void nop_done(struct idm_uring_req *req, int res)
-{
-	nop_res = res;
-}
-
-static bool have_uring(struct idm_reactor *r)
-{
-	struct idm_uring_req req = {.done = nop_done};
-
-	nop_res = 1;
-	if (!idm_reactor_sqe(r, &req)) {
-		return false;
-	}
-	while (nop_res == 1) {
-		idm_reactor_poll(r, 100);
-	}
-	return nop_res == 0;
-}
-
 static struct idm_backing *open_file(const char *name, const char *size, uint32_t bs, char *path,
                                      size_t pathlen)
 {

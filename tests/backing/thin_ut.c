@@ -191,26 +191,6 @@ static void test_file_zero_fallback(void **state)
 	idm_reactor_destroy(r);
 }
 
-static int nop_res = 1;
-static void nop_done(struct idm_uring_req *req, int res)
-{
-	nop_res = res;
-}
-
-static bool have_uring(struct idm_reactor *r)
-{
-	struct idm_uring_req req = {.done = nop_done};
-
-	nop_res = 1;
-	if (!idm_reactor_sqe(r, &req)) {
-		return false;
-	}
-	while (nop_res == 1) {
-		idm_reactor_poll(r, 100);
-	}
-	return nop_res == 0;
-}
-
 static void test_file_uring(void **state)
 {
 	struct idm_reactor *r = idm_reactor_create(0);
