@@ -136,6 +136,7 @@ struct idm_conn_stats {
 	uint64_t pdus_tx;
 	uint64_t bytes_rx;         /* data segment bytes */
 	uint64_t bytes_tx;
+	uint64_t scsi_cmds;        /* SCSI commands taken in (target) */
 	uint64_t bytes_copied;     /* data bytes copied on the data path */
 	uint64_t registrations;    /* memory registrations (iSER) */
 	uint64_t work_requests;    /* send-queue work requests (iSER) */

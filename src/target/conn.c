@@ -81,6 +81,33 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 	}
 }
 
+/*
+ * The connection's data-path counters, once, as it goes: what moved, what
+ * was copied, and over RDMA the registrations and send-queue work requests
+ * per command (the proof that reads and writes take no copy and one RDMA
+ * operation plus one Send each).
+ */
+static void log_conn_stats(const struct idm_conn *c)
+{
+	const struct idm_conn_stats *st = &c->stats;
+
+	if (st->scsi_cmds == 0) {
+		return; /* a discovery or failed login: nothing on the data path */
+	}
+	if (!c->transport->caps->rdma) {
+		IDM_LOG_CONN(c, "closed: %llu commands, %llu PDUs in, copied %llu bytes",
+		             (unsigned long long)st->scsi_cmds, (unsigned long long)st->pdus_rx,
+		             (unsigned long long)st->bytes_copied);
+		return;
+	}
+	IDM_LOG_CONN(c,
+	             "closed: %llu commands, copied %llu bytes, %llu registrations, "
+	             "%llu work requests (%.2f per command)",
+	             (unsigned long long)st->scsi_cmds, (unsigned long long)st->bytes_copied,
+	             (unsigned long long)st->registrations, (unsigned long long)st->work_requests,
+	             (double)st->work_requests / (double)st->scsi_cmds);
+}
+
 static void conn_free(struct idm_conn *c)
 {
 	struct tgt_conn *tc = tgt_conn_of(c);
@@ -88,6 +115,7 @@ static void conn_free(struct idm_conn *c)
 	if (!tc) {
 		return;
 	}
+	log_conn_stats(c);
 	idm_timer_cancel(c->reactor, &tc->login_timer);
 	tgt_nop_stop(tc);
 	tgt_login_free(tc);

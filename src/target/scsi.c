@@ -182,6 +182,7 @@ int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task
 		return 0;
 	}
 	tt->counted = !idm_pdu_immediate(pdu);
+	c->stats.scsi_cmds++;
 	if (cdb_gather(tt, pdu) < 0) {
 		tt->reject_reason = ISCSI_REJECT_INVALID_PDU_FIELD;
 		return 0;
