@@ -930,7 +930,11 @@ void scsi_pr_out_exec(struct scsi_cmd *cmd)
 	pr_publish(lu);
 	pthread_mutex_unlock(&pr->lock);
 	for (unsigned i = 0; gone && i < gone->count; i++) {
-		cmd->luns->abort_nexus(cmd->luns->abort_ctx, lu, gone->iport[i]);
+		/* Not the nexus preempting its own key: this command must end
+		 * with its status (its other tasks stay; a known gap). */
+		if (strcmp(gone->iport[i], cmd->nexus->initiator_port) != 0) {
+			cmd->luns->abort_nexus(cmd->luns->abort_ctx, lu, gone->iport[i]);
+		}
 	}
 	free(gone);
 	prout_finish(cmd, r);

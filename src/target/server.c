@@ -126,6 +126,9 @@ static int targets_open(struct idm_server *srv, const struct idm_target_conf_all
 		const struct idm_target_conf *tc = &conf->targets[i];
 		struct tgt_target *t = &srv->targets[i];
 
+		t->srv = srv;
+		t->luns.abort_nexus = tgt_abort_nexus;
+		t->luns.abort_ctx = t;
 		snprintf(t->iqn, sizeof(t->iqn), "%s", tc->iqn);
 		snprintf(t->alias, sizeof(t->alias), "%s", tc->alias);
 		target_access_copy(t, tc);

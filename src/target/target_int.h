@@ -61,6 +61,7 @@ void tgt_window_credit(struct tgt_window *w);
 /* ---- sessions ---- */
 
 struct tgt_target {
+	struct idm_server *srv;
 	char iqn[IDM_NAME_MAX];
 	char alias[256];
 	struct scsi_lu_set luns;
@@ -215,6 +216,8 @@ void tgt_nop_stop(struct tgt_conn *tc);
 /* async.c */
 int tgt_async_logout_request(struct tgt_conn *tc, uint16_t within_s);
 void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
+/* scsi_lu_set.abort_nexus: PREEMPT AND ABORT's aborts (ctx: the target). */
+void tgt_abort_nexus(void *ctx, struct scsi_lu *lu, const char *initiator_port);
 void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
 void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);

@@ -84,9 +84,27 @@ static void remote_abort_run(void *arg)
 	free(ra);
 }
 
-static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64_t lun)
+/* The sessions a remote abort reaches: those of `target`, but `skip`; with
+ * `iport`, only that I_T nexus's. */
+struct abort_pick {
+	const struct tgt_target *target;
+	const struct tgt_session *skip;
+	const char *iport;
+};
+
+static bool abort_picks(const struct abort_pick *pick, const struct tgt_session *s)
 {
-	struct idm_server *srv = self->srv;
+	if (s == pick->skip || s->target != pick->target || !s->reactor) {
+		return false;
+	}
+	/* the nexus is set once, by the session's first command, before any
+	 * registration of it can exist for PREEMPT AND ABORT to remove */
+	return !pick->iport || strcmp(s->nexus.initiator_port, pick->iport) == 0;
+}
+
+static void abort_sessions(struct idm_server *srv, const struct abort_pick *pick, bool all_luns,
+			   uint64_t lun)
+{
 	struct remote_abort *todo = NULL;
 
 	/* Collect under the lock, send after it: the message may run at once. */
@@ -94,7 +112,7 @@ static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64
 	for (struct tgt_session *s = srv->sessions; s; s = s->next) {
 		struct remote_abort *ra;
 
-		if (s == self || s->target != self->target || !s->reactor) {
+		if (!abort_picks(pick, s)) {
 			continue;
 		}
 		ra = malloc(sizeof(*ra));
@@ -115,6 +133,23 @@ static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64
 			free(ra);
 		}
 	}
+}
+
+static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64_t lun)
+{
+	struct abort_pick pick = {.target = self->target, .skip = self};
+
+	abort_sessions(self->srv, &pick, all_luns, lun);
+}
+
+/* PREEMPT AND ABORT (SPC-4 5.13.11.2.2): a preempted I_T nexus's tasks on
+ * the LU are aborted, without a response, on its own reactor. */
+void tgt_abort_nexus(void *ctx, struct scsi_lu *lu, const char *initiator_port)
+{
+	struct tgt_target *t = ctx;
+	struct abort_pick pick = {.target = t, .iport = initiator_port};
+
+	abort_sessions(t->srv, &pick, false, lu->lun);
 }
 
 /* LOGICAL UNIT RESET / TARGET WARM RESET: every nexus loses its tasks

@@ -509,8 +509,8 @@ void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
 void scsi_nexus_init(struct scsi_nexus *n, const char *initiator_name, const uint8_t isid[6],
 		     const char *target_name, uint16_t tpgt, uint32_t id)
 {
-	(void)isid;
-	snprintf(n->initiator_port, sizeof(n->initiator_port), "%.200s,i", initiator_name);
+	snprintf(n->initiator_port, sizeof(n->initiator_port), "%.200s,i,0x%02x%02x%02x%02x%02x%02x",
+		 initiator_name, isid[0], isid[1], isid[2], isid[3], isid[4], isid[5]);
 	snprintf(n->target_port, sizeof(n->target_port), "%.200s,t", target_name);
 	n->rel_port_id = tpgt;
 	n->tpgt = tpgt;

@@ -61,6 +61,9 @@ static void env_setup(void)
 	lu0.block_size = 512;
 	target.luns.lu[0] = &lu0;
 	target.luns.count = 1;
+	target.srv = &srv;
+	target.luns.abort_nexus = tgt_abort_nexus;
+	target.luns.abort_ctx = &target;
 	srv.targets = &target;
 	srv.ntargets = 1;
 	srv.portals[0].srv = &srv;
@@ -591,6 +594,39 @@ static void tmf_abort_task_waits_for_io(void **state)
 	conn_gone(c);
 }
 
+/* PREEMPT AND ABORT: the preempted I_T nexus's task goes without a
+ * response; another nexus's is untouched. */
+static void preempt_abort_reaches_only_the_preempted_nexus(void **state)
+{
+	struct idm_conn *a, *b;
+	const char *port_a, *port_b;
+
+	login_isid = isid1;
+	a = logged_in();
+	login_isid = isid2;
+	b = logged_in();
+	fk.exec_async = true;
+	scsi_rw(a, 1, 1, false, SCSI_CMD_FLAG_READ, 512, 1); /* fills a's nexus */
+	fake_exec_finish();
+	port_a = tgt_conn_of(a)->sess->nexus.initiator_port;
+	scsi_rw(b, 1, 1, false, SCSI_CMD_FLAG_READ, 512, 1);
+	port_b = tgt_conn_of(b)->sess->nexus.initiator_port;
+	assert_string_not_equal(port_a, port_b);
+	fk.nsent = 0;
+	/* a's registration preempted: b's read still answers */
+	target.luns.abort_nexus(target.luns.abort_ctx, &lu0, port_a);
+	fake_exec_finish();
+	assert_int_equal(fk.nsent, 1);
+	/* b's preempted: its read ends without a response */
+	scsi_rw(b, 2, 2, false, SCSI_CMD_FLAG_READ, 512, 1);
+	target.luns.abort_nexus(target.luns.abort_ctx, &lu0, port_b);
+	fake_exec_finish();
+	assert_int_equal(fk.nsent, 1);
+	assert_int_equal(live_tasks(), 0);
+	conn_gone(a);
+	conn_gone(b);
+}
+
 static void tmf_lu_reset_and_unsupported(void **state)
 {
 	struct idm_conn *c = logged_in();
@@ -824,6 +860,7 @@ int main(void)
 		T(scsi_write_residuals),
 		T(scsi_bad_lun_and_discovery),
 		T(tmf_abort_task_waits_for_io),
+		T(preempt_abort_reaches_only_the_preempted_nexus),
 		T(tmf_lu_reset_and_unsupported),
 		T(tmf_clear_task_set_reaches_other_sessions),
 		T(conn_loss_with_io_in_flight),
