@@ -282,9 +282,9 @@ libiscsi_iser_idmd() {
 # portal: iscsi-inq, then libiscsi's conformance tests of INQUIRY, READ(10) and WRITE(10)
 # on a scratch memory LUN. libiscsi 1.19's iSER counts immediate data in a SCSI Command's
 # DataSegmentLength but sends the headers alone (lib/iser.c, iser_send_command), which
-# idmd rightly refuses; so that idmd runs with immediate_data off, and every WRITE's data
-# comes by RDMA Read from the buffer the command advertises. The usual idmd comes back
-# for the rounds after this one.
+# idmd rightly refuses; so that idmd runs with immediate_data off (as tgtd answers
+# ImmediateData=No on iSER), and every WRITE's data comes by RDMA Read from the buffer
+# the command advertises. The usual idmd comes back for the rounds after this one.
 libiscsi_iser() {
 	local conf=/tmp/idmd-libiscsi.json t
 	local tests=(Inquiry.Standard Inquiry.EVPD Inquiry.MandatoryVPDSBC Inquiry.SupportedVPD
@@ -303,7 +303,8 @@ libiscsi_iser() {
 		step "libiscsi_iser_cu_${t/./_}" timeout -k 5 120 \
 			iscsi-test-cu --dataloss -t "ALL.$t" "iser://$ADDR:$PORT/$IQN/0"
 	done
-	# Bugs of libiscsi 1.19's iSER initiator, whatever the target (lib/iser.c):
+	# Bugs of libiscsi 1.19's iSER initiator, whatever the target (lib/iser.c); these four
+	# fail the same way against tgtd 1.0.85's iSER target:
 	local why="libiscsi iSER takes the allocation length as the Data-In size and ignores"
 	why+=" the residual (iser_prepare_read_cmd sets indata.size = expxferlen)"
 	echo "RESULT libiscsi_iser_cu_Inquiry_AllocLength: SKIP ($why)"
