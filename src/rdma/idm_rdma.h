@@ -84,8 +84,9 @@ struct idm_rdma_cm_event {
 	struct rdma_cm_id *listen_id;
 	void *context; /* the id's context (the owner given at creation) */
 	int status;
-	uint8_t initiator_depth;     /* peer's outstanding RDMA Reads */
-	uint8_t responder_resources; /* RDMA Reads peer accepts */
+	/* connect request: the local view (the CM swaps the peer's values) */
+	uint8_t initiator_depth;     /* RDMA Reads the peer answers: our ORD */
+	uint8_t responder_resources; /* RDMA Reads the peer issues: our IRD */
 	uint8_t priv_len;
 	uint8_t priv[IDM_RDMA_PRIV_MAX];
 };

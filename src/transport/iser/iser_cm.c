@@ -254,6 +254,20 @@ static uint8_t min_u8(uint8_t a, uint8_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * A connect request's depths are already seen from our side: the CM
+ * swaps the peer's values, so initiator_depth is how many RDMA Reads the
+ * peer will answer (its responder resources: our ORD) and
+ * responder_resources how many it may issue to us (our IRD). libiscsi
+ * offers initiator_depth 0: taking the wrong one gave an ORD of 0 and
+ * every RDMA Read stalled.
+ */
+void iser_cm_read_depths(const struct idm_rdma_cm_event *ev, uint8_t *ord, uint8_t *ird)
+{
+	*ord = min_u8(ev->initiator_depth, ISER_MAX_RD_ATOM);
+	*ird = min_u8(ev->responder_resources, ISER_MAX_RD_ATOM);
+}
+
 /* Buffers, receives posted, then the accept with our private data. */
 static int req_accept(struct iser_listener *l, struct iser_rconn *rc,
                       const struct idm_rdma_cm_event *ev)
@@ -271,14 +285,13 @@ static int req_accept(struct iser_listener *l, struct iser_rconn *rc,
 	rc->mem.pd = rc->dev.pd;
 	iser_mem_ops_rdma(&link.mem, &rc->mem);
 	/* we issue RDMA Reads: no more than the initiator will answer */
-	link.ord = min_u8(ev->responder_resources, ISER_MAX_RD_ATOM);
+	iser_cm_read_depths(ev, &link.ord, &p.responder_resources);
 	err = iser_conn_create(&link, l->svc->req.max_tasks, &rc->ic);
 	if (err != 0) {
 		return err;
 	}
 	iser_cm_priv_encode(priv, &mine);
 	p.initiator_depth = link.ord;
-	p.responder_resources = min_u8(ev->initiator_depth, ISER_MAX_RD_ATOM);
 	return idm_rdma_accept(&rc->rc, &p);
 }
 

@@ -177,5 +177,7 @@ int iser_svc_create(struct idm_svc *svc);
 int iser_svc_online(struct idm_svc *svc);
 void iser_svc_offline(struct idm_svc *svc);
 void iser_svc_destroy(struct idm_svc *svc);
+/* From a connect request: the RDMA Reads we may issue (ORD), may accept (IRD). */
+void iser_cm_read_depths(const struct idm_rdma_cm_event *ev, uint8_t *ord, uint8_t *ird);
 
 #endif

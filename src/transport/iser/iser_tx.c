@@ -404,6 +404,17 @@ static void rx_finish(struct iser_task *it)
 	}
 }
 
+/* The rest of the write data cannot be fetched: end the connection, not hang. */
+static void rx_refuse(struct iser_task *it, const char *why)
+{
+	struct idm_task *t = it->t;
+
+	IDM_LOG_CONN(t->conn, "iser: ITT %#x: %u of %u bytes and %s", t->itt, t->received,
+	             it->rx_wanted, why);
+	it->reading = false;
+	idm_conn_event(t->conn, IDM_CE_PROTOCOL_ERROR);
+}
+
 /*
  * Drive a pending receive. The Read waits until the unsolicited data has
  * all arrived: the initiator's Write Base Offset addresses the first byte
@@ -427,10 +438,12 @@ void iser_rx_progress(struct iser_task *it)
 	}
 	if (!(it->hdr.flags & ISER_WSV)) {
 		/* the initiator's data ended short and it offered no buffer to read */
-		IDM_LOG_CONN(t->conn, "iser: ITT %#x: %u of %u bytes and no write STag", t->itt,
-		             t->received, it->rx_wanted);
-		it->reading = false;
-		idm_conn_event(t->conn, IDM_CE_PROTOCOL_ERROR);
+		rx_refuse(it, "no write STag");
+		return;
+	}
+	if (it->ic->link.ord == 0) {
+		/* it accepts no RDMA Read (responder resources 0): one would never run */
+		rx_refuse(it, "the initiator answers no RDMA Read");
 		return;
 	}
 	if (xfer_post(it, IDM_RDMA_READ, t->received, it->rx_wanted - t->received,

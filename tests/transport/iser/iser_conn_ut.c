@@ -723,6 +723,60 @@ static void test_write_short_without_stag(void **state)
 	assert_null(conns[0]);
 }
 
+/*
+ * libiscsi's writes: no immediate data (ImmediateData=No), F set, the
+ * Write Base Offset at the start of its buffer: one Read fetches it all.
+ */
+static void test_write_no_immediate(void **state)
+{
+	(void)state;
+	do_write(4096, 0);
+	assert_int_equal(conns[0]->stats.bytes_copied, 4096); /* the pool copy only */
+}
+
+/* An initiator that answers no RDMA Read (ORD 0): the write fails, it does not hang. */
+static void test_write_without_read_credit(void **state)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t ini[4096] = {0};
+	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini};
+	uint8_t bhs[48];
+
+	(void)state;
+	iser_conn_of(conns[0])->link.ord = 0;
+	go_ffp(0);
+	ini_region(q, ini, sizeof(ini), 0x99);
+	scsi_cmd_bhs(bhs, 10, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_WRITE, sizeof(ini));
+	send_ctrl(q, &h, bhs, NULL, 0);
+	assert_int_equal(idm_task_recv_data(rec.last_task, sizeof(ini)), 0);
+	fake_poll(q);
+	assert_int_equal(rec.rx_done, 0);
+	assert_int_equal(rec.aborted, 1);
+	assert_null(conns[0]);
+}
+
+/*
+ * The depths in a connect request are the local view (the CM swaps the
+ * peer's): libiscsi asks for initiator_depth 0 and responder_resources 4,
+ * which arrive as responder_resources 0 and initiator_depth 4. Our ORD is
+ * the 4, never the 0 (that stalled every RDMA Read).
+ */
+static void test_read_depths_from_request(void **state)
+{
+	struct idm_rdma_cm_event ev = {.initiator_depth = 4, .responder_resources = 0};
+	uint8_t ord = 99, ird = 99;
+
+	(void)state;
+	iser_cm_read_depths(&ev, &ord, &ird);
+	assert_int_equal(ord, 4);
+	assert_int_equal(ird, 0);
+	/* Linux ib_iser: responder resources = device maximum, initiator depth 1 */
+	ev = (struct idm_rdma_cm_event){.initiator_depth = 128, .responder_resources = 1};
+	iser_cm_read_depths(&ev, &ord, &ird);
+	assert_int_equal(ord, 16); /* our own cap */
+	assert_int_equal(ird, 1);
+}
+
 /* A remote access error on one connection ends it alone; its task is aborted. */
 static void test_error_ends_one_conn(void **state)
 {
@@ -852,6 +906,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_unsolicited, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_all_unsolicited, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_short_without_stag, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_no_immediate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_without_read_credit, setup, teardown),
+	    cmocka_unit_test(test_read_depths_from_request),
 	    cmocka_unit_test_setup_teardown(test_error_ends_one_conn, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_stag_closes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_without_stag, setup, teardown),

@@ -263,11 +263,58 @@ round() {
 	return 1
 }
 
-# libiscsi_iser: a second iSER initiator, libiscsi's, against the same portal.
+# libiscsi_iser_idmd CONF: idmd from a JSON configuration, in the background (as
+# start_idmd, which takes the command-line options instead).
+libiscsi_iser_idmd() {
+	local i
+	ulimit -l unlimited
+	idmd --config "$1" >>"$OUT/idmd.log" 2>&1 </dev/null &
+	IDMD_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$IDMD_PID" 2>/dev/null || { IDMD_PID=; return 1; }
+		ss -Hltn "sport = :$PORT" | grep -q . && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# libiscsi_iser: a second iSER initiator, libiscsi's (user space), against the same
+# portal: iscsi-inq, then libiscsi's conformance tests of INQUIRY, READ(10) and WRITE(10)
+# on a scratch memory LUN. libiscsi 1.19's iSER counts immediate data in a SCSI Command's
+# DataSegmentLength but sends the headers alone (lib/iser.c, iser_send_command), which
+# idmd rightly refuses; so that idmd runs with immediate_data off (as tgtd answers
+# ImmediateData=No on iSER), and every WRITE's data comes by RDMA Read from the buffer
+# the command advertises. The usual idmd comes back for the rounds after this one.
 libiscsi_iser() {
+	local conf=/tmp/idmd-libiscsi.json t
+	local tests=(Inquiry.Standard Inquiry.EVPD Inquiry.MandatoryVPDSBC Inquiry.SupportedVPD
+		Inquiry.VersionDescriptors Read10.Simple Read10.BeyondEol Read10.ZeroBlocks
+		Read10.ReadProtect Read10.DpoFua Write10.Simple Write10.BeyondEol Write10.ZeroBlocks
+		Write10.WriteProtect Write10.DpoFua)
 	step libiscsi_iser_inq timeout -k 5 60 iscsi-inq "iser://$ADDR:$PORT/$IQN/0"
-	# libiscsi's conformance suites over iser:// come next: Inquiry's allocation-length
-	# tests and the Read10 Async / Write10 Simple tests do not pass yet (open work).
+	step libiscsi_iser_idmd_stop stop_idmd || return 1
+	cat >"$conf" <<-EOF
+		{ "portals": [ { "addr": "$ADDR", "port": $PORT } ],
+		  "targets": [ { "iqn": "$IQN", "luns": [ { "lun": 0, "spec": "mem:64M" } ] } ],
+		  "tunables": { "immediate_data": false } }
+	EOF
+	step libiscsi_iser_idmd_start libiscsi_iser_idmd "$conf" || return 1
+	for t in "${tests[@]}"; do
+		step "libiscsi_iser_cu_${t/./_}" timeout -k 5 120 \
+			iscsi-test-cu --dataloss -t "ALL.$t" "iser://$ADDR:$PORT/$IQN/0"
+	done
+	# Bugs of libiscsi 1.19's iSER initiator, whatever the target (lib/iser.c); these four
+	# fail the same way against tgtd 1.0.85's iSER target:
+	local why="libiscsi iSER takes the allocation length as the Data-In size and ignores"
+	why+=" the residual (iser_prepare_read_cmd sets indata.size = expxferlen)"
+	echo "RESULT libiscsi_iser_cu_Inquiry_AllocLength: SKIP ($why)"
+	echo "RESULT libiscsi_iser_cu_Inquiry_BlockLimits: SKIP ($why)"
+	why="libiscsi iSER has 256 Send descriptors (NUM_MRS) and dereferences NULL on the"
+	why+=" 257th command in flight; the test queues 1000"
+	echo "RESULT libiscsi_iser_cu_Read10_Async: SKIP ($why)"
+	echo "RESULT libiscsi_iser_cu_Write10_Async: SKIP ($why)"
+	step libiscsi_iser_idmd_stop_scratch stop_idmd
+	step libiscsi_iser_idmd_restart start_idmd
 }
 
 # chap_node USER SECRET [TUSER TSECRET]: CHAP (mutual with the target pair) for the
