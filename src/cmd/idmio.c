@@ -553,7 +553,8 @@ static int full_write(int fd, const uint8_t *buf, size_t len)
 static int lun_to_fd(struct lun *l, uint64_t lba, uint64_t count, int fd, struct progress *p)
 {
 	uint32_t per = CHUNK_BYTES / l->block_size;
-	uint8_t *buf = malloc((size_t)per * l->block_size);
+	size_t cap = (size_t)per * l->block_size;
+	uint8_t *buf = idm_ini_buf_alloc(l->s, cap); /* registered once over iSER */
 	int rc = buf ? 0 : -ENOMEM;
 
 	while (rc == 0 && count > 0) {
@@ -570,7 +571,7 @@ static int lun_to_fd(struct lun *l, uint64_t lba, uint64_t count, int fd, struct
 			progress_show(p, false);
 		}
 	}
-	free(buf);
+	idm_ini_buf_free(l->s, buf, cap);
 	return rc;
 }
 
@@ -580,7 +581,7 @@ static int fd_to_lun(struct lun *l, uint64_t lba, uint64_t count, int fd, int pa
 {
 	uint32_t per = CHUNK_BYTES / l->block_size;
 	size_t cap = (size_t)per * l->block_size;
-	uint8_t *buf = malloc(cap);
+	uint8_t *buf = idm_ini_buf_alloc(l->s, cap); /* registered once over iSER */
 	int rc = buf ? 0 : -ENOMEM;
 
 	while (rc == 0 && count > 0) {
@@ -606,7 +607,7 @@ static int fd_to_lun(struct lun *l, uint64_t lba, uint64_t count, int fd, int pa
 			progress_show(p, false);
 		}
 	}
-	free(buf);
+	idm_ini_buf_free(l->s, buf, cap);
 	return rc;
 }
 
@@ -873,6 +874,9 @@ static void bench_report(const struct bench *b, const struct lun *l, double secs
 	       (unsigned long long)st->pdus_tx, (unsigned long long)st->pdus_rx,
 	       (unsigned long long)st->bytes_tx, (unsigned long long)st->bytes_rx,
 	       (unsigned long long)st->bytes_copied, (unsigned long long)st->tx_syscalls);
+	printf("conn: registrations %llu work_requests %llu (%.2f per I/O)\n",
+	       (unsigned long long)st->registrations, (unsigned long long)st->work_requests,
+	       b->ios ? (double)st->work_requests / (double)b->ios : 0.0);
 }
 
 static int bench_setup(const struct opts *o, struct bench *b, struct lun *l)
@@ -930,7 +934,8 @@ static int cmd_bench(const struct opts *o)
 	}
 	if (bench_setup(o, &b, &l) == 0) {
 		ios = calloc(o->qd, sizeof(*ios));
-		mem = aligned_alloc(4096, (size_t)o->qd * ((o->bs + 4095) & ~4095u));
+		/* one region for every I/O, registered once over iSER */
+		mem = idm_ini_buf_alloc(l.s, (size_t)o->qd * ((o->bs + 4095) & ~4095u));
 	}
 	if (ios && mem) {
 		for (uint32_t i = 0; i < o->qd; i++) {
@@ -941,7 +946,7 @@ static int cmd_bench(const struct opts *o)
 			die("bench", l.s);
 		}
 	}
-	free(mem);
+	idm_ini_buf_free(l.s, mem, (size_t)o->qd * ((o->bs + 4095) & ~4095u));
 	free(ios);
 	free(b.hist);
 	close_session(&l);

@@ -240,6 +240,10 @@ void ini_rx_scsi_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 	cmd->response = pdu->bhs[SCSI_RSP_RESPONSE];
 	cmd->status = pdu->bhs[SCSI_RSP_STATUS];
 	cmd_take_residual(cmd, pdu->bhs[BHS_FLAGS], pdu->bhs);
+	if (s->tp->caps->rdma && cmd->dir == IDM_INI_READ) {
+		/* the target RDMA-wrote the data: all but the residual is in */
+		cmd->received = cmd->len - (cmd->underflow && cmd->residual <= cmd->len ? cmd->residual : 0);
+	}
 	if (pdu->data_len >= 2) {
 		uint32_t sl = get_be16(pdu->data);
 
