@@ -28,6 +28,9 @@
 #include "idm/initiator.h"
 
 #define CHUNK_BYTES (1024u * 1024)
+/* Over iSER: what targets commonly take in one command (Linux ib_iser's
+ * default transfer, tgt's RDMA buffer); a larger one is refused. */
+#define CHUNK_BYTES_ISER (512u * 1024)
 #define HIST_US 1000000u /* latency histogram: 1 us buckets up to 1 s */
 
 struct opts {
@@ -549,10 +552,16 @@ static int full_write(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* Bytes one READ or WRITE of a copy moves. */
+static uint32_t chunk_bytes(const struct lun *l)
+{
+	return strcmp(idm_ini_transport_name(l->s), "iser") == 0 ? CHUNK_BYTES_ISER : CHUNK_BYTES;
+}
+
 /* LUN [lba, lba+count) to fd, in chunks. */
 static int lun_to_fd(struct lun *l, uint64_t lba, uint64_t count, int fd, struct progress *p)
 {
-	uint32_t per = CHUNK_BYTES / l->block_size;
+	uint32_t per = chunk_bytes(l) / l->block_size;
 	size_t cap = (size_t)per * l->block_size;
 	uint8_t *buf = idm_ini_buf_alloc(l->s, cap); /* registered once over iSER */
 	int rc = buf ? 0 : -ENOMEM;
@@ -579,7 +588,7 @@ static int lun_to_fd(struct lun *l, uint64_t lba, uint64_t count, int fd, struct
 static int fd_to_lun(struct lun *l, uint64_t lba, uint64_t count, int fd, int pattern,
                      struct progress *p)
 {
-	uint32_t per = CHUNK_BYTES / l->block_size;
+	uint32_t per = chunk_bytes(l) / l->block_size;
 	size_t cap = (size_t)per * l->block_size;
 	uint8_t *buf = idm_ini_buf_alloc(l->s, cap); /* registered once over iSER */
 	int rc = buf ? 0 : -ENOMEM;

@@ -265,8 +265,18 @@ static int conn_route_resolved(struct iser_ini_conn *ic)
 	    .send_sge = 1,
 	};
 	uint8_t priv[ISER_CM_PRIV_LEN];
-	struct idm_rdma_conn_param p = {.priv = priv, .priv_len = sizeof(priv),
-	                                .responder_resources = ISER_INI_IRD, .rnr_retry = 7};
+	/*
+	 * We answer the target's RDMA Reads (responder resources). The
+	 * passive side sees the two depths swapped in its connect request
+	 * event, and a target that sizes its Reads from the field we think of
+	 * as our initiator depth would get 0 and never read: offer the same
+	 * number in both (we issue no Reads ourselves, so this costs nothing).
+	 */
+	struct idm_rdma_conn_param p = {.priv = priv,
+	                                .priv_len = sizeof(priv),
+	                                .responder_resources = ISER_INI_IRD,
+	                                .initiator_depth = ISER_INI_IRD,
+	                                .rnr_retry = 7};
 	int rc = idm_rdma_dev_open(&ic->dev, idm_rdma_id_verbs(ic->id));
 
 	if (rc == 0) {
