@@ -19,8 +19,8 @@ VM=$IDM_ROOT/tests/vm
 GUEST=$VM/guest/idmio-iser.sh
 # one vCPU: another VM test may run beside this one
 export IDM_VM_CPUS=${IDM_VM_CPUS:-1}
-REQUIRED=(setup_net tgtd_start tgtd_inquiry tgtd_readcap tgtd_rw_small tgtd_rw_large
-	tgtd_bench_randread tgtd_bench_randwrite idmd_start idmd_inquiry idmd_readcap
+REQUIRED=(setup_net tgtd_start tgtd_discover tgtd_inquiry tgtd_readcap tgtd_rw_small tgtd_rw_large
+	tgtd_bench_randread tgtd_bench_randwrite idmd_start idmd_discover idmd_inquiry idmd_readcap
 	idmd_rw_small idmd_rw_odd idmd_rw_large idmd_copy idmd_bench_randread
 	idmd_bench_randwrite idmd_sigterm auto_start auto_falls_back_to_tcp
 	iser_refused_on_loopback auto_sigterm all)

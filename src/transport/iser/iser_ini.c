@@ -105,7 +105,9 @@ struct iser_ini_reg *iser_ini_reg_find(struct iser_ini_conn *ic, const void *add
 	const uint8_t *a = addr;
 
 	for (struct iser_ini_reg *r = ic->regs; r; r = r->next) {
-		if (a >= r->addr && len <= r->len && (size_t)(a - r->addr) <= r->len - len) {
+		/* one-off registrations end with their command: never shared */
+		if (r->owned && a >= r->addr && len <= r->len &&
+		    (size_t)(a - r->addr) <= r->len - len) {
 			return r;
 		}
 	}
@@ -157,10 +159,18 @@ struct iser_ini_reg *iser_ini_reg_once(struct iser_ini_conn *ic, void *addr, siz
 
 void iser_ini_reg_end(struct iser_ini_conn *ic, uint32_t itt)
 {
-	for (struct iser_ini_reg *r = ic->regs; r; r = r->next) {
+	struct iser_ini_reg **pp = &ic->regs;
+
+	/* all of them: one left by a command a TMF ended shares the ITT */
+	while (*pp) {
+		struct iser_ini_reg *r = *pp;
+
 		if (!r->owned && r->itt == itt) {
-			reg_remove(ic, r);
-			return;
+			*pp = r->next;
+			idm_rdma_dereg(r->mr);
+			free(r);
+		} else {
+			pp = &r->next;
 		}
 	}
 }
@@ -194,7 +204,7 @@ static void iser_ini_buf_free(struct idm_conn *c, void *buf, size_t len)
 	struct iser_ini_conn *ic = c ? iser_ini_of(c) : NULL;
 	struct iser_ini_reg *r = ic ? iser_ini_reg_find(ic, buf, len) : NULL;
 
-	if (r && r->owned && r->addr == buf) {
+	if (r && r->addr == buf) {
 		reg_remove(ic, r);
 	}
 	free(buf);
@@ -210,6 +220,7 @@ static uint32_t round64(uint32_t v)
 static int conn_buffers(struct iser_ini_conn *ic, uint32_t max_tasks)
 {
 	uint8_t *p;
+	int rc;
 
 	ic->nrx = max_tasks + ISER_INI_RX_EXTRA;
 	ic->ntx = max_tasks + ISER_INI_RX_EXTRA;
@@ -222,8 +233,7 @@ static int conn_buffers(struct iser_ini_conn *ic, uint32_t max_tasks)
 	if (ic->rx == NULL || ic->tx == NULL || ic->region == NULL) {
 		return -ENOMEM;
 	}
-	int rc = idm_rdma_reg(ic->dev.pd, ic->region, ic->region_len, false, &ic->region_mr);
-
+	rc = idm_rdma_reg(ic->dev.pd, ic->region, ic->region_len, false, &ic->region_mr);
 	if (rc != 0) {
 		return rc;
 	}

@@ -3,9 +3,9 @@
 #
 # Runs INSIDE the test VM (tests/vm/run-vm.sh, with build/idmio passed beside it): our
 # initiator, idmio, over iSER on a Soft-RoCE device (rdma_rxe on a dummy interface):
-#   tgtd_*   against tgtd's iSER target (Debian tgt): inquiry, readcap, write/read/compare,
-#            bench;
-#   idmd_*   against idmd's iSER transport: inquiry, readcap, write/read/compare, copy both
+#   tgtd_*   against tgtd's iSER target (Debian tgt): discovery, inquiry, readcap,
+#            write/read/compare, bench;
+#   idmd_*   against idmd's iSER transport: discovery, inquiry, readcap, write/read/compare, copy both
 #            ways, bench randread and randwrite 4 KiB QD16 (figures and counters printed;
 #            bytes_copied must be 0);
 #   auto_*   `--transport auto` against a loopback portal (no RDMA route) falls back to TCP.
@@ -83,6 +83,14 @@ check_inquiry() {
 	out=$(io login "$1") || { echo "$out"; return 1; }
 	echo "$out"
 	grep -q "transport: iser" <<<"$out"
+}
+
+# discover PORTAL-URL IQN: SendTargets over iSER lists the target.
+check_discover() {
+	local out
+	out=$(io discover "$1") || { echo "$out"; return 1; }
+	echo "$out"
+	grep -q "^$2\$" <<<"$out"
 }
 
 # readcap URL BYTES
@@ -204,6 +212,7 @@ main() {
 	local url=iser://$ADDR:$IDMD_PORT/$IQN/0
 
 	if step tgtd_start start_tgtd; then
+		step tgtd_discover check_discover "iser://$ADDR:$TGT_PORT" "$TGT_IQN"
 		step tgtd_inquiry check_inquiry "$turl"
 		step tgtd_readcap check_readcap "$turl" $((64 << 20))
 		step tgtd_rw_small rw_compare "$turl" 0 4096 tgt-small
@@ -214,6 +223,7 @@ main() {
 	stop_tgtd
 
 	if step idmd_start start_idmd; then
+		step idmd_discover check_discover "iser://$ADDR:$IDMD_PORT" "$IQN"
 		step idmd_inquiry check_inquiry "$url"
 		step idmd_readcap check_readcap "$url" $((64 << 20))
 		step idmd_rw_small rw_compare "$url" 0 4096 small
