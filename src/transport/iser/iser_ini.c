@@ -303,8 +303,8 @@ static int conn_route_resolved(struct iser_ini_conn *ic)
 	if (rc != 0) {
 		return rc;
 	}
-	ic->cq_ev = (struct idm_event_handler){.fd = idm_rdma_cq_fd(&ic->rc), .fn = cq_event,
-	                                       .arg = ic};
+	ic->cq_ev =
+	    (struct idm_event_handler){.fd = idm_rdma_cq_fd(&ic->rc), .fn = cq_event, .arg = ic};
 	rc = idm_reactor_add(c->reactor, &ic->cq_ev, EPOLLIN);
 	if (rc != 0) {
 		return rc;
@@ -324,7 +324,8 @@ static void name_peer(struct idm_conn *c, struct rdma_cm_id *id)
 	if (peer == NULL || local == NULL) {
 		return;
 	}
-	len = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	len =
+	    peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	memcpy(&c->local_addr, local, len);
 	getnameinfo(peer, len, host, sizeof(host), port, sizeof(port),
 	            NI_NUMERICHOST | NI_NUMERICSERV);
@@ -367,8 +368,10 @@ static void cm_handle(struct iser_ini_conn *ic, const struct idm_rdma_cm_event *
 		iser_ini_fail(ic, "the target rejected the RDMA connection");
 		break;
 	case IDM_RDMA_EV_ERROR:
-		iser_ini_fail(ic, ic->connected ? "RDMA connection error"
-		                                : "no RDMA path to the portal (address, route or connect error)");
+		iser_ini_fail(ic,
+		              ic->connected
+		                  ? "RDMA connection error"
+		                  : "no RDMA path to the portal (address, route or connect error)");
 		break;
 	case IDM_RDMA_EV_DISCONNECTED:
 	case IDM_RDMA_EV_DEVICE_REMOVAL:
@@ -430,8 +433,8 @@ static int iser_ini_conn_connect(struct idm_conn *c)
 	if (ic == NULL) {
 		return -ENOTCONN;
 	}
-	ic->cm_ev = (struct idm_event_handler){.fd = idm_rdma_cm_fd(&ic->cm), .fn = cm_event,
-	                                       .arg = ic};
+	ic->cm_ev =
+	    (struct idm_event_handler){.fd = idm_rdma_cm_fd(&ic->cm), .fn = cm_event, .arg = ic};
 	rc = idm_reactor_add(c->reactor, &ic->cm_ev, EPOLLIN);
 	if (rc != 0) {
 		return rc;

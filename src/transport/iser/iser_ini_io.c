@@ -104,7 +104,7 @@ void iser_ini_rx_done(struct idm_rdma_wr *wr, int status, uint32_t byte_len)
 
 	if (status != 0) {
 		iser_ini_fail(ic, status == -ECANCELED ? "receive flushed"
-		                                        : "receive completed in error");
+		                                       : "receive completed in error");
 		return;
 	}
 	idm_conn_hold(c);

@@ -157,9 +157,9 @@ static void test_answer_ignorable(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_cmd_hdr_read),       cmocka_unit_test(test_cmd_hdr_write),
+	    cmocka_unit_test(test_cmd_hdr_read),          cmocka_unit_test(test_cmd_hdr_write),
 	    cmocka_unit_test(test_cmd_hdr_none_and_bidi), cmocka_unit_test(test_cm_priv),
-	    cmocka_unit_test(test_proposal_offer),     cmocka_unit_test(test_initiator_keys),
+	    cmocka_unit_test(test_proposal_offer),        cmocka_unit_test(test_initiator_keys),
 	    cmocka_unit_test(test_answer_ignorable),
 	};
 
