@@ -261,6 +261,7 @@ static void login_start(struct idm_ini *s)
 	int rc;
 
 	s->phase = INI_LOGIN;
+	s->xpt_was_up = true;
 	ini_local_params(s);
 	ini_make_isid(s->isid);
 	s->tsih = 0;
@@ -662,6 +663,9 @@ static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, so
 		if (!want_auto && is_iser != want_iser) {
 			continue;
 		}
+		if (want_auto && s->skip_rdma && tp && tp->caps->rdma) {
+			continue; /* its connection failed a moment ago */
+		}
 		if (tp == NULL) {
 			if (!want_auto) {
 				ini_fail(s, -EPROTONOSUPPORT, "%s", ini_transports[i].why_missing);
@@ -694,6 +698,18 @@ static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, so
 	return -EPROTONOSUPPORT;
 }
 
+bool ini_fall_back_from_rdma(struct idm_ini *s)
+{
+	if (s->tp_choice != IDM_INI_TP_AUTO || s->url.iser || s->skip_rdma || s->tp == NULL ||
+	    !s->tp->caps->rdma || s->xpt_was_up) {
+		return false;
+	}
+	idm_log("ini", "transport auto: %s connection failed (%s), falling back", s->tp->name,
+	        s->err);
+	s->skip_rdma = true;
+	return true;
+}
+
 /* ---- asynchronous entry points ---- */
 
 int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, idm_ini_cb cb,
@@ -706,6 +722,7 @@ int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, i
 		return -EISCONN;
 	}
 	s->err[0] = '\0';
+	s->xpt_was_up = false;
 	rc = ini_pick_transport(s, peer, len);
 	if (rc != 0) {
 		return rc;

@@ -88,7 +88,10 @@ int idm_ini_login_async(struct idm_ini *s, const struct idm_url *url, idm_ini_cb
 	return rc ? rc : ini_connect(s, (struct sockaddr *)&ss, len, cb, arg);
 }
 
-int idm_ini_login(struct idm_ini *s, const struct idm_url *url)
+static void sync_wait_closed(struct idm_ini *s);
+
+/* One login attempt, synchronously. */
+static int login_once(struct idm_ini *s, const struct idm_url *url)
 {
 	struct sync_wait w = {false, 0};
 	int rc = sync_finish(s, &w, idm_ini_login_async(s, url, sync_cb, &w));
@@ -103,6 +106,19 @@ int idm_ini_login(struct idm_ini *s, const struct idm_url *url)
 		idm_conn_close(s->c);
 		sync_run(s, &w.done);
 		memcpy(s->err, keep, sizeof(keep));
+	}
+	return rc;
+}
+
+int idm_ini_login(struct idm_ini *s, const struct idm_url *url)
+{
+	int rc;
+
+	s->skip_rdma = false;
+	rc = login_once(s, url);
+	if (rc != 0 && ini_fall_back_from_rdma(s)) {
+		sync_wait_closed(s); /* the failed connection must be gone first */
+		rc = login_once(s, url);
 	}
 	return rc;
 }

@@ -19,11 +19,12 @@ VM=$IDM_ROOT/tests/vm
 GUEST=$VM/guest/idmio-iser.sh
 # one vCPU: another VM test may run beside this one
 export IDM_VM_CPUS=${IDM_VM_CPUS:-1}
-REQUIRED=(setup_net tgtd_start tgtd_discover tgtd_inquiry tgtd_readcap tgtd_rw_small tgtd_rw_large
-	tgtd_bench_randread tgtd_bench_randwrite idmd_start idmd_discover idmd_inquiry idmd_readcap
+REQUIRED=(setup_net tcp_only_start setup_rdma tgtd_start tgtd_discover tgtd_inquiry tgtd_readcap
+	tgtd_rw_small tgtd_rw_large tgtd_bench_randread tgtd_bench_randwrite idmd_start idmd_discover idmd_inquiry idmd_readcap
 	idmd_rw_small idmd_rw_odd idmd_rw_large idmd_copy idmd_bench_randread
 	idmd_bench_randwrite idmd_sigterm auto_start auto_falls_back_to_tcp
-	iser_refused_on_loopback auto_sigterm all)
+	iser_refused_on_loopback auto_sigterm
+	auto_connect_falls_back_to_tcp tcp_only_sigterm all)
 
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null; then
 	(($(id -u) == 0)) || skip "qemu-system-x86/debootstrap missing and not root to install them"
@@ -50,7 +51,7 @@ out=$VM_LOGS/output.log
 grep '^RESULT ' "$out"
 # the figures: IOPS, MiB/s, latency and the connection counters of each bench
 grep -E '^BENCH .*(IOPS|MiB/s|latency|conn:)' "$out"
-for f in "$VM_LOGS"/idmd.log "$VM_LOGS"/idmd-loopback.log; do
+for f in "$VM_LOGS"/idmd*.log; do
 	[[ -f $f ]] && sanitizer_report "$f" && {
 		grep -m 20 -E -A 10 'Sanitizer|runtime error' "$f" >&2
 		fail "sanitizer report in the guest's $(basename "$f")"

@@ -8,7 +8,8 @@
 #   idmd_*   against idmd's iSER transport: discovery, inquiry, readcap, write/read/compare, copy both
 #            ways, bench randread and randwrite 4 KiB QD16 (figures and counters printed;
 #            bytes_copied must be 0);
-#   auto_*   `--transport auto` against a loopback portal (no RDMA route) falls back to TCP.
+#   auto_*   `--transport auto` falls back to TCP: against a loopback portal (no RDMA
+#            route), and against a portal RDMA reaches where no iSER listener answers.
 # Prints one "RESULT NAME: PASS|FAIL [why]" line per step; exits 0 only when all passed.
 #
 # The step functions run through step(), which shellcheck cannot follow:
@@ -19,6 +20,7 @@ ADDR=198.18.0.1
 TGT_PORT=3260  # tgtd's iSER portal (all addresses)
 IDMD_PORT=3261
 LOOP_PORT=3262
+TCP_ONLY_PORT=3263
 TGT_IQN=iqn.2026-11.org.idm:tgt-iser
 IQN=iqn.2026-11.org.idm:vm-iser
 INAME=iqn.2024-01.org.idm:idmio # idmio's default InitiatorName
@@ -28,6 +30,7 @@ BENCH_SECS=3
 failures=0
 IDMD_PID=
 LOOP_PID=
+TCP_ONLY_PID=
 TGTD_PID=
 
 result() {
@@ -54,10 +57,14 @@ io() { timeout -k 5 120 idmio "$@"; }
 
 setup_net() {
 	modprobe dummy &&
-		modprobe -a rdma_rxe ib_uverbs rdma_ucm &&
 		ip link add idm0 type dummy &&
 		ip addr add "$ADDR/24" dev idm0 &&
-		ip link set idm0 up &&
+		ip link set idm0 up
+}
+
+# setup_rdma: Soft-RoCE on the dummy interface (RDMA servers started before it serve TCP only).
+setup_rdma() {
+	modprobe -a rdma_rxe ib_uverbs rdma_ucm &&
 		rdma link add rxe0 type rxe netdev idm0 && ibv_devices
 }
 
@@ -125,7 +132,7 @@ bench() {
 		echo "$out"
 		return 1
 	}
-	echo "$out" | sed "s/^/BENCH $3 $2: /"
+	while IFS= read -r line; do echo "BENCH $3 $2: $line"; done <<<"$out"
 	grep -q "errors: 0" <<<"$out" || return 1
 	copied=$(sed -n 's/.*bytes_copied \([0-9]*\).*/\1/p' <<<"$out")
 	[[ $copied == 0 ]] || { echo "bytes_copied $copied, want 0"; return 1; }
@@ -163,6 +170,16 @@ start_idmd() {
 	return 0
 }
 
+# start_idmd_tcp_only: before the RDMA device exists, so this portal has no iSER listener.
+start_idmd_tcp_only() {
+	idmd --portal "$ADDR:$TCP_ONLY_PORT" --target "$IQN" --lun "mem:16M" \
+		>>"$OUT/idmd-tcp-only.log" 2>&1 </dev/null &
+	TCP_ONLY_PID=$!
+	wait_port "$TCP_ONLY_PORT" "$TCP_ONLY_PID" || { cat "$OUT/idmd-tcp-only.log"; return 1; }
+	grep -i "iser" "$OUT/idmd-tcp-only.log"
+	return 0
+}
+
 start_idmd_loopback() {
 	idmd --portal "127.0.0.1:$LOOP_PORT" --target "$IQN" --lun "mem:16M" \
 		>>"$OUT/idmd-loopback.log" 2>&1 </dev/null &
@@ -191,6 +208,17 @@ check_auto_fallback() {
 	((rc == 0)) && grep -qi "falling back" "$W/auto.err" && grep -q "using tcp" "$W/auto.err"
 }
 
+# auto where RDMA reaches the address but no iSER listener answers: the RDMA connect is
+# refused, and the login falls back to TCP.
+check_auto_connect_fallback() {
+	local url=iscsi://$ADDR:$TCP_ONLY_PORT/$IQN/0
+	io --transport auto login "$url" >"$W/auto2.out" 2>"$W/auto2.err"
+	local rc=$?
+	cat "$W/auto2.out" "$W/auto2.err"
+	((rc == 0)) && grep -q "using iser" "$W/auto2.err" && grep -qi "falling back" "$W/auto2.err" &&
+		grep -q "using tcp" "$W/auto2.err" && grep -q "transport: tcp" "$W/auto2.out"
+}
+
 check_iser_refused_on_loopback() {
 	local url=iscsi://127.0.0.1:$LOOP_PORT/$IQN/0
 	if io --transport iser inquiry "$url" 2>"$W/noiser.err"; then
@@ -205,6 +233,11 @@ main() {
 	mkdir -p "$W"
 	ulimit -l unlimited # iSER registers memory
 	step setup_net setup_net || {
+		echo "RESULT all: FAIL (no network)"
+		exit 1
+	}
+	step tcp_only_start start_idmd_tcp_only
+	step setup_rdma setup_rdma || {
 		echo "RESULT all: FAIL (no Soft-RoCE device)"
 		exit 1
 	}
@@ -239,6 +272,10 @@ main() {
 		step auto_falls_back_to_tcp check_auto_fallback
 		step iser_refused_on_loopback check_iser_refused_on_loopback
 		step auto_sigterm stop_pid "$LOOP_PID"
+	fi
+	if [[ -n $TCP_ONLY_PID ]]; then
+		step auto_connect_falls_back_to_tcp check_auto_connect_fallback
+		step tcp_only_sigterm stop_pid "$TCP_ONLY_PID"
 	fi
 
 	if ((failures == 0)); then
