@@ -314,29 +314,32 @@ static int conn_route_resolved(struct iser_ini_conn *ic)
 	return idm_rdma_connect(&ic->rc, &p);
 }
 
-static void name_peer(struct idm_conn *c, struct rdma_cm_id *id)
+/* "host:port" of `sa` for the log (named from the start, connected or not). */
+static void name_peer(struct idm_conn *c, const struct sockaddr *sa, socklen_t len)
 {
-	const struct sockaddr *peer = idm_rdma_peer_addr(id);
-	const struct sockaddr *local = idm_rdma_local_addr(id);
 	char host[64] = "?", port[16] = "?";
-	socklen_t len;
 
-	if (peer == NULL || local == NULL) {
-		return;
-	}
-	len =
-	    peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	memcpy(&c->local_addr, local, len);
-	getnameinfo(peer, len, host, sizeof(host), port, sizeof(port),
+	getnameinfo(sa, len, host, sizeof(host), port, sizeof(port),
 	            NI_NUMERICHOST | NI_NUMERICSERV);
 	snprintf(c->peer_name, sizeof(c->peer_name),
-	         peer->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+	         sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+static void note_local_addr(struct idm_conn *c, struct rdma_cm_id *id)
+{
+	const struct sockaddr *local = idm_rdma_local_addr(id);
+
+	if (local) {
+		memcpy(&c->local_addr, local,
+		       local->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                    : sizeof(struct sockaddr_in));
+	}
 }
 
 static void conn_established(struct iser_ini_conn *ic)
 {
 	ic->connected = true;
-	name_peer(ic->c, ic->rc.id);
+	note_local_addr(ic->c, ic->rc.id);
 	idm_conn_event(ic->c, IDM_CE_CONNECT_DONE);
 	if (!ic->dead) {
 		iser_ini_tx_pump(ic);
@@ -420,6 +423,7 @@ static int iser_ini_conn_create(struct idm_conn *c, const struct sockaddr *peer,
 	ic->rx_pdu.conn = c;
 	ic->peer_len = len;
 	memcpy(&c->peer_addr, peer, len);
+	name_peer(c, peer, len);
 	iser_key_state_init(&ic->keys, IDM_ROLE_INITIATOR, true, ISER_INI_RDSL);
 	c->transport_priv = ic;
 	return 0;
