@@ -132,6 +132,16 @@ struct idm_ini_cmd {
 	uint32_t cmdsn;
 };
 
+/*
+ * Memory for command buffers, page aligned. Over iSER it is registered
+ * with the device once here, so commands using it need no registration
+ * per I/O (other memory is registered for each command). Call when
+ * logged in; free with idm_ini_buf_free (before or after the logout).
+ * NULL when out of memory.
+ */
+void *idm_ini_buf_alloc(struct idm_ini *s, size_t len);
+void idm_ini_buf_free(struct idm_ini *s, void *buf, size_t len);
+
 /* Queue a command: sent now, or when the CmdSN window opens. */
 int idm_ini_scsi_async(struct idm_ini *s, struct idm_ini_cmd *cmd);
 /* Task management: ABORT TASK for `cmd` or LOGICAL UNIT RESET (cmd NULL). */

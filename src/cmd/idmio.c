@@ -28,6 +28,9 @@
 #include "idm/initiator.h"
 
 #define CHUNK_BYTES (1024u * 1024)
+/* Over iSER: what targets commonly take in one command (Linux ib_iser's
+ * default transfer, tgt's RDMA buffer); a larger one is refused. */
+#define CHUNK_BYTES_ISER (512u * 1024)
 #define HIST_US 1000000u /* latency histogram: 1 us buckets up to 1 s */
 
 struct opts {
@@ -549,11 +552,18 @@ static int full_write(int fd, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* Bytes one READ or WRITE of a copy moves. */
+static uint32_t chunk_bytes(const struct lun *l)
+{
+	return strcmp(idm_ini_transport_name(l->s), "iser") == 0 ? CHUNK_BYTES_ISER : CHUNK_BYTES;
+}
+
 /* LUN [lba, lba+count) to fd, in chunks. */
 static int lun_to_fd(struct lun *l, uint64_t lba, uint64_t count, int fd, struct progress *p)
 {
-	uint32_t per = CHUNK_BYTES / l->block_size;
-	uint8_t *buf = malloc((size_t)per * l->block_size);
+	uint32_t per = chunk_bytes(l) / l->block_size;
+	size_t cap = (size_t)per * l->block_size;
+	uint8_t *buf = idm_ini_buf_alloc(l->s, cap); /* registered once over iSER */
 	int rc = buf ? 0 : -ENOMEM;
 
 	while (rc == 0 && count > 0) {
@@ -570,7 +580,7 @@ static int lun_to_fd(struct lun *l, uint64_t lba, uint64_t count, int fd, struct
 			progress_show(p, false);
 		}
 	}
-	free(buf);
+	idm_ini_buf_free(l->s, buf, cap);
 	return rc;
 }
 
@@ -578,9 +588,9 @@ static int lun_to_fd(struct lun *l, uint64_t lba, uint64_t count, int fd, struct
 static int fd_to_lun(struct lun *l, uint64_t lba, uint64_t count, int fd, int pattern,
                      struct progress *p)
 {
-	uint32_t per = CHUNK_BYTES / l->block_size;
+	uint32_t per = chunk_bytes(l) / l->block_size;
 	size_t cap = (size_t)per * l->block_size;
-	uint8_t *buf = malloc(cap);
+	uint8_t *buf = idm_ini_buf_alloc(l->s, cap); /* registered once over iSER */
 	int rc = buf ? 0 : -ENOMEM;
 
 	while (rc == 0 && count > 0) {
@@ -606,7 +616,7 @@ static int fd_to_lun(struct lun *l, uint64_t lba, uint64_t count, int fd, int pa
 			progress_show(p, false);
 		}
 	}
-	free(buf);
+	idm_ini_buf_free(l->s, buf, cap);
 	return rc;
 }
 
@@ -873,6 +883,9 @@ static void bench_report(const struct bench *b, const struct lun *l, double secs
 	       (unsigned long long)st->pdus_tx, (unsigned long long)st->pdus_rx,
 	       (unsigned long long)st->bytes_tx, (unsigned long long)st->bytes_rx,
 	       (unsigned long long)st->bytes_copied, (unsigned long long)st->tx_syscalls);
+	printf("conn: registrations %llu work_requests %llu (%.2f per I/O)\n",
+	       (unsigned long long)st->registrations, (unsigned long long)st->work_requests,
+	       b->ios ? (double)st->work_requests / (double)b->ios : 0.0);
 }
 
 static int bench_setup(const struct opts *o, struct bench *b, struct lun *l)
@@ -930,7 +943,8 @@ static int cmd_bench(const struct opts *o)
 	}
 	if (bench_setup(o, &b, &l) == 0) {
 		ios = calloc(o->qd, sizeof(*ios));
-		mem = aligned_alloc(4096, (size_t)o->qd * ((o->bs + 4095) & ~4095u));
+		/* one region for every I/O, registered once over iSER */
+		mem = idm_ini_buf_alloc(l.s, (size_t)o->qd * ((o->bs + 4095) & ~4095u));
 	}
 	if (ios && mem) {
 		for (uint32_t i = 0; i < o->qd; i++) {
@@ -941,7 +955,7 @@ static int cmd_bench(const struct opts *o)
 			die("bench", l.s);
 		}
 	}
-	free(mem);
+	idm_ini_buf_free(l.s, mem, (size_t)o->qd * ((o->bs + 4095) & ~4095u));
 	free(ios);
 	free(b.hist);
 	close_session(&l);

@@ -72,6 +72,8 @@ struct idm_ini {
 	const struct idm_transport *tp;
 	enum ini_phase phase;
 	bool verbose;
+	bool skip_rdma;  /* auto: the RDMA connect failed, use the next transport */
+	bool xpt_was_up; /* the current connection got as far as the login */
 	bool want_hdigest;
 	bool want_ddigest;
 	uint32_t qd;
@@ -121,6 +123,12 @@ void ini_op_finish(struct idm_ini *s, int status);
 /* Pick a transport, connect and start the login; cb when logged in. */
 int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, idm_ini_cb cb,
                 void *arg);
+/*
+ * After a failed login: with --transport auto, when an RDMA transport was
+ * picked but its connection never came up, note it (logged) so the next
+ * attempt takes the next transport. True when a retry makes sense.
+ */
+bool ini_fall_back_from_rdma(struct idm_ini *s);
 
 /* scsi.c: PDUs for commands, and connection teardown */
 void ini_scsi_pump(struct idm_ini *s);

@@ -221,13 +221,16 @@ static void cmd_take_residual(struct idm_ini_cmd *cmd, uint8_t flags, const uint
 	cmd->residual = (cmd->overflow || cmd->underflow) ? get_be32(bhs + SCSI_RSP_RESIDUAL) : 0;
 }
 
+/* The read data the target says it sent: all but the reported residual. */
+static uint32_t cmd_read_sent(const struct idm_ini_cmd *cmd)
+{
+	return cmd->len - (cmd->underflow && cmd->residual <= cmd->len ? cmd->residual : 0);
+}
+
 /* A read that ended well must have brought all it did not report as residual. */
 static bool cmd_data_complete(const struct idm_ini_cmd *cmd)
 {
-	uint32_t want =
-	    cmd->len - (cmd->underflow && cmd->residual <= cmd->len ? cmd->residual : 0);
-
-	return cmd->dir != IDM_INI_READ || cmd->status != 0 || cmd->received >= want;
+	return cmd->dir != IDM_INI_READ || cmd->status != 0 || cmd->received >= cmd_read_sent(cmd);
 }
 
 void ini_rx_scsi_rsp(struct idm_ini *s, struct idm_pdu *pdu)
@@ -240,6 +243,10 @@ void ini_rx_scsi_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 	cmd->response = pdu->bhs[SCSI_RSP_RESPONSE];
 	cmd->status = pdu->bhs[SCSI_RSP_STATUS];
 	cmd_take_residual(cmd, pdu->bhs[BHS_FLAGS], pdu->bhs);
+	if (s->tp->caps->rdma && cmd->dir == IDM_INI_READ) {
+		/* the target RDMA-wrote the data before this Send (RC ordering) */
+		cmd->received = cmd_read_sent(cmd);
+	}
 	if (pdu->data_len >= 2) {
 		uint32_t sl = get_be16(pdu->data);
 

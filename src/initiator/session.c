@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "initiator/ini_priv.h"
+#ifdef IDM_HAVE_RDMA
+#include "transport/iser/iser_ini.h"
+#endif
 
 #define INI_DEFAULT_QD 64
 #define INI_MAX_RECV_DSL (256u * 1024)
@@ -222,6 +225,25 @@ static void ini_local_params(struct idm_ini *s)
 	p->first_burst_length = INI_FIRST_BURST;
 	p->max_outstanding_r2t = 1;
 	memcpy(p->auth_method, s->auth_methods, sizeof(p->auth_method));
+#ifdef IDM_HAVE_RDMA
+	if (s->tp && s->tp->caps->rdma && p->session_type == IDM_SESSION_NORMAL) {
+		iser_ini_params(p, ISER_INI_RDSL);
+	} else if (s->tp && s->tp->caps->rdma) {
+		/* discovery: RDMAExtensions is not negotiated; Sends stay small */
+		p->max_recv_dsl = ISER_INI_RDSL;
+		p->header_digest = false;
+		p->data_digest = false;
+	}
+#endif
+}
+
+/* The transport sees every key first (iSER owns its keys and the digests). */
+static enum idm_hook_result ini_transport_key(void *arg, const char *key, const char *value,
+                                              char *answer, size_t cap)
+{
+	struct idm_ini *s = arg;
+
+	return s->tp->ops->negotiate_key(s->c, key, value, answer, cap);
 }
 
 /* May the security stage end with this Login Request? */
@@ -239,12 +261,18 @@ static void login_start(struct idm_ini *s)
 	int rc;
 
 	s->phase = INI_LOGIN;
+	s->xpt_was_up = true;
 	ini_local_params(s);
 	ini_make_isid(s->isid);
 	s->tsih = 0;
 	ini_sn_init(&s->sn, 1);
 	s->op_itt = ini_itt_next(&s->itt_counter, true);
 	idm_nego_init(&s->nego, IDM_ROLE_INITIATOR, true, &s->local, &s->c->params);
+	if (s->tp->caps->rdma && s->tp->ops->negotiate_key) {
+		struct idm_nego_hook th = {.key = ini_transport_key, .arg = s};
+
+		idm_nego_add_hook(&s->nego, &th);
+	}
 	if (s->has_auth_hook) {
 		idm_nego_add_hook(&s->nego, &s->auth_hook);
 	}
@@ -615,7 +643,11 @@ static const struct {
 	const struct idm_transport *tp;
 	const char *why_missing;
 } ini_transports[] = {
-    {"iser", NULL, "the iSER transport is not available in this build"},
+#ifdef IDM_HAVE_RDMA
+    {"iser", &idm_iser_ini_transport, NULL},
+#else
+    {"iser", NULL, "the iSER transport is not available in this build (no rdma-core)"},
+#endif
     {"tcp", &idm_tcp_transport, NULL},
 };
 
@@ -630,6 +662,9 @@ static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, so
 
 		if (!want_auto && is_iser != want_iser) {
 			continue;
+		}
+		if (want_auto && s->skip_rdma && tp && tp->caps->rdma) {
+			continue; /* its connection failed a moment ago */
 		}
 		if (tp == NULL) {
 			if (!want_auto) {
@@ -647,7 +682,10 @@ static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, so
 				        tp->name);
 				continue;
 			}
-			ini_fail(s, -ENETUNREACH, "transport %s cannot reach the portal", tp->name);
+			ini_fail(s, -ENETUNREACH,
+			         "transport %s cannot reach the portal (no RDMA device or no RDMA "
+			         "route to it)",
+			         tp->name);
 			return -ENETUNREACH;
 		}
 		s->tp = tp;
@@ -658,6 +696,18 @@ static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, so
 	}
 	ini_fail(s, -EPROTONOSUPPORT, "no usable transport");
 	return -EPROTONOSUPPORT;
+}
+
+bool ini_fall_back_from_rdma(struct idm_ini *s)
+{
+	if (s->tp_choice != IDM_INI_TP_AUTO || s->url.iser || s->skip_rdma || s->tp == NULL ||
+	    !s->tp->caps->rdma || s->xpt_was_up) {
+		return false;
+	}
+	idm_log("ini", "transport auto: %s connection failed (%s), falling back", s->tp->name,
+	        s->err);
+	s->skip_rdma = true;
+	return true;
 }
 
 /* ---- asynchronous entry points ---- */
@@ -672,6 +722,7 @@ int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, i
 		return -EISCONN;
 	}
 	s->err[0] = '\0';
+	s->xpt_was_up = false;
 	rc = ini_pick_transport(s, peer, len);
 	if (rc != 0) {
 		return rc;
@@ -743,6 +794,32 @@ int idm_ini_discover_async(struct idm_ini *s, struct idm_ini_targets *out, idm_i
 		s->targets = NULL;
 	}
 	return rc;
+}
+
+void *idm_ini_buf_alloc(struct idm_ini *s, size_t len)
+{
+	void *buf = NULL;
+
+	if (len == 0) {
+		return NULL;
+	}
+	if (s->c && s->tp && s->tp->ops->buf_alloc) {
+		buf = s->tp->ops->buf_alloc(s->c, len);
+	}
+	/* TCP, or no registration possible: plain memory */
+	return buf ? buf : aligned_alloc(4096, (len + 4095) & ~(size_t)4095);
+}
+
+void idm_ini_buf_free(struct idm_ini *s, void *buf, size_t len)
+{
+	if (buf == NULL) {
+		return;
+	}
+	if (s->c && s->tp && s->tp->ops->buf_free) {
+		s->tp->ops->buf_free(s->c, buf, len);
+		return;
+	}
+	free(buf); /* the transport already dropped its registrations */
 }
 
 uint32_t idm_ini_inflight(const struct idm_ini *s)

@@ -88,7 +88,10 @@ int idm_ini_login_async(struct idm_ini *s, const struct idm_url *url, idm_ini_cb
 	return rc ? rc : ini_connect(s, (struct sockaddr *)&ss, len, cb, arg);
 }
 
-int idm_ini_login(struct idm_ini *s, const struct idm_url *url)
+static void sync_wait_closed(struct idm_ini *s);
+
+/* One login attempt, synchronously. */
+static int login_once(struct idm_ini *s, const struct idm_url *url)
 {
 	struct sync_wait w = {false, 0};
 	int rc = sync_finish(s, &w, idm_ini_login_async(s, url, sync_cb, &w));
@@ -103,6 +106,19 @@ int idm_ini_login(struct idm_ini *s, const struct idm_url *url)
 		idm_conn_close(s->c);
 		sync_run(s, &w.done);
 		memcpy(s->err, keep, sizeof(keep));
+	}
+	return rc;
+}
+
+int idm_ini_login(struct idm_ini *s, const struct idm_url *url)
+{
+	int rc;
+
+	s->skip_rdma = false;
+	rc = login_once(s, url);
+	if (rc != 0 && ini_fall_back_from_rdma(s)) {
+		sync_wait_closed(s); /* the failed connection must be gone first */
+		rc = login_once(s, url);
 	}
 	return rc;
 }
@@ -133,6 +149,26 @@ int idm_ini_discover(struct idm_ini *s, struct idm_ini_targets *out)
 	return sync_finish(s, &w, idm_ini_discover_async(s, out, sync_cb, &w));
 }
 
+/*
+ * A command timed out but is still in flight, and it and `done` live on
+ * the caller's stack: close the connection and run the reactor until the
+ * teardown has completed the command, so nothing refers to them after.
+ */
+static void sync_abandon(struct idm_ini *s, const bool *done)
+{
+	char keep[sizeof(s->err)];
+	uint64_t deadline = idm_now_ms() + 5000;
+
+	memcpy(keep, s->err, sizeof(keep));
+	if (s->c) {
+		idm_conn_close(s->c);
+	}
+	while (!*done && idm_now_ms() < deadline) {
+		idm_reactor_poll(s->r, 10);
+	}
+	memcpy(s->err, keep, sizeof(keep));
+}
+
 static void sync_cmd_done(struct idm_ini_cmd *cmd, int err)
 {
 	struct sync_wait *w = cmd->arg;
@@ -150,6 +186,9 @@ int idm_ini_scsi(struct idm_ini *s, struct idm_ini_cmd *cmd)
 	cmd->arg = &w;
 	s->err[0] = '\0';
 	rc = sync_finish(s, &w, idm_ini_scsi_async(s, cmd));
+	if (rc == -ETIMEDOUT && !w.done) {
+		sync_abandon(s, &w.done);
+	}
 	if (rc == 0 && cmd->status != 0) {
 		ini_fail(s, -EIO, "SCSI status %#x, sense key %#x", cmd->status,
 		         cmd->sense_len > 2 ? cmd->sense[2] & 0x0f : 0);
