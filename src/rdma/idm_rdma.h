@@ -132,6 +132,8 @@ struct idm_rdma_qp_caps {
 };
 
 #define IDM_RDMA_MAX_SGE 4
+/* Send-queue requests held back during a completion pass (rdma_qp.c). */
+struct idm_rdma_batch;
 
 /* One RC connection: its id, completion channel, CQ and QP. */
 struct idm_rdma_conn {
@@ -141,6 +143,7 @@ struct idm_rdma_conn {
 	struct ibv_cq *cq;
 	struct ibv_qp *qp;
 	unsigned unacked_events; /* CQ events to acknowledge in a batch */
+	struct idm_rdma_batch *batch;
 };
 
 /*
@@ -186,8 +189,13 @@ int idm_rdma_post_read(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
 
 /* The completion channel's fd (non-blocking), for the reactor's epoll. */
 int idm_rdma_cq_fd(const struct idm_rdma_conn *c);
-/* On EPOLLIN: take the event, re-arm, and complete everything queued. */
+/* On EPOLLIN: take the event, re-arm, and complete everything queued;
+ * what the completions post leaves in one batch at the end. */
 int idm_rdma_cq_event(struct idm_rdma_conn *c);
+/* Hold send-queue requests back / post what is held (one doorbell). A
+ * request the device refuses completes to its owner as an error. */
+void idm_rdma_batch_begin(struct idm_rdma_conn *c);
+void idm_rdma_batch_end(struct idm_rdma_conn *c);
 /* Complete up to `budget` work requests; returns how many. */
 int idm_rdma_poll(struct idm_rdma_conn *c, int budget);
 /* Hand one work completion to its request's done callback. */

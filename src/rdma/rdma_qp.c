@@ -9,10 +9,26 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
+
+/* Send-queue requests one doorbell carries at most. */
+#define IDM_RDMA_BATCH 32
+
+/*
+ * Send-queue requests held back while a completion pass runs: the RDMA
+ * Write and the Send of a read (and those of every command the pass
+ * answers) then reach the device with one ibv_post_send, one doorbell.
+ */
+struct idm_rdma_batch {
+	struct ibv_send_wr wr[IDM_RDMA_BATCH];
+	struct ibv_sge sge[IDM_RDMA_BATCH][IDM_RDMA_MAX_SGE];
+	unsigned n;
+	bool open;
+};
 
 #define CQ_ACK_BATCH 64 /* acknowledge CQ events in batches (the ack takes a lock) */
 
@@ -90,7 +106,8 @@ int idm_rdma_conn_create(struct idm_rdma_conn *c, struct rdma_cm_id *id, struct 
 	memset(c, 0, sizeof(*c));
 	c->id = id;
 	c->pd = pd;
-	rc = create_cq(c, caps);
+	c->batch = calloc(1, sizeof(*c->batch)); /* once per connection */
+	rc = c->batch ? create_cq(c, caps) : -ENOMEM;
 	if (rc == 0) {
 		rc = create_qp(c, caps);
 	}
@@ -120,6 +137,7 @@ void idm_rdma_conn_destroy(struct idm_rdma_conn *c)
 	if (c->id) {
 		rdma_destroy_id(c->id);
 	}
+	free(c->batch);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -160,13 +178,81 @@ int idm_rdma_post_recv(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
 	return rc ? -rc : 0;
 }
 
-/* Post one send-queue request (the verbs call returns a positive errno). */
+/* Post the held requests. Those the device refused (from `bad` on) will
+ * never complete: their owners hear it now, as a failed request. */
+static void batch_flush(struct idm_rdma_conn *c)
+{
+	struct idm_rdma_batch *b = c->batch;
+	struct ibv_send_wr *bad = NULL;
+	bool open = b->open;
+
+	if (b->n == 0) {
+		return;
+	}
+	b->n = 0;
+	if (ibv_post_send(c->qp, &b->wr[0], &bad) == 0) {
+		return;
+	}
+	b->open = false; /* what the callbacks post goes straight out */
+	for (struct ibv_send_wr *w = bad; w; w = w->next) {
+		struct idm_rdma_wr *wr = (struct idm_rdma_wr *)(uintptr_t)w->wr_id;
+
+		if (wr && wr->done) {
+			wr->done(wr, -EIO, 0);
+		}
+	}
+	b->open = open;
+}
+
+/* Hold one request in the open batch (its SGEs copied: the caller's are
+ * on its stack). */
+static void batch_add(struct idm_rdma_conn *c, const struct ibv_send_wr *swr)
+{
+	struct idm_rdma_batch *b = c->batch;
+	struct ibv_send_wr *w;
+
+	if (b->n == IDM_RDMA_BATCH) {
+		batch_flush(c);
+	}
+	w = &b->wr[b->n];
+	*w = *swr;
+	memcpy(b->sge[b->n], swr->sg_list, (size_t)swr->num_sge * sizeof(*swr->sg_list));
+	w->sg_list = b->sge[b->n];
+	w->next = NULL;
+	if (b->n > 0) {
+		b->wr[b->n - 1].next = w;
+	}
+	b->n++;
+}
+
+/* Post one send-queue request, or hold it while a batch is open (the
+ * verbs call returns a positive errno). */
 static int post_sq(struct idm_rdma_conn *c, struct ibv_send_wr *swr)
 {
 	struct ibv_send_wr *bad;
-	int rc = ibv_post_send(c->qp, swr, &bad);
+	int rc;
 
+	if (c->batch && c->batch->open) {
+		batch_add(c, swr);
+		return 0;
+	}
+	rc = ibv_post_send(c->qp, swr, &bad);
 	return rc ? -rc : 0;
+}
+
+void idm_rdma_batch_begin(struct idm_rdma_conn *c)
+{
+	if (c->batch) {
+		c->batch->open = true;
+	}
+}
+
+void idm_rdma_batch_end(struct idm_rdma_conn *c)
+{
+	if (c->batch) {
+		batch_flush(c);
+		c->batch->open = false;
+	}
 }
 
 int idm_rdma_post_send(struct idm_rdma_conn *c, struct idm_rdma_wr *wr,
@@ -319,8 +405,10 @@ int idm_rdma_cq_event(struct idm_rdma_conn *c)
 	if (rc != 0) {
 		return -rc;
 	}
+	idm_rdma_batch_begin(c);
 	while ((rc = idm_rdma_poll(c, 64)) == 64) {
 	}
+	idm_rdma_batch_end(c);
 	return rc < 0 ? rc : 0;
 }
 
