@@ -66,6 +66,10 @@ struct idm_target_tunables {
 	uint32_t login_timeout_s;     /* default 15 */
 	uint32_t shutdown_grace_s;    /* on stop, initiators are asked to log out and
 				       * get this long; 0 = close at once; default 5 */
+	uint32_t iser_copy_threshold; /* iSER: RDMA transfers below this many bytes
+				       * go through pre-registered buffers (a copy),
+				       * larger ones register the task's memory;
+				       * 1 = never copy; default 131072 (the most) */
 };
 
 struct idm_target_conf_all {

@@ -18,7 +18,8 @@
  *                 "first_burst_length": 262144, "max_outstanding_r2t": 16,
  *                 "initial_r2t": false, "immediate_data": true,
  *                 "queue_depth": 128, "nop_interval_s": 30, "nop_timeout_s": 15,
- *                 "login_timeout_s": 15, "shutdown_grace_s": 5 }
+ *                 "login_timeout_s": 15, "shutdown_grace_s": 5,
+ *                 "iser_copy_threshold": 131072 }
  * }
  *
  * Unknown keys and values of the wrong type are errors: a typo in a
@@ -322,6 +323,7 @@ static const struct tunable_desc tunables[] = {
 	TUN_U32(nop_timeout_s, 1, 3600),
 	TUN_U32(login_timeout_s, 1, 3600),
 	TUN_U32(shutdown_grace_s, 0, 3600),
+	TUN_U32(iser_copy_threshold, 1, 131072),
 };
 
 static int conf_tunable(struct conf_ctx *cx, const char *key, json_object *val,

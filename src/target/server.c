@@ -18,6 +18,9 @@
 
 #include "idm/backing.h"
 #include "target/target_int.h"
+#ifdef IDM_HAVE_RDMA
+#include "transport/iser/iser.h"
+#endif
 
 #define TGT_STOP_WAIT_S 30 /* connections get this long to wind down */
 
@@ -187,6 +190,7 @@ static void portal_open_iser(struct idm_server *srv, struct tgt_portal *p,
 	int rc = idm_svc_create(&idm_iser_transport, req, &p->iser_svc, why, sizeof(why));
 
 	if (rc == 0) {
+		idm_iser_svc_set_copy_threshold(p->iser_svc, srv->tun.iser_copy_threshold);
 		idm_log("target", "portal %s port %u: iSER and TCP", p->conf.addr, p->conf.port);
 	} else if (!srv->iser_off_logged) {
 		srv->iser_off_logged = true;

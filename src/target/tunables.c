@@ -20,6 +20,7 @@ static void tunables_init(struct idm_target_tunables *t)
 	t->nop_timeout_s = 15;
 	t->login_timeout_s = 15;
 	t->shutdown_grace_s = 5;
+	t->iser_copy_threshold = 131072;
 }
 
 void idm_target_conf_init(struct idm_target_conf_all *c)

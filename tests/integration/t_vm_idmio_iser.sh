@@ -22,7 +22,7 @@ export IDM_VM_CPUS=${IDM_VM_CPUS:-1}
 REQUIRED=(setup_net tcp_only_start setup_rdma tgtd_start tgtd_discover tgtd_inquiry tgtd_readcap
 	tgtd_rw_small tgtd_rw_large tgtd_bench_randread tgtd_bench_randwrite idmd_start idmd_discover idmd_inquiry idmd_readcap
 	idmd_rw_small idmd_rw_odd idmd_rw_large idmd_copy idmd_bench_randread
-	idmd_bench_randwrite idmd_sigterm auto_start auto_falls_back_to_tcp
+	idmd_bench_randwrite idmd_sigterm idmd_counters idmd_copy_threshold auto_start auto_falls_back_to_tcp
 	iser_refused_on_loopback auto_sigterm
 	auto_connect_falls_back_to_tcp tcp_only_sigterm all)
 
@@ -50,7 +50,7 @@ out=$VM_LOGS/output.log
 [[ -f $out ]] || fail "the guest wrote no output (status $rc); see $VM_LOGS/serial.log"
 grep '^RESULT ' "$out"
 # the figures: IOPS, MiB/s, latency and the connection counters of each bench
-grep -E '^BENCH .*(IOPS|MiB/s|latency|conn:)' "$out"
+grep -E '^(BENCH .*(IOPS|MiB/s|latency|conn:)|COUNTERS )' "$out"
 for f in "$VM_LOGS"/idmd*.log; do
 	[[ -f $f ]] && sanitizer_report "$f" && {
 		grep -m 20 -E -A 10 'Sanitizer|runtime error' "$f" >&2

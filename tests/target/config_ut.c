@@ -22,7 +22,8 @@ static void full_config_loads(void **state)
 			" \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
 			"   \"luns\": [{\"spec\": \"mem:1G\"},"
 			"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
-			" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false}}",
+			" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false,"
+			"   \"iser_copy_threshold\": 4096}}",
 			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->nreactors, 2);
@@ -41,6 +42,7 @@ static void full_config_loads(void **state)
 	assert_string_equal(c->targets[0].luns[1].spec, "null:1T");
 	assert_int_equal(c->tun.queue_depth, 64);
 	assert_false(c->tun.immediate_data);
+	assert_int_equal(c->tun.iser_copy_threshold, 4096);
 }
 
 /* Each bad document fails with a message naming the problem. */
@@ -66,6 +68,8 @@ static void bad_configs_fail_clearly(void **state)
 		{"{\"tunables\": {\"queue_depth\": 0}}", "queue_depth must be between"},
 		{"{\"tunables\": {\"initial_r2t\": 1}}", "initial_r2t must be true or false"},
 		{"{\"tunables\": {\"bogus\": 1}}", "unknown tunable \"bogus\""},
+		{"{\"tunables\": {\"iser_copy_threshold\": 131073}}",
+		 "iser_copy_threshold must be between"},
 	};
 	struct idm_target_conf_all *c = *state;
 	char err[256];

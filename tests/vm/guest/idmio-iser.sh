@@ -21,6 +21,7 @@ TGT_PORT=3260  # tgtd's iSER portal (all addresses)
 IDMD_PORT=3261
 LOOP_PORT=3262
 TCP_ONLY_PORT=3263
+NOCOPY_PORT=3264  # idmd with iser_copy_threshold 1: every transfer registered
 TGT_IQN=iqn.2026-11.org.idm:tgt-iser
 IQN=iqn.2026-11.org.idm:vm-iser
 INAME=iqn.2024-01.org.idm:idmio # idmio's default InitiatorName
@@ -187,6 +188,40 @@ start_idmd_loopback() {
 	wait_port "$LOOP_PORT" "$LOOP_PID" || { cat "$OUT/idmd-loopback.log"; return 1; }
 }
 
+# idmd_counters: what idmd logged as each iSER connection closed. The bench
+# connections took two send-queue work requests per 4 KiB command (RDMA Write or
+# Read, then the response's Send); the copies (512 KiB commands, above the copy
+# threshold) registered the initiator's buffers and copied nothing but the
+# READ CAPACITY data.
+idmd_counters() {
+	local log=$OUT/idmd.log
+	grep 'closed:' "$log" | sed 's/^/COUNTERS idmd: /'
+	(($(grep -cE 'closed: [0-9]{4,} commands, .*work requests \(2\.00 per command\)' \
+		"$log") >= 2)) || { echo "no bench connection at 2.00 work requests per command"; return 1; }
+	grep -qE 'closed: 1[01] commands, copied (0|32) bytes, 1[01] registrations' "$log" ||
+		{ echo "no copy connection registering its 512 KiB commands without a copy"; return 1; }
+}
+
+# nocopy: idmd from a config whose iser_copy_threshold is 1: a 4 KiB bench then
+# registers the buffer of every command that moves data and copies nothing at all.
+nocopy() {
+	local log=$OUT/idmd-nocopy.log pid rc=0
+	cat >"$W/nocopy.json" <<EOF2
+{ "portals": [ { "addr": "$ADDR", "port": $NOCOPY_PORT } ],
+  "targets": [ { "iqn": "$IQN", "luns": [ { "spec": "mem:16M" } ] } ],
+  "tunables": { "iser_copy_threshold": 1 } }
+EOF2
+	idmd --config "$W/nocopy.json" >>"$log" 2>&1 </dev/null &
+	pid=$!
+	wait_port "$NOCOPY_PORT" "$pid" || { cat "$log"; return 1; }
+	io bench "iser://$ADDR:$NOCOPY_PORT/$IQN/0" --rw randread --bs 4k --qd 8 --time 1 \
+		>/dev/null || rc=1
+	stop_pid "$pid" || rc=1
+	grep 'closed:' "$log" | sed 's/^/COUNTERS idmd nocopy: /'
+	grep -qE 'closed: [0-9]+ commands, copied 0 bytes, [0-9]{3,} registrations' "$log" || rc=1
+	return "$rc"
+}
+
 # stop PID: SIGTERM, and idmd must exit 0.
 stop_pid() {
 	local i
@@ -266,6 +301,8 @@ main() {
 		step idmd_bench_randread bench "$url" randread idmd
 		step idmd_bench_randwrite bench "$url" randwrite idmd
 		step idmd_sigterm stop_pid "$IDMD_PID"
+		step idmd_counters idmd_counters
+		step idmd_copy_threshold nocopy
 	fi
 
 	if step auto_start start_idmd_loopback; then
