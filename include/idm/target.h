@@ -43,7 +43,11 @@ struct idm_target_conf {
 	/* CHAP required when has_chap; mutual when chap.target_secret_len. */
 	struct idm_chap_account chap;
 	bool has_chap;
+	/* The transports it is offered on (IDM_OFFER_*); 0 = every one. */
+	uint8_t offered_on;
 };
+
+enum { IDM_OFFER_TCP = 1u << 0, IDM_OFFER_ISER = 1u << 1 };
 
 /* Discovery sessions: their own CHAP account, and what SendTargets shows. */
 struct idm_discovery_conf {

@@ -26,6 +26,7 @@
  * storage config should stop the daemon, not be ignored.
  *
  * "acl": initiator names allowed to log in (absent or empty: any).
+ * "transports": ["tcp"], ["iser"] or both (absent: both), per target.
  * "chap": the initiator must authenticate with CHAP; with target_user and
  * target_secret it may also ask the target to (mutual CHAP). "discovery"
  * does the same for discovery sessions; its "acl_filter" (default true)
@@ -269,6 +270,32 @@ static int conf_chap(struct conf_ctx *cx, json_object *o, const char *where,
 	return 0;
 }
 
+/* "transports": the ones a target is offered on, ["tcp"], ["iser"] or both. */
+static int conf_transports(struct conf_ctx *cx, json_object *arr, struct idm_target_conf *t)
+{
+	size_t n;
+
+	if (!json_object_is_type(arr, json_type_array) ||
+	    (n = json_object_array_length(arr)) == 0) {
+		return conf_error(cx, "\"transports\" must be a non-empty array of \"tcp\", \"iser\"");
+	}
+	t->offered_on = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(arr, i);
+		const char *name = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+									    : "";
+
+		if (strcmp(name, "tcp") == 0) {
+			t->offered_on |= IDM_OFFER_TCP;
+		} else if (strcmp(name, "iser") == 0) {
+			t->offered_on |= IDM_OFFER_ISER;
+		} else {
+			return conf_error(cx, "unknown transport \"%s\" (tcp or iser)", name);
+		}
+	}
+	return 0;
+}
+
 static int conf_target(struct conf_ctx *cx, json_object *o, struct idm_target_conf *t)
 {
 	int rc = 0;
@@ -287,6 +314,8 @@ static int conf_target(struct conf_ctx *cx, json_object *o, struct idm_target_co
 			rc = conf_acl(cx, val, t);
 		} else if (strcmp(key, "chap") == 0) {
 			rc = conf_chap(cx, val, "target", &t->chap, &t->has_chap);
+		} else if (strcmp(key, "transports") == 0) {
+			rc = conf_transports(cx, val, t);
 		} else {
 			rc = conf_error(cx, "unknown target key \"%s\"", key);
 		}

@@ -78,21 +78,25 @@ int tgt_sendtargets_build(const struct tgt_target *targets, unsigned ntargets,
 			  const struct tgt_target *own, const char *value, const char *addr,
 			  uint16_t tpgt, char *out, size_t cap)
 {
-	return tgt_sendtargets_build_for(targets, ntargets, own, NULL, value, addr, tpgt, out,
-					 cap);
+	return tgt_sendtargets_build_for(targets, ntargets, own, NULL, NULL, value, addr, tpgt,
+					 out, cap);
 }
 
-/* An initiator learns only of targets it may log in to (ACL filter). */
+/* An initiator learns only of targets it may log in to: its ACL admits it
+ * (`initiator`) and the target is offered over the session's transport (`tp`). */
 int tgt_sendtargets_build_for(const struct tgt_target *targets, unsigned ntargets,
 			      const struct tgt_target *own, const char *initiator,
-			      const char *value, const char *addr, uint16_t tpgt, char *out,
-			      size_t cap)
+			      const struct idm_transport *tp, const char *value, const char *addr,
+			      uint16_t tpgt, char *out, size_t cap)
 {
 	size_t len = 0;
 
 	for (unsigned i = 0; i < ntargets; i++) {
 		if (!wanted(&targets[i], own, value)) {
 			continue;
+		}
+		if (tp && !tgt_offered_over(&targets[i], tp)) {
+			continue; /* not at this address over this transport */
 		}
 		if (initiator && !tgt_acl_admits(&targets[i], initiator)) {
 			continue;

@@ -637,6 +637,10 @@ static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l, int csg, c
 		*why = status == ISCSI_LOGIN_TARGET_NOT_FOUND ? "no such target" : "first request";
 		return status;
 	}
+	if (l->target && !tgt_offered_over(l->target, tc->ic->transport)) {
+		*why = "target not offered over this transport";
+		return ISCSI_LOGIN_TARGET_NOT_FOUND; /* not found at this address */
+	}
 	if (l->target && !tgt_acl_admits(l->target, l->initiator_name)) {
 		*why = "initiator not in the target's ACL";
 		return ISCSI_LOGIN_AUTHORIZATION_FAILED;

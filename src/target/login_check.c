@@ -60,6 +60,14 @@ uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first)
 	return st;
 }
 
+/* A transport moving data by RDMA is iSER; any other is TCP. */
+bool tgt_offered_over(const struct tgt_target *t, const struct idm_transport *tp)
+{
+	uint8_t bit = tp && tp->caps->rdma ? IDM_OFFER_ISER : IDM_OFFER_TCP;
+
+	return t->offered_on == 0 || (t->offered_on & bit) != 0;
+}
+
 /*
  * iSCSI names compare in their normalized (lower case, RFC 3722) form;
  * an initiator sending upper case ASCII is the same initiator.

@@ -107,6 +107,7 @@ static void target_access_copy(struct tgt_target *t, const struct idm_target_con
 	memcpy(t->acl, tc->acl, sizeof(t->acl));
 	t->chap = tc->chap;
 	t->has_chap = tc->has_chap;
+	t->offered_on = tc->offered_on;
 }
 
 /* The server-wide authentication settings: discovery, CHAP algorithms. */

@@ -70,6 +70,7 @@ struct tgt_target {
 	unsigned nacl;
 	struct idm_chap_account chap;        /* used when has_chap */
 	bool has_chap;
+	uint8_t offered_on;                  /* IDM_OFFER_* bits; 0 = every transport */
 };
 
 struct tgt_conn;
@@ -311,6 +312,8 @@ void tgt_xfer_plan(const struct tgt_xfer_in *in, struct tgt_xfer *out);
  * stage; 0 or a login status (class << 8 | detail). */
 uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first);
 /* May `initiator` log in to `t`? True when t's ACL is empty or lists it. */
+/* Whether `t` is offered over the transport `tp` (its "transports"). */
+bool tgt_offered_over(const struct tgt_target *t, const struct idm_transport *tp);
 bool tgt_acl_admits(const struct tgt_target *t, const char *initiator);
 
 /* Decision on a TMF (pure). */
@@ -335,7 +338,7 @@ int tgt_sendtargets_build(const struct tgt_target *targets, unsigned ntargets,
 /* The same, listing only targets whose ACL admits `initiator` (NULL: all). */
 int tgt_sendtargets_build_for(const struct tgt_target *targets, unsigned ntargets,
 			      const struct tgt_target *own, const char *initiator,
-			      const char *value, const char *addr, uint16_t tpgt, char *out,
-			      size_t cap);
+			      const struct idm_transport *tp, const char *value, const char *addr,
+			      uint16_t tpgt, char *out, size_t cap);
 
 #endif

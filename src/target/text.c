@@ -127,8 +127,9 @@ static int answer_send_targets(struct tgt_conn *tc, const char *value, char *out
 	/* A normal session sees only its own target, which admitted it. */
 	return tgt_sendtargets_build_for(tc->srv->targets, tc->srv->ntargets,
 					 s->type == IDM_SESSION_DISCOVERY ? NULL : s->target,
-					 tc->srv->disc.list_all ? NULL : s->initiator_name, value,
-					 addr, tc->portal->conf.tpgt, out, cap);
+					 tc->srv->disc.list_all ? NULL : s->initiator_name,
+					 tc->ic->transport, value, addr, tc->portal->conf.tpgt, out,
+					 cap);
 }
 
 /* Other keys: the engine answers them (operational keys are Irrelevant

@@ -22,7 +22,8 @@ export IDM_VM_CPUS=${IDM_VM_CPUS:-1}
 REQUIRED=(setup_net tcp_only_start setup_rdma tgtd_start tgtd_discover tgtd_inquiry tgtd_readcap
 	tgtd_rw_small tgtd_rw_large tgtd_bench_randread tgtd_bench_randwrite idmd_start idmd_discover idmd_inquiry idmd_readcap
 	idmd_rw_small idmd_rw_odd idmd_rw_large idmd_copy idmd_bench_randread
-	idmd_bench_randwrite idmd_sigterm idmd_counters idmd_copy_threshold auto_start auto_falls_back_to_tcp
+	idmd_bench_randwrite idmd_sigterm idmd_counters config_start
+	config_bench_nocopy config_target_tcp_only config_sigterm config_nocopy_counters auto_start auto_falls_back_to_tcp
 	iser_refused_on_loopback auto_sigterm
 	auto_connect_falls_back_to_tcp tcp_only_sigterm all)
 

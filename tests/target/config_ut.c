@@ -20,6 +20,7 @@ static void full_config_loads(void **state)
 	assert_int_equal(conf_load_json("{\"reactors\": 2, \"state_dir\": \"/tmp/idm-state\","
 			" \"portals\": [{\"addr\": \"::1\", \"port\": 3270, \"tpgt\": 7}],"
 			" \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
+			"   \"transports\": [\"iser\"],"
 			"   \"luns\": [{\"spec\": \"mem:1G\"},"
 			"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
 			" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false,"
@@ -43,6 +44,7 @@ static void full_config_loads(void **state)
 	assert_int_equal(c->tun.queue_depth, 64);
 	assert_false(c->tun.immediate_data);
 	assert_int_equal(c->tun.iser_copy_threshold, 4096);
+	assert_int_equal(c->targets[0].offered_on, IDM_OFFER_ISER);
 }
 
 /* Each bad document fails with a message naming the problem. */
@@ -68,6 +70,10 @@ static void bad_configs_fail_clearly(void **state)
 		{"{\"tunables\": {\"queue_depth\": 0}}", "queue_depth must be between"},
 		{"{\"tunables\": {\"initial_r2t\": 1}}", "initial_r2t must be true or false"},
 		{"{\"tunables\": {\"bogus\": 1}}", "unknown tunable \"bogus\""},
+		{"{\"targets\": [{\"iqn\": \"iqn.x\", \"transports\": [\"rdma\"]}]}",
+		 "unknown transport \"rdma\""},
+		{"{\"targets\": [{\"iqn\": \"iqn.x\", \"transports\": []}]}",
+		 "\"transports\" must be a non-empty array"},
 		{"{\"tunables\": {\"iser_copy_threshold\": 131073}}",
 		 "iser_copy_threshold must be between"},
 	};

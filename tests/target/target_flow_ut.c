@@ -285,6 +285,21 @@ static void login_status_codes(void **state)
 	(void)chap_only;
 }
 
+/* A target offered over iSER only is not found at this address over TCP;
+ * offered over both, the same login goes through. */
+static void login_over_a_transport_not_offered(void **state)
+{
+	struct idm_conn *c;
+
+	target.offered_on = IDM_OFFER_ISER;
+	login_refused(normal_keys, sizeof(normal_keys), 0, ISCSI_LOGIN_TARGET_NOT_FOUND);
+	assert_null(srv.sessions);
+	target.offered_on = IDM_OFFER_ISER | IDM_OFFER_TCP;
+	c = conn_new();
+	login_ok(c, 0);
+	conn_gone(c);
+}
+
 static void login_chap_only_fails(void **state)
 {
 	static const char chap_only[] = "InitiatorName=" IQN_I "\0TargetName=" IQN_T
@@ -861,6 +876,7 @@ int main(void)
 		T(scsi_bad_lun_and_discovery),
 		T(tmf_abort_task_waits_for_io),
 		T(preempt_abort_reaches_only_the_preempted_nexus),
+		T(login_over_a_transport_not_offered),
 		T(tmf_lu_reset_and_unsupported),
 		T(tmf_clear_task_set_reaches_other_sessions),
 		T(conn_loss_with_io_in_flight),

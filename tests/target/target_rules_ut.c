@@ -370,6 +370,11 @@ static void addresses_format(void **state)
 	assert_int_equal(tgt_format_addr(&ss, buf, 4), -EINVAL);
 }
 
+static const struct idm_transport_caps tcp_caps = {.data_in_status = true};
+static const struct idm_transport_caps rdma_caps = {.rdma = true};
+static const struct idm_transport tcp_like = {"tcp", NULL, &tcp_caps};
+static const struct idm_transport rdma_like = {"iser", NULL, &rdma_caps};
+
 static void sendtargets_text(void **state)
 {
 	struct tgt_target t[2] = {{.iqn = "iqn.2026-11.org.idm:a"}, {.iqn = "iqn.2026-11.org.idm:b"}};
@@ -394,6 +399,17 @@ static void sendtargets_text(void **state)
 	/* unknown name, or an empty value in a discovery session: nothing */
 	assert_int_equal(tgt_sendtargets_build(t, 2, NULL, "iqn.x", "a:1", 1, out, sizeof(out)), 0);
 	assert_int_equal(tgt_sendtargets_build(t, 2, NULL, "", "a:1", 1, out, sizeof(out)), 0);
+	/* over a transport a target is not offered on, it is not listed */
+	t[0].offered_on = IDM_OFFER_ISER;
+	n = tgt_sendtargets_build_for(t, 2, NULL, NULL, &tcp_like, "All", "a:1", 1, out,
+				      sizeof(out));
+	assert_true(n > 0);
+	assert_string_equal(out, "TargetName=iqn.2026-11.org.idm:b");
+	n = tgt_sendtargets_build_for(t, 2, NULL, NULL, &rdma_like, "All", "a:1", 1, out,
+				      sizeof(out));
+	assert_string_equal(out, "TargetName=iqn.2026-11.org.idm:a");
+	assert_true(tgt_offered_over(&t[1], &rdma_like) && tgt_offered_over(&t[1], &tcp_like));
+	t[0].offered_on = 0;
 	/* normal session: only its own target */
 	n = tgt_sendtargets_build(t, 2, &t[1], "All", "a:1", 1, out, sizeof(out));
 	assert_true(n > 0);

@@ -7,7 +7,10 @@
 #            write/read/compare, bench;
 #   idmd_*   against idmd's iSER transport: discovery, inquiry, readcap, write/read/compare, copy both
 #            ways, bench randread and randwrite 4 KiB QD16 (figures and counters printed;
-#            bytes_copied must be 0);
+#            bytes_copied must be 0), and idmd's own counters as it logs them: 2 work
+#            requests per 4 KiB command, 512 KiB copies registered, not copied;
+#   config_* idmd from a JSON config: iser_copy_threshold 1 (nothing copied at all) and
+#            a target offered over TCP only (neither listed nor found over iSER);
 #   auto_*   `--transport auto` falls back to TCP: against a loopback portal (no RDMA
 #            route), and against a portal RDMA reaches where no iSER listener answers.
 # Prints one "RESULT NAME: PASS|FAIL [why]" line per step; exits 0 only when all passed.
@@ -32,6 +35,7 @@ failures=0
 IDMD_PID=
 LOOP_PID=
 TCP_ONLY_PID=
+CONFIG_PID=
 TGTD_PID=
 
 result() {
@@ -202,24 +206,43 @@ idmd_counters() {
 		{ echo "no copy connection registering its 512 KiB commands without a copy"; return 1; }
 }
 
-# nocopy: idmd from a config whose iser_copy_threshold is 1: a 4 KiB bench then
-# registers the buffer of every command that moves data and copies nothing at all.
-nocopy() {
-	local log=$OUT/idmd-nocopy.log pid rc=0
-	cat >"$W/nocopy.json" <<EOF2
+# offered_on_tcp_only HOST:PORT: the target "$IQN-tcp" ("transports": ["tcp"]) is
+# listed and reached over TCP; over iSER it is neither listed nor found.
+offered_on_tcp_only() {
+	local out
+	out=$(io --transport tcp discover "iscsi://$1") && grep -q "^$IQN-tcp\$" <<<"$out" ||
+		{ echo "TCP discovery: $out"; return 1; }
+	io --transport tcp inquiry "iscsi://$1/$IQN-tcp/0" >/dev/null || return 1
+	out=$(io discover "iser://$1") && ! grep -q "^$IQN-tcp\$" <<<"$out" &&
+		grep -q "^$IQN\$" <<<"$out" || { echo "iSER discovery: $out"; return 1; }
+	if out=$(io inquiry "iser://$1/$IQN-tcp/0" 2>&1); then
+		echo "logged in over iSER to a TCP-only target"
+		return 1
+	fi
+	echo "$out"
+	grep -qi "not found\|0x0203\|0203" <<<"$out"
+}
+
+# start_idmd_config: idmd from a config file: iser_copy_threshold 1 (every transfer
+# registered, none copied), and a second target offered over TCP only.
+start_idmd_config() {
+	cat >"$W/config.json" <<EOF2
 { "portals": [ { "addr": "$ADDR", "port": $NOCOPY_PORT } ],
-  "targets": [ { "iqn": "$IQN", "luns": [ { "spec": "mem:16M" } ] } ],
+  "targets": [ { "iqn": "$IQN", "luns": [ { "spec": "mem:16M" } ] },
+               { "iqn": "$IQN-tcp", "transports": [ "tcp" ], "luns": [ { "spec": "mem:1M" } ] } ],
   "tunables": { "iser_copy_threshold": 1 } }
 EOF2
-	idmd --config "$W/nocopy.json" >>"$log" 2>&1 </dev/null &
-	pid=$!
-	wait_port "$NOCOPY_PORT" "$pid" || { cat "$log"; return 1; }
-	io bench "iser://$ADDR:$NOCOPY_PORT/$IQN/0" --rw randread --bs 4k --qd 8 --time 1 \
-		>/dev/null || rc=1
-	stop_pid "$pid" || rc=1
-	grep 'closed:' "$log" | sed 's/^/COUNTERS idmd nocopy: /'
-	grep -qE 'closed: [0-9]+ commands, copied 0 bytes, [0-9]{3,} registrations' "$log" || rc=1
-	return "$rc"
+	idmd --config "$W/config.json" >>"$OUT/idmd-config.log" 2>&1 </dev/null &
+	CONFIG_PID=$!
+	wait_port "$NOCOPY_PORT" "$CONFIG_PID" || { cat "$OUT/idmd-config.log"; return 1; }
+}
+
+# nocopy_counters: with threshold 1 the 4 KiB bench registered the buffer of every
+# command that moves data and copied nothing at all.
+nocopy_counters() {
+	grep 'closed:' "$OUT/idmd-config.log" | sed 's/^/COUNTERS idmd nocopy: /'
+	grep -qE 'closed: [0-9]+ commands, copied 0 bytes, [0-9]{3,} registrations' \
+		"$OUT/idmd-config.log"
 }
 
 # stop PID: SIGTERM, and idmd must exit 0.
@@ -302,7 +325,13 @@ main() {
 		step idmd_bench_randwrite bench "$url" randwrite idmd
 		step idmd_sigterm stop_pid "$IDMD_PID"
 		step idmd_counters idmd_counters
-		step idmd_copy_threshold nocopy
+	fi
+	if step config_start start_idmd_config; then
+		step config_bench_nocopy io bench "iser://$ADDR:$NOCOPY_PORT/$IQN/0" --rw randread \
+			--bs 4k --qd 8 --time 1
+		step config_target_tcp_only offered_on_tcp_only "$ADDR:$NOCOPY_PORT"
+		step config_sigterm stop_pid "$CONFIG_PID"
+		step config_nocopy_counters nocopy_counters
 	fi
 
 	if step auto_start start_idmd_loopback; then
