@@ -196,6 +196,11 @@ int idm_rdma_cq_event(struct idm_rdma_conn *c);
  * request the device refuses completes to its owner as an error. */
 void idm_rdma_batch_begin(struct idm_rdma_conn *c);
 void idm_rdma_batch_end(struct idm_rdma_conn *c);
+/* Complete what the CQ already holds, without waiting for its event: on a
+ * DISCONNECTED event first, so the peer's last messages (a Login or Logout
+ * Response sent just before it disconnected) are not lost to the race of the
+ * two event channels. */
+int idm_rdma_drain(struct idm_rdma_conn *c);
 /* Complete up to `budget` work requests; returns how many. */
 int idm_rdma_poll(struct idm_rdma_conn *c, int budget);
 /* Hand one work completion to its request's done callback. */

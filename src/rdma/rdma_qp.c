@@ -412,6 +412,20 @@ int idm_rdma_cq_event(struct idm_rdma_conn *c)
 	return rc < 0 ? rc : 0;
 }
 
+int idm_rdma_drain(struct idm_rdma_conn *c)
+{
+	int rc;
+
+	if (!c || !c->cq) {
+		return -EINVAL;
+	}
+	idm_rdma_batch_begin(c);
+	while ((rc = idm_rdma_poll(c, 64)) == 64) {
+	}
+	idm_rdma_batch_end(c);
+	return rc < 0 ? rc : 0;
+}
+
 int idm_rdma_cq_fd(const struct idm_rdma_conn *c)
 {
 	return c && c->cc ? c->cc->fd : -EINVAL;

@@ -148,12 +148,60 @@ static void refused_requests_fail_to_their_owners(void **state)
 	assert_false(conn.batch->open);
 }
 
+/* ---- drain: what the CQ holds completes, what it posts leaves at once ---- */
+
+static struct ibv_cq fake_cq;
+static unsigned queued; /* completions the fake CQ still holds */
+static struct idm_rdma_wr rx_wr;
+
+static int fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
+{
+	int got = 0;
+
+	(void)cq;
+	for (; got < n && queued > 0; got++, queued--) {
+		memset(&wc[got], 0, sizeof(wc[got]));
+		wc[got].wr_id = (uintptr_t)&rx_wr;
+		wc[got].status = IBV_WC_SUCCESS;
+	}
+	return got;
+}
+
+/* A received message answered on the spot (an RDMA Write or a Send). */
+static void answer_rx(struct idm_rdma_wr *wr, int status, uint32_t byte_len)
+{
+	static unsigned next;
+
+	(void)wr;
+	(void)byte_len;
+	assert_int_equal(status, 0);
+	post(next++ % 40);
+}
+
+static void drain_completes_what_is_queued(void **state)
+{
+	(void)state;
+	fake_ctx.ops.poll_cq = fake_poll_cq;
+	fake_cq.context = &fake_ctx;
+	conn.cq = &fake_cq;
+	rx_wr.done = answer_rx;
+	queued = 3;
+	assert_int_equal(idm_rdma_drain(&conn), 0);
+	assert_int_equal(queued, 0);
+	assert_int_equal(dev.calls, 1); /* three answers, one doorbell */
+	assert_int_equal(dev.chained[0], 3);
+	assert_false(conn.batch->open);
+	conn.cq = NULL;
+	assert_int_equal(idm_rdma_drain(&conn), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(one_doorbell_per_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(full_batch_flushes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(refused_requests_fail_to_their_owners, setup, teardown),
+	    cmocka_unit_test_setup_teardown(drain_completes_what_is_queued, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,6 +130,10 @@ static void rconn_cm_event(void *arg, uint32_t events)
 	(void)events;
 	idm_conn_hold(ic->c);
 	while (idm_rdma_cm_next(&rc->cm, &ev) == 0) {
+		if (ev.type == IDM_RDMA_EV_DISCONNECTED && !ic->dead) {
+			/* what the initiator sent before it disconnected goes first */
+			(void)idm_rdma_drain(&rc->rc);
+		}
 		if (ev.type == IDM_RDMA_EV_DISCONNECTED || ev.type == IDM_RDMA_EV_ERROR ||
 		    ev.type == IDM_RDMA_EV_REJECTED || ev.type == IDM_RDMA_EV_DEVICE_REMOVAL) {
 			iser_conn_fail(ic, "RDMA connection lost");

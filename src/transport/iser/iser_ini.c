@@ -377,6 +377,10 @@ static void cm_handle(struct iser_ini_conn *ic, const struct idm_rdma_cm_event *
 		                  : "no RDMA path to the portal (address, route or connect error)");
 		break;
 	case IDM_RDMA_EV_DISCONNECTED:
+		/* what the target sent before it disconnected goes first */
+		(void)idm_rdma_drain(&ic->rc);
+		iser_ini_fail(ic, "RDMA connection lost");
+		break;
 	case IDM_RDMA_EV_DEVICE_REMOVAL:
 		iser_ini_fail(ic, "RDMA connection lost");
 		break;
