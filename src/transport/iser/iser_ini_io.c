@@ -23,25 +23,6 @@ int iser_ini_post_recv(struct iser_ini_conn *ic, struct iser_ini_rx *d)
 	return idm_rdma_post_recv(&ic->rc, &d->wr, &sge);
 }
 
-/* Lengths in the BHS against what arrived; point the PDU at AHS and data. */
-static int rx_lengths(struct iser_ini_conn *ic, uint8_t *msg, uint32_t len)
-{
-	struct idm_pdu *pdu = &ic->rx_pdu;
-	uint32_t dlen = get_be24(pdu->bhs + BHS_DATA_SEG_LEN);
-	uint32_t ahs = pdu->ahs_len;
-
-	if (ahs > ISER_INI_MAX_AHS || dlen > ISER_INI_RDSL ||
-	    (uint64_t)ISER_INI_HDRS + ahs + dlen > len) {
-		IDM_LOG_CONN(ic->c, "iser: %s: AHS %u data %u in a %u-byte message",
-		             idm_opcode_name(pdu->bhs[BHS_OPCODE]), ahs, dlen, len);
-		return -EPROTO;
-	}
-	pdu->ahs = ahs ? msg + ISER_INI_HDRS : NULL;
-	pdu->data = dlen ? msg + ISER_INI_HDRS + ahs : NULL;
-	pdu->data_len = dlen;
-	return 0;
-}
-
 /* A control-type message: a target PDU behind the iSER header. */
 static int rx_control(struct iser_ini_conn *ic, uint8_t *msg, uint32_t len)
 {
@@ -51,18 +32,13 @@ static int rx_control(struct iser_ini_conn *ic, uint8_t *msg, uint32_t len)
 	uint8_t op;
 	int rc;
 
-	if (len < ISER_INI_HDRS || iser_hdr_decode(msg, len, &h) != 0) {
-		IDM_LOG_CONN(c, "iser: short control message (%u bytes)", len);
-		return -EPROTO;
-	}
-	memset(pdu, 0, sizeof(*pdu));
 	pdu->conn = c;
-	memcpy(pdu->bhs, msg + ISER_HDR_LEN, IDM_BHS_LEN);
-	pdu->ahs_len = idm_pdu_ahs_length(pdu);
+	rc = iser_ctrl_pdu_parse(msg, len, ISER_INI_MAX_AHS, ISER_INI_RDSL, &h, pdu);
 	op = idm_pdu_opcode(pdu);
-	rc = rx_lengths(ic, msg, len);
 	if (rc != 0) {
-		return rc;
+		IDM_LOG_CONN(c, "iser: %s: a %u-byte message too short for its BHS lengths",
+		             rc == -EBADMSG ? "control message" : idm_opcode_name(op), len);
+		return -EPROTO;
 	}
 	if (!idm_opcode_is_target(op) || idm_conn_rx_gate(c, pdu->bhs) != 0) {
 		IDM_LOG_CONN(c, "iser: %s not allowed in state %s", idm_opcode_name(op),

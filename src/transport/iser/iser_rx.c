@@ -142,28 +142,6 @@ static int rx_data_out(struct iser_conn *ic)
 	return 0;
 }
 
-/* Lengths in the BHS against what actually arrived. */
-static int rx_ctrl_lengths(struct iser_conn *ic, uint8_t *msg, uint32_t len)
-{
-	struct idm_pdu *pdu = &ic->rx_pdu;
-	uint8_t op = pdu->bhs[BHS_OPCODE] & ISCSI_OPCODE_MASK;
-	uint32_t max_ahs = op == ISCSI_OP_SCSI_CMD ? ISER_MAX_CMD_AHS : 0;
-	uint32_t dlen = get_be24(pdu->bhs + BHS_DATA_SEG_LEN);
-	uint32_t ahs = pdu->ahs_len;
-
-	if (ahs > max_ahs || dlen > ic->link.rdsl ||
-	    (uint64_t)ISER_CTRL_HDRS + ahs + dlen > len) {
-		IDM_LOG_CONN(ic->c, "iser: %s: AHS %u data %u in a %u-byte message",
-		             idm_opcode_name(op), ahs, dlen, len);
-		idm_pdu_reject(ic->c, pdu->bhs, ISCSI_REJECT_PROTOCOL_ERROR);
-		return -EPROTO;
-	}
-	pdu->ahs = ahs ? msg + ISER_CTRL_HDRS : NULL;
-	pdu->data = dlen ? msg + ISER_CTRL_HDRS + ahs : NULL;
-	pdu->data_len = dlen;
-	return 0;
-}
-
 /* A control-type message: an iSCSI PDU behind the iSER header. */
 static int rx_control(struct iser_conn *ic, uint8_t *msg, uint32_t len)
 {
@@ -173,18 +151,20 @@ static int rx_control(struct iser_conn *ic, uint8_t *msg, uint32_t len)
 	uint8_t op;
 	int rc;
 
-	if (len < ISER_CTRL_HDRS || iser_hdr_decode(msg, len, &h) != 0) {
+	pdu->conn = c;
+	rc = iser_ctrl_pdu_parse(msg, len, ISER_MAX_CMD_AHS, ic->link.rdsl, &h, pdu);
+	if (rc == -EBADMSG) {
 		IDM_LOG_CONN(c, "iser: short control message (%u bytes)", len);
 		return -EPROTO;
 	}
-	memset(pdu, 0, sizeof(*pdu));
-	pdu->conn = c;
-	memcpy(pdu->bhs, msg + ISER_HDR_LEN, IDM_BHS_LEN);
-	pdu->ahs_len = idm_pdu_ahs_length(pdu);
-	op = pdu->bhs[BHS_OPCODE] & ISCSI_OPCODE_MASK;
-	rc = rx_ctrl_lengths(ic, msg, len);
-	if (rc != 0) {
-		return rc;
+	op = idm_pdu_opcode(pdu);
+	if (rc != 0 || (pdu->ahs_len && op != ISCSI_OP_SCSI_CMD)) {
+		/* only a SCSI Command carries an AHS */
+		IDM_LOG_CONN(c, "iser: %s: AHS %u data %u in a %u-byte message",
+		             idm_opcode_name(op), pdu->ahs_len,
+		             get_be24(pdu->bhs + BHS_DATA_SEG_LEN), len);
+		idm_pdu_reject(c, pdu->bhs, ISCSI_REJECT_PROTOCOL_ERROR);
+		return -EPROTO;
 	}
 	c->stats.pdus_rx++;
 	c->stats.bytes_rx += pdu->data_len;

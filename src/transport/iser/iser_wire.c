@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "idm/pdu.h"
 #include "idm/wire.h"
 
 /* Field offsets of the control-type header. */
@@ -171,5 +172,30 @@ int iser_cm_priv_decode(const uint8_t *buf, size_t len, struct iser_cm_priv *p)
 	}
 	p->zbva_unsupported = buf[0] & ISER_CM_ZBVA_UNSUPPORTED;
 	p->send_inv_unsupported = buf[0] & ISER_CM_SEND_INV_UNSUPPORTED;
+	return 0;
+}
+
+int iser_ctrl_pdu_parse(uint8_t *msg, uint32_t len, uint32_t max_ahs, uint32_t max_data,
+                        struct iser_hdr *h, struct idm_pdu *pdu)
+{
+	const uint32_t hdrs = ISER_HDR_LEN + IDM_BHS_LEN;
+	struct idm_conn *c = pdu->conn;
+	uint32_t dlen;
+
+	memset(pdu, 0, sizeof(*pdu));
+	pdu->conn = c;
+	if (len < hdrs || iser_hdr_decode(msg, len, h) != 0) {
+		return -EBADMSG;
+	}
+	memcpy(pdu->bhs, msg + ISER_HDR_LEN, IDM_BHS_LEN);
+	pdu->ahs_len = idm_pdu_ahs_length(pdu);
+	dlen = get_be24(pdu->bhs + BHS_DATA_SEG_LEN);
+	if (pdu->ahs_len > max_ahs || dlen > max_data ||
+	    (uint64_t)hdrs + pdu->ahs_len + dlen > len) {
+		return -EMSGSIZE;
+	}
+	pdu->ahs = pdu->ahs_len ? msg + hdrs : NULL;
+	pdu->data = dlen ? msg + hdrs + pdu->ahs_len : NULL;
+	pdu->data_len = dlen;
 	return 0;
 }

@@ -70,6 +70,17 @@ int iser_msg_opcode(const uint8_t *buf, size_t len);
 void iser_hdr_encode(uint8_t out[ISER_HDR_LEN], const struct iser_hdr *h);
 int iser_hdr_decode(const uint8_t *buf, size_t len, struct iser_hdr *h);
 
+struct idm_pdu;
+/*
+ * Lay `pdu` over a received control message, in place: the BHS behind the
+ * iSER header, then AHS and data segment (both roles receive this way).
+ * -EBADMSG: not even the two headers; -EMSGSIZE: the BHS asks for more AHS
+ * or data than `max_ahs` / `max_data` or than arrived (pdu->bhs is filled,
+ * to reject). 0 otherwise.
+ */
+int iser_ctrl_pdu_parse(uint8_t *msg, uint32_t len, uint32_t max_ahs, uint32_t max_data,
+                        struct iser_hdr *h, struct idm_pdu *pdu);
+
 int iser_hello_encode(uint8_t out[ISER_HELLO_LEN], const struct iser_hello *h);
 int iser_hello_decode(const uint8_t *buf, size_t len, struct iser_hello *h);
 

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "idm/pdu.h"
+#include "idm/wire.h"
 #include "transport/iser/iser_wire.h"
 
 /* A header with both addresses lands big-endian at the RFC's offsets. */
@@ -176,6 +178,32 @@ static void test_cm_priv(void **state)
 	assert_int_equal(iser_cm_priv_decode(NULL, 4, &out), -EINVAL);
 }
 
+/* A control message laid out as a PDU in place; lengths checked both ways. */
+static void test_ctrl_pdu_parse(void **state)
+{
+	uint8_t msg[ISER_HDR_LEN + IDM_BHS_LEN + 16 + 8] = {0};
+	uint8_t *bhs = msg + ISER_HDR_LEN;
+	struct idm_pdu pdu = {0};
+	struct iser_hdr h;
+
+	(void)state;
+	iser_hdr_encode(msg, &(struct iser_hdr){0});
+	bhs[BHS_TOTAL_AHS_LEN] = 4; /* 16 bytes */
+	put_be24(bhs + BHS_DATA_SEG_LEN, 8);
+	assert_int_equal(iser_ctrl_pdu_parse(msg, sizeof(msg), 16, 8192, &h, &pdu), 0);
+	assert_ptr_equal(pdu.ahs, msg + ISER_HDR_LEN + IDM_BHS_LEN);
+	assert_ptr_equal(pdu.data, msg + ISER_HDR_LEN + IDM_BHS_LEN + 16);
+	assert_int_equal(pdu.data_len, 8);
+	/* more than arrived, more AHS or data than allowed: the BHS is kept */
+	assert_int_equal(iser_ctrl_pdu_parse(msg, sizeof(msg) - 1, 16, 8192, &h, &pdu), -EMSGSIZE);
+	assert_int_equal(pdu.bhs[BHS_TOTAL_AHS_LEN], 4);
+	assert_int_equal(iser_ctrl_pdu_parse(msg, sizeof(msg), 12, 8192, &h, &pdu), -EMSGSIZE);
+	assert_int_equal(iser_ctrl_pdu_parse(msg, sizeof(msg), 16, 7, &h, &pdu), -EMSGSIZE);
+	/* not even the headers */
+	assert_int_equal(iser_ctrl_pdu_parse(msg, ISER_HDR_LEN + IDM_BHS_LEN - 1, 16, 8192, &h, &pdu),
+	                 -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +214,7 @@ int main(void)
 	    cmocka_unit_test(test_hello),
 	    cmocka_unit_test(test_hello_reply),
 	    cmocka_unit_test(test_cm_priv),
+	    cmocka_unit_test(test_ctrl_pdu_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
