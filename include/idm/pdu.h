@@ -343,6 +343,37 @@ static inline uint32_t idm_pdu_ahs_length(const struct idm_pdu *p)
 	return (uint32_t)p->bhs[BHS_TOTAL_AHS_LEN] * 4;
 }
 
+/* PDUs in order, linked through `next`: a transport's send queue. */
+struct idm_pdu_fifo {
+	struct idm_pdu *head, *tail;
+};
+
+static inline void idm_pdu_fifo_push(struct idm_pdu_fifo *q, struct idm_pdu *p)
+{
+	p->next = NULL;
+	if (q->tail) {
+		q->tail->next = p;
+	} else {
+		q->head = p;
+	}
+	q->tail = p;
+}
+
+/* The oldest PDU, unlinked; NULL when the queue is empty. */
+static inline struct idm_pdu *idm_pdu_fifo_pop(struct idm_pdu_fifo *q)
+{
+	struct idm_pdu *p = q->head;
+
+	if (p) {
+		q->head = p->next;
+		if (q->head == NULL) {
+			q->tail = NULL;
+		}
+		p->next = NULL;
+	}
+	return p;
+}
+
 /* Pure helpers (src/idm/pdu.c). */
 
 /* Zero the BHS and set the opcode byte (with the I bit when asked). */

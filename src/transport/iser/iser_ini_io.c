@@ -223,15 +223,8 @@ static void tx_start(struct iser_ini_conn *ic, struct iser_ini_tx *d, struct idm
 
 void iser_ini_tx_pump(struct iser_ini_conn *ic)
 {
-	while (ic->connected && ic->txq_head && ic->tx_free && !ic->dead) {
-		struct idm_pdu *pdu = ic->txq_head;
-
-		ic->txq_head = pdu->next;
-		if (ic->txq_head == NULL) {
-			ic->txq_tail = NULL;
-		}
-		pdu->next = NULL;
-		tx_start(ic, tx_get(ic), pdu);
+	while (ic->connected && ic->txq.head && ic->tx_free && !ic->dead) {
+		tx_start(ic, tx_get(ic), idm_pdu_fifo_pop(&ic->txq));
 	}
 }
 
@@ -249,24 +242,15 @@ void iser_ini_tx_pdu(struct idm_conn *c, struct idm_pdu *pdu)
 		pdu->done(pdu, -EMSGSIZE);
 		return;
 	}
-	pdu->next = NULL;
-	if (ic->txq_tail) {
-		ic->txq_tail->next = pdu;
-	} else {
-		ic->txq_head = pdu;
-	}
-	ic->txq_tail = pdu;
+	idm_pdu_fifo_push(&ic->txq, pdu);
 	iser_ini_tx_pump(ic);
 }
 
 void iser_ini_tx_drop_all(struct iser_ini_conn *ic, int status)
 {
-	while (ic->txq_head) {
-		struct idm_pdu *pdu = ic->txq_head;
+	struct idm_pdu *pdu;
 
-		ic->txq_head = pdu->next;
-		pdu->next = NULL;
+	while ((pdu = idm_pdu_fifo_pop(&ic->txq)) != NULL) {
 		pdu->done(pdu, status);
 	}
-	ic->txq_tail = NULL;
 }

@@ -77,7 +77,7 @@ struct iser_ini_conn {
 	struct iser_ini_tx *tx;
 	uint32_t ntx, tx_cap;
 	struct iser_ini_tx *tx_free;
-	struct idm_pdu *txq_head, *txq_tail; /* waiting for a Send buffer */
+	struct idm_pdu_fifo txq;             /* waiting for a Send buffer */
 	struct idm_pdu rx_pdu;
 	/* task buffers */
 	struct iser_ini_reg *regs;

@@ -113,7 +113,7 @@ struct iser_conn {
 	uint32_t ntx;
 	uint32_t tx_cap;
 	struct iser_tx_desc *tx_free;
-	struct idm_pdu *txq_head, *txq_tail; /* waiting for a free Send buffer */
+	struct idm_pdu_fifo txq;             /* waiting for a free Send buffer */
 	/* one region for receive and send buffers, registered once */
 	void *region;
 	size_t region_len;

@@ -117,15 +117,8 @@ static void tx_start(struct iser_conn *ic, struct iser_tx_desc *d, struct idm_pd
 /* Send queued PDUs while Send buffers are free. */
 static void tx_pump(struct iser_conn *ic)
 {
-	while (ic->txq_head && ic->tx_free && !ic->dead) {
-		struct idm_pdu *pdu = ic->txq_head;
-
-		ic->txq_head = pdu->next;
-		if (ic->txq_head == NULL) {
-			ic->txq_tail = NULL;
-		}
-		pdu->next = NULL;
-		tx_start(ic, tx_get_desc(ic), pdu);
+	while (ic->txq.head && ic->tx_free && !ic->dead) {
+		tx_start(ic, tx_get_desc(ic), idm_pdu_fifo_pop(&ic->txq));
 	}
 }
 
@@ -144,28 +137,20 @@ void iser_tx_pdu(struct idm_conn *c, struct idm_pdu *pdu)
 		return;
 	}
 	pdu->next = NULL;
-	if (ic->txq_head == NULL && ic->tx_free) {
+	if (ic->txq.head == NULL && ic->tx_free) {
 		tx_start(ic, tx_get_desc(ic), pdu);
 		return;
 	}
-	if (ic->txq_tail) {
-		ic->txq_tail->next = pdu;
-	} else {
-		ic->txq_head = pdu;
-	}
-	ic->txq_tail = pdu;
+	idm_pdu_fifo_push(&ic->txq, pdu);
 }
 
 void iser_tx_drop_all(struct iser_conn *ic, int status)
 {
-	while (ic->txq_head) {
-		struct idm_pdu *pdu = ic->txq_head;
+	struct idm_pdu *pdu;
 
-		ic->txq_head = pdu->next;
-		pdu->next = NULL;
+	while ((pdu = idm_pdu_fifo_pop(&ic->txq)) != NULL) {
 		pdu->done(pdu, status);
 	}
-	ic->txq_tail = NULL;
 }
 
 /* A Hello: answer with our version and the RDMA Reads we will issue. */

@@ -64,7 +64,7 @@ struct tcp_conn {
 	size_t rx_buf_cap;
 	uint8_t discard[TCP_DISCARD_CHUNK];
 	/* transmit */
-	struct idm_pdu *txq_head, *txq_tail;
+	struct idm_pdu_fifo txq;
 	uint32_t tx_head_sent; /* bytes of the head PDU already written */
 	struct idm_deferred flush;
 };

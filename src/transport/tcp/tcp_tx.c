@@ -64,32 +64,19 @@ void tcp_tx_pdu(struct idm_conn *c, struct idm_pdu *pdu)
 		return;
 	}
 	tx_digests(tc, pdu);
-	pdu->next = NULL;
-	if (tc->txq_tail) {
-		tc->txq_tail->next = pdu;
-	} else {
-		tc->txq_head = pdu;
-	}
-	tc->txq_tail = pdu;
+	idm_pdu_fifo_push(&tc->txq, pdu);
 	tx_schedule(tc);
 }
 
 static struct idm_pdu *tx_pop(struct tcp_conn *tc)
 {
-	struct idm_pdu *pdu = tc->txq_head;
-
-	tc->txq_head = pdu->next;
-	if (tc->txq_head == NULL) {
-		tc->txq_tail = NULL;
-	}
-	pdu->next = NULL;
 	tc->tx_head_sent = 0;
-	return pdu;
+	return idm_pdu_fifo_pop(&tc->txq);
 }
 
 void tcp_tx_drop_all(struct tcp_conn *tc, int status)
 {
-	while (tc->txq_head) {
+	while (tc->txq.head) {
 		struct idm_pdu *pdu = tx_pop(tc);
 
 		pdu->done(pdu, status);
@@ -140,7 +127,7 @@ static int tx_gather(struct tcp_conn *tc, struct iovec *iov)
 	size_t skip = tc->tx_head_sent;
 	int n = 0;
 
-	for (struct idm_pdu *p = tc->txq_head; p && n + TX_SEGS_PER_PDU <= TX_IOV_MAX;
+	for (struct idm_pdu *p = tc->txq.head; p && n + TX_SEGS_PER_PDU <= TX_IOV_MAX;
 	     p = p->next) {
 		struct iovec seg[TX_SEGS_PER_PDU];
 		int k = tx_segments(p, seg);
@@ -162,8 +149,8 @@ static int tx_gather(struct tcp_conn *tc, struct iovec *iov)
 /* `sent` bytes left: complete every PDU that is now fully written. */
 static void tx_complete(struct tcp_conn *tc, size_t sent)
 {
-	while (tc->txq_head && !tc->dead) {
-		size_t left = tx_pdu_bytes(tc->txq_head) - tc->tx_head_sent;
+	while (tc->txq.head && !tc->dead) {
+		size_t left = tx_pdu_bytes(tc->txq.head) - tc->tx_head_sent;
 
 		if (sent < left) {
 			tc->tx_head_sent += (uint32_t)sent;
@@ -207,7 +194,7 @@ void tcp_flush(struct tcp_conn *tc)
 		return; /* the connect's completion flushes */
 	}
 
-	while (rc == 1 && tc->txq_head && !tc->dead) {
+	while (rc == 1 && tc->txq.head && !tc->dead) {
 		rc = tx_write_once(tc);
 	}
 	if (tc->dead) {
@@ -217,7 +204,7 @@ void tcp_flush(struct tcp_conn *tc)
 		tcp_conn_fail(tc, "send failed");
 		return;
 	}
-	tcp_want_out(tc, tc->txq_head != NULL);
+	tcp_want_out(tc, tc->txq.head != NULL);
 }
 
 void tcp_flush_deferred(struct idm_deferred *d)
