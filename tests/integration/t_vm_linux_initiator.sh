@@ -46,10 +46,15 @@ echo "VM run: $((t2 - t1)) s (guest status $rc); guest logs in $VM_LOGS"
 out=$VM_LOGS/output.log
 [[ -f $out ]] || fail "the guest wrote no output (status $rc); see $VM_LOGS/serial.log"
 grep '^RESULT ' "$out"
-[[ -f $VM_LOGS/idmd.log ]] && sanitizer_report "$VM_LOGS/idmd.log" && {
-	grep -m 20 -E -A 10 'Sanitizer|runtime error' "$VM_LOGS/idmd.log" >&2
-	fail "sanitizer report in the guest's idmd log"
-}
+# figures a guest prints (idmio bench, idmd's connection counters)
+grep -E '^(BENCH .*(IOPS|MiB/s|latency|conn:)|COUNTERS )' "$out"
+# every idmd the guest ran, and our own programs' output (idmio)
+for f in "$VM_LOGS"/idmd*.log "$out"; do
+	[[ -f $f ]] && sanitizer_report "$f" && {
+		grep -m 20 -E -A 10 'Sanitizer|runtime error' "$f" >&2
+		fail "sanitizer report in the guest's $(basename "$f")"
+	}
+done
 ((rc != 124)) || fail "the VM ran out of time"
 ((rc == 0)) || fail "guest script exited $rc: $(grep -c '^RESULT .*: FAIL' "$out") step(s) failed"
 grep -q '^RESULT .*: FAIL' "$out" && fail "a step failed though the guest exited 0"
