@@ -6,7 +6,7 @@
 #
 # Usage: tests/vm/run-vm.sh GUEST_SCRIPT [FILE...]
 #   GUEST_SCRIPT  runs in the guest as /idm/guest.sh, in /tmp, with PATH starting at /idm.
-#   FILE...       copied next to it in /idm (by base name); build/idmd always is.
+#   FILE...       copied next to it in /idm (by base name); build/idmd and guest/lib.sh always are.
 # The guest sees the host directory shared over 9p as /idm; whatever the script writes to
 # $IDM_VM_OUT (/idm/out) comes back, with its output (output.log), the guest's dmesg and
 # the serial console (serial.log), into $IDM_VM_LOGDIR (default build/test-logs/vm/NAME,
@@ -88,6 +88,7 @@ trap 'exit 143' TERM INT
 mkdir -p "$SHARE/out"
 install -m 0755 "$SCRIPT" "$SHARE/guest.sh"
 install -m 0755 "$IDMD" "$SHARE/idmd"
+cp "$HERE/guest/lib.sh" "$SHARE/lib.sh" # result/step for every guest script
 for f in "$@"; do
 	cp -a "$f" "$SHARE/" || die "cannot copy $f"
 done

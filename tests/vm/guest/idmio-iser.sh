@@ -31,32 +31,14 @@ INAME=iqn.2024-01.org.idm:idmio # idmio's default InitiatorName
 OUT=${IDM_VM_OUT:-/tmp}
 W=/tmp/idmio
 BENCH_SECS=3
-failures=0
 IDMD_PID=
 LOOP_PID=
 TCP_ONLY_PID=
 CONFIG_PID=
 TGTD_PID=
 
-result() {
-	echo "RESULT $1: $2${3:+ ($3)}"
-	[[ $2 == PASS ]] || failures=$((failures + 1))
-}
-
-# step NAME CMD...: run CMD (output to the log), report it as NAME, return its status.
-step() {
-	local name=$1 rc t0=$SECONDS
-	shift
-	echo "+ [$name] $*"
-	"$@"
-	rc=$?
-	if ((rc == 0)); then
-		result "$name" PASS "$((SECONDS - t0)) s"
-	else
-		result "$name" FAIL "exit $rc"
-	fi
-	return "$rc"
-}
+# shellcheck source=tests/vm/guest/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 io() { timeout -k 5 120 idmio "$@"; }
 

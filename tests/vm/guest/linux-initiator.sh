@@ -30,35 +30,13 @@ SUMS=/tmp/tree.sha256
 TRANSPORT=${IDM_GUEST_TRANSPORT:-tcp}
 IFACE=()          # iscsiadm's interface arguments: the iSER iface when TRANSPORT=iser
 [[ $TRANSPORT == iser ]] && IFACE=(-I iser0)
-failures=0
 IDMD_EXTRA=()    # more idmd options (CHAP) for the next start_idmd
 IDMD_PID=
 ISCSID_PID=
 DISK=
 
-# result NAME STATUS [WHY]: one RESULT line; count failures.
-result() {
-	echo "RESULT $1: $2${3:+ ($3)}"
-	[[ $2 == PASS ]] || failures=$((failures + 1))
-}
-
-# step NAME CMD...: run CMD (output to the log), report it as NAME, return its status.
-step() {
-	local name=$1 rc t0=$SECONDS
-	shift
-	echo "+ [$name] $*"
-	"$@"
-	rc=$?
-	if ((rc == 0)); then
-		result "$name" PASS "$((SECONDS - t0)) s"
-	elif dmesg | grep -q 'Login/Text in progress'; then
-		# the initiator refused its own Login PDU: see t_vm_linux_iser.sh (one vCPU)
-		result "$name" FAIL "exit $rc; kernel: Login/Text in progress, an initiator-side race"
-	else
-		result "$name" FAIL "exit $rc"
-	fi
-	return "$rc"
-}
+# shellcheck source=tests/vm/guest/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 iscsi() { timeout -k 5 120 iscsiadm "$@"; }
 
