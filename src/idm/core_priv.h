@@ -69,5 +69,8 @@ int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_
 void idm_task_table_free(struct idm_conn *c);
 /* Mark every active task aborting and tell the client (connection loss). */
 void idm_task_abort_all(struct idm_conn *c);
+/* Transport, target side: fill a new task from its SCSI Command BHS (CmdSN,
+ * LUN, EDTL, direction) before the client sees the command. */
+void idm_task_from_cmd(struct idm_task *t, const uint8_t *bhs);
 
 #endif

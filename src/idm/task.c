@@ -330,3 +330,13 @@ int idm_task_send_status(struct idm_task *t, const struct idm_scsi_status *st)
 	idm_pdu_tx(t->conn, pdu);
 	return 0;
 }
+
+void idm_task_from_cmd(struct idm_task *t, const uint8_t *bhs)
+{
+	t->cmdsn = get_be32(bhs + SCSI_CMD_CMDSN);
+	memcpy(t->lun_field, bhs + BHS_LUN, 8);
+	t->edtl = get_be32(bhs + SCSI_CMD_EDTL);
+	t->xfer_len = t->edtl;
+	t->is_read = (bhs[BHS_FLAGS] & SCSI_CMD_FLAG_READ) != 0;
+	t->is_write = (bhs[BHS_FLAGS] & SCSI_CMD_FLAG_WRITE) != 0;
+}

@@ -27,17 +27,6 @@ static bool rx_opcode_legal(uint8_t op)
 	return idm_opcode_is_initiator(op);
 }
 
-/* Fill the task from the SCSI Command BHS before the client sees it. */
-static void rx_cmd_task_init(struct idm_task *t, const uint8_t *bhs)
-{
-	t->cmdsn = get_be32(bhs + SCSI_CMD_CMDSN);
-	memcpy(t->lun_field, bhs + BHS_LUN, 8);
-	t->edtl = get_be32(bhs + SCSI_CMD_EDTL);
-	t->xfer_len = t->edtl;
-	t->is_read = (bhs[BHS_FLAGS] & SCSI_CMD_FLAG_READ) != 0;
-	t->is_write = (bhs[BHS_FLAGS] & SCSI_CMD_FLAG_WRITE) != 0;
-}
-
 /* Bind the per-task transport state: the STags the command advertised. */
 static void rx_cmd_bind(struct iser_conn *ic, struct idm_task *t, const struct iser_hdr *h)
 {
@@ -71,7 +60,7 @@ static int rx_scsi_cmd(struct iser_conn *ic, const struct iser_hdr *h)
 		                              : ISCSI_REJECT_PROTOCOL_ERROR);
 		return 0;
 	}
-	rx_cmd_task_init(t, pdu->bhs);
+	idm_task_from_cmd(t, pdu->bhs);
 	rx_cmd_bind(ic, t, h);
 	if (c->client->scsi_cmd_header && c->client->scsi_cmd_header(c, pdu, t) != 0) {
 		idm_task_release(t);

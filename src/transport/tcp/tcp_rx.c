@@ -96,17 +96,6 @@ static int rx_hdr_generic(struct tcp_conn *tc)
 	return 0;
 }
 
-/* Fill the task from the SCSI Command BHS before the client sees it. */
-static void rx_cmd_task_init(struct idm_task *t, const uint8_t *bhs)
-{
-	t->cmdsn = get_be32(bhs + SCSI_CMD_CMDSN);
-	memcpy(t->lun_field, bhs + BHS_LUN, 8);
-	t->edtl = get_be32(bhs + SCSI_CMD_EDTL);
-	t->xfer_len = t->edtl;
-	t->is_read = (bhs[BHS_FLAGS] & SCSI_CMD_FLAG_READ) != 0;
-	t->is_write = (bhs[BHS_FLAGS] & SCSI_CMD_FLAG_WRITE) != 0;
-}
-
 /*
  * Immediate data goes into t->data only when the client allowed it: a
  * write, a buffer, and no more than the unsolicited limit (which may
@@ -133,7 +122,7 @@ static int rx_hdr_scsi_cmd(struct tcp_conn *tc)
 		rx_discard(tc);
 		return 0;
 	}
-	rx_cmd_task_init(t, bhs);
+	idm_task_from_cmd(t, bhs);
 	if (c->client->scsi_cmd_header && c->client->scsi_cmd_header(c, &tc->rx_pdu, t) != 0) {
 		idm_task_release(t);
 		return -EPROTO;
