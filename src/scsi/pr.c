@@ -499,6 +499,8 @@ enum prout_result {
 	PROUT_BAD_PARAM,    /* invalid field in the parameter list */
 	PROUT_BAD_RELEASE,  /* INVALID RELEASE OF PERSISTENT RESERVATION */
 	PROUT_NO_RESOURCES, /* INSUFFICIENT REGISTRATION RESOURCES */
+	PROUT_BAD_LIST_LEN, /* PARAMETER LIST LENGTH ERROR */
+	PROUT_BAD_TID_LEN,  /* TRANSPORTID PARAMETER DATA LENGTH invalid */
 };
 
 int scsi_pr_out_setup(struct scsi_cmd *cmd)
@@ -721,22 +723,47 @@ static enum prout_result do_preempt(struct scsi_pr *pr, const struct scsi_nexus 
 	return PROUT_GOOD;
 }
 
+/* The smallest iSCSI TransportID: a 4-byte header and a name padded to
+ * at least 20 bytes (SPC-4 7.6.4.6). */
+#define TID_ISCSI_MIN 24
+#define MOVE_TID_LEN_FIELD 20
+
+/*
+ * REGISTER AND MOVE: the lengths of its parameter list, checked before
+ * anything in it is used (each from the network; none may wrap).
+ * PROUT_GOOD, PROUT_BAD_LIST_LEN when the TransportID runs past the
+ * list (SPC-4 6.16.4), PROUT_BAD_TID_LEN when it cannot hold one.
+ */
+static enum prout_result move_check_lengths(const struct prout *o)
+{
+	uint32_t tid_len = get_be32(o->param + MOVE_TID_LEN_FIELD);
+
+	if (tid_len > o->param_len - PROUT_PARAM_LEN) {
+		return PROUT_BAD_LIST_LEN;
+	}
+	if (tid_len < TID_ISCSI_MIN) {
+		return PROUT_BAD_TID_LEN;
+	}
+	return PROUT_GOOD;
+}
+
 /* REGISTER AND MOVE's TransportID: the iSCSI initiator port name
- * ("name,i,0x<ISID>", format 01b) into `iport`; false when invalid. */
+ * ("name,i,0x<ISID>", format 01b) into `iport`; false when invalid.
+ * move_check_lengths() has accepted the list. */
 static bool move_target_port(const struct prout *o, char *iport, size_t cap)
 {
-	uint32_t tid_len = get_be32(o->param + 20);
-	const uint8_t *tid = o->param + 24;
+	uint32_t tid_len = get_be32(o->param + MOVE_TID_LEN_FIELD);
+	const uint8_t *tid = o->param + PROUT_PARAM_LEN;
 	uint32_t name_len;
 
-	if (tid_len < 24 || 24 + tid_len > o->param_len || tid[0] != 0x45) {
+	if (tid[0] != 0x45) {
 		return false;
 	}
 	name_len = get_be16(tid + 2);
-	if (name_len + 4 > tid_len || name_len == 0) {
+	if (name_len > tid_len - 4 || name_len == 0 || name_len > cap) {
 		return false;
 	}
-	if (strnlen((const char *)tid + 4, name_len) >= name_len || name_len > cap) {
+	if (strnlen((const char *)tid + 4, name_len) >= name_len) {
 		return false; /* not NUL terminated inside */
 	}
 	snprintf(iport, cap, "%s", (const char *)tid + 4);
@@ -855,6 +882,13 @@ static void prout_finish(struct scsi_cmd *cmd, enum prout_result r)
 	case PROUT_BAD_RELEASE:
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_RELEASE_OF_PR);
 		break;
+	case PROUT_BAD_LIST_LEN:
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
+		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		break;
+	case PROUT_BAD_TID_LEN:
+		scsi_cmd_bad_param(cmd, MOVE_TID_LEN_FIELD, -1);
+		break;
 	default:
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
 		                   SCSI_ASC_INSUFFICIENT_REG_RESOURCES);
@@ -908,6 +942,10 @@ void scsi_pr_out_exec(struct scsi_cmd *cmd)
 		return;
 	}
 	prout_decode(cmd, &o);
+	if (o.sa == PROUT_REGISTER_MOVE && (r = move_check_lengths(&o)) != PROUT_GOOD) {
+		prout_finish(cmd, r);
+		return;
+	}
 	if (o.sa == PROUT_PREEMPT_ABORT && cmd->luns && cmd->luns->abort_nexus) {
 		gone = calloc(1, sizeof(*gone));
 	}

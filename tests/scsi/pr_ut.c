@@ -371,6 +371,92 @@ static void test_register_and_move(void **state)
 	assert_int_equal(rw(p, &p->a, 0x2a), SCSI_STATUS_RESERVATION_CONFLICT);
 }
 
+/* An iSCSI TransportID (format 01b) for `name` at `d`; returns its length. */
+static uint32_t put_tid(uint8_t *d, const char *name)
+{
+	uint32_t len = (uint32_t)strlen(name) + 1;
+	uint32_t padded = (len + 3) & ~3u;
+
+	memset(d, 0, 4 + padded);
+	d[0] = 0x45;
+	put_be16(d + 2, (uint16_t)padded);
+	memcpy(d + 4, name, len);
+	return 4 + padded;
+}
+
+/* REGISTER AND MOVE whose TransportID length field says `tid_len` over a
+ * parameter list of `list_len` bytes, while the buffer past the list
+ * still holds a stale TransportID naming another initiator. */
+static uint8_t move_hostile(struct pr_env *p, uint32_t tid_len, uint32_t list_len)
+{
+	uint8_t cdb[16] = {PROUT, SA_REGISTER_MOVE, TYPE_WE};
+	uint8_t param[512] = {0};
+	uint8_t *b = p->e->buf;
+
+	memset(b, 0, 4096);
+	put_tid(b + 24, "iqn.stale:leak,i,0x800000000009");
+	put_tid(b + list_len, "iqn.stale:leak,i,0x800000000009");
+	put_be32(cdb + 5, list_len);
+	put_be64(param, KEY_A);
+	put_be64(param + 8, KEY_B);
+	put_be16(param + 18, 1);
+	put_be32(param + 20, tid_len);
+	return run(p, &p->a, cdb, param, list_len < 24 ? list_len : 24);
+}
+
+/* No READ FULL STATUS entry names the stale initiator. */
+static void expect_no_leak(struct pr_env *p)
+{
+	uint8_t *b = p->e->buf;
+	uint32_t len;
+
+	assert_int_equal(prin(p, &p->a, 3), SCSI_STATUS_GOOD);
+	len = get_be32(b + 4);
+	assert_true(len + 8 <= 4096);
+	for (uint32_t i = 8; i + 5 < len + 8; i++) {
+		assert_false(memcmp(b + i, "stale", 5) == 0);
+	}
+}
+
+/* Hostile TransportID lengths: each refused, nothing read past the list. */
+static void test_register_and_move_lengths(void **state)
+{
+	static const uint32_t too_long[] = {0xffffffe8u, 0xffffffe9u, 0xfffffff0u,
+	                                    0xfffffffcu, 0xffffffffu, 1u + 24u};
+	struct pr_env *p = *state;
+
+	clear_ua(p, &p->a);
+	prout(p, &p->a, SA_REGISTER, 0, 0, KEY_A);
+	prout(p, &p->a, SA_RESERVE, TYPE_WE, KEY_A, 0);
+	/* Shorter than the smallest iSCSI TransportID (24 bytes). */
+	assert_int_equal(move_hostile(p, 0, 48), SCSI_STATUS_CHECK_CONDITION);
+	t_expect_param(p->e, 20);
+	assert_int_equal(move_hostile(p, 23, 48), SCSI_STATUS_CHECK_CONDITION);
+	t_expect_param(p->e, 20);
+	/* 24 bytes of zeros: a well-sized but invalid TransportID. */
+	assert_int_equal(move_hostile(p, 24, 48), SCSI_STATUS_CHECK_CONDITION);
+	t_expect_sense(p->e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
+	expect_no_leak(p);
+	/* Past the end of the list, wrapping 24 + length or not. */
+	for (size_t i = 0; i < sizeof(too_long) / sizeof(too_long[0]); i++) {
+		assert_int_equal(move_hostile(p, too_long[i], 24), SCSI_STATUS_CHECK_CONDITION);
+		t_expect_sense(p->e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+		expect_no_leak(p);
+	}
+	for (uint32_t len = 0xffffffe8u; len != 0; len++) {
+		assert_int_equal(move_hostile(p, len, 48), SCSI_STATUS_CHECK_CONDITION);
+		t_expect_sense(p->e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+	}
+	expect_no_leak(p);
+	/* One byte more than the list holds. */
+	assert_int_equal(move_hostile(p, 48 - 24 + 1, 48), SCSI_STATUS_CHECK_CONDITION);
+	t_expect_sense(p->e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+	expect_no_leak(p);
+	/* The holder still holds its reservation. */
+	assert_int_equal(prin(p, &p->a, 1), SCSI_STATUS_GOOD);
+	assert_true(get_be64(p->e->buf + 8) == KEY_A);
+}
+
 static uint8_t spc2(struct pr_env *p, struct ini *in, uint8_t op)
 {
 	uint8_t cdb[16] = {op};
@@ -531,6 +617,7 @@ int main(void)
 	    T(test_release),
 	    T(test_preempt),
 	    T(test_register_and_move),
+	    T(test_register_and_move_lengths),
 	    T(test_spc2_reserve),
 	    T(test_no_nexus),
 	    T(test_aptpl_round_trip),
