@@ -197,10 +197,10 @@ void scsi_cmd_complete(struct scsi_cmd *cmd)
 	}
 }
 
-int scsi_cmd_data_in(struct scsi_cmd *cmd, uint32_t alloc)
+int scsi_cmd_data_in(struct scsi_cmd *cmd, uint32_t alloc, uint32_t max)
 {
 	cmd->dir = SCSI_DIR_READ;
-	cmd->xfer_len = alloc;
+	cmd->xfer_len = alloc < max ? alloc : max;
 	return 0;
 }
 

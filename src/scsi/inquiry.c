@@ -283,7 +283,7 @@ int scsi_inquiry_setup(struct scsi_cmd *cmd)
 	} else if (cdb[2] != 0) {
 		return scsi_cmd_bad_field(cmd, 2, -1);
 	}
-	return scsi_cmd_data_in(cmd, get_be16(cdb + 3));
+	return scsi_cmd_data_in(cmd, get_be16(cdb + 3), INQ_BUF_LEN);
 }
 
 void scsi_inquiry_exec(struct scsi_cmd *cmd)
@@ -315,6 +315,7 @@ void scsi_inquiry_exec(struct scsi_cmd *cmd)
 #define RTPG_PREF 0x80
 #define RTPG_AO_SUP 0x01
 #define RTPG_DESC_LEN 12          /* one group with one port */
+#define RTPG_BUF_LEN (8 + RTPG_DESC_LEN)
 
 int scsi_rtpg_setup(struct scsi_cmd *cmd)
 {
@@ -323,7 +324,7 @@ int scsi_rtpg_setup(struct scsi_cmd *cmd)
 	if (format != 0 && format != RTPG_FORMAT_EXTENDED) {
 		return scsi_cmd_bad_field(cmd, 1, 7);
 	}
-	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 6));
+	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 6), RTPG_BUF_LEN);
 }
 
 /* One target port group, the portal group of the nexus: every LU is
@@ -333,7 +334,7 @@ void scsi_rtpg_exec(struct scsi_cmd *cmd)
 	bool ext = (cmd->cdb[1] & RTPG_FORMAT_MASK) == RTPG_FORMAT_EXTENDED;
 	uint16_t tpg = cmd->nexus ? cmd->nexus->tpgt : 1;
 	uint16_t port = cmd->nexus ? cmd->nexus->rel_port_id : 1;
-	uint8_t buf[8 + RTPG_DESC_LEN];
+	uint8_t buf[RTPG_BUF_LEN];
 	uint8_t *d = buf + (ext ? 8 : 4);
 	uint32_t n = (ext ? 8u : 4u) + RTPG_DESC_LEN;
 

@@ -32,9 +32,9 @@ int scsi_read_defect_setup(struct scsi_cmd *cmd)
 	const uint8_t *cdb = cmd->cdb;
 
 	if (cdb[0] == SCSI_OP_READ_DEFECT10) {
-		return scsi_cmd_data_in(cmd, get_be16(cdb + 7));
+		return scsi_cmd_data_in(cmd, get_be16(cdb + 7), DEFECT10_HDR);
 	}
-	return scsi_cmd_data_in(cmd, get_be32(cdb + 6));
+	return scsi_cmd_data_in(cmd, get_be32(cdb + 6), DEFECT12_HDR);
 }
 
 /* An empty list in the format asked for, each asked list "valid". */

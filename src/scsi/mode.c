@@ -103,7 +103,7 @@ int scsi_mode_sense_setup(struct scsi_cmd *cmd)
 	if (subpage != 0 && !(code == MS_ALL_PAGES && subpage == MS_ALL_SUBPAGES)) {
 		return scsi_cmd_bad_field(cmd, 3, -1);
 	}
-	return scsi_cmd_data_in(cmd, is_mode_sense10(cmd) ? get_be16(cdb + 7) : cdb[4]);
+	return scsi_cmd_data_in(cmd, is_mode_sense10(cmd) ? get_be16(cdb + 7) : cdb[4], MS_BUF_LEN);
 }
 
 /* Block descriptor (SBC-3 6.4.2); returns its length. */

@@ -206,7 +206,7 @@ int scsi_report_opcodes_setup(struct scsi_cmd *cmd)
 	    scsi_op_table[cdb[3]].setup) {
 		return scsi_cmd_bad_field(cmd, 3, -1);
 	}
-	return scsi_cmd_data_in(cmd, get_be32(cdb + 6));
+	return scsi_cmd_data_in(cmd, get_be32(cdb + 6), RSOC_BUF_LEN);
 }
 
 /* Command timeouts descriptor: nominal and recommended unspecified. */

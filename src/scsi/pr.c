@@ -354,7 +354,7 @@ int scsi_pr_in_setup(struct scsi_cmd *cmd)
 	if ((cmd->cdb[1] & 0x1f) > PRIN_READ_FULL_STATUS) {
 		return scsi_cmd_bad_field(cmd, 1, 4);
 	}
-	return scsi_cmd_data_in(cmd, get_be16(cmd->cdb + 7));
+	return scsi_cmd_data_in(cmd, get_be16(cmd->cdb + 7), PRIN_BUF_MAX);
 }
 
 static uint32_t prin_read_keys(const struct scsi_pr *pr, uint8_t *buf)

@@ -132,8 +132,10 @@ void scsi_cmd_set_sense_info(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, ui
 /* Copy `len` bytes of parameter data to cmd->data, truncated to the
  * allocation length (xfer_len) and the buffer; sets data_len. */
 void scsi_cmd_put_data(struct scsi_cmd *cmd, const uint8_t *buf, uint32_t len);
-/* A READ-direction command whose allocation length is `alloc`. */
-int scsi_cmd_data_in(struct scsi_cmd *cmd, uint32_t alloc);
+/* A READ-direction command whose allocation length is `alloc` and whose
+ * whole response is at most `max` bytes: the buffer the target provides
+ * (xfer_len) is the smaller of the two, never what the network asks. */
+int scsi_cmd_data_in(struct scsi_cmd *cmd, uint32_t alloc, uint32_t max);
 /* The unit attention this nexus has not seen yet, or 0; marks it seen. */
 uint16_t scsi_cmd_take_ua(struct scsi_cmd *cmd);
 

@@ -18,6 +18,7 @@
 #define RC16_LBPME 0x80
 #define RC16_LBPRZ 0x40
 #define REPORT_LUNS_HDR 8
+#define REPORT_LUNS_BUF_LEN (REPORT_LUNS_HDR + 8 * SCSI_MAX_LUNS)
 
 int scsi_no_data_setup(struct scsi_cmd *cmd)
 {
@@ -73,7 +74,7 @@ int scsi_read_capacity10_setup(struct scsi_cmd *cmd)
 	if (!(cmd->cdb[8] & RC10_PMI) && get_be32(cmd->cdb + 2) != 0) {
 		return scsi_cmd_bad_field(cmd, 2, -1);
 	}
-	return scsi_cmd_data_in(cmd, RC10_LEN);
+	return scsi_cmd_data_in(cmd, RC10_LEN, RC10_LEN);
 }
 
 void scsi_read_capacity10_exec(struct scsi_cmd *cmd)
@@ -93,7 +94,7 @@ int scsi_service_action_in_setup(struct scsi_cmd *cmd)
 	if ((cmd->cdb[1] & 0x1f) != SCSI_SA_READ_CAPACITY16) {
 		return scsi_cmd_bad_field(cmd, 1, 4);
 	}
-	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 10));
+	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 10), RC16_LEN);
 }
 
 void scsi_read_capacity16_exec(struct scsi_cmd *cmd)
@@ -117,7 +118,7 @@ int scsi_request_sense_setup(struct scsi_cmd *cmd)
 	if (cmd->cdb[1] & REQ_SENSE_DESC) {
 		return scsi_cmd_bad_field(cmd, 1, 0);
 	}
-	return scsi_cmd_data_in(cmd, cmd->cdb[4]);
+	return scsi_cmd_data_in(cmd, cmd->cdb[4], SCSI_SENSE_MAX);
 }
 
 /*
@@ -153,7 +154,7 @@ int scsi_report_luns_setup(struct scsi_cmd *cmd)
 	if (select > 2) {
 		return scsi_cmd_bad_field(cmd, 2, -1);
 	}
-	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 6));
+	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 6), REPORT_LUNS_BUF_LEN);
 }
 
 /* SAM-5 LUN encoding: peripheral device addressing below 256, flat
@@ -170,7 +171,7 @@ static void put_lun(uint8_t *p, uint64_t lun)
 
 void scsi_report_luns_exec(struct scsi_cmd *cmd)
 {
-	uint8_t buf[REPORT_LUNS_HDR + 8 * SCSI_MAX_LUNS];
+	uint8_t buf[REPORT_LUNS_BUF_LEN];
 	uint32_t n = 0;
 	unsigned i;
 

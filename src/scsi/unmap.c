@@ -18,6 +18,7 @@
 #define LBAS_HDR 8
 #define LBAS_DESC 16
 #define LBAS_MAX_DESC 64
+#define LBAS_BUF_LEN (LBAS_HDR + LBAS_MAX_DESC * LBAS_DESC)
 #define LBAS_MAPPED 0x0
 #define LBAS_DEALLOCATED 0x1
 
@@ -118,7 +119,7 @@ int scsi_get_lba_status_setup(struct scsi_cmd *cmd)
 		return scsi_cmd_fail(cmd, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
 	}
 	cmd->lba = lba;
-	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 10));
+	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 10), LBAS_BUF_LEN);
 }
 
 /* One descriptor for the run of blocks starting at `lba` that share a
@@ -153,7 +154,7 @@ static uint32_t lba_run(struct scsi_lu *lu, uint64_t lba, uint8_t *d)
 
 void scsi_get_lba_status_exec(struct scsi_cmd *cmd)
 {
-	uint8_t buf[LBAS_HDR + LBAS_MAX_DESC * LBAS_DESC];
+	uint8_t buf[LBAS_BUF_LEN];
 	uint32_t room = cmd->xfer_len < LBAS_HDR ? 0 : (cmd->xfer_len - LBAS_HDR) / LBAS_DESC;
 	uint64_t lba = cmd->lba;
 	uint32_t n = 0;

@@ -33,6 +33,7 @@
 #define RCR_COPY_STATUS 0x00
 #define RCR_OP_PARAMS 0x03
 #define RCR_FAILED_SEGMENT 0x04
+#define RCR_BUF_LEN (64 + XCOPY_SENSE_LEN) /* the longest response */
 
 /* Sense codes only EXTENDED COPY uses. */
 #define SENSE_COPY_ABORTED 0x0a
@@ -338,7 +339,7 @@ int scsi_rcr_setup(struct scsi_cmd *cmd)
 	if (sa != RCR_OP_PARAMS && !find_held(cmd, cmd->cdb[2], &h)) {
 		return scsi_cmd_bad_field(cmd, 2, -1);
 	}
-	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 10));
+	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 10), RCR_BUF_LEN);
 }
 
 static uint32_t rcr_op_params(uint8_t *buf)
@@ -390,7 +391,7 @@ static uint32_t rcr_failed_segment(const struct xcopy_held *h, uint8_t *buf)
 
 void scsi_rcr_exec(struct scsi_cmd *cmd)
 {
-	uint8_t buf[64 + XCOPY_SENSE_LEN];
+	uint8_t buf[RCR_BUF_LEN];
 	struct xcopy_held h;
 	uint8_t sa = cmd->cdb[1] & 0x1f;
 	uint32_t n;
