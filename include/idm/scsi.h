@@ -161,9 +161,11 @@ void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc);
  * Persistent state of the LU (APTPL reservations) lives in a file under
  * `dir`, named from the target name and LUN. Loads what a previous run
  * saved; 0 or -errno (a missing file is not an error; an unusable dir
- * only means APTPL=1 is refused).
+ * only means APTPL=1 is refused). A file that cannot be loaded is
+ * refused whole, with one line naming the file and the line in `why`
+ * (may be NULL).
  */
-int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir);
+int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir, char *why, size_t whylen);
 
 /* The I_T nexus is gone (session closed or reinstated): its SPC-2
  * reservations end. Persistent reservations survive (SPC-4 5.12). */

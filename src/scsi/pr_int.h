@@ -97,9 +97,10 @@ int pr_find_reg(const struct scsi_pr *pr, const struct scsi_nexus *n);
 void pr_port_of(struct pr_port *p, const struct scsi_nexus *n);
 bool pr_port_is(const struct pr_port *p, const struct scsi_nexus *n);
 
-/* APTPL file (pr_state.c), under pr->lock: 0 or -errno. */
+/* APTPL file (pr_state.c), under pr->lock: 0 or -errno. A load that
+ * fails says why (file and line) in `why`, which may be NULL. */
 int pr_state_save(struct scsi_pr *pr);
-int pr_state_load(struct scsi_pr *pr);
+int pr_state_load(struct scsi_pr *pr, char *why, size_t whylen);
 void pr_state_remove(struct scsi_pr *pr);
 
 /* Reservation conflict checks (cdb.c calls these when resv_active):

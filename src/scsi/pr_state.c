@@ -8,13 +8,22 @@
  *   reservation <type> <index of the holder's reg line, or -1>
  *   reg <key hex> <relative port> <initiator port> <target port>
  *
+ * The port names come from the network: every byte outside '!'..'~',
+ * and '%', is written as %XX, so a name cannot end its line or field.
+ * Loading is strict: a line that does not parse, a bad escape, a
+ * duplicate registration or an impossible reservation refuses the whole
+ * file with an error naming the file and the line (a daemon must not
+ * come up having silently dropped a reservation).
+ *
  * Written to a temporary file, fsynced, renamed over the old one and the
  * directory fsynced, so a crash leaves the old or the new state whole.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +31,10 @@
 #include "pr_int.h"
 
 #define PR_STATE_MAGIC "idm-pr 1"
+/* A reg line: keyword, 16 hex digits, a port number and two names of
+ * up to 255 bytes, each byte escaped to at most 3 characters. */
+#define PR_STATE_LINE_MAX (32 + 2 * 3 * SCSI_PORT_NAME_MAX)
+#define PR_STATE_FIELDS_MAX 5
 
 /* Keep the name portable: letters, digits, '.', '-'; the rest '_'. */
 static void sanitize(char *dst, size_t cap, const char *src)
@@ -79,7 +92,7 @@ static int make_dir_of(const char *path)
 	return 0;
 }
 
-int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir)
+int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir, char *why, size_t whylen)
 {
 	struct scsi_pr *pr = lu->pr;
 	char name[sizeof(lu->target_name)];
@@ -95,13 +108,28 @@ int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir)
 	if (n < 0 || (size_t)n >= sizeof(pr->path)) {
 		pr->path[0] = '\0';
 		pthread_mutex_unlock(&pr->lock);
+		if (why && whylen) {
+			snprintf(why, whylen, "%s: state file name too long", dir);
+		}
 		return -ENAMETOOLONG;
 	}
 	pr->can_persist = dir_usable(dir);
-	rc = pr_state_load(pr);
+	rc = pr_state_load(pr, why, whylen);
 	pr_publish(lu);
 	pthread_mutex_unlock(&pr->lock);
 	return rc == -ENOENT ? 0 : rc;
+}
+
+/* A name as one field: %XX for every byte outside '!'..'~' and for '%'. */
+static void put_name(FILE *f, const char *name)
+{
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+		if (*c <= ' ' || *c > '~' || *c == '%') {
+			fprintf(f, "%%%02X", *c);
+		} else {
+			fputc(*c, f);
+		}
+	}
 }
 
 static int write_all(FILE *f, const struct scsi_pr *pr)
@@ -120,8 +148,11 @@ static int write_all(FILE *f, const struct scsi_pr *pr)
 		const struct pr_reg *r = &pr->regs[i];
 
 		if (r->used) {
-			fprintf(f, "reg %016" PRIx64 " %u %s %s\n", r->key, r->rel_port,
-			        r->port.iport, r->port.tport);
+			fprintf(f, "reg %016" PRIx64 " %u ", r->key, r->rel_port);
+			put_name(f, r->port.iport);
+			fputc(' ', f);
+			put_name(f, r->port.tport);
+			fputc('\n', f);
 		}
 	}
 	return ferror(f) ? -EIO : 0;
@@ -186,76 +217,294 @@ void pr_state_remove(struct scsi_pr *pr)
 	}
 }
 
-/* One "reg" line into the next free registration; 0 or -EINVAL. */
-static int load_reg(struct scsi_pr *pr, const char *line, int *count)
+/* Where the parser is, for its error messages. */
+struct state_reader {
+	const char *path;
+	unsigned line;
+	char *why;
+	size_t whylen;
+};
+
+/* Say what is wrong with the current line; returns -EINVAL. */
+static int bad_line(const struct state_reader *rd, const char *fmt, ...)
+{
+	char what[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (rd->why && rd->whylen) {
+		snprintf(rd->why, rd->whylen, "%s:%u: %s", rd->path, rd->line, what);
+	}
+	return -EINVAL;
+}
+
+/* Split `line` at single spaces into at most `max` fields; the count,
+ * or -1 for an empty field or too many. */
+static int split_fields(char *line, char **field, int max)
+{
+	int n = 0;
+
+	for (char *p = line;; p++) {
+		char *sp = strchr(p, ' ');
+
+		if (n == max || *p == '\0' || *p == ' ') {
+			return -1;
+		}
+		field[n++] = p;
+		if (!sp) {
+			return n;
+		}
+		*sp = '\0';
+		p = sp;
+	}
+}
+
+/* An unsigned number in `base` with nothing around it, at most `max`. */
+static bool parse_number(const char *s, int base, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!((*s >= '0' && *s <= '9') || (base == 16 && strchr("abcdefABCDEF", *s)))) {
+		return false;
+	}
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno || *end != '\0' || v > max) {
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	return -1;
+}
+
+/* Undo put_name() into dst (cap bytes); false when malformed. */
+static bool parse_name(const char *s, char *dst, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		int c = (unsigned char)*s;
+
+		if (c == '%') {
+			int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
+
+			if (lo < 0 || (hi == 0 && lo == 0)) {
+				return false;
+			}
+			c = hi << 4 | lo;
+			s += 2;
+		} else if (c <= ' ' || c > '~') {
+			return false;
+		}
+		if (n + 1 >= cap) {
+			return false;
+		}
+		dst[n++] = (char)c;
+	}
+	dst[n] = '\0';
+	return n > 0;
+}
+
+/* What the file says, before it is accepted. */
+struct state_file {
+	bool has_generation, has_reservation;
+	unsigned reservation_line;
+	uint64_t generation, type;
+	int64_t holder;
+	int count;
+	struct pr_reg regs[PR_MAX_REGS];
+};
+
+static int load_reg(const struct state_reader *rd, struct state_file *st, char **f, int n)
 {
 	struct pr_reg *r;
-	uint64_t key;
-	unsigned port;
-	char ip[SCSI_PORT_NAME_MAX], tp[SCSI_PORT_NAME_MAX];
+	uint64_t port;
 
-	if (*count >= PR_MAX_REGS ||
-	    sscanf(line, "reg %" SCNx64 " %u %255s %255s", &key, &port, ip, tp) != 4 ||
-	    port > 0xffff) {
-		return -EINVAL;
+	if (n != 5) {
+		return bad_line(rd, "a reg line has 4 fields");
 	}
-	r = &pr->regs[(*count)++];
-	r->used = true;
-	r->key = key;
+	if (st->count == PR_MAX_REGS) {
+		return bad_line(rd, "more than %d registrations", PR_MAX_REGS);
+	}
+	r = &st->regs[st->count];
+	if (strlen(f[1]) > 16 || !parse_number(f[1], 16, UINT64_MAX, &r->key)) {
+		return bad_line(rd, "bad reservation key '%.20s'", f[1]);
+	}
+	if (!parse_number(f[2], 10, 0xffff, &port)) {
+		return bad_line(rd, "bad relative port '%.20s'", f[2]);
+	}
 	r->rel_port = (uint16_t)port;
-	snprintf(r->port.iport, sizeof(r->port.iport), "%s", ip);
-	snprintf(r->port.tport, sizeof(r->port.tport), "%s", tp);
-	return 0;
-}
-
-static int parse(struct scsi_pr *pr, FILE *f)
-{
-	char line[3 * SCSI_PORT_NAME_MAX];
-	unsigned type = 0;
-	int holder = -1, count = 0;
-
-	if (!fgets(line, sizeof(line), f) || strncmp(line, PR_STATE_MAGIC, 8) != 0) {
-		return -EINVAL;
+	if (!parse_name(f[3], r->port.iport, sizeof(r->port.iport)) ||
+	    !parse_name(f[4], r->port.tport, sizeof(r->port.tport))) {
+		return bad_line(rd, "bad port name");
 	}
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "generation ", 11) == 0) {
-			if (sscanf(line, "generation %" SCNu32, &pr->generation) != 1) {
-				return -EINVAL;
-			}
-		} else if (strncmp(line, "reservation ", 12) == 0) {
-			if (sscanf(line, "reservation %u %d", &type, &holder) != 2) {
-				return -EINVAL;
-			}
-		} else if (load_reg(pr, line, &count) < 0) {
-			return -EINVAL;
+	for (int i = 0; i < st->count; i++) {
+		if (strcmp(st->regs[i].port.iport, r->port.iport) == 0 &&
+		    strcmp(st->regs[i].port.tport, r->port.tport) == 0) {
+			return bad_line(rd, "the nexus of line %d is registered twice",
+			                i + 1); /* reg lines counted from 1 */
 		}
 	}
-	if (type > 15 || holder >= count || (type && holder < 0 && type != 7 && type != 8)) {
-		return -EINVAL;
-	}
-	pr->type = (uint8_t)type;
-	pr->holder = type ? holder : -1;
-	pr->aptpl = true;
+	r->used = true;
+	st->count++;
 	return 0;
 }
 
-int pr_state_load(struct scsi_pr *pr)
+/* One line after the magic, its newline removed. */
+static int parse_line(const struct state_reader *rd, struct state_file *st, char *line)
 {
+	char *f[PR_STATE_FIELDS_MAX];
+	int n = split_fields(line, f, PR_STATE_FIELDS_MAX);
+	uint64_t holder;
+
+	if (n < 0) {
+		return bad_line(rd, "not a state line");
+	}
+	if (strcmp(f[0], "generation") == 0) {
+		if (n != 2 || st->has_generation ||
+		    !parse_number(f[1], 10, UINT32_MAX, &st->generation)) {
+			return bad_line(rd, "bad generation line");
+		}
+		st->has_generation = true;
+		return 0;
+	}
+	if (strcmp(f[0], "reservation") == 0) {
+		if (n != 3 || st->has_reservation || !parse_number(f[1], 10, 15, &st->type)) {
+			return bad_line(rd, "bad reservation line");
+		}
+		if (strcmp(f[2], "-1") == 0) {
+			st->holder = -1;
+		} else if (parse_number(f[2], 10, PR_MAX_REGS, &holder)) {
+			st->holder = (int64_t)holder;
+		} else {
+			return bad_line(rd, "bad reservation holder '%.20s'", f[2]);
+		}
+		st->has_reservation = true;
+		st->reservation_line = rd->line;
+		return 0;
+	}
+	if (strcmp(f[0], "reg") == 0) {
+		return load_reg(rd, st, f, n);
+	}
+	return bad_line(rd, "unknown line '%.20s'", f[0]);
+}
+
+static bool type_known(uint64_t type)
+{
+	return type == PR_TYPE_NONE || type == PR_TYPE_WE || type == PR_TYPE_EA ||
+	       type == PR_TYPE_WE_RO || type == PR_TYPE_EA_RO || type == PR_TYPE_WE_AR ||
+	       type == PR_TYPE_EA_AR;
+}
+
+/* The reservation must be one the type allows and name a registration. */
+static int check_reservation(struct state_reader *rd, const struct state_file *st)
+{
+	bool all = st->type == PR_TYPE_WE_AR || st->type == PR_TYPE_EA_AR;
+
+	rd->line = st->reservation_line;
+	if (!type_known(st->type)) {
+		return bad_line(rd, "unknown reservation type %u", (unsigned)st->type);
+	}
+	if (st->type == PR_TYPE_NONE || all) {
+		if (st->holder != -1 || (all && st->count == 0)) {
+			return bad_line(rd, "reservation type %u with holder %d",
+			                (unsigned)st->type, (int)st->holder);
+		}
+		return 0;
+	}
+	if (st->holder < 0 || st->holder >= st->count) {
+		return bad_line(rd, "the holder (%d) is not one of the %d registrations",
+		                (int)st->holder, st->count);
+	}
+	return 0;
+}
+
+static int parse(struct state_reader *rd, FILE *f, struct state_file *st)
+{
+	char line[PR_STATE_LINE_MAX];
+	size_t len;
+	int rc;
+
+	while (fgets(line, sizeof(line), f)) {
+		rd->line++;
+		len = strlen(line);
+		if (len == 0 || line[len - 1] != '\n') {
+			return bad_line(rd, "line too long or not ended");
+		}
+		line[len - 1] = '\0';
+		if (rd->line == 1) {
+			if (strcmp(line, PR_STATE_MAGIC) != 0) {
+				return bad_line(rd, "not an idm-pr 1 state file");
+			}
+			continue;
+		}
+		rc = parse_line(rd, st, line);
+		if (rc) {
+			return rc;
+		}
+	}
+	if (ferror(f)) {
+		return bad_line(rd, "read error");
+	}
+	if (rd->line == 0) {
+		rd->line = 1;
+		return bad_line(rd, "empty file");
+	}
+	return st->has_reservation ? check_reservation(rd, st) : 0;
+}
+
+int pr_state_load(struct scsi_pr *pr, char *why, size_t whylen)
+{
+	struct state_reader rd = {.path = pr->path, .why = why, .whylen = whylen};
+	struct state_file *st;
 	FILE *f = fopen(pr->path, "r");
 	int rc;
 
 	if (!f) {
-		return -errno;
+		rc = -errno;
+		if (rc != -ENOENT && why && whylen) {
+			snprintf(why, whylen, "%s: %s", pr->path, strerror(-rc));
+		}
+		return rc;
 	}
-	rc = parse(pr, f);
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	st->holder = -1;
+	rc = parse(&rd, f, st);
 	fclose(f);
-	if (rc) {
-		/* A damaged file: start clean rather than half loaded. */
-		memset(pr->regs, 0, sizeof(pr->regs));
-		pr->type = PR_TYPE_NONE;
-		pr->holder = -1;
-		pr->generation = 0;
-		pr->aptpl = false;
+	/* All or nothing: a damaged file leaves the LU clean, and the
+	 * caller refuses to start with the error. */
+	memset(pr->regs, 0, sizeof(pr->regs));
+	pr->type = PR_TYPE_NONE;
+	pr->holder = -1;
+	pr->generation = 0;
+	pr->aptpl = false;
+	if (rc == 0) {
+		memcpy(pr->regs, st->regs, sizeof(st->regs));
+		pr->generation = (uint32_t)st->generation;
+		pr->type = (uint8_t)st->type;
+		pr->holder = (int)st->holder;
+		pr->aptpl = true;
 	}
+	free(st);
 	return rc;
 }

@@ -67,7 +67,7 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const c
 {
 	struct idm_backing *store;
 	struct scsi_lu *lu;
-	char why[200] = "";
+	char why[512] = "";
 	int rc;
 
 	if (lc->lun >= SCSI_MAX_LUNS) {
@@ -92,10 +92,10 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const c
 	t->luns.lu[lc->lun] = lu;
 	t->luns.count++;
 	/* APTPL reservations a previous run saved come back now. */
-	rc = scsi_lu_set_state_dir(lu, state_dir);
+	rc = scsi_lu_set_state_dir(lu, state_dir, why, sizeof(why));
 	if (rc < 0) {
-		return fail(err, errlen, rc, "%s LUN %u: cannot load its state from %s: %s",
-			    t->iqn, lc->lun, state_dir, strerror(-rc));
+		return fail(err, errlen, rc, "%s LUN %u: cannot load its reservations: %s",
+			    t->iqn, lc->lun, why[0] ? why : strerror(-rc));
 	}
 	return 0;
 }

@@ -525,7 +525,7 @@ static void test_aptpl_round_trip(void **state)
 	uint8_t *b = p->e->buf;
 
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, dir), 0);
+	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, dir, NULL, 0), 0);
 	snprintf(path, sizeof(path), "%s/pr-iqn.2026-11.org.idm_disk1-lun0.state", dir);
 	clear_ua(p, &p->a);
 	clear_ua(p, &p->b);
@@ -540,7 +540,7 @@ static void test_aptpl_round_trip(void **state)
 	                                "iqn.2026-11.org.idm:disk1", &lu2),
 	                 0);
 	lu2->lun = 0; /* same name as LUN 0 */
-	assert_int_equal(scsi_lu_set_state_dir(lu2, dir), 0);
+	assert_int_equal(scsi_lu_set_state_dir(lu2, dir, NULL, 0), 0);
 	p->e->set.lu[1] = p->e->lu;
 	p->e->set.lu[0] = lu2;
 	p->e->lu = lu2;
@@ -570,7 +570,7 @@ static void test_aptpl_dir(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(sub, sizeof(sub), "%s/state", dir);
 	snprintf(path, sizeof(path), "%s/pr-iqn.2026-11.org.idm_disk1-lun0.state", sub);
-	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, sub), 0);
+	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, sub, NULL, 0), 0);
 	clear_ua(p, &p->a);
 	assert_int_equal(prout_full(p, &p->a, SA_REGISTER, 0, 0, KEY_A, 0x01), SCSI_STATUS_GOOD);
 	assert_int_equal(access(path, R_OK), 0);
@@ -578,7 +578,7 @@ static void test_aptpl_dir(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 	rmdir(sub);
 	rmdir(dir);
-	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, "/nonexistent-idm/a/b"), 0);
+	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, "/nonexistent-idm/a/b", NULL, 0), 0);
 	assert_int_equal(prout_full(p, &p->a, SA_REGISTER, 0, 0, KEY_A, 0x01),
 	                 SCSI_STATUS_CHECK_CONDITION);
 	t_expect_sense(p->e, SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
@@ -598,10 +598,144 @@ static void test_aptpl_damaged(void **state)
 	assert_non_null(f);
 	fputs("idm-pr 1\nreservation 3 5\nreg zz\n", f);
 	fclose(f);
-	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, dir), -EINVAL);
+	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, dir, NULL, 0), -EINVAL);
 	clear_ua(p, &p->a);
 	assert_int_equal(prin(p, &p->a, 0), SCSI_STATUS_GOOD);
 	assert_int_equal(get_be32(p->e->buf + 4), 0);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* The initiator port names READ FULL STATUS reports, in order. */
+static unsigned full_status_names(struct pr_env *p, char names[][SCSI_PORT_NAME_MAX], unsigned max)
+{
+	uint8_t *b = p->e->buf;
+	uint32_t end, off = 8;
+	unsigned n = 0;
+
+	assert_int_equal(prin(p, &p->a, 3), SCSI_STATUS_GOOD);
+	end = 8 + get_be32(b + 4);
+	while (off < end && n < max) {
+		uint32_t tid = get_be32(b + off + 20);
+
+		snprintf(names[n++], SCSI_PORT_NAME_MAX, "%s", (const char *)b + off + 28);
+		off += 24 + tid;
+	}
+	return n;
+}
+
+/* Names with a newline, spaces, '=' and '%' survive a save and a load
+ * exactly, and inject nothing. */
+static void test_aptpl_names_escaped(void **state)
+{
+	struct pr_env *p = *state;
+	char dir[] = "/tmp/idm-pr-ut-XXXXXX";
+	char path[512], why[600] = "";
+	char names[4][SCSI_PORT_NAME_MAX];
+	const uint8_t isid[6] = {0x80, 0, 0, 0, 0, 3};
+	struct ini evil = {0}, odd = {0};
+	struct scsi_lu *lu2;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pr-iqn.2026-11.org.idm_disk1-lun0.state", dir);
+	scsi_nexus_init(&evil.nexus,
+	                "iqn.test:evil\nreg 3333333333333333 1 iqn.x:inj,i,0x800000000007 t\n"
+	                "reservation 3 2",
+	                isid, "iqn.2026-11.org.idm:disk1", 1, 3);
+	scsi_nexus_init(&odd.nexus, "iqn.test: a=b %41 c\t", isid, "iqn.2026-11.org.idm:disk1", 1,
+	                4);
+	assert_int_equal(scsi_lu_set_state_dir(p->e->lu, dir, why, sizeof(why)), 0);
+	clear_ua(p, &evil);
+	clear_ua(p, &odd);
+	assert_int_equal(prout_full(p, &evil, SA_REGISTER, 0, 0, KEY_A, 0x01), SCSI_STATUS_GOOD);
+	assert_int_equal(prout_full(p, &odd, SA_REGISTER, 0, 0, KEY_B, 0x01), SCSI_STATUS_GOOD);
+	assert_int_equal(prout_full(p, &odd, SA_RESERVE, TYPE_WE, KEY_B, 0, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(prout_full(p, &odd, SA_REGISTER, 0, KEY_B, KEY_B, 0x01), SCSI_STATUS_GOOD);
+	assert_int_equal(access(path, R_OK), 0);
+	/* Restart: a new LU over the same directory. */
+	assert_int_equal(scsi_lu_create(0, &fake_store_new(BS, BLOCKS * BS, true)->b,
+	                                "iqn.2026-11.org.idm:disk1", &lu2),
+	                 0);
+	assert_int_equal(scsi_lu_set_state_dir(lu2, dir, why, sizeof(why)), 0);
+	scsi_lu_free(p->e->lu);
+	p->e->set.lu[0] = lu2;
+	p->e->lu = lu2;
+	clear_ua(p, &p->a);
+	assert_int_equal(full_status_names(p, names, 4), 2);
+	assert_string_equal(names[0], evil.nexus.initiator_port);
+	assert_string_equal(names[1], odd.nexus.initiator_port);
+	/* The holder is the odd name's registration, its type kept. */
+	assert_int_equal(prin(p, &p->a, 1), SCSI_STATUS_GOOD);
+	assert_true(get_be64(p->e->buf + 8) == KEY_B);
+	assert_int_equal(p->e->buf[21], TYPE_WE);
+	assert_int_equal(rw(p, &odd, 0x2a), SCSI_STATUS_GOOD);
+	assert_int_equal(rw(p, &evil, 0x2a), SCSI_STATUS_RESERVATION_CONFLICT);
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Each damaged file is refused with an error naming the file and the
+ * line, and loads nothing. */
+static void test_aptpl_corrupt_lines(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned line;
+	} bad[] = {
+	    {"", 1},
+	    {"idm-pr 2\n", 1},
+	    {"idm-pr 1 \n", 1},
+	    {"idm-pr 1\ngeneration x\n", 2},
+	    {"idm-pr 1\ngeneration 1 2\n", 2},
+	    {"idm-pr 1\ngeneration -1\n", 2},
+	    {"idm-pr 1\ngeneration 99999999999\n", 2},
+	    {"idm-pr 1\ngeneration 1\nfoo bar\n", 3},
+	    {"idm-pr 1\nreservation 3 0\nreg 1111 1 a,i,0x1 t\nreg 22 1 b c d\n", 4},
+	    {"idm-pr 1\nreg 1111 1 a,i,0x1 t\nreg 2222 1 b%zz t\n", 3},
+	    {"idm-pr 1\nreg 1111 1 a,i,0x1 t\nreg 2222 1 b%00 t\n", 3},
+	    {"idm-pr 1\nreg 1111 70000 a,i,0x1 t\n", 2},
+	    {"idm-pr 1\nreg 11111111111111111 1 a t\n", 2},
+	    {"idm-pr 1\nreg 1111  1 a t\n", 2},
+	    {"idm-pr 1\nreg 1111 1 a t", 2},
+	    {"idm-pr 1\nreg 1111 1 a t\nreg 2222 1 a t\n", 3},
+	    {"idm-pr 1\nreservation 3 1\nreg 1111 1 a t\n", 2},
+	    {"idm-pr 1\nreservation 2 0\nreg 1111 1 a t\n", 2},
+	    {"idm-pr 1\nreservation 7 0\nreg 1111 1 a t\n", 2},
+	    {"idm-pr 1\nreservation 1 0\nreservation 1 0\nreg 1111 1 a t\n", 3},
+	};
+	struct pr_env *p = *state;
+	char dir[] = "/tmp/idm-pr-ut-XXXXXX";
+	char path[512], want[600], why[1024];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pr-iqn.2026-11.org.idm_disk1-lun0.state", dir);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs(bad[i].text, f);
+		fclose(f);
+		why[0] = '\0';
+		print_message("case %zu\n", i);
+		assert_int_equal(scsi_lu_set_state_dir(p->e->lu, dir, why, sizeof(why)), -EINVAL);
+		snprintf(want, sizeof(want), "%s:%u: ", path, bad[i].line);
+		assert_ptr_not_equal(strstr(why, want), NULL);
+		clear_ua(p, &p->a);
+		assert_int_equal(prin(p, &p->a, 0), SCSI_STATUS_GOOD);
+		assert_int_equal(get_be32(p->e->buf + 4), 0);
+	}
+	/* A good file still loads after them. */
+	{
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs("idm-pr 1\ngeneration 5\nreservation 0 -1\nreg 1111 1 a,i,0x1 t\n", f);
+		fclose(f);
+		assert_int_equal(scsi_lu_set_state_dir(p->e->lu, dir, why, sizeof(why)), 0);
+		assert_int_equal(prin(p, &p->a, 0), SCSI_STATUS_GOOD);
+		assert_int_equal(get_be32(p->e->buf), 5);
+		assert_int_equal(get_be32(p->e->buf + 4), 8);
+	}
 	unlink(path);
 	rmdir(dir);
 }
@@ -623,6 +757,8 @@ int main(void)
 	    T(test_aptpl_round_trip),
 	    T(test_aptpl_damaged),
 	    T(test_aptpl_dir),
+	    T(test_aptpl_names_escaped),
+	    T(test_aptpl_corrupt_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
