@@ -36,26 +36,51 @@ static struct scsi_lu *lookup_lu(const struct scsi_cmd *cmd)
 	return cmd->luns->lu[cmd->lun];
 }
 
-uint16_t scsi_cmd_take_ua(struct scsi_cmd *cmd)
+/* The unit attention of `lu` (LUN `lun`) the nexus of `cmd` has not
+ * seen yet, or 0; marks it seen. */
+static uint16_t take_ua_of(struct scsi_cmd *cmd, struct scsi_lu *lu, uint64_t lun)
 {
-	struct scsi_lu *lu = cmd->lu;
 	uint32_t gen;
 
-	if (!lu || !cmd->ua_seen || cmd->lun >= SCSI_MAX_LUNS) {
+	if (!lu || !cmd->ua_seen || lun >= SCSI_MAX_LUNS) {
 		return 0;
 	}
 	/* Acquire pairs with the release in scsi_lu_raise_ua(): a reactor
 	 * that sees the new generation also sees its ASC. */
 	gen = __atomic_load_n(&lu->ua_generation, __ATOMIC_ACQUIRE);
-	if (cmd->ua_seen[cmd->lun] == gen) {
+	if (cmd->ua_seen[lun] == gen) {
 		/* Then the ones only this nexus gets (reservations). */
 		if (cmd->nexus && __atomic_load_n(&lu->pr_ua_pending, __ATOMIC_ACQUIRE)) {
 			return scsi_pr_take_ua(lu, cmd->nexus);
 		}
 		return 0;
 	}
-	cmd->ua_seen[cmd->lun] = gen;
+	cmd->ua_seen[lun] = gen;
 	return lu->ua_asc;
+}
+
+uint16_t scsi_cmd_take_ua(struct scsi_cmd *cmd)
+{
+	return take_ua_of(cmd, cmd->lu, cmd->lun);
+}
+
+int scsi_cmd_check_lu(struct scsi_cmd *cmd, struct scsi_lu *lu, bool write, bool take_ua)
+{
+	uint16_t ua = take_ua ? take_ua_of(cmd, lu, lu->lun) : 0;
+
+	if (ua) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_UNIT_ATTENTION, ua);
+		return 1;
+	}
+	if (scsi_resv_conflict(lu, cmd->nexus, write)) {
+		scsi_cmd_conflict(cmd);
+		return 1;
+	}
+	if (__atomic_load_n(&lu->stopped, __ATOMIC_RELAXED)) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_NOT_READY, SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+		return 1;
+	}
+	return 0;
 }
 
 static void reset_results(struct scsi_cmd *cmd)

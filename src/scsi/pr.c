@@ -312,10 +312,16 @@ static bool pr_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n, e
 	return true;
 }
 
+/* Under pr->lock: does another nexus hold an SPC-2 reservation? */
+static bool spc2_held_by_other(const struct scsi_pr *pr, const struct scsi_nexus *n)
+{
+	return pr->r2_held && !(n && pr_port_is(&pr->r2_port, n));
+}
+
 /* Under pr->lock: does an SPC-2 reservation of another nexus stop it? */
 static bool spc2_conflicts(const struct scsi_pr *pr, const struct scsi_nexus *n, const uint8_t *cdb)
 {
-	if (!pr->r2_held || (n && pr_port_is(&pr->r2_port, n))) {
+	if (!spc2_held_by_other(pr, n)) {
 		return false;
 	}
 	switch (cdb[0]) {
@@ -345,6 +351,20 @@ int scsi_resv_check(struct scsi_cmd *cmd)
 		return 1;
 	}
 	return 0;
+}
+
+bool scsi_resv_conflict(struct scsi_lu *lu, const struct scsi_nexus *n, bool write)
+{
+	struct scsi_pr *pr = lu->pr;
+	bool conflict;
+
+	if (!__atomic_load_n(&lu->resv_active, __ATOMIC_ACQUIRE)) {
+		return false;
+	}
+	pthread_mutex_lock(&pr->lock);
+	conflict = spc2_held_by_other(pr, n) || pr_conflicts(pr, n, write ? RESV_WRITE : RESV_READ);
+	pthread_mutex_unlock(&pr->lock);
+	return conflict;
 }
 
 /* ---- PERSISTENT RESERVE IN ---- */

@@ -106,6 +106,9 @@ void pr_state_remove(struct scsi_pr *pr);
 /* Reservation conflict checks (cdb.c calls these when resv_active):
  * 1 with RESERVATION CONFLICT set, else 0. */
 int scsi_resv_check(struct scsi_cmd *cmd);
+/* Would a READ (write false) or WRITE from nexus `n` to `lu` meet a
+ * reservation conflict? Lock-free while no reservation exists. */
+bool scsi_resv_conflict(struct scsi_lu *lu, const struct scsi_nexus *n, bool write);
 /* Per-nexus unit attention, or 0 (cdb.c, when pr_ua_pending). */
 uint16_t scsi_pr_take_ua(struct scsi_lu *lu, const struct scsi_nexus *n);
 

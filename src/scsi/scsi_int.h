@@ -138,6 +138,11 @@ void scsi_cmd_put_data(struct scsi_cmd *cmd, const uint8_t *buf, uint32_t len);
 int scsi_cmd_data_in(struct scsi_cmd *cmd, uint32_t alloc, uint32_t max);
 /* The unit attention this nexus has not seen yet, or 0; marks it seen. */
 uint16_t scsi_cmd_take_ua(struct scsi_cmd *cmd);
+/* Check `lu` for this command as a READ (write false) or a WRITE
+ * addressed to it would be: its unit attention (when take_ua),
+ * reservations, a stopped unit. 0, or 1 with status and sense set. For
+ * commands that reach other LUs than their own (EXTENDED COPY). */
+int scsi_cmd_check_lu(struct scsi_cmd *cmd, struct scsi_lu *lu, bool write, bool take_ua);
 
 /* Handlers, by file. */
 int scsi_inquiry_setup(struct scsi_cmd *cmd);

@@ -187,6 +187,29 @@ static struct scsi_lu *xcopy_target(const struct scsi_cmd *cmd, const struct xco
 	return NULL;
 }
 
+/*
+ * Every LU the copy names is checked as a READ of each source and a
+ * WRITE of each destination addressed to it would be, not only the LU
+ * the command was sent to: another nexus' reservation, a stopped unit
+ * and (with take_ua) this nexus' unit attention stop the copy. 0, or 1
+ * with status and sense set. A target that names no LU fails later, as
+ * COPY ABORTED, when its segment runs.
+ */
+static int xcopy_check_lus(struct scsi_cmd *cmd, const struct xcopy *x, bool take_ua)
+{
+	for (unsigned i = 0; i < x->nseg; i++) {
+		const uint8_t *d = x->seg + (size_t)i * XCOPY_B2B_LEN;
+		struct scsi_lu *src = xcopy_target(cmd, x, get_be16(d + 4));
+		struct scsi_lu *dst = xcopy_target(cmd, x, get_be16(d + 6));
+
+		if ((src && scsi_cmd_check_lu(cmd, src, false, take_ua)) ||
+		    (dst && scsi_cmd_check_lu(cmd, dst, true, take_ua))) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Copy [src_lba, +nblocks) to dst_lba in chunks; 0 or -errno. */
 static int copy_blocks(struct scsi_lu *src, uint64_t src_lba, struct scsi_lu *dst, uint64_t dst_lba,
                        uint32_t nblocks, uint8_t *buf, struct xcopy *x)
@@ -285,7 +308,7 @@ void scsi_xcopy_exec(struct scsi_cmd *cmd)
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	if (scsi_buffer_short(cmd) || xcopy_parse(cmd, &x) < 0) {
+	if (scsi_buffer_short(cmd) || xcopy_parse(cmd, &x) < 0 || xcopy_check_lus(cmd, &x, true)) {
 		scsi_cmd_complete(cmd);
 		return;
 	}

@@ -220,7 +220,217 @@ static void test_ports(void **state)
 	}
 }
 
+/* ---- a copy between two LUs, seen from two initiators ---- */
+
+#define BIG_BLOCKS 16384 /* 8 MiB: several 1 MiB chunks */
+
+struct ini {
+	struct scsi_nexus nexus;
+	uint32_t ua_seen[SCSI_MAX_LUNS];
+};
+
+struct two {
+	struct t_env *e;
+	struct scsi_lu *lu1;
+	struct fake_store *fs1;
+	struct ini a, b;
+	struct scsi_cmd cmd; /* a second command beside e->cmd */
+	uint8_t cdb[16];
+	unsigned done_calls;
+};
+
+static int two_setup(void **state)
+{
+	struct two *t = calloc(1, sizeof(*t));
+	const uint8_t isid_a[6] = {0x80, 0, 0, 0, 0, 1}, isid_b[6] = {0x80, 0, 0, 0, 0, 2};
+
+	assert_non_null(t);
+	t->e = t_env_new(BS, BIG_BLOCKS, false);
+	t->fs1 = fake_store_new(BS, (uint64_t)BIG_BLOCKS * BS, false);
+	assert_int_equal(scsi_lu_create(1, &t->fs1->b, "iqn.2026-11.org.idm:disk1", &t->lu1), 0);
+	t->e->set.lu[1] = t->lu1;
+	t->e->set.count = 2;
+	/* LU 1 starts different from LU 0, so a copy shows. */
+	for (size_t i = 0; i < (size_t)BIG_BLOCKS * BS; i++) {
+		t->fs1->mem[i] = (uint8_t)(i * 13 + 1);
+	}
+	scsi_nexus_init(&t->a.nexus, "iqn.test:a", isid_a, "iqn.2026-11.org.idm:disk1", 1, 1);
+	scsi_nexus_init(&t->b.nexus, "iqn.test:b", isid_b, "iqn.2026-11.org.idm:disk1", 1, 2);
+	*state = t;
+	return 0;
+}
+
+static int two_teardown(void **state)
+{
+	struct two *t = *state;
+
+	t_env_free(t->e);
+	free(t);
+	return 0;
+}
+
+static void two_done(struct scsi_cmd *cmd)
+{
+	struct two *t = cmd->priv;
+
+	t->done_calls++;
+}
+
+/* Set up and run `cdb` from `in` on `lun` in `cmd` (WRITE data from
+ * `data`); returns the status, or 0xff while the command still runs. */
+static uint8_t run_on(struct two *t, struct scsi_cmd *cmd, uint8_t *cdb_store, struct ini *in,
+                      uint64_t lun, const uint8_t *cdb, uint8_t *data, uint32_t len)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	memcpy(cdb_store, cdb, 16);
+	cmd->luns = &t->e->set;
+	cmd->lun = lun;
+	cmd->cdb = cdb_store;
+	cmd->cdb_len = 16;
+	cmd->ua_seen = in->ua_seen;
+	cmd->nexus = &in->nexus;
+	cmd->done = two_done;
+	cmd->priv = t;
+	if (scsi_cmd_setup(cmd) != 0) {
+		return cmd->status;
+	}
+	cmd->data = data;
+	cmd->data_cap = len;
+	t->done_calls = 0;
+	scsi_cmd_exec(cmd);
+	return t->done_calls ? cmd->status : 0xff;
+}
+
+static uint8_t run_a(struct two *t, struct ini *in, uint64_t lun, const uint8_t *cdb, uint8_t *data,
+                     uint32_t len)
+{
+	return run_on(t, &t->e->cmd, t->e->cdb, in, lun, cdb, data, len);
+}
+
+/* A parameter list copying `n` blocks from LU `src` (LBA 0) to `dst` (LBA 0). */
+static uint32_t copy_list(uint8_t *p, uint8_t list_id, const struct scsi_lu *src,
+                          const struct scsi_lu *dst, uint16_t n)
+{
+	memset(p, 0, HDR + 2 * TGT + SEG);
+	p[0] = list_id;
+	put_be16(p + 2, 2 * TGT);
+	put_be32(p + 8, SEG);
+	put_target(p + HDR, src, 0xe4);
+	put_target(p + HDR + TGT, dst, 0xe4);
+	put_segment(p + HDR + 2 * TGT, 0x02, 0, 1, n, 0, 0);
+	return HDR + 2 * TGT + SEG;
+}
+
+/* EXTENDED COPY from `in`, sent to LUN 0, copying n blocks src -> dst. */
+static uint8_t copy(struct two *t, struct ini *in, const struct scsi_lu *src,
+                    const struct scsi_lu *dst, uint16_t n)
+{
+	static uint8_t p[HDR + 2 * TGT + SEG];
+	uint8_t cdb[16] = {XCOPY, 0};
+	uint32_t len = copy_list(p, 1, src, dst, n);
+
+	put_be32(cdb + 10, len);
+	return run_a(t, in, 0, cdb, p, len);
+}
+
+static uint8_t prout_on(struct two *t, struct ini *in, uint64_t lun, uint8_t sa, uint8_t type,
+                        uint64_t key, uint64_t sa_key)
+{
+	uint8_t cdb[16] = {0x5f, sa, type};
+	static uint8_t param[24];
+
+	memset(param, 0, sizeof(param));
+	put_be32(cdb + 5, sizeof(param));
+	put_be64(param, key);
+	put_be64(param + 8, sa_key);
+	return run_a(t, in, lun, cdb, param, sizeof(param));
+}
+
+static void clear_uas(struct two *t)
+{
+	uint8_t tur[16] = {0};
+
+	for (uint64_t lun = 0; lun < 2; lun++) {
+		while (run_a(t, &t->a, lun, tur, NULL, 0) != SCSI_STATUS_GOOD) {
+		}
+		while (run_a(t, &t->b, lun, tur, NULL, 0) != SCSI_STATUS_GOOD) {
+		}
+	}
+}
+
+/* LU 1's first blocks still hold their own pattern. */
+static bool lu1_untouched(struct two *t, uint32_t blocks)
+{
+	return memcmp(t->fs1->mem, t->e->fs->mem, (size_t)blocks * BS) != 0;
+}
+
+/* A copy is checked on the LUs it names as a READ of the source and a
+ * WRITE of the destination, not only on the LU it was sent to. */
+static void test_reservation_on_named_lus(void **state)
+{
+	struct two *t = *state;
+	struct scsi_lu *lu0 = t->e->lu, *lu1 = t->lu1;
+
+	clear_uas(t);
+	/* b holds LU 1 under Exclusive Access: a may neither read nor write it. */
+	assert_int_equal(prout_on(t, &t->b, 1, 0, 0, 0, 0xb), SCSI_STATUS_GOOD);
+	assert_int_equal(prout_on(t, &t->b, 1, 1, 3, 0xb, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(copy(t, &t->a, lu0, lu1, 8), SCSI_STATUS_RESERVATION_CONFLICT);
+	assert_true(lu1_untouched(t, 8));
+	assert_int_equal(copy(t, &t->a, lu1, lu0, 8), SCSI_STATUS_RESERVATION_CONFLICT);
+	/* The holder itself copies. */
+	assert_int_equal(copy(t, &t->b, lu0, lu1, 8), SCSI_STATUS_GOOD);
+	assert_memory_equal(t->fs1->mem, t->e->fs->mem, 8 * BS);
+	/* Write Exclusive: a may read LU 1 but not write it. */
+	memset(t->fs1->mem, 0x5a, 8 * BS);
+	assert_int_equal(prout_on(t, &t->b, 1, 3, 0, 0xb, 0), SCSI_STATUS_GOOD); /* CLEAR */
+	assert_int_equal(prout_on(t, &t->b, 1, 0, 0, 0, 0xb), SCSI_STATUS_GOOD);
+	assert_int_equal(prout_on(t, &t->b, 1, 1, 1, 0xb, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(copy(t, &t->a, lu0, lu1, 8), SCSI_STATUS_RESERVATION_CONFLICT);
+	assert_true(lu1_untouched(t, 8));
+	assert_int_equal(copy(t, &t->a, lu1, lu0, 8), SCSI_STATUS_GOOD);
+	assert_int_equal(t->e->fs->mem[0], 0x5a);
+}
+
+static void test_spc2_reserve_on_named_lu(void **state)
+{
+	struct two *t = *state;
+	uint8_t reserve6[16] = {0x16}, release6[16] = {0x17};
+
+	clear_uas(t);
+	assert_int_equal(run_a(t, &t->b, 1, reserve6, NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(copy(t, &t->a, t->e->lu, t->lu1, 8), SCSI_STATUS_RESERVATION_CONFLICT);
+	assert_true(lu1_untouched(t, 8));
+	assert_int_equal(copy(t, &t->a, t->lu1, t->e->lu, 8), SCSI_STATUS_RESERVATION_CONFLICT);
+	assert_int_equal(run_a(t, &t->b, 1, release6, NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(copy(t, &t->a, t->e->lu, t->lu1, 8), SCSI_STATUS_GOOD);
+}
+
+static void test_stopped_and_ua_on_named_lu(void **state)
+{
+	struct two *t = *state;
+	uint8_t stop[16] = {0x1b, 0, 0, 0, 0x04}, start[16] = {0x1b, 0, 0, 0, 0x01};
+	struct scsi_cmd *cmd = &t->e->cmd;
+
+	clear_uas(t);
+	assert_int_equal(run_a(t, &t->b, 1, stop, NULL, 0), SCSI_STATUS_GOOD);
+	assert_int_equal(copy(t, &t->a, t->e->lu, t->lu1, 8), SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmd->sense[2] & 0x0f, SCSI_SENSE_NOT_READY);
+	assert_int_equal(get_be16(cmd->sense + 12), 0x0402);
+	assert_true(lu1_untouched(t, 8));
+	assert_int_equal(run_a(t, &t->b, 1, start, NULL, 0), SCSI_STATUS_GOOD);
+	/* A unit attention on LU 1 is reported once, then the copy runs. */
+	scsi_lu_raise_ua(t->lu1, SCSI_ASC_BUS_DEVICE_RESET);
+	assert_int_equal(copy(t, &t->a, t->e->lu, t->lu1, 8), SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmd->sense[2] & 0x0f, SCSI_SENSE_UNIT_ATTENTION);
+	assert_int_equal(get_be16(cmd->sense + 12), SCSI_ASC_BUS_DEVICE_RESET);
+	assert_true(lu1_untouched(t, 8));
+	assert_int_equal(copy(t, &t->a, t->e->lu, t->lu1, 8), SCSI_STATUS_GOOD);
+	assert_memory_equal(t->fs1->mem, t->e->fs->mem, 8 * BS);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
+#define T2(f) cmocka_unit_test_setup_teardown(f, two_setup, two_teardown)
 
 int main(void)
 {
@@ -229,6 +439,9 @@ int main(void)
 	    T(test_operating_parameters),
 	    T(test_descriptor_errors),
 	    T(test_ports),
+	    T2(test_reservation_on_named_lus),
+	    T2(test_spc2_reserve_on_named_lu),
+	    T2(test_stopped_and_ua_on_named_lu),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
