@@ -6,9 +6,11 @@
  * (SPC-4 6.18): COPY STATUS, OPERATING PARAMETERS, FAILED SEGMENT
  * DETAILS.
  *
- * The copy runs synchronously inside the command in bounded chunks,
- * off the normal READ/WRITE path: it is a rare, bulk operation.
+ * The copy runs asynchronously through the stores' own I/O path, one
+ * chunk of at most 1 MiB at a time, yielding its reactor between chunks
+ * (struct xcopy_run); RECEIVE COPY STATUS reports its progress.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,10 @@
 #define ASC_UNSUPP_SEG 0x2609
 #define ASC_TGT_NOT_REACHABLE 0x0d02
 
+#define ASC_OPERATION_IN_PROGRESS 0x0016
+
+/* COPY MANAGER STATUS of RECEIVE COPY STATUS (SPC-4 6.18.3). */
+#define COPY_STATUS_IN_PROGRESS 0x00
 #define COPY_STATUS_GOOD 0x01
 #define COPY_STATUS_ERROR 0x02
 
@@ -210,126 +216,319 @@ static int xcopy_check_lus(struct scsi_cmd *cmd, const struct xcopy *x, bool tak
 	return 0;
 }
 
-/* Copy [src_lba, +nblocks) to dst_lba in chunks; 0 or -errno. */
-static int copy_blocks(struct scsi_lu *src, uint64_t src_lba, struct scsi_lu *dst, uint64_t dst_lba,
-                       uint32_t nblocks, uint8_t *buf, struct xcopy *x)
-{
-	uint32_t step = XCOPY_CHUNK / src->block_size;
-
-	while (nblocks) {
-		uint32_t n = nblocks < step ? nblocks : step;
-		int rc = scsi_store_sync(src, IDM_BACKING_READ, src_lba, n, buf);
-
-		if (rc == 0) {
-			scsi_wait_for_rmw(dst);
-			rc = scsi_store_sync(dst, IDM_BACKING_WRITE, dst_lba, n, buf);
-		}
-		if (rc) {
-			return rc;
-		}
-		src_lba += n;
-		dst_lba += n;
-		nblocks -= n;
-		x->done_bytes += (uint64_t)n * src->block_size;
-	}
-	return 0;
-}
-
 static bool range_ok(const struct scsi_lu *lu, uint64_t lba, uint32_t n)
 {
 	return lba <= lu->num_blocks && n <= lu->num_blocks - lba;
 }
 
-/* Run segment `i`; 0, or -1 with COPY ABORTED sense set. */
-static int run_segment(struct scsi_cmd *cmd, struct xcopy *x, unsigned i, uint8_t *buf)
+/* ---- results held for RECEIVE COPY RESULTS ---- */
+
+/* Under pr->lock: the results of (initiator port, list id), or NULL. */
+static struct xcopy_held *held_find(struct scsi_pr *pr, const char *iport, uint8_t list_id)
 {
-	const uint8_t *d = x->seg + (size_t)i * XCOPY_B2B_LEN;
-	struct scsi_lu *src = xcopy_target(cmd, x, get_be16(d + 4));
-	struct scsi_lu *dst = xcopy_target(cmd, x, get_be16(d + 6));
-	uint32_t nblocks = get_be16(d + 10);
-	uint64_t src_lba = get_be64(d + 12), dst_lba = get_be64(d + 20);
+	for (unsigned i = 0; i < XCOPY_HELD_MAX; i++) {
+		struct xcopy_held *h = &pr->held[i];
 
-	if (!src || !dst) {
-		scsi_cmd_set_sense(cmd, SENSE_COPY_ABORTED, ASC_TGT_NOT_REACHABLE);
-		return -1;
-	}
-	/* Same block size on both sides (checked): DC changes nothing. */
-	if (src->block_size != dst->block_size || !range_ok(src, src_lba, nblocks) ||
-	    !range_ok(dst, dst_lba, nblocks)) {
-		scsi_cmd_set_sense(cmd, SENSE_COPY_ABORTED, SCSI_ASC_NONE);
-		return -1;
-	}
-	if (copy_blocks(src, src_lba, dst, dst_lba, nblocks, buf, x) != 0) {
-		scsi_cmd_set_sense(cmd, SENSE_COPY_ABORTED, SCSI_ASC_NONE);
-		return -1;
-	}
-	return 0;
-}
-
-/* Keep the outcome for RECEIVE COPY RESULTS (LIST ID USAGE 00b/01b). */
-static void hold_results(struct scsi_cmd *cmd, const struct xcopy *x)
-{
-	struct scsi_pr *pr = cmd->lu->pr;
-	const char *iport = cmd->nexus ? cmd->nexus->initiator_port : "";
-	struct xcopy_held *h = NULL;
-
-	pthread_mutex_lock(&pr->lock);
-	for (unsigned i = 0; i < XCOPY_HELD_MAX && !h; i++) {
-		struct xcopy_held *c = &pr->held[i];
-
-		if (c->used && c->list_id == x->list_id && strcmp(c->iport, iport) == 0) {
-			h = c;
+		if (h->used && h->list_id == list_id && strcmp(h->iport, iport) == 0) {
+			return h;
 		}
 	}
-	if (!h) {
-		h = &pr->held[pr->held_next];
-		pr->held_next = (pr->held_next + 1) % XCOPY_HELD_MAX;
+	return NULL;
+}
+
+/* Under pr->lock: a slot for new results: a free one, else the next
+ * one round robin that no copy in progress uses; NULL when all are. */
+static struct xcopy_held *held_slot(struct scsi_pr *pr)
+{
+	for (unsigned i = 0; i < XCOPY_HELD_MAX; i++) {
+		if (!pr->held[i].used) {
+			return &pr->held[i];
+		}
 	}
-	memset(h, 0, sizeof(*h));
-	h->used = true;
-	h->list_id = x->list_id;
-	h->cmd_status = cmd->status;
-	h->status = cmd->status == SCSI_STATUS_GOOD ? COPY_STATUS_GOOD : COPY_STATUS_ERROR;
-	h->segments = x->done_segs;
-	h->units = x->done_bytes > UINT32_MAX ? 1 : 0;
-	h->count = (uint32_t)(h->units ? x->done_bytes >> 10 : x->done_bytes);
-	h->sense_len = cmd->sense_len < XCOPY_SENSE_LEN ? cmd->sense_len : XCOPY_SENSE_LEN;
-	memcpy(h->sense, cmd->sense, h->sense_len);
-	snprintf(h->iport, sizeof(h->iport), "%s", iport);
+	for (unsigned n = 0; n < XCOPY_HELD_MAX; n++) {
+		struct xcopy_held *h = &pr->held[pr->held_next];
+
+		pr->held_next = (pr->held_next + 1) % XCOPY_HELD_MAX;
+		if (h->status != COPY_STATUS_IN_PROGRESS) {
+			return h;
+		}
+	}
+	return NULL;
+}
+
+static const char *cmd_iport(const struct scsi_cmd *cmd)
+{
+	return cmd->nexus ? cmd->nexus->initiator_port : "";
+}
+
+/*
+ * A copy starts: its list id must not be in use by a copy of the same
+ * initiator still running (OPERATION IN PROGRESS, SPC-4 6.4.1). With
+ * LIST ID USAGE 00b/01b its progress is published from now on. 0, or 1
+ * with sense set.
+ */
+static int held_begin(struct scsi_cmd *cmd, const struct xcopy *x, bool hold)
+{
+	struct scsi_pr *pr = cmd->lu->pr;
+	struct xcopy_held *h;
+	int rc = 0;
+
+	pthread_mutex_lock(&pr->lock);
+	h = held_find(pr, cmd_iport(cmd), x->list_id);
+	if (h && h->status == COPY_STATUS_IN_PROGRESS) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, ASC_OPERATION_IN_PROGRESS);
+		rc = 1;
+	} else if (hold && (h || (h = held_slot(pr)) != NULL)) {
+		memset(h, 0, sizeof(*h));
+		h->used = true;
+		h->list_id = x->list_id;
+		h->status = COPY_STATUS_IN_PROGRESS;
+		snprintf(h->iport, sizeof(h->iport), "%s", cmd_iport(cmd));
+	}
 	pthread_mutex_unlock(&pr->lock);
+	return rc;
+}
+
+/* Publish how far the copy got, and at the end how it ended. */
+static void held_update(struct scsi_cmd *cmd, const struct xcopy *x, bool end)
+{
+	struct scsi_pr *pr = cmd->lu->pr;
+	struct xcopy_held *h;
+
+	pthread_mutex_lock(&pr->lock);
+	h = held_find(pr, cmd_iport(cmd), x->list_id);
+	if (h) {
+		h->segments = x->done_segs;
+		h->units = x->done_bytes > UINT32_MAX ? 1 : 0;
+		h->count = (uint32_t)(h->units ? x->done_bytes >> 10 : x->done_bytes);
+	}
+	if (h && end) {
+		h->cmd_status = cmd->status;
+		h->status = cmd->status == SCSI_STATUS_GOOD ? COPY_STATUS_GOOD : COPY_STATUS_ERROR;
+		h->sense_len = cmd->sense_len < XCOPY_SENSE_LEN ? cmd->sense_len : XCOPY_SENSE_LEN;
+		memcpy(h->sense, cmd->sense, h->sense_len);
+	}
+	pthread_mutex_unlock(&pr->lock);
+}
+
+/* ---- the copy ---- */
+
+/*
+ * One EXTENDED COPY in progress. It moves one chunk (at most
+ * XCOPY_CHUNK bytes) at a time through the stores' own asynchronous
+ * I/O: a READ of the source into `buf`, then a WRITE of it to the
+ * destination. On a reactor each next chunk starts from the reactor's
+ * deferred work, after the other connections had their turn, so a long
+ * copy never holds the reactor for more than one chunk, even over a
+ * store that completes inside submit (mem, null).
+ */
+struct xcopy_run {
+	struct scsi_cmd *cmd;
+	struct xcopy x;
+	bool hold; /* results are held for RECEIVE COPY RESULTS */
+	struct idm_backing_io io;
+	struct idm_deferred resume;
+	uint8_t *buf;
+	size_t buf_cap;
+	unsigned next_seg; /* next segment descriptor to start */
+	struct scsi_lu *src, *dst;
+	uint64_t src_lba, dst_lba;
+	uint32_t left;  /* blocks of the current segment still to copy */
+	uint32_t chunk; /* blocks of the chunk in flight */
+	bool in_segment;
+	bool busy;  /* inside run_step's loop (no reactor) */
+	bool again; /* a chunk completed inside that loop */
+};
+
+/* Start segment `i`; false with COPY ABORTED sense set when it cannot
+ * run (a target that is no LU of ours, a range past the end). */
+static bool segment_start(struct xcopy_run *run, unsigned i)
+{
+	struct scsi_cmd *cmd = run->cmd;
+	const uint8_t *d = run->x.seg + (size_t)i * XCOPY_B2B_LEN;
+
+	run->src = xcopy_target(cmd, &run->x, get_be16(d + 4));
+	run->dst = xcopy_target(cmd, &run->x, get_be16(d + 6));
+	run->left = get_be16(d + 10);
+	run->src_lba = get_be64(d + 12);
+	run->dst_lba = get_be64(d + 20);
+	if (!run->src || !run->dst) {
+		scsi_cmd_set_sense(cmd, SENSE_COPY_ABORTED, ASC_TGT_NOT_REACHABLE);
+		return false;
+	}
+	/* Same block size on both sides (checked): DC changes nothing. */
+	if (run->src->block_size != run->dst->block_size ||
+	    !range_ok(run->src, run->src_lba, run->left) ||
+	    !range_ok(run->dst, run->dst_lba, run->left)) {
+		scsi_cmd_set_sense(cmd, SENSE_COPY_ABORTED, SCSI_ASC_NONE);
+		return false;
+	}
+	run->in_segment = true;
+	return true;
+}
+
+/* Pick the next chunk; false when the copy is over (done or failed). */
+static bool next_chunk(struct xcopy_run *run)
+{
+	struct scsi_cmd *cmd = run->cmd;
+	uint32_t max;
+
+	while (cmd->status == SCSI_STATUS_GOOD && run->left == 0) {
+		if (run->in_segment) {
+			run->in_segment = false;
+			run->x.done_segs++;
+		}
+		if (run->next_seg == run->x.nseg || !segment_start(run, run->next_seg++)) {
+			return false;
+		}
+	}
+	/* A reservation taken or a unit stopped while the copy runs stops
+	 * it before its next chunk, as it would the next READ or WRITE. */
+	if (cmd->status != SCSI_STATUS_GOOD || scsi_cmd_check_lu(cmd, run->src, false, false) ||
+	    scsi_cmd_check_lu(cmd, run->dst, true, false)) {
+		return false;
+	}
+	max = XCOPY_CHUNK / run->src->block_size;
+	run->chunk = run->left < max ? run->left : max;
+	return true;
+}
+
+static void chunk_io(struct xcopy_run *run, struct scsi_lu *lu, enum idm_backing_op op,
+                     uint64_t lba, void (*done)(struct idm_backing_io *io, int status))
+{
+	struct idm_backing_io *io = &run->io;
+
+	io->op = op;
+	io->offset = lba * lu->block_size;
+	io->len = run->chunk * lu->block_size;
+	io->buf = run->buf;
+	io->fua = false;
+	io->done = done;
+	io->arg = run;
+	idm_backing_submit(lu->store, io, run->cmd->reactor);
+}
+
+static void run_step(struct xcopy_run *run);
+
+static void resume_deferred(struct idm_deferred *d)
+{
+	run_step((struct xcopy_run *)((char *)d - offsetof(struct xcopy_run, resume)));
+}
+
+/* A chunk is over (moved or failed): on to the next one. */
+static void chunk_done(struct xcopy_run *run)
+{
+	if (run->cmd->reactor) {
+		idm_reactor_defer(run->cmd->reactor, &run->resume);
+	} else if (run->busy) {
+		run->again = true;
+	} else {
+		run_step(run);
+	}
+}
+
+static void write_done(struct idm_backing_io *io, int status)
+{
+	struct xcopy_run *run = io->arg;
+
+	if (status < 0) {
+		scsi_cmd_set_sense(run->cmd, SENSE_COPY_ABORTED, SCSI_ASC_WRITE_ERROR);
+	} else {
+		run->src_lba += run->chunk;
+		run->dst_lba += run->chunk;
+		run->left -= run->chunk;
+		run->x.done_bytes += (uint64_t)run->chunk * run->src->block_size;
+		if (run->hold) {
+			held_update(run->cmd, &run->x, false);
+		}
+	}
+	chunk_done(run);
+}
+
+static void read_done(struct idm_backing_io *io, int status)
+{
+	struct xcopy_run *run = io->arg;
+
+	if (status < 0) {
+		scsi_cmd_set_sense(run->cmd, SENSE_COPY_ABORTED, SCSI_ASC_READ_ERROR);
+		chunk_done(run);
+		return;
+	}
+	scsi_wait_for_rmw(run->dst);
+	chunk_io(run, run->dst, IDM_BACKING_WRITE, run->dst_lba, write_done);
+}
+
+static void run_finish(struct xcopy_run *run)
+{
+	struct scsi_cmd *cmd = run->cmd;
+
+	if (run->hold) {
+		held_update(cmd, &run->x, true);
+	}
+	idm_buf_put(cmd->reactor, run->buf, run->buf_cap);
+	free(run);
+	scsi_cmd_complete(cmd);
+}
+
+/* Start chunks until one is in flight or the copy is over. A loop, not
+ * recursion, when stores complete inside submit and no reactor runs. */
+static void run_step(struct xcopy_run *run)
+{
+	run->busy = true;
+	do {
+		run->again = false;
+		if (!next_chunk(run)) {
+			run->busy = false;
+			run_finish(run);
+			return;
+		}
+		chunk_io(run, run->src, IDM_BACKING_READ, run->src_lba, read_done);
+	} while (run->again);
+	run->busy = false;
+}
+
+/* A checked copy: its state and chunk buffer, or NULL (sense set). */
+static struct xcopy_run *run_new(struct scsi_cmd *cmd, const struct xcopy *x)
+{
+	struct xcopy_run *run = calloc(1, sizeof(*run));
+
+	if (run) {
+		run->buf = idm_buf_get(cmd->reactor, XCOPY_CHUNK, &run->buf_cap);
+	}
+	if (!run || !run->buf) {
+		free(run);
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
+		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
+		return NULL;
+	}
+	run->cmd = cmd;
+	run->x = *x;
+	run->hold = x->usage <= XCOPY_USAGE_HOLD_MAX;
+	run->resume.fn = resume_deferred;
+	return run;
 }
 
 void scsi_xcopy_exec(struct scsi_cmd *cmd)
 {
+	struct xcopy_run *run;
 	struct xcopy x;
-	uint8_t *buf;
 
-	if (cmd->xfer_len == 0) {
+	if (cmd->xfer_len == 0 || scsi_buffer_short(cmd) || xcopy_parse(cmd, &x) < 0 ||
+	    xcopy_check_lus(cmd, &x, true)) {
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	if (scsi_buffer_short(cmd) || xcopy_parse(cmd, &x) < 0 || xcopy_check_lus(cmd, &x, true)) {
+	run = run_new(cmd, &x);
+	if (!run) {
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	buf = malloc(XCOPY_CHUNK);
-	if (!buf) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
-		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
-		scsi_cmd_complete(cmd);
+	if (held_begin(cmd, &x, run->hold)) {
+		run->hold = false;
+		run_finish(run);
 		return;
 	}
-	for (unsigned i = 0; i < x.nseg; i++) {
-		if (run_segment(cmd, &x, i, buf) < 0) {
-			break;
-		}
-		x.done_segs++;
-	}
-	free(buf);
-	if (x.usage <= XCOPY_USAGE_HOLD_MAX) {
-		hold_results(cmd, &x);
-	}
-	scsi_cmd_complete(cmd);
+	run_step(run);
 }
 
 /* ---- RECEIVE COPY RESULTS ---- */
@@ -338,20 +537,15 @@ void scsi_xcopy_exec(struct scsi_cmd *cmd)
 static bool find_held(struct scsi_cmd *cmd, uint8_t list_id, struct xcopy_held *out)
 {
 	struct scsi_pr *pr = cmd->lu->pr;
-	const char *iport = cmd->nexus ? cmd->nexus->initiator_port : "";
-	bool found = false;
+	const struct xcopy_held *h;
 
 	pthread_mutex_lock(&pr->lock);
-	for (unsigned i = 0; i < XCOPY_HELD_MAX && !found; i++) {
-		const struct xcopy_held *h = &pr->held[i];
-
-		if (h->used && h->list_id == list_id && strcmp(h->iport, iport) == 0) {
-			*out = *h;
-			found = true;
-		}
+	h = held_find(pr, cmd_iport(cmd), list_id);
+	if (h) {
+		*out = *h;
 	}
 	pthread_mutex_unlock(&pr->lock);
-	return found;
+	return h != NULL;
 }
 
 int scsi_rcr_setup(struct scsi_cmd *cmd)
@@ -400,8 +594,8 @@ static uint32_t rcr_copy_status(const struct xcopy_held *h, uint8_t *buf)
 
 static uint32_t rcr_failed_segment(const struct xcopy_held *h, uint8_t *buf)
 {
-	if (h->status == COPY_STATUS_GOOD) {
-		memset(buf, 0, 4); /* nothing failed: no details */
+	if (h->status != COPY_STATUS_ERROR) {
+		memset(buf, 0, 4); /* nothing failed (yet): no details */
 		return 4;
 	}
 	memset(buf, 0, 60 + XCOPY_SENSE_LEN);

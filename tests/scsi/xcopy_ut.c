@@ -236,7 +236,8 @@ struct two {
 	struct ini a, b;
 	struct scsi_cmd cmd; /* a second command beside e->cmd */
 	uint8_t cdb[16];
-	unsigned done_calls;
+	unsigned done_calls; /* of e->cmd */
+	unsigned side_done;  /* of cmd */
 };
 
 static int two_setup(void **state)
@@ -273,7 +274,11 @@ static void two_done(struct scsi_cmd *cmd)
 {
 	struct two *t = cmd->priv;
 
-	t->done_calls++;
+	if (cmd == &t->e->cmd) {
+		t->done_calls++;
+	} else {
+		t->side_done++;
+	}
 }
 
 /* Set up and run `cdb` from `in` on `lun` in `cmd` (WRITE data from
@@ -281,6 +286,8 @@ static void two_done(struct scsi_cmd *cmd)
 static uint8_t run_on(struct two *t, struct scsi_cmd *cmd, uint8_t *cdb_store, struct ini *in,
                       uint64_t lun, const uint8_t *cdb, uint8_t *data, uint32_t len)
 {
+	unsigned *done = cmd == &t->e->cmd ? &t->done_calls : &t->side_done;
+
 	memset(cmd, 0, sizeof(*cmd));
 	memcpy(cdb_store, cdb, 16);
 	cmd->luns = &t->e->set;
@@ -296,9 +303,9 @@ static uint8_t run_on(struct two *t, struct scsi_cmd *cmd, uint8_t *cdb_store, s
 	}
 	cmd->data = data;
 	cmd->data_cap = len;
-	t->done_calls = 0;
+	*done = 0;
 	scsi_cmd_exec(cmd);
-	return t->done_calls ? cmd->status : 0xff;
+	return *done ? cmd->status : 0xff;
 }
 
 static uint8_t run_a(struct two *t, struct ini *in, uint64_t lun, const uint8_t *cdb, uint8_t *data,
@@ -429,6 +436,67 @@ static void test_stopped_and_ua_on_named_lu(void **state)
 	assert_memory_equal(t->fs1->mem, t->e->fs->mem, 8 * BS);
 }
 
+/* RECEIVE COPY STATUS on the side, for list id 1, from `in`. */
+static uint8_t copy_status(struct two *t, struct ini *in, uint8_t *buf)
+{
+	uint8_t cdb[16] = {RCR, 0x00, 1};
+
+	put_be32(cdb + 10, 64);
+	return run_on(t, &t->cmd, t->cdb, in, 0, cdb, buf, 64);
+}
+
+/* A long copy goes through the store one bounded request at a time,
+ * waiting for each; RECEIVE COPY RESULTS shows its progress and the
+ * same list id cannot start twice. */
+static void test_async_progress(void **state)
+{
+	struct two *t = *state;
+	static uint8_t p[HDR + 2 * TGT + SEG], q[HDR + 2 * TGT + SEG];
+	uint8_t cdb[16] = {XCOPY, 0};
+	uint8_t st[64];
+	const uint16_t n = 12000; /* 6 MB: six chunks of at most 1 MiB */
+	uint32_t len = copy_list(p, 1, t->e->lu, t->lu1, n);
+	uint32_t last = 0;
+	unsigned requests = 0;
+
+	clear_uas(t);
+	put_be32(cdb + 10, len);
+	t->e->fs->deferred = true;
+	t->fs1->deferred = true;
+	assert_int_equal(run_a(t, &t->a, 0, cdb, p, len), 0xff);
+	while (t->done_calls == 0) {
+		struct fake_store *fs = t->e->fs->pending ? t->e->fs : t->fs1;
+
+		assert_non_null(fs->pending);
+		assert_true(fs->pending->len <= (1u << 20));
+		fake_complete(fs);
+		requests++;
+		if (t->done_calls) {
+			break;
+		}
+		/* In progress: status 00h, the count never going back. */
+		assert_int_equal(copy_status(t, &t->a, st), SCSI_STATUS_GOOD);
+		assert_int_equal(st[4], 0x00);
+		assert_true(get_be32(st + 8) >= last);
+		last = get_be32(st + 8);
+		/* The same list id from the same initiator: OPERATION IN PROGRESS. */
+		memcpy(q, p, len);
+		assert_int_equal(run_on(t, &t->cmd, t->cdb, &t->a, 0, cdb, q, len),
+		                 SCSI_STATUS_CHECK_CONDITION);
+		assert_int_equal(get_be16(t->cmd.sense + 12), 0x0016);
+	}
+	assert_int_equal(t->e->cmd.status, SCSI_STATUS_GOOD);
+	assert_true(requests >= 12); /* a read and a write per chunk */
+	assert_true(last > 0 && last < (uint32_t)n * BS);
+	assert_memory_equal(t->fs1->mem, t->e->fs->mem, (size_t)n * BS);
+	t->e->fs->deferred = false;
+	t->fs1->deferred = false;
+	assert_int_equal(copy_status(t, &t->a, st), SCSI_STATUS_GOOD);
+	assert_int_equal(st[4], 0x01);
+	assert_int_equal(get_be16(st + 5), 1);
+	assert_int_equal(get_be32(st + 8), (uint32_t)n * BS);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 #define T2(f) cmocka_unit_test_setup_teardown(f, two_setup, two_teardown)
 
@@ -442,6 +510,7 @@ int main(void)
 	    T2(test_reservation_on_named_lus),
 	    T2(test_spc2_reserve_on_named_lu),
 	    T2(test_stopped_and_ua_on_named_lu),
+	    T2(test_async_progress),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
