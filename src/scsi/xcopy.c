@@ -89,13 +89,15 @@ static int parse_targets(struct scsi_cmd *cmd, struct xcopy *x, uint32_t len)
 			scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, ASC_TOO_MANY_TGT);
 			return -1;
 		}
-		if (x->tgt[off] != XCOPY_TGT_IDENT) {
-			scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, ASC_UNSUPP_TGT);
-			return -1;
-		}
+		/* Every target descriptor type is 32 bytes long (those we
+		 * do not support too): a shorter rest is cut short. */
 		if (len - off < XCOPY_TGT_LEN) {
 			scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
 			                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
+			return -1;
+		}
+		if (x->tgt[off] != XCOPY_TGT_IDENT) {
+			scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST, ASC_UNSUPP_TGT);
 			return -1;
 		}
 		x->ntgt++;
@@ -122,7 +124,8 @@ static int parse_segments(struct scsi_cmd *cmd, struct xcopy *x, uint32_t len)
 			return -1;
 		}
 		if (get_be16(d + 2) != XCOPY_B2B_LEN - 4) {
-			scsi_cmd_bad_param(cmd, (uint16_t)(XCOPY_HDR_LEN + off + 2), -1);
+			/* The field's offset in the whole parameter list. */
+			scsi_cmd_bad_param(cmd, (uint16_t)(d + 2 - cmd->data), -1);
 			return -1;
 		}
 		x->nseg++;
