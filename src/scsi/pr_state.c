@@ -18,6 +18,7 @@
  * Written to a temporary file, fsynced, renamed over the old one and the
  * directory fsynced, so a crash leaves the old or the new state whole.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -279,20 +280,6 @@ static bool parse_number(const char *s, int base, uint64_t max, uint64_t *out)
 	return true;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	return -1;
-}
-
 /* Undo put_name() into dst (cap bytes); false when malformed. */
 static bool parse_name(const char *s, char *dst, size_t cap)
 {
@@ -302,12 +289,15 @@ static bool parse_name(const char *s, char *dst, size_t cap)
 		int c = (unsigned char)*s;
 
 		if (c == '%') {
-			int hi = hex_digit(s[1]), lo = hi < 0 ? -1 : hex_digit(s[2]);
+			char hex[3] = {s[1], s[1] ? s[2] : '\0', '\0'};
 
-			if (lo < 0 || (hi == 0 && lo == 0)) {
+			if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1])) {
 				return false;
 			}
-			c = hi << 4 | lo;
+			c = (int)strtoul(hex, NULL, 16);
+			if (c == 0) {
+				return false; /* a NUL would cut the name */
+			}
 			s += 2;
 		} else if (c <= ' ' || c > '~') {
 			return false;
