@@ -212,6 +212,7 @@ struct scsi_cmd {
 	uint32_t step_index;  /* UNMAP: next block descriptor */
 	bool step_busy;       /* inside the submit loop */
 	bool step_again;      /* a request completed inside that loop */
+	bool abort_requested; /* scsi_cmd_abort() was called */
 };
 
 /*
@@ -229,6 +230,16 @@ uint8_t *scsi_cmd_direct_buffer(struct scsi_cmd *cmd);
 /* Run the command; cmd->done runs when it completes (maybe before
  * return). cmd->data must hold xfer_len bytes (WRITE: the received data). */
 void scsi_cmd_exec(struct scsi_cmd *cmd);
+
+/* The caller aborts a command it has passed to exec and will not answer
+ * it: one that runs as many store requests (EXTENDED COPY) stops before
+ * its next one instead of running to the end. Requests in flight still
+ * complete and done still runs exactly once. Call on the command's
+ * reactor. */
+static inline void scsi_cmd_abort(struct scsi_cmd *cmd)
+{
+	cmd->abort_requested = true;
+}
 
 /* Build fixed-format sense data (0x70) into cmd and set CHECK CONDITION. */
 void scsi_cmd_set_sense(struct scsi_cmd *cmd, uint8_t key, uint16_t asc);

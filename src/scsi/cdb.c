@@ -95,6 +95,7 @@ static void reset_results(struct scsi_cmd *cmd)
 	cmd->status = SCSI_STATUS_GOOD;
 	cmd->sense_len = 0;
 	cmd->stage = 0;
+	cmd->abort_requested = false;
 }
 
 /* Checks shared by every opcode, in the order SAM-5 gives them. */

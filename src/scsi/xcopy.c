@@ -376,6 +376,9 @@ static bool next_chunk(struct xcopy_run *run)
 	struct scsi_cmd *cmd = run->cmd;
 	uint32_t max;
 
+	if (cmd->abort_requested && cmd->status == SCSI_STATUS_GOOD) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_ABORTED_COMMAND, SCSI_ASC_NONE);
+	}
 	while (cmd->status == SCSI_STATUS_GOOD && run->left == 0) {
 		if (run->in_segment) {
 			run->in_segment = false;

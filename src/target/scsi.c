@@ -386,7 +386,9 @@ void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf)
 	tt->t->state = IDM_TASK_ABORTING;
 	switch (tt->phase) {
 	case TGT_PH_EXEC:
-		/* The store still writes into the buffer: wait for it. */
+		/* The store still writes into the buffer: wait for it. A
+		 * long command (EXTENDED COPY) stops at its next step. */
+		scsi_cmd_abort(&tt->cmd);
 		if (tmf) {
 			tt->tmf_waiter = tmf;
 			tmf->tmf_pending++;

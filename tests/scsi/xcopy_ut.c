@@ -497,6 +497,37 @@ static void test_async_progress(void **state)
 	assert_int_equal(get_be32(st + 8), (uint32_t)n * BS);
 }
 
+/* An aborted copy stops before its next chunk; done runs once. */
+static void test_abort(void **state)
+{
+	struct two *t = *state;
+	static uint8_t p[HDR + 2 * TGT + SEG];
+	uint8_t cdb[16] = {XCOPY, 0};
+	uint8_t st[64];
+	uint32_t len = copy_list(p, 1, t->e->lu, t->lu1, 12000);
+
+	clear_uas(t);
+	put_be32(cdb + 10, len);
+	t->e->fs->deferred = true;
+	t->fs1->deferred = true;
+	assert_int_equal(run_a(t, &t->a, 0, cdb, p, len), 0xff);
+	fake_complete(t->e->fs); /* the first chunk's READ */
+	scsi_cmd_abort(&t->e->cmd);
+	assert_int_equal(t->done_calls, 0);
+	fake_complete(t->fs1); /* its WRITE, in flight: it completes */
+	assert_int_equal(t->done_calls, 1);
+	assert_null(t->e->fs->pending);
+	assert_null(t->fs1->pending);
+	assert_int_equal(t->e->cmd.sense[2] & 0x0f, SCSI_SENSE_ABORTED_COMMAND);
+	assert_int_equal(t->e->fs->reads, 1);
+	t->e->fs->deferred = false;
+	t->fs1->deferred = false;
+	/* The held results say it ended with an error after one chunk. */
+	assert_int_equal(copy_status(t, &t->a, st), SCSI_STATUS_GOOD);
+	assert_int_equal(st[4], 0x02);
+	assert_int_equal(get_be32(st + 8), 1u << 20);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
 #define T2(f) cmocka_unit_test_setup_teardown(f, two_setup, two_teardown)
 
@@ -511,6 +542,7 @@ int main(void)
 	    T2(test_spc2_reserve_on_named_lu),
 	    T2(test_stopped_and_ua_on_named_lu),
 	    T2(test_async_progress),
+	    T2(test_abort),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
