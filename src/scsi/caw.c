@@ -123,6 +123,10 @@ int scsi_caw_setup(struct scsi_cmd *cmd)
 	if (cdb[1] >> RMW_PROTECT_SHIFT) {
 		return scsi_cmd_bad_field(cmd, 1, 7);
 	}
+	/* More than the Block Limits page announces (SBC-3 5.2). */
+	if (r.nblocks > scsi_max_caw(cmd->lu)) {
+		return scsi_cmd_bad_field(cmd, CAW_NBLOCKS, -1);
+	}
 	if (scsi_check_range(cmd, &r)) {
 		return 1;
 	}

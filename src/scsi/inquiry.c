@@ -198,7 +198,7 @@ static uint16_t vpd_block_limits(const struct scsi_cmd *cmd, uint8_t *p)
 	put_be16(p + 2, 1); /* optimal transfer length granularity */
 	put_be32(p + 4, SCSI_MAX_XFER_BYTES / lu->block_size);
 	put_be32(p + 8, SCSI_OPT_XFER_BYTES / lu->block_size);
-	p[1] = SCSI_MAX_CAW_BLOCKS; /* maximum COMPARE AND WRITE length */
+	p[1] = (uint8_t)scsi_max_caw(lu); /* maximum COMPARE AND WRITE length */
 	put_be32(p + 16, SCSI_MAX_UNMAP_BLOCKS);
 	put_be32(p + 20, SCSI_MAX_UNMAP_DESCRIPTORS);
 	/* Unmap granularity 1, alignment 0 (UGAVALID clear): any block. */

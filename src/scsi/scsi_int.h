@@ -247,6 +247,15 @@ void scsi_range_run(struct scsi_cmd *cmd);
  * false when there is none left. */
 bool scsi_unmap_next(struct scsi_cmd *cmd);
 
+/* Most blocks one COMPARE AND WRITE may name: its data-out holds twice
+ * as many, and no more than one WRITE's worth (64 KiB blocks: 128). */
+static inline uint32_t scsi_max_caw(const struct scsi_lu *lu)
+{
+	uint32_t n = SCSI_MAX_XFER_BYTES / (2 * lu->block_size);
+
+	return n < SCSI_MAX_CAW_BLOCKS ? n : SCSI_MAX_CAW_BLOCKS;
+}
+
 /* Most blocks one WRITE SAME may write: as many bytes as one WRITE
  * (initiators such as libiscsi's tests fill the range with a WRITE). */
 static inline uint32_t scsi_max_write_same(const struct scsi_lu *lu)

@@ -263,6 +263,28 @@ static void test_caw_lengths(void **state)
 	expect_medium_untouched(e);
 }
 
+/* With 64 KiB blocks, 255 blocks each way would be 33 MB of data-out:
+ * the limit is one WRITE's worth, as the Block Limits page says. */
+static void test_caw_large_blocks(void **state)
+{
+	struct t_env *e = t_env_new(65536, 512, false);
+	uint8_t cdb[16], vpd[16] = {0x12, 0x01, 0xb0, 0x01, 0x00};
+
+	(void)state;
+	assert_int_equal(t_run(e, vpd, 6), 0);
+	assert_int_equal(e->buf[5], 128);
+	caw_cdb(cdb, 0, 129);
+	assert_int_equal(t_run(e, cdb, 16), 1);
+	t_expect_field(e, 13, -1);
+	caw_cdb(cdb, 0, 255);
+	assert_int_equal(t_run(e, cdb, 16), 1);
+	t_expect_field(e, 13, -1);
+	caw_cdb(cdb, 0, 128);
+	assert_int_equal(t_run(e, cdb, 16), 0);
+	assert_int_equal(e->cmd.xfer_len, 16u << 20);
+	t_env_free(e);
+}
+
 /* ---- EXTENDED COPY ---- */
 
 static void xcopy_cdb(uint8_t *cdb, uint32_t len)
@@ -408,8 +430,13 @@ static void test_prout_lengths(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_unmap_lengths), T(test_mode_select_lengths), T(test_write_same_lengths),
-	    T(test_caw_lengths),   T(test_xcopy_lengths),       T(test_prout_lengths),
+	    T(test_unmap_lengths),
+	    T(test_mode_select_lengths),
+	    T(test_write_same_lengths),
+	    T(test_caw_lengths),
+	    cmocka_unit_test(test_caw_large_blocks),
+	    T(test_xcopy_lengths),
+	    T(test_prout_lengths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
