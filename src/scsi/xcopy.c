@@ -28,6 +28,8 @@
 #define XCOPY_MAX_DESC_LIST 4096
 #define XCOPY_MAX_SEG_BLOCKS 0xffffu /* the descriptor's 16-bit count */
 #define XCOPY_CHUNK (1u << 20)       /* bytes read then written per step */
+#define XCOPY_BURST_MS 1             /* reactor CPU a copy may take in a row */
+#define XCOPY_PACE_MS 1              /* ... before it sleeps this long */
 #define XCOPY_USAGE_HOLD_MAX 1       /* LIST ID USAGE 00b, 01b: hold results */
 #define XCOPY_SEG_DC 0x02
 
@@ -320,10 +322,18 @@ static void held_update(struct scsi_cmd *cmd, const struct xcopy *x, bool end)
  * One EXTENDED COPY in progress. It moves one chunk (at most
  * XCOPY_CHUNK bytes) at a time through the stores' own asynchronous
  * I/O: a READ of the source into `buf`, then a WRITE of it to the
- * destination. On a reactor each next chunk starts from the reactor's
- * deferred work, after the other connections had their turn, so a long
- * copy never holds the reactor for more than one chunk, even over a
- * store that completes inside submit (mem, null).
+ * destination. On a reactor the next chunk never starts inside the
+ * last one's completion, so a long copy holds the reactor for at most
+ * one chunk:
+ *   - after a chunk the stores moved on their own (io_uring), the next
+ *     starts from the reactor's deferred work, after the connections
+ *     ready in the same iteration;
+ *   - chunks the reactor's own CPU moves (stores that complete inside
+ *     submit: mem, null) go the same way for XCOPY_BURST_MS, then the
+ *     next starts from a timer XCOPY_PACE_MS later: the reactor stays
+ *     idle about half the time, so it still wakes at once for its
+ *     connections on a busy machine, where a reactor that never sleeps
+ *     waits for the CPU behind every other runnable task.
  */
 struct xcopy_run {
 	struct scsi_cmd *cmd;
@@ -331,6 +341,8 @@ struct xcopy_run {
 	bool hold; /* results are held for RECEIVE COPY RESULTS */
 	struct idm_backing_io io;
 	struct idm_deferred resume;
+	struct idm_timer pace;
+	uint64_t burst_start_ms; /* when the reactor last woke for the copy */
 	uint8_t *buf;
 	size_t buf_cap;
 	unsigned next_seg; /* next segment descriptor to start */
@@ -339,6 +351,8 @@ struct xcopy_run {
 	uint32_t left;  /* blocks of the current segment still to copy */
 	uint32_t chunk; /* blocks of the chunk in flight */
 	bool in_segment;
+	bool in_submit; /* inside idm_backing_submit */
+	bool cpu_chunk; /* both requests of the chunk completed inside it */
 	bool busy;  /* inside run_step's loop (no reactor) */
 	bool again; /* a chunk completed inside that loop */
 };
@@ -411,7 +425,9 @@ static void chunk_io(struct xcopy_run *run, struct scsi_lu *lu, enum idm_backing
 	io->fua = false;
 	io->done = done;
 	io->arg = run;
+	run->in_submit = true;
 	idm_backing_submit(lu->store, io, run->cmd->reactor);
+	run->in_submit = false;
 }
 
 static void run_step(struct xcopy_run *run);
@@ -421,10 +437,21 @@ static void resume_deferred(struct idm_deferred *d)
 	run_step((struct xcopy_run *)((char *)d - offsetof(struct xcopy_run, resume)));
 }
 
+static void resume_paced(struct idm_timer *t)
+{
+	struct xcopy_run *run = (struct xcopy_run *)((char *)t - offsetof(struct xcopy_run, pace));
+
+	run->burst_start_ms = idm_now_ms();
+	run_step(run);
+}
+
 /* A chunk is over (moved or failed): on to the next one. */
 static void chunk_done(struct xcopy_run *run)
 {
-	if (run->cmd->reactor) {
+	if (run->cmd->reactor && run->cpu_chunk &&
+	    idm_now_ms() - run->burst_start_ms >= XCOPY_BURST_MS) {
+		idm_timer_arm(run->cmd->reactor, &run->pace, XCOPY_PACE_MS);
+	} else if (run->cmd->reactor) {
 		idm_reactor_defer(run->cmd->reactor, &run->resume);
 	} else if (run->busy) {
 		run->again = true;
@@ -437,6 +464,7 @@ static void write_done(struct idm_backing_io *io, int status)
 {
 	struct xcopy_run *run = io->arg;
 
+	run->cpu_chunk = run->cpu_chunk && run->in_submit;
 	if (status < 0) {
 		scsi_cmd_set_sense(run->cmd, SENSE_COPY_ABORTED, SCSI_ASC_WRITE_ERROR);
 	} else {
@@ -455,6 +483,7 @@ static void read_done(struct idm_backing_io *io, int status)
 {
 	struct xcopy_run *run = io->arg;
 
+	run->cpu_chunk = run->in_submit;
 	if (status < 0) {
 		scsi_cmd_set_sense(run->cmd, SENSE_COPY_ABORTED, SCSI_ASC_READ_ERROR);
 		chunk_done(run);
@@ -511,6 +540,8 @@ static struct xcopy_run *run_new(struct scsi_cmd *cmd, const struct xcopy *x)
 	run->x = *x;
 	run->hold = x->usage <= XCOPY_USAGE_HOLD_MAX;
 	run->resume.fn = resume_deferred;
+	run->pace.fn = resume_paced;
+	run->burst_start_ms = idm_now_ms();
 	return run;
 }
 
