@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * xcopy_latency: does a long EXTENDED COPY stall the other connections of
- * the target? Two sessions (libiscsi) to one LU: the reader sends 4 KiB
+ * xcopy_check: EXTENDED COPY seen from two sessions.
+ *
+ * With -R LUN: a copy between the LU and LUN, which the other session holds
+ * under Exclusive Access, gets RESERVATION CONFLICT either way, and copies
+ * once the reservation is cleared.
+ *
+ * Then: does a long EXTENDED COPY stall the other connections of the
+ * target? Two sessions (libiscsi) to one LU: the reader sends 4 KiB
  * READ(10)s at queue depth 1 and times each; the copier sends EXTENDED
  * COPY (LID1) commands moving SEGMENTS x BLOCKS blocks from the first
  * half of the LU to the second, one at a time with pauses as long as a
@@ -10,10 +16,11 @@
  * turns, so both see the same background load of the machine). While a
  * copy runs, RECEIVE COPY STATUS must show it in progress.
  *
- *   xcopy_latency -p 127.0.0.1:3260 -t IQN [-l LUN] [-s SECONDS]
- *                 [-n SEGMENTS] [-b BLOCKS] [-r RATIO]
+ *   xcopy_check -p 127.0.0.1:3260 -t IQN [-l LUN] [-s SECONDS]
+ *               [-n SEGMENTS] [-b BLOCKS] [-r RATIO] [-R LUN]
  * Prints one line per kind of read (count, p50, p99 in microseconds) and the
- * copy figures; exit 0 when the bound holds.
+ * copy figures; exit 0 when every check holds, 3 when only the latency
+ * bound was missed, 1 for anything else.
  */
 #include <getopt.h>
 #include <poll.h>
@@ -36,6 +43,8 @@
 #define XCOPY_SEG 28
 #define XCOPY_MAX_SEG 64
 #define STATUS_POLL_NS 20000000ull /* RECEIVE COPY STATUS every 20 ms */
+#define HOLDER_KEY 0x686f6c646572ull
+#define EXIT_LATENCY 3 /* only the latency bound was missed */
 
 struct options {
 	const char *portal;
@@ -45,6 +54,7 @@ struct options {
 	unsigned segments;
 	unsigned blocks;
 	double ratio;
+	int resv_lun; /* -R: the LUN for the reservation check, or -1 */
 };
 
 struct samples {
@@ -171,36 +181,131 @@ static void put64(unsigned char *p, uint64_t v)
 	put32(p + 4, (uint32_t)v);
 }
 
-/* One identification target descriptor (the LU) and the segments. */
-static void build_param_list(struct bench *b)
+/* An identification descriptor target descriptor naming an LU. */
+static void put_target(unsigned char *d, const unsigned char naa[16], uint32_t block_size)
 {
-	const struct options *o = b->o;
-	unsigned char *p, *d;
-
-	b->param_len = XCOPY_HDR + XCOPY_TGT + (size_t)o->segments * XCOPY_SEG;
-	b->param = calloc(1, b->param_len);
-	p = b->param;
-	put16(p + 2, XCOPY_TGT);
-	put32(p + 8, o->segments * XCOPY_SEG);
-	d = p + XCOPY_HDR;
 	d[0] = 0xe4;
 	d[4] = 0x01; /* binary */
 	d[5] = 0x03; /* NAA, LU */
 	d[7] = 16;
-	memcpy(d + 8, b->naa, 16);
-	d[29] = (unsigned char)(b->block_size >> 16);
-	put16(d + 30, b->block_size & 0xffff);
+	memcpy(d + 8, naa, 16);
+	d[29] = (unsigned char)(block_size >> 16);
+	put16(d + 30, block_size & 0xffff);
+}
+
+/* A block to block segment descriptor between target descriptors. */
+static void put_segment(unsigned char *d, uint16_t src, uint16_t dst, uint16_t blocks,
+                        uint64_t src_lba, uint64_t dst_lba)
+{
+	d[0] = 0x02;
+	put16(d + 2, XCOPY_SEG - 4);
+	put16(d + 4, src);
+	put16(d + 6, dst);
+	put16(d + 10, blocks);
+	put64(d + 12, src_lba);
+	put64(d + 20, dst_lba);
+}
+
+/* One target descriptor (the LU) and the segments. */
+static void build_param_list(struct bench *b)
+{
+	const struct options *o = b->o;
+	unsigned char *p;
+
+	b->param_len = XCOPY_HDR + XCOPY_TGT + (size_t)o->segments * XCOPY_SEG;
+	b->param = calloc(1, b->param_len);
+	if (!b->param) {
+		return;
+	}
+	p = b->param;
+	put16(p + 2, XCOPY_TGT);
+	put32(p + 8, o->segments * XCOPY_SEG);
+	put_target(p + XCOPY_HDR, b->naa, b->block_size);
 	for (unsigned i = 0; i < o->segments; i++) {
 		uint64_t lba = (uint64_t)i * o->blocks;
 
-		d = p + XCOPY_HDR + XCOPY_TGT + (size_t)i * XCOPY_SEG;
-		d[0] = 0x02; /* block to block */
-		put16(d + 2, XCOPY_SEG - 4);
-		put16(d + 10, o->blocks);
-		put64(d + 12, lba);
-		put64(d + 20, b->half_blocks + lba);
+		put_segment(p + XCOPY_HDR + XCOPY_TGT + (size_t)i * XCOPY_SEG, 0, 0,
+		            (uint16_t)o->blocks, lba, b->half_blocks + lba);
 	}
 	b->copy_bytes = (uint64_t)o->segments * o->blocks * b->block_size;
+}
+
+/* ---- reservations on the LUs a copy names ---- */
+
+/* EXTENDED COPY of 8 blocks from `src` to `dst`, sent to the copier's
+ * LUN; its SCSI status, or -1 when it could not be sent. */
+static int copy_between(struct bench *b, const unsigned char src[16], const unsigned char dst[16])
+{
+	unsigned char p[XCOPY_HDR + 2 * XCOPY_TGT + XCOPY_SEG] = {0};
+	struct iscsi_data d = {.size = sizeof(p), .data = p};
+	struct scsi_task *t;
+	int status;
+
+	put16(p + 2, 2 * XCOPY_TGT);
+	put32(p + 8, XCOPY_SEG);
+	put_target(p + XCOPY_HDR, src, b->block_size);
+	put_target(p + XCOPY_HDR + XCOPY_TGT, dst, b->block_size);
+	put_segment(p + XCOPY_HDR + 2 * XCOPY_TGT, 0, 1, 8, 0, 0);
+	t = iscsi_extended_copy_sync(b->copier, b->o->lun, &d);
+	if (!t) {
+		return -1;
+	}
+	status = t->status;
+	scsi_free_scsi_task(t);
+	return status;
+}
+
+static int prout(struct iscsi_context *ctx, int lun, int sa, int type, uint64_t key,
+                 uint64_t sa_key)
+{
+	struct scsi_persistent_reserve_out_basic p = {.reservation_key = key,
+	                                              .service_action_reservation_key = sa_key};
+	struct scsi_task *t = iscsi_persistent_reserve_out_sync(ctx, lun, sa, 0, type, &p);
+	int status = t ? t->status : -1;
+
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	return status;
+}
+
+static bool expect_status(const char *what, int got, int want)
+{
+	printf("%-4s %s: status 0x%02x\n", got == want ? "ok" : "FAIL", what, got & 0xff);
+	return got == want;
+}
+
+/* The reader's session holds LUN `other` under Exclusive Access: the
+ * copier's copies to and from it conflict, then run once it is cleared. */
+static bool check_reservations(struct bench *b, int other)
+{
+	unsigned char naa_other[16];
+	bool ok;
+
+	if (!find_naa(b->copier, other, naa_other)) {
+		fprintf(stderr, "VPD 83h of LUN %d failed\n", other);
+		return false;
+	}
+	ok = expect_status(
+	         "holder registers",
+	         prout(b->reader, other, SCSI_PERSISTENT_RESERVE_REGISTER, 0, 0, HOLDER_KEY),
+	         SCSI_STATUS_GOOD) &&
+	     expect_status("holder reserves (Exclusive Access)",
+	                   prout(b->reader, other, SCSI_PERSISTENT_RESERVE_RESERVE,
+	                         SCSI_PERSISTENT_RESERVE_TYPE_EXCLUSIVE_ACCESS, HOLDER_KEY, 0),
+	                   SCSI_STATUS_GOOD);
+	ok = ok &&
+	     expect_status("copy into the reserved LU", copy_between(b, b->naa, naa_other),
+	                   SCSI_STATUS_RESERVATION_CONFLICT) &&
+	     expect_status("copy out of the reserved LU", copy_between(b, naa_other, b->naa),
+	                   SCSI_STATUS_RESERVATION_CONFLICT);
+	ok = ok &&
+	     expect_status("holder clears",
+	                   prout(b->reader, other, SCSI_PERSISTENT_RESERVE_CLEAR, 0, HOLDER_KEY, 0),
+	                   SCSI_STATUS_GOOD) &&
+	     expect_status("copy after the clear", copy_between(b, b->naa, naa_other),
+	                   SCSI_STATUS_GOOD);
+	return ok;
 }
 
 static void issue_read(struct bench *b);
@@ -392,8 +497,8 @@ static double percentile_us(struct samples *s, double q)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: xcopy_latency -p PORTAL -t IQN [-l LUN] [-s SECONDS] "
-	                "[-n SEGMENTS] [-b BLOCKS] [-r RATIO]\n");
+	fprintf(stderr, "usage: xcopy_check -p PORTAL -t IQN [-l LUN] [-s SECONDS] "
+	                "[-n SEGMENTS] [-b BLOCKS] [-r RATIO] [-R LUN]\n");
 	return 2;
 }
 
@@ -401,8 +506,9 @@ static bool parse_options(int argc, char **argv, struct options *o)
 {
 	int c;
 
-	*o = (struct options){.seconds = 6, .segments = 32, .blocks = 65535, .ratio = 3};
-	while ((c = getopt(argc, argv, "p:t:l:s:n:b:r:")) != -1) {
+	*o = (struct options){
+	    .seconds = 6, .segments = 32, .blocks = 65535, .ratio = 3, .resv_lun = -1};
+	while ((c = getopt(argc, argv, "p:t:l:s:n:b:r:R:")) != -1) {
 		switch (c) {
 		case 'p':
 			o->portal = optarg;
@@ -424,6 +530,9 @@ static bool parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'r':
 			o->ratio = atof(optarg);
+			break;
+		case 'R':
+			o->resv_lun = atoi(optarg);
 			break;
 		default:
 			return false;
@@ -453,13 +562,57 @@ static bool setup(struct bench *b)
 	return b->param != NULL;
 }
 
+/* Measure and judge; 0, EXIT_LATENCY or 1. */
+static int measure(struct bench *b, struct samples *idle, struct samples *busy)
+{
+	double idle_p50, idle_p99, busy_p50, busy_p99;
+	bool ok;
+
+	b->idle = idle;
+	b->busy = busy;
+	ok = run_reads(b);
+	idle_p50 = percentile_us(idle, 0.50);
+	idle_p99 = percentile_us(idle, 0.99);
+	busy_p50 = percentile_us(busy, 0.50);
+	busy_p99 = percentile_us(busy, 0.99);
+	printf("pauses: %zu reads p50 %.0f us p99 %.0f us\n", idle->n, idle_p50, idle_p99);
+	printf("copies: %zu reads p50 %.0f us p99 %.0f us (%.1fx idle p99)\n", busy->n, busy_p50,
+	       busy_p99, idle_p99 > 0 ? busy_p99 / idle_p99 : 0);
+	printf("copied: %u copies of %.0f MiB, %.0f MiB/s; status in progress seen %u times\n",
+	       b->copies_done, (double)b->copy_bytes / 1048576.0,
+	       b->copy_ns ? (double)b->copy_bytes * b->copies_done / 1048576.0 / (b->copy_ns / 1e9)
+	                  : 0,
+	       b->status_seen_running);
+	if (!ok || b->copies_done == 0 || idle->n == 0 || busy->n == 0) {
+		printf("FAIL: the measurement did not complete\n");
+		return 1;
+	}
+	if (b->status_seen_running == 0) {
+		printf("FAIL: RECEIVE COPY STATUS never showed a copy in progress\n");
+		return 1;
+	}
+	if (busy_p99 > b->o->ratio * idle_p99) {
+		printf("FAIL: read p99 during the copy above %.1fx its idle p99\n", b->o->ratio);
+		return EXIT_LATENCY;
+	}
+	printf("ok\n");
+	return 0;
+}
+
+static void logout(struct iscsi_context *ctx)
+{
+	if (ctx) {
+		iscsi_logout_sync(ctx);
+		iscsi_destroy_context(ctx);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct bench b = {.o = &o};
 	struct samples idle = {0}, busy = {0};
-	double idle_p50, idle_p99, busy_p50, busy_p99;
-	bool ok;
+	int rc = 1;
 
 	if (!parse_options(argc, argv, &o)) {
 		return usage();
@@ -467,42 +620,15 @@ int main(int argc, char **argv)
 	srand(1);
 	idle.ns = calloc(MAX_SAMPLES, sizeof(uint64_t));
 	busy.ns = calloc(MAX_SAMPLES, sizeof(uint64_t));
-	if (!idle.ns || !busy.ns || !setup(&b)) {
-		return 1;
+	if (idle.ns && busy.ns && setup(&b) &&
+	    (o.resv_lun < 0 || check_reservations(&b, o.resv_lun))) {
+		rc = measure(&b, &idle, &busy);
 	}
-	b.idle = &idle;
-	b.busy = &busy;
-	ok = run_reads(&b);
-	idle_p50 = percentile_us(&idle, 0.50);
-	idle_p99 = percentile_us(&idle, 0.99);
-	busy_p50 = percentile_us(&busy, 0.50);
-	busy_p99 = percentile_us(&busy, 0.99);
-	printf("pauses: %zu reads p50 %.0f us p99 %.0f us\n", idle.n, idle_p50, idle_p99);
-	printf("copies: %zu reads p50 %.0f us p99 %.0f us (%.1fx idle p99)\n", busy.n, busy_p50,
-	       busy_p99, idle_p99 > 0 ? busy_p99 / idle_p99 : 0);
-	printf("copied: %u copies of %.0f MiB, %.0f MiB/s; status in progress seen %u times\n",
-	       b.copies_done, (double)b.copy_bytes / 1048576.0,
-	       b.copy_ns ? (double)b.copy_bytes * b.copies_done / 1048576.0 / (b.copy_ns / 1e9) : 0,
-	       b.status_seen_running);
-	if (!ok || b.copies_done == 0 || idle.n == 0 || busy.n == 0) {
-		printf("FAIL: the measurement did not complete\n");
-		return 1;
-	}
-	if (b.status_seen_running == 0) {
-		printf("FAIL: RECEIVE COPY STATUS never showed a copy in progress\n");
-		return 1;
-	}
-	if (busy_p99 > o.ratio * idle_p99) {
-		printf("FAIL: read p99 during the copy above %.1fx its idle p99\n", o.ratio);
-		return 1;
-	}
-	printf("ok\n");
-	iscsi_logout_sync(b.reader);
-	iscsi_logout_sync(b.copier);
-	iscsi_destroy_context(b.reader);
-	iscsi_destroy_context(b.copier);
+	fflush(stdout);
+	logout(b.reader);
+	logout(b.copier);
 	free(b.param);
 	free(idle.ns);
 	free(busy.ns);
-	return 0;
+	return rc;
 }
