@@ -51,6 +51,16 @@ struct pr_ua {
 #define XCOPY_HELD_MAX 16 /* EXTENDED COPY results held per LU */
 #define XCOPY_SENSE_LEN 18
 
+/* What EXTENDED COPY supports (xcopy.c), as RECEIVE COPY OPERATING
+ * PARAMETERS reports it (copy_results.c). */
+#define XCOPY_TGT_IDENT 0xe4 /* identification descriptor target descriptor */
+#define XCOPY_SEG_B2B 0x02   /* block to block segment descriptor */
+#define XCOPY_MAX_TGT 2      /* a source and a destination */
+#define XCOPY_MAX_SEG 64
+#define XCOPY_MAX_DESC_LIST 4096
+#define XCOPY_MAX_SEG_BLOCKS 0xffffu /* the descriptor's 16-bit count */
+#define XCOPY_USAGE_HOLD_MAX 1       /* LIST ID USAGE 00b, 01b: hold results */
+
 /* The results of one EXTENDED COPY, held for RECEIVE COPY RESULTS. */
 struct xcopy_held {
 	bool used;
@@ -111,6 +121,16 @@ int scsi_resv_check(struct scsi_cmd *cmd);
 bool scsi_resv_conflict(struct scsi_lu *lu, const struct scsi_nexus *n, bool write);
 /* Per-nexus unit attention, or 0 (cdb.c, when pr_ua_pending). */
 uint16_t scsi_pr_take_ua(struct scsi_lu *lu, const struct scsi_nexus *n);
+
+/* A copy with list id `list_id` starts on cmd's LU: OPERATION IN
+ * PROGRESS (1, sense set) while a copy of the same initiator port with
+ * that list id still runs; else 0, and with `hold` its results are held
+ * from now on (copy_results.c). */
+int xcopy_held_begin(struct scsi_cmd *cmd, uint8_t list_id, bool hold);
+/* Publish how far a held copy got, and with `end` how it ended (cmd's
+ * status and sense). */
+void xcopy_held_update(struct scsi_cmd *cmd, uint8_t list_id, uint16_t segments, uint64_t bytes,
+                       bool end);
 
 /* Set RESERVATION CONFLICT status on a command. */
 void scsi_cmd_conflict(struct scsi_cmd *cmd);
