@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 #
 # The daemon's life cycle: a bad portal (port in use, address not ours, no port), a bad
-# LUN spec or an unreadable config make idmd exit non-zero with one error line; SIGTERM
-# and SIGINT make it exit 0; a file LUN keeps its data across a restart.
+# LUN spec, an unreadable config or a damaged reservation state file make idmd exit
+# non-zero with one error line; SIGTERM and SIGINT make it exit 0; a file LUN keeps its
+# data across a restart.
 . "$(dirname "$0")/lib.sh"
 
 require_idmd
@@ -51,6 +52,13 @@ expect_refusal "missing config" --config "$TEST_TMP/none.json"
 expect_refusal "config is a directory" --config "$TEST_TMP"
 printf '{ "targets": [ { "iqn": ' >"$TEST_TMP/broken.json"
 expect_refusal "truncated JSON config" --config "$TEST_TMP/broken.json"
+# a damaged APTPL state file (a name split by a newline): refused, naming file and line
+mkdir -p "$TEST_TMP/state"
+state=$TEST_TMP/state/pr-iqn.2026-11.org.idm_daemon-lun0.state
+printf 'idm-pr 1\ngeneration 1\nreg 1111 1 a\nb t\n' >"$state"
+expect_refusal "damaged reservation state" --portal "127.0.0.1:$PORT" "${MEM[@]}" \
+	--state-dir "$TEST_TMP/state"
+grep -qF "$state:3: " "$TEST_TMP/err.txt" || fail "state error without file:line: $(cat "$TEST_TMP/err.txt")"
 port_listening "$PORT" && fail "a refused idmd left port $PORT listening"
 
 # SIGTERM and SIGINT: clean exit 0 (idmd_stop checks status and sanitizer reports)
