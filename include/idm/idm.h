@@ -179,6 +179,11 @@ struct idm_client_ops {
 	 * after this, so a pending tx_done still runs, with a negative
 	 * status. Keep t->data valid until the task's last reference goes. */
 	void (*task_abort)(struct idm_task *t);
+	/* The task's last reference is gone: no transport receive, RDMA
+	 * transfer, store I/O or client still uses t->data. Return the
+	 * buffer here, never earlier (an aborted task's bytes may still be
+	 * on the wire and are read into it, then dropped). */
+	void (*task_free)(struct idm_task *t);
 };
 
 /* What a transport can do, consulted by the core and the clients. */

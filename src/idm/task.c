@@ -178,6 +178,9 @@ void idm_task_release(struct idm_task *t)
 		return;
 	}
 	c = t->conn;
+	if (c->client && c->client->task_free) {
+		c->client->task_free(t);
+	}
 	task_unhash(c, t);
 	t->state = IDM_TASK_IDLE;
 	t->data = NULL;

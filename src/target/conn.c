@@ -234,4 +234,5 @@ const struct idm_client_ops tgt_client_ops = {
 	.state_change = state_change,
 	.conn_free = conn_free,
 	.task_abort = tgt_task_abort,
+	.task_free = tgt_task_free,
 };

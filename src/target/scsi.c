@@ -210,23 +210,31 @@ static void task_credit(struct tgt_task *tt)
 	tt->counted = false;
 }
 
+/*
+ * The target is done with the task: its MaxCmdSN credit and its reference
+ * go. The buffer stays until the last reference does (tgt_task_free): a
+ * transport may still be reading an aborted task's bytes into it.
+ */
 void tgt_task_finish(struct tgt_task *tt)
 {
-	struct idm_task *t = tt->t;
-	struct idm_conn *c = t->conn;
-
 	if (tt->phase == TGT_PH_DONE) {
 		return;
 	}
 	tt->phase = TGT_PH_DONE;
+	task_credit(tt);
+	idm_task_release(tt->t);
+}
+
+void tgt_task_free(struct idm_task *t)
+{
+	struct tgt_task *tt = tgt_task_of(t);
+
 	if (tt->buf) {
-		idm_buf_put(c->reactor, tt->buf, tt->buf_cap);
+		idm_buf_put(t->conn->reactor, tt->buf, tt->buf_cap);
 		tt->buf = NULL;
 	}
 	t->data = NULL;
 	t->data_cap = 0;
-	task_credit(tt);
-	idm_task_release(t);
 }
 
 static void task_tx_done(struct idm_task *t, int status)

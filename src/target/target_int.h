@@ -223,6 +223,7 @@ void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
 void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
 void tgt_task_abort(struct idm_task *t);
+void tgt_task_free(struct idm_task *t);
 
 /* Accept a non-SCSI request's CmdSN on a logged-in connection (0; a
  * non-immediate one advances and re-opens the window at once), or -ERANGE:
@@ -272,8 +273,9 @@ static inline struct tgt_task *tgt_task_of(struct idm_task *t)
 	return (struct tgt_task *)(void *)t->client_area;
 }
 
-/* scsi.c: end a task (buffer back, MaxCmdSN credit, reference dropped);
- * idempotent. Abort one for a TMF (`tmf` waits while its I/O runs). */
+/* scsi.c: end a task (MaxCmdSN credit, the target's reference dropped;
+ * the buffer goes with the last reference: tgt_task_free); idempotent.
+ * Abort one for a TMF (`tmf` waits while its I/O runs). */
 void tgt_task_finish(struct tgt_task *tt);
 void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf);
 /* tmf.c: every task a TMF aborted has settled. */

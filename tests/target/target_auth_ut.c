@@ -94,6 +94,7 @@ static struct idm_conn *conn_new(void)
 
 	assert_non_null(c);
 	c->transport = &fake_tp;
+	c->client = &tgt_client_ops;
 	in->sin_family = AF_INET;
 	in->sin_port = htons(3260);
 	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);

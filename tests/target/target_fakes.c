@@ -156,11 +156,25 @@ struct idm_task *idm_task_find_itt(struct idm_conn *c, uint32_t itt)
 	return NULL;
 }
 
+/* As the core: the client's task_free runs when the last reference goes. */
+static void fake_task_free(struct idm_task *t)
+{
+	if (t->conn && t->conn->client && t->conn->client->task_free) {
+		t->conn->client->task_free(t);
+	}
+}
+
+void idm_task_hold(struct idm_task *t)
+{
+	t->refcnt++;
+}
+
 void idm_task_release(struct idm_task *t)
 {
 	if (--t->refcnt > 0) {
 		return;
 	}
+	fake_task_free(t);
 	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
 		if (fk.tasks[i] == t) {
 			fk.tasks[i] = NULL;
@@ -172,6 +186,9 @@ void idm_task_release(struct idm_task *t)
 void fake_tasks_free(void)
 {
 	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		if (fk.tasks[i]) {
+			fake_task_free(fk.tasks[i]);
+		}
 		free(fk.tasks[i]);
 		fk.tasks[i] = NULL;
 	}
@@ -260,11 +277,13 @@ int idm_reactor_send(struct idm_reactor *r, void (*fn)(void *arg), void *arg)
 void *idm_buf_get(struct idm_reactor *r, size_t len, size_t *cap)
 {
 	*cap = len;
+	fk.bufs_out++;
 	return malloc(len);
 }
 
 void idm_buf_put(struct idm_reactor *r, void *buf, size_t cap)
 {
+	fk.bufs_out--;
 	free(buf);
 }
 

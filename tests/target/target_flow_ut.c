@@ -95,6 +95,7 @@ static struct idm_conn *conn_new(void)
 	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
 
 	c->transport = &fake_tp;
+	c->client = &tgt_client_ops;
 	c->reactor = (struct idm_reactor *)(void *)&fake_reactor;
 	in->sin_family = AF_INET;
 	in->sin_port = htons(3260);
@@ -609,6 +610,67 @@ static void tmf_abort_task_waits_for_io(void **state)
 	conn_gone(c);
 }
 
+/*
+ * A WRITE whose immediate data the transport is still reading (it holds a
+ * task reference) is aborted by a LOGICAL UNIT RESET, then the data comes
+ * in: the buffer stays the task's until the transport lets go, the store
+ * never sees the write, and the TMF response does not wait for the wire.
+ */
+static void lu_reset_during_immediate_data_keeps_the_buffer(void **state)
+{
+	struct idm_conn *c = logged_in();
+	struct idm_pdu p;
+	struct idm_task *t;
+	int err = 0;
+
+	pdu_make(&p, ISCSI_OP_SCSI_CMD, SCSI_CMD_FLAG_WRITE, 7, 1, NULL, 0);
+	put_be32(p.bhs + SCSI_CMD_EDTL, 4096);
+	p.bhs[SCSI_CMD_CDB] = 0x2a;
+	put_be16(p.bhs + SCSI_CMD_CDB + 7, 8);
+	t = idm_task_alloc(c, 7, &err);
+	assert_non_null(t);
+	assert_int_equal(tgt_client_ops.scsi_cmd_header(c, &p, t), 0);
+	idm_task_hold(t); /* the transport, reading the immediate data */
+	assert_non_null(t->data);
+	assert_int_equal(fk.bufs_out, 1);
+	tmf_make(&p, ISCSI_TMF_LOGICAL_UNIT_RESET, 60, IDM_RESERVED_TAG, 2, 1);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(fk.nsent, 1);
+	assert_int_equal(fk.sent[0].bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(t->state, IDM_TASK_ABORTING);
+	/* the late bytes land in a buffer that is still the task's */
+	assert_non_null(t->data);
+	assert_int_equal(fk.bufs_out, 1);
+	memset(t->data, 0x41, 4096);
+	idm_task_release(t); /* the transport is done: scsi_cmd is not called */
+	assert_int_equal(fk.bufs_out, 0);
+	assert_int_equal(live_tasks(), 0);
+	assert_int_equal(fk.written_blocks, 0);
+	conn_gone(c);
+}
+
+/* The same for solicited data: an ABORT TASK while a Data-Out is read. */
+static void abort_task_during_data_out_keeps_the_buffer(void **state)
+{
+	struct idm_conn *c = logged_in();
+	struct idm_task *t;
+	struct idm_pdu p;
+
+	t = scsi_rw(c, 3, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	assert_ptr_equal(fk.recv_task, t); /* fetching the data */
+	idm_task_hold(t);                  /* a Data-Out being read */
+	tmf_make(&p, ISCSI_TMF_ABORT_TASK, 61, 3, 2, 1);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(fk.bufs_out, 1);
+	assert_non_null(t->data);
+	idm_task_release(t);
+	assert_int_equal(fk.bufs_out, 0);
+	assert_int_equal(live_tasks(), 0);
+	assert_int_equal(fk.written_blocks, 0);
+	conn_gone(c);
+}
+
 /* PREEMPT AND ABORT: the preempted I_T nexus's task goes without a
  * response; another nexus's is untouched. */
 static void preempt_abort_reaches_only_the_preempted_nexus(void **state)
@@ -875,6 +937,8 @@ int main(void)
 		T(scsi_write_residuals),
 		T(scsi_bad_lun_and_discovery),
 		T(tmf_abort_task_waits_for_io),
+		T(lu_reset_during_immediate_data_keeps_the_buffer),
+		T(abort_task_during_data_out_keeps_the_buffer),
 		T(preempt_abort_reaches_only_the_preempted_nexus),
 		T(login_over_a_transport_not_offered),
 		T(tmf_lu_reset_and_unsupported),

@@ -251,6 +251,13 @@ static void task_read_done(struct iser_task *it, int status)
 		it->reading = false; /* the connection goes: task_abort ends the task */
 		return;
 	}
+	if (t->state != IDM_TASK_ACTIVE) {
+		/* aborted meanwhile: the data is dropped (the registered path
+		 * wrote into t->data, which the task keeps until its last
+		 * reference, this transfer's, goes) */
+		it->reading = false;
+		return;
+	}
 	if (it->pbuf) {
 		memcpy(t->data + it->off, it->pbuf->addr, it->len);
 		it->ic->c->stats.bytes_copied += it->len;
