@@ -239,8 +239,6 @@ struct idm_transport_ops {
 	/* Memory the transport may need to register (iSER); NULL for TCP. */
 	void *(*buf_alloc)(struct idm_conn *c, size_t len);
 	void (*buf_free)(struct idm_conn *c, void *buf, size_t len);
-	int (*buf_setup)(struct idm_conn *c, void *buf, size_t len);
-	void (*buf_teardown)(struct idm_conn *c, void *buf, size_t len);
 	/* Listening services. */
 	int (*svc_create)(struct idm_svc *svc);
 	int (*svc_online)(struct idm_svc *svc);

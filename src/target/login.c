@@ -73,16 +73,6 @@ void tgt_login_free(struct tgt_conn *tc)
 	tc->login = NULL;
 }
 
-void tgt_login_timeout(struct idm_timer *t)
-{
-	struct tgt_conn *tc = (struct tgt_conn *)((char *)t - offsetof(struct tgt_conn, login_timer));
-
-	if (!tc->sess) {
-		IDM_LOG_CONN(tc->ic, "login timed out");
-		idm_conn_close(tc->ic);
-	}
-}
-
 /* ---- responses ---- */
 
 static struct idm_pdu *login_rsp_alloc(struct tgt_conn *tc, uint32_t len)
@@ -528,14 +518,9 @@ static void login_final_sent(struct idm_pdu *pdu, int status)
 		return;
 	}
 	tgt_login_free(tc);
-	/* The core normally saw the final response go and already moved to
-	 * LOGGED_IN (enabling the data mover); make sure of both. */
-	if (!c->ffp && c->transport->ops->enable_datamover &&
-	    c->transport->ops->enable_datamover(c) < 0) {
-		IDM_LOG_CONN(c, "cannot enable the data mover");
-		idm_conn_close(c);
-		return;
-	}
+	/* The core saw the final response queued and moved to LOGGED_IN,
+	 * which enables the data mover (its job alone); a repeated notice
+	 * is harmless. */
 	if (c->state != IDM_CONN_LOGGED_IN) {
 		idm_conn_event(c, IDM_CE_LOGIN_OK);
 	}

@@ -180,7 +180,6 @@ struct tgt_conn {
 	struct tgt_session *sess;        /* set when the login completes */
 	struct tgt_login *login;         /* during login only */
 	struct tgt_text *text;           /* a text exchange in progress */
-	struct idm_timer login_timer;
 	/* keepalive (nop.c) */
 	struct idm_timer nop_timer;
 	uint64_t last_rx_ms;
@@ -207,7 +206,6 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c);
 /* Per PDU family. */
 void tgt_login_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 void tgt_login_free(struct tgt_conn *tc);
-void tgt_login_timeout(struct idm_timer *t);
 void tgt_text_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 void tgt_text_free(struct tgt_conn *tc);
 void tgt_nop_rx(struct tgt_conn *tc, struct idm_pdu *pdu);

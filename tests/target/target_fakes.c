@@ -101,6 +101,11 @@ void idm_conn_hold(struct idm_conn *c)
 {
 }
 
+void idm_conn_set_login_timeout(struct idm_conn *c, uint32_t seconds)
+{
+	fk.login_timeout_s = seconds;
+}
+
 void idm_conn_release(struct idm_conn *c)
 {
 }

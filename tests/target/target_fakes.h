@@ -37,6 +37,7 @@ struct fake_state {
 	struct idm_task *tasks[FAKE_MAX_TASKS];
 	uint32_t recv_len;            /* last idm_task_recv_data */
 	struct idm_task *recv_task;
+	uint32_t login_timeout_s;     /* last idm_conn_set_login_timeout */
 	int bufs_out;                 /* idm_buf_get minus idm_buf_put */
 	bool exec_async;              /* hold scsi_cmd_exec completions */
 	bool hold_tx;                 /* hold tx_done of Data-In/status */

@@ -190,8 +190,10 @@ static void login_operational_to_ffp(void **state)
 	assert_int_equal(get_be32(s->bhs + LOGIN_EXPSTATSN), 1);     /* ExpCmdSN */
 	assert_int_equal(get_be32(s->bhs + LOGIN_MAXCMDSN), 1 + 8 - 1);
 	assert_true(text_has(s, "TargetPortalGroupTag=1"));
-	assert_int_equal(fk.enable_datamover, 1);
+	/* LOGGED_IN enables the data mover in the core, not here */
+	assert_int_equal(fk.enable_datamover, 0);
 	assert_int_equal(fake_events(IDM_CE_LOGIN_OK), 1);
+	assert_int_equal(fk.login_timeout_s, srv.tun.login_timeout_s);
 	assert_non_null(tc->sess);
 	assert_null(tc->login);
 	assert_ptr_equal(c->exp_cmd_sn, &tc->sess->win.exp_cmd_sn);
@@ -200,6 +202,18 @@ static void login_operational_to_ffp(void **state)
 	conn_gone(c);
 	assert_null(srv.sessions);
 	assert_int_equal(srv.nconns, 0);
+}
+
+/* login_timeout_s from the configuration is what the core's (only) login
+ * timer runs for. */
+static void login_timeout_is_the_configured_one(void **state)
+{
+	struct idm_conn *c;
+
+	srv.tun.login_timeout_s = 40;
+	c = conn_new();
+	assert_int_equal(fk.login_timeout_s, 40);
+	conn_gone(c);
 }
 
 static void login_security_then_operational(void **state)
@@ -923,6 +937,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(login_operational_to_ffp),
+		T(login_timeout_is_the_configured_one),
 		T(login_security_then_operational),
 		T(login_two_steps),
 		T(login_status_codes),
