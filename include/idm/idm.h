@@ -111,12 +111,12 @@ struct idm_task {
 	uint32_t xfer_len;         /* bytes this command will actually move */
 	bool is_write;
 	bool is_read;
-	/* target write (Data-Out / R2T) bookkeeping */
+	/* target write bookkeeping, kept by the intake (src/idm/rx.c) */
 	uint32_t received;         /* contiguous bytes placed from offset 0 */
 	uint32_t unsol_limit;      /* bytes the initiator may send unsolicited */
-	uint32_t rx_wanted;        /* end offset asked for by buf_rx_from_ini */
-	uint32_t r2t_next;         /* next offset to request by R2T */
-	uint32_t r2t_outstanding;
+	/* what R2Ts solicited (idm_task_r2t), which Data-Out is checked against */
+	uint32_t r2t_next;         /* end of the solicited range */
+	uint32_t r2t_outstanding;  /* R2T sequences not yet ended by an F bit */
 	uint32_t r2tsn;
 	uint32_t data_sn;          /* next DataSN (Data-In) / expected (Data-Out) */
 	bool unsol_done;           /* the F bit ended unsolicited data */
@@ -125,8 +125,9 @@ struct idm_task {
 	idm_task_fn tx_done;       /* data + status have left (task may end) */
 	struct idm_task *hash_next;
 	struct idm_task *free_next;
-	void *transport_priv;
 	void *client_priv;
+	/* client_area_size bytes for the client, then the transport's
+	 * task_priv_size bytes (idm_task_transport_area) */
 	_Alignas(16) uint8_t client_area[];
 };
 
@@ -228,6 +229,9 @@ struct idm_transport_ops {
 	 * returns, when it already is). On an error return neither tx_done
 	 * nor rx_done runs for the call. */
 	int (*buf_rx_from_ini)(struct idm_task *t, uint32_t len);
+	/* Target: the intake placed a Data-Out of an active task: end a
+	 * pending buf_rx_from_ini (rx_done) or ask for more. */
+	void (*data_out_placed)(struct idm_task *t);
 	/* Login keys: the transport sees them first (iSER keys, digests). */
 	enum idm_hook_result (*negotiate_key)(struct idm_conn *c, const char *key,
 					      const char *value, char *answer, size_t cap);
@@ -257,6 +261,9 @@ struct idm_transport {
 	const char *name;                 /* "tcp", "iser" */
 	const struct idm_transport_ops *ops;
 	const struct idm_transport_caps *caps;
+	/* bytes of private state per task (idm_task_transport_area), zeroed
+	 * when the task is allocated */
+	uint32_t task_priv_size;
 };
 
 /* The TCP transport (src/transport/tcp). */
@@ -295,6 +302,7 @@ struct idm_conn {
 	struct idm_task *task_free;
 	uint8_t *task_mem;
 	uint32_t task_size;
+	uint32_t task_tp_off;             /* transport area, from the task */
 	uint32_t max_tasks;
 	uint32_t active_tasks;
 	/* debugging */

@@ -41,7 +41,7 @@ static int fake_enable_datamover(struct idm_conn *c)
 
 static const struct idm_transport_ops fake_tp_ops = {.enable_datamover = fake_enable_datamover};
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
-static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps};
+static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps, 0};
 
 static struct idm_server srv;
 static struct tgt_target targets[2];

@@ -30,7 +30,7 @@ static int fake_enable_datamover(struct idm_conn *c)
 
 static const struct idm_transport_ops fake_tp_ops = {.enable_datamover = fake_enable_datamover};
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
-static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps};
+static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps, 0};
 
 static const uint8_t isid1[6] = {0x80, 0x12, 0x34, 0x56, 0x00, 0x01};
 static const uint8_t isid2[6] = {0x80, 0x12, 0x34, 0x56, 0x00, 0x02};

@@ -374,8 +374,8 @@ static void addresses_format(void **state)
 
 static const struct idm_transport_caps tcp_caps = {.data_in_status = true};
 static const struct idm_transport_caps rdma_caps = {.rdma = true};
-static const struct idm_transport tcp_like = {"tcp", NULL, &tcp_caps};
-static const struct idm_transport rdma_like = {"iser", NULL, &rdma_caps};
+static const struct idm_transport tcp_like = {"tcp", NULL, &tcp_caps, 0};
+static const struct idm_transport rdma_like = {"iser", NULL, &rdma_caps, 0};
 
 static void sendtargets_text(void **state)
 {

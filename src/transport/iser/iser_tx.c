@@ -318,10 +318,10 @@ static int xfer_post(struct iser_task *it, enum idm_rdma_op op, uint32_t off, ui
 /* The task's iSER state, if it belongs to a live iSER connection. */
 static struct iser_task *task_state(struct idm_task *t)
 {
-	struct iser_task *it = t->transport_priv;
+	struct iser_task *it = iser_task_of(t);
 	struct iser_conn *ic = iser_conn_of(t->conn);
 
-	if (it == NULL || ic == NULL || it->ic != ic || it->t != t) {
+	if (ic == NULL || it->ic != ic || it->t != t) {
 		return NULL;
 	}
 	return ic->dead ? NULL : it;
@@ -414,6 +414,15 @@ static void rx_refuse(struct iser_task *it, const char *why)
  * plus the unsolicited length), and where that is is only known once the
  * F bit ended the unsolicited data. One Read then fetches the rest.
  */
+void iser_data_out_placed(struct idm_task *t)
+{
+	struct iser_task *it = iser_task_of(t);
+
+	if (it->ic != NULL) {
+		iser_rx_progress(it);
+	}
+}
+
 void iser_rx_progress(struct iser_task *it)
 {
 	struct idm_task *t = it->t;
