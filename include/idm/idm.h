@@ -220,14 +220,15 @@ struct idm_transport_ops {
 	void (*tx_pdu)(struct idm_conn *c, struct idm_pdu *pdu);
 	/* Target: move [off, off+len) of t->data to the initiator (Data-In
 	 * or RDMA Write); with `st`, send the status after it (in the last
-	 * Data-In when allowed). t->tx_done runs when all has left. */
+	 * Data-In when allowed). t->tx_done runs when all has left. len > 0:
+	 * the core handles a transfer of nothing. */
 	int (*buf_tx_to_ini)(struct idm_task *t, uint32_t off, uint32_t len,
 			     const struct idm_scsi_status *st);
 	/* Target: fetch [0, len) of t->data from the initiator (R2T +
 	 * Data-Out, or RDMA Read), counting what unsolicited data already
-	 * placed. t->rx_done runs when it is all in (possibly before this
-	 * returns, when it already is). On an error return neither tx_done
-	 * nor rx_done runs for the call. */
+	 * placed. t->rx_done runs when it is all in. Called only while
+	 * bytes are missing (the core ends the rest). On an error return
+	 * neither tx_done nor rx_done runs for the call. */
 	int (*buf_rx_from_ini)(struct idm_task *t, uint32_t len);
 	/* Target: the intake placed a Data-Out of an active task: end a
 	 * pending buf_rx_from_ini (rx_done) or ask for more. */

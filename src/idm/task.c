@@ -261,6 +261,16 @@ int idm_task_send_data(struct idm_task *t, uint32_t off, uint32_t len,
 	if (len > 0 && (t->data == NULL || off > t->data_cap || len > t->data_cap - off)) {
 		return -EINVAL;
 	}
+	if (len == 0) {
+		/* nothing to move: the status alone, or the transmit is done */
+		if (st) {
+			return idm_task_send_status(t, st);
+		}
+		if (t->tx_done) {
+			t->tx_done(t, 0);
+		}
+		return 0;
+	}
 	ops = t->conn->transport->ops;
 	if (ops->buf_tx_to_ini == NULL) {
 		return -ENOTSUP;
@@ -278,6 +288,13 @@ int idm_task_recv_data(struct idm_task *t, uint32_t len)
 	}
 	if (len > 0 && (t->data == NULL || len > t->data_cap)) {
 		return -EINVAL;
+	}
+	if (len == 0 || t->received >= len) {
+		/* unsolicited data already brought it all */
+		if (t->rx_done) {
+			t->rx_done(t, 0);
+		}
+		return 0;
 	}
 	ops = t->conn->transport->ops;
 	if (ops->buf_rx_from_ini == NULL) {

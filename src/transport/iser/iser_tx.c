@@ -336,15 +336,6 @@ int iser_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 	if (it == NULL) {
 		return -ENOTCONN;
 	}
-	if (len == 0) {
-		if (st) {
-			return idm_task_send_status(t, st);
-		}
-		if (t->tx_done) {
-			t->tx_done(t, 0);
-		}
-		return 0;
-	}
 	if (!(it->hdr.flags & ISER_RSV)) {
 		IDM_LOG_CONN(t->conn, "iser: read data for ITT %#x without a read STag", t->itt);
 		return -EINVAL;
@@ -367,12 +358,6 @@ int iser_buf_rx_from_ini(struct idm_task *t, uint32_t len)
 
 	if (it == NULL) {
 		return -ENOTCONN;
-	}
-	if (len == 0 || t->received >= len) {
-		if (t->rx_done) {
-			t->rx_done(t, 0);
-		}
-		return 0;
 	}
 	if (it->busy || it->reading) {
 		return -EBUSY;

@@ -376,15 +376,6 @@ int tcp_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 	};
 	int rc;
 
-	if (len == 0) {
-		if (st) {
-			return idm_task_send_status(t, st);
-		}
-		if (t->tx_done) {
-			t->tx_done(t, 0);
-		}
-		return 0;
-	}
 	if (run.burst < run.mdsl) {
 		run.mdsl = run.burst;
 	}
@@ -454,12 +445,6 @@ void tcp_rx_progress(struct idm_task *t)
 
 int tcp_buf_rx_from_ini(struct idm_task *t, uint32_t len)
 {
-	if (len == 0 || t->received >= len) {
-		if (t->rx_done) {
-			t->rx_done(t, 0);
-		}
-		return 0;
-	}
 	((struct tcp_task *)idm_task_transport_area(t))->rx_wanted = len;
 	tcp_rx_progress(t);
 	return 0;
