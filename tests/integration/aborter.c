@@ -140,43 +140,31 @@ static bool session_open(struct conn *c, const struct options *o, char *why, siz
 	return false;
 }
 
-/* Run one command with `len` bytes of immediate data (len <= FirstBurstLength). */
-static int run_cdb_out(struct conn *c, const struct options *o, const uint8_t *cdb,
-                       const uint8_t *data, uint32_t len, char *why, size_t wl)
+enum { PR_REGISTER = 0, PR_PREEMPT_AND_ABORT = 5 };
+
+/* A PERSISTENT RESERVE OUT CDB (SPC-4 6.16) and its basic 24-byte parameter list. */
+static void pr_out_build(uint8_t *cdb, uint8_t *param, uint8_t service_action, uint64_t key,
+                         uint64_t sa_key)
 {
-	uint8_t bhs[BHS_LEN];
-	uint32_t itt = c->next_itt++;
-	struct pdu p;
-	int rc;
-
-	scsi_bhs(c, o, bhs, cdb, len > 0, len, itt);
-	rc = send_pdu(c, bhs, data, len);
-	while (!rc) {
-		rc = recv_pdu(c, &p);
-		if (rc) {
-			snprintf(why, wl, "%s", strerror(-rc));
-			break;
-		}
-		rc = command_pdu(c, o, &p, itt, (uint8_t *)data, len, why, wl);
-	}
-	return rc == 1 ? 0 : rc;
-}
-
-/* PERSISTENT RESERVE OUT (SPC-4 6.16) with a basic 24-byte parameter list. */
-static int pr_out(struct conn *c, const struct options *o, uint8_t service_action, uint64_t key,
-                  uint64_t sa_key, char *why, size_t wl)
-{
-	uint8_t cdb[10] = {0x5f, service_action}, param[24] = {0};
-
-	put_be32(cdb + 5, sizeof(param));
+	memset(cdb, 0, 10);
+	memset(param, 0, 24);
+	cdb[0] = 0x5f;
+	cdb[1] = service_action;
+	put_be32(cdb + 5, 24);
 	put_be32(param, (uint32_t)(key >> 32));
 	put_be32(param + 4, (uint32_t)key);
 	put_be32(param + 8, (uint32_t)(sa_key >> 32));
 	put_be32(param + 12, (uint32_t)sa_key);
-	return run_cdb_out(c, o, cdb, param, sizeof(param), why, wl);
 }
 
-enum { PR_REGISTER = 0, PR_PREEMPT_AND_ABORT = 5 };
+static int pr_out(struct conn *c, const struct options *o, uint8_t service_action, uint64_t key,
+                  uint64_t sa_key, char *why, size_t wl)
+{
+	uint8_t cdb[10], param[24];
+
+	pr_out_build(cdb, param, service_action, key, sa_key);
+	return scsi_cmd(c, o, cdb, true, param, sizeof(param), why, wl);
+}
 
 static void set_dlen(uint8_t *bhs, uint32_t dlen)
 {
@@ -305,14 +293,10 @@ static uint32_t send_tmf(struct conn *c, const struct options *o, enum tmf_kind 
 static uint32_t send_preempt_and_abort(struct conn *c, const struct options *o, uint64_t key,
                                        uint64_t victim_key)
 {
-	uint8_t cdb[10] = {0x5f, PR_PREEMPT_AND_ABORT}, param[24] = {0}, bhs[BHS_LEN];
+	uint8_t cdb[10], param[24], bhs[BHS_LEN];
 	uint32_t itt = c->next_itt++;
 
-	put_be32(cdb + 5, sizeof(param));
-	put_be32(param, (uint32_t)(key >> 32));
-	put_be32(param + 4, (uint32_t)key);
-	put_be32(param + 8, (uint32_t)(victim_key >> 32));
-	put_be32(param + 12, (uint32_t)victim_key);
+	pr_out_build(cdb, param, PR_PREEMPT_AND_ABORT, key, victim_key);
 	scsi_bhs(c, o, bhs, cdb, true, sizeof(param), itt);
 	return send_pdu(c, bhs, param, sizeof(param)) ? 0 : itt;
 }
@@ -672,17 +656,13 @@ int main(int argc, char **argv)
 	int c;
 
 	while ((c = getopt(argc, argv, "p:t:l:T:k:")) != -1) {
-		if (c == 'p' && !split_portal(optarg, &o))
-			usage(argv[0]);
-		else if (c == 't')
-			o.iqn = optarg;
-		else if (c == 'l')
-			o.lun = (unsigned)atoi(optarg);
-		else if (c == 'T')
+		if (common_option(c, optarg, &o))
+			continue;
+		if (c == 'T')
 			o.iqn2 = optarg;
 		else if (c == 'k')
 			filter = optarg;
-		else if (c != 'p')
+		else
 			usage(argv[0]);
 	}
 	if (!o.host || !o.iqn || !o.iqn2 || o.lun > 255)

@@ -334,17 +334,13 @@ int main(int argc, char **argv)
 	int c;
 
 	while ((c = getopt(argc, argv, "p:t:l:dm:")) != -1) {
-		if (c == 'p' && !split_portal(optarg, &o))
-			usage(argv[0]);
-		else if (c == 't')
-			o.iqn = optarg;
-		else if (c == 'l')
-			o.lun = (unsigned)atoi(optarg);
-		else if (c == 'd')
+		if (common_option(c, optarg, &o))
+			continue;
+		if (c == 'd')
 			o.good_digests = true;
 		else if (c == 'm')
 			o.mode = optarg;
-		else if (c != 'p')
+		else
 			usage(argv[0]);
 	}
 	if (!o.host || !o.iqn || o.lun > 255)

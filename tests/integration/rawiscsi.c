@@ -459,15 +459,14 @@ int command_pdu(struct conn *c, const struct options *o, const struct pdu *p, ui
 }
 
 /* Run one READ(10)/WRITE(10) of `len` bytes at `lba` (512-byte blocks) to completion. */
-int scsi_io(struct conn *c, const struct options *o, bool write, uint32_t lba, uint8_t *buf,
-            uint32_t len, char *why, size_t wl)
+int scsi_cmd(struct conn *c, const struct options *o, const uint8_t *cdb, bool write, uint8_t *buf,
+             uint32_t len, char *why, size_t wl)
 {
-	uint8_t bhs[BHS_LEN], cdb[10];
+	uint8_t bhs[BHS_LEN];
 	uint32_t itt = c->next_itt++, imm = 0;
 	struct pdu p;
 	int rc;
 
-	cdb10(cdb, write ? 0x2a : 0x28, lba, (uint16_t)(len / 512));
 	scsi_bhs(c, o, bhs, cdb, write, len, itt);
 	if (write && c->immediate_data) {
 		imm = len < c->first_burst ? len : c->first_burst;
@@ -482,10 +481,21 @@ int scsi_io(struct conn *c, const struct options *o, bool write, uint32_t lba, u
 		}
 		rc = command_pdu(c, o, &p, itt, buf, len, why, wl);
 	}
+	return rc == 1 ? 0 : rc;
+}
+
+int scsi_io(struct conn *c, const struct options *o, bool write, uint32_t lba, uint8_t *buf,
+            uint32_t len, char *why, size_t wl)
+{
+	uint8_t cdb[10];
+	int rc;
+
+	cdb10(cdb, write ? 0x2a : 0x28, lba, (uint16_t)(len / 512));
+	rc = scsi_cmd(c, o, cdb, write, buf, len, why, wl);
 	if (rc < 0 && !why[0])
 		snprintf(why, wl, "%s %u bytes at LBA %u: %s", write ? "WRITE" : "READ", len, lba,
 		         strerror(-rc));
-	return rc == 1 ? 0 : rc;
+	return rc;
 }
 
 /*
@@ -592,4 +602,15 @@ bool split_portal(char *portal, struct options *o)
 		o->host = portal + 1;
 	}
 	return true;
+}
+
+bool common_option(int c, char *arg, struct options *o)
+{
+	if (c == 'p')
+		return split_portal(arg, o);
+	if (c == 't')
+		o->iqn = arg;
+	else if (c == 'l')
+		o->lun = (unsigned)atoi(arg);
+	return c == 't' || c == 'l';
 }

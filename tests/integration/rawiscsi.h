@@ -128,6 +128,10 @@ int send_data_out(struct conn *c, const struct options *o, uint32_t itt, uint32_
 /* Handle one PDU of a running command; 1 when the command finished, 0 to go on, <0 error. */
 int command_pdu(struct conn *c, const struct options *o, const struct pdu *p, uint32_t itt,
                 uint8_t *buf, uint32_t len, char *why, size_t wl);
+/* Run one command with a 10-byte CDB moving `len` bytes of `buf` (out when
+ * `write`, in otherwise; immediate data as negotiated) to completion; 0 when GOOD. */
+int scsi_cmd(struct conn *c, const struct options *o, const uint8_t *cdb, bool write, uint8_t *buf,
+             uint32_t len, char *why, size_t wl);
 /* Run one READ(10)/WRITE(10) of `len` bytes at `lba` (512-byte blocks) to completion. */
 int scsi_io(struct conn *c, const struct options *o, bool write, uint32_t lba, uint8_t *buf,
             uint32_t len, char *why, size_t wl);
@@ -143,5 +147,8 @@ void *good_session_main(void *arg);
 
 /* Split "ADDR:PORT" or "[V6]:PORT" into host and port strings (in place). */
 bool split_portal(char *portal, struct options *o);
+/* Take one of the options every raw client has: -p ADDR:PORT, -t IQN, -l LUN;
+ * false when `c` is another option or its value is bad. */
+bool common_option(int c, char *arg, struct options *o);
 
 #endif
