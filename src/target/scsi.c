@@ -288,12 +288,12 @@ static void task_respond(struct tgt_task *tt)
 /* Aborted while the store had it: now it can go, silently. */
 static void task_settle_aborted(struct tgt_task *tt)
 {
-	struct tgt_task *tmf = tt->tmf_waiter;
+	struct tgt_abort_wait *w = tt->waiter;
 
-	tt->tmf_waiter = NULL;
+	tt->waiter = NULL;
 	tgt_task_finish(tt);
-	if (tmf && --tmf->tmf_pending == 0) {
-		tgt_tmf_settled(tmf);
+	if (w && --w->pending == 0) {
+		w->settled(w);
 	}
 }
 
@@ -385,7 +385,7 @@ void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
 
 /* ---- aborts ---- */
 
-void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf)
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w)
 {
 	if (tt->aborted || tt->phase == TGT_PH_DONE) {
 		return;
@@ -395,9 +395,9 @@ void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf)
 	switch (tt->phase) {
 	case TGT_PH_EXEC:
 		/* The store still writes into the buffer: wait for it. */
-		if (tmf) {
-			tt->tmf_waiter = tmf;
-			tmf->tmf_pending++;
+		if (w) {
+			tt->waiter = w;
+			w->pending++;
 		}
 		break;
 	case TGT_PH_TX:
@@ -418,7 +418,7 @@ void tgt_task_abort(struct idm_task *t)
 		/* A TMF waiting for aborted I/O answers nobody now; the last
 		 * settled task releases it. */
 		tt->aborted = true;
-		if (tt->tmf_pending == 0) {
+		if (tt->wait.pending == 0) {
 			tgt_task_finish(tt);
 		}
 		return;

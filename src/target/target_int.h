@@ -240,12 +240,24 @@ enum tgt_task_phase {
 	TGT_PH_DONE,     /* released */
 };
 
+/*
+ * Someone waiting until aborted tasks can no longer touch the medium: a
+ * TMF (its response waits), or another reactor's share of a TMF's aborts
+ * (it reports home). `pending` counts aborted tasks whose store I/O is
+ * still in flight, plus any shares not yet reported; settled() runs when
+ * it drops to 0, on the reactor of the task that made it drop.
+ */
+struct tgt_abort_wait {
+	uint32_t pending;
+	void (*settled)(struct tgt_abort_wait *w);
+};
+
 struct tgt_task {
 	struct scsi_cmd cmd;              /* scsi_cmd.priv -> this */
 	struct idm_task *t;
 	enum tgt_task_phase phase;
-	struct tgt_task *tmf_waiter;      /* a TMF waiting for our I/O */
-	uint32_t tmf_pending;             /* TMF: aborted tasks still in I/O */
+	struct tgt_abort_wait *waiter;    /* aborted: who waits for our I/O */
+	struct tgt_abort_wait wait;       /* TMF: what its response waits for */
 	uint8_t *buf;                     /* from idm_buf_get, or NULL */
 	size_t buf_cap;
 	uint32_t cdb_xfer;                /* bytes the CDB asked to move */
@@ -273,9 +285,9 @@ static inline struct tgt_task *tgt_task_of(struct idm_task *t)
 
 /* scsi.c: end a task (MaxCmdSN credit, the target's reference dropped;
  * the buffer goes with the last reference: tgt_task_free); idempotent.
- * Abort one for a TMF (`tmf` waits while its I/O runs). */
+ * Abort one for a TMF (`w` waits while its store I/O runs). */
 void tgt_task_finish(struct tgt_task *tt);
-void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf);
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w);
 /* tmf.c: every task a TMF aborted has settled. */
 void tgt_tmf_settled(struct tgt_task *tmf);
 

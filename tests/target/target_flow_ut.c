@@ -685,6 +685,39 @@ static void abort_task_during_data_out_keeps_the_buffer(void **state)
 	conn_gone(c);
 }
 
+/*
+ * LOGICAL UNIT RESET from session A while session B's WRITE is in the
+ * store: A's response waits until B's aborted I/O has settled (B's share
+ * of the aborts runs on B's reactor and reports back).
+ */
+static void lu_reset_waits_for_another_sessions_io(void **state)
+{
+	struct idm_conn *a, *b;
+	struct idm_task *t;
+	struct idm_pdu p;
+	unsigned sent;
+
+	login_isid = isid1;
+	a = logged_in();
+	login_isid = isid2;
+	b = logged_in();
+	fk.exec_async = true;
+	t = scsi_rw(b, 4, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	t->rx_done(t, 0); /* the data is in: the store has it */
+	assert_non_null(fk.exec_pending);
+	sent = fk.nsent;
+	tmf_make(&p, ISCSI_TMF_LOGICAL_UNIT_RESET, 70, IDM_RESERVED_TAG, 2, 1);
+	tgt_client_ops.rx_pdu(a, &p);
+	assert_int_equal(fk.nsent, sent); /* held: B's write may still land */
+	fake_exec_finish();
+	assert_int_equal(fk.nsent, sent + 1); /* the TMF response, no SCSI one */
+	assert_int_equal(last_sent()->bhs[0], ISCSI_OP_TMF_RSP);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(live_tasks(), 0);
+	conn_gone(a);
+	conn_gone(b);
+}
+
 /* PREEMPT AND ABORT: the preempted I_T nexus's task goes without a
  * response; another nexus's is untouched. */
 static void preempt_abort_reaches_only_the_preempted_nexus(void **state)
@@ -954,6 +987,7 @@ int main(void)
 		T(tmf_abort_task_waits_for_io),
 		T(lu_reset_during_immediate_data_keeps_the_buffer),
 		T(abort_task_during_data_out_keeps_the_buffer),
+		T(lu_reset_waits_for_another_sessions_io),
 		T(preempt_abort_reaches_only_the_preempted_nexus),
 		T(login_over_a_transport_not_offered),
 		T(tmf_lu_reset_and_unsupported),
