@@ -301,11 +301,27 @@ static void scsi_done(struct scsi_cmd *cmd)
 {
 	struct tgt_task *tt = cmd->priv;
 
+	if (tt->wait.pending > 0) {
+		/* PREEMPT AND ABORT: the status waits until the tasks it
+		 * aborted elsewhere can no longer touch the medium */
+		tt->done_held = true;
+		return;
+	}
 	if (tt->aborted) {
 		task_settle_aborted(tt);
 		return;
 	}
 	task_respond(tt);
+}
+
+void tgt_cmd_wait_settled(struct tgt_abort_wait *w)
+{
+	struct tgt_task *tt = (struct tgt_task *)((char *)w - offsetof(struct tgt_task, wait));
+
+	if (tt->done_held) {
+		tt->done_held = false;
+		scsi_done(&tt->cmd);
+	}
 }
 
 static void task_exec(struct tgt_task *tt)

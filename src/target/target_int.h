@@ -216,7 +216,8 @@ void tgt_nop_stop(struct tgt_conn *tc);
 int tgt_async_logout_request(struct tgt_conn *tc, uint16_t within_s);
 void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 /* scsi_lu_set.abort_nexus: PREEMPT AND ABORT's aborts (ctx: the target). */
-void tgt_abort_nexus(void *ctx, struct scsi_lu *lu, const char *initiator_port);
+void tgt_abort_nexus(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu,
+		     const char *initiator_port);
 void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
 void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
@@ -272,6 +273,7 @@ struct tgt_task {
 	bool discard;                     /* write data we take and drop */
 	bool skip_exec;                   /* EDTL leaves nothing to write */
 	bool aborted;                     /* TMF or connection loss */
+	bool done_held;                   /* store done, status waits for `wait` */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
 	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
 	struct idm_scsi_status st;
@@ -288,6 +290,9 @@ static inline struct tgt_task *tgt_task_of(struct idm_task *t)
  * Abort one for a TMF (`w` waits while its store I/O runs). */
 void tgt_task_finish(struct tgt_task *tt);
 void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w);
+/* scsi.c: `wait`'s settled() for a SCSI command whose status waits for
+ * the tasks it aborted (PREEMPT AND ABORT). */
+void tgt_cmd_wait_settled(struct tgt_abort_wait *w);
 /* tmf.c: every task a TMF aborted has settled. */
 void tgt_tmf_settled(struct tgt_task *tmf);
 

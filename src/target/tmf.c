@@ -71,8 +71,8 @@ struct remote_abort {
 	struct tgt_session *s;
 	bool all_luns;
 	uint64_t lun;
-	struct tgt_task *tmf;         /* waiting TMF, or NULL */
-	struct idm_reactor *home;     /* the TMF's reactor */
+	struct tgt_task *tmf;         /* the waiting TMF or command, or NULL */
+	struct idm_reactor *home;     /* its reactor */
 	struct tgt_abort_wait wait;   /* this share's aborted I/O */
 	struct remote_abort *next;
 };
@@ -200,13 +200,19 @@ static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64
 }
 
 /* PREEMPT AND ABORT (SPC-4 5.13.11.2.2): a preempted I_T nexus's tasks on
- * the LU are aborted, without a response, on its own reactor. */
-void tgt_abort_nexus(void *ctx, struct scsi_lu *lu, const char *initiator_port)
+ * the LU are aborted, without a response, on its own reactor; the PERSISTENT
+ * RESERVE OUT's status waits until they can no longer touch the medium. */
+void tgt_abort_nexus(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu,
+		     const char *initiator_port)
 {
 	struct tgt_target *t = ctx;
 	struct abort_pick pick = {.target = t, .iport = initiator_port};
+	struct tgt_task *waiter = by ? by->priv : NULL;
 
-	abort_sessions(t->srv, &pick, false, lu->lun, NULL);
+	if (waiter) {
+		waiter->wait.settled = tgt_cmd_wait_settled;
+	}
+	abort_sessions(t->srv, &pick, false, lu->lun, waiter);
 }
 
 /* LOGICAL UNIT RESET / TARGET WARM RESET: every nexus loses its tasks

@@ -738,12 +738,12 @@ static void preempt_abort_reaches_only_the_preempted_nexus(void **state)
 	assert_string_not_equal(port_a, port_b);
 	fk.nsent = 0;
 	/* a's registration preempted: b's read still answers */
-	target.luns.abort_nexus(target.luns.abort_ctx, &lu0, port_a);
+	target.luns.abort_nexus(target.luns.abort_ctx, NULL, &lu0, port_a);
 	fake_exec_finish();
 	assert_int_equal(fk.nsent, 1);
 	/* b's preempted: its read ends without a response */
 	scsi_rw(b, 2, 2, false, SCSI_CMD_FLAG_READ, 512, 1);
-	target.luns.abort_nexus(target.luns.abort_ctx, &lu0, port_b);
+	target.luns.abort_nexus(target.luns.abort_ctx, NULL, &lu0, port_b);
 	fake_exec_finish();
 	assert_int_equal(fk.nsent, 1);
 	assert_int_equal(live_tasks(), 0);
