@@ -373,6 +373,22 @@ static inline void idm_conn_close(struct idm_conn *c)
 	idm_conn_event(c, IDM_CE_DISCONNECT);
 }
 
+/* ---- the transport, for clients (never its ops directly) ---- */
+
+/* The transport's login key hook (iSER keys, digests): true and `hook`
+ * filled when it has one, to add to the negotiation. */
+bool idm_conn_key_hook(struct idm_conn *c, struct idm_nego_hook *hook);
+/* Initiator: can `tp` reach `peer` (an RDMA route exists)? */
+bool idm_transport_reaches(const struct idm_transport *tp, const struct sockaddr *peer,
+                           socklen_t len);
+/* Initiator: connect `c` to `peer`; the state machine then gets
+ * CONNECT_DONE or TRANSPORT_FAIL. 0 or -errno (nothing started). */
+int idm_conn_connect(struct idm_conn *c, const struct sockaddr *peer, socklen_t len);
+/* Memory the transport registers once (iSER), or NULL: use plain memory.
+ * idm_conn_buf_free is false when the transport had none to free. */
+void *idm_conn_buf_alloc(struct idm_conn *c, size_t len);
+bool idm_conn_buf_free(struct idm_conn *c, void *buf, size_t len);
+
 /* ---- PDUs ---- */
 
 /* A PDU with room for `data_len` bytes of data segment (no malloc for

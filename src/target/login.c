@@ -270,14 +270,6 @@ static uint16_t login_auth_step(struct tgt_login *l, bool *transit, const char *
 	return ISCSI_LOGIN_AUTH_FAILED;
 }
 
-static enum idm_hook_result transport_hook(void *arg, const char *key, const char *value,
-					   char *answer, size_t cap)
-{
-	struct idm_conn *c = arg;
-
-	return c->transport->ops->negotiate_key(c, key, value, answer, cap);
-}
-
 /* What this target wants and supports, from the tunables. */
 static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
 {
@@ -320,9 +312,9 @@ static int login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
 	login_local_params(tc, l);
 	idm_nego_init(&l->nego, IDM_ROLE_TARGET, true, &l->local, &l->result);
 	l->nego.iser = tc->ic->transport->caps && tc->ic->transport->caps->rdma;
-	if (tc->ic->transport->ops->negotiate_key) {
-		struct idm_nego_hook th = {.key = transport_hook, .arg = tc->ic};
+	struct idm_nego_hook th;
 
+	if (idm_conn_key_hook(tc->ic, &th)) {
 		idm_nego_add_hook(&l->nego, &th);
 	}
 	return login_auth_init(tc, l);

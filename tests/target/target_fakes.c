@@ -101,6 +101,24 @@ void idm_conn_hold(struct idm_conn *c)
 {
 }
 
+static enum idm_hook_result fake_key_hook(void *arg, const char *key, const char *value,
+					  char *answer, size_t cap)
+{
+	struct idm_conn *c = arg;
+
+	return c->transport->ops->negotiate_key(c, key, value, answer, cap);
+}
+
+/* As the core: the transport's key hook, when it has one. */
+bool idm_conn_key_hook(struct idm_conn *c, struct idm_nego_hook *hook)
+{
+	if (c->transport->ops == NULL || c->transport->ops->negotiate_key == NULL) {
+		return false;
+	}
+	*hook = (struct idm_nego_hook){.key = fake_key_hook, .arg = c};
+	return true;
+}
+
 void idm_conn_set_login_timeout(struct idm_conn *c, uint32_t seconds)
 {
 	fk.login_timeout_s = seconds;
