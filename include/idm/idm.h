@@ -115,8 +115,8 @@ struct idm_task {
 	uint32_t received;         /* contiguous bytes placed from offset 0 */
 	uint32_t unsol_limit;      /* bytes the initiator may send unsolicited */
 	/* what R2Ts solicited (idm_task_r2t), which Data-Out is checked against */
-	uint32_t r2t_next;         /* end of the solicited range */
-	uint32_t r2t_outstanding;  /* R2T sequences not yet ended by an F bit */
+	uint32_t r2t_next;        /* end of the solicited range */
+	uint32_t r2t_outstanding; /* R2T sequences not yet ended by an F bit */
 	uint32_t r2tsn;
 	uint32_t data_sn;          /* next DataSN (Data-In) / expected (Data-Out) */
 	bool unsol_done;           /* the F bit ended unsolicited data */
@@ -303,7 +303,7 @@ struct idm_conn {
 	struct idm_task *task_free;
 	uint8_t *task_mem;
 	uint32_t task_size;
-	uint32_t task_tp_off;             /* transport area, from the task */
+	uint32_t task_tp_off; /* transport area, from the task */
 	uint32_t max_tasks;
 	uint32_t active_tasks;
 	/* debugging */

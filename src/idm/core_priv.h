@@ -105,8 +105,8 @@ enum idm_rx_kind {
 
 /* One PDU on its way in, from idm_rx_begin to idm_rx_complete. */
 struct idm_rx {
-	struct idm_pdu pdu;    /* the transport fills bhs, ahs, ahs_len */
-	uint32_t dlen;         /* DataSegmentLength */
+	struct idm_pdu pdu; /* the transport fills bhs, ahs, ahs_len */
+	uint32_t dlen;      /* DataSegmentLength */
 	enum idm_rx_kind kind;
 	enum idm_rx_dest dest;
 	struct idm_task *task; /* held from idm_rx_header to the end */

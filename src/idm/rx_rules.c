@@ -19,8 +19,7 @@ static bool opcode_is_login(uint8_t op)
 	return op == ISCSI_OP_LOGIN_REQ || op == ISCSI_OP_LOGIN_RSP;
 }
 
-enum idm_rx_verdict idm_rx_opcode_verdict(enum idm_role role, enum idm_conn_state state,
-                                          uint8_t op)
+enum idm_rx_verdict idm_rx_opcode_verdict(enum idm_role role, enum idm_conn_state state, uint8_t op)
 {
 	bool legal = opcode_from_peer(role, op);
 

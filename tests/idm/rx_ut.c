@@ -193,8 +193,8 @@ static int intake_header(struct idm_conn *c, struct idm_rx *rx)
 	return rc == 0 ? idm_rx_header(c, rx) : rc;
 }
 
-static int cmd_in(struct idm_conn *c, struct idm_rx *rx, uint32_t itt, uint8_t flags,
-                  uint32_t edtl, uint32_t dlen)
+static int cmd_in(struct idm_conn *c, struct idm_rx *rx, uint32_t itt, uint8_t flags, uint32_t edtl,
+                  uint32_t dlen)
 {
 	idm_rx_begin(c, rx);
 	bhs_set(rx, ISCSI_OP_SCSI_CMD, flags, itt, dlen);

@@ -45,7 +45,7 @@ struct tcp_conn {
 	bool hdigest, ddigest; /* negotiated digests in force (after login) */
 	/* receive */
 	enum tcp_rx_phase rx_phase;
-	uint32_t rx_got; /* bytes of the current phase already read */
+	uint32_t rx_got;  /* bytes of the current phase already read */
 	struct idm_rx rx; /* the PDU being read: BHS, AHS, destination, task */
 	uint8_t rx_ahs[IDM_MAX_AHS_LEN + IDM_DIGEST_LEN];
 	uint8_t rx_trailer[3 + IDM_DIGEST_LEN]; /* padding, data digest */
