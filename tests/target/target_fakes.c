@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Fakes for tests/target/target_flow_ut.c (see target_fakes.h). */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -528,10 +529,21 @@ static void exec_complete(struct scsi_cmd *cmd)
 void scsi_cmd_exec(struct scsi_cmd *cmd)
 {
 	if (fk.exec_async) {
-		fk.exec_pending = cmd;
+		if (fk.exec_pending == NULL) {
+			fk.exec_pending = cmd;
+		} else {
+			assert(fk.nexec_more < 4);
+			fk.exec_more[fk.nexec_more++] = cmd;
+		}
 		return;
 	}
 	exec_complete(cmd);
+}
+
+void fake_exec_finish_last(void)
+{
+	assert(fk.nexec_more > 0);
+	exec_complete(fk.exec_more[--fk.nexec_more]);
 }
 
 void fake_exec_finish(void)
@@ -539,6 +551,11 @@ void fake_exec_finish(void)
 	struct scsi_cmd *cmd = fk.exec_pending;
 
 	fk.exec_pending = NULL;
+	if (fk.nexec_more > 0) {
+		/* the next oldest moves up */
+		fk.exec_pending = fk.exec_more[0];
+		memmove(fk.exec_more, fk.exec_more + 1, --fk.nexec_more * sizeof(fk.exec_more[0]));
+	}
 	exec_complete(cmd);
 }
 

@@ -43,6 +43,8 @@ struct fake_state {
 	bool hold_tx;                 /* hold tx_done of Data-In/status */
 	struct idm_task *tx_pending;
 	struct scsi_cmd *exec_pending;
+	struct scsi_cmd *exec_more[4];  /* held behind exec_pending, oldest first */
+	unsigned nexec_more;
 	uint32_t written_blocks;      /* last WRITE's nblocks at exec */
 	unsigned ua_raised;
 	uint64_t now_ms;
@@ -56,6 +58,8 @@ unsigned fake_events(enum idm_conn_event ev);
 void fake_tasks_free(void);
 /* Complete the store I/O held by exec_async. */
 void fake_exec_finish(void);
+/* Complete the newest store I/O held behind exec_pending. */
+void fake_exec_finish_last(void);
 /* Complete the transmit held by hold_tx. */
 void fake_tx_finish(void);
 

@@ -718,6 +718,38 @@ static void lu_reset_waits_for_another_sessions_io(void **state)
 	conn_gone(b);
 }
 
+/*
+ * PREEMPT AND ABORT by A while B's WRITE is in the store: the PERSISTENT
+ * RESERVE OUT's status waits until B's aborted write has settled.
+ */
+static void preempt_abort_status_waits_for_the_preempted_io(void **state)
+{
+	struct idm_conn *a, *b;
+	struct idm_task *w, *pr;
+	const char *port_b;
+	unsigned sent;
+
+	login_isid = isid1;
+	a = logged_in();
+	login_isid = isid2;
+	b = logged_in();
+	fk.exec_async = true;
+	w = scsi_rw(b, 4, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	w->rx_done(w, 0); /* B's write: in the store */
+	port_b = tgt_conn_of(b)->sess->nexus.initiator_port;
+	pr = scsi_rw(a, 5, 1, false, SCSI_CMD_FLAG_READ, 512, 1); /* stands for the PR OUT */
+	target.luns.abort_nexus(target.luns.abort_ctx, &tgt_task_of(pr)->cmd, &lu0, port_b);
+	sent = fk.nsent;
+	fake_exec_finish_last(); /* the PR OUT is done... */
+	assert_int_equal(fk.nsent, sent); /* ...but its status waits */
+	fake_exec_finish(); /* B's aborted write settles */
+	assert_int_equal(fk.nsent, sent + 1);
+	assert_int_equal(last_sent()->itt, 5);
+	assert_int_equal(live_tasks(), 0);
+	conn_gone(a);
+	conn_gone(b);
+}
+
 /* PREEMPT AND ABORT: the preempted I_T nexus's task goes without a
  * response; another nexus's is untouched. */
 static void preempt_abort_reaches_only_the_preempted_nexus(void **state)
@@ -988,6 +1020,7 @@ int main(void)
 		T(lu_reset_during_immediate_data_keeps_the_buffer),
 		T(abort_task_during_data_out_keeps_the_buffer),
 		T(lu_reset_waits_for_another_sessions_io),
+		T(preempt_abort_status_waits_for_the_preempted_io),
 		T(preempt_abort_reaches_only_the_preempted_nexus),
 		T(login_over_a_transport_not_offered),
 		T(tmf_lu_reset_and_unsupported),
