@@ -685,6 +685,21 @@ static void abort_task_during_data_out_keeps_the_buffer(void **state)
 	conn_gone(c);
 }
 
+/* Sessions A and B; B's WRITE (ITT 4) has its data in and is in the store. */
+static void b_writing(struct idm_conn **a, struct idm_conn **b)
+{
+	struct idm_task *t;
+
+	login_isid = isid1;
+	*a = logged_in();
+	login_isid = isid2;
+	*b = logged_in();
+	fk.exec_async = true;
+	t = scsi_rw(*b, 4, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	t->rx_done(t, 0);
+	assert_non_null(fk.exec_pending);
+}
+
 /*
  * LOGICAL UNIT RESET from session A while session B's WRITE is in the
  * store: A's response waits until B's aborted I/O has settled (B's share
@@ -693,18 +708,10 @@ static void abort_task_during_data_out_keeps_the_buffer(void **state)
 static void lu_reset_waits_for_another_sessions_io(void **state)
 {
 	struct idm_conn *a, *b;
-	struct idm_task *t;
 	struct idm_pdu p;
 	unsigned sent;
 
-	login_isid = isid1;
-	a = logged_in();
-	login_isid = isid2;
-	b = logged_in();
-	fk.exec_async = true;
-	t = scsi_rw(b, 4, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
-	t->rx_done(t, 0); /* the data is in: the store has it */
-	assert_non_null(fk.exec_pending);
+	b_writing(&a, &b);
 	sent = fk.nsent;
 	tmf_make(&p, ISCSI_TMF_LOGICAL_UNIT_RESET, 70, IDM_RESERVED_TAG, 2, 1);
 	tgt_client_ops.rx_pdu(a, &p);
@@ -725,17 +732,11 @@ static void lu_reset_waits_for_another_sessions_io(void **state)
 static void preempt_abort_status_waits_for_the_preempted_io(void **state)
 {
 	struct idm_conn *a, *b;
-	struct idm_task *w, *pr;
+	struct idm_task *pr;
 	const char *port_b;
 	unsigned sent;
 
-	login_isid = isid1;
-	a = logged_in();
-	login_isid = isid2;
-	b = logged_in();
-	fk.exec_async = true;
-	w = scsi_rw(b, 4, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
-	w->rx_done(w, 0); /* B's write: in the store */
+	b_writing(&a, &b);
 	port_b = tgt_conn_of(b)->sess->nexus.initiator_port;
 	pr = scsi_rw(a, 5, 1, false, SCSI_CMD_FLAG_READ, 512, 1); /* stands for the PR OUT */
 	target.luns.abort_nexus(target.luns.abort_ctx, &tgt_task_of(pr)->cmd, &lu0, port_b);
