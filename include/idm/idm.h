@@ -111,12 +111,12 @@ struct idm_task {
 	uint32_t xfer_len;         /* bytes this command will actually move */
 	bool is_write;
 	bool is_read;
-	/* target write (Data-Out / R2T) bookkeeping */
+	/* target write bookkeeping, kept by the intake (src/idm/rx.c) */
 	uint32_t received;         /* contiguous bytes placed from offset 0 */
 	uint32_t unsol_limit;      /* bytes the initiator may send unsolicited */
-	uint32_t rx_wanted;        /* end offset asked for by buf_rx_from_ini */
-	uint32_t r2t_next;         /* next offset to request by R2T */
-	uint32_t r2t_outstanding;
+	/* what R2Ts solicited (idm_task_r2t), which Data-Out is checked against */
+	uint32_t r2t_next;        /* end of the solicited range */
+	uint32_t r2t_outstanding; /* R2T sequences not yet ended by an F bit */
 	uint32_t r2tsn;
 	uint32_t data_sn;          /* next DataSN (Data-In) / expected (Data-Out) */
 	bool unsol_done;           /* the F bit ended unsolicited data */
@@ -125,8 +125,9 @@ struct idm_task {
 	idm_task_fn tx_done;       /* data + status have left (task may end) */
 	struct idm_task *hash_next;
 	struct idm_task *free_next;
-	void *transport_priv;
 	void *client_priv;
+	/* client_area_size bytes for the client, then the transport's
+	 * task_priv_size bytes (idm_task_transport_area) */
 	_Alignas(16) uint8_t client_area[];
 };
 
@@ -179,6 +180,11 @@ struct idm_client_ops {
 	 * after this, so a pending tx_done still runs, with a negative
 	 * status. Keep t->data valid until the task's last reference goes. */
 	void (*task_abort)(struct idm_task *t);
+	/* The task's last reference is gone: no transport receive, RDMA
+	 * transfer, store I/O or client still uses t->data. Return the
+	 * buffer here, never earlier (an aborted task's bytes may still be
+	 * on the wire and are read into it, then dropped). */
+	void (*task_free)(struct idm_task *t);
 };
 
 /* What a transport can do, consulted by the core and the clients. */
@@ -214,15 +220,19 @@ struct idm_transport_ops {
 	void (*tx_pdu)(struct idm_conn *c, struct idm_pdu *pdu);
 	/* Target: move [off, off+len) of t->data to the initiator (Data-In
 	 * or RDMA Write); with `st`, send the status after it (in the last
-	 * Data-In when allowed). t->tx_done runs when all has left. */
+	 * Data-In when allowed). t->tx_done runs when all has left. len > 0:
+	 * the core handles a transfer of nothing. */
 	int (*buf_tx_to_ini)(struct idm_task *t, uint32_t off, uint32_t len,
 			     const struct idm_scsi_status *st);
 	/* Target: fetch [0, len) of t->data from the initiator (R2T +
 	 * Data-Out, or RDMA Read), counting what unsolicited data already
-	 * placed. t->rx_done runs when it is all in (possibly before this
-	 * returns, when it already is). On an error return neither tx_done
-	 * nor rx_done runs for the call. */
+	 * placed. t->rx_done runs when it is all in. Called only while
+	 * bytes are missing (the core ends the rest). On an error return
+	 * neither tx_done nor rx_done runs for the call. */
 	int (*buf_rx_from_ini)(struct idm_task *t, uint32_t len);
+	/* Target: the intake placed a Data-Out of an active task: end a
+	 * pending buf_rx_from_ini (rx_done) or ask for more. */
+	void (*data_out_placed)(struct idm_task *t);
 	/* Login keys: the transport sees them first (iSER keys, digests). */
 	enum idm_hook_result (*negotiate_key)(struct idm_conn *c, const char *key,
 					      const char *value, char *answer, size_t cap);
@@ -234,8 +244,6 @@ struct idm_transport_ops {
 	/* Memory the transport may need to register (iSER); NULL for TCP. */
 	void *(*buf_alloc)(struct idm_conn *c, size_t len);
 	void (*buf_free)(struct idm_conn *c, void *buf, size_t len);
-	int (*buf_setup)(struct idm_conn *c, void *buf, size_t len);
-	void (*buf_teardown)(struct idm_conn *c, void *buf, size_t len);
 	/* Listening services. */
 	int (*svc_create)(struct idm_svc *svc);
 	int (*svc_online)(struct idm_svc *svc);
@@ -254,6 +262,9 @@ struct idm_transport {
 	const char *name;                 /* "tcp", "iser" */
 	const struct idm_transport_ops *ops;
 	const struct idm_transport_caps *caps;
+	/* bytes of private state per task (idm_task_transport_area), zeroed
+	 * when the task is allocated */
+	uint32_t task_priv_size;
 };
 
 /* The TCP transport (src/transport/tcp). */
@@ -292,6 +303,7 @@ struct idm_conn {
 	struct idm_task *task_free;
 	uint8_t *task_mem;
 	uint32_t task_size;
+	uint32_t task_tp_off; /* transport area, from the task */
 	uint32_t max_tasks;
 	uint32_t active_tasks;
 	/* debugging */
@@ -360,6 +372,22 @@ static inline void idm_conn_close(struct idm_conn *c)
 {
 	idm_conn_event(c, IDM_CE_DISCONNECT);
 }
+
+/* ---- the transport, for clients (never its ops directly) ---- */
+
+/* The transport's login key hook (iSER keys, digests): true and `hook`
+ * filled when it has one, to add to the negotiation. */
+bool idm_conn_key_hook(struct idm_conn *c, struct idm_nego_hook *hook);
+/* Initiator: can `tp` reach `peer` (an RDMA route exists)? */
+bool idm_transport_reaches(const struct idm_transport *tp, const struct sockaddr *peer,
+                           socklen_t len);
+/* Initiator: connect `c` to `peer`; the state machine then gets
+ * CONNECT_DONE or TRANSPORT_FAIL. 0 or -errno (nothing started). */
+int idm_conn_connect(struct idm_conn *c, const struct sockaddr *peer, socklen_t len);
+/* Memory the transport registers once (iSER), or NULL: use plain memory.
+ * idm_conn_buf_free is false when the transport had none to free. */
+void *idm_conn_buf_alloc(struct idm_conn *c, size_t len);
+bool idm_conn_buf_free(struct idm_conn *c, void *buf, size_t len);
 
 /* ---- PDUs ---- */
 

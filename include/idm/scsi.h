@@ -139,12 +139,17 @@ struct scsi_lu {
 };
 
 /* The LUNs a target exports, by LUN number. */
+struct scsi_cmd;
+
 struct scsi_lu_set {
 	struct scsi_lu *lu[SCSI_MAX_LUNS];
 	unsigned count;
-	/* Optional: PREEMPT AND ABORT calls it (outside any lock) for each
-	 * I_T nexus whose tasks on `lu` must be aborted. */
-	void (*abort_nexus)(void *ctx, struct scsi_lu *lu, const char *initiator_port);
+	/* Optional: PREEMPT AND ABORT (the command `by`) calls it (outside
+	 * any lock) for each I_T nexus whose tasks on `lu` must be aborted,
+	 * before `by` completes; its owner may hold `by`'s status until the
+	 * aborted tasks can no longer touch the medium. */
+	void (*abort_nexus)(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu,
+	                    const char *initiator_port);
 	void *abort_ctx;
 };
 
@@ -171,7 +176,6 @@ int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir, char *why, size_t
  * reservations end. Persistent reservations survive (SPC-4 5.12). */
 void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n);
 
-struct scsi_cmd;
 typedef void (*scsi_done_fn)(struct scsi_cmd *cmd);
 
 struct scsi_cmd {

@@ -11,6 +11,10 @@
  *   idmio copy FILE URL | copy URL FILE
  *   idmio bench URL --rw randread|randwrite|read|write --bs 4k --qd 32 --time 10
  *   idmio reset URL   (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)
+ *   idmio abort URL [--lba N] --bs 512k --qd 8   (ABORT TASK, then LOGICAL UNIT
+ *         RESET, each while QD WRITEs of BS bytes are in flight; the medium must
+ *         hold no part of an aborted WRITE beside the old data, and not change
+ *         after the TMF response)
  *
  * Common options: --transport tcp|iser|auto, --initiator-name IQN,
  * --digest (offer CRC32C header and data digests).
@@ -70,6 +74,8 @@ static void usage(void)
 	        "  copy FILE URL | copy URL FILE\n"
 	        "  bench URL --rw randread|randwrite|read|write --bs 4k --qd 32 --time 10\n"
 	        "  reset URL (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)\n"
+	        "  abort URL [--lba N] --bs 512k --qd 8 (ABORT TASK, LOGICAL UNIT RESET\n"
+	        "    during QD WRITEs of BS bytes; checks the medium after each)\n"
 	        "URL: iscsi://[user[%%password]@]host[:port]/target-iqn/lun (or iser://)\n");
 }
 
@@ -245,6 +251,21 @@ static int scsi_rw(struct lun *l, bool write, uint64_t lba, uint32_t blocks, uin
 	return idm_ini_scsi(l->s, &cmd);
 }
 
+/* Run `cmd`; again (up to 3 times) while it meets a UNIT ATTENTION, as the
+ * first command of a session or the first after a reset does. */
+static int scsi_past_ua(struct lun *l, struct idm_ini_cmd *cmd)
+{
+	int rc = -EIO;
+
+	for (int i = 0; i < 3; i++) {
+		rc = idm_ini_scsi(l->s, cmd);
+		if (rc == 0 || cmd->sense_len < 3 || (cmd->sense[2] & 0x0f) != 0x6) {
+			break;
+		}
+	}
+	return rc;
+}
+
 static int read_capacity(struct lun *l)
 {
 	uint8_t buf[32];
@@ -256,13 +277,7 @@ static int read_capacity(struct lun *l)
 	cmd.cdb[0] = 0x9e; /* SERVICE ACTION IN (16) */
 	cmd.cdb[1] = 0x10; /* READ CAPACITY (16) */
 	put_be32(cmd.cdb + 10, sizeof(buf));
-	/* the first command of a session may meet a UNIT ATTENTION: retry */
-	for (int i = 0; i < 3; i++) {
-		rc = idm_ini_scsi(l->s, &cmd);
-		if (rc == 0 || cmd.sense_len < 3 || (cmd.sense[2] & 0x0f) != 0x6) {
-			break;
-		}
-	}
+	rc = scsi_past_ua(l, &cmd);
 	if (rc == 0) {
 		l->blocks = get_be64(buf) + 1;
 		l->block_size = get_be32(buf + 8);
@@ -1007,6 +1022,205 @@ static int cmd_reset(const struct opts *o)
 	return 0;
 }
 
+/* ---- aborting writes in flight ---- */
+
+#define ABORT_WAIT_MS 30000 /* the TMF and every WRITE must end within this */
+
+/* One round of `idmio abort`: QD writes of BS bytes in flight, then a TMF. */
+struct abort_round {
+	struct lun *l;
+	const char *name;
+	uint8_t function; /* ABORT TASK (of the last write) or LOGICAL UNIT RESET */
+	uint64_t lba;     /* where write 0 starts; write i follows write i-1 */
+	uint32_t blocks;  /* per write */
+	uint32_t qd;
+	uint8_t *mem; /* qd buffers of `bytes` each, registered over iSER */
+	size_t bytes;
+	uint8_t old; /* the byte on the medium before the round */
+	struct idm_ini_cmd *cmds;
+	int *ends;   /* per write: 1 while in flight, then its error (0, -ECANCELED) */
+	int tmf_end; /* 1 while the TMF waits for its response */
+};
+
+static void abort_write_done(struct idm_ini_cmd *cmd, int err)
+{
+	*(int *)cmd->arg = err;
+}
+
+static void abort_tmf_done(struct idm_ini *s, int status, void *arg)
+{
+	(void)s;
+	*(int *)arg = status;
+}
+
+/* Write `byte` over the whole range of the round, through the session. */
+static int abort_fill(struct abort_round *r, uint8_t byte)
+{
+	memset(r->mem, byte, r->bytes);
+	for (uint32_t i = 0; i < r->qd; i++) {
+		struct idm_ini_cmd cmd;
+
+		cmd_init(&cmd, IDM_INI_WRITE, r->mem, (uint32_t)r->bytes, r->l->url.lun);
+		cdb_rw16(&cmd, true, r->lba + (uint64_t)i * r->blocks, r->blocks);
+		if (scsi_past_ua(r->l, &cmd) != 0) {
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* QD WRITEs of a byte of their own (0xa0 + i), then at once the TMF; wait
+ * until the TMF and every WRITE have ended. */
+static int abort_in_flight(struct abort_round *r)
+{
+	uint64_t deadline = now_us() + ABORT_WAIT_MS * 1000ull;
+	bool busy = true;
+	int rc = 0;
+
+	r->tmf_end = 1;
+	for (uint32_t i = 0; i < r->qd && rc == 0; i++) {
+		uint8_t *buf = r->mem + (size_t)i * r->bytes;
+
+		memset(buf, 0xa0 + (int)i, r->bytes);
+		cmd_init(&r->cmds[i], IDM_INI_WRITE, buf, (uint32_t)r->bytes, r->l->url.lun);
+		cdb_rw16(&r->cmds[i], true, r->lba + (uint64_t)i * r->blocks, r->blocks);
+		r->cmds[i].done = abort_write_done;
+		r->cmds[i].arg = &r->ends[i];
+		r->ends[i] = 1;
+		rc = idm_ini_scsi_async(r->l->s, &r->cmds[i]);
+	}
+	if (rc == 0) {
+		struct idm_ini_cmd *victim =
+		    r->function == ISCSI_TMF_ABORT_TASK ? &r->cmds[r->qd - 1] : NULL;
+
+		rc = idm_ini_tmf_async(r->l->s, r->function, r->l->url.lun, victim, abort_tmf_done,
+		                       &r->tmf_end);
+	}
+	while (rc == 0 && busy) {
+		busy = r->tmf_end == 1 || idm_ini_inflight(r->l->s) > 0;
+		if (busy && (now_us() > deadline || idm_ini_service(r->l->s, 100) < 0)) {
+			rc = -ETIMEDOUT;
+		}
+	}
+	return rc != 0 ? rc : r->tmf_end;
+}
+
+/* Read the round's range into `buf` (past the reset's UNIT ATTENTION). */
+static int abort_read(struct abort_round *r, uint8_t *buf)
+{
+	for (uint32_t i = 0; i < r->qd; i++) {
+		struct idm_ini_cmd cmd;
+
+		cmd_init(&cmd, IDM_INI_READ, buf + (size_t)i * r->bytes, (uint32_t)r->bytes,
+		         r->l->url.lun);
+		cdb_rw16(&cmd, false, r->lba + (uint64_t)i * r->blocks, r->blocks);
+		if (scsi_past_ua(r->l, &cmd) != 0) {
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+static bool all_bytes(const uint8_t *p, size_t len, uint8_t byte)
+{
+	return len == 0 || (p[0] == byte && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* A WRITE that ended GOOD holds its byte; an aborted one holds its byte or
+ * the old one, never a mix (bytes of it landing after the abort). */
+static int abort_verdict(const struct abort_round *r, const uint8_t *got)
+{
+	uint32_t good = 0, aborted = 0, bad = 0;
+
+	for (uint32_t i = 0; i < r->qd; i++) {
+		const uint8_t *p = got + (size_t)i * r->bytes;
+		bool mine = all_bytes(p, r->bytes, (uint8_t)(0xa0 + i));
+		bool ok = r->ends[i] == 0            ? mine
+		          : r->ends[i] == -ECANCELED ? mine || all_bytes(p, r->bytes, r->old)
+		                                     : false;
+
+		good += r->ends[i] == 0;
+		aborted += r->ends[i] == -ECANCELED;
+		if (!ok) {
+			fprintf(stderr,
+			        "idmio: %s: write %u (%s) at LBA %llu: the medium holds %s\n",
+			        r->name, i, r->ends[i] == 0 ? "GOOD" : strerror(-r->ends[i]),
+			        (unsigned long long)(r->lba + (uint64_t)i * r->blocks),
+			        mine ? "its data" : "neither it nor the old data");
+			bad++;
+		}
+	}
+	printf("%s: %u writes of %zu KiB in flight: %u GOOD, %u aborted, %u wrong on the medium\n",
+	       r->name, r->qd, r->bytes / 1024, good, aborted, bad);
+	return bad ? -EIO : 0;
+}
+
+/* One round: fill with the old byte, WRITEs + TMF, read back twice a second
+ * apart (SAM-5: nothing of an aborted task lands after the TMF response). */
+static int abort_round_run(struct abort_round *r, uint8_t *got, uint8_t *again)
+{
+	const struct timespec second = {.tv_sec = 1};
+	size_t total = (size_t)r->qd * r->bytes;
+	int rc = abort_fill(r, r->old);
+
+	if (rc != 0) {
+		return die("write before the round", r->l->s), rc;
+	}
+	rc = abort_in_flight(r);
+	if (rc != 0) {
+		return die(r->name, r->l->s), rc;
+	}
+	if (abort_read(r, got) != 0) {
+		return die("read back", r->l->s), -EIO;
+	}
+	nanosleep(&second, NULL);
+	if (abort_read(r, again) != 0) {
+		return die("read back again", r->l->s), -EIO;
+	}
+	if (memcmp(got, again, total) != 0) {
+		fprintf(stderr, "idmio: %s: the medium changed after the TMF response\n", r->name);
+		return -EIO;
+	}
+	return abort_verdict(r, got);
+}
+
+static int cmd_abort(const struct opts *o)
+{
+	struct lun l;
+	struct abort_round r = {.l = &l, .qd = o->qd};
+	uint8_t *got = NULL, *again = NULL;
+	int rc = -ENOMEM;
+
+	if (open_lun(o, o->args[0], &l) != 0) {
+		return 1;
+	}
+	r.blocks = o->bs / l.block_size;
+	r.bytes = (size_t)r.blocks * l.block_size;
+	if (r.blocks == 0 || !range_ok(&l, o->lba, (uint64_t)r.blocks * r.qd)) {
+		close_session(&l);
+		return 1;
+	}
+	r.lba = o->lba;
+	r.mem = idm_ini_buf_alloc(l.s, (size_t)r.qd * r.bytes);
+	r.cmds = calloc(r.qd, sizeof(*r.cmds));
+	r.ends = calloc(r.qd, sizeof(*r.ends));
+	got = malloc((size_t)r.qd * r.bytes);
+	again = malloc((size_t)r.qd * r.bytes);
+	if (r.mem && r.cmds && r.ends && got && again) {
+		r.name = "abort task", r.function = ISCSI_TMF_ABORT_TASK, r.old = 0x51;
+		rc = abort_round_run(&r, got, again);
+		r.name = "lun reset", r.function = ISCSI_TMF_LOGICAL_UNIT_RESET, r.old = 0x52;
+		rc = rc ? rc : abort_round_run(&r, got, again);
+	}
+	idm_ini_buf_free(l.s, r.mem, (size_t)r.qd * r.bytes);
+	free(r.cmds);
+	free(r.ends);
+	free(got);
+	free(again);
+	close_session(&l);
+	return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1017,6 +1231,7 @@ int main(int argc, char **argv)
 	    {"discover", 1, cmd_discover}, {"login", 1, cmd_login}, {"inquiry", 1, cmd_inquiry},
 	    {"readcap", 1, cmd_readcap},   {"read", 1, cmd_read},   {"write", 1, cmd_write},
 	    {"copy", 2, cmd_copy},         {"bench", 1, cmd_bench}, {"reset", 1, cmd_reset},
+	    {"abort", 1, cmd_abort},
 	};
 	struct opts o;
 

@@ -6,6 +6,7 @@
 #ifndef IDM_CORE_PRIV_H
 #define IDM_CORE_PRIV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "idm/idm.h"
@@ -58,13 +59,96 @@ static inline bool idm_conn_closing(const struct idm_conn *c)
 }
 
 /*
- * Transport: may this PDU header be handled in the connection's current
- * state? Feeds LOGIN_RX / LOGOUT_RX to the state machine as a side
- * effect. Returns 0, or -EPROTO when the connection must be closed.
+ * May this PDU header be handled in the connection's current state?
+ * Feeds LOGIN_RX / LOGOUT_RX to the state machine as a side effect.
+ * Returns 0, or -EPROTO when the connection must be closed. (The intake,
+ * rx.c, calls it; transports call idm_rx_header.)
  */
 int idm_conn_rx_gate(struct idm_conn *c, const uint8_t *bhs);
 
-/* Task table (task.c), used by conn.c. */
+/* ---- the intake (rx.c): one receive path for every transport ---- */
+
+/* Largest AHS a SCSI Command may carry: an extended CDB AHS (up to
+ * 260 - 16 CDB bytes + 4 header, rounded) and a bidirectional one (8). */
+#define IDM_MAX_CMD_AHS 264
+
+/* What a received opcode earns in a connection state (pure, rx_rules.c). */
+enum idm_rx_verdict {
+	IDM_RX_ACCEPT, /* handle it */
+	IDM_RX_REJECT, /* full feature phase: Reject it, read on */
+	IDM_RX_CLOSE,  /* close the connection (before login, or never legal) */
+};
+enum idm_rx_verdict idm_rx_opcode_verdict(enum idm_role role, enum idm_conn_state state,
+                                          uint8_t op);
+/* May immediate data of `len` bytes go into t->data? */
+bool idm_rx_imm_fits(const struct idm_task *t, uint32_t len);
+/* Is a Data-Out of [off, off+len) with `data_sn` acceptable for t? */
+bool idm_rx_data_out_fits(const struct idm_task *t, uint32_t off, uint32_t len, uint32_t data_sn,
+                          bool solicited, bool in_order);
+
+/* Where the data segment of a PDU goes: idm_rx_header's answer. */
+enum idm_rx_dest {
+	IDM_RX_TO_CONN,    /* a buffer of the transport's (TCP: its rx buffer;
+	                    * iSER: the receive itself); it sets rx->dst */
+	IDM_RX_TO_TASK,    /* the task buffer: rx->dst is set */
+	IDM_RX_TO_DISCARD, /* read and drop (rejected, aborted or unknown task) */
+};
+
+/* What the PDU is, for idm_rx_complete (the core's business). */
+enum idm_rx_kind {
+	IDM_RXK_PDU,      /* client->rx_pdu */
+	IDM_RXK_CMD,      /* immediate data into the task, client->scsi_cmd */
+	IDM_RXK_DATA_OUT, /* into the task buffer at the buffer offset */
+	IDM_RXK_DATA_IN,  /* initiator: into the read buffer at its offset */
+	IDM_RXK_DISCARD,
+};
+
+/* One PDU on its way in, from idm_rx_begin to idm_rx_complete. */
+struct idm_rx {
+	struct idm_pdu pdu; /* the transport fills bhs, ahs, ahs_len */
+	uint32_t dlen;      /* DataSegmentLength */
+	enum idm_rx_kind kind;
+	enum idm_rx_dest dest;
+	struct idm_task *task; /* held from idm_rx_header to the end */
+	uint8_t *dst;          /* where the data segment goes (NULL: discard) */
+};
+
+/* A new PDU: forget the last one (its task must be released already). */
+void idm_rx_begin(struct idm_conn *c, struct idm_rx *rx);
+/*
+ * The BHS is in (ahs_len filled from it): check the lengths that decide
+ * how many bytes follow, before reading them. 0, or -errno: close (a
+ * Reject is queued; the PDU boundaries can no longer be trusted).
+ */
+int idm_rx_bhs(struct idm_conn *c, struct idm_rx *rx);
+/*
+ * BHS and AHS are in (header digest checked): decide, once for every
+ * transport, whether the opcode is legal in this state, which task the
+ * PDU belongs to and where its data goes. Returns the destination
+ * (enum idm_rx_dest, >= 0) or -errno: close the connection.
+ */
+int idm_rx_header(struct idm_conn *c, struct idm_rx *rx);
+/* The data segment is at rx->dst (or was discarded): account, dispatch. */
+void idm_rx_complete(struct idm_conn *c, struct idm_rx *rx);
+/* The data digest failed: Reject (target) or close (initiator); the
+ * command, if this was one, is void. */
+void idm_rx_digest_error(struct idm_conn *c, struct idm_rx *rx);
+/* The connection goes mid-PDU: let go of the task. */
+void idm_rx_abandon(struct idm_rx *rx);
+
+/* The transport's private bytes of a task (its task_priv_size). */
+static inline void *idm_task_transport_area(struct idm_task *t)
+{
+	return (uint8_t *)t + t->conn->task_tp_off;
+}
+
+/* Solicit [off, off+len) of t's write data: fill the R2T header `bhs`
+ * (LUN, ITT, TTT, R2TSN, offset, length) and record the solicitation the
+ * intake checks Data-Out against (task.c). */
+void idm_task_r2t(struct idm_task *t, uint32_t off, uint32_t len, uint8_t *bhs);
+
+/* Task table (task.c), used by conn.c. Each task has `client_size` bytes
+ * for the client and the transport's task_priv_size for the transport. */
 int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_size);
 void idm_task_table_free(struct idm_conn *c);
 /* Mark every active task aborting and tell the client (connection loss). */

@@ -31,12 +31,18 @@ static uint32_t itt_bucket(const struct idm_conn *c, uint32_t itt)
 	return (itt ^ (itt >> 16)) & c->task_hash_mask;
 }
 
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
 int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_size)
 {
-	size_t size = sizeof(struct idm_task) + client_size;
+	size_t tp_off = sizeof(struct idm_task) + align_up(client_size, 16);
+	size_t size = tp_off + c->transport->task_priv_size;
 	uint32_t buckets = 16;
 
-	size = (size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
+	size = align_up(size, TASK_ALIGN);
 	while (buckets < max_tasks * 2) {
 		buckets *= 2;
 	}
@@ -48,6 +54,7 @@ int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_
 	}
 	memset(c->task_mem, 0, size * max_tasks);
 	c->task_size = (uint32_t)size;
+	c->task_tp_off = (uint32_t)tp_off;
 	c->max_tasks = max_tasks;
 	c->task_hash_mask = buckets - 1;
 	c->task_free = NULL;
@@ -109,6 +116,7 @@ struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
 	memset(t, 0, sizeof(*t)); /* the client area is the client's to set */
 	t->magic = IDM_TASK_MAGIC;
 	t->conn = c;
+	memset(idm_task_transport_area(t), 0, c->transport->task_priv_size);
 	t->state = IDM_TASK_ACTIVE;
 	t->refcnt = 1;
 	t->itt = itt;
@@ -178,6 +186,9 @@ void idm_task_release(struct idm_task *t)
 		return;
 	}
 	c = t->conn;
+	if (c->client && c->client->task_free) {
+		c->client->task_free(t);
+	}
 	task_unhash(c, t);
 	t->state = IDM_TASK_IDLE;
 	t->data = NULL;
@@ -250,6 +261,16 @@ int idm_task_send_data(struct idm_task *t, uint32_t off, uint32_t len,
 	if (len > 0 && (t->data == NULL || off > t->data_cap || len > t->data_cap - off)) {
 		return -EINVAL;
 	}
+	if (len == 0) {
+		/* nothing to move: the status alone, or the transmit is done */
+		if (st) {
+			return idm_task_send_status(t, st);
+		}
+		if (t->tx_done) {
+			t->tx_done(t, 0);
+		}
+		return 0;
+	}
 	ops = t->conn->transport->ops;
 	if (ops->buf_tx_to_ini == NULL) {
 		return -ENOTSUP;
@@ -267,6 +288,13 @@ int idm_task_recv_data(struct idm_task *t, uint32_t len)
 	}
 	if (len > 0 && (t->data == NULL || len > t->data_cap)) {
 		return -EINVAL;
+	}
+	if (len == 0 || t->received >= len) {
+		/* unsolicited data already brought it all */
+		if (t->rx_done) {
+			t->rx_done(t, 0);
+		}
+		return 0;
 	}
 	ops = t->conn->transport->ops;
 	if (ops->buf_rx_from_ini == NULL) {
@@ -329,6 +357,22 @@ int idm_task_send_status(struct idm_task *t, const struct idm_scsi_status *st)
 	idm_task_hold(t);
 	idm_pdu_tx(t->conn, pdu);
 	return 0;
+}
+
+void idm_task_r2t(struct idm_task *t, uint32_t off, uint32_t len, uint8_t *bhs)
+{
+	idm_bhs_init(bhs, ISCSI_OP_R2T, false);
+	bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
+	memcpy(bhs + BHS_LUN, t->lun_field, 8);
+	put_be32(bhs + BHS_ITT, t->itt);
+	put_be32(bhs + R2T_TTT, t->ttt);
+	put_be32(bhs + R2T_R2TSN, t->r2tsn++);
+	put_be32(bhs + R2T_BUFFER_OFFSET, off);
+	put_be32(bhs + R2T_DESIRED_LEN, len);
+	if (off + len > t->r2t_next) {
+		t->r2t_next = off + len;
+	}
+	t->r2t_outstanding++;
 }
 
 void idm_task_from_cmd(struct idm_task *t, const uint8_t *bhs)

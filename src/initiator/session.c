@@ -237,15 +237,6 @@ static void ini_local_params(struct idm_ini *s)
 #endif
 }
 
-/* The transport sees every key first (iSER owns its keys and the digests). */
-static enum idm_hook_result ini_transport_key(void *arg, const char *key, const char *value,
-                                              char *answer, size_t cap)
-{
-	struct idm_ini *s = arg;
-
-	return s->tp->ops->negotiate_key(s->c, key, value, answer, cap);
-}
-
 /* May the security stage end with this Login Request? */
 static bool security_done(const struct idm_ini *s)
 {
@@ -258,6 +249,7 @@ static bool security_done(const struct idm_ini *s)
 /* Transport up: the first Login Request, in the security stage. */
 static void login_start(struct idm_ini *s)
 {
+	struct idm_nego_hook th;
 	int rc;
 
 	s->phase = INI_LOGIN;
@@ -268,9 +260,8 @@ static void login_start(struct idm_ini *s)
 	ini_sn_init(&s->sn, 1);
 	s->op_itt = ini_itt_next(&s->itt_counter, true);
 	idm_nego_init(&s->nego, IDM_ROLE_INITIATOR, true, &s->local, &s->c->params);
-	if (s->tp->caps->rdma && s->tp->ops->negotiate_key) {
-		struct idm_nego_hook th = {.key = ini_transport_key, .arg = s};
-
+	/* the transport sees every key first (iSER owns its keys) */
+	if (s->tp->caps->rdma && idm_conn_key_hook(s->c, &th)) {
 		idm_nego_add_hook(&s->nego, &th);
 	}
 	if (s->has_auth_hook) {
@@ -675,7 +666,7 @@ static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, so
 			        ini_transports[i].why_missing);
 			continue;
 		}
-		if (tp->ops->conn_is_capable && !tp->ops->conn_is_capable(peer, len)) {
+		if (!idm_transport_reaches(tp, peer, len)) {
 			if (want_auto) {
 				idm_log("ini",
 				        "transport auto: %s cannot reach the portal, falling back",
@@ -715,6 +706,7 @@ bool ini_fall_back_from_rdma(struct idm_ini *s)
 int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, idm_ini_cb cb,
                 void *arg)
 {
+	enum ini_phase was;
 	int rc;
 
 	if (s->c) {
@@ -735,16 +727,19 @@ int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, i
 	s->c->client_priv = s;
 	memset(&s->stats, 0, sizeof(s->stats));
 	s->abort_flush.fn = NULL;
-	rc = s->tp->ops->ini_conn_create(s->c, peer, len);
+	was = s->phase;
+	s->op_cb = cb;
+	s->op_arg = arg;
+	s->phase = INI_CONNECTING;
+	rc = idm_conn_connect(s->c, peer, len);
 	if (rc != 0) {
+		s->op_cb = NULL;
+		s->op_arg = NULL;
+		s->phase = was;
 		ini_fail(s, rc, "cannot create a socket: %s", strerror(-rc));
 		ini_drop_conn(s);
 		return rc;
 	}
-	s->op_cb = cb;
-	s->op_arg = arg;
-	s->phase = INI_CONNECTING;
-	idm_conn_event(s->c, IDM_CE_CONNECT_REQ);
 	return 0;
 }
 
@@ -803,8 +798,8 @@ void *idm_ini_buf_alloc(struct idm_ini *s, size_t len)
 	if (len == 0) {
 		return NULL;
 	}
-	if (s->c && s->tp && s->tp->ops->buf_alloc) {
-		buf = s->tp->ops->buf_alloc(s->c, len);
+	if (s->c) {
+		buf = idm_conn_buf_alloc(s->c, len);
 	}
 	/* TCP, or no registration possible: plain memory */
 	return buf ? buf : aligned_alloc(4096, (len + 4095) & ~(size_t)4095);
@@ -815,8 +810,7 @@ void idm_ini_buf_free(struct idm_ini *s, void *buf, size_t len)
 	if (buf == NULL) {
 		return;
 	}
-	if (s->c && s->tp && s->tp->ops->buf_free) {
-		s->tp->ops->buf_free(s->c, buf, len);
+	if (s->c && idm_conn_buf_free(s->c, buf, len)) {
 		return;
 	}
 	free(buf); /* the transport already dropped its registrations */

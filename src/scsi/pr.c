@@ -991,7 +991,7 @@ void scsi_pr_out_exec(struct scsi_cmd *cmd)
 		/* Not the nexus preempting its own key: this command must end
 		 * with its status (its other tasks stay; a known gap). */
 		if (strcmp(gone->iport[i], cmd->nexus->initiator_port) != 0) {
-			cmd->luns->abort_nexus(cmd->luns->abort_ctx, lu, gone->iport[i]);
+			cmd->luns->abort_nexus(cmd->luns->abort_ctx, cmd, lu, gone->iport[i]);
 		}
 	}
 	free(gone);

@@ -69,16 +69,14 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 	tc->ic = c;
 	tc->srv = portal->srv;
 	tc->portal = portal;
-	tc->login_timer.fn = tgt_login_timeout;
 	c->client_priv = tc;
 	conn_track(tc->srv, tc);
 	if (tgt_server_stopping(tc->srv)) {
 		idm_conn_close(c); /* accepted while idm_server_stop runs */
 		return;
 	}
-	if (tc->srv->tun.login_timeout_s) {
-		idm_timer_arm(c->reactor, &tc->login_timer, tc->srv->tun.login_timeout_s * 1000ull);
-	}
+	/* the core's login timer, the only one, runs for login_timeout_s */
+	idm_conn_set_login_timeout(c, tc->srv->tun.login_timeout_s);
 }
 
 /*
@@ -116,7 +114,6 @@ static void conn_free(struct idm_conn *c)
 		return;
 	}
 	log_conn_stats(c);
-	idm_timer_cancel(c->reactor, &tc->login_timer);
 	tgt_nop_stop(tc);
 	tgt_login_free(tc);
 	tgt_text_free(tc);
@@ -136,7 +133,6 @@ static void state_change(struct idm_conn *c, enum idm_conn_state from, enum idm_
 		return;
 	}
 	if (to == IDM_CONN_LOGGED_IN) {
-		idm_timer_cancel(c->reactor, &tc->login_timer);
 		tgt_nop_start(tc);
 	} else if (from == IDM_CONN_LOGGED_IN) {
 		tgt_nop_stop(tc);
@@ -234,4 +230,5 @@ const struct idm_client_ops tgt_client_ops = {
 	.state_change = state_change,
 	.conn_free = conn_free,
 	.task_abort = tgt_task_abort,
+	.task_free = tgt_task_free,
 };

@@ -73,16 +73,6 @@ void tgt_login_free(struct tgt_conn *tc)
 	tc->login = NULL;
 }
 
-void tgt_login_timeout(struct idm_timer *t)
-{
-	struct tgt_conn *tc = (struct tgt_conn *)((char *)t - offsetof(struct tgt_conn, login_timer));
-
-	if (!tc->sess) {
-		IDM_LOG_CONN(tc->ic, "login timed out");
-		idm_conn_close(tc->ic);
-	}
-}
-
 /* ---- responses ---- */
 
 static struct idm_pdu *login_rsp_alloc(struct tgt_conn *tc, uint32_t len)
@@ -280,14 +270,6 @@ static uint16_t login_auth_step(struct tgt_login *l, bool *transit, const char *
 	return ISCSI_LOGIN_AUTH_FAILED;
 }
 
-static enum idm_hook_result transport_hook(void *arg, const char *key, const char *value,
-					   char *answer, size_t cap)
-{
-	struct idm_conn *c = arg;
-
-	return c->transport->ops->negotiate_key(c, key, value, answer, cap);
-}
-
 /* What this target wants and supports, from the tunables. */
 static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
 {
@@ -330,9 +312,9 @@ static int login_nego_init(struct tgt_conn *tc, struct tgt_login *l)
 	login_local_params(tc, l);
 	idm_nego_init(&l->nego, IDM_ROLE_TARGET, true, &l->local, &l->result);
 	l->nego.iser = tc->ic->transport->caps && tc->ic->transport->caps->rdma;
-	if (tc->ic->transport->ops->negotiate_key) {
-		struct idm_nego_hook th = {.key = transport_hook, .arg = tc->ic};
+	struct idm_nego_hook th;
 
+	if (idm_conn_key_hook(tc->ic, &th)) {
 		idm_nego_add_hook(&l->nego, &th);
 	}
 	return login_auth_init(tc, l);
@@ -528,14 +510,9 @@ static void login_final_sent(struct idm_pdu *pdu, int status)
 		return;
 	}
 	tgt_login_free(tc);
-	/* The core normally saw the final response go and already moved to
-	 * LOGGED_IN (enabling the data mover); make sure of both. */
-	if (!c->ffp && c->transport->ops->enable_datamover &&
-	    c->transport->ops->enable_datamover(c) < 0) {
-		IDM_LOG_CONN(c, "cannot enable the data mover");
-		idm_conn_close(c);
-		return;
-	}
+	/* The core saw the final response queued and moved to LOGGED_IN,
+	 * which enables the data mover (its job alone); a repeated notice
+	 * is harmless. */
 	if (c->state != IDM_CONN_LOGGED_IN) {
 		idm_conn_event(c, IDM_CE_LOGIN_OK);
 	}

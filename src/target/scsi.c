@@ -210,23 +210,31 @@ static void task_credit(struct tgt_task *tt)
 	tt->counted = false;
 }
 
+/*
+ * The target is done with the task: its MaxCmdSN credit and its reference
+ * go. The buffer stays until the last reference does (tgt_task_free): a
+ * transport may still be reading an aborted task's bytes into it.
+ */
 void tgt_task_finish(struct tgt_task *tt)
 {
-	struct idm_task *t = tt->t;
-	struct idm_conn *c = t->conn;
-
 	if (tt->phase == TGT_PH_DONE) {
 		return;
 	}
 	tt->phase = TGT_PH_DONE;
+	task_credit(tt);
+	idm_task_release(tt->t);
+}
+
+void tgt_task_free(struct idm_task *t)
+{
+	struct tgt_task *tt = tgt_task_of(t);
+
 	if (tt->buf) {
-		idm_buf_put(c->reactor, tt->buf, tt->buf_cap);
+		idm_buf_put(t->conn->reactor, tt->buf, tt->buf_cap);
 		tt->buf = NULL;
 	}
 	t->data = NULL;
 	t->data_cap = 0;
-	task_credit(tt);
-	idm_task_release(t);
 }
 
 static void task_tx_done(struct idm_task *t, int status)
@@ -280,12 +288,12 @@ static void task_respond(struct tgt_task *tt)
 /* Aborted while the store had it: now it can go, silently. */
 static void task_settle_aborted(struct tgt_task *tt)
 {
-	struct tgt_task *tmf = tt->tmf_waiter;
+	struct tgt_abort_wait *w = tt->waiter;
 
-	tt->tmf_waiter = NULL;
+	tt->waiter = NULL;
 	tgt_task_finish(tt);
-	if (tmf && --tmf->tmf_pending == 0) {
-		tgt_tmf_settled(tmf);
+	if (w && --w->pending == 0) {
+		w->settled(w);
 	}
 }
 
@@ -293,11 +301,27 @@ static void scsi_done(struct scsi_cmd *cmd)
 {
 	struct tgt_task *tt = cmd->priv;
 
+	if (tt->wait.pending > 0) {
+		/* PREEMPT AND ABORT: the status waits until the tasks it
+		 * aborted elsewhere can no longer touch the medium */
+		tt->done_held = true;
+		return;
+	}
 	if (tt->aborted) {
 		task_settle_aborted(tt);
 		return;
 	}
 	task_respond(tt);
+}
+
+void tgt_cmd_wait_settled(struct tgt_abort_wait *w)
+{
+	struct tgt_task *tt = (struct tgt_task *)((char *)w - offsetof(struct tgt_task, wait));
+
+	if (tt->done_held) {
+		tt->done_held = false;
+		scsi_done(&tt->cmd);
+	}
 }
 
 static void task_exec(struct tgt_task *tt)
@@ -377,7 +401,7 @@ void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
 
 /* ---- aborts ---- */
 
-void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf)
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w)
 {
 	if (tt->aborted || tt->phase == TGT_PH_DONE) {
 		return;
@@ -389,9 +413,9 @@ void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf)
 		/* The store still writes into the buffer: wait for it. A
 		 * long command (EXTENDED COPY) stops at its next step. */
 		scsi_cmd_abort(&tt->cmd);
-		if (tmf) {
-			tt->tmf_waiter = tmf;
-			tmf->tmf_pending++;
+		if (w) {
+			tt->waiter = w;
+			w->pending++;
 		}
 		break;
 	case TGT_PH_TX:
@@ -412,7 +436,7 @@ void tgt_task_abort(struct idm_task *t)
 		/* A TMF waiting for aborted I/O answers nobody now; the last
 		 * settled task releases it. */
 		tt->aborted = true;
-		if (tt->tmf_pending == 0) {
+		if (tt->wait.pending == 0) {
 			tgt_task_finish(tt);
 		}
 		return;

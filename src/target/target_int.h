@@ -180,7 +180,6 @@ struct tgt_conn {
 	struct tgt_session *sess;        /* set when the login completes */
 	struct tgt_login *login;         /* during login only */
 	struct tgt_text *text;           /* a text exchange in progress */
-	struct idm_timer login_timer;
 	/* keepalive (nop.c) */
 	struct idm_timer nop_timer;
 	uint64_t last_rx_ms;
@@ -207,7 +206,6 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c);
 /* Per PDU family. */
 void tgt_login_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 void tgt_login_free(struct tgt_conn *tc);
-void tgt_login_timeout(struct idm_timer *t);
 void tgt_text_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 void tgt_text_free(struct tgt_conn *tc);
 void tgt_nop_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
@@ -218,11 +216,13 @@ void tgt_nop_stop(struct tgt_conn *tc);
 int tgt_async_logout_request(struct tgt_conn *tc, uint16_t within_s);
 void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 /* scsi_lu_set.abort_nexus: PREEMPT AND ABORT's aborts (ctx: the target). */
-void tgt_abort_nexus(void *ctx, struct scsi_lu *lu, const char *initiator_port);
+void tgt_abort_nexus(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu,
+		     const char *initiator_port);
 void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
 void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t);
 void tgt_task_abort(struct idm_task *t);
+void tgt_task_free(struct idm_task *t);
 
 /* Accept a non-SCSI request's CmdSN on a logged-in connection (0; a
  * non-immediate one advances and re-opens the window at once), or -ERANGE:
@@ -241,12 +241,24 @@ enum tgt_task_phase {
 	TGT_PH_DONE,     /* released */
 };
 
+/*
+ * Someone waiting until aborted tasks can no longer touch the medium: a
+ * TMF (its response waits), or another reactor's share of a TMF's aborts
+ * (it reports home). `pending` counts aborted tasks whose store I/O is
+ * still in flight, plus any shares not yet reported; settled() runs when
+ * it drops to 0, on the reactor of the task that made it drop.
+ */
+struct tgt_abort_wait {
+	uint32_t pending;
+	void (*settled)(struct tgt_abort_wait *w);
+};
+
 struct tgt_task {
 	struct scsi_cmd cmd;              /* scsi_cmd.priv -> this */
 	struct idm_task *t;
 	enum tgt_task_phase phase;
-	struct tgt_task *tmf_waiter;      /* a TMF waiting for our I/O */
-	uint32_t tmf_pending;             /* TMF: aborted tasks still in I/O */
+	struct tgt_abort_wait *waiter;    /* aborted: who waits for our I/O */
+	struct tgt_abort_wait wait;       /* TMF: what its response waits for */
 	uint8_t *buf;                     /* from idm_buf_get, or NULL */
 	size_t buf_cap;
 	uint32_t cdb_xfer;                /* bytes the CDB asked to move */
@@ -261,6 +273,7 @@ struct tgt_task {
 	bool discard;                     /* write data we take and drop */
 	bool skip_exec;                   /* EDTL leaves nothing to write */
 	bool aborted;                     /* TMF or connection loss */
+	bool done_held;                   /* store done, status waits for `wait` */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
 	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
 	struct idm_scsi_status st;
@@ -272,10 +285,14 @@ static inline struct tgt_task *tgt_task_of(struct idm_task *t)
 	return (struct tgt_task *)(void *)t->client_area;
 }
 
-/* scsi.c: end a task (buffer back, MaxCmdSN credit, reference dropped);
- * idempotent. Abort one for a TMF (`tmf` waits while its I/O runs). */
+/* scsi.c: end a task (MaxCmdSN credit, the target's reference dropped;
+ * the buffer goes with the last reference: tgt_task_free); idempotent.
+ * Abort one for a TMF (`w` waits while its store I/O runs). */
 void tgt_task_finish(struct tgt_task *tt);
-void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf);
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w);
+/* scsi.c: `wait`'s settled() for a SCSI command whose status waits for
+ * the tasks it aborted (PREEMPT AND ABORT). */
+void tgt_cmd_wait_settled(struct tgt_abort_wait *w);
 /* tmf.c: every task a TMF aborted has settled. */
 void tgt_tmf_settled(struct tgt_task *tmf);
 

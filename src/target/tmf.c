@@ -3,8 +3,10 @@
  * Task management (RFC 7143 sections 11.5-11.6, SAM-5): ABORT TASK,
  * ABORT TASK SET, CLEAR TASK SET, LOGICAL UNIT RESET, TARGET WARM RESET.
  * tmf_decide.c picks the response; this file aborts the tasks and sends
- * the response once every aborted task whose store I/O was in flight has
- * settled. Aborted tasks send nothing.
+ * the response once no aborted task can touch the medium any more: every
+ * aborted task whose store I/O was in flight has settled, here and in the
+ * other sessions a reset reaches (on their reactors, which report back).
+ * Aborted tasks send nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,8 @@
 #include "target/target_int.h"
 
 struct tmf_scope {
-	struct tgt_task *tmf;   /* waiting TMF, or NULL */
+	struct tgt_task *tmf;         /* the TMF (never aborted itself), or NULL */
+	struct tgt_abort_wait *wait;  /* who waits for aborted I/O, or NULL */
 	bool all_luns;
 	uint64_t lun;
 };
@@ -41,6 +44,11 @@ void tgt_tmf_settled(struct tgt_task *tmf)
 	tgt_task_finish(tmf);
 }
 
+static void tmf_wait_settled(struct tgt_abort_wait *w)
+{
+	tgt_tmf_settled((struct tgt_task *)((char *)w - offsetof(struct tgt_task, wait)));
+}
+
 /* ---- aborting ---- */
 
 static void abort_if_in_scope(struct idm_task *t, void *arg)
@@ -54,34 +62,69 @@ static void abort_if_in_scope(struct idm_task *t, void *arg)
 	if (!sc->all_luns && idm_lun_decode(tt->bhs + BHS_LUN) != sc->lun) {
 		return;
 	}
-	tgt_task_abort_for(tt, sc->tmf);
+	tgt_task_abort_for(tt, sc->wait);
 }
 
-/* Another session's tasks on the LU (or target) go too: on its reactor. */
+/* Another session's tasks on the LU (or target) go too: on its reactor.
+ * A TMF's response waits until that reactor reports its share settled. */
 struct remote_abort {
 	struct tgt_session *s;
 	bool all_luns;
 	uint64_t lun;
+	struct tgt_task *tmf;         /* the waiting TMF or command, or NULL */
+	struct idm_reactor *home;     /* its reactor */
+	struct tgt_abort_wait wait;   /* this share's aborted I/O */
 	struct remote_abort *next;
 };
+
+/* On the TMF's reactor: one share of its aborts has settled. */
+static void remote_abort_home(void *arg)
+{
+	struct remote_abort *ra = arg;
+	struct tgt_task *tmf = ra->tmf;
+
+	free(ra);
+	if (--tmf->wait.pending == 0) {
+		tmf->wait.settled(&tmf->wait);
+	}
+}
+
+/* On the aborted session's reactor: its aborted tasks have settled. */
+static void remote_abort_settled(struct tgt_abort_wait *w)
+{
+	struct remote_abort *ra = (struct remote_abort *)((char *)w -
+							  offsetof(struct remote_abort, wait));
+
+	if (!ra->tmf) {
+		free(ra);
+		return;
+	}
+	if (idm_reactor_send(ra->home, remote_abort_home, ra) < 0) {
+		/* the TMF's reactor is stopping: its response goes nowhere */
+		free(ra);
+	}
+}
 
 static void remote_abort_run(void *arg)
 {
 	struct remote_abort *ra = arg;
 	struct tgt_session *s = ra->s;
 	struct idm_conn *ic = NULL;
-	struct tmf_scope sc = {.all_luns = ra->all_luns, .lun = ra->lun};
+	struct tmf_scope sc = {.wait = &ra->wait, .all_luns = ra->all_luns, .lun = ra->lun};
 
 	pthread_mutex_lock(&s->srv->lock);
 	if (s->conn) {
 		ic = s->conn->ic;
 	}
 	pthread_mutex_unlock(&s->srv->lock);
+	ra->wait = (struct tgt_abort_wait){.pending = 1, .settled = remote_abort_settled};
 	if (ic) {
 		idm_task_foreach(ic, abort_if_in_scope, &sc);
 	}
 	tgt_session_put(s);
-	free(ra);
+	if (--ra->wait.pending == 0) {
+		remote_abort_settled(&ra->wait);
+	}
 }
 
 /* The sessions a remote abort reaches: those of `target`, but `skip`; with
@@ -102,8 +145,10 @@ static bool abort_picks(const struct abort_pick *pick, const struct tgt_session 
 	return !pick->iport || strcmp(s->nexus.initiator_port, pick->iport) == 0;
 }
 
+/* Abort the picked sessions' tasks on their reactors; `tmf` (if any)
+ * waits for each share to settle. */
 static void abort_sessions(struct idm_server *srv, const struct abort_pick *pick, bool all_luns,
-			   uint64_t lun)
+			   uint64_t lun, struct tgt_task *tmf)
 {
 	struct remote_abort *todo = NULL;
 
@@ -119,7 +164,12 @@ static void abort_sessions(struct idm_server *srv, const struct abort_pick *pick
 		if (!ra) {
 			continue;
 		}
-		*ra = (struct remote_abort){.s = s, .all_luns = all_luns, .lun = lun, .next = todo};
+		*ra = (struct remote_abort){.s = s,
+					    .all_luns = all_luns,
+					    .lun = lun,
+					    .tmf = tmf,
+					    .home = tmf ? tmf->t->conn->reactor : NULL,
+					    .next = todo};
 		s->refcnt++;
 		todo = ra;
 	}
@@ -128,28 +178,41 @@ static void abort_sessions(struct idm_server *srv, const struct abort_pick *pick
 		struct remote_abort *ra = todo;
 
 		todo = ra->next;
+		if (tmf) {
+			tmf->wait.pending++; /* before the send: the share may settle at once */
+		}
 		if (idm_reactor_send(ra->s->reactor, remote_abort_run, ra) < 0) {
 			tgt_session_put(ra->s);
 			free(ra);
+			if (tmf) {
+				tmf->wait.pending--;
+			}
 		}
 	}
 }
 
-static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64_t lun)
+static void abort_other_sessions(struct tgt_session *self, bool all_luns, uint64_t lun,
+				 struct tgt_task *tmf)
 {
 	struct abort_pick pick = {.target = self->target, .skip = self};
 
-	abort_sessions(self->srv, &pick, all_luns, lun);
+	abort_sessions(self->srv, &pick, all_luns, lun, tmf);
 }
 
 /* PREEMPT AND ABORT (SPC-4 5.13.11.2.2): a preempted I_T nexus's tasks on
- * the LU are aborted, without a response, on its own reactor. */
-void tgt_abort_nexus(void *ctx, struct scsi_lu *lu, const char *initiator_port)
+ * the LU are aborted, without a response, on its own reactor; the PERSISTENT
+ * RESERVE OUT's status waits until they can no longer touch the medium. */
+void tgt_abort_nexus(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu,
+		     const char *initiator_port)
 {
 	struct tgt_target *t = ctx;
 	struct abort_pick pick = {.target = t, .iport = initiator_port};
+	struct tgt_task *waiter = by ? by->priv : NULL;
 
-	abort_sessions(t->srv, &pick, false, lu->lun);
+	if (waiter) {
+		waiter->wait.settled = tgt_cmd_wait_settled;
+	}
+	abort_sessions(t->srv, &pick, false, lu->lun, waiter);
 }
 
 /* LOGICAL UNIT RESET / TARGET WARM RESET: every nexus loses its tasks
@@ -159,7 +222,7 @@ static void reset_lus(struct tgt_conn *tc, struct tmf_scope *sc)
 	struct scsi_lu_set *set = &tc->sess->target->luns;
 
 	idm_task_foreach(tc->ic, abort_if_in_scope, sc);
-	abort_other_sessions(tc->sess, sc->all_luns, sc->lun);
+	abort_other_sessions(tc->sess, sc->all_luns, sc->lun, sc->tmf);
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
 		if (set->lu[i] && (sc->all_luns || i == sc->lun)) {
 			scsi_lu_raise_ua(set->lu[i], SCSI_ASC_BUS_DEVICE_RESET);
@@ -182,13 +245,14 @@ static bool abort_task_found(struct tgt_conn *tc, struct tgt_task *tmf, uint32_t
 
 static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint64_t lun)
 {
-	struct tmf_scope sc = {.tmf = tmf, .lun = lun};
+	struct tmf_scope sc = {.tmf = tmf, .wait = &tmf->wait, .lun = lun};
 	uint32_t ref_itt = get_be32(tmf->bhs + TMF_REFERENCED_TASK_TAG);
 
 	switch (fn) {
 	case ISCSI_TMF_ABORT_TASK:
 		if (abort_task_found(tc, tmf, ref_itt)) {
-			tgt_task_abort_for(tgt_task_of(idm_task_find_itt(tc->ic, ref_itt)), tmf);
+			tgt_task_abort_for(tgt_task_of(idm_task_find_itt(tc->ic, ref_itt)),
+					   &tmf->wait);
 		}
 		break;
 	case ISCSI_TMF_ABORT_TASK_SET:
@@ -198,7 +262,7 @@ static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint6
 	case ISCSI_TMF_CLEAR_TASK_SET:
 		/* The task set is shared: every nexus loses its tasks there. */
 		idm_task_foreach(tc->ic, abort_if_in_scope, &sc);
-		abort_other_sessions(tc->sess, false, lun);
+		abort_other_sessions(tc->sess, false, lun, tmf);
 		break;
 	case ISCSI_TMF_LOGICAL_UNIT_RESET:
 		reset_lus(tc, &sc);
@@ -260,13 +324,15 @@ void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
 	tmf->phase = TGT_PH_EXEC;
 	t->client_priv = tmf;
 	memcpy(tmf->bhs, pdu->bhs, IDM_BHS_LEN);
+	/* held at 1 while acting, so no share can settle it before the end */
+	tmf->wait = (struct tgt_abort_wait){.pending = 1, .settled = tmf_wait_settled};
 	in = tmf_facts(tc, pdu, tmf);
 	tmf->st.response = tgt_tmf_decide(&in);
 	if (tmf->st.response == ISCSI_TMF_RSP_COMPLETE) {
 		tmf_act(tc, tmf, in.function, idm_lun_decode(pdu->bhs + BHS_LUN));
 	}
 	/* Hold the response while aborted tasks still have store I/O. */
-	if (tmf->tmf_pending == 0) {
+	if (--tmf->wait.pending == 0) {
 		tgt_tmf_settled(tmf);
 	}
 }

@@ -45,12 +45,11 @@ static void plan_write(const struct tgt_xfer_in *in, struct tgt_xfer *out)
 			out->nblocks = edtl / in->block_size;
 			out->skip_exec = out->nblocks == 0;
 		}
-	} else {
-		/* The store's memory may take the data only when nothing
-		 * beyond the CDB's range can arrive. */
-		out->direct_ok = in->w && !in->r && edtl == in->xfer_len &&
-				 out->unsol_limit <= in->xfer_len;
 	}
+	/* Write data never lands in the store's memory directly: it arrives
+	 * before the command runs, and a task aborted meanwhile (SAM-5) must
+	 * leave the medium as it was. The store takes it at execution. */
+	out->direct_ok = false;
 }
 
 /* Anything else: a read, or no data; write data is only discarded. */

@@ -81,7 +81,7 @@ static const struct idm_transport_ops fake_ops = {
 
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
 
-static const struct idm_transport fake_transport = {"fake", &fake_ops, &fake_caps};
+static const struct idm_transport fake_transport = {"fake", &fake_ops, &fake_caps, 0};
 
 static void fake_state_change(struct idm_conn *c, enum idm_conn_state from, enum idm_conn_state to)
 {

@@ -129,9 +129,17 @@ static void on_tx_done(struct idm_task *t, int status)
 	tx_done_status = status;
 }
 
+static int rx_done_calls;
+
+static void rx_done_cb(struct idm_task *t, int status)
+{
+	rx_done_calls++;
+}
+
 static void test_send_status(void **state)
 {
 	static const uint8_t sense[18] = {0x70, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24};
+	static uint8_t buf[512];
 	struct idm_scsi_status st = {
 	    .response = ISCSI_RESPONSE_COMPLETED,
 	    .status = 2,
@@ -176,9 +184,16 @@ static void test_send_status(void **state)
 	assert_int_equal(idm_task_send_status(t, &st), -ECANCELED);
 	assert_int_equal(idm_task_send_data(t, 0, 0, NULL), -ECANCELED);
 	idm_task_release(t);
-	/* no data movement ops on the fake transport */
+	/* nothing to fetch: done at once, without the transport */
 	t = idm_task_alloc(c, 1, &err);
-	assert_int_equal(idm_task_recv_data(t, 0), -ENOTSUP);
+	t->rx_done = rx_done_cb;
+	assert_int_equal(idm_task_recv_data(t, 0), 0);
+	assert_int_equal(rx_done_calls, 1);
+	/* bytes to fetch: the fake transport has no data movement ops */
+	t->data = buf;
+	t->data_cap = sizeof(buf);
+	assert_int_equal(idm_task_recv_data(t, sizeof(buf)), -ENOTSUP);
+	assert_int_equal(idm_task_send_data(t, 0, sizeof(buf), NULL), -ENOTSUP);
 	idm_task_release(t);
 	idm_conn_close(c);
 }

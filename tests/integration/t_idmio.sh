@@ -88,6 +88,11 @@ grep -qi "iser" "$TEST_TMP/e2" || fail "no clear iSER message: $(cat "$TEST_TMP/
 c "$IDMIO" --transport auto inquiry "$URL" >/dev/null 2>"$TEST_TMP/e3" || fail "auto: $(cat "$TEST_TMP/e3")"
 grep -qi "falling back" "$TEST_TMP/e3" || fail "auto did not say why it fell back"
 grep -q "using tcp" "$TEST_TMP/e3" || fail "auto did not pick tcp"
+
+# ABORT TASK, then LU RESET, while 8 WRITEs of 512 KiB are in flight: no part of an aborted
+# WRITE beside the old data on the medium, nothing changes after the TMF response (issue 7)
+out=$(c "$IDMIO" abort "$URL" --lba 8192 --bs 512k --qd 8 2>&1) || fail "abort: $out"
+grep -q "^lun reset: 8 writes" <<<"$out" || fail "abort: $out"
 idmd_alive || fail "idmd died"
 idmd_stop
 

@@ -45,11 +45,12 @@ struct pr_env {
 	char aborted[SCSI_PORT_NAME_MAX];
 };
 
-static void on_abort(void *ctx, struct scsi_lu *lu, const char *iport)
+static void on_abort(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu, const char *iport)
 {
 	struct pr_env *p = ctx;
 
 	(void)lu;
+	assert_non_null(by); /* the PREEMPT AND ABORT command, still running */
 	p->aborts++;
 	snprintf(p->aborted, sizeof(p->aborted), "%s", iport);
 }

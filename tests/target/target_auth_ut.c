@@ -41,7 +41,7 @@ static int fake_enable_datamover(struct idm_conn *c)
 
 static const struct idm_transport_ops fake_tp_ops = {.enable_datamover = fake_enable_datamover};
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
-static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps};
+static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps, 0};
 
 static struct idm_server srv;
 static struct tgt_target targets[2];
@@ -94,6 +94,7 @@ static struct idm_conn *conn_new(void)
 
 	assert_non_null(c);
 	c->transport = &fake_tp;
+	c->client = &tgt_client_ops;
 	in->sin_family = AF_INET;
 	in->sin_port = htons(3260);
 	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);

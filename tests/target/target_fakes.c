@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Fakes for tests/target/target_flow_ut.c (see target_fakes.h). */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,6 +102,29 @@ void idm_conn_hold(struct idm_conn *c)
 {
 }
 
+static enum idm_hook_result fake_key_hook(void *arg, const char *key, const char *value,
+					  char *answer, size_t cap)
+{
+	struct idm_conn *c = arg;
+
+	return c->transport->ops->negotiate_key(c, key, value, answer, cap);
+}
+
+/* As the core: the transport's key hook, when it has one. */
+bool idm_conn_key_hook(struct idm_conn *c, struct idm_nego_hook *hook)
+{
+	if (c->transport->ops == NULL || c->transport->ops->negotiate_key == NULL) {
+		return false;
+	}
+	*hook = (struct idm_nego_hook){.key = fake_key_hook, .arg = c};
+	return true;
+}
+
+void idm_conn_set_login_timeout(struct idm_conn *c, uint32_t seconds)
+{
+	fk.login_timeout_s = seconds;
+}
+
 void idm_conn_release(struct idm_conn *c)
 {
 }
@@ -156,11 +180,25 @@ struct idm_task *idm_task_find_itt(struct idm_conn *c, uint32_t itt)
 	return NULL;
 }
 
+/* As the core: the client's task_free runs when the last reference goes. */
+static void fake_task_free(struct idm_task *t)
+{
+	if (t->conn && t->conn->client && t->conn->client->task_free) {
+		t->conn->client->task_free(t);
+	}
+}
+
+void idm_task_hold(struct idm_task *t)
+{
+	t->refcnt++;
+}
+
 void idm_task_release(struct idm_task *t)
 {
 	if (--t->refcnt > 0) {
 		return;
 	}
+	fake_task_free(t);
 	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
 		if (fk.tasks[i] == t) {
 			fk.tasks[i] = NULL;
@@ -172,6 +210,9 @@ void idm_task_release(struct idm_task *t)
 void fake_tasks_free(void)
 {
 	for (int i = 0; i < FAKE_MAX_TASKS; i++) {
+		if (fk.tasks[i]) {
+			fake_task_free(fk.tasks[i]);
+		}
 		free(fk.tasks[i]);
 		fk.tasks[i] = NULL;
 	}
@@ -260,11 +301,13 @@ int idm_reactor_send(struct idm_reactor *r, void (*fn)(void *arg), void *arg)
 void *idm_buf_get(struct idm_reactor *r, size_t len, size_t *cap)
 {
 	*cap = len;
+	fk.bufs_out++;
 	return malloc(len);
 }
 
 void idm_buf_put(struct idm_reactor *r, void *buf, size_t cap)
 {
+	fk.bufs_out--;
 	free(buf);
 }
 
@@ -486,10 +529,21 @@ static void exec_complete(struct scsi_cmd *cmd)
 void scsi_cmd_exec(struct scsi_cmd *cmd)
 {
 	if (fk.exec_async) {
-		fk.exec_pending = cmd;
+		if (fk.exec_pending == NULL) {
+			fk.exec_pending = cmd;
+		} else {
+			assert(fk.nexec_more < 4);
+			fk.exec_more[fk.nexec_more++] = cmd;
+		}
 		return;
 	}
 	exec_complete(cmd);
+}
+
+void fake_exec_finish_last(void)
+{
+	assert(fk.nexec_more > 0);
+	exec_complete(fk.exec_more[--fk.nexec_more]);
 }
 
 void fake_exec_finish(void)
@@ -497,6 +551,11 @@ void fake_exec_finish(void)
 	struct scsi_cmd *cmd = fk.exec_pending;
 
 	fk.exec_pending = NULL;
+	if (fk.nexec_more > 0) {
+		/* the next oldest moves up */
+		fk.exec_pending = fk.exec_more[0];
+		memmove(fk.exec_more, fk.exec_more + 1, --fk.nexec_more * sizeof(fk.exec_more[0]));
+	}
 	exec_complete(cmd);
 }
 

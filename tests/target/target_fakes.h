@@ -37,10 +37,14 @@ struct fake_state {
 	struct idm_task *tasks[FAKE_MAX_TASKS];
 	uint32_t recv_len;            /* last idm_task_recv_data */
 	struct idm_task *recv_task;
+	uint32_t login_timeout_s;     /* last idm_conn_set_login_timeout */
+	int bufs_out;                 /* idm_buf_get minus idm_buf_put */
 	bool exec_async;              /* hold scsi_cmd_exec completions */
 	bool hold_tx;                 /* hold tx_done of Data-In/status */
 	struct idm_task *tx_pending;
 	struct scsi_cmd *exec_pending;
+	struct scsi_cmd *exec_more[4];  /* held behind exec_pending, oldest first */
+	unsigned nexec_more;
 	uint32_t written_blocks;      /* last WRITE's nblocks at exec */
 	unsigned ua_raised;
 	uint64_t now_ms;
@@ -54,6 +58,8 @@ unsigned fake_events(enum idm_conn_event ev);
 void fake_tasks_free(void);
 /* Complete the store I/O held by exec_async. */
 void fake_exec_finish(void);
+/* Complete the newest store I/O held behind exec_pending. */
+void fake_exec_finish_last(void);
 /* Complete the transmit held by hold_tx. */
 void fake_tx_finish(void);
 

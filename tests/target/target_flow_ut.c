@@ -30,7 +30,7 @@ static int fake_enable_datamover(struct idm_conn *c)
 
 static const struct idm_transport_ops fake_tp_ops = {.enable_datamover = fake_enable_datamover};
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
-static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps};
+static const struct idm_transport fake_tp = {"fake", &fake_tp_ops, &fake_caps, 0};
 
 static const uint8_t isid1[6] = {0x80, 0x12, 0x34, 0x56, 0x00, 0x01};
 static const uint8_t isid2[6] = {0x80, 0x12, 0x34, 0x56, 0x00, 0x02};
@@ -95,6 +95,7 @@ static struct idm_conn *conn_new(void)
 	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
 
 	c->transport = &fake_tp;
+	c->client = &tgt_client_ops;
 	c->reactor = (struct idm_reactor *)(void *)&fake_reactor;
 	in->sin_family = AF_INET;
 	in->sin_port = htons(3260);
@@ -189,8 +190,10 @@ static void login_operational_to_ffp(void **state)
 	assert_int_equal(get_be32(s->bhs + LOGIN_EXPSTATSN), 1);     /* ExpCmdSN */
 	assert_int_equal(get_be32(s->bhs + LOGIN_MAXCMDSN), 1 + 8 - 1);
 	assert_true(text_has(s, "TargetPortalGroupTag=1"));
-	assert_int_equal(fk.enable_datamover, 1);
+	/* LOGGED_IN enables the data mover in the core, not here */
+	assert_int_equal(fk.enable_datamover, 0);
 	assert_int_equal(fake_events(IDM_CE_LOGIN_OK), 1);
+	assert_int_equal(fk.login_timeout_s, srv.tun.login_timeout_s);
 	assert_non_null(tc->sess);
 	assert_null(tc->login);
 	assert_ptr_equal(c->exp_cmd_sn, &tc->sess->win.exp_cmd_sn);
@@ -199,6 +202,18 @@ static void login_operational_to_ffp(void **state)
 	conn_gone(c);
 	assert_null(srv.sessions);
 	assert_int_equal(srv.nconns, 0);
+}
+
+/* login_timeout_s from the configuration is what the core's (only) login
+ * timer runs for. */
+static void login_timeout_is_the_configured_one(void **state)
+{
+	struct idm_conn *c;
+
+	srv.tun.login_timeout_s = 40;
+	c = conn_new();
+	assert_int_equal(fk.login_timeout_s, 40);
+	conn_gone(c);
 }
 
 static void login_security_then_operational(void **state)
@@ -609,6 +624,133 @@ static void tmf_abort_task_waits_for_io(void **state)
 	conn_gone(c);
 }
 
+/*
+ * A WRITE whose immediate data the transport is still reading (it holds a
+ * task reference) is aborted by a LOGICAL UNIT RESET, then the data comes
+ * in: the buffer stays the task's until the transport lets go, the store
+ * never sees the write, and the TMF response does not wait for the wire.
+ */
+static void lu_reset_during_immediate_data_keeps_the_buffer(void **state)
+{
+	struct idm_conn *c = logged_in();
+	struct idm_pdu p;
+	struct idm_task *t;
+	int err = 0;
+
+	pdu_make(&p, ISCSI_OP_SCSI_CMD, SCSI_CMD_FLAG_WRITE, 7, 1, NULL, 0);
+	put_be32(p.bhs + SCSI_CMD_EDTL, 4096);
+	p.bhs[SCSI_CMD_CDB] = 0x2a;
+	put_be16(p.bhs + SCSI_CMD_CDB + 7, 8);
+	t = idm_task_alloc(c, 7, &err);
+	assert_non_null(t);
+	assert_int_equal(tgt_client_ops.scsi_cmd_header(c, &p, t), 0);
+	idm_task_hold(t); /* the transport, reading the immediate data */
+	assert_non_null(t->data);
+	assert_int_equal(fk.bufs_out, 1);
+	tmf_make(&p, ISCSI_TMF_LOGICAL_UNIT_RESET, 60, IDM_RESERVED_TAG, 2, 1);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(fk.nsent, 1);
+	assert_int_equal(fk.sent[0].bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(t->state, IDM_TASK_ABORTING);
+	/* the late bytes land in a buffer that is still the task's */
+	assert_non_null(t->data);
+	assert_int_equal(fk.bufs_out, 1);
+	memset(t->data, 0x41, 4096);
+	idm_task_release(t); /* the transport is done: scsi_cmd is not called */
+	assert_int_equal(fk.bufs_out, 0);
+	assert_int_equal(live_tasks(), 0);
+	assert_int_equal(fk.written_blocks, 0);
+	conn_gone(c);
+}
+
+/* The same for solicited data: an ABORT TASK while a Data-Out is read. */
+static void abort_task_during_data_out_keeps_the_buffer(void **state)
+{
+	struct idm_conn *c = logged_in();
+	struct idm_task *t;
+	struct idm_pdu p;
+
+	t = scsi_rw(c, 3, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	assert_ptr_equal(fk.recv_task, t); /* fetching the data */
+	idm_task_hold(t);                  /* a Data-Out being read */
+	tmf_make(&p, ISCSI_TMF_ABORT_TASK, 61, 3, 2, 1);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(fk.bufs_out, 1);
+	assert_non_null(t->data);
+	idm_task_release(t);
+	assert_int_equal(fk.bufs_out, 0);
+	assert_int_equal(live_tasks(), 0);
+	assert_int_equal(fk.written_blocks, 0);
+	conn_gone(c);
+}
+
+/* Sessions A and B; B's WRITE (ITT 4) has its data in and is in the store. */
+static void b_writing(struct idm_conn **a, struct idm_conn **b)
+{
+	struct idm_task *t;
+
+	login_isid = isid1;
+	*a = logged_in();
+	login_isid = isid2;
+	*b = logged_in();
+	fk.exec_async = true;
+	t = scsi_rw(*b, 4, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	t->rx_done(t, 0);
+	assert_non_null(fk.exec_pending);
+}
+
+/*
+ * LOGICAL UNIT RESET from session A while session B's WRITE is in the
+ * store: A's response waits until B's aborted I/O has settled (B's share
+ * of the aborts runs on B's reactor and reports back).
+ */
+static void lu_reset_waits_for_another_sessions_io(void **state)
+{
+	struct idm_conn *a, *b;
+	struct idm_pdu p;
+	unsigned sent;
+
+	b_writing(&a, &b);
+	sent = fk.nsent;
+	tmf_make(&p, ISCSI_TMF_LOGICAL_UNIT_RESET, 70, IDM_RESERVED_TAG, 2, 1);
+	tgt_client_ops.rx_pdu(a, &p);
+	assert_int_equal(fk.nsent, sent); /* held: B's write may still land */
+	fake_exec_finish();
+	assert_int_equal(fk.nsent, sent + 1); /* the TMF response, no SCSI one */
+	assert_int_equal(last_sent()->bhs[0], ISCSI_OP_TMF_RSP);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(live_tasks(), 0);
+	conn_gone(a);
+	conn_gone(b);
+}
+
+/*
+ * PREEMPT AND ABORT by A while B's WRITE is in the store: the PERSISTENT
+ * RESERVE OUT's status waits until B's aborted write has settled.
+ */
+static void preempt_abort_status_waits_for_the_preempted_io(void **state)
+{
+	struct idm_conn *a, *b;
+	struct idm_task *pr;
+	const char *port_b;
+	unsigned sent;
+
+	b_writing(&a, &b);
+	port_b = tgt_conn_of(b)->sess->nexus.initiator_port;
+	pr = scsi_rw(a, 5, 1, false, SCSI_CMD_FLAG_READ, 512, 1); /* stands for the PR OUT */
+	target.luns.abort_nexus(target.luns.abort_ctx, &tgt_task_of(pr)->cmd, &lu0, port_b);
+	sent = fk.nsent;
+	fake_exec_finish_last(); /* the PR OUT is done... */
+	assert_int_equal(fk.nsent, sent); /* ...but its status waits */
+	fake_exec_finish(); /* B's aborted write settles */
+	assert_int_equal(fk.nsent, sent + 1);
+	assert_int_equal(last_sent()->itt, 5);
+	assert_int_equal(live_tasks(), 0);
+	conn_gone(a);
+	conn_gone(b);
+}
+
 /* PREEMPT AND ABORT: the preempted I_T nexus's task goes without a
  * response; another nexus's is untouched. */
 static void preempt_abort_reaches_only_the_preempted_nexus(void **state)
@@ -629,12 +771,12 @@ static void preempt_abort_reaches_only_the_preempted_nexus(void **state)
 	assert_string_not_equal(port_a, port_b);
 	fk.nsent = 0;
 	/* a's registration preempted: b's read still answers */
-	target.luns.abort_nexus(target.luns.abort_ctx, &lu0, port_a);
+	target.luns.abort_nexus(target.luns.abort_ctx, NULL, &lu0, port_a);
 	fake_exec_finish();
 	assert_int_equal(fk.nsent, 1);
 	/* b's preempted: its read ends without a response */
 	scsi_rw(b, 2, 2, false, SCSI_CMD_FLAG_READ, 512, 1);
-	target.luns.abort_nexus(target.luns.abort_ctx, &lu0, port_b);
+	target.luns.abort_nexus(target.luns.abort_ctx, NULL, &lu0, port_b);
 	fake_exec_finish();
 	assert_int_equal(fk.nsent, 1);
 	assert_int_equal(live_tasks(), 0);
@@ -861,6 +1003,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(login_operational_to_ffp),
+		T(login_timeout_is_the_configured_one),
 		T(login_security_then_operational),
 		T(login_two_steps),
 		T(login_status_codes),
@@ -875,6 +1018,10 @@ int main(void)
 		T(scsi_write_residuals),
 		T(scsi_bad_lun_and_discovery),
 		T(tmf_abort_task_waits_for_io),
+		T(lu_reset_during_immediate_data_keeps_the_buffer),
+		T(abort_task_during_data_out_keeps_the_buffer),
+		T(lu_reset_waits_for_another_sessions_io),
+		T(preempt_abort_status_waits_for_the_preempted_io),
 		T(preempt_abort_reaches_only_the_preempted_nexus),
 		T(login_over_a_transport_not_offered),
 		T(tmf_lu_reset_and_unsupported),

@@ -246,12 +246,14 @@ static void plan_writes(void **state)
 	struct tgt_xfer x;
 
 	(void)state;
-	/* exact: zero copy allowed */
+	/* exact: still through a buffer of ours, never straight onto the
+	 * medium (an abort must leave the medium untouched) */
 	x = plan(1024, false, true, SCSI_DIR_WRITE, 2, 65536);
 	assert_int_equal(x.rx_len, 1024);
 	assert_int_equal(x.unsol_limit, 1024);
 	assert_int_equal(x.nblocks, 2);
-	assert_true(x.direct_ok);
+	assert_true(x.buf_len >= 1024);
+	assert_false(x.direct_ok);
 	assert_false(x.skip_exec);
 	/* EDTL 0: nothing to fetch or write */
 	x = plan(0, false, true, SCSI_DIR_WRITE, 1, 65536);
@@ -372,8 +374,8 @@ static void addresses_format(void **state)
 
 static const struct idm_transport_caps tcp_caps = {.data_in_status = true};
 static const struct idm_transport_caps rdma_caps = {.rdma = true};
-static const struct idm_transport tcp_like = {"tcp", NULL, &tcp_caps};
-static const struct idm_transport rdma_like = {"iser", NULL, &rdma_caps};
+static const struct idm_transport tcp_like = {"tcp", NULL, &tcp_caps, 0};
+static const struct idm_transport rdma_like = {"iser", NULL, &rdma_caps, 0};
 
 static void sendtargets_text(void **state)
 {

@@ -22,17 +22,6 @@ void iser_conn_fail(struct iser_conn *ic, const char *why)
 	idm_conn_event(ic->c, IDM_CE_TRANSPORT_FAIL);
 }
 
-struct iser_task *iser_task_of(struct idm_task *t)
-{
-	struct iser_conn *ic = iser_conn_of(t->conn);
-	uint32_t slot = t->ttt & 0xffff;
-
-	if (ic == NULL || slot >= ic->ntasks) {
-		return NULL;
-	}
-	return &ic->tasks[slot];
-}
-
 static uint32_t round64(uint32_t v)
 {
 	return (v + 63u) & ~63u;
@@ -86,7 +75,6 @@ static void conn_free_mem(struct iser_conn *ic)
 	}
 	free(ic->rx);
 	free(ic->tx);
-	free(ic->tasks);
 	free(ic);
 }
 
@@ -94,13 +82,11 @@ static int conn_alloc(struct iser_conn *ic, uint32_t max_tasks)
 {
 	ic->nrx = iser_conn_nrx(max_tasks);
 	ic->ntx = iser_conn_ntx(max_tasks);
-	ic->ntasks = max_tasks;
 	ic->rx_cap = round64(ISER_CTRL_HDRS + ISER_MAX_CMD_AHS + ic->link.rdsl);
 	ic->tx_cap = round64(ISER_CTRL_HDRS + ISER_TX_DATA_MAX);
 	ic->rx = calloc(ic->nrx, sizeof(*ic->rx));
 	ic->tx = calloc(ic->ntx, sizeof(*ic->tx));
-	ic->tasks = calloc(ic->ntasks, sizeof(*ic->tasks));
-	if (ic->rx == NULL || ic->tx == NULL || ic->tasks == NULL) {
+	if (ic->rx == NULL || ic->tx == NULL) {
 		return -ENOMEM;
 	}
 	return conn_region(ic);
@@ -160,11 +146,10 @@ void iser_conn_free(struct iser_conn *ic)
 
 int iser_conn_bind(struct idm_conn *c, struct iser_conn *ic)
 {
-	if (c->max_tasks > ic->ntasks) {
-		return -EINVAL; /* the task slots index ic->tasks */
+	if (iser_conn_nrx(c->max_tasks) > ic->nrx) {
+		return -EINVAL; /* more commands than receives to take them */
 	}
 	ic->c = c;
-	ic->rx_pdu.conn = c;
 	c->transport_priv = ic;
 	return 0;
 }
@@ -261,6 +246,7 @@ static const struct idm_transport_ops iser_ops = {
     .tx_pdu = iser_tx_pdu,
     .buf_tx_to_ini = iser_buf_tx_to_ini,
     .buf_rx_from_ini = iser_buf_rx_from_ini,
+    .data_out_placed = iser_data_out_placed,
     .negotiate_key = iser_negotiate,
     .enable_datamover = iser_enable_datamover,
     .svc_create = iser_svc_create,
@@ -282,4 +268,5 @@ const struct idm_transport idm_iser_transport = {
     .name = "iser",
     .ops = &iser_ops,
     .caps = &iser_caps,
+    .task_priv_size = sizeof(struct iser_task),
 };

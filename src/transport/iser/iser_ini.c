@@ -424,7 +424,6 @@ static int iser_ini_conn_create(struct idm_conn *c, const struct sockaddr *peer,
 		return rc;
 	}
 	ic->c = c;
-	ic->rx_pdu.conn = c;
 	ic->peer_len = len;
 	memcpy(&c->peer_addr, peer, len);
 	name_peer(c, peer, len);

@@ -23,37 +23,40 @@ int iser_ini_post_recv(struct iser_ini_conn *ic, struct iser_ini_rx *d)
 	return idm_rdma_post_recv(&ic->rc, &d->wr, &sge);
 }
 
-/* A control-type message: a target PDU behind the iSER header. */
+/* A control-type message: a target PDU behind the iSER header, through
+ * the core's intake as every transport's. */
 static int rx_control(struct iser_ini_conn *ic, uint8_t *msg, uint32_t len)
 {
 	struct idm_conn *c = ic->c;
-	struct idm_pdu *pdu = &ic->rx_pdu;
+	struct idm_rx *rx = &ic->intake;
 	struct iser_hdr h;
-	uint8_t op;
 	int rc;
 
-	pdu->conn = c;
-	rc = iser_ctrl_pdu_parse(msg, len, ISER_INI_MAX_AHS, ISER_INI_RDSL, &h, pdu);
-	op = idm_pdu_opcode(pdu);
+	idm_rx_begin(c, rx);
+	rc = iser_ctrl_pdu_parse(msg, len, ISER_INI_MAX_AHS, ISER_INI_RDSL, &h, &rx->pdu);
 	if (rc != 0) {
 		IDM_LOG_CONN(c, "iser: %s: a %u-byte message too short for its BHS lengths",
-		             rc == -EBADMSG ? "control message" : idm_opcode_name(op), len);
+		             rc == -EBADMSG ? "control message"
+		                            : idm_opcode_name(idm_pdu_opcode(&rx->pdu)),
+		             len);
 		return -EPROTO;
 	}
-	if (!idm_opcode_is_target(op) || idm_conn_rx_gate(c, pdu->bhs) != 0) {
-		IDM_LOG_CONN(c, "iser: %s not allowed in state %s", idm_opcode_name(op),
-		             idm_conn_state_name(c->state));
-		return -EPROTO;
+	rc = idm_rx_bhs(c, rx);
+	rc = rc == 0 ? idm_rx_header(c, rx) : rc;
+	if (rc < 0) {
+		return rc;
 	}
-	c->stats.pdus_rx++;
-	c->stats.bytes_rx += pdu->data_len;
-	if (op == ISCSI_OP_SCSI_RSP) {
+	if (idm_pdu_opcode(&rx->pdu) == ISCSI_OP_SCSI_RSP) {
 		/* the target is done with the buffer: a one-off registration goes */
-		iser_ini_reg_end(ic, idm_pdu_itt(pdu));
+		iser_ini_reg_end(ic, idm_pdu_itt(&rx->pdu));
 	}
-	if (c->client->rx_pdu) {
-		c->client->rx_pdu(c, pdu);
+	if (rc == IDM_RX_TO_TASK) {
+		memcpy(rx->dst, rx->pdu.data, rx->dlen); /* a Data-In: not sent over iSER */
+		c->stats.bytes_copied += rx->dlen;
+	} else if (rc == IDM_RX_TO_CONN) {
+		rx->dst = rx->pdu.data;
 	}
+	idm_rx_complete(c, rx);
 	return 0;
 }
 

@@ -78,7 +78,7 @@ struct iser_ini_conn {
 	uint32_t ntx, tx_cap;
 	struct iser_ini_tx *tx_free;
 	struct idm_pdu_fifo txq;             /* waiting for a Send buffer */
-	struct idm_pdu rx_pdu;
+	struct idm_rx intake;                /* the PDU being handled */
 	/* task buffers */
 	struct iser_ini_reg *regs;
 };

@@ -107,7 +107,7 @@ struct iser_conn {
 	struct iser_rx_desc *rx;
 	uint32_t nrx;
 	uint32_t rx_cap;             /* bytes per receive buffer */
-	struct idm_pdu rx_pdu;
+	struct idm_rx intake;        /* the PDU being handled */
 	/* send */
 	struct iser_tx_desc *tx;
 	uint32_t ntx;
@@ -122,9 +122,6 @@ struct iser_conn {
 	/* copy pool for RDMA Write / Read below the threshold */
 	struct iser_pool pool;
 	bool pool_ok;
-	/* per-task state, by task slot */
-	struct iser_task *tasks;
-	uint32_t ntasks;
 	uint32_t inflight;           /* work requests not yet completed */
 };
 
@@ -155,7 +152,12 @@ int iser_conn_create(const struct iser_link *link, uint32_t max_tasks, struct is
 int iser_conn_bind(struct idm_conn *c, struct iser_conn *ic);
 /* Free the buffers once the QP is gone (no completion can reach them). */
 void iser_conn_free(struct iser_conn *ic);
-struct iser_task *iser_task_of(struct idm_task *t);
+
+/* The task's iSER state: its transport area (task_priv_size). */
+static inline struct iser_task *iser_task_of(struct idm_task *t)
+{
+	return idm_task_transport_area(t);
+}
 
 /* iser_rx.c */
 int iser_post_recv(struct iser_conn *ic, struct iser_rx_desc *d);
@@ -170,6 +172,8 @@ int iser_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 int iser_buf_rx_from_ini(struct idm_task *t, uint32_t len);
 /* Unsolicited data arrived, or a Read completed: maybe finish the receive. */
 void iser_rx_progress(struct iser_task *it);
+/* ops->data_out_placed: the intake placed unsolicited data. */
+void iser_data_out_placed(struct idm_task *t);
 void iser_task_xfer_release(struct iser_task *it);
 
 /* iser_cm.c */

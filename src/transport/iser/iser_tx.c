@@ -251,6 +251,13 @@ static void task_read_done(struct iser_task *it, int status)
 		it->reading = false; /* the connection goes: task_abort ends the task */
 		return;
 	}
+	if (t->state != IDM_TASK_ACTIVE) {
+		/* aborted meanwhile: the data is dropped (the registered path
+		 * wrote into t->data, which the task keeps until its last
+		 * reference, this transfer's, goes) */
+		it->reading = false;
+		return;
+	}
 	if (it->pbuf) {
 		memcpy(t->data + it->off, it->pbuf->addr, it->len);
 		it->ic->c->stats.bytes_copied += it->len;
@@ -311,10 +318,10 @@ static int xfer_post(struct iser_task *it, enum idm_rdma_op op, uint32_t off, ui
 /* The task's iSER state, if it belongs to a live iSER connection. */
 static struct iser_task *task_state(struct idm_task *t)
 {
-	struct iser_task *it = t->transport_priv;
+	struct iser_task *it = iser_task_of(t);
 	struct iser_conn *ic = iser_conn_of(t->conn);
 
-	if (it == NULL || ic == NULL || it->ic != ic || it->t != t) {
+	if (ic == NULL || it->ic != ic || it->t != t) {
 		return NULL;
 	}
 	return ic->dead ? NULL : it;
@@ -328,15 +335,6 @@ int iser_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 
 	if (it == NULL) {
 		return -ENOTCONN;
-	}
-	if (len == 0) {
-		if (st) {
-			return idm_task_send_status(t, st);
-		}
-		if (t->tx_done) {
-			t->tx_done(t, 0);
-		}
-		return 0;
 	}
 	if (!(it->hdr.flags & ISER_RSV)) {
 		IDM_LOG_CONN(t->conn, "iser: read data for ITT %#x without a read STag", t->itt);
@@ -360,12 +358,6 @@ int iser_buf_rx_from_ini(struct idm_task *t, uint32_t len)
 
 	if (it == NULL) {
 		return -ENOTCONN;
-	}
-	if (len == 0 || t->received >= len) {
-		if (t->rx_done) {
-			t->rx_done(t, 0);
-		}
-		return 0;
 	}
 	if (it->busy || it->reading) {
 		return -EBUSY;
@@ -407,6 +399,15 @@ static void rx_refuse(struct iser_task *it, const char *why)
  * plus the unsolicited length), and where that is is only known once the
  * F bit ended the unsolicited data. One Read then fetches the rest.
  */
+void iser_data_out_placed(struct idm_task *t)
+{
+	struct iser_task *it = iser_task_of(t);
+
+	if (it->ic != NULL) {
+		iser_rx_progress(it);
+	}
+}
+
 void iser_rx_progress(struct iser_task *it)
 {
 	struct idm_task *t = it->t;

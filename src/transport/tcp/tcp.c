@@ -227,9 +227,8 @@ static void tcp_conn_disconnect(struct idm_conn *c)
 	idm_reactor_del(c->reactor, &tc->ev);
 	close(tc->fd);
 	tc->fd = -1;
-	if (tc->rx_task) {
-		idm_task_release(tc->rx_task);
-		tc->rx_task = NULL;
+	if (tc->rx.task) {
+		idm_rx_abandon(&tc->rx);
 	}
 	tcp_tx_drop_all(tc, -ECONNRESET);
 }
@@ -376,6 +375,7 @@ static const struct idm_transport_ops tcp_ops = {
     .tx_pdu = tcp_tx_pdu,
     .buf_tx_to_ini = tcp_buf_tx_to_ini,
     .buf_rx_from_ini = tcp_buf_rx_from_ini,
+    .data_out_placed = tcp_rx_progress,
     .enable_datamover = tcp_enable_datamover,
     .svc_create = tcp_svc_create,
     .svc_online = tcp_svc_online,
@@ -397,4 +397,5 @@ const struct idm_transport idm_tcp_transport = {
     .name = "tcp",
     .ops = &tcp_ops,
     .caps = &tcp_caps,
+    .task_priv_size = sizeof(struct tcp_task),
 };

@@ -20,15 +20,6 @@ enum tcp_rx_phase {
 	TCP_RX_DATA, /* data segment, padding, data digest */
 };
 
-/* What the data segment of the PDU being received is for. */
-enum tcp_rx_kind {
-	TCP_RX_PDU,      /* into rx_buf, then client->rx_pdu */
-	TCP_RX_CMD,      /* immediate data into the task, then client->scsi_cmd */
-	TCP_RX_DATA_OUT, /* into the task buffer at the buffer offset */
-	TCP_RX_DATA_IN,  /* initiator: into the read buffer at its offset */
-	TCP_RX_DISCARD,  /* read and drop (rejected or unknown task) */
-};
-
 /* pdu->flags bits private to this transport: digests decided at queue time */
 enum {
 	TCP_PDU_HDIGEST = 1u << 16,
@@ -36,9 +27,12 @@ enum {
 };
 
 #define TCP_DISCARD_CHUNK 1024
-/* Largest AHS we accept on a SCSI Command: an extended CDB AHS (up to
- * 260 - 16 CDB bytes + 4 header, rounded) and a bidirectional one (8). */
-#define TCP_MAX_CMD_AHS 264
+
+/* Per-task state (the transport's task area): the R2T pump of a write. */
+struct tcp_task {
+	uint32_t rx_wanted; /* end offset asked for by buf_rx_from_ini; 0: none */
+	uint32_t r2t_next;  /* next offset to solicit */
+};
 
 struct tcp_conn {
 	struct idm_event_handler ev;
@@ -51,15 +45,11 @@ struct tcp_conn {
 	bool hdigest, ddigest; /* negotiated digests in force (after login) */
 	/* receive */
 	enum tcp_rx_phase rx_phase;
-	enum tcp_rx_kind rx_kind;
-	uint32_t rx_got;       /* bytes of the current phase already read */
-	struct idm_pdu rx_pdu; /* BHS, AHS and data of the PDU being read */
+	uint32_t rx_got;  /* bytes of the current phase already read */
+	struct idm_rx rx; /* the PDU being read: BHS, AHS, destination, task */
 	uint8_t rx_ahs[IDM_MAX_AHS_LEN + IDM_DIGEST_LEN];
-	uint8_t *rx_dst; /* data segment destination; NULL: discard */
-	uint32_t rx_dlen;
 	uint8_t rx_trailer[3 + IDM_DIGEST_LEN]; /* padding, data digest */
 	uint32_t rx_trailer_len;
-	struct idm_task *rx_task; /* held while its data is read */
 	uint8_t *rx_buf;          /* data of non-SCSI PDUs (buffer cache) */
 	size_t rx_buf_cap;
 	uint8_t discard[TCP_DISCARD_CHUNK];
@@ -90,7 +80,8 @@ void tcp_tx_drop_all(struct tcp_conn *tc, int status);
 int tcp_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
                       const struct idm_scsi_status *st);
 int tcp_buf_rx_from_ini(struct idm_task *t, uint32_t len);
-/* Data-Out progress: send more R2Ts, or finish the receive (rx_done). */
+/* Data-Out progress (ops->data_out_placed): send more R2Ts, or finish
+ * the receive (rx_done). */
 void tcp_rx_progress(struct idm_task *t);
 
 /* Bind an accepted (or test) socket to a new connection. */

@@ -376,15 +376,6 @@ int tcp_buf_tx_to_ini(struct idm_task *t, uint32_t off, uint32_t len,
 	};
 	int rc;
 
-	if (len == 0) {
-		if (st) {
-			return idm_task_send_status(t, st);
-		}
-		if (t->tx_done) {
-			t->tx_done(t, 0);
-		}
-		return 0;
-	}
 	if (run.burst < run.mdsl) {
 		run.mdsl = run.burst;
 	}
@@ -404,69 +395,57 @@ static int r2t_send(struct idm_task *t, uint32_t off, uint32_t len)
 	if (pdu == NULL) {
 		return -ENOMEM;
 	}
-	idm_bhs_init(pdu->bhs, ISCSI_OP_R2T, false);
-	pdu->bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
-	memcpy(pdu->bhs + BHS_LUN, t->lun_field, 8);
-	put_be32(pdu->bhs + BHS_ITT, t->itt);
-	put_be32(pdu->bhs + R2T_TTT, t->ttt);
-	put_be32(pdu->bhs + R2T_R2TSN, t->r2tsn++);
-	put_be32(pdu->bhs + R2T_BUFFER_OFFSET, off);
-	put_be32(pdu->bhs + R2T_DESIRED_LEN, len);
+	idm_task_r2t(t, off, len, pdu->bhs);
 	idm_pdu_tx(t->conn, pdu);
 	return 0;
 }
 
 /* Ask for more data: R2Ts up to MaxOutstandingR2T, each <= MaxBurstLength. */
-static void r2t_pump(struct idm_task *t)
+static void r2t_pump(struct idm_task *t, struct tcp_task *tt)
 {
 	const struct idm_params *p = &t->conn->params;
 	uint32_t burst = param_or(p->max_burst_length, 262144);
 	uint32_t max_out = param_or(p->max_outstanding_r2t, 1);
 
-	if (t->r2t_next < t->received) {
-		t->r2t_next = t->received; /* R2Ts start where unsolicited data ended */
+	if (tt->r2t_next < t->received) {
+		tt->r2t_next = t->received; /* R2Ts start where unsolicited data ended */
 	}
-	while (t->r2t_outstanding < max_out && t->r2t_next < t->rx_wanted) {
-		uint32_t n = t->rx_wanted - t->r2t_next;
+	while (t->r2t_outstanding < max_out && tt->r2t_next < tt->rx_wanted) {
+		uint32_t n = tt->rx_wanted - tt->r2t_next;
 
 		n = n < burst ? n : burst;
-		if (r2t_send(t, t->r2t_next, n) != 0) {
+		if (r2t_send(t, tt->r2t_next, n) != 0) {
 			idm_conn_close(t->conn);
 			return;
 		}
-		t->r2t_next += n;
-		t->r2t_outstanding++;
+		tt->r2t_next += n;
 	}
 }
 
 void tcp_rx_progress(struct idm_task *t)
 {
-	if (t->rx_wanted == 0) {
+	struct tcp_task *tt = idm_task_transport_area(t);
+
+	if (tt->rx_wanted == 0) {
 		return; /* nobody waits for this task's data (yet) */
 	}
-	if (t->received >= t->rx_wanted) {
+	if (t->received >= tt->rx_wanted) {
 		idm_task_fn done = t->rx_done;
 
-		t->rx_wanted = 0;
+		tt->rx_wanted = 0;
 		if (done) {
 			done(t, 0);
 		}
 		return;
 	}
 	if (t->unsol_done) {
-		r2t_pump(t);
+		r2t_pump(t, tt);
 	}
 }
 
 int tcp_buf_rx_from_ini(struct idm_task *t, uint32_t len)
 {
-	if (len == 0 || t->received >= len) {
-		if (t->rx_done) {
-			t->rx_done(t, 0);
-		}
-		return 0;
-	}
-	t->rx_wanted = len;
+	((struct tcp_task *)idm_task_transport_area(t))->rx_wanted = len;
 	tcp_rx_progress(t);
 	return 0;
 }

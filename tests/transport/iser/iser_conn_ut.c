@@ -252,7 +252,7 @@ static void fake_owner_free(void *owner, struct iser_conn *ic)
 /* ---- the fake client ---- */
 
 struct rec {
-	int rx_pdus, cmds, rx_done, tx_done, tx_status, freed, aborted;
+	int rx_pdus, cmds, rx_done, tx_done, tx_status, freed, aborted, tasks_freed;
 	uint8_t last_bhs[48];
 	struct idm_task *last_task;
 	uint32_t unsol_limit;
@@ -305,12 +305,20 @@ static void c_task_abort(struct idm_task *t)
 	idm_task_release(t);
 }
 
+/* The task's last reference went: its buffer could be recycled now. */
+static void c_task_free(struct idm_task *t)
+{
+	(void)t;
+	rec.tasks_freed++;
+}
+
 static const struct idm_client_ops client = {
     .scsi_cmd_header = c_cmd_header,
     .scsi_cmd = c_cmd,
     .rx_pdu = c_rx_pdu,
     .conn_free = c_conn_free,
     .task_abort = c_task_abort,
+    .task_free = c_task_free,
 };
 
 static void on_rx_done(struct idm_task *t, int status)
@@ -624,6 +632,63 @@ static void do_write(uint32_t len, uint32_t imm)
 	free(ini);
 }
 
+/*
+ * ABORT TASK while the write's RDMA Read is outstanding: the target
+ * marks the task aborted and drops its reference. The Read's completion
+ * then finds the buffer still the task's (the Read holds it), copies
+ * nothing into it, ends no receive, and only then lets the task go.
+ */
+static void do_abort_during_read(uint32_t len)
+{
+	struct fake_qp *q = qps[0];
+	uint8_t *ini = malloc(len);
+	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini};
+	int regs_before;
+	uint8_t bhs[48];
+	struct idm_task *t;
+
+	go_ffp(0);
+	fill(ini, len);
+	ini_region(q, ini, len, 0x99);
+	rec.unsol_limit = 0;
+	scsi_cmd_bhs(bhs, 8, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_WRITE, len);
+	regs_before = q->regs;
+	send_ctrl(q, &h, bhs, NULL, 0);
+	t = rec.last_task;
+	t->rx_done = on_rx_done;
+	memset(rec.buf, 0x5a, len);
+	assert_int_equal(idm_task_recv_data(t, len), 0); /* the Read is posted */
+	/* the ABORT TASK, as the target does it */
+	t->state = IDM_TASK_ABORTING;
+	idm_task_release(t);
+	assert_int_equal(rec.tasks_freed, 0); /* the Read still holds it */
+	assert_ptr_equal(t->data, rec.buf);
+	fake_poll(q);
+	assert_int_equal(rec.rx_done, 0);
+	assert_int_equal(rec.tasks_freed, 1);
+	assert_int_equal(q->regs, regs_before); /* a registration went with the Read */
+	if (len < ISER_COPY_THRESHOLD_DEFAULT) {
+		/* the copy path copied nothing into the aborted task's buffer */
+		for (uint32_t i = 0; i < len; i++) {
+			assert_int_equal(rec.buf[i], 0x5a);
+		}
+	}
+	assert_int_equal(conns[0]->active_tasks, 0);
+	free(ini);
+}
+
+static void test_abort_during_read_copied(void **state)
+{
+	(void)state;
+	do_abort_during_read(16384);
+}
+
+static void test_abort_during_read_registered(void **state)
+{
+	(void)state;
+	do_abort_during_read(512 * 1024);
+}
+
 static void test_write_small(void **state)
 {
 	(void)state;
@@ -902,6 +967,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_4k, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_above_threshold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_small, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_during_read_copied, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_during_read_registered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_unsolicited, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_all_unsolicited, setup, teardown),

@@ -37,7 +37,8 @@ struct rec {
 	uint32_t unsol_limit;
 	uint8_t *buf;
 	int rx_done, tx_done, tx_status;
-	int freed, accepted;
+	int freed, accepted, tasks_freed;
+	struct idm_task *hdr_task;
 	uint8_t ahs[64];
 	uint32_t ahs_len;
 };
@@ -51,6 +52,7 @@ static bool peer_hd, peer_dd; /* digests the peer uses */
 static int c_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
 {
 	rec.headers++;
+	rec.hdr_task = t;
 	rec.ahs_len = pdu->ahs_len;
 	if (pdu->ahs && pdu->ahs_len <= sizeof(rec.ahs)) {
 		memcpy(rec.ahs, pdu->ahs, pdu->ahs_len);
@@ -90,12 +92,18 @@ static void c_task_abort(struct idm_task *t)
 	idm_task_release(t);
 }
 
+static void c_task_free(struct idm_task *t)
+{
+	rec.tasks_freed++;
+}
+
 static const struct idm_client_ops client = {
     .scsi_cmd_header = c_cmd_header,
     .scsi_cmd = c_cmd,
     .rx_pdu = c_rx_pdu,
     .conn_free = c_conn_free,
     .task_abort = c_task_abort,
+    .task_free = c_task_free,
 };
 
 static void on_rx_done(struct idm_task *t, int status)
@@ -815,6 +823,44 @@ static void test_trickle(void **state)
 	assert_int_equal(get_be32(rec.last_bhs + BHS_ITT), 9);
 }
 
+/*
+ * A WRITE aborted while its immediate data is on the wire (the target
+ * drops its reference, as for an LU RESET from another session): the
+ * late bytes are read into the buffer the task still owns, nothing is
+ * dispatched, the task goes with the receiver's reference, and the
+ * stream stays framed.
+ */
+static void test_abort_during_immediate_data(void **state)
+{
+	static uint8_t w[48 + 8192];
+	uint8_t bhs[48];
+	struct idm_task *t;
+	size_t n;
+
+	conn->params.max_recv_dsl = 16384;
+	go_ffp();
+	scsi_cmd_bhs(bhs, 0x30, ISCSI_FLAG_FINAL | SCSI_CMD_FLAG_WRITE, 8192);
+	n = wire_pdu(w, bhs, pattern_buf(0, 8192), 8192);
+	send_raw(w, 48 + 4096);
+	pump();
+	assert_int_equal(rec.headers, 1);
+	t = rec.hdr_task;
+	assert_int_equal(t->refcnt, 2); /* the client's and the receiver's */
+	t->state = IDM_TASK_ABORTING;
+	idm_task_release(t);
+	assert_int_equal(rec.tasks_freed, 0);
+	send_raw(w + 48 + 4096, n - 48 - 4096);
+	pump();
+	assert_int_equal(rec.cmds, 0);
+	assert_int_equal(rec.tasks_freed, 1);
+	assert_int_equal(conn->active_tasks, 0);
+	assert_memory_equal(rec.buf, pattern_buf(0, 8192), 8192); /* its own buffer */
+	nop_out_bhs(bhs, 0x31);
+	send_pdu(bhs, "ping", 4);
+	assert_int_equal(rec.rx_pdus, 1);
+	assert_int_equal(conn->state, IDM_CONN_LOGGED_IN);
+}
+
 static void test_peer_close(void **state)
 {
 	go_ffp();
@@ -1043,6 +1089,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_header_digest_error_closes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_data_digest_error_rejects, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trickle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_during_immediate_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_peer_close, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_svc_accept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_svc_round_robin, setup, teardown),

@@ -8,7 +8,9 @@
 #   idmd_*   against idmd's iSER transport: discovery, inquiry, readcap, write/read/compare, copy both
 #            ways, bench randread and randwrite 4 KiB QD16 (figures and counters printed;
 #            bytes_copied must be 0), and idmd's own counters as it logs them: 2 work
-#            requests per 4 KiB command, 512 KiB copies registered, not copied;
+#            requests per 4 KiB command, 512 KiB copies registered, not copied; ABORT
+#            TASK and LU RESET during 8 large WRITEs (`idmio abort`, copied and registered
+#            buffers): idmd alive, the medium holds no part of an aborted WRITE after;
 #   config_* idmd from a JSON config: iser_copy_threshold 1 (nothing copied at all) and
 #            a target offered over TCP only (neither listed nor found over iSER);
 #   auto_*   `--transport auto` falls back to TCP: against a loopback portal (no RDMA
@@ -123,6 +125,20 @@ bench() {
 	grep -q "errors: 0" <<<"$out" || return 1
 	copied=$(sed -n 's/.*bytes_copied \([0-9]*\).*/\1/p' <<<"$out")
 	[[ $copied == 0 ]] || { echo "bytes_copied $copied, want 0"; return 1; }
+}
+
+# abort_writes URL PID BS: idmio's ABORT TASK, then LOGICAL UNIT RESET, each while 8 WRITEs
+# of BS are in flight (the target's RDMA Reads outstanding): the medium holds no part of an
+# aborted WRITE beside the old data and does not change after the TMF response; the idmd
+# of PID stays up and still serves a verified write+read (issue 7).
+abort_writes() {
+	local url=$1 pid=$2 bs=$3 out rc
+	out=$(io abort "$url" --lba 20000 --bs "$bs" --qd 8 2>&1)
+	rc=$?
+	echo "$out"
+	((rc == 0)) || return 1
+	kill -0 "$pid" || { echo "idmd died"; return 1; }
+	rw_compare "$url" 30000 $((1 << 20)) "after-abort-$bs"
 }
 
 # ---- tgtd (tgt 1.0.85: ignores SIGTERM, crashes when an iSER target is deleted) ----
@@ -305,6 +321,8 @@ main() {
 		step idmd_copy copy_both "$url" $((5 << 20))
 		step idmd_bench_randread bench "$url" randread idmd
 		step idmd_bench_randwrite bench "$url" randwrite idmd
+		step idmd_abort_copied abort_writes "$url" "$IDMD_PID" 64k     # below the copy threshold
+		step idmd_abort_registered abort_writes "$url" "$IDMD_PID" 512k # above: registered
 		step idmd_sigterm stop_pid "$IDMD_PID"
 		step idmd_counters idmd_counters
 	fi
@@ -312,6 +330,8 @@ main() {
 		step config_bench_nocopy io bench "iser://$ADDR:$NOCOPY_PORT/$IQN/0" --rw randread \
 			--bs 4k --qd 8 --time 1
 		step config_target_tcp_only offered_on_tcp_only "$ADDR:$NOCOPY_PORT"
+		step config_abort_registered abort_writes "iser://$ADDR:$NOCOPY_PORT/$IQN/0" \
+			"$CONFIG_PID" 64k
 		step config_sigterm stop_pid "$CONFIG_PID"
 		step config_nocopy_counters nocopy_counters
 	fi
