@@ -643,7 +643,7 @@ static void run_all(const struct options *o, const char *filter)
 	if (!check_negotiation(o))
 		return;
 	if (pthread_create(&th, NULL, good_session_main, &g) != 0) {
-		report("bystander-session", false, "no thread");
+		report("good-session", false, "no thread");
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -652,12 +652,7 @@ static void run_all(const struct options *o, const char *filter)
 			break;
 		}
 	}
-	atomic_store(&g.stop, true);
-	pthread_join(th, NULL);
-	printf("     bystander session (%s): %u verified write+read rounds of %u KiB\n", o->iqn2,
-	       g.rounds, IO_BYTES / 1024);
-	report("bystander-session", !g.error && g.rounds >= GOOD_SESSION_MIN_ROUNDS,
-	       g.error ? g.why : NULL);
+	good_session_finish(&g, th);
 }
 
 static void usage(const char *prog)
