@@ -1096,10 +1096,14 @@ static int abort_in_flight(struct abort_round *r)
 		rc = idm_ini_tmf_async(r->l->s, r->function, r->l->url.lun, victim, abort_tmf_done,
 		                       &r->tmf_end);
 	}
-	while (rc == 0 && busy) {
+	if (rc != 0) {
+		r->tmf_end = rc; /* not sent: wait for the writes alone */
+	}
+	/* the writes own their buffers until they end, whatever happened */
+	while (busy) {
 		busy = r->tmf_end == 1 || idm_ini_inflight(r->l->s) > 0;
 		if (busy && (now_us() > deadline || idm_ini_service(r->l->s, 100) < 0)) {
-			rc = -ETIMEDOUT;
+			return -ETIMEDOUT;
 		}
 	}
 	return rc != 0 ? rc : r->tmf_end;

@@ -49,7 +49,6 @@
 #define RESPONSE_TIMEOUT_MS 10000 /* a TMF response or a ping answer later than this: hang */
 #define OP_TMF_REQ 0x02
 #define OP_TMF_RSP 0x22
-#define OP_ASYNC 0x32
 #define NO_TAG 0xffffffffu
 
 enum tmf_kind {
@@ -99,7 +98,8 @@ struct case_run {
 	uint32_t write_cmdsn;
 	bool response_seen;       /* "function complete" (or GOOD for PREEMPT AND ABORT) */
 	bool response_after_rest; /* the target held it until the rest of the data came */
-	int write_status;         /* status byte of a SCSI Response for the WRITE, or -1 */
+	int write_status;         /* status byte of a SCSI Response for the WRITE (0x100 |
+	                             the iSCSI response when that is not 0), or -1 */
 	bool write_status_late;   /* ... and it came after the TMF response */
 	long response_ms;
 	char note[96];
@@ -394,7 +394,30 @@ static void add_why(char *why, size_t wl, const char *what)
 	snprintf(why + n, wl - n, "%s%s", n ? "; " : "", what);
 }
 
-/* The TMF (or PREEMPT AND ABORT) while B's WRITE is cut; then B's ending. */
+/* SAM-5 TAS: another nexus's TMF may end B's WRITE with TASK ABORTED; B's
+ * own TMF leaves no status after its response (RFC 7143 11.5.1); GOOD means
+ * the aborted WRITE ran. */
+static void judge_write_status(const struct abort_case *ac, struct case_run *r, char *why,
+                               size_t wl)
+{
+	size_t n = strlen(r->note);
+
+	if (r->write_status < 0)
+		return;
+	if (r->write_status == 0 && !r->response_after_rest)
+		add_why(why, wl, "the aborted WRITE ended with GOOD status");
+	else if (same_session(ac->kind) && r->write_status_late)
+		add_why(why, wl, "a status for the aborted WRITE after the TMF response");
+	snprintf(r->note + n, sizeof(r->note) - n, "%sB's WRITE status 0x%02x", n ? "; " : "",
+	         r->write_status);
+}
+
+/*
+ * The TMF (or PREEMPT AND ABORT) while B's WRITE is cut; then B's ending.
+ * The answer must come while B's bytes are missing, within
+ * RESPONSE_TIMEOUT_MS, except where RFC 7143 11.5.1 lets the target wait
+ * for the answers to its R2Ts: then B goes on after TMF_GRACE_MS.
+ */
 static void abort_and_end(struct conn *a, struct conn *b, const struct options *o,
                           const struct abort_case *ac, const struct write_stream *s, uint64_t key_a,
                           uint64_t key_b, struct case_run *r, char *why, size_t wl)
@@ -402,41 +425,35 @@ static void abort_and_end(struct conn *a, struct conn *b, const struct options *
 	struct conn *tc = same_session(ac->kind) ? b : a;
 	uint32_t itt = ac->kind == PREEMPT_AND_ABORT ? send_preempt_and_abort(a, o, key_a, key_b)
 	                                             : send_tmf(tc, o, ac->kind, r);
+	bool may_wait = may_wait_for_rest(ac);
 	long t0 = now_ms();
-	int rc = itt ? await_answer(tc, tc == b, itt, TMF_GRACE_MS, r) : -EIO;
+	int rc =
+	    itt ? await_answer(tc, tc == b, itt, may_wait ? TMF_GRACE_MS : RESPONSE_TIMEOUT_MS, r)
+	        : -EIO;
 
 	r->response_seen = rc == 1;
 	if (rc < 0)
 		return add_why(why, wl, r->note[0] ? r->note : "cannot send the TMF");
+	if (!r->response_seen && !may_wait)
+		add_why(why, wl, "no answer to the abort while the WRITE was cut (hang)");
 	if (ac->ending == END_LATE) {
 		if (send_all(b->fd, s->bytes + s->cut, s->len - s->cut))
 			snprintf(r->note, sizeof(r->note),
 			         "B closed by the target before the rest");
-		if (!r->response_seen) {
+		if (!r->response_seen)
 			r->response_seen = r->response_after_rest =
 			    await_answer(tc, tc == b, itt, RESPONSE_TIMEOUT_MS, r) == 1;
-		}
 		if (ping_after(b, r) == -ETIMEDOUT)
 			add_why(why, wl, "B hangs after the late data (no NOP-In, not closed)");
 	} else {
 		conn_close(b);
 		if (!r->response_seen && tc == a)
 			r->response_seen = await_answer(a, false, itt, RESPONSE_TIMEOUT_MS, r) == 1;
-		else if (!r->response_seen && !may_wait_for_rest(ac))
-			add_why(why, wl, "no TMF response within the grace time");
 	}
 	r->response_ms = now_ms() - t0;
-	if (!r->response_seen && (ac->ending == END_LATE || tc == a))
-		add_why(why, wl, "no answer to the abort (hang)");
-	/* SAM-5 TAS: another nexus's TMF may end B's WRITE with TASK ABORTED;
-	 * B's own TMF leaves no status after its response (RFC 7143 11.5.1). */
-	if (r->write_status == 0 && !r->response_after_rest)
-		add_why(why, wl, "the aborted WRITE ended with GOOD status");
-	else if (r->write_status >= 0 && same_session(ac->kind) && r->write_status_late)
-		add_why(why, wl, "a status for the aborted WRITE after the TMF response");
-	if (r->write_status >= 0)
-		snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
-		         "%sB's WRITE status 0x%02x", r->note[0] ? "; " : "", r->write_status);
+	if (!r->response_seen && may_wait && (ac->ending == END_LATE || tc == a))
+		add_why(why, wl, "no answer to the abort after B's rest or close (hang)");
+	judge_write_status(ac, r, why, wl);
 }
 
 /* Sessions A (other ISID, for cross-session aborts) and B, and the abort. */
@@ -626,7 +643,7 @@ static void run_all(const struct options *o, const char *filter)
 	if (!check_negotiation(o))
 		return;
 	if (pthread_create(&th, NULL, good_session_main, &g) != 0) {
-		report("bystander-session", false, "no thread");
+		report("good-session", false, "no thread");
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -635,12 +652,7 @@ static void run_all(const struct options *o, const char *filter)
 			break;
 		}
 	}
-	atomic_store(&g.stop, true);
-	pthread_join(th, NULL);
-	printf("     bystander session (%s): %u verified write+read rounds of %u KiB\n", o->iqn2,
-	       g.rounds, IO_BYTES / 1024);
-	report("bystander-session", !g.error && g.rounds >= GOOD_SESSION_MIN_ROUNDS,
-	       g.error ? g.why : NULL);
+	good_session_finish(&g, th);
 }
 
 static void usage(const char *prog)

@@ -247,12 +247,7 @@ static void run_hostile(const struct options *o)
 	case_login_garbage(o);
 	case_cut_data_out(o);
 	case_malformed_bhs(o);
-	atomic_store(&g.stop, true);
-	pthread_join(th, NULL);
-	printf("     good session: %u verified write+read rounds of %u KiB\n", g.rounds,
-	       IO_BYTES / 1024);
-	report("good-session", !g.error && g.rounds >= GOOD_SESSION_MIN_ROUNDS,
-	       g.error ? g.why : NULL);
+	good_session_finish(&g, th);
 }
 
 /* A WRITE(10) with immediate data and a wrong data digest must not succeed. */

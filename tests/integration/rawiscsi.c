@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +76,12 @@ static uint32_t get_digest(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Connect to the portal with send/receive timeouts; returns the fd or -errno. */
-int dial(const struct options *o)
+/*
+ * Connect to the portal with send/receive timeouts; returns the fd or
+ * -errno. A non-zero `rcvbuf` sets SO_RCVBUF before the connect, so the
+ * window announced is small from the start.
+ */
+int dial(const struct options *o, int rcvbuf)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	struct timeval tv = {.tv_sec = RECV_TIMEOUT_S};
@@ -86,6 +91,8 @@ int dial(const struct options *o)
 	if (rc)
 		return -EHOSTUNREACH;
 	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd >= 0 && rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		rc = -errno;
 		if (fd >= 0)
@@ -297,8 +304,9 @@ static void apply_answers(struct conn *c, uint32_t dlen)
 		c->want_ddigest = strcmp(v, "CRC32C") == 0;
 }
 
-/* Open a connection (no login yet); false with errno in *err on failure. */
-bool conn_open(struct conn *c, const struct options *o)
+/* Open a connection (no login yet) with a receive buffer of `rcvbuf` bytes
+ * (0: the system's); false on failure. */
+bool conn_open_rcvbuf(struct conn *c, const struct options *o, int rcvbuf)
 {
 	*c =
 	    (struct conn){.fd = -1, .next_itt = 1, .peer_max_recv_dsl = 8192, .first_burst = 65536};
@@ -306,8 +314,13 @@ bool conn_open(struct conn *c, const struct options *o)
 	c->rx = malloc(OUR_MAX_RECV_DSL + 4);
 	if (!c->rx)
 		return false;
-	c->fd = dial(o);
+	c->fd = dial(o, rcvbuf);
 	return c->fd >= 0;
+}
+
+bool conn_open(struct conn *c, const struct options *o)
+{
+	return conn_open_rcvbuf(c, o, 0);
 }
 
 void conn_close(struct conn *c)
@@ -577,7 +590,8 @@ void *good_session_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&g->stop) || g->rounds < GOOD_SESSION_MIN_ROUNDS) {
-		if (write_read_verify(&c, g->o, 0, IO_BYTES, g->rounds, g->why, sizeof(g->why))) {
+		if (write_read_verify(&c, g->o, g->lba, IO_BYTES, g->rounds, g->why,
+		                      sizeof(g->why))) {
 			g->error = -1;
 			break;
 		}
@@ -585,6 +599,16 @@ void *good_session_main(void *arg)
 	}
 	conn_close(&c);
 	return NULL;
+}
+
+void good_session_finish(struct good_session *g, pthread_t th)
+{
+	atomic_store(&g->stop, true);
+	pthread_join(th, NULL);
+	printf("     good session: %u verified write+read rounds of %u KiB\n", g->rounds,
+	       IO_BYTES / 1024);
+	report("good-session", !g->error && g->rounds >= GOOD_SESSION_MIN_ROUNDS,
+	       g->error ? g->why : NULL);
 }
 
 /* Split "ADDR:PORT" or "[V6]:PORT" into host and port strings (in place). */

@@ -9,6 +9,7 @@
 #ifndef IDM_TESTS_RAWISCSI_H
 #define IDM_TESTS_RAWISCSI_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,6 +78,7 @@ struct good_session {
 	atomic_bool stop;
 	atomic_uint rounds;
 	atomic_int error;
+	uint32_t lba; /* where it writes (one session per process uses 0) */
 	char why[160];
 };
 
@@ -95,8 +97,9 @@ uint32_t get_be24(const uint8_t *p);
 uint32_t crc32c(const void *buf, size_t len);
 void put_digest(uint8_t *p, uint32_t crc);
 
-/* Connect to the portal with send/receive timeouts; returns the fd or -errno. */
-int dial(const struct options *o);
+/* Connect to the portal with send/receive timeouts; returns the fd or -errno.
+ * A non-zero `rcvbuf` sets SO_RCVBUF before the connect. */
+int dial(const struct options *o, int rcvbuf);
 /* Send all of `len` bytes; 0 or -errno (a peer that closed gives -EPIPE). */
 int send_all(int fd, const void *buf, size_t len);
 /* Receive exactly `len` bytes; 0, -ECONNRESET on EOF, -ETIMEDOUT, or -errno. */
@@ -108,6 +111,8 @@ int recv_pdu(struct conn *c, struct pdu *p);
 
 /* Open a connection (no login yet) with a fresh ISID; false on failure. */
 bool conn_open(struct conn *c, const struct options *o);
+/* The same with a receive buffer of `rcvbuf` bytes (0: the system's). */
+bool conn_open_rcvbuf(struct conn *c, const struct options *o, int rcvbuf);
 void conn_close(struct conn *c);
 /* A Login Request BHS going from operational negotiation to full feature phase. */
 void login_bhs(struct conn *c, uint8_t *bhs);
@@ -144,6 +149,8 @@ int write_read_verify(struct conn *c, const struct options *o, uint32_t lba, uin
 /* Thread body: a correct session (struct good_session) writing and verifying
  * until told to stop. */
 void *good_session_main(void *arg);
+/* Stop the background session, join it and report how it went. */
+void good_session_finish(struct good_session *g, pthread_t th);
 
 /* Split "ADDR:PORT" or "[V6]:PORT" into host and port strings (in place). */
 bool split_portal(char *portal, struct options *o);
