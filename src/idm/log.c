@@ -115,9 +115,13 @@ void idm_log_conn(const struct idm_conn *c, const char *fmt, ...)
 
 void idm_log_conn_close(const struct idm_conn *c, const char *fmt, ...)
 {
+	struct idm_log_limit *l = conn_log_limit(c);
 	va_list ap;
 
 	idm_log_conn_flush(c);
+	/* the few lines of the teardown that follows get a window of their own */
+	l->window_start_ms = idm_now_ms();
+	l->lines = 1;
 	va_start(ap, fmt);
 	log_vline("conn", c->peer_name, fmt, ap);
 	va_end(ap);

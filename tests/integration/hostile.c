@@ -4,6 +4,7 @@
  * purpose, and a well-behaved one that must not notice.
  *
  *   hostile -p ADDR:PORT -t IQN [-l LUN] [-d] -m hostile|digest
+ *   hostile -p ADDR:PORT -t IQN -m flood-prelogin|flood-ffp -s SECONDS -T STALL_S
  *
  * -m hostile: while a well-behaved session (a thread) keeps writing and
  *   reading back verified data, other connections send a malformed BHS, an
@@ -15,6 +16,12 @@
  *   ISA-L), WRITE(10) with immediate data + R2T/Data-Out, READ(10), compare;
  *   then a PDU with a wrong data digest must not be executed.
  * -d: the well-behaved session of -m hostile uses digests too.
+ * -m flood-prelogin / flood-ffp: a peer with a small receive buffer that
+ *   never reads floods the target for up to -s seconds, before login with
+ *   reserved-opcode headers, after login with those, NOP-Out pings (1 KiB of
+ *   data each) and TEST UNIT READYs. The target must drop it: before login at
+ *   once or after its stall timeout (-T), after login after the stall timeout
+ *   (not sooner); a good session keeps verifying I/O meanwhile.
  * Exit 0 when every check passed; one "ok"/"FAIL" line per check.
  */
 #include <arpa/inet.h>
@@ -90,6 +97,8 @@ struct options {
 	unsigned lun;
 	bool good_digests;
 	const char *mode;
+	unsigned flood_s; /* -s: how long a flood lasts at most */
+	unsigned stall_s; /* -T: the target's tx_stall_timeout_s */
 };
 
 /* Results of the background well-behaved session. */
@@ -98,6 +107,7 @@ struct good_session {
 	atomic_bool stop;
 	atomic_uint rounds;
 	atomic_int error;
+	uint32_t lba; /* where it writes (one session per process uses 0) */
 	char why[160];
 };
 
@@ -156,8 +166,12 @@ static uint32_t get_digest(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Connect to the portal with send/receive timeouts; returns the fd or -errno. */
-static int dial(const struct options *o)
+/*
+ * Connect to the portal with send/receive timeouts; returns the fd or
+ * -errno. A non-zero `rcvbuf` sets SO_RCVBUF before the connect, so the
+ * window announced is small from the start.
+ */
+static int dial(const struct options *o, int rcvbuf)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	struct timeval tv = {.tv_sec = RECV_TIMEOUT_S};
@@ -167,6 +181,8 @@ static int dial(const struct options *o)
 	if (rc)
 		return -EHOSTUNREACH;
 	fd = socket(ai->ai_family, SOCK_STREAM, 0);
+	if (fd >= 0 && rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		rc = -errno;
 		if (fd >= 0)
@@ -378,8 +394,9 @@ static void apply_answers(struct conn *c, uint32_t dlen)
 		c->want_ddigest = strcmp(v, "CRC32C") == 0;
 }
 
-/* Open a connection (no login yet); false with errno in *err on failure. */
-static bool conn_open(struct conn *c, const struct options *o)
+/* Open a connection (no login yet) with a receive buffer of `rcvbuf` bytes
+ * (0: the system's); false on failure. */
+static bool conn_open_rcvbuf(struct conn *c, const struct options *o, int rcvbuf)
 {
 	*c = (struct conn){.fd = -1, .next_itt = 1, .peer_max_recv_dsl = 8192,
 			   .first_burst = 65536};
@@ -387,8 +404,13 @@ static bool conn_open(struct conn *c, const struct options *o)
 	c->rx = malloc(OUR_MAX_RECV_DSL + 4);
 	if (!c->rx)
 		return false;
-	c->fd = dial(o);
+	c->fd = dial(o, rcvbuf);
 	return c->fd >= 0;
+}
+
+static bool conn_open(struct conn *c, const struct options *o)
+{
+	return conn_open_rcvbuf(c, o, 0);
 }
 
 static void conn_close(struct conn *c)
@@ -649,7 +671,8 @@ static void *good_session_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&g->stop) || g->rounds < GOOD_SESSION_MIN_ROUNDS) {
-		if (write_read_verify(&c, g->o, 0, IO_BYTES, g->rounds, g->why, sizeof(g->why))) {
+		if (write_read_verify(&c, g->o, g->lba, IO_BYTES, g->rounds, g->why,
+				      sizeof(g->why))) {
 			g->error = -1;
 			break;
 		}
@@ -951,9 +974,156 @@ static void run_digest(const struct options *o)
 	conn_close(&c);
 }
 
+/* ---- a peer that never reads ---- */
+
+#define FLOOD_RCVBUF 4096
+#define FLOOD_PING_BYTES 1024u
+#define FLOOD_BATCH 16384u
+#define FLOOD_SLACK_MS 4000 /* stall tick (1 s) + scheduling, ASan, a loaded CI */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The i-th PDU of the flood: reserved opcodes only before login. */
+static size_t flood_pdu(struct conn *c, const struct options *o, bool ffp, unsigned i,
+			uint8_t *pdu)
+{
+	uint8_t *bhs = pdu, cdb[10] = {0};
+	uint32_t dlen = 0;
+
+	memset(bhs, 0, BHS_LEN);
+	put_be32(bhs + 24, c->cmdsn); /* immediate PDUs: CmdSN does not advance */
+	put_be32(bhs + 28, c->expstatsn);
+	switch (ffp ? i % 4 : 0) {
+	case 0: /* an opcode no initiator may send: a Reject, or the end */
+		bhs[0] = (uint8_t)(OP_IMMEDIATE | (0x07 + i % 9));
+		bhs[1] = 0x80;
+		put_be32(bhs + 16, c->next_itt++);
+		break;
+	case 1:
+	case 3: /* a ping the target answers with a NOP-In echoing the data */
+		bhs[0] = OP_NOP_OUT | OP_IMMEDIATE;
+		bhs[1] = 0x80;
+		put_be32(bhs + 16, c->next_itt++);
+		put_be32(bhs + 20, 0xffffffffu);
+		dlen = FLOOD_PING_BYTES;
+		memset(bhs + BHS_LEN, 0x5a, dlen);
+		break;
+	case 2: /* a command: its response queues too, until the window closes */
+		scsi_bhs(c, o, bhs, cdb, false, 0, c->next_itt++);
+		bhs[1] = 0x80 | 1;
+		break;
+	}
+	bhs[5] = (uint8_t)(dlen >> 16);
+	bhs[6] = (uint8_t)(dlen >> 8);
+	bhs[7] = (uint8_t)dlen;
+	return BHS_LEN + dlen;
+}
+
+/* What a flood saw, in milliseconds from its start. */
+struct flood_result {
+	unsigned long pdus;  /* PDUs sent (the last one maybe in part) */
+	long last_accepted;  /* the last send() that took bytes */
+	long dropped;        /* send() failed: the target closed; -1: still open */
+};
+
+/*
+ * Send PDUs and never read, for up to `secs` seconds or until the target
+ * closes the connection. Once the target stops reading, the sockets' buffers
+ * fill and send() takes nothing more: `last_accepted` approximates that.
+ */
+static void flood(struct conn *c, const struct options *o, bool ffp, unsigned secs,
+		  struct flood_result *r)
+{
+	struct timeval tv = {.tv_usec = 100 * 1000};
+	uint8_t batch[FLOOD_BATCH + BHS_LEN + FLOOD_PING_BYTES];
+	uint64_t start = now_ms();
+	unsigned long i = 0;
+
+	r->dropped = -1;
+	/* a short send timeout, so a target that stopped reading is noticed */
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (now_ms() - start < secs * 1000ull && r->dropped < 0) {
+		size_t len = 0, off = 0;
+
+		/* many PDUs per send(), so the flood is as fast as the target reads */
+		while (len < FLOOD_BATCH)
+			len += flood_pdu(c, o, ffp, (unsigned)i++, batch + len);
+		while (off < len && now_ms() - start < secs * 1000ull) {
+			ssize_t n = send(c->fd, batch + off, len - off, MSG_NOSIGNAL);
+
+			if (n > 0) {
+				off += (size_t)n;
+				r->last_accepted = (long)(now_ms() - start);
+			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+				   errno != EINTR) {
+				r->dropped = (long)(now_ms() - start);
+				break;
+			}
+		}
+	}
+	r->pdus = i;
+}
+
+/*
+ * The target must close a flooder: after login not before the stall timeout
+ * (the flooder did read the login), and never later than the stall timeout
+ * after the flooder's bytes stopped being taken (the target's queue stopped
+ * draining no later than that).
+ */
+static bool flood_dropped_in_time(const struct flood_result *r, bool ffp, long stall_ms)
+{
+	if (r->dropped < 0 || r->dropped - r->last_accepted > stall_ms + FLOOD_SLACK_MS)
+		return false;
+	return !ffp || r->dropped >= stall_ms - 500;
+}
+
+/* A flooding peer that never reads, beside a good session; see the top. */
+static void run_flood(const struct options *o, bool ffp)
+{
+	const char *check = ffp ? "flood-ffp" : "flood-prelogin";
+	struct good_session g = {.o = o, .lba = ffp ? 2048 : 0};
+	long stall_ms = (long)o->stall_s * 1000;
+	struct flood_result r = {0};
+	char why[160] = "";
+	struct conn c;
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, good_session_main, &g) != 0)
+		return report("good-session", false, "no thread");
+	if (!conn_open_rcvbuf(&c, o, FLOOD_RCVBUF))
+		report(check, false, "cannot connect");
+	else if (ffp && login(&c, o, false, why, sizeof(why)) != 0)
+		report(check, false, why);
+	else {
+		flood(&c, o, ffp, o->flood_s, &r);
+		snprintf(why, sizeof(why),
+			 "%lu PDUs sent, the last bytes taken at %ld ms, %s at %ld ms "
+			 "(stall timeout %ld ms)",
+			 r.pdus, r.last_accepted, r.dropped < 0 ? "still open" : "dropped",
+			 r.dropped, stall_ms);
+		report(check, flood_dropped_in_time(&r, ffp, stall_ms), why);
+	}
+	conn_close(&c);
+	atomic_store(&g.stop, true);
+	pthread_join(th, NULL);
+	printf("     good session: %u verified write+read rounds of %u KiB\n", g.rounds,
+	       IO_BYTES / 1024);
+	report("good-session", !g.error && g.rounds >= GOOD_SESSION_MIN_ROUNDS,
+	       g.error ? g.why : NULL);
+}
+
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s -p ADDR:PORT -t IQN [-l LUN] [-d] -m hostile|digest\n", prog);
+	fprintf(stderr,
+		"usage: %s -p ADDR:PORT -t IQN [-l LUN] [-d] -m hostile|digest\n"
+		"       %s -p ADDR:PORT -t IQN -m flood-prelogin|flood-ffp -s SECONDS -T STALL_S\n",
+		prog, prog);
 	exit(2);
 }
 
@@ -979,7 +1149,7 @@ int main(int argc, char **argv)
 	struct options o = {.mode = "hostile"};
 	int c;
 
-	while ((c = getopt(argc, argv, "p:t:l:dm:")) != -1) {
+	while ((c = getopt(argc, argv, "p:t:l:dm:s:T:")) != -1) {
 		if (c == 'p' && !split_portal(optarg, &o))
 			usage(argv[0]);
 		else if (c == 't')
@@ -990,6 +1160,10 @@ int main(int argc, char **argv)
 			o.good_digests = true;
 		else if (c == 'm')
 			o.mode = optarg;
+		else if (c == 's')
+			o.flood_s = (unsigned)atoi(optarg);
+		else if (c == 'T')
+			o.stall_s = (unsigned)atoi(optarg);
 		else if (c != 'p')
 			usage(argv[0]);
 	}
@@ -999,6 +1173,9 @@ int main(int argc, char **argv)
 		run_hostile(&o);
 	else if (strcmp(o.mode, "digest") == 0)
 		run_digest(&o);
+	else if (strncmp(o.mode, "flood-", 6) == 0 && o.flood_s && o.stall_s &&
+		 (strcmp(o.mode + 6, "prelogin") == 0 || strcmp(o.mode + 6, "ffp") == 0))
+		run_flood(&o, strcmp(o.mode + 6, "ffp") == 0);
 	else
 		usage(argv[0]);
 	printf("%s\n", failures ? "FAILED" : "ALL OK");
