@@ -191,11 +191,6 @@ static struct idm_conn *flow_conn(enum idm_role role, const struct idm_tx_limits
 	return c;
 }
 
-static void flow_conn_close(struct idm_conn *c)
-{
-	idm_conn_close(c); /* the fake fails what is queued */
-}
-
 static void send_nops(struct idm_conn *c, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -235,8 +230,10 @@ static void test_conn_pause_resume(void **state)
 	assert_true(idm_conn_rx_allowed(c));
 	assert_int_equal(rx_on_calls, 1);
 	assert_true(c->txq.stall_timer.armed);
+	send_nops(c, 3); /* stopped again, then closed: the fake fails the queue */
+	assert_int_equal(rx_off_calls, 2);
 	idm_conn_hold(c);
-	flow_conn_close(c);
+	idm_conn_close(c);
 	assert_int_equal(c->txq.pdus, 0);
 	assert_false(c->txq.stall_timer.armed);
 	assert_int_equal(rx_on_calls, 1); /* a closing connection is not resumed */
@@ -252,7 +249,7 @@ static void test_conn_initiator_never_pauses(void **state)
 	send_nops(c, 10);
 	assert_true(idm_conn_rx_allowed(c));
 	assert_int_equal(rx_off_calls, 0);
-	flow_conn_close(c);
+	idm_conn_close(c);
 }
 
 /* A peer that reads nothing for stall_timeout_s is dropped; one that reads is not. */

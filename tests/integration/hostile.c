@@ -682,6 +682,17 @@ static void *good_session_main(void *arg)
 	return NULL;
 }
 
+/* Stop the background session, join it and report how it went. */
+static void good_session_finish(struct good_session *g, pthread_t th)
+{
+	atomic_store(&g->stop, true);
+	pthread_join(th, NULL);
+	printf("     good session: %u verified write+read rounds of %u KiB\n", g->rounds,
+	       IO_BYTES / 1024);
+	report("good-session", !g->error && g->rounds >= GOOD_SESSION_MIN_ROUNDS,
+	       g->error ? g->why : NULL);
+}
+
 /*
  * After a hostile PDU the target may answer with a Reject, a failed Login
  * Response, or close the connection. Wait for one of those; a timeout is a
@@ -899,12 +910,7 @@ static void run_hostile(const struct options *o)
 	case_login_garbage(o);
 	case_cut_data_out(o);
 	case_malformed_bhs(o);
-	atomic_store(&g.stop, true);
-	pthread_join(th, NULL);
-	printf("     good session: %u verified write+read rounds of %u KiB\n", g.rounds,
-	       IO_BYTES / 1024);
-	report("good-session", !g.error && g.rounds >= GOOD_SESSION_MIN_ROUNDS,
-	       g.error ? g.why : NULL);
+	good_session_finish(&g, th);
 }
 
 /* A WRITE(10) with immediate data and a wrong data digest must not succeed. */
@@ -1110,12 +1116,7 @@ static void run_flood(const struct options *o, bool ffp)
 		report(check, flood_dropped_in_time(&r, ffp, stall_ms), why);
 	}
 	conn_close(&c);
-	atomic_store(&g.stop, true);
-	pthread_join(th, NULL);
-	printf("     good session: %u verified write+read rounds of %u KiB\n", g.rounds,
-	       IO_BYTES / 1024);
-	report("good-session", !g.error && g.rounds >= GOOD_SESSION_MIN_ROUNDS,
-	       g.error ? g.why : NULL);
+	good_session_finish(&g, th);
 }
 
 static void usage(const char *prog)
