@@ -15,9 +15,10 @@
  *   - a connection with data waiting that sends nothing for
  *     stall_timeout_s is dropped: the peer does not read.
  * An initiator only counts and drops: its queue holds what its own
- * application submitted (bounded by its queue depth), and if both ends
- * of a connection stopped reading while each waited for the other to
- * read, neither would ever drain.
+ * application submitted (bounded by its queue depth) and its answers to
+ * the target's pings (bounded by the stall timeout), and if both ends of
+ * a connection stopped reading while each waited for the other to read,
+ * neither would ever drain.
  *
  * The idm_txq_* functions are the decisions, pure and unit-tested; the
  * idm_conn_txq_* functions apply them to a connection.
