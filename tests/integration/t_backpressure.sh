@@ -79,6 +79,7 @@ lines=$(($(wc -l <"$IDMD_LOG") - base_lines))
 log "resident memory $base_rss KiB -> peak $max_rss KiB (+$growth KiB); $lines log lines"
 ((growth < MAX_RSS_GROWTH_KIB)) || fail "idmd grew by $growth KiB (limit $MAX_RSS_GROWTH_KIB)"
 ((lines < MAX_LOG_LINES)) || fail "idmd wrote $lines log lines (limit $MAX_LOG_LINES)"
+grep -q "input stopped" "$IDMD_LOG" || fail "idmd never stopped reading a flooder"
 grep -q "peer read nothing for $STALL_S s" "$IDMD_LOG" ||
 	fail "no stall drop in the idmd log"
 grep -q "more messages suppressed" "$IDMD_LOG" || fail "no rate-limit summary in the idmd log"
