@@ -166,7 +166,7 @@ struct idm_txq {
 	uint32_t pauses;
 };
 
-/* Rate limit of one connection's log lines (log.c). */
+/* Rate limit of one connection's log lines (log_conn.c). */
 struct idm_log_limit {
 	uint64_t window_start_ms;
 	uint32_t lines;      /* printed in the current window */

@@ -64,6 +64,15 @@ static inline bool idm_conn_closing(const struct idm_conn *c)
  */
 int idm_conn_rx_gate(struct idm_conn *c, const uint8_t *bhs);
 
+/* Task table (task.c), used by conn.c. */
+int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_size);
+void idm_task_table_free(struct idm_conn *c);
+/* Mark every active task aborting and tell the client (connection loss). */
+void idm_task_abort_all(struct idm_conn *c);
+/* Transport, target side: fill a new task from its SCSI Command BHS (CmdSN,
+ * LUN, EDTL, direction) before the client sees the command. */
+void idm_task_from_cmd(struct idm_task *t, const uint8_t *bhs);
+
 /* Transmit queue bounds (txq.c). The decisions, pure: */
 enum idm_txq_action { IDM_TXQ_NONE, IDM_TXQ_PAUSE, IDM_TXQ_RESUME };
 enum idm_txq_stall {
@@ -92,19 +101,10 @@ static inline bool idm_conn_rx_allowed(const struct idm_conn *c)
 	return !c->txq.rx_paused;
 }
 
-/* Log rate limit (log.c). Whether to print a line now; *summary gets the
+/* Log rate limit (log_conn.c). Whether to print a line now; *summary gets the
  * count of lines suppressed before it, to report first (0: none). */
 bool idm_log_limit_admit(struct idm_log_limit *l, uint64_t now_ms, uint32_t *summary);
 /* The connection goes: the summary of what its limit suppressed, if any. */
 void idm_log_conn_flush(const struct idm_conn *c);
-
-/* Task table (task.c), used by conn.c. */
-int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_size);
-void idm_task_table_free(struct idm_conn *c);
-/* Mark every active task aborting and tell the client (connection loss). */
-void idm_task_abort_all(struct idm_conn *c);
-/* Transport, target side: fill a new task from its SCSI Command BHS (CmdSN,
- * LUN, EDTL, direction) before the client sees the command. */
-void idm_task_from_cmd(struct idm_task *t, const uint8_t *bhs);
 
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Per-connection log rate limit (src/idm/log.c): the decision on a clock
+ * Per-connection log rate limit (src/idm/log_conn.c): the decision on a clock
  * the test drives, then the lines idm_log_conn really writes to stderr.
  */
 #include <errno.h>

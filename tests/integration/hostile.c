@@ -21,7 +21,7 @@
  *   reserved-opcode headers, after login with those, NOP-Out pings (1 KiB of
  *   data each) and TEST UNIT READYs. The target must drop it: before login at
  *   once or after its stall timeout (-T), after login after the stall timeout
- *   (not sooner); a good session keeps verifying I/O meanwhile.
+ *   (not sooner).
  * Exit 0 when every check passed; one "ok"/"FAIL" line per check.
  */
 #include <arpa/inet.h>
@@ -97,8 +97,6 @@ struct options {
 	unsigned lun;
 	bool good_digests;
 	const char *mode;
-	unsigned flood_s; /* -s: how long a flood lasts at most */
-	unsigned stall_s; /* -T: the target's tx_stall_timeout_s */
 };
 
 /* Results of the background well-behaved session. */
@@ -107,7 +105,6 @@ struct good_session {
 	atomic_bool stop;
 	atomic_uint rounds;
 	atomic_int error;
-	uint32_t lba; /* where it writes (one session per process uses 0) */
 	char why[160];
 };
 
@@ -166,12 +163,8 @@ static uint32_t get_digest(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/*
- * Connect to the portal with send/receive timeouts; returns the fd or
- * -errno. A non-zero `rcvbuf` sets SO_RCVBUF before the connect, so the
- * window announced is small from the start.
- */
-static int dial(const struct options *o, int rcvbuf)
+/* Connect to the portal with send/receive timeouts; returns the fd or -errno. */
+static int dial(const struct options *o)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
 	struct timeval tv = {.tv_sec = RECV_TIMEOUT_S};
@@ -181,8 +174,6 @@ static int dial(const struct options *o, int rcvbuf)
 	if (rc)
 		return -EHOSTUNREACH;
 	fd = socket(ai->ai_family, SOCK_STREAM, 0);
-	if (fd >= 0 && rcvbuf)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		rc = -errno;
 		if (fd >= 0)
@@ -394,9 +385,8 @@ static void apply_answers(struct conn *c, uint32_t dlen)
 		c->want_ddigest = strcmp(v, "CRC32C") == 0;
 }
 
-/* Open a connection (no login yet) with a receive buffer of `rcvbuf` bytes
- * (0: the system's); false on failure. */
-static bool conn_open_rcvbuf(struct conn *c, const struct options *o, int rcvbuf)
+/* Open a connection (no login yet); false with errno in *err on failure. */
+static bool conn_open(struct conn *c, const struct options *o)
 {
 	*c = (struct conn){.fd = -1, .next_itt = 1, .peer_max_recv_dsl = 8192,
 			   .first_burst = 65536};
@@ -404,13 +394,8 @@ static bool conn_open_rcvbuf(struct conn *c, const struct options *o, int rcvbuf
 	c->rx = malloc(OUR_MAX_RECV_DSL + 4);
 	if (!c->rx)
 		return false;
-	c->fd = dial(o, rcvbuf);
+	c->fd = dial(o);
 	return c->fd >= 0;
-}
-
-static bool conn_open(struct conn *c, const struct options *o)
-{
-	return conn_open_rcvbuf(c, o, 0);
 }
 
 static void conn_close(struct conn *c)
@@ -671,8 +656,7 @@ static void *good_session_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&g->stop) || g->rounds < GOOD_SESSION_MIN_ROUNDS) {
-		if (write_read_verify(&c, g->o, g->lba, IO_BYTES, g->rounds, g->why,
-				      sizeof(g->why))) {
+		if (write_read_verify(&c, g->o, 0, IO_BYTES, g->rounds, g->why, sizeof(g->why))) {
 			g->error = -1;
 			break;
 		}
@@ -680,17 +664,6 @@ static void *good_session_main(void *arg)
 	}
 	conn_close(&c);
 	return NULL;
-}
-
-/* Stop the background session, join it and report how it went. */
-static void good_session_finish(struct good_session *g, pthread_t th)
-{
-	atomic_store(&g->stop, true);
-	pthread_join(th, NULL);
-	printf("     good session: %u verified write+read rounds of %u KiB\n", g->rounds,
-	       IO_BYTES / 1024);
-	report("good-session", !g->error && g->rounds >= GOOD_SESSION_MIN_ROUNDS,
-	       g->error ? g->why : NULL);
 }
 
 /*
@@ -910,7 +883,12 @@ static void run_hostile(const struct options *o)
 	case_login_garbage(o);
 	case_cut_data_out(o);
 	case_malformed_bhs(o);
-	good_session_finish(&g, th);
+	atomic_store(&g.stop, true);
+	pthread_join(th, NULL);
+	printf("     good session: %u verified write+read rounds of %u KiB\n", g.rounds,
+	       IO_BYTES / 1024);
+	report("good-session", !g.error && g.rounds >= GOOD_SESSION_MIN_ROUNDS,
+	       g.error ? g.why : NULL);
 }
 
 /* A WRITE(10) with immediate data and a wrong data digest must not succeed. */
@@ -1033,9 +1011,9 @@ static size_t flood_pdu(struct conn *c, const struct options *o, bool ffp, unsig
 
 /* What a flood saw, in milliseconds from its start. */
 struct flood_result {
-	unsigned long pdus;  /* PDUs sent (the last one maybe in part) */
-	long last_accepted;  /* the last send() that took bytes */
-	long dropped;        /* send() failed: the target closed; -1: still open */
+	unsigned long pdus; /* PDUs sent (the last one maybe in part) */
+	long last_accepted; /* the last send() that took bytes */
+	long dropped;       /* send() failed: the target closed; -1: still open */
 };
 
 /*
@@ -1089,25 +1067,27 @@ static bool flood_dropped_in_time(const struct flood_result *r, bool ffp, long s
 	return !ffp || r->dropped >= stall_ms - 500;
 }
 
-/* A flooding peer that never reads, beside a good session; see the top. */
-static void run_flood(const struct options *o, bool ffp)
+/* A flooding peer that never reads, for up to `secs` seconds; see the top. */
+static void run_flood(const struct options *o, bool ffp, unsigned secs, unsigned stall_s)
 {
 	const char *check = ffp ? "flood-ffp" : "flood-prelogin";
-	struct good_session g = {.o = o, .lba = ffp ? 2048 : 0};
-	long stall_ms = (long)o->stall_s * 1000;
+	long stall_ms = (long)stall_s * 1000;
+	int rcvbuf = FLOOD_RCVBUF;
 	struct flood_result r = {0};
 	char why[160] = "";
 	struct conn c;
-	pthread_t th;
 
-	if (pthread_create(&th, NULL, good_session_main, &g) != 0)
-		return report("good-session", false, "no thread");
-	if (!conn_open_rcvbuf(&c, o, FLOOD_RCVBUF))
+	if (!conn_open(&c, o)) {
 		report(check, false, "cannot connect");
-	else if (ffp && login(&c, o, false, why, sizeof(why)) != 0)
+		conn_close(&c);
+		return;
+	}
+	/* connected already: the window stays at what the handshake offered */
+	setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (ffp && login(&c, o, false, why, sizeof(why)) != 0) {
 		report(check, false, why);
-	else {
-		flood(&c, o, ffp, o->flood_s, &r);
+	} else {
+		flood(&c, o, ffp, secs, &r);
 		snprintf(why, sizeof(why),
 			 "%lu PDUs sent, the last bytes taken at %ld ms, %s at %ld ms "
 			 "(stall timeout %ld ms)",
@@ -1116,7 +1096,6 @@ static void run_flood(const struct options *o, bool ffp)
 		report(check, flood_dropped_in_time(&r, ffp, stall_ms), why);
 	}
 	conn_close(&c);
-	good_session_finish(&g, th);
 }
 
 static void usage(const char *prog)
@@ -1148,6 +1127,7 @@ static bool split_portal(char *portal, struct options *o)
 int main(int argc, char **argv)
 {
 	struct options o = {.mode = "hostile"};
+	unsigned flood_s = 0, stall_s = 0;
 	int c;
 
 	while ((c = getopt(argc, argv, "p:t:l:dm:s:T:")) != -1) {
@@ -1162,9 +1142,9 @@ int main(int argc, char **argv)
 		else if (c == 'm')
 			o.mode = optarg;
 		else if (c == 's')
-			o.flood_s = (unsigned)atoi(optarg);
+			flood_s = (unsigned)atoi(optarg);
 		else if (c == 'T')
-			o.stall_s = (unsigned)atoi(optarg);
+			stall_s = (unsigned)atoi(optarg);
 		else if (c != 'p')
 			usage(argv[0]);
 	}
@@ -1174,9 +1154,9 @@ int main(int argc, char **argv)
 		run_hostile(&o);
 	else if (strcmp(o.mode, "digest") == 0)
 		run_digest(&o);
-	else if (strncmp(o.mode, "flood-", 6) == 0 && o.flood_s && o.stall_s &&
-		 (strcmp(o.mode + 6, "prelogin") == 0 || strcmp(o.mode + 6, "ffp") == 0))
-		run_flood(&o, strcmp(o.mode + 6, "ffp") == 0);
+	else if ((strcmp(o.mode, "flood-prelogin") == 0 || strcmp(o.mode, "flood-ffp") == 0) &&
+		 flood_s && stall_s)
+		run_flood(&o, strcmp(o.mode, "flood-ffp") == 0, flood_s, stall_s);
 	else
 		usage(argv[0]);
 	printf("%s\n", failures ? "FAILED" : "ALL OK");

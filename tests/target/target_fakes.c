@@ -101,11 +101,6 @@ void idm_conn_hold(struct idm_conn *c)
 {
 }
 
-void idm_conn_set_tx_limits(struct idm_conn *c, const struct idm_tx_limits *lim)
-{
-	c->txq.lim = *lim;
-}
-
 void idm_conn_release(struct idm_conn *c)
 {
 }
@@ -142,6 +137,11 @@ void idm_log_conn(const struct idm_conn *c, const char *fmt, ...)
 	vsnprintf(fk.log + used, sizeof(fk.log) - used - 1, fmt, ap);
 	va_end(ap);
 	strcat(fk.log, "\n");
+}
+
+void idm_conn_set_tx_limits(struct idm_conn *c, const struct idm_tx_limits *lim)
+{
+	c->txq.lim = *lim;
 }
 
 /* ---- tasks ---- */

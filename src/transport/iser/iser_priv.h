@@ -112,10 +112,6 @@ struct iser_conn {
 	uint32_t nrx;
 	uint32_t rx_cap;             /* bytes per receive buffer */
 	struct idm_pdu rx_pdu;
-	/* input stopped by the core: completed receives wait here (iser_flow.c) */
-	struct iser_rx_desc *rx_parked, *rx_parked_tail;
-	bool rx_replaying;
-	struct idm_deferred rx_resume;
 	/* send */
 	struct iser_tx_desc *tx;
 	uint32_t ntx;
@@ -134,6 +130,10 @@ struct iser_conn {
 	struct iser_task *tasks;
 	uint32_t ntasks;
 	uint32_t inflight;           /* work requests not yet completed */
+	/* input stopped by the core: completed receives wait here (iser_flow.c) */
+	struct iser_rx_desc *rx_parked, *rx_parked_tail;
+	bool rx_replaying;
+	struct idm_deferred rx_resume;
 };
 
 static inline struct iser_conn *iser_conn_of(const struct idm_conn *c)
