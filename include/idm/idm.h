@@ -131,6 +131,49 @@ struct idm_task {
 	_Alignas(16) uint8_t client_area[];
 };
 
+/*
+ * Bounds on one connection's unsent PDUs (src/idm/txq.c). A target stops
+ * reading a connection whose transmit queue reaches either bound and reads
+ * again once it is down to half of both; a connection with data waiting
+ * that sends nothing for stall_timeout_s is dropped. 0 means no bound.
+ */
+struct idm_tx_limits {
+	uint32_t max_bytes;
+	uint32_t max_pdus;
+	uint32_t stall_timeout_s;
+};
+
+/* Defaults: above what 32 commands of 1 MiB queue as Data-In (32 MiB, 4096
+ * PDUs at an 8 KiB MaxRecvDataSegmentLength), so such a read stream never
+ * stops input, and below 64 MiB of memory for a peer that never reads. */
+#define IDM_TX_MAX_BYTES_DEFAULT (48u << 20)
+#define IDM_TX_MAX_PDUS_DEFAULT 8192u
+#define IDM_TX_STALL_TIMEOUT_DEFAULT_S 30u
+
+/* A connection's transmit accounting, kept by the core (txq.c). */
+struct idm_txq {
+	struct idm_tx_limits lim;
+	bool input_flow; /* stop input over the bound (targets only) */
+	bool rx_paused;  /* input stopped: see idm_conn_rx_allowed() */
+	uint64_t bytes;  /* handed to the transport, not yet sent or dropped */
+	uint32_t pdus;
+	uint64_t sent;        /* PDUs that left: the peer's reading progress */
+	uint64_t stall_mark;  /* `sent` at the previous stall tick */
+	uint32_t stall_ticks; /* ticks in a row with data waiting and no progress */
+	struct idm_timer stall_timer;
+	/* what the connection close line reports */
+	uint64_t peak_bytes;
+	uint32_t peak_pdus;
+	uint32_t pauses;
+};
+
+/* Rate limit of one connection's log lines (log_conn.c). */
+struct idm_log_limit {
+	uint64_t window_start_ms;
+	uint32_t lines;      /* printed in the current window */
+	uint32_t suppressed; /* not printed since the last summary line */
+};
+
 /* Counters that prove the data path (per connection). */
 struct idm_conn_stats {
 	uint64_t pdus_rx;
@@ -239,6 +282,13 @@ struct idm_transport_ops {
 	/* Login done: apply the negotiated parameters (buffer sizes, digests)
 	 * and switch to the full feature phase data mover. */
 	int (*enable_datamover)(struct idm_conn *c);
+	/* Input off (false) or on again (true): the core stops a target
+	 * connection's input while its transmit queue is over the bound. Until
+	 * called with true the transport reads no new PDU (idm_conn_rx_allowed()
+	 * says the same at any time). Called from inside the transport's own
+	 * receive handling or a PDU's completion: defer work, do not recurse.
+	 * NULL: the transport only checks idm_conn_rx_allowed(). */
+	void (*rx_flow)(struct idm_conn *c, bool on);
 	/* Initiator: can this transport reach `peer` (RDMA route exists)? */
 	bool (*conn_is_capable)(const struct sockaddr *peer, socklen_t len);
 	/* Memory the transport may need to register (iSER); NULL for TCP. */
@@ -306,6 +356,9 @@ struct idm_conn {
 	uint32_t task_tp_off; /* transport area, from the task */
 	uint32_t max_tasks;
 	uint32_t active_tasks;
+	/* transmit queue bounds and input flow control (txq.c) */
+	struct idm_txq txq;
+	struct idm_log_limit log_limit;
 	/* debugging */
 	struct idm_conn_history history[IDM_CONN_HISTORY];
 	uint32_t history_pos;
@@ -366,6 +419,9 @@ void idm_conn_release(struct idm_conn *c);
 /* Close a connection that has not reached the full feature phase this
  * many seconds after it was accepted (0: never). Default 15. */
 void idm_conn_set_login_timeout(struct idm_conn *c, uint32_t seconds);
+/* Bound this connection's transmit queue (the defaults above apply until
+ * then); set it before the connection carries traffic. */
+void idm_conn_set_tx_limits(struct idm_conn *c, const struct idm_tx_limits *lim);
 /* Ask to close the connection (async): tasks are aborted, the client's
  * conn_free runs at the end. */
 static inline void idm_conn_close(struct idm_conn *c)
@@ -428,6 +484,21 @@ int idm_task_recv_data(struct idm_task *t, uint32_t len);
 
 /* Log helpers: one line to stderr with time and component. */
 void idm_log(const char *component, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define IDM_LOG_CONN(c, fmt, ...) idm_log("conn", "%s: " fmt, (c)->peer_name, ##__VA_ARGS__)
+/*
+ * A line about one connection, prefixed with its peer. Rate-limited per
+ * connection: the first IDM_LOG_CONN_BURST lines of every
+ * IDM_LOG_CONN_WINDOW_MS, then one "N more messages suppressed" line when
+ * the next window opens or the connection goes. Call on the connection's
+ * reactor.
+ */
+#define IDM_LOG_CONN_BURST 10u
+#define IDM_LOG_CONN_WINDOW_MS 10000u
+void idm_log_conn(const struct idm_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The line saying why a connection closes: never suppressed (once per
+ * connection), after the summary of what was. */
+void idm_log_conn_close(const struct idm_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define IDM_LOG_CONN(c, ...) idm_log_conn((c), __VA_ARGS__)
 
 #endif

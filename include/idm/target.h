@@ -74,6 +74,12 @@ struct idm_target_tunables {
 				       * go through pre-registered buffers (a copy),
 				       * larger ones register the task's memory;
 				       * 1 = never copy; default 131072 (the most) */
+	uint32_t tx_queue_max_bytes;  /* a connection's unsent bytes at which its
+				       * input stops until half have left;
+				       * default 48 MiB (idm.h: IDM_TX_*) */
+	uint32_t tx_queue_max_pdus;   /* the same in PDUs; default 8192 */
+	uint32_t tx_stall_timeout_s;  /* data waiting and nothing read by the peer
+				       * for this long: drop it; default 30 */
 };
 
 struct idm_target_conf_all {

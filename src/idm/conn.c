@@ -30,6 +30,7 @@ struct pdu_impl {
 	uint32_t magic;
 	idm_pdu_done_fn user_done; /* the owner's `done`, run after the send */
 	size_t buf_cap;            /* capacity of a data buffer from the cache */
+	uint32_t tx_cost;          /* bytes counted in the connection's txq */
 	uint8_t inline_data[PDU_INLINE];
 };
 
@@ -103,6 +104,7 @@ struct idm_conn *idm_conn_create(struct idm_reactor *r, enum idm_role role,
 	idm_params_init(&c->params);
 	snprintf(c->peer_name, sizeof(c->peer_name), "conn-%p", (void *)c);
 	ci->login_timeout_s = LOGIN_TIMEOUT_DEFAULT_S;
+	idm_conn_txq_init(c);
 	if (idm_task_table_init(c, max_tasks, client_task_size) != 0) {
 		free(ci);
 		return NULL;
@@ -129,6 +131,8 @@ static void conn_destroy(struct idm_conn *c)
 	if (c->transport->ops->conn_destroy) {
 		c->transport->ops->conn_destroy(c);
 	}
+	idm_conn_txq_stop(c);
+	idm_log_conn_flush(c);
 	idm_task_table_free(c);
 	pdu_pool_drain(ci);
 	c->magic = IDM_CONN_DEAD;
@@ -161,7 +165,7 @@ static void login_timer_fired(struct idm_timer *tm)
 	    (struct conn_impl *)((char *)tm - offsetof(struct conn_impl, login_timer));
 	struct idm_conn *c = &ci->pub;
 
-	IDM_LOG_CONN(c, "no login within %u s: closing", ci->login_timeout_s);
+	idm_log_conn_close(c, "no login within %u s: closing", ci->login_timeout_s);
 	idm_conn_event(c, IDM_CE_DISCONNECT);
 }
 
@@ -350,6 +354,7 @@ static void enter_cleanup(struct conn_impl *ci)
 	struct idm_conn *c = &ci->pub;
 
 	login_timer_stop(ci);
+	idm_conn_txq_stop(c);
 	idm_task_abort_all(c);
 	if (c->transport->ops->conn_disconnect) {
 		c->transport->ops->conn_disconnect(c);
@@ -404,7 +409,7 @@ static void conn_enter(struct conn_impl *ci, enum idm_conn_state from, enum idm_
 		enter_logged_in(ci);
 		break;
 	case IDM_CONN_ERROR:
-		IDM_LOG_CONN(c, "protocol error, closing");
+		idm_log_conn_close(c, "protocol error, closing");
 		conn_queue_event(ci, IDM_CE_DISCONNECT);
 		break;
 	case IDM_CONN_CLEANUP:
@@ -644,6 +649,7 @@ static void pdu_sent(struct idm_pdu *pdu, int status)
 	uint8_t status_class = pdu->bhs[LOGIN_STATUS_CLASS];
 
 	idm_conn_hold(c);
+	idm_conn_txq_done(c, p->tx_cost, status);
 	pdu->done = p->user_done;
 	if (pdu->done) {
 		pdu->done(pdu, status);
@@ -676,6 +682,8 @@ void idm_pdu_tx(struct idm_conn *c, struct idm_pdu *pdu)
 	c->stats.pdus_tx++;
 	c->stats.bytes_tx += pdu->data_len;
 	idm_conn_hold(c);
+	p->tx_cost = idm_txq_pdu_cost(pdu, p->buf_cap);
+	idm_conn_txq_queued(c, p->tx_cost);
 	c->transport->ops->tx_pdu(c, pdu);
 	if (login_ok) {
 		idm_conn_event(c, IDM_CE_LOGIN_OK);

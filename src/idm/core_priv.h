@@ -157,4 +157,38 @@ void idm_task_abort_all(struct idm_conn *c);
  * LUN, EDTL, direction) before the client sees the command. */
 void idm_task_from_cmd(struct idm_task *t, const uint8_t *bhs);
 
+/* Transmit queue bounds (txq.c). The decisions, pure: */
+enum idm_txq_action { IDM_TXQ_NONE, IDM_TXQ_PAUSE, IDM_TXQ_RESUME };
+enum idm_txq_stall {
+	IDM_TXQ_IDLE,    /* nothing queued: stop ticking */
+	IDM_TXQ_WAITING, /* tick again */
+	IDM_TXQ_STALLED, /* no progress for stall_timeout_s: drop the peer */
+};
+void idm_txq_init(struct idm_txq *q, bool input_flow);
+uint32_t idm_txq_pdu_cost(const struct idm_pdu *pdu, size_t owned_cap);
+enum idm_txq_action idm_txq_push(struct idm_txq *q, uint32_t cost);
+enum idm_txq_action idm_txq_pop(struct idm_txq *q, uint32_t cost, bool sent);
+void idm_txq_stall_start(struct idm_txq *q);
+/* One tick of the stall timer (once a second while PDUs wait). */
+enum idm_txq_stall idm_txq_stall_tick(struct idm_txq *q);
+/* ... applied to a connection by conn.c: */
+void idm_conn_txq_init(struct idm_conn *c);
+void idm_conn_txq_queued(struct idm_conn *c, uint32_t cost);
+void idm_conn_txq_done(struct idm_conn *c, uint32_t cost, int status);
+/* Closing: no more stall ticks; report the pauses once. */
+void idm_conn_txq_stop(struct idm_conn *c);
+
+/* Transport: may the connection's input be read now? False while its
+ * transmit queue is over the bound (the rx_flow op announces changes). */
+static inline bool idm_conn_rx_allowed(const struct idm_conn *c)
+{
+	return !c->txq.rx_paused;
+}
+
+/* Log rate limit (log_conn.c). Whether to print a line now; *summary gets the
+ * count of lines suppressed before it, to report first (0: none). */
+bool idm_log_limit_admit(struct idm_log_limit *l, uint64_t now_ms, uint32_t *summary);
+/* The connection goes: the summary of what its limit suppressed, if any. */
+void idm_log_conn_flush(const struct idm_conn *c);
+
 #endif

@@ -19,7 +19,8 @@
  *                 "initial_r2t": false, "immediate_data": true,
  *                 "queue_depth": 128, "nop_interval_s": 30, "nop_timeout_s": 15,
  *                 "login_timeout_s": 15, "shutdown_grace_s": 5,
- *                 "iser_copy_threshold": 131072 }
+ *                 "iser_copy_threshold": 131072, "tx_queue_max_bytes": 50331648,
+ *                 "tx_queue_max_pdus": 8192, "tx_stall_timeout_s": 30 }
  * }
  *
  * Unknown keys and values of the wrong type are errors: a typo in a
@@ -353,6 +354,9 @@ static const struct tunable_desc tunables[] = {
 	TUN_U32(login_timeout_s, 1, 3600),
 	TUN_U32(shutdown_grace_s, 0, 3600),
 	TUN_U32(iser_copy_threshold, 1, 131072),
+	TUN_U32(tx_queue_max_bytes, 65536, 1u << 30),
+	TUN_U32(tx_queue_max_pdus, 64, 1u << 20),
+	TUN_U32(tx_stall_timeout_s, 1, 3600),
 };
 
 static int conf_tunable(struct conf_ctx *cx, const char *key, json_object *val,

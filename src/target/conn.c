@@ -71,6 +71,11 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 	tc->portal = portal;
 	c->client_priv = tc;
 	conn_track(tc->srv, tc);
+	idm_conn_set_tx_limits(c, &(struct idm_tx_limits){
+	                              .max_bytes = tc->srv->tun.tx_queue_max_bytes,
+	                              .max_pdus = tc->srv->tun.tx_queue_max_pdus,
+	                              .stall_timeout_s = tc->srv->tun.tx_stall_timeout_s,
+	                          });
 	if (tgt_server_stopping(tc->srv)) {
 		idm_conn_close(c); /* accepted while idm_server_stop runs */
 		return;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "idm/idm.h"
 #include "idm/target.h"
 
 static void tunables_init(struct idm_target_tunables *t)
@@ -21,6 +22,9 @@ static void tunables_init(struct idm_target_tunables *t)
 	t->login_timeout_s = 15;
 	t->shutdown_grace_s = 5;
 	t->iser_copy_threshold = 131072;
+	t->tx_queue_max_bytes = IDM_TX_MAX_BYTES_DEFAULT;
+	t->tx_queue_max_pdus = IDM_TX_MAX_PDUS_DEFAULT;
+	t->tx_stall_timeout_s = IDM_TX_STALL_TIMEOUT_DEFAULT_S;
 }
 
 void idm_target_conf_init(struct idm_target_conf_all *c)

@@ -4,6 +4,7 @@
  * purpose, and a well-behaved one that must not notice.
  *
  *   hostile -p ADDR:PORT -t IQN [-l LUN] [-d] -m hostile|digest
+ *   hostile -p ADDR:PORT -t IQN -m flood-prelogin|flood-ffp -s SECONDS -T STALL_S
  *
  * -m hostile: while a well-behaved session (a thread) keeps writing and
  *   reading back verified data, other connections send a malformed BHS, an
@@ -15,6 +16,12 @@
  *   ISA-L), WRITE(10) with immediate data + R2T/Data-Out, READ(10), compare;
  *   then a PDU with a wrong data digest must not be executed.
  * -d: the well-behaved session of -m hostile uses digests too.
+ * -m flood-prelogin / flood-ffp: a peer with a small receive buffer that
+ *   never reads floods the target for up to -s seconds, before login with
+ *   reserved-opcode headers, after login with those, NOP-Out pings (1 KiB of
+ *   data each) and TEST UNIT READYs. The target must drop it: before login at
+ *   once or after its stall timeout (-T), after login after the stall timeout
+ *   (not sooner).
  * Exit 0 when every check passed; one "ok"/"FAIL" line per check.
  */
 #include <errno.h>
@@ -26,7 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rawiscsi.h"
 
@@ -317,24 +327,172 @@ static void run_digest(const struct options *o)
 	conn_close(&c);
 }
 
+/* ---- a peer that never reads ---- */
+
+#define FLOOD_RCVBUF 4096
+#define FLOOD_PING_BYTES 1024u
+#define FLOOD_BATCH 16384u
+#define FLOOD_SLACK_MS 4000 /* stall tick (1 s) + scheduling, ASan, a loaded CI */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The i-th PDU of the flood: reserved opcodes only before login. */
+static size_t flood_pdu(struct conn *c, const struct options *o, bool ffp, unsigned i,
+			uint8_t *pdu)
+{
+	uint8_t *bhs = pdu, cdb[10] = {0};
+	uint32_t dlen = 0;
+
+	memset(bhs, 0, BHS_LEN);
+	put_be32(bhs + 24, c->cmdsn); /* immediate PDUs: CmdSN does not advance */
+	put_be32(bhs + 28, c->expstatsn);
+	switch (ffp ? i % 4 : 0) {
+	case 0: /* an opcode no initiator may send: a Reject, or the end */
+		bhs[0] = (uint8_t)(OP_IMMEDIATE | (0x07 + i % 9));
+		bhs[1] = 0x80;
+		put_be32(bhs + 16, c->next_itt++);
+		break;
+	case 1:
+	case 3: /* a ping the target answers with a NOP-In echoing the data */
+		bhs[0] = OP_NOP_OUT | OP_IMMEDIATE;
+		bhs[1] = 0x80;
+		put_be32(bhs + 16, c->next_itt++);
+		put_be32(bhs + 20, 0xffffffffu);
+		dlen = FLOOD_PING_BYTES;
+		memset(bhs + BHS_LEN, 0x5a, dlen);
+		break;
+	case 2: /* a command: its response queues too, until the window closes */
+		scsi_bhs(c, o, bhs, cdb, false, 0, c->next_itt++);
+		bhs[1] = 0x80 | 1;
+		break;
+	}
+	bhs[5] = (uint8_t)(dlen >> 16);
+	bhs[6] = (uint8_t)(dlen >> 8);
+	bhs[7] = (uint8_t)dlen;
+	return BHS_LEN + dlen;
+}
+
+/* What a flood saw, in milliseconds from its start. */
+struct flood_result {
+	unsigned long pdus; /* PDUs sent (the last one maybe in part) */
+	long last_accepted; /* the last send() that took bytes */
+	long dropped;       /* send() failed: the target closed; -1: still open */
+};
+
+/*
+ * Send PDUs and never read, for up to `secs` seconds or until the target
+ * closes the connection. Once the target stops reading, the sockets' buffers
+ * fill and send() takes nothing more: `last_accepted` approximates that.
+ */
+static void flood(struct conn *c, const struct options *o, bool ffp, unsigned secs,
+		  struct flood_result *r)
+{
+	struct timeval tv = {.tv_usec = 100 * 1000};
+	uint8_t batch[FLOOD_BATCH + BHS_LEN + FLOOD_PING_BYTES];
+	uint64_t start = now_ms();
+	unsigned long i = 0;
+
+	r->dropped = -1;
+	/* a short send timeout, so a target that stopped reading is noticed */
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (now_ms() - start < secs * 1000ull && r->dropped < 0) {
+		size_t len = 0, off = 0;
+
+		/* many PDUs per send(), so the flood is as fast as the target reads */
+		while (len < FLOOD_BATCH)
+			len += flood_pdu(c, o, ffp, (unsigned)i++, batch + len);
+		while (off < len && now_ms() - start < secs * 1000ull) {
+			ssize_t n = send(c->fd, batch + off, len - off, MSG_NOSIGNAL);
+
+			if (n > 0) {
+				off += (size_t)n;
+				r->last_accepted = (long)(now_ms() - start);
+			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+				   errno != EINTR) {
+				r->dropped = (long)(now_ms() - start);
+				break;
+			}
+		}
+	}
+	r->pdus = i;
+}
+
+/*
+ * The target must close a flooder: after login not before the stall timeout
+ * (the flooder did read the login), and never later than the stall timeout
+ * after the flooder's bytes stopped being taken (the target's queue stopped
+ * draining no later than that).
+ */
+static bool flood_dropped_in_time(const struct flood_result *r, bool ffp, long stall_ms)
+{
+	if (r->dropped < 0 || r->dropped - r->last_accepted > stall_ms + FLOOD_SLACK_MS)
+		return false;
+	return !ffp || r->dropped >= stall_ms - 500;
+}
+
+/* A flooding peer that never reads, for up to `secs` seconds; see the top. */
+static void run_flood(const struct options *o, bool ffp, unsigned secs, unsigned stall_s)
+{
+	const char *check = ffp ? "flood-ffp" : "flood-prelogin";
+	long stall_ms = (long)stall_s * 1000;
+	int rcvbuf = FLOOD_RCVBUF;
+	struct flood_result r = {0};
+	char why[160] = "";
+	struct conn c;
+
+	if (!conn_open(&c, o)) {
+		report(check, false, "cannot connect");
+		conn_close(&c);
+		return;
+	}
+	/* connected already: the window stays at what the handshake offered */
+	setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (ffp && login(&c, o, false, why, sizeof(why)) != 0) {
+		report(check, false, why);
+	} else {
+		flood(&c, o, ffp, secs, &r);
+		snprintf(why, sizeof(why),
+			 "%lu PDUs sent, the last bytes taken at %ld ms, %s at %ld ms "
+			 "(stall timeout %ld ms)",
+			 r.pdus, r.last_accepted, r.dropped < 0 ? "still open" : "dropped",
+			 r.dropped, stall_ms);
+		report(check, flood_dropped_in_time(&r, ffp, stall_ms), why);
+	}
+	conn_close(&c);
+}
+
 static void usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s -p ADDR:PORT -t IQN [-l LUN] [-d] -m hostile|digest\n", prog);
+	fprintf(stderr,
+		"usage: %s -p ADDR:PORT -t IQN [-l LUN] [-d] -m hostile|digest\n"
+		"       %s -p ADDR:PORT -t IQN -m flood-prelogin|flood-ffp -s SECONDS -T STALL_S\n",
+		prog, prog);
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = {.mode = "hostile"};
+	unsigned flood_s = 0, stall_s = 0;
 	int c;
 
-	while ((c = getopt(argc, argv, "p:t:l:dm:")) != -1) {
+	while ((c = getopt(argc, argv, "p:t:l:dm:s:T:")) != -1) {
 		if (common_option(c, optarg, &o))
 			continue;
 		if (c == 'd')
 			o.good_digests = true;
 		else if (c == 'm')
 			o.mode = optarg;
+		else if (c == 's')
+			flood_s = (unsigned)atoi(optarg);
+		else if (c == 'T')
+			stall_s = (unsigned)atoi(optarg);
 		else
 			usage(argv[0]);
 	}
@@ -344,6 +502,9 @@ int main(int argc, char **argv)
 		run_hostile(&o);
 	else if (strcmp(o.mode, "digest") == 0)
 		run_digest(&o);
+	else if ((strcmp(o.mode, "flood-prelogin") == 0 || strcmp(o.mode, "flood-ffp") == 0) &&
+		 flood_s && stall_s)
+		run_flood(&o, strcmp(o.mode, "flood-ffp") == 0, flood_s, stall_s);
 	else
 		usage(argv[0]);
 	printf("%s\n", failures ? "FAILED" : "ALL OK");

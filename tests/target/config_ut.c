@@ -24,7 +24,8 @@ static void full_config_loads(void **state)
 			"   \"luns\": [{\"spec\": \"mem:1G\"},"
 			"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
 			" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false,"
-			"   \"iser_copy_threshold\": 4096}}",
+			"   \"iser_copy_threshold\": 4096, \"tx_queue_max_bytes\": 1048576,"
+			"   \"tx_queue_max_pdus\": 256, \"tx_stall_timeout_s\": 7}}",
 			c, err, sizeof(err)),
 			 0);
 	assert_int_equal(c->nreactors, 2);
@@ -44,6 +45,9 @@ static void full_config_loads(void **state)
 	assert_int_equal(c->tun.queue_depth, 64);
 	assert_false(c->tun.immediate_data);
 	assert_int_equal(c->tun.iser_copy_threshold, 4096);
+	assert_int_equal(c->tun.tx_queue_max_bytes, 1048576);
+	assert_int_equal(c->tun.tx_queue_max_pdus, 256);
+	assert_int_equal(c->tun.tx_stall_timeout_s, 7);
 	assert_int_equal(c->targets[0].offered_on, IDM_OFFER_ISER);
 }
 
@@ -76,6 +80,9 @@ static void bad_configs_fail_clearly(void **state)
 		 "\"transports\" must be a non-empty array"},
 		{"{\"tunables\": {\"iser_copy_threshold\": 131073}}",
 		 "iser_copy_threshold must be between"},
+		{"{\"tunables\": {\"tx_queue_max_bytes\": 0}}", "tx_queue_max_bytes must be between"},
+		{"{\"tunables\": {\"tx_queue_max_pdus\": 10}}", "tx_queue_max_pdus must be between"},
+		{"{\"tunables\": {\"tx_stall_timeout_s\": 0}}", "tx_stall_timeout_s must be between"},
 	};
 	struct idm_target_conf_all *c = *state;
 	char err[256];

@@ -144,6 +144,30 @@ void idm_log(const char *component, const char *fmt, ...)
 	strcat(fk.log, "\n");
 }
 
+/* Connection lines as the core prints them: "PEER: text", unlimited here. */
+void idm_log_conn(const struct idm_conn *c, const char *fmt, ...)
+{
+	size_t used = strlen(fk.log);
+	int n;
+	va_list ap;
+
+	n = snprintf(fk.log + used, sizeof(fk.log) - used, "%s: ", c->peer_name);
+	if (n < 0 || used + (size_t)n + 2 >= sizeof(fk.log)) {
+		fk.log[used] = '\0';
+		return;
+	}
+	used += (size_t)n;
+	va_start(ap, fmt);
+	vsnprintf(fk.log + used, sizeof(fk.log) - used - 1, fmt, ap);
+	va_end(ap);
+	strcat(fk.log, "\n");
+}
+
+void idm_conn_set_tx_limits(struct idm_conn *c, const struct idm_tx_limits *lim)
+{
+	c->txq.lim = *lim;
+}
+
 /* ---- tasks ---- */
 
 struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)

@@ -171,6 +171,23 @@ static uint16_t login_ok(struct idm_conn *c, uint16_t tsih)
 	return get_be16(last_sent()->bhs + LOGIN_TSIH);
 }
 
+/* ---- accept ---- */
+
+/* The transmit queue bounds of a new connection are the config's tunables. */
+static void accepted_conn_gets_tx_limits(void **state)
+{
+	struct idm_conn *c;
+
+	srv.tun.tx_queue_max_bytes = 123456;
+	srv.tun.tx_queue_max_pdus = 77;
+	srv.tun.tx_stall_timeout_s = 9;
+	c = conn_new();
+	assert_int_equal(c->txq.lim.max_bytes, 123456);
+	assert_int_equal(c->txq.lim.max_pdus, 77);
+	assert_int_equal(c->txq.lim.stall_timeout_s, 9);
+	conn_gone(c);
+}
+
 /* ---- login ---- */
 
 static void login_operational_to_ffp(void **state)
@@ -1002,6 +1019,7 @@ static void snack_is_rejected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(accepted_conn_gets_tx_limits),
 		T(login_operational_to_ffp),
 		T(login_timeout_is_the_configured_one),
 		T(login_security_then_operational),

@@ -249,6 +249,7 @@ static const struct idm_transport_ops iser_ops = {
     .data_out_placed = iser_data_out_placed,
     .negotiate_key = iser_negotiate,
     .enable_datamover = iser_enable_datamover,
+    .rx_flow = iser_rx_flow,
     .svc_create = iser_svc_create,
     .svc_online = iser_svc_online,
     .svc_offline = iser_svc_offline,

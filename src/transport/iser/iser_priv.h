@@ -6,6 +6,7 @@
  *   iser_cm.c    the RDMA CM listener (services) and connection adoption
  *   iser_rx.c    receive completions: Hello, control PDUs, SCSI commands
  *   iser_tx.c    Sends, RDMA Write (SCSI read data), RDMA Read (write data)
+ *   iser_flow.c  receives parked while the core stops input
  *
  * Work requests go through a small vector (struct iser_verbs) so the
  * protocol engine can be driven without a device: src/rdma supplies the
@@ -65,6 +66,9 @@ struct iser_rx_desc {
 	struct iser_conn *ic;
 	uint8_t *buf;
 	uint32_t cap;
+	/* completed while input was stopped (iser_flow.c) */
+	struct iser_rx_desc *parked_next;
+	uint32_t parked_len;
 };
 
 /* A Send buffer (pre-registered): iSER header + BHS + data, or a HelloReply. */
@@ -123,6 +127,10 @@ struct iser_conn {
 	struct iser_pool pool;
 	bool pool_ok;
 	uint32_t inflight;           /* work requests not yet completed */
+	/* input stopped by the core: completed receives wait here (iser_flow.c) */
+	struct iser_rx_desc *rx_parked, *rx_parked_tail;
+	bool rx_replaying;
+	struct idm_deferred rx_resume;
 };
 
 static inline struct iser_conn *iser_conn_of(const struct idm_conn *c)
@@ -162,6 +170,12 @@ static inline struct iser_task *iser_task_of(struct idm_task *t)
 /* iser_rx.c */
 int iser_post_recv(struct iser_conn *ic, struct iser_rx_desc *d);
 void iser_rx_done(struct idm_rdma_wr *wr, int status, uint32_t byte_len);
+
+/* iser_flow.c */
+/* Input is stopped (or parked messages wait): keep this one for later. */
+bool iser_rx_park(struct iser_conn *ic, struct iser_rx_desc *d, uint32_t byte_len);
+/* The rx_flow op: input on again replays what was parked, deferred. */
+void iser_rx_flow(struct idm_conn *c, bool on);
 
 /* iser_tx.c */
 void iser_tx_pdu(struct idm_conn *c, struct idm_pdu *pdu);

@@ -113,6 +113,9 @@ void iser_rx_done(struct idm_rdma_wr *wr, int status, uint32_t byte_len)
 		}
 		return;
 	}
+	if (iser_rx_park(ic, d, byte_len)) {
+		return; /* input stopped: handled when the core resumes it */
+	}
 	idm_conn_hold(c);
 	rc = byte_len <= d->cap ? rx_message(ic, d->buf, byte_len) : -EMSGSIZE;
 	if (rc == -ECONNRESET) {

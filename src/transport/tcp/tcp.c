@@ -36,15 +36,34 @@ void tcp_conn_fail(struct tcp_conn *tc, const char *why)
 	idm_conn_event(c, IDM_CE_TRANSPORT_FAIL);
 }
 
-void tcp_want_out(struct tcp_conn *tc, bool on)
+/* Watch for input unless the core stopped it, for output while PDUs wait. */
+static void tcp_update_events(struct tcp_conn *tc)
 {
-	uint32_t ev = EPOLLIN | (on ? EPOLLOUT : 0);
+	uint32_t ev = (idm_conn_rx_allowed(tc->c) ? EPOLLIN : 0) | (tc->want_out ? EPOLLOUT : 0);
 
-	if (tc->dead || ev == tc->epoll_events) {
+	if (tc->dead || tc->connecting || ev == tc->epoll_events) {
 		return;
 	}
 	if (idm_reactor_mod(tc->c->reactor, &tc->ev, ev) == 0) {
 		tc->epoll_events = ev;
+	}
+}
+
+void tcp_want_out(struct tcp_conn *tc, bool on)
+{
+	tc->want_out = on;
+	tcp_update_events(tc);
+}
+
+/* The core stops input while the transmit queue is over its bound: bytes
+ * the peer sends stay in the socket (and its window closes) until then. */
+static void tcp_rx_flow(struct idm_conn *c, bool on)
+{
+	struct tcp_conn *tc = tcp_conn_of(c);
+
+	(void)on; /* idm_conn_rx_allowed() says the same */
+	if (tc != NULL) {
+		tcp_update_events(tc);
 	}
 }
 
@@ -88,6 +107,10 @@ static void tcp_event(void *arg, uint32_t events)
 	}
 	if (events & EPOLLERR) {
 		tcp_conn_fail(tc, "socket error");
+	}
+	if (!tc->dead && (events & EPOLLHUP) && !idm_conn_rx_allowed(c)) {
+		/* input is stopped, so nobody would read the end: fail now */
+		tcp_conn_fail(tc, "connection closed by peer");
 	}
 	if (!tc->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))) {
 		tcp_rx_ready(tc);
@@ -377,6 +400,7 @@ static const struct idm_transport_ops tcp_ops = {
     .buf_rx_from_ini = tcp_buf_rx_from_ini,
     .data_out_placed = tcp_rx_progress,
     .enable_datamover = tcp_enable_datamover,
+    .rx_flow = tcp_rx_flow,
     .svc_create = tcp_svc_create,
     .svc_online = tcp_svc_online,
     .svc_offline = tcp_svc_offline,

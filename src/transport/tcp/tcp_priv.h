@@ -39,6 +39,7 @@ struct tcp_conn {
 	struct idm_conn *c;
 	int fd;
 	uint32_t epoll_events;
+	bool want_out;         /* PDUs wait for the socket: watch EPOLLOUT */
 	bool dead;             /* disconnected: no more I/O */
 	bool connecting;       /* initiator: connect() in progress */
 	socklen_t peer_len;    /* initiator: length of c->peer_addr */

@@ -247,7 +247,7 @@ void tcp_rx_ready(struct tcp_conn *tc)
 	int pdus = 0;
 
 	idm_conn_hold(c);
-	while (!tc->dead && pdus < RX_BUDGET) {
+	while (!tc->dead && pdus < RX_BUDGET && idm_conn_rx_allowed(c)) {
 		int rc = rx_step(tc);
 
 		if (rc == 0) {

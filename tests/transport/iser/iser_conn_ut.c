@@ -938,6 +938,65 @@ static void test_disconnect_flush(void **state)
 	assert_int_equal(rec.freed, 1);
 }
 
+/* The initiator Sends a message and its receive completes at once, while
+ * the target's own Send completions still wait in the CQ. */
+static void deliver_now(struct fake_qp *q, const uint8_t *bhs)
+{
+	static uint8_t msg[ISER_CTRL_HDRS];
+	struct idm_rdma_wr *wr = q->rq[q->rq_head];
+	uint32_t len = ctrl_msg(msg, NULL, bhs, NULL, 0);
+
+	assert_true(q->rq_count > 0);
+	memcpy(q->rq_sge[q->rq_head].addr, msg, len);
+	q->rq_head = (q->rq_head + 1) % MAXQ;
+	q->rq_count--;
+	wr->done(wr, 0, len);
+}
+
+/*
+ * While the target's transmit queue is over its bound, received messages
+ * wait unhandled and their buffers are not posted again (the initiator's
+ * Sends then wait); once the queue drains they are handled in order.
+ */
+static void test_input_stops_over_tx_bound(void **state)
+{
+	struct idm_tx_limits lim = {.max_bytes = 1u << 20, .max_pdus = 2, .stall_timeout_s = 30};
+	struct idm_conn *c = conns[0];
+	struct fake_qp *q = qps[0];
+	unsigned posted;
+	uint8_t bhs[48];
+
+	(void)state;
+	go_ffp(0);
+	idm_conn_set_tx_limits(c, &lim);
+	for (int i = 0; i < 2; i++) { /* two Sends whose completions wait */
+		struct idm_pdu *pdu = idm_pdu_alloc(c, 0);
+
+		idm_bhs_init(pdu->bhs, ISCSI_OP_NOP_IN, false);
+		put_be32(pdu->bhs + BHS_ITT, IDM_RESERVED_TAG);
+		idm_pdu_tx(c, pdu);
+	}
+	assert_false(idm_conn_rx_allowed(c));
+	posted = q->rq_count;
+	for (uint32_t itt = 10; itt < 13; itt++) {
+		idm_bhs_init(bhs, ISCSI_OP_NOP_OUT, true);
+		bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
+		put_be32(bhs + BHS_ITT, itt);
+		put_be32(bhs + BHS_TTT, IDM_RESERVED_TAG);
+		deliver_now(q, bhs);
+	}
+	assert_int_equal(rec.rx_pdus, 0);
+	assert_int_equal(q->rq_count, posted - 3);
+	fake_poll(q); /* the two Sends complete: the queue is empty */
+	assert_true(idm_conn_rx_allowed(c));
+	assert_int_equal(rec.rx_pdus, 0); /* handled from a deferred call */
+	idm_reactor_poll(reactor, 0);
+	assert_int_equal(rec.rx_pdus, 3);
+	assert_int_equal(get_be32(rec.last_bhs + BHS_ITT), 12);
+	assert_int_equal(q->rq_count, posted);
+	assert_non_null(conns[0]);
+}
+
 /* Without an RDMA device the service is refused with -ENODEV (TCP goes on). */
 static void test_no_device(void **state)
 {
@@ -981,6 +1040,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_read_without_stag, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_messages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disconnect_flush, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_stops_over_tx_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_device, setup, teardown),
 	};
 

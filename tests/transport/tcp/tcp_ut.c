@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -462,6 +463,50 @@ static void test_bad_opcode_rejected(void **state)
 	assert_int_equal(rec.rx_pdus, 1);
 	assert_int_equal(rec.last_len, 4);
 	assert_memory_equal(rec.last_data, "ping", 4);
+	assert_int_equal(conn->state, IDM_CONN_LOGGED_IN);
+}
+
+/*
+ * A peer that sends and does not read: once the target's transmit queue
+ * holds max_pdus Rejects, the target stops reading (EPOLLIN off) and the
+ * queue stops growing; when the peer reads, every PDU it sent is answered.
+ */
+static void test_input_stops_while_peer_does_not_read(void **state)
+{
+	struct idm_tx_limits lim = {.max_bytes = 1u << 20, .max_pdus = 8, .stall_timeout_s = 30};
+	struct tcp_conn *tc = tcp_conn_of(conn);
+	int sndbuf = 4096, rejects = 0;
+	uint8_t bhs[48], *w = malloc(300 * 48);
+	uint32_t queued;
+	struct rx r;
+
+	go_ffp();
+	idm_conn_set_tx_limits(conn, &lim);
+	setsockopt(tc->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	idm_bhs_init(bhs, ISCSI_OP_NOP_IN, false); /* a target opcode: a Reject each */
+	for (int i = 0; i < 300; i++) {
+		wire_pdu(w + i * 48, bhs, NULL, 0);
+	}
+	send_raw(w, 300 * 48);
+	free(w);
+	for (int i = 0; i < 20; i++) {
+		idm_reactor_poll(reactor, 1);
+	}
+	assert_false(idm_conn_rx_allowed(conn));
+	assert_false(tc->epoll_events & EPOLLIN);
+	assert_true(conn->stats.rejects_tx < 300);
+	queued = conn->txq.pdus;
+	assert_true(queued >= 8 && queued < 8 + 64);
+	pump();
+	assert_int_equal(conn->txq.pdus, queued); /* nothing read, nothing added */
+	while (rejects < 300 && read_pdu(&r) == 0) {
+		assert_int_equal(r.bhs[0] & 0x3f, ISCSI_OP_REJECT);
+		rejects++;
+	}
+	assert_int_equal(rejects, 300);
+	assert_true(idm_conn_rx_allowed(conn));
+	assert_true(tc->epoll_events & EPOLLIN);
+	assert_true(conn->txq.pauses >= 1);
 	assert_int_equal(conn->state, IDM_CONN_LOGGED_IN);
 }
 
@@ -1084,6 +1129,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_data_out_out_of_range, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_datain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_stops_while_peer_does_not_read, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_read_with_sense, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_with_io_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_header_digest_error_closes, setup, teardown),
