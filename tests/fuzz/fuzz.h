@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Shared by the libFuzzer harnesses of tests/fuzz: a cursor over the
+ * input and a check that turns a broken invariant into a crash libFuzzer
+ * reports (with the input that broke it).
+ */
+#ifndef IDM_FUZZ_H
+#define IDM_FUZZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define FUZZ_CHECK(cond)                                                                       \
+	do {                                                                                   \
+		if (!(cond)) {                                                                 \
+			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__,  \
+				#cond);                                                        \
+			abort();                                                               \
+		}                                                                              \
+	} while (0)
+
+/* The unread rest of the input. */
+struct fuzz_in {
+	const uint8_t *p;
+	size_t n;
+};
+
+/* One byte, 0 once the input is used up. */
+static inline uint8_t fuzz_u8(struct fuzz_in *in)
+{
+	uint8_t b = 0;
+
+	if (in->n) {
+		b = *in->p++;
+		in->n--;
+	}
+	return b;
+}
+
+/* Up to `want` bytes; *got says how many there were. */
+static inline const uint8_t *fuzz_take(struct fuzz_in *in, size_t want, size_t *got)
+{
+	const uint8_t *at = in->p;
+
+	*got = want < in->n ? want : in->n;
+	in->p += *got;
+	in->n -= *got;
+	return at;
+}
+
+/* The next record up to (not including) a newline; false at the end. */
+static inline bool fuzz_line(struct fuzz_in *in, const uint8_t **line, size_t *len)
+{
+	const uint8_t *nl;
+
+	if (!in->n) {
+		return false;
+	}
+	nl = memchr(in->p, '\n', in->n);
+	*line = in->p;
+	*len = nl ? (size_t)(nl - in->p) : in->n;
+	in->p += *len + (nl ? 1 : 0);
+	in->n -= *len + (nl ? 1 : 0);
+	return true;
+}
+
+/* A heap copy of `len` bytes and a NUL: ASan sees any read past `len`. */
+static inline char *fuzz_dup(const uint8_t *p, size_t len)
+{
+	char *s = malloc(len + 1);
+
+	FUZZ_CHECK(s != NULL);
+	memcpy(s, p, len);
+	s[len] = '\0';
+	return s;
+}
+
+/* An exact heap copy (no NUL added): ASan sees any read past `len`. */
+static inline uint8_t *fuzz_copy(const uint8_t *p, size_t len)
+{
+	uint8_t *s = malloc(len ? len : 1);
+
+	FUZZ_CHECK(s != NULL);
+	if (len) {
+		memcpy(s, p, len);
+	}
+	return s;
+}
+
+#endif
