@@ -13,7 +13,8 @@
  * The buffer a command gets holds exactly what setup asked for (xfer_len,
  * the data at its start, zeros after), as the target gives it, so ASan
  * sees any access past it. Setup and exec must finish each command with
- * one completion and a sense length that fits.
+ * one completion and a sense length that fits; no command may make the
+ * target allocate more than the largest READ or WRITE.
  */
 #include <errno.h>
 
@@ -22,7 +23,8 @@
 #include "idm/backing.h"
 
 #define LU_SPEC "mem:1M"
-#define BUF_MAX (8u << 20) /* larger transfers: the target answers BUSY */
+#define XFER_MAX (16u << 20) /* SCSI_MAX_XFER_BYTES: what the target may have to allocate */
+#define BUF_MAX (2u << 20)   /* larger (out of range for these LUs): not run here */
 #define NEXUSES 3
 
 struct run {
@@ -117,6 +119,7 @@ static void run_one(struct run *r, uint8_t flags, const uint8_t *cdb, const uint
 		FUZZ_CHECK(cmd->sense_len <= SCSI_SENSE_MAX);
 		return;
 	}
+	FUZZ_CHECK(cmd->xfer_len <= XFER_MAX);
 	if (cmd->xfer_len > BUF_MAX) {
 		return;
 	}

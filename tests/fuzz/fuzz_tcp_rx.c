@@ -14,7 +14,7 @@
  * its login. Settings bits:
  *   0 HeaderDigest=CRC32C, 1 DataDigest=CRC32C, 2 a discovery session,
  *   3 InitialR2T=Yes ImmediateData=No, 4-6 how the bytes are cut into
- *   writes (all at once, or 1, 5, 48, 53, 512, 1000, 4096 bytes),
+ *   writes (all at once, or 3, 7, 48, 53, 512, 1000, 4096 bytes),
  *   7 the input carries no digests: the harness frames it (BHS, AHS, data
  *   lengths from each BHS) and inserts correct digests where negotiated.
  * Afterwards the initiator closes its end: the connection, its session
@@ -140,7 +140,7 @@ static void peer_write(const uint8_t *p, size_t len, size_t chunk, bool drain)
 
 	while (len > 0 && !eof) {
 		size_t want = chunk && chunk < len ? chunk : len;
-		ssize_t n = write(peer, p, want);
+		ssize_t n = send(peer, p, want, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			FUZZ_CHECK(errno == EAGAIN || errno == EPIPE || errno == ECONNRESET);
@@ -295,7 +295,7 @@ static struct idm_conn *conn_accept(int fd)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const size_t chunks[8] = {0, 1, 5, 48, 53, 512, 1000, 4096};
+	static const size_t chunks[8] = {0, 3, 7, 48, 53, 512, 1000, 4096};
 	struct fuzz_in in = {data, size};
 	uint8_t cfg = fuzz_u8(&in);
 	uint8_t *framed = NULL;
