@@ -57,13 +57,13 @@ static void codec(struct fuzz_in *in)
 
 /* The record with "CHAP_R=*" replaced by the right response. */
 static uint8_t *with_response(const uint8_t *rec, size_t len, const struct idm_chap *c,
-			      size_t *out_len)
+                              size_t *out_len)
 {
 	static const char mark[] = "CHAP_R=*";
 	const size_t mlen = sizeof(mark) - 1;
 	const uint8_t *secret = c->role == IDM_ROLE_TARGET ? account.secret : account.target_secret;
 	size_t secret_len =
-		c->role == IDM_ROLE_TARGET ? account.secret_len : account.target_secret_len;
+	    c->role == IDM_ROLE_TARGET ? account.secret_len : account.target_secret_len;
 	char enc[3 + 2 * IDM_CHAP_DIGEST_MAX];
 	uint8_t r[IDM_CHAP_DIGEST_MAX], *out;
 	size_t r_len, at;
@@ -75,7 +75,7 @@ static uint8_t *with_response(const uint8_t *rec, size_t len, const struct idm_c
 		}
 	}
 	if (at + mlen > len || idm_chap_response(c->alg, c->id, secret, secret_len, c->challenge,
-						 c->challenge_len, r, &r_len) != 0) {
+	                                         c->challenge_len, r, &r_len) != 0) {
 		*out_len = len;
 		return fuzz_copy(rec, len);
 	}
@@ -124,7 +124,7 @@ static void exchange(struct fuzz_in *in, uint8_t settings)
 	size_t len;
 
 	FUZZ_CHECK(idm_chap_account_set(&account, USER, SECRET, mutual ? TUSER : NULL,
-					mutual ? TSECRET : NULL) == 0);
+	                                mutual ? TSECRET : NULL) == 0);
 	config(&cfg, settings);
 	if (initiator) {
 		cfg.account = &account;
@@ -151,10 +151,12 @@ static void exchange(struct fuzz_in *in, uint8_t settings)
 
 		idm_textbuf_reset(&out);
 		if (initiator) {
-			rc = idm_nego_process(&n, IDM_NEGO_SECURITY, (const char *)text, tlen, &out);
+			rc =
+			    idm_nego_process(&n, IDM_NEGO_SECURITY, (const char *)text, tlen, &out);
 			rc = rc ? rc : idm_chap_initiator_step(&c, &n, &out);
 		} else {
-			rc = idm_nego_respond(&n, IDM_NEGO_SECURITY, (const char *)text, tlen, &out);
+			rc =
+			    idm_nego_respond(&n, IDM_NEGO_SECURITY, (const char *)text, tlen, &out);
 			rc = rc ? rc : idm_chap_target_step(&c, &n, &out);
 		}
 		FUZZ_CHECK(memchr(c.error, '\0', sizeof(c.error)) != NULL);

@@ -45,11 +45,12 @@ static void ctrl_message(struct fuzz_in *in)
 	int op = iser_msg_opcode(msg, len);
 
 	FUZZ_CHECK(op < 0 || op == ISER_OP_CONTROL || op == ISER_OP_HELLO ||
-		   op == ISER_OP_HELLO_REPLY);
+	           op == ISER_OP_HELLO_REPLY);
 	memset(&pdu, 0, sizeof(pdu));
 	if (iser_ctrl_pdu_parse(msg, len, max_ahs, max_data, &h, &pdu) == 0) {
 		FUZZ_CHECK(pdu.ahs_len <= max_ahs && pdu.data_len <= max_data);
-		FUZZ_CHECK((uint64_t)ISER_HDR_LEN + IDM_BHS_LEN + pdu.ahs_len + pdu.data_len <= len);
+		FUZZ_CHECK((uint64_t)ISER_HDR_LEN + IDM_BHS_LEN + pdu.ahs_len + pdu.data_len <=
+		           len);
 		if (pdu.ahs) {
 			FUZZ_CHECK(pdu.ahs >= msg && pdu.ahs + pdu.ahs_len <= msg + len);
 			(void)touch(pdu.ahs, pdu.ahs_len);
@@ -61,8 +62,8 @@ static void ctrl_message(struct fuzz_in *in)
 		iser_hdr_encode(enc, &h);
 		FUZZ_CHECK(iser_hdr_decode(enc, sizeof(enc), &h2) == 0);
 		FUZZ_CHECK(h.flags == h2.flags && h.write_stag == h2.write_stag &&
-			   h.write_va == h2.write_va && h.read_stag == h2.read_stag &&
-			   h.read_va == h2.read_va);
+		           h.write_va == h2.write_va && h.read_stag == h2.read_stag &&
+		           h.read_va == h2.read_va);
 	}
 	free(msg);
 }
@@ -80,19 +81,19 @@ static void small_messages(struct fuzz_in *in)
 		FUZZ_CHECK(iser_hello_encode(enc, &hello) == 0);
 		FUZZ_CHECK(iser_hello_decode(enc, sizeof(enc), &hello2) == 0);
 		FUZZ_CHECK(hello.max_ver == hello2.max_ver && hello.min_ver == hello2.min_ver &&
-			   hello.ird == hello2.ird);
+		           hello.ird == hello2.ird);
 	}
 	if (iser_hello_reply_decode(msg, in->n, &rep) == 0 &&
 	    iser_hello_reply_encode(enc, &rep) == 0) {
 		FUZZ_CHECK(iser_hello_reply_decode(enc, sizeof(enc), &rep2) == 0);
 		FUZZ_CHECK(rep.reject == rep2.reject && rep.max_ver == rep2.max_ver &&
-			   rep.ord == rep2.ord);
+		           rep.ord == rep2.ord);
 	}
 	if (iser_cm_priv_decode(msg, in->n, &cm) == 0) {
 		iser_cm_priv_encode(cm_enc, &cm);
 		FUZZ_CHECK(iser_cm_priv_decode(cm_enc, sizeof(cm_enc), &cm2) == 0);
 		FUZZ_CHECK(cm.zbva_unsupported == cm2.zbva_unsupported &&
-			   cm.send_inv_unsupported == cm2.send_inv_unsupported);
+		           cm.send_inv_unsupported == cm2.send_inv_unsupported);
 	}
 	free(msg);
 }
@@ -109,53 +110,39 @@ static void login_keys(struct fuzz_in *in, bool initiator, bool leading)
 	struct iser_key_state st;
 	struct idm_params local, result;
 	struct idm_nego_hook hook = {iser_nego_hook_key, &st};
-	struct idm_textbuf out;
+	struct idm_textbuf offer, out;
+	struct fuzz_nego_rec rec;
 	struct idm_nego n;
-	const uint8_t *line;
-	size_t len;
 	int offered = -1;
 
 	idm_params_init(&local);
 	snprintf(local.initiator_name, sizeof(local.initiator_name), "iqn.2026-11.org.idm:ini");
 	snprintf(local.target_name, sizeof(local.target_name), "iqn.2026-11.org.idm:disk");
 	iser_ini_params(&local, 8192);
-	iser_key_state_init(&st, initiator ? IDM_ROLE_INITIATOR : IDM_ROLE_TARGET, leading,
-			    262144);
+	iser_key_state_init(&st, initiator ? IDM_ROLE_INITIATOR : IDM_ROLE_TARGET, leading, 262144);
 	idm_nego_init(&n, initiator ? IDM_ROLE_INITIATOR : IDM_ROLE_TARGET, leading, &local,
-		      &result);
+	              &result);
 	n.iser = true;
 	idm_nego_add_hook(&n, &hook);
+	idm_textbuf_init(&offer);
 	idm_textbuf_init(&out);
-	while (fuzz_line(in, &line, &len)) {
-		enum idm_nego_stage stage = len && (line[0] & 3) == 0 ? IDM_NEGO_SECURITY
-				     : len && (line[0] & 3) == 1 ? IDM_NEGO_OPERATIONAL
-								 : IDM_NEGO_FFP;
-		size_t tlen = len ? len - 1 : 0;
-		uint8_t *text = fuzz_copy(line + (len ? 1 : 0), tlen);
+	while (fuzz_nego_next(in, &rec)) {
 		int rc;
 
-		idm_textbuf_reset(&out);
 		if (initiator) {
-			if ((int)stage != offered) {
-				offered = (int)stage;
-				(void)idm_nego_offer(&n, stage, &out);
-			}
-			(void)idm_kv_parse((const char *)text, tlen, ignorable_cb, NULL);
-			rc = idm_nego_process(&n, stage, (const char *)text, tlen, &out);
-		} else {
-			rc = idm_nego_respond(&n, stage, (const char *)text, tlen, &out);
-			if (!rc) {
-				rc = idm_nego_finish_stage(&n, stage, &out);
-			}
+			(void)idm_kv_parse((const char *)rec.text, rec.len, ignorable_cb, NULL);
 		}
-		free(text);
+		rc = fuzz_nego_step(&n, &offered, &rec, &offer, &out);
+		free(rec.text);
 		FUZZ_CHECK(st.target_rdsl >= ISER_RDSL_MIN && st.target_rdsl <= ISER_RDSL_MAX);
-		FUZZ_CHECK(st.initiator_rdsl >= ISER_RDSL_MIN && st.initiator_rdsl <= ISER_RDSL_MAX);
+		FUZZ_CHECK(st.initiator_rdsl >= ISER_RDSL_MIN &&
+		           st.initiator_rdsl <= ISER_RDSL_MAX);
 		FUZZ_CHECK(st.max_unexpected != 1);
 		if (rc) {
 			break;
 		}
 	}
+	idm_textbuf_free(&offer);
 	idm_textbuf_free(&out);
 }
 

@@ -97,28 +97,14 @@ static int number_cb(void *arg, const char *key, const char *value)
 	return 0;
 }
 
-static enum idm_nego_stage stage_of(uint8_t c)
-{
-	switch (c & 3) {
-	case 0:
-		return IDM_NEGO_SECURITY;
-	case 1:
-		return IDM_NEGO_OPERATIONAL;
-	default:
-		return IDM_NEGO_FFP;
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_in in = {data, size};
 	uint8_t cfg = fuzz_u8(&in);
-	bool initiator = cfg & 1;
 	struct idm_params local, result;
-	struct idm_textbuf out;
+	struct idm_textbuf offer, out;
+	struct fuzz_nego_rec rec;
 	struct idm_nego n;
-	const uint8_t *line;
-	size_t len;
 	int offered = -1;
 	bool first = true;
 
@@ -129,38 +115,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(raw);
 	}
 	local_params(&local, cfg);
-	idm_nego_init(&n, initiator ? IDM_ROLE_INITIATOR : IDM_ROLE_TARGET, cfg & 2, &local,
-		      &result);
+	idm_nego_init(&n, (cfg & 1) ? IDM_ROLE_INITIATOR : IDM_ROLE_TARGET, cfg & 2, &local,
+	              &result);
 	n.iser = cfg & 8;
+	idm_textbuf_init(&offer);
 	idm_textbuf_init(&out);
-	while (fuzz_line(&in, &line, &len)) {
-		enum idm_nego_stage stage = stage_of(len ? line[0] : 0);
-		uint8_t *text = fuzz_copy(line + (len ? 1 : 0), len ? len - 1 : 0);
-		size_t tlen = len ? len - 1 : 0;
-		int rc;
+	while (fuzz_nego_next(&in, &rec)) {
+		int rc = fuzz_nego_step(&n, &offered, &rec, &offer, &out);
 
-		idm_textbuf_reset(&out);
-		if (initiator) {
-			if ((int)stage != offered) {
-				offered = (int)stage;
-				(void)idm_nego_offer(&n, stage, &out);
-				check_sent(&out);
-				idm_textbuf_reset(&out);
-			}
-			rc = idm_nego_process(&n, stage, (const char *)text, tlen, &out);
-		} else {
-			rc = idm_nego_respond(&n, stage, (const char *)text, tlen, &out);
-			if (!rc && first) {
-				rc = idm_nego_check_required(&n);
-			}
-			if (!rc) {
-				rc = idm_nego_finish_stage(&n, stage, &out);
-			}
+		if (!rc && first && n.role == IDM_ROLE_TARGET) {
+			rc = idm_nego_check_required(&n);
 		}
-		free(text);
+		free(rec.text);
 		first = false;
 		FUZZ_CHECK(rc <= 0);
 		FUZZ_CHECK(memchr(n.error, '\0', sizeof(n.error)) != NULL);
+		check_sent(&offer);
 		if (rc) {
 			FUZZ_CHECK(n.status != 0);
 			break;
@@ -169,6 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_result(&result);
 	}
 	(void)idm_nego_complete(&n);
+	idm_textbuf_free(&offer);
 	idm_textbuf_free(&out);
 	return 0;
 }

@@ -16,9 +16,6 @@
  * failed login, or once the login completed (on the last connection).
  * Afterwards the connections go: no session and no connection may be left.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include "../target/target_fakes.h"
 #include "fuzz.h"
 #include "idm/auth.h"
@@ -44,37 +41,19 @@ static struct idm_svc svc;
 static void env_setup(uint8_t cfg)
 {
 	fake_reset();
-	memset(&srv, 0, sizeof(srv));
-	memset(targets, 0, sizeof(targets));
-	srv.magic = TGT_SERVER_MAGIC;
-	srv.tun.queue_depth = 8;
-	srv.tun.max_recv_dsl = 262144;
-	srv.tun.max_burst_length = 1048576;
-	srv.tun.first_burst_length = 262144;
-	srv.tun.max_outstanding_r2t = 1;
-	srv.tun.immediate_data = true;
+	fake_server_init(&srv, targets, 2, &svc);
 	srv.tun.login_timeout_s = 15;
-	srv.next_tsih = 1;
-	pthread_mutex_init(&srv.lock, NULL);
-	pthread_cond_init(&srv.cond, NULL);
 	snprintf(targets[0].iqn, sizeof(targets[0].iqn), IQN_T);
 	snprintf(targets[1].iqn, sizeof(targets[1].iqn), IQN_T2);
-	srv.targets = targets;
-	srv.ntargets = 2;
-	srv.portals[0].srv = &srv;
-	srv.portals[0].conf.tpgt = 1;
-	srv.nportals = 1;
-	memset(&svc, 0, sizeof(svc));
-	svc.req.client_arg = &srv.portals[0];
 	if (cfg & 1) {
 		FUZZ_CHECK(idm_chap_account_set(&targets[0].chap, "alice", "initiator-secret-1",
-						(cfg & 2) ? "tgt" : NULL,
-						(cfg & 2) ? "target-secret-22" : NULL) == 0);
+		                                (cfg & 2) ? "tgt" : NULL,
+		                                (cfg & 2) ? "target-secret-22" : NULL) == 0);
 		targets[0].has_chap = true;
 	}
 	if (cfg & 4) {
 		FUZZ_CHECK(idm_chap_account_set(&srv.disc.chap, "disc", "discovery-secret", NULL,
-						NULL) == 0);
+		                                NULL) == 0);
 		srv.disc.has_chap = true;
 	}
 	if (cfg & 8) {
@@ -90,33 +69,13 @@ static void env_setup(uint8_t cfg)
 	}
 }
 
-static struct idm_conn *conn_new(void)
-{
-	struct idm_conn *c = calloc(1, sizeof(*c));
-	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
-
-	FUZZ_CHECK(c != NULL);
-	c->transport = &fake_tp;
-	in->sin_family = AF_INET;
-	in->sin_port = htons(3260);
-	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
-	tgt_accepted(&svc, c);
-	return c;
-}
-
-static void conn_gone(struct idm_conn *c)
-{
-	tgt_client_ops.conn_free(c);
-	free(c);
-}
-
 /* Is the core still delivering Login PDUs to this connection? */
 static bool login_open(struct idm_conn *c)
 {
 	struct tgt_conn *tc = tgt_conn_of(c);
 
-	return fake_events(IDM_CE_LOGIN_FAIL) == 0 && fake_events(IDM_CE_DISCONNECT) == 0 &&
-	       tc && !tc->sess;
+	return fake_events(IDM_CE_LOGIN_FAIL) == 0 && fake_events(IDM_CE_DISCONNECT) == 0 && tc &&
+	       !tc->sess;
 }
 
 /* The next PDU from the input, or false at its end. */
@@ -150,20 +109,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct idm_pdu p;
 
 	env_setup(cfg);
-	conns[0] = conn_new();
+	conns[0] = fake_conn_new(&svc, &fake_tp);
 	while (next_pdu(&in, &p)) {
 		struct idm_conn *c = conns[cur];
 
 		if (!login_open(c) && (cfg & 32) && cur == 0 && tgt_conn_of(c)->sess) {
 			fk.nevents = 0;
-			conns[++cur] = c = conn_new();
+			conns[++cur] = c = fake_conn_new(&svc, &fake_tp);
 		}
 		if (login_open(c)) {
 			tgt_client_ops.rx_pdu(c, &p);
 			FUZZ_CHECK(fk.nsent <= 1);
 			if (fk.nsent) {
 				FUZZ_CHECK((fk.sent[0].bhs[0] & ISCSI_OPCODE_MASK) ==
-					   ISCSI_OP_LOGIN_RSP);
+				           ISCSI_OP_LOGIN_RSP);
 				FUZZ_CHECK(fk.sent[0].data_len <= TGT_LOGIN_DSL);
 			}
 		}
@@ -172,13 +131,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (int i = 1; i >= 0; i--) {
 		if (conns[i]) {
-			conn_gone(conns[i]);
+			fake_conn_gone(conns[i]);
 		}
 	}
 	FUZZ_CHECK(srv.sessions == NULL);
 	FUZZ_CHECK(srv.nconns == 0 && srv.conns == NULL);
-	fake_tasks_free();
-	pthread_mutex_destroy(&srv.lock);
-	pthread_cond_destroy(&srv.cond);
+	fake_server_fini(&srv);
 	return 0;
 }

@@ -75,7 +75,7 @@ static void env_open(struct run *r)
 
 			snprintf(name, sizeof(name), "iqn.2026-11.org.idm:ini%u", i % 2);
 			scsi_nexus_init(&r->nexus[i], name, isid, "iqn.2026-11.org.idm:disk1",
-					(uint16_t)(1 + i / 2), i + 1);
+			                (uint16_t)(1 + i / 2), i + 1);
 		}
 	} else {
 		r->e->lu = r->e->set.lu[0] = lu_open(0, 512);
@@ -95,7 +95,7 @@ static void env_close(struct run *r)
 }
 
 static void run_one(struct run *r, uint8_t flags, const uint8_t *cdb, const uint8_t *data,
-		    size_t dlen)
+                    size_t dlen)
 {
 	struct t_env *e = r->e;
 	struct scsi_cmd *cmd = &e->cmd;

@@ -204,20 +204,20 @@ static void login(uint8_t cfg)
 	int len;
 
 	len = snprintf((char *)pdu + IDM_BHS_LEN, 1024,
-		       "InitiatorName=" IQN_I "%cSessionType=%s%c%s%sHeaderDigest=%s%c"
-		       "DataDigest=%s%cMaxRecvDataSegmentLength=65536%cInitialR2T=%s%c"
-		       "ImmediateData=%s%cMaxBurstLength=262144%cFirstBurstLength=65536%c"
-		       "MaxOutstandingR2T=4%c",
-		       0, disc ? "Discovery" : "Normal", 0, disc ? "" : "TargetName=" IQN_T,
-		       disc ? "" : "\x01", (cfg & 1) ? "CRC32C" : "None", 0,
-		       (cfg & 2) ? "CRC32C" : "None", 0, 0, r2t ? "Yes" : "No", 0,
-		       r2t ? "No" : "Yes", 0, 0, 0, 0);
+	               "InitiatorName=" IQN_I "%cSessionType=%s%c%s%sHeaderDigest=%s%c"
+	               "DataDigest=%s%cMaxRecvDataSegmentLength=65536%cInitialR2T=%s%c"
+	               "ImmediateData=%s%cMaxBurstLength=262144%cFirstBurstLength=65536%c"
+	               "MaxOutstandingR2T=4%c",
+	               0, disc ? "Discovery" : "Normal", 0, disc ? "" : "TargetName=" IQN_T,
+	               disc ? "" : "\x01", (cfg & 1) ? "CRC32C" : "None", 0,
+	               (cfg & 2) ? "CRC32C" : "None", 0, 0, r2t ? "Yes" : "No", 0,
+	               r2t ? "No" : "Yes", 0, 0, 0, 0);
 	for (int i = IDM_BHS_LEN; i < IDM_BHS_LEN + len; i++) {
 		pdu[i] = pdu[i] == 1 ? 0 : pdu[i]; /* the NUL after TargetName */
 	}
 	pdu[0] = ISCSI_OP_LOGIN_REQ | ISCSI_FLAG_IMMEDIATE;
 	pdu[1] = LOGIN_FLAG_TRANSIT | (ISCSI_OP_PARMS_NEGOTIATION << LOGIN_CSG_SHIFT) |
-		 ISCSI_FULL_FEATURE_PHASE;
+	         ISCSI_FULL_FEATURE_PHASE;
 	put_be24(pdu + BHS_DATA_SEG_LEN, (uint32_t)len);
 	memcpy(pdu + LOGIN_ISID, isid, 6);
 	put_be32(pdu + BHS_ITT, 0x1000);
@@ -277,9 +277,9 @@ static uint8_t *frame_with_digests(const uint8_t *in, size_t len, bool hd, bool 
 
 static struct idm_conn *conn_accept(int fd)
 {
-	struct idm_conn *c = idm_conn_create(reactor, IDM_ROLE_TARGET, &idm_tcp_transport,
-					     &tgt_client_ops, sizeof(struct tgt_task),
-					     srv.tun.queue_depth + TGT_TASK_SLACK);
+	struct idm_conn *c =
+	    idm_conn_create(reactor, IDM_ROLE_TARGET, &idm_tcp_transport, &tgt_client_ops,
+	                    sizeof(struct tgt_task), srv.tun.queue_depth + TGT_TASK_SLACK);
 
 	FUZZ_CHECK(c != NULL);
 	c->svc = &svc;

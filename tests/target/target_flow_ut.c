@@ -5,9 +5,7 @@
  * reinstatement, SCSI commands (CmdSN window, residuals), TMF, NOP, text
  * and logout. Built from the target's sources directly, without libidm.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,28 +85,15 @@ static int teardown(void **state)
 	return 0;
 }
 
-static char fake_reactor; /* only compared, never used */
-
 static struct idm_conn *conn_new(void)
 {
-	struct idm_conn *c = calloc(1, sizeof(*c));
-	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
-
-	c->transport = &fake_tp;
-	c->reactor = (struct idm_reactor *)(void *)&fake_reactor;
-	in->sin_family = AF_INET;
-	in->sin_port = htons(3260);
-	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
-	tgt_accepted(&svc, c);
-	return c;
+	return fake_conn_new(&svc, &fake_tp);
 }
 
 static void conn_gone(struct idm_conn *c)
 {
-	tgt_client_ops.conn_free(c);
-	free(c);
+	fake_conn_gone(c);
 }
-
 
 /* A request PDU with `text` (NUL separated, `len` bytes) as its data. */
 static void pdu_make(struct idm_pdu *p, uint8_t op, uint8_t flags, uint32_t itt, uint32_t cmd_sn,
