@@ -8,6 +8,7 @@
 #   make fuzz   build build-fuzz/ (clang, libFuzzer, ASan+UBSan) and run each harness of
 #               tests/fuzz in turn for FUZZ_SECONDS (default 60) or FUZZ_RUNS executions
 #               (0: no bound), then print executions and crashes per harness
+#               (FUZZ_HARNESSES="fuzz_keys fuzz_scsi": only those)
 #   make clean  remove the build directories (keeps $(DATA_DIR))
 
 BUILD      ?= build

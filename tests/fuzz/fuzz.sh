@@ -11,6 +11,7 @@
 #   fuzz.sh check DIR NAME SECONDS
 #                                replay NAME's seed corpus, then fuzz it SECONDS; one line
 #                                of result, exit status 0 when nothing crashed
+# FUZZ_HARNESSES="fuzz_keys fuzz_scsi" limits list and run to those.
 # Harnesses run one at a time (the machine may be shared). New inputs go to
 # DIR/fuzz/corpus/NAME, never into the tree; crashes to DIR/fuzz/artifacts/NAME.
 # A crash is fixed with its input kept as tests/fuzz/corpus/NAME/regress-<what>.
@@ -41,10 +42,13 @@ cmd_build() {
 	ninja -C "$dir"
 }
 
+# The harnesses DIR has, or those of them named in $FUZZ_HARNESSES.
 cmd_list() {
-	local dir=$1 f
+	local dir=$1 f name
 	for f in "$dir"/tests/fuzz/fuzz_*; do
-		[[ -x $f && -f $f ]] && basename "$f"
+		[[ -x $f && -f $f ]] || continue
+		name=$(basename "$f")
+		[[ -z ${FUZZ_HARNESSES:-} || " $FUZZ_HARNESSES " == *" $name "* ]] && echo "$name"
 	done
 }
 
