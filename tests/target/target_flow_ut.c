@@ -767,6 +767,26 @@ static void text_sendtargets(void **state)
 	conn_gone(c);
 }
 
+/* A Text Request of declarations only: an empty Text Response (found by
+ * fuzz_tcp_rx: the empty answer was copied from a NULL buffer). */
+static void text_declaration_only(void **state)
+{
+	static const char disc[] = "InitiatorName=" IQN_I "\0SessionType=Discovery";
+	static const char decl[] = "MaxRecvDataSegmentLength=65536";
+	struct idm_conn *c = conn_new();
+	struct idm_pdu p;
+
+	login_make(&p, OP_TO_FFP, 0, disc, sizeof(disc));
+	tgt_client_ops.rx_pdu(c, &p);
+	fk.nsent = 0;
+	pdu_make(&p, ISCSI_OP_TEXT_REQ, ISCSI_FLAG_FINAL, 3, 1, decl, sizeof(decl));
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(fk.nsent, 1);
+	assert_int_equal(fk.sent[0].bhs[0], ISCSI_OP_TEXT_RSP);
+	assert_int_equal(fk.sent[0].data_len, 0);
+	conn_gone(c);
+}
+
 static void text_long_answer_continues(void **state)
 {
 	static const char st[] = "SendTargets=All";
@@ -868,6 +888,7 @@ int main(void)
 		T(nop_ping_echoes),
 		T(nop_keepalive),
 		T(text_sendtargets),
+		T(text_declaration_only),
 		T(text_long_answer_continues),
 		T(logout_closes),
 		T(snack_is_rejected),
