@@ -5,10 +5,17 @@
 #   make run    build, then start idmd on 127.0.0.1:3260 with a 1 GiB file LUN
 #   make test   build, then tests/run-all.sh (unit + integration, plain and ASan+UBSan)
 #   make asan   build build-asan/ with -Db_sanitize=address,undefined
+#   make fuzz   build build-fuzz/ (clang, libFuzzer, ASan+UBSan) and run each harness of
+#               tests/fuzz in turn for FUZZ_SECONDS (default 60) or FUZZ_RUNS executions
+#               (0: no bound), then print executions and crashes per harness
+#               (FUZZ_HARNESSES="fuzz_keys fuzz_scsi": only those)
 #   make clean  remove the build directories (keeps $(DATA_DIR))
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS  ?= 0
 DATA_DIR   ?= ./var
 PORTAL     ?= 127.0.0.1:3260
 TARGET_IQN ?= iqn.2026-11.org.idm:default
@@ -16,7 +23,7 @@ LUN0_SIZE  ?= 1G
 # how clients name the portal: the default port 3260 goes without saying
 REACH       = $(patsubst %:3260,%,$(PORTAL))
 
-.PHONY: all deps build run test asan clean
+.PHONY: all deps build run test asan fuzz clean
 
 all: build
 
@@ -31,6 +38,10 @@ asan: deps
 	@test -f $(ASAN_BUILD)/build.ninja || \
 		meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(ASAN_BUILD)
+
+fuzz: deps
+	tests/fuzz/fuzz.sh build $(FUZZ_BUILD)
+	tests/fuzz/fuzz.sh run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_RUNS)
 
 IDMD ?= $(BUILD)/idmd
 
@@ -53,4 +64,4 @@ test: build
 	tests/run-all.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

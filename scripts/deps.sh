@@ -11,6 +11,7 @@ PACKAGES=(
 	libisal-dev liburing-dev libjson-c-dev libssl-dev libcmocka-dev
 	libibverbs-dev librdmacm-dev libiscsi-dev libiscsi-bin
 	tgt qemu-utils qemu-block-extra valgrind iproute2 procps python3
+	clang libclang-rt-14-dev # make fuzz: libFuzzer
 )
 
 # is_installed PKG: true when dpkg knows PKG as fully installed.

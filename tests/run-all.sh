@@ -4,7 +4,7 @@
 # Run every test: (a) meson unit tests, (b) tests/integration/t_*.sh against build/idmd,
 # (c) both again on an ASan+UBSan build (build-asan) with IDMD=build-asan/idmd,
 # (d) the unit tests and idmd under valgrind (memcheck), for the integration tests in
-# $VALGRIND_TESTS.
+# $VALGRIND_TESTS, (e) the fuzz harnesses' corpora and short runs (tests/fuzz).
 # One line per test; the very last line is "N passed, N failed[, N skipped]".
 # Exit status is non-zero when any test failed. Logs: build/test-logs/.
 set -uo pipefail
@@ -150,6 +150,26 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 UNIT_WRAPPER=$VALGRIND UNIT_TIMEOUT_MULT=20 run_unit "$BUILD" "valgrind/"
 IDMD_WRAPPER=$VALGRIND START_TIMEOUT=120 STOP_TIMEOUT=120 \
 	run_integration "$BUILD" "$(idmd_in "$BUILD")" "valgrind/" "$VALGRIND_TESTS"
+
+# (e) the libFuzzer harnesses (tests/fuzz): each replays its seed corpus, then
+# fuzzes for $FUZZ_CHECK_SECONDS on a fuzz build (clang); long runs: make fuzz.
+FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
+FUZZ_CHECK_SECONDS=${FUZZ_CHECK_SECONDS:-5}
+echo "== fuzz harnesses ($FUZZ_BUILD)"
+if ! command -v clang >/dev/null; then
+	report SKIP "fuzz" "clang not installed (scripts/deps.sh)"
+elif tests/fuzz/fuzz.sh build "$FUZZ_BUILD" >"$LOGS/build-fuzz.log" 2>&1; then
+	for h in $(tests/fuzz/fuzz.sh list "$FUZZ_BUILD"); do
+		if line=$(timeout -k 10 120 tests/fuzz/fuzz.sh check "$FUZZ_BUILD" "$h" \
+			"$FUZZ_CHECK_SECONDS"); then
+			report PASS "fuzz/$h" "${line#"$h: "}"
+		else
+			report FAIL "fuzz/$h" "${line#"$h: "}"
+		fi
+	done
+else
+	report FAIL "fuzz/build" "see $LOGS/build-fuzz.log"
+fi
 
 summary="$passed passed, $failed failed"
 ((skipped > 0)) && summary+=", $skipped skipped"

@@ -162,7 +162,7 @@ static int text_answer(struct tgt_conn *tc, struct tgt_text *x)
 		rc = answer_others(tc, &sp.others, &eng);
 		if (rc == 0 && eng.len > TGT_TEXT_MAX - (size_t)n) {
 			rc = -ENOSPC;
-		} else if (rc == 0) {
+		} else if (rc == 0 && eng.len) { /* declarations answer nothing: no buffer */
 			memcpy(x->tx + n, eng.buf, eng.len);
 			n += (int)eng.len;
 		}

@@ -151,19 +151,27 @@ static void t_done(struct scsi_cmd *cmd)
 	e->done_calls++;
 }
 
-struct t_env *t_env_new(uint32_t block_size, uint64_t blocks, bool mappable)
+struct t_env *t_env_new_on(struct idm_backing *store)
 {
 	struct t_env *e = calloc(1, sizeof(*e));
 
 	assert_non_null(e);
-	e->fs = fake_store_new(block_size, blocks * block_size, mappable);
-	e->fs->closed = &e->store_closed;
-	assert_int_equal(scsi_lu_create(0, &e->fs->b, "iqn.2026-11.org.idm:disk1", &e->lu), 0);
+	assert_int_equal(scsi_lu_create(0, store, "iqn.2026-11.org.idm:disk1", &e->lu), 0);
 	e->set.lu[0] = e->lu;
 	e->set.count = 1;
 	e->buf_cap = T_BUF_CAP;
 	e->buf = calloc(1, e->buf_cap);
 	assert_non_null(e->buf);
+	return e;
+}
+
+struct t_env *t_env_new(uint32_t block_size, uint64_t blocks, bool mappable)
+{
+	struct fake_store *fs = fake_store_new(block_size, blocks * block_size, mappable);
+	struct t_env *e = t_env_new_on(&fs->b);
+
+	e->fs = fs;
+	fs->closed = &e->store_closed;
 	return e;
 }
 

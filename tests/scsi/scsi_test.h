@@ -50,6 +50,8 @@ void fake_complete(struct fake_store *fs);
 
 /* An environment with LUN 0 over a fake store of `blocks` blocks. */
 struct t_env *t_env_new(uint32_t block_size, uint64_t blocks, bool mappable);
+/* The same over a store of the caller's (e->fs stays NULL). */
+struct t_env *t_env_new_on(struct idm_backing *store);
 void t_env_free(struct t_env *e);
 
 /* cmocka fixtures for the common case: LUN 0 over 1000 blocks of 512

@@ -7,9 +7,7 @@
  * refusals and unknown targets get their login status and leave no
  * session behind; SendTargets lists only the targets an ACL admits.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,27 +48,9 @@ static struct idm_svc svc;
 static void env_setup(void)
 {
 	fake_reset();
-	memset(&srv, 0, sizeof(srv));
-	memset(targets, 0, sizeof(targets));
-	srv.magic = TGT_SERVER_MAGIC;
-	srv.tun.queue_depth = 8;
-	srv.tun.max_recv_dsl = 262144;
-	srv.tun.max_burst_length = 1048576;
-	srv.tun.first_burst_length = 262144;
-	srv.tun.max_outstanding_r2t = 1;
-	srv.tun.immediate_data = true;
-	srv.next_tsih = 1;
-	pthread_mutex_init(&srv.lock, NULL);
-	pthread_cond_init(&srv.cond, NULL);
+	fake_server_init(&srv, targets, 2, &svc);
 	snprintf(targets[0].iqn, sizeof(targets[0].iqn), IQN_T);
 	snprintf(targets[1].iqn, sizeof(targets[1].iqn), IQN_T2);
-	srv.targets = targets;
-	srv.ntargets = 2;
-	srv.portals[0].srv = &srv;
-	srv.portals[0].conf.tpgt = 1;
-	srv.nportals = 1;
-	memset(&svc, 0, sizeof(svc));
-	svc.req.client_arg = &srv.portals[0];
 }
 
 static int setup(void **state)
@@ -81,31 +61,18 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	fake_tasks_free();
-	pthread_mutex_destroy(&srv.lock);
-	pthread_cond_destroy(&srv.cond);
+	fake_server_fini(&srv);
 	return 0;
 }
 
 static struct idm_conn *conn_new(void)
 {
-	struct idm_conn *c = calloc(1, sizeof(*c));
-	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
-
-	assert_non_null(c);
-	c->transport = &fake_tp;
-	c->client = &tgt_client_ops;
-	in->sin_family = AF_INET;
-	in->sin_port = htons(3260);
-	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
-	tgt_accepted(&svc, c);
-	return c;
+	return fake_conn_new(&svc, &fake_tp);
 }
 
 static void conn_gone(struct idm_conn *c)
 {
-	tgt_client_ops.conn_free(c);
-	free(c);
+	fake_conn_gone(c);
 }
 
 static void account(struct idm_chap_account *a, const char *secret, const char *tsecret)

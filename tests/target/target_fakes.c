@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Fakes for tests/target/target_flow_ut.c (see target_fakes.h). */
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,66 @@ void fake_reset(void)
 	fake_tasks_free();
 	memset(&fk, 0, sizeof(fk));
 	fk.now_ms = 1000;
+}
+
+void fake_server_init(struct idm_server *srv, struct tgt_target *targets, unsigned n,
+		      struct idm_svc *svc)
+{
+	memset(srv, 0, sizeof(*srv));
+	memset(targets, 0, n * sizeof(*targets));
+	srv->magic = TGT_SERVER_MAGIC;
+	srv->tun.queue_depth = 8;
+	srv->tun.max_recv_dsl = 262144;
+	srv->tun.max_burst_length = 1048576;
+	srv->tun.first_burst_length = 262144;
+	srv->tun.max_outstanding_r2t = 1;
+	srv->tun.immediate_data = true;
+	srv->next_tsih = 1;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->cond, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		targets[i].srv = srv;
+	}
+	srv->targets = targets;
+	srv->ntargets = n;
+	srv->portals[0].srv = srv;
+	srv->portals[0].conf.tpgt = 1;
+	srv->nportals = 1;
+	memset(svc, 0, sizeof(*svc));
+	svc->req.client_arg = &srv->portals[0];
+}
+
+void fake_server_fini(struct idm_server *srv)
+{
+	fake_tasks_free();
+	pthread_mutex_destroy(&srv->lock);
+	pthread_cond_destroy(&srv->cond);
+}
+
+static char fake_reactor; /* only compared, never used */
+
+struct idm_conn *fake_conn_new(struct idm_svc *svc, const struct idm_transport *tp)
+{
+	struct idm_conn *c = calloc(1, sizeof(*c));
+	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
+
+	if (!c) {
+		abort();
+	}
+	c->transport = tp;
+	c->client = &tgt_client_ops;
+	c->reactor = (struct idm_reactor *)(void *)&fake_reactor;
+	in->sin_family = AF_INET;
+	in->sin_port = htons(3260);
+	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
+	tgt_accepted(svc, c);
+	return c;
+}
+
+void fake_conn_gone(struct idm_conn *c)
+{
+	tgt_client_ops.conn_free(c);
+	free(c);
 }
 
 unsigned fake_events(enum idm_conn_event ev)

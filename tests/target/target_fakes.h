@@ -54,6 +54,14 @@ struct fake_state {
 extern struct fake_state fk;
 
 void fake_reset(void);
+/* A server with `n` targets (their IQNs are the caller's), one portal
+ * (TPGT 1) with `svc` on it, and small tunables; fake_server_fini undoes it. */
+void fake_server_init(struct idm_server *srv, struct tgt_target *targets, unsigned n,
+		      struct idm_svc *svc);
+void fake_server_fini(struct idm_server *srv);
+/* A connection from 127.0.0.1:3260 over `tp`, accepted on `svc`; and its end. */
+struct idm_conn *fake_conn_new(struct idm_svc *svc, const struct idm_transport *tp);
+void fake_conn_gone(struct idm_conn *c);
 unsigned fake_events(enum idm_conn_event ev);
 void fake_tasks_free(void);
 /* Complete the store I/O held by exec_async. */

@@ -5,9 +5,7 @@
  * reinstatement, SCSI commands (CmdSN window, residuals), TMF, NOP, text
  * and logout. Built from the target's sources directly, without libidm.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,29 +85,15 @@ static int teardown(void **state)
 	return 0;
 }
 
-static char fake_reactor; /* only compared, never used */
-
 static struct idm_conn *conn_new(void)
 {
-	struct idm_conn *c = calloc(1, sizeof(*c));
-	struct sockaddr_in *in = (struct sockaddr_in *)&c->local_addr;
-
-	c->transport = &fake_tp;
-	c->client = &tgt_client_ops;
-	c->reactor = (struct idm_reactor *)(void *)&fake_reactor;
-	in->sin_family = AF_INET;
-	in->sin_port = htons(3260);
-	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
-	tgt_accepted(&svc, c);
-	return c;
+	return fake_conn_new(&svc, &fake_tp);
 }
 
 static void conn_gone(struct idm_conn *c)
 {
-	tgt_client_ops.conn_free(c);
-	free(c);
+	fake_conn_gone(c);
 }
-
 
 /* A request PDU with `text` (NUL separated, `len` bytes) as its data. */
 static void pdu_make(struct idm_pdu *p, uint8_t op, uint8_t flags, uint32_t itt, uint32_t cmd_sn,
@@ -941,6 +925,26 @@ static void text_sendtargets(void **state)
 	conn_gone(c);
 }
 
+/* A Text Request of declarations only: an empty Text Response (found by
+ * fuzz_tcp_rx: the empty answer was copied from a NULL buffer). */
+static void text_declaration_only(void **state)
+{
+	static const char disc[] = "InitiatorName=" IQN_I "\0SessionType=Discovery";
+	static const char decl[] = "MaxRecvDataSegmentLength=65536";
+	struct idm_conn *c = conn_new();
+	struct idm_pdu p;
+
+	login_make(&p, OP_TO_FFP, 0, disc, sizeof(disc));
+	tgt_client_ops.rx_pdu(c, &p);
+	fk.nsent = 0;
+	pdu_make(&p, ISCSI_OP_TEXT_REQ, ISCSI_FLAG_FINAL, 3, 1, decl, sizeof(decl));
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(fk.nsent, 1);
+	assert_int_equal(fk.sent[0].bhs[0], ISCSI_OP_TEXT_RSP);
+	assert_int_equal(fk.sent[0].data_len, 0);
+	conn_gone(c);
+}
+
 static void text_long_answer_continues(void **state)
 {
 	static const char st[] = "SendTargets=All";
@@ -1048,6 +1052,7 @@ int main(void)
 		T(nop_ping_echoes),
 		T(nop_keepalive),
 		T(text_sendtargets),
+		T(text_declaration_only),
 		T(text_long_answer_continues),
 		T(logout_closes),
 		T(snack_is_rejected),
