@@ -21,6 +21,9 @@ int idm_mem_open(uint64_t size, struct idm_backing **out, char *why, size_t whyl
 int idm_null_open(uint64_t size, struct idm_backing **out, char *why, size_t whylen);
 int idm_file_open(const char *path, uint64_t size, uint32_t block_size, struct idm_backing **out,
                   char *why, size_t whylen);
+/* rbd: body of "rbd:POOL[/NAMESPACE]/IMAGE" (rbd.c, built with librbd). */
+int idm_rbd_open(const char *body, uint32_t block_size, const struct idm_backing_options *opts,
+                 struct idm_backing **out, char *why, size_t whylen);
 
 /* 0 if `io` is a well-formed request inside the store; -EINVAL for a bad
  * op or missing buffer, -ERANGE for bytes beyond the end. */
