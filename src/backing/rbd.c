@@ -90,6 +90,27 @@ static struct rbd_store *io_rbd(struct idm_backing_io *io)
 
 static void rbd_issue(struct idm_backing_io *io);
 
+/*
+ * The offset of a COMPARE AND WRITE's first differing byte from the
+ * request's start. librbd 16.2 (LIBRBD 1.16) reports the image offset of
+ * the object holding the range plus the offset in the compared buffer
+ * (it leaves out where in the object the range starts); later librbd is
+ * taken to report the image offset of the byte itself. A value outside
+ * the range reads as 0 (the first byte).
+ */
+static uint32_t caw_mismatch(const struct rbd_store *s, const struct idm_backing_io *io)
+{
+	uint64_t base = io->offset;
+
+#if LIBRBD_VERSION_CODE <= LIBRBD_VERSION(1, 16, 0)
+	base -= s->object_size ? io->offset % s->object_size : 0;
+#endif
+	if (io->result < base || io->result - base >= io->len) {
+		return 0;
+	}
+	return (uint32_t)(io->result - base);
+}
+
 /* librbd's status of one call, as 0 or -errno for `done`. */
 static int rbd_status(struct rbd_store *s, struct idm_backing_io *io, long ret)
 {
@@ -106,10 +127,7 @@ static int rbd_status(struct rbd_store *s, struct idm_backing_io *io, long ret)
 		return -ESHUTDOWN;
 	}
 	if (ret == -EILSEQ && io->op == IDM_BACKING_COMPARE_AND_WRITE) {
-		/* librbd gives the mismatch as an image offset. */
-		io->moved = io->result >= io->offset && io->result - io->offset < io->len
-		                ? (uint32_t)(io->result - io->offset)
-		                : 0;
+		io->moved = caw_mismatch(s, io);
 	}
 	if (ret == -EINVAL && io->op == IDM_BACKING_COMPARE_AND_WRITE) {
 		return -EOPNOTSUPP; /* e.g. across an object boundary */

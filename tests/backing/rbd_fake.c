@@ -334,7 +334,8 @@ int rbd_aio_writesame(rbd_image_t image, uint64_t off, size_t len, const char *b
 	return finish(c, (ssize_t)len);
 }
 
-/* Like librbd: one object at most; the mismatch as an image offset. */
+/* Like librbd 16.2: one object at most; the mismatch as the image
+ * offset of the object plus the offset in the compared buffer. */
 ssize_t rbd_aio_compare_and_write(rbd_image_t image, uint64_t off, size_t len, const char *cmp_buf,
                                   const char *buf, rbd_completion_t c, uint64_t *mismatch_off,
                                   int op_flags)
@@ -347,7 +348,7 @@ ssize_t rbd_aio_compare_and_write(rbd_image_t image, uint64_t off, size_t len, c
 	}
 	for (i = 0; i < len; i++) {
 		if (fake_rbd.mem[off + i] != (uint8_t)cmp_buf[i]) {
-			*mismatch_off = off + i;
+			*mismatch_off = off - off % fake_rbd.obj_size + i;
 			return finish(c, -EILSEQ);
 		}
 	}
