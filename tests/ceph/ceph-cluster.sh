@@ -103,15 +103,16 @@ mon data avail warn = 1
 mon data avail crit = 0
 run dir = $D/run
 log file = $D/log/\$name.log
-admin socket = $D/run/\$name.asok
 pid file = $D/run/\$name.pid
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
 ms bind ipv6 = false
 [mon]
+admin socket = $D/run/\$name.asok
 mon data = $D/mon
 keyring = $D/mon/keyring
 [osd]
+admin socket = $D/run/\$name.asok
 osd data = $D/osd\$id
 keyring = $D/osd\$id/keyring
 osd objectstore = bluestore

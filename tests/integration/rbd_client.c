@@ -17,6 +17,8 @@
  *   rbd_client resize URL NEW_BYTES COMMAND
  *       with a session open runs COMMAND (rbd resize), then expects a
  *       unit attention CAPACITY DATA HAS CHANGED and the new capacity.
+ *   rbd_client wce URL
+ *       prints "WCE 0" or "WCE 1" from the caching mode page.
  *   rbd_client fault URL SECONDS
  *       one session writes (and verifies) blocks while another sends a
  *       NOP-Out every 200 ms; reports the slowest NOP answer and whether
@@ -65,6 +67,8 @@ static struct iscsi_context *login(const char *url_text, const char *initiator, 
 	iscsi_set_targetname(ctx, url->target);
 	iscsi_set_session_type(ctx, ISCSI_SESSION_NORMAL);
 	iscsi_set_header_digest(ctx, ISCSI_HEADER_DIGEST_NONE);
+	/* A target that goes away (SIGKILL) ends the check, no retries. */
+	iscsi_set_noautoreconnect(ctx, 1);
 	*lun = url->lun;
 	if (iscsi_full_connect_sync(ctx, url->portal, url->lun) != 0) {
 		fprintf(stderr, "login to %s failed: %s\n", url_text, iscsi_get_error(ctx));
@@ -505,10 +509,39 @@ static int fault(const char *url, int seconds)
 	return bad;
 }
 
+/* ---- wce ---- */
+
+static int wce(const char *url)
+{
+	int lun, rc = 1;
+	struct iscsi_context *ctx = login(url, "iqn.2026-11.org.idm:wce", &lun);
+	struct scsi_task *t;
+
+	if (!ctx || settle(ctx, lun)) {
+		return 1;
+	}
+	t = iscsi_modesense6_sync(ctx, lun, 1, SCSI_MODESENSE_PC_CURRENT, 0x08, 0, 255);
+	if (t && t->status == SCSI_STATUS_GOOD && t->datain.size >= 4) {
+		int page = 4 + t->datain.data[3];
+
+		if (t->datain.size > page + 2 && (t->datain.data[page] & 0x3f) == 0x08) {
+			printf("WCE %d\n", (t->datain.data[page + 2] >> 2) & 1);
+			rc = 0;
+		}
+	}
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	iscsi_logout_sync(ctx);
+	iscsi_destroy_context(ctx);
+	return rc;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: rbd_client caw-race URL1 URL2 ROUNDS LBA | durability URL SECONDS "
-	                "fua|sync|plain | resize URL NEW_BYTES COMMAND | fault URL SECONDS\n");
+	fprintf(stderr,
+	        "usage: rbd_client caw-race URL1 URL2 ROUNDS LBA | durability URL SECONDS "
+	        "fua|sync|plain | resize URL NEW_BYTES COMMAND | wce URL | fault URL SECONDS\n");
 	exit(2);
 }
 
@@ -522,6 +555,9 @@ int main(int argc, char **argv)
 	}
 	if (argc == 5 && strcmp(argv[1], "resize") == 0) {
 		return resize(argv[2], strtoull(argv[3], NULL, 0), argv[4]);
+	}
+	if (argc == 3 && strcmp(argv[1], "wce") == 0) {
+		return wce(argv[2]);
 	}
 	if (argc == 4 && strcmp(argv[1], "fault") == 0) {
 		return fault(argv[2], atoi(argv[3]));
