@@ -81,6 +81,12 @@ struct idm_backing_ops {
 	 * (at least 1, at most to the end) share that state. Synchronous.
 	 * NULL: everything is allocated. */
 	int (*lba_status)(struct idm_backing *b, uint64_t offset, bool *mapped, uint64_t *run);
+	/* For a store whose synchronous calls (lba_status) wait on a
+	 * network: run work(io) on a thread of the store's own, then
+	 * io->done(io, 0) on reactor r (inline when r is NULL). NULL: those
+	 * calls are quick, make them on the reactor. */
+	void (*offload)(struct idm_backing *b, struct idm_backing_io *io,
+			void (*work)(struct idm_backing_io *io), struct idm_reactor *r);
 };
 
 struct idm_backing {

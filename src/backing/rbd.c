@@ -26,7 +26,8 @@
  * rbd_aio_compare_and_write, atomic in the cluster, so across gateways
  * too (librbd takes one within one object only: a range that crosses an
  * object boundary completes with -EOPNOTSUPP and the SCSI layer
- * emulates it); allocation status -> rbd_diff_iterate2.
+ * emulates it); allocation status -> rbd_diff_iterate2, which waits on
+ * the cluster: GET LBA STATUS runs on the control thread (offload).
  *
  * A size change made elsewhere (rbd resize) reaches us through
  * rbd_update_watch; the control thread reads the new size and tells the
@@ -56,6 +57,15 @@
 #define RBD_MOUNT_TIMEOUT_S "10"
 #define RBD_OSD_OP_TIMEOUT_S "30"
 
+/* Calls waiting for the control thread (GET LBA STATUS); one more
+ * than this runs on its reactor instead, so a burst is bounded. */
+#define RBD_CTL_JOBS 32
+
+struct rbd_job {
+	struct idm_backing_io *io;
+	void (*work)(struct idm_backing_io *io);
+};
+
 enum rbd_stage {
 	STAGE_MAIN = 0,  /* the request's own librbd call */
 	STAGE_FUA_FLUSH, /* a FUA write's flush */
@@ -71,13 +81,16 @@ struct rbd_store {
 	bool watched; /* update watch registered */
 	uint64_t watch_handle;
 	bool blocklisted; /* atomic: told once, then every request fails */
-	/* The control thread: reads the size again when the watch fires. */
+	/* The control thread: reads the size again when the watch fires,
+	 * runs the offloaded calls. */
 	pthread_t ctl;
 	bool ctl_started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool resize_pending;                 /* under lock */
-	bool stopping;                       /* under lock */
+	bool resize_pending;               /* under lock */
+	bool stopping;                     /* under lock */
+	struct rbd_job jobs[RBD_CTL_JOBS]; /* under lock: a ring */
+	unsigned job_head, job_count;
 	char name[IDM_RBD_NAME_MAX * 3 + 4]; /* "pool/ns/image" for messages */
 };
 
@@ -164,18 +177,24 @@ static void rbd_finish_msg(void *arg)
 	rbd_finish(arg);
 }
 
+/* From another thread: run fn(io) on io's home reactor. */
+static void post_home(struct idm_backing_io *io, void (*fn)(void *arg))
+{
+	struct timespec pause = {0, 1000000};
+
+	/* Fails only without memory to grow the queue: wait for some. */
+	while (idm_reactor_send(io->home, fn, io) != 0) {
+		nanosleep(&pause, NULL);
+	}
+}
+
 /* librbd's thread. Only posts: `done` belongs to the home reactor. */
 static void rbd_aio_cb(rbd_completion_t c, void *arg)
 {
 	struct idm_backing_io *io = arg;
-	struct timespec pause = {0, 1000000};
 
-	if (!io->home) {
-		return; /* synchronous: the submitter waits for it */
-	}
-	/* Fails only without memory to grow the queue: wait for some. */
-	while (idm_reactor_send(io->home, rbd_finish_msg, io) != 0) {
-		nanosleep(&pause, NULL);
+	if (io->home) { /* else synchronous: the submitter waits for it */
+		post_home(io, rbd_finish_msg);
 	}
 }
 
@@ -318,6 +337,49 @@ static int rbd_lba_status(struct idm_backing *b, uint64_t offset, bool *mapped, 
 
 /* ---- the control thread and the size watch ---- */
 
+static void offload_done_msg(void *arg)
+{
+	idm_backing_complete(arg, 0);
+}
+
+/* Queue work(io) for the control thread; done(io, 0) then runs on r. */
+static void rbd_offload(struct idm_backing *b, struct idm_backing_io *io,
+                        void (*work)(struct idm_backing_io *io), struct idm_reactor *r)
+{
+	struct rbd_store *s = (struct rbd_store *)b;
+	bool queued = false;
+
+	io->store = b;
+	io->home = r;
+	if (r) {
+		pthread_mutex_lock(&s->lock);
+		if (s->job_count < RBD_CTL_JOBS) {
+			s->jobs[(s->job_head + s->job_count++) % RBD_CTL_JOBS] =
+			    (struct rbd_job){io, work};
+			pthread_cond_signal(&s->cond);
+			queued = true;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (!queued) {
+		work(io);
+		idm_backing_complete(io, 0);
+	}
+}
+
+/* On the control thread, with the lock held: run one queued job. */
+static void ctl_run_job(struct rbd_store *s)
+{
+	struct rbd_job job = s->jobs[s->job_head];
+
+	s->job_head = (s->job_head + 1) % RBD_CTL_JOBS;
+	s->job_count--;
+	pthread_mutex_unlock(&s->lock);
+	job.work(job.io);
+	post_home(job.io, offload_done_msg);
+	pthread_mutex_lock(&s->lock);
+}
+
 static void *rbd_ctl_main(void *arg)
 {
 	struct rbd_store *s = arg;
@@ -325,6 +387,10 @@ static void *rbd_ctl_main(void *arg)
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
+		if (s->job_count) {
+			ctl_run_job(s);
+			continue;
+		}
 		if (!s->resize_pending) {
 			pthread_cond_wait(&s->cond, &s->lock);
 			continue;
@@ -412,6 +478,7 @@ static const struct idm_backing_ops rbd_ops = {
     .map = NULL,
     .close = rbd_close_store,
     .lba_status = rbd_lba_status,
+    .offload = rbd_offload,
 };
 
 /* A boolean librados/librbd setting ("true"/"false"). */

@@ -21,6 +21,7 @@ struct fake_comp {
 	void *arg;
 	ssize_t ret;
 	bool done;
+	unsigned refs; /* the caller's and, while it runs, the finisher's */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 };
@@ -187,6 +188,7 @@ int rbd_aio_create_completion(void *cb_arg, rbd_callback_t complete_cb, rbd_comp
 	}
 	fc->cb = complete_cb;
 	fc->arg = cb_arg;
+	fc->refs = 1;
 	pthread_mutex_init(&fc->lock, NULL);
 	pthread_cond_init(&fc->cond, NULL);
 	__atomic_add_fetch(&fake_rbd.completions_live, 1, __ATOMIC_SEQ_CST);
@@ -211,29 +213,37 @@ int rbd_aio_wait_for_complete(rbd_completion_t c)
 	return 0;
 }
 
-void rbd_aio_release(rbd_completion_t c)
+/* Like librbd's, completions are reference counted: the caller may
+ * release one while (or before) the library finishes with it. */
+static void comp_put(struct fake_comp *fc)
 {
-	struct fake_comp *fc = c;
-
+	if (__atomic_sub_fetch(&fc->refs, 1, __ATOMIC_SEQ_CST) > 0) {
+		return;
+	}
 	pthread_mutex_destroy(&fc->lock);
 	pthread_cond_destroy(&fc->cond);
 	free(fc);
 	__atomic_sub_fetch(&fake_rbd.completions_live, 1, __ATOMIC_SEQ_CST);
 }
 
-/* librbd's side: mark done, then call back, from a thread of its own;
- * after the callback the completion belongs to the store. */
+void rbd_aio_release(rbd_completion_t c)
+{
+	comp_put(c);
+}
+
+/* librbd's side, from a thread of its own: call back, then wake the
+ * waiters, then drop the library's reference. */
 static void *finisher(void *p)
 {
 	struct fake_comp *fc = p;
-	rbd_callback_t cb = fc->cb;
-	void *arg = fc->arg;
 
+	fc->cb(fc, fc->arg);
 	pthread_mutex_lock(&fc->lock);
 	fc->done = true;
 	pthread_cond_broadcast(&fc->cond);
 	pthread_mutex_unlock(&fc->lock);
-	cb(fc, arg);
+	comp_put(fc);
+	__atomic_sub_fetch(&fake_rbd.finishers_live, 1, __ATOMIC_SEQ_CST);
 	return NULL;
 }
 
@@ -243,7 +253,11 @@ static int finish(rbd_completion_t c, ssize_t ret)
 	pthread_t t;
 
 	fc->ret = fake_rbd.aio_rc ? fake_rbd.aio_rc : ret;
+	__atomic_add_fetch(&fake_rbd.finishers_live, 1, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&fc->refs, 1, __ATOMIC_SEQ_CST);
 	if (pthread_create(&t, NULL, finisher, fc) != 0) {
+		__atomic_sub_fetch(&fc->refs, 1, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(&fake_rbd.finishers_live, 1, __ATOMIC_SEQ_CST);
 		return -EAGAIN;
 	}
 	pthread_detach(t);

@@ -47,7 +47,8 @@ struct fake_rbd {
 	bool open, cluster_up;
 	void (*watch_cb)(void *arg);
 	void *watch_arg;
-	unsigned completions_live;
+	unsigned completions_live; /* created, not yet released */
+	unsigned finishers_live;   /* completion threads not yet ended */
 };
 
 extern struct fake_rbd fake_rbd;

@@ -178,6 +178,8 @@ make_pool() {
 	ceph_cli auth get-or-create client.idm mon 'profile rbd' osd "profile rbd pool=$POOL" \
 		>"$D/client.idm.keyring"
 	chmod 600 "$D/client.idm.keyring"
+	# So that every client (rbd CLI, fio, tgt-rbd) finds the key from the id alone.
+	printf '[client.idm]\nkeyring = %s\n' "$D/client.idm.keyring" >>"$D/ceph.conf"
 }
 
 start() {

@@ -310,6 +310,9 @@ static int durability(const char *url, int seconds, const char *mode)
 
 	if (!ctx || settle(ctx, lun) || capacity(ctx, lun, &blocks, &bs)) {
 		fprintf(stderr, "durability: setup failed\n");
+		if (ctx) {
+			iscsi_destroy_context(ctx);
+		}
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -334,6 +337,7 @@ static int durability(const char *url, int seconds, const char *mode)
 	}
 	printf("END %llu\n", (unsigned long long)seq);
 	free(b);
+	iscsi_destroy_context(ctx);
 	return 0;
 }
 
@@ -389,7 +393,10 @@ struct fault_state {
 	struct iscsi_context *io, *ping;
 	int lun;
 	uint32_t bs;
-	unsigned char *blocks; /* what each LBA 0..NBLK-1 should hold */
+	unsigned char *blocks;  /* what each LBA 0..NBLK-1 should hold */
+	unsigned char *sending; /* the write in flight */
+	uint64_t sending_lba;
+	bool *unsure; /* a write there failed: either content */
 	uint64_t next, writes_ok, writes_bad, last_ok_ms, longest_write_ms;
 	uint64_t write_sent_ms, nop_sent_ms, nop_worst_ms;
 	unsigned nops;
@@ -406,8 +413,12 @@ static void fault_write_cb(struct iscsi_context *ctx, int status, void *data, vo
 	if (status == SCSI_STATUS_GOOD) {
 		f->writes_ok++;
 		f->last_ok_ms = now_ms();
+		memcpy(f->blocks + f->sending_lba * f->bs, f->sending, f->bs);
 	} else {
 		f->writes_bad++;
+		f->unsure[f->sending_lba] = true;
+		fprintf(stderr, "fault: WRITE of block %llu failed (status %d)\n",
+		        (unsigned long long)f->sending_lba, status);
 	}
 	if (took > f->longest_write_ms) {
 		f->longest_write_ms = took;
@@ -434,12 +445,12 @@ static int fault_send(struct fault_state *f, uint64_t now)
 {
 	if (!f->write_busy) {
 		uint64_t lba = f->next++ % FAULT_NBLK;
-		unsigned char *b = f->blocks + lba * f->bs;
 
-		seq_block(b, f->bs, f->next);
+		seq_block(f->sending, f->bs, f->next);
+		f->sending_lba = lba;
 		f->write_busy = true;
 		f->write_sent_ms = now;
-		if (!iscsi_write16_task(f->io, f->lun, lba, b, f->bs, f->bs, 0, 0, 0, 0, 0,
+		if (!iscsi_write16_task(f->io, f->lun, lba, f->sending, f->bs, f->bs, 0, 0, 0, 0, 0,
 		                        fault_write_cb, f)) {
 			return -1;
 		}
@@ -466,7 +477,10 @@ static int fault(const char *url, int seconds)
 		fprintf(stderr, "fault: setup failed\n");
 		return 1;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	f.blocks = calloc(FAULT_NBLK, f.bs);
+	f.sending = malloc(f.bs);
+	f.unsure = calloc(FAULT_NBLK, sizeof(bool));
 	while (now_ms() < end || f.write_busy || f.nop_busy) {
 		struct pollfd p[2] = {{iscsi_get_fd(f.io), (short)iscsi_which_events(f.io), 0},
 		                      {iscsi_get_fd(f.ping), (short)iscsi_which_events(f.ping), 0}};
@@ -485,8 +499,16 @@ static int fault(const char *url, int seconds)
 			return 1;
 		}
 	}
+	printf("fault: %llu writes ok, %llu failed, longest write %llu ms, %u NOPs, slowest NOP "
+	       "%llu ms, last good write at %llu s of %d\n",
+	       (unsigned long long)f.writes_ok, (unsigned long long)f.writes_bad,
+	       (unsigned long long)f.longest_write_ms, f.nops, (unsigned long long)f.nop_worst_ms,
+	       (unsigned long long)((f.last_ok_ms - start) / 1000), seconds);
 	/* Every block holds what was last written to it. */
 	for (lba = 0; lba < FAULT_NBLK && lba < f.next; lba++) {
+		if (f.unsure[lba]) {
+			continue;
+		}
 		struct scsi_task *t =
 		    iscsi_read16_sync(f.io, f.lun, lba, f.bs, f.bs, 0, 0, 0, 0, 0);
 
@@ -500,12 +522,13 @@ static int fault(const char *url, int seconds)
 			scsi_free_scsi_task(t);
 		}
 	}
-	printf("fault: %llu writes ok, %llu failed, longest write %llu ms, %u NOPs, slowest NOP "
-	       "%llu ms, last good write at %llu s of %d\n",
-	       (unsigned long long)f.writes_ok, (unsigned long long)f.writes_bad,
-	       (unsigned long long)f.longest_write_ms, f.nops, (unsigned long long)f.nop_worst_ms,
-	       (unsigned long long)((f.last_ok_ms - start) / 1000), seconds);
 	free(f.blocks);
+	free(f.sending);
+	free(f.unsure);
+	iscsi_logout_sync(f.io);
+	iscsi_logout_sync(f.ping);
+	iscsi_destroy_context(f.io);
+	iscsi_destroy_context(f.ping);
 	return bad;
 }
 
