@@ -383,6 +383,35 @@ static void test_lba_status(void **state)
 	assert_int_equal(run_len, IMAGE_BYTES - 5 * FAKE_CHUNK);
 }
 
+static pthread_t work_thread;
+
+static void offload_work(struct idm_backing_io *io)
+{
+	work_thread = pthread_self();
+}
+
+/* Calls that wait on the cluster run on the store's control thread;
+ * done comes back on the reactor's; without a reactor, inline. */
+static void test_offload(void **state)
+{
+	struct env *e = *state;
+	struct req q = {.io = {.done = req_done}};
+	uint64_t end = idm_now_ms() + 5000;
+
+	assert_non_null(e->b->ops->offload);
+	e->b->ops->offload(e->b, &q.io, offload_work, e->r);
+	while (q.calls == 0 && idm_now_ms() < end) {
+		assert_true(idm_reactor_poll(e->r, 50) >= 0);
+	}
+	assert_int_equal(q.calls, 1);
+	assert_int_equal(q.status, 0);
+	assert_false(pthread_equal(work_thread, pthread_self()));
+	assert_true(pthread_equal(q.thread, pthread_self()));
+	e->b->ops->offload(e->b, &q.io, offload_work, NULL);
+	assert_int_equal(q.calls, 2);
+	assert_true(pthread_equal(work_thread, pthread_self()));
+}
+
 struct resize_seen {
 	uint64_t size;
 	int calls;
@@ -436,6 +465,7 @@ int main(void)
 	    T(test_io_error),
 	    T(test_synchronous),
 	    T(test_lba_status),
+	    T(test_offload),
 	    T(test_resize),
 	};
 
