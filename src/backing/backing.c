@@ -71,6 +71,9 @@ int idm_backing_check_io(const struct idm_backing *b, const struct idm_backing_i
 		if (!idm_backing_has_op(b, io->op)) {
 			return -EOPNOTSUPP;
 		}
+		if (io->op == IDM_BACKING_WRITE_SAME && io->len % b->block_size) {
+			return -EINVAL; /* whole blocks only */
+		}
 		/* fall through */
 	case IDM_BACKING_READ:
 	case IDM_BACKING_WRITE:
@@ -88,6 +91,21 @@ int idm_backing_check_io(const struct idm_backing *b, const struct idm_backing_i
 		return -ERANGE;
 	}
 	return 0;
+}
+
+bool idm_backing_done_early(const struct idm_backing *b, struct idm_backing_io *io)
+{
+	int rc = idm_backing_check_io(b, io);
+
+	if (rc) {
+		idm_backing_complete(io, rc);
+		return true;
+	}
+	if (io->op != IDM_BACKING_FLUSH && io->len == 0) {
+		idm_backing_complete(io, 0);
+		return true;
+	}
+	return false;
 }
 
 /* Write "backing 'SPEC': REASON" into err (if any); return rc. */

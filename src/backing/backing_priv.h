@@ -6,6 +6,7 @@
 #ifndef IDM_BACKING_PRIV_H
 #define IDM_BACKING_PRIV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,11 @@ int idm_rbd_open(const char *body, uint32_t block_size, const struct idm_backing
 /* 0 if `io` is a well-formed request inside the store; -EINVAL for a bad
  * op or missing buffer, -ERANGE for bytes beyond the end. */
 int idm_backing_check_io(const struct idm_backing *b, const struct idm_backing_io *io);
+
+/* The start of every store's submit: a malformed request completes
+ * with its error, one that moves nothing (len 0, not a FLUSH) with 0;
+ * returns true when `io` was completed so. */
+bool idm_backing_done_early(const struct idm_backing *b, struct idm_backing_io *io);
 
 /* Finish `io` with `status`. The caller must not touch `io` after. */
 static inline void idm_backing_complete(struct idm_backing_io *io, int status)

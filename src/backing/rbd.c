@@ -259,17 +259,7 @@ static void rbd_issue(struct idm_backing_io *io)
 
 static void rbd_submit(struct idm_backing *b, struct idm_backing_io *io, struct idm_reactor *r)
 {
-	int rc = idm_backing_check_io(b, io);
-
-	if (rc == 0 && io->op == IDM_BACKING_WRITE_SAME && io->len % b->block_size) {
-		rc = -EINVAL;
-	}
-	if (rc) {
-		idm_backing_complete(io, rc);
-		return;
-	}
-	if (io->op != IDM_BACKING_FLUSH && io->len == 0) {
-		idm_backing_complete(io, 0);
+	if (idm_backing_done_early(b, io)) {
 		return;
 	}
 	io->home = r;
