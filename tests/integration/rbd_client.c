@@ -22,8 +22,9 @@
  *   rbd_client fault URL SECONDS
  *       one session writes (and verifies) blocks while another sends a
  *       NOP-Out every 200 ms; reports the slowest NOP answer and whether
- *       writes went on in the last third (the test stops an OSD
- *       meanwhile): reactors must never block on the cluster.
+ *       when the last write succeeded (the test stops an OSD meanwhile):
+ *       reactors must never block on the cluster. A write may fail with
+ *       NOT READY (the store's timeout); any other failure counts.
  * Exit 0 when the check passed.
  */
 #include <poll.h>
@@ -415,10 +416,18 @@ static void fault_write_cb(struct iscsi_context *ctx, int status, void *data, vo
 		f->last_ok_ms = now_ms();
 		memcpy(f->blocks + f->sending_lba * f->bs, f->sending, f->bs);
 	} else {
-		f->writes_bad++;
+		struct scsi_task *t = data;
+		bool not_ready = t && t->status == SCSI_STATUS_CHECK_CONDITION &&
+		                 t->sense.key == SCSI_SENSE_NOT_READY;
+
+		/* NOT READY: the store gave up waiting for the cluster, as it
+		 * should after its timeout; anything else is a failure. */
+		if (!not_ready) {
+			f->writes_bad++;
+		}
 		f->unsure[f->sending_lba] = true;
-		fprintf(stderr, "fault: WRITE of block %llu failed (status %d)\n",
-		        (unsigned long long)f->sending_lba, status);
+		fprintf(stderr, "fault: WRITE of block %llu failed (status %d%s)\n",
+		        (unsigned long long)f->sending_lba, status, not_ready ? ", NOT READY" : "");
 	}
 	if (took > f->longest_write_ms) {
 		f->longest_write_ms = took;

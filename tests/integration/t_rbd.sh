@@ -29,8 +29,14 @@ CLUSTER=$TEST_TMP/ceph
 ASAN=0
 ldd "$IDMD" 2>/dev/null | grep -q libasan && ASAN=1
 EXTRA_PIDS=()
-# The checks to run (all by default; a subset helps when working on one).
-RBD_CHECKS=${RBD_CHECKS:-conformance qemu caw resize durability fault}
+# The checks to run (all by default; a subset helps when working on one). Under ASan the
+# OSD outage (a minute; its NOT READY path is in rbd_ut) is left to the plain run, to keep
+# the ASan run short.
+if ((ASAN)); then
+	RBD_CHECKS=${RBD_CHECKS:-conformance qemu caw resize durability}
+else
+	RBD_CHECKS=${RBD_CHECKS:-conformance qemu caw resize durability fault}
+fi
 want() { [[ " $RBD_CHECKS " == *" $1 "* ]]; }
 
 cleanup() {
@@ -236,7 +242,7 @@ mkimage fault 64M
 PORT=$(free_port)
 start_rbd_idmd "$PORT" "$(lun_json 0 "rbd:$CEPH_POOL/fault")"
 flog=$TEST_LOGDIR/fault.log
-"$CLIENT" fault "iscsi://127.0.0.1:$PORT/$IQN/0" 28 >"$flog" 2>&1 &
+"$CLIENT" fault "iscsi://127.0.0.1:$PORT/$IQN/0" 40 >"$flog" 2>&1 &
 FPID=$!
 EXTRA_PIDS+=("$FPID")
 sleep 3
@@ -250,7 +256,7 @@ cat "$flog"
 worst=$(sed -n 's/.*slowest NOP \([0-9]*\) ms.*/\1/p' "$flog")
 last=$(sed -n 's/.*last good write at \([0-9]*\) s.*/\1/p' "$flog")
 nfailed=$(sed -n 's/.* ok, \([0-9]*\) failed.*/\1/p' "$flog")
-if ((frc != 0)) || [[ -z $worst ]] || ((worst > 1000 || last < 25 || nfailed != 0)); then
+if ((frc != 0)) || [[ -z $worst ]] || ((worst > 1000 || last < 37 || nfailed != 0)); then
 	echo "cluster fault: I/O did not resume cleanly, or a NOP waited (client exit $frc, see $flog)"
 	bad=1
 fi
