@@ -19,9 +19,10 @@
  *       unit attention CAPACITY DATA HAS CHANGED and the new capacity.
  *   rbd_client wce URL
  *       prints "WCE 0" or "WCE 1" from the caching mode page.
- *   rbd_client fault URL SECONDS
+ *   rbd_client fault URL SECONDS [STOP_FILE]
  *       one session writes (and verifies) blocks while another sends a
- *       NOP-Out every 200 ms; reports the slowest NOP answer and whether
+ *       NOP-Out every 200 ms, for SECONDS or until STOP_FILE exists;
+ *       reports the slowest NOP answer and whether
  *       when the last write succeeded (the test stops an OSD meanwhile):
  *       reactors must never block on the cluster. A write may fail with
  *       NOT READY (the store's timeout); any other failure counts.
@@ -34,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -474,7 +476,7 @@ static int fault_send(struct fault_state *f, uint64_t now)
 	return 0;
 }
 
-static int fault(const char *url, int seconds)
+static int fault(const char *url, int seconds, const char *stop_file)
 {
 	struct fault_state f = {0};
 	uint64_t blocks, start = now_ms(), end = start + (uint64_t)seconds * 1000, lba;
@@ -494,6 +496,9 @@ static int fault(const char *url, int seconds)
 		struct pollfd p[2] = {{iscsi_get_fd(f.io), (short)iscsi_which_events(f.io), 0},
 		                      {iscsi_get_fd(f.ping), (short)iscsi_which_events(f.ping), 0}};
 
+		if (stop_file && now_ms() < end && access(stop_file, F_OK) == 0) {
+			end = now_ms(); /* told to stop: finish what is in flight */
+		}
 		if (now_ms() < end && fault_send(&f, now_ms()) != 0) {
 			fprintf(stderr, "fault: cannot send\n");
 			return 1;
@@ -512,7 +517,7 @@ static int fault(const char *url, int seconds)
 	       "%llu ms, last good write at %llu s of %d\n",
 	       (unsigned long long)f.writes_ok, (unsigned long long)f.writes_bad,
 	       (unsigned long long)f.longest_write_ms, f.nops, (unsigned long long)f.nop_worst_ms,
-	       (unsigned long long)((f.last_ok_ms - start) / 1000), seconds);
+	       (unsigned long long)((f.last_ok_ms - start) / 1000), (int)((end - start) / 1000));
 	/* Every block holds what was last written to it. */
 	for (lba = 0; lba < FAULT_NBLK && lba < f.next; lba++) {
 		if (f.unsure[lba]) {
@@ -571,9 +576,9 @@ static int wce(const char *url)
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: rbd_client caw-race URL1 URL2 ROUNDS LBA | durability URL SECONDS "
-	        "fua|sync|plain | resize URL NEW_BYTES COMMAND | wce URL | fault URL SECONDS\n");
+	fprintf(stderr, "usage: rbd_client caw-race URL1 URL2 ROUNDS LBA | durability URL SECONDS "
+	                "fua|sync|plain | resize URL NEW_BYTES COMMAND | wce URL | fault URL "
+	                "SECONDS [STOP_FILE]\n");
 	exit(2);
 }
 
@@ -591,8 +596,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "wce") == 0) {
 		return wce(argv[2]);
 	}
-	if (argc == 4 && strcmp(argv[1], "fault") == 0) {
-		return fault(argv[2], atoi(argv[3]));
+	if ((argc == 4 || argc == 5) && strcmp(argv[1], "fault") == 0) {
+		return fault(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : NULL);
 	}
 	usage();
 	return 2;
