@@ -192,10 +192,10 @@ fi
 idmd_stop
 
 # ---- 5. durability under SIGKILL ----
-# durability_run MODE IMAGE [CEPH_ARGS]: the writer runs, idmd is killed after 2 s, then
-# every acknowledged block must be in the image.
+# durability_run MODE IMAGE [CEPH_ARGS]: the writer runs, idmd is killed once 100 blocks
+# are acknowledged, then every acknowledged block must be in the image.
 durability_run() {
-	local mode=$1 image=$2 args=${3:-} out=$TEST_LOGDIR/durability-$1.log port wpid acked
+	local mode=$1 image=$2 args=${3:-} out=$TEST_LOGDIR/durability-$1.log port wpid acked i
 	mkimage "$image" 64M
 	port=$(free_port)
 	export CEPH_ARGS=$args # read by librados in idmd (rados_conf_parse_env)
@@ -211,7 +211,11 @@ durability_run() {
 	"$CLIENT" durability "iscsi://127.0.0.1:$port/$IQN/0" 30 "$mode" >"$out" 2>&1 &
 	wpid=$!
 	EXTRA_PIDS+=("$wpid")
-	sleep 2
+	# Mid-stream: once 100 blocks are acknowledged (at most 25 s).
+	for ((i = 0; i < 250; i++)); do
+		(($(grep -c '^ACK' "$out") >= 100)) && break
+		sleep 0.1
+	done
 	sigkill_idmd
 	wait "$wpid"
 	"${RBD[@]}" export "$CEPH_POOL/$image" "$TEST_TMP/$image.raw" >/dev/null 2>&1 || fail "rbd export $image"
