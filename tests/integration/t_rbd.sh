@@ -178,7 +178,6 @@ FIRST_PID=$IDMD_PID
 FIRST_LOG=$IDMD_LOG
 PORT2=$(free_port)
 start_rbd_idmd "$PORT2" "$(lun_json 0 "rbd:$CEPH_POOL/conf")"
-SECOND_PID=$IDMD_PID
 c "$CLIENT" caw-race "$URL/0" "iscsi://127.0.0.1:$PORT2/$IQN/0" 30 30003 || bad=1
 idmd_stop
 IDMD_PID=$FIRST_PID
@@ -280,6 +279,7 @@ PORT=$(free_port)
 printf '{ "portals": [ { "addr": "127.0.0.1", "port": %d } ], "targets": [ { "iqn": "%s", "luns": [ { "lun": 0, "spec": "rbd:%s/conf", "ceph_conf": "%s", "ceph_id": "idm", "ceph_keyring": "%s" } ] } ] }\n' \
 	"$PORT" "$IQN" "$CEPH_POOL" "$TEST_TMP/dead.conf" "$CEPH_CLIENT_KEYRING" >"$TEST_TMP/dead.json"
 start=$(date +%s)
+# shellcheck disable=SC2086 # the wrapper is a word list on purpose
 t 60 $IDMD_WRAPPER "$IDMD" --config "$TEST_TMP/dead.json" >"$TEST_LOGDIR/dead-mon.log" 2>&1
 drc=$?
 took=$(($(date +%s) - start))
