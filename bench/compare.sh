@@ -43,31 +43,9 @@ IDM_IQN=iqn.2026-11.org.idm:bench
 TGT_IQN=iqn.2026-11.org.idm:bench-tgtd
 IDMD_PID='' TGTD_PID='' TGTD_PORT='' TGTD_CTL=''
 SHM_FILES=()
-
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-
-# free_port: a 127.0.0.1 port nobody listens on.
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		port_listening "$p" || { echo "$p"; return 0; }
-	done
-	die "no free port"
-}
-
-# wait_listen PORT PID: until PORT listens; fails if PID died.
-wait_listen() {
-	for _ in $(seq 200); do
-		port_listening "$1" && return 0
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
+TGTD_ENV=()
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # prefilled_file PATH: a SIZE file on tmpfs with every page allocated (no sparse reads).
 prefilled_file() {
@@ -91,102 +69,25 @@ start_idmd() {
 	log "idmd pid $IDMD_PID on 127.0.0.1:$port"
 }
 
-# start_tgtd: tgtd tuned as described in the header; tgtd refuses logins until bound.
+# start_tgtd: tgtd tuned (bench/lib.sh) with LUN 1 = rdwr file on /dev/shm, LUN 2 = null.
 start_tgtd() {
-	local file=/dev/shm/idm-bench-$$-tgtd.img kv
-	command -v tgtd >/dev/null || die "tgtd not installed (apt-get install tgt)"
-	TGTD_PORT=$(free_port)
-	# the control instance number names tgtd's management socket; tgtd wants it small
-	TGTD_CTL=$((1000 + RANDOM % 20000))
-	while [[ -e /var/run/tgtd/socket.$TGTD_CTL ]]; do TGTD_CTL=$((TGTD_CTL + 1)); done
+	local file=/dev/shm/idm-bench-$$-tgtd.img
 	prefilled_file "$file"
-	GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432 \
-		tgtd -f -C "$TGTD_CTL" --iscsi "portal=127.0.0.1:$TGTD_PORT" \
-		>"$WORK/tgtd.log" 2>&1 </dev/null &
-	TGTD_PID=$!
-	wait_listen "$TGTD_PORT" "$TGTD_PID" || { tail "$WORK/tgtd.log"; die "tgtd did not start"; }
-	for _ in $(seq 50); do [[ -S /var/run/tgtd/socket.$TGTD_CTL ]] && break; sleep 0.1; done
-	local T=(tgtadm -C "$TGTD_CTL" --lld iscsi)
-	"${T[@]}" --op new --mode target --tid 1 -T "$TGT_IQN" || die "tgtadm: new target"
-	for kv in MaxRecvDataSegmentLength=262144 MaxXmitDataSegmentLength=262144 \
-		FirstBurstLength=262144 MaxBurstLength=1048576 MaxOutstandingR2T=16; do
-		"${T[@]}" --op update --mode target --tid 1 --name "${kv%%=*}" --value "${kv#*=}" ||
-			log "WARN: tgtd: cannot set $kv"
-	done
-	"${T[@]}" --op new --mode logicalunit --tid 1 --lun 1 -b "$file" --bstype rdwr ||
+	tgtd_start "$TGT_IQN"
+	"${TGTADM[@]}" --op new --mode logicalunit --tid 1 --lun 1 -b "$file" --bstype rdwr ||
 		die "tgtadm: file LUN"
-	"${T[@]}" --op new --mode logicalunit --tid 1 --lun 2 -b nullbs --bstype null ||
+	"${TGTADM[@]}" --op new --mode logicalunit --tid 1 --lun 2 -b nullbs --bstype null ||
 		die "tgtadm: null LUN"
-	"${T[@]}" --op bind --mode target --tid 1 -I ALL || die "tgtadm: bind"
-	log "tgtd pid $TGTD_PID on 127.0.0.1:$TGTD_PORT"
-}
-
-# stop_pid PID: SIGTERM, then SIGKILL after 10 s.
-stop_pid() {
-	local pid=$1
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
-
-# stop_tgtd: tgtd ignores SIGTERM while it has targets: take it offline and delete them.
-stop_tgtd() {
-	[[ -n $TGTD_PID ]] || return 0
-	local T=(tgtadm -C "$TGTD_CTL")
-	"${T[@]}" --op update --mode sys --name State -v offline >/dev/null 2>&1
-	"${T[@]}" --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1
-	"${T[@]}" --op delete --mode system >/dev/null 2>&1
-	for _ in $(seq 30); do kill -0 "$TGTD_PID" 2>/dev/null || break; sleep 0.1; done
-	stop_pid "$TGTD_PID"
+	tgtd_bind
 }
 
 cleanup() {
 	stop_pid "$IDMD_PID"
-	stop_tgtd
+	tgtd_stop
 	rm -f "${SHM_FILES[@]}"
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-
-# build_rwbench: compile bench/iscsi_rwbench.c (libiscsi) next to the build tree.
-build_rwbench() {
-	RWBENCH=$ROOT/build/bench/iscsi_rwbench
-	mkdir -p "$(dirname "$RWBENCH")"
-	if [[ ! -x $RWBENCH || bench/iscsi_rwbench.c -nt $RWBENCH ]]; then
-		cc -std=gnu11 -O2 -Wall -Wextra -Wno-unused-parameter -o "$RWBENCH" bench/iscsi_rwbench.c -liscsi ||
-			die "cannot build iscsi_rwbench (libiscsi-dev missing?)"
-	fi
-}
-
-# measure WORKLOAD URL: print "IOPS" of one run.
-measure() {
-	local out
-	case $1 in
-	randread4k_qd32)
-		out=$(timeout $((SECS + 30)) iscsi-perf -t "$SECS" -m 32 -b 8 -r "$2" 2>&1 | tr '\r' '\n')
-		sed -n 's/^iops average \([0-9]*\).*/\1/p' <<<"$out" | tail -n 1
-		;;
-	seqread1m_qd8)
-		out=$(timeout $((SECS + 30)) iscsi-perf -t "$SECS" -m 8 -b 2048 "$2" 2>&1 | tr '\r' '\n')
-		sed -n 's/^iops average \([0-9]*\).*/\1/p' <<<"$out" | tail -n 1
-		;;
-	randwrite4k_qd32)
-		out=$(timeout $((SECS + 30)) "$RWBENCH" -w -r -b 4096 -q 32 -t "$SECS" "$2" 2>&1)
-		sed -n 's/.* iops \([0-9]*\) .*/\1/p' <<<"$out" | tail -n 1
-		;;
-	esac
-}
-
-bytes_of() {
-	case $1 in
-	*4k*) echo 4096 ;;
-	*1m*) echo 1048576 ;;
-	esac
-}
-
-median() { sort -g | awk '{a[NR] = $1} END {print NR ? (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) : 0}'; }
 
 command -v iscsi-perf >/dev/null || die "iscsi-perf missing (apt-get install libiscsi-bin)"
 build_rwbench

@@ -12,6 +12,7 @@ PACKAGES=(
 	libibverbs-dev librdmacm-dev libiscsi-dev libiscsi-bin
 	tgt qemu-utils qemu-block-extra valgrind iproute2 procps python3
 	clang libclang-rt-14-dev # make fuzz: libFuzzer
+	ceph-mon ceph-osd ceph-common librbd-dev fio tgt-rbd
 )
 
 # is_installed PKG: true when dpkg knows PKG as fully installed.

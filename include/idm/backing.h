@@ -8,6 +8,10 @@
  *                   smaller) or a block device (SIZE may be omitted);
  *                   I/O through the reactor's io_uring; FUA and flush
  *                   reach the disk (fdatasync / RWF_DSYNC)
+ *   rbd:POOL/IMAGE, rbd:POOL/NAMESPACE/IMAGE
+ *                   a Ceph RBD image through librbd's asynchronous calls
+ *                   (built when librbd is found); the cluster is found as
+ *                   the rbd CLI finds it, or from idm_backing_options
  * SIZE takes K, M, G, T suffixes (powers of 1024).
  */
 #ifndef IDM_BACKING_H
@@ -31,6 +35,17 @@ enum idm_backing_op {
 	/* Deallocate [offset, offset+len) where the store can (a hole in a
 	 * file, pages given back on mem); the range reads as zeros after. */
 	IDM_BACKING_UNMAP,
+	/* Optional ops, only for a store whose native_ops has their bit
+	 * (idm_backing_has_op); the SCSI layer emulates them elsewhere. */
+	/* Write the one block in `buf` (block_size bytes) to every block
+	 * of [offset, offset+len). */
+	IDM_BACKING_WRITE_SAME,
+	/* Atomically: compare [offset, offset+len) with the first len bytes
+	 * of `buf` and, when equal, write the next len bytes there. On a
+	 * difference nothing is written and the request completes with
+	 * -EILSEQ, `moved` holding the offset of the first differing byte
+	 * from `offset`. -EOPNOTSUPP: not for this range, emulate it. */
+	IDM_BACKING_COMPARE_AND_WRITE,
 };
 
 /* One asynchronous request. The caller owns it until `done` runs. */
@@ -46,6 +61,11 @@ struct idm_backing_io {
 	struct idm_backing *store;
 	struct idm_uring_req ureq;
 	uint32_t moved;  /* bytes done so far (short reads/writes resume) */
+	/* private to asynchronous stores that complete on other threads */
+	struct idm_reactor *home; /* where `done` runs */
+	void *handle;             /* the library's request (rbd completion) */
+	uint64_t result;          /* filled by the library (CAW mismatch) */
+	uint8_t stage;            /* e.g. FUA: write done, flush running */
 };
 
 struct idm_backing_ops {
@@ -61,14 +81,43 @@ struct idm_backing_ops {
 	 * (at least 1, at most to the end) share that state. Synchronous.
 	 * NULL: everything is allocated. */
 	int (*lba_status)(struct idm_backing *b, uint64_t offset, bool *mapped, uint64_t *run);
+	/* For a store whose synchronous calls (lba_status) wait on a
+	 * network: run work(io) on a thread of the store's own, then
+	 * io->done(io, 0) on reactor r (inline when r is NULL). NULL: those
+	 * calls are quick, make them on the reactor. */
+	void (*offload)(struct idm_backing *b, struct idm_backing_io *io,
+			void (*work)(struct idm_backing_io *io), struct idm_reactor *r);
 };
 
 struct idm_backing {
 	const struct idm_backing_ops *ops;
-	uint64_t size;          /* bytes */
+	uint64_t size;          /* bytes; a store that can grow or shrink
+	                         * under us changes it (atomically) and
+	                         * calls on_resize */
 	uint32_t block_size;    /* 512 or 4096: the LU's logical block size */
 	bool discards_writes;   /* null store */
+	/* Every completed write is durable (no volatile cache): WCE=0. */
+	bool write_through;
+	unsigned native_ops;    /* 1u << op for each optional op supported */
+	/* Set by the user of the store (the LU): called from any thread
+	 * when the size changed behind our back, with the new size. */
+	void (*on_resize)(void *arg, uint64_t new_size);
+	void *on_resize_arg;
 	char desc[256];         /* "file:/var/lib/idm/lun0.img:1G" */
+};
+
+static inline bool idm_backing_has_op(const struct idm_backing *b, enum idm_backing_op op)
+{
+	return (b->native_ops >> op) & 1u;
+}
+
+/* Options of stores that reach a cluster (rbd); NULL fields: defaults
+ * (as the rbd CLI: $CEPH_CONF or /etc/ceph/ceph.conf, client.admin,
+ * the keyring the config names). */
+struct idm_backing_options {
+	const char *ceph_conf;
+	const char *ceph_id;      /* "idm" for client.idm */
+	const char *ceph_keyring;
 };
 
 /*
@@ -77,6 +126,10 @@ struct idm_backing {
  */
 int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing **out,
 		     char *err, size_t errlen);
+/* The same, with options (NULL: defaults). */
+int idm_backing_open_opts(const char *spec, uint32_t block_size,
+			  const struct idm_backing_options *opts, struct idm_backing **out,
+			  char *err, size_t errlen);
 void idm_backing_close(struct idm_backing *b);
 
 static inline void idm_backing_submit(struct idm_backing *b, struct idm_backing_io *io,

@@ -30,6 +30,11 @@ struct idm_lun_conf {
 	uint32_t lun;
 	char spec[512];     /* backing store spec: "mem:1G", "file:/p:1G", "null:1T" */
 	uint32_t block_size; /* 512 by default */
+	/* rbd stores: the cluster's config file, client id, keyring ("" for
+	 * the rbd CLI's defaults). */
+	char ceph_conf[256];
+	char ceph_id[64];
+	char ceph_keyring[256];
 };
 
 struct idm_target_conf {

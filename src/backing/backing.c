@@ -66,6 +66,15 @@ int idm_backing_check_io(const struct idm_backing *b, const struct idm_backing_i
 	switch (io->op) {
 	case IDM_BACKING_FLUSH:
 		return 0;
+	case IDM_BACKING_WRITE_SAME:
+	case IDM_BACKING_COMPARE_AND_WRITE:
+		if (!idm_backing_has_op(b, io->op)) {
+			return -EOPNOTSUPP;
+		}
+		if (io->op == IDM_BACKING_WRITE_SAME && io->len % b->block_size) {
+			return -EINVAL; /* whole blocks only */
+		}
+		/* fall through */
 	case IDM_BACKING_READ:
 	case IDM_BACKING_WRITE:
 		if (io->len > 0 && !io->buf) {
@@ -82,6 +91,21 @@ int idm_backing_check_io(const struct idm_backing *b, const struct idm_backing_i
 		return -ERANGE;
 	}
 	return 0;
+}
+
+bool idm_backing_done_early(const struct idm_backing *b, struct idm_backing_io *io)
+{
+	int rc = idm_backing_check_io(b, io);
+
+	if (rc) {
+		idm_backing_complete(io, rc);
+		return true;
+	}
+	if (io->op != IDM_BACKING_FLUSH && io->len == 0) {
+		idm_backing_complete(io, 0);
+		return true;
+	}
+	return false;
 }
 
 /* Write "backing 'SPEC': REASON" into err (if any); return rc. */
@@ -166,6 +190,25 @@ static int open_file_spec(const char *body, uint32_t bs, struct idm_backing **ou
 int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing **out, char *err,
                      size_t errlen)
 {
+	return idm_backing_open_opts(spec, block_size, NULL, out, err, errlen);
+}
+
+/* "rbd:" spec: a store only when idm was built with librbd. */
+static int open_rbd_spec(const char *body, uint32_t bs, const struct idm_backing_options *opts,
+                         struct idm_backing **out, char *why, size_t whylen)
+{
+#ifdef IDM_HAVE_RBD
+	return idm_rbd_open(body, bs, opts, out, why, whylen);
+#else
+	snprintf(why, whylen, "this idmd was built without librbd (install librbd-dev, rebuild)");
+	return -EOPNOTSUPP;
+#endif
+}
+
+int idm_backing_open_opts(const char *spec, uint32_t block_size,
+                          const struct idm_backing_options *opts, struct idm_backing **out,
+                          char *err, size_t errlen)
+{
 	char why[512] = "";
 	const char *colon;
 	const char *body;
@@ -186,7 +229,8 @@ int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing *
 	colon = strchr(spec, ':');
 	if (!colon) {
 		return spec_error(err, errlen, -EINVAL, spec,
-		                  "want KIND:..., one of mem:SIZE, null:SIZE, file:PATH[:SIZE]");
+		                  "want KIND:..., one of mem:SIZE, null:SIZE, file:PATH[:SIZE], "
+		                  "rbd:POOL/IMAGE");
 	}
 	body = colon + 1;
 	if (colon - spec == 3 && strncmp(spec, "mem", 3) == 0) {
@@ -201,9 +245,11 @@ int idm_backing_open(const char *spec, uint32_t block_size, struct idm_backing *
 		}
 	} else if (colon - spec == 4 && strncmp(spec, "file", 4) == 0) {
 		rc = open_file_spec(body, block_size, out, why, sizeof(why));
+	} else if (colon - spec == 3 && strncmp(spec, "rbd", 3) == 0) {
+		rc = open_rbd_spec(body, block_size, opts, out, why, sizeof(why));
 	} else {
 		return spec_error(err, errlen, -EINVAL, spec,
-		                  "unknown kind '%.*s' (want mem, null or file)",
+		                  "unknown kind '%.*s' (want mem, null, file or rbd)",
 		                  (int)(colon - spec), spec);
 	}
 	if (rc) {

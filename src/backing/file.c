@@ -221,17 +221,9 @@ static void file_issue(struct idm_backing_io *io, struct idm_reactor *r)
 
 static void file_submit(struct idm_backing *b, struct idm_backing_io *io, struct idm_reactor *r)
 {
-	int rc = idm_backing_check_io(b, io);
-
-	if (rc) {
-		idm_backing_complete(io, rc);
-		return;
+	if (!idm_backing_done_early(b, io)) {
+		file_issue(io, r);
 	}
-	if (io->op != IDM_BACKING_FLUSH && io->len == 0) {
-		idm_backing_complete(io, 0);
-		return;
-	}
-	file_issue(io, r);
 }
 
 static void file_close(struct idm_backing *b)

@@ -193,9 +193,52 @@ static void caw_apply(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy)
 	}
 }
 
+/* The store's own COMPARE AND WRITE finished (or cannot take this
+ * range: then the locked emulation runs). */
+static void caw_native_done(struct idm_backing_io *io, int status)
+{
+	struct scsi_cmd *cmd = io->arg;
+
+	if (status == -EOPNOTSUPP) {
+		rmw_exec(cmd, caw_apply);
+		return;
+	}
+	if (status == -EILSEQ) {
+		scsi_cmd_set_sense_info(cmd, SCSI_SENSE_MISCOMPARE,
+		                        SCSI_ASC_MISCOMPARE_DURING_VERIFY, io->moved);
+	} else if (status < 0) {
+		scsi_cmd_set_store_error(cmd, status, SCSI_ASC_WRITE_ERROR);
+	} else if (cmd->fua) {
+		scsi_submit_flush(cmd); /* completes the command */
+		return;
+	}
+	scsi_cmd_complete(cmd);
+}
+
+/*
+ * A store that compares and writes atomically itself (rbd, where the
+ * cluster makes it atomic across gateways too) gets one asynchronous
+ * request and no lock; the others are emulated under the LU's lock.
+ */
 void scsi_caw_exec(struct scsi_cmd *cmd)
 {
-	rmw_exec(cmd, caw_apply);
+	struct scsi_lu *lu = cmd->lu;
+	struct idm_backing_io *io = &cmd->io;
+
+	if (cmd->nblocks == 0 || scsi_buffer_short(cmd) ||
+	    !idm_backing_has_op(lu->store, IDM_BACKING_COMPARE_AND_WRITE)) {
+		rmw_exec(cmd, caw_apply);
+		return;
+	}
+	scsi_wait_for_rmw(lu);
+	io->op = IDM_BACKING_COMPARE_AND_WRITE;
+	io->offset = cmd->lba * lu->block_size;
+	io->len = cmd->nblocks * lu->block_size;
+	io->buf = cmd->data;
+	io->fua = false;
+	io->done = caw_native_done;
+	io->arg = cmd;
+	idm_backing_submit(lu->store, io, cmd->reactor);
 }
 
 int scsi_orwrite_setup(struct scsi_cmd *cmd)

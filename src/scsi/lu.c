@@ -67,6 +67,16 @@ static void lu_set_serial(struct scsi_lu *lu, const uint8_t md[32])
 	lu->serial[32] = '\0';
 }
 
+/* The store's thread (rbd's watch): the medium changed size behind our
+ * back. Commands see the new capacity, initiators a unit attention. */
+static void lu_store_resized(void *arg, uint64_t new_size)
+{
+	struct scsi_lu *lu = arg;
+
+	__atomic_store_n(&lu->num_blocks, new_size / lu->block_size, __ATOMIC_RELAXED);
+	scsi_lu_raise_ua(lu, SCSI_ASC_CAPACITY_CHANGED);
+}
+
 int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_name,
                    struct scsi_lu **out)
 {
@@ -107,9 +117,12 @@ int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_n
 	lu->store = store;
 	lu->block_size = store->block_size;
 	lu->num_blocks = store->size / store->block_size;
-	/* Writes may sit in a volatile cache (page cache, RAM) until a
-	 * SYNCHRONIZE CACHE, so say so: initiators then send flushes. */
-	lu->write_cache = true;
+	/* Writes may sit in a volatile cache (page cache, RAM, librbd's)
+	 * until a SYNCHRONIZE CACHE, so say so: initiators then send
+	 * flushes. A write-through store says WCE=0, truthfully. */
+	lu->write_cache = !store->write_through;
+	store->on_resize = lu_store_resized;
+	store->on_resize_arg = lu;
 	snprintf(lu->vendor, sizeof(lu->vendor), "%-8s", "IDM");
 	snprintf(lu->product, sizeof(lu->product), "%-16s", "idm disk");
 	snprintf(lu->revision, sizeof(lu->revision), "%-4s", "0001");

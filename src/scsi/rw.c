@@ -5,6 +5,7 @@
  * asynchronously, or not at all when the target placed the transfer
  * straight into the store's memory (scsi_cmd_direct_buffer()).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,14 +111,28 @@ bool scsi_buffer_short(struct scsi_cmd *cmd)
 	return true;
 }
 
+void scsi_cmd_set_store_error(struct scsi_cmd *cmd, int status, uint16_t asc)
+{
+	switch (status) {
+	case -ETIMEDOUT:  /* a cluster store gave up waiting */
+	case -ESHUTDOWN:  /* ... or was shut out of it (blocklisted) */
+	case -ENOTCONN:
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_NOT_READY, SCSI_ASC_LU_NOT_READY);
+		break;
+	default:
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR, asc);
+		break;
+	}
+}
+
 static void rw_io_done(struct idm_backing_io *io, int status)
 {
 	struct scsi_cmd *cmd = io->arg;
 	bool write = io->op == IDM_BACKING_WRITE;
 
 	if (status < 0) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR,
-		                   write ? SCSI_ASC_WRITE_ERROR : SCSI_ASC_READ_ERROR);
+		scsi_cmd_set_store_error(cmd, status,
+		                         write ? SCSI_ASC_WRITE_ERROR : SCSI_ASC_READ_ERROR);
 	} else if (!write) {
 		cmd->data_len = cmd->xfer_len;
 	}
@@ -133,7 +148,9 @@ static void submit_io(struct scsi_cmd *cmd, enum idm_backing_op op, uint8_t *buf
 	io->offset = cmd->lba * cmd->lu->block_size;
 	io->len = (uint32_t)((uint64_t)cmd->nblocks * cmd->lu->block_size);
 	io->buf = buf;
-	io->fua = op == IDM_BACKING_WRITE && cmd->fua;
+	/* WCE=0 (MODE SELECT): every write must be durable when it completes. */
+	io->fua = op == IDM_BACKING_WRITE &&
+	          (cmd->fua || !__atomic_load_n(&cmd->lu->write_cache, __ATOMIC_RELAXED));
 	io->done = done;
 	io->arg = cmd;
 	idm_backing_submit(cmd->lu->store, io, cmd->reactor);
@@ -307,7 +324,7 @@ static void flush_done(struct idm_backing_io *io, int status)
 	struct scsi_cmd *cmd = io->arg;
 
 	if (status < 0) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR);
+		scsi_cmd_set_store_error(cmd, status, SCSI_ASC_WRITE_ERROR);
 	}
 	scsi_cmd_complete(cmd);
 }

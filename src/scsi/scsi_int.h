@@ -77,6 +77,7 @@ enum scsi_opcode {
 #define SCSI_MAX_CAW_BLOCKS 255u /* the CDB's NUMBER OF LOGICAL BLOCKS is 8 bits */
 
 /* ASC/ASCQ values only this module uses. */
+#define SCSI_ASC_LU_NOT_READY 0x0400 /* cause not reportable */
 #define SCSI_ASC_LU_NOT_READY_INIT_REQUIRED 0x0402
 
 /* Largest READ/WRITE we accept, also announced in the Block Limits VPD
@@ -262,6 +263,11 @@ static inline uint32_t scsi_max_write_same(const struct scsi_lu *lu)
 {
 	return SCSI_MAX_XFER_BYTES / lu->block_size;
 }
+
+/* Sense for a failed store request: NOT READY when the store lost its
+ * cluster (-ETIMEDOUT, -ESHUTDOWN, -ENOTCONN), else MEDIUM ERROR with
+ * `asc` (READ or WRITE ERROR). */
+void scsi_cmd_set_store_error(struct scsi_cmd *cmd, int status, uint16_t asc);
 
 /* Submit a FLUSH of the LU's store; completes the command when done. */
 void scsi_submit_flush(struct scsi_cmd *cmd);

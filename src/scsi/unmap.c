@@ -152,7 +152,9 @@ static uint32_t lba_run(struct scsi_lu *lu, uint64_t lba, uint8_t *d)
 	return (uint32_t)blocks;
 }
 
-void scsi_get_lba_status_exec(struct scsi_cmd *cmd)
+/* The parameter data, into cmd->data: on the reactor, or on the
+ * store's own thread when asking the store may wait (rbd). */
+static void lba_status_fill(struct scsi_cmd *cmd)
 {
 	uint8_t buf[LBAS_BUF_LEN];
 	uint32_t room = cmd->xfer_len < LBAS_HDR ? 0 : (cmd->xfer_len - LBAS_HDR) / LBAS_DESC;
@@ -169,5 +171,29 @@ void scsi_get_lba_status_exec(struct scsi_cmd *cmd)
 	}
 	put_be32(buf, LBAS_HDR - 4 + n * LBAS_DESC);
 	scsi_cmd_put_data(cmd, buf, LBAS_HDR + n * LBAS_DESC);
+}
+
+static void lba_status_work(struct idm_backing_io *io)
+{
+	lba_status_fill(io->arg);
+}
+
+static void lba_status_done(struct idm_backing_io *io, int status)
+{
+	scsi_cmd_complete(io->arg);
+}
+
+void scsi_get_lba_status_exec(struct scsi_cmd *cmd)
+{
+	struct idm_backing *store = cmd->lu->store;
+
+	if (store->ops->offload) {
+		cmd->io.arg = cmd;
+		cmd->io.done = lba_status_done;
+		cmd->io.store = store;
+		store->ops->offload(store, &cmd->io, lba_status_work, cmd->reactor);
+		return;
+	}
+	lba_status_fill(cmd);
 	scsi_cmd_complete(cmd);
 }

@@ -179,6 +179,12 @@ void scsi_write_same_exec(struct scsi_cmd *cmd)
 		scsi_cmd_complete(cmd);
 		return;
 	}
+	/* The store replicates the block itself (rbd): one request. */
+	if (idm_backing_has_op(lu->store, IDM_BACKING_WRITE_SAME)) {
+		range_prepare(cmd, IDM_BACKING_WRITE_SAME, cmd->data, RANGE_CHUNK_BYTES / bs);
+		scsi_range_run(cmd);
+		return;
+	}
 	buf = ws_pattern(cmd, &blocks);
 	if (!buf) {
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
@@ -206,7 +212,10 @@ static bool range_advance(struct scsi_cmd *cmd)
 
 static void range_finish(struct scsi_cmd *cmd)
 {
-	free(cmd->io.buf);
+	/* A pattern buffer of ours, not the command's own data. */
+	if (cmd->io.buf != cmd->data) {
+		free(cmd->io.buf);
+	}
 	cmd->io.buf = NULL;
 	scsi_cmd_complete(cmd);
 }
@@ -217,7 +226,7 @@ static void range_io_done(struct idm_backing_io *io, int status)
 	uint32_t done = io->len / cmd->lu->block_size;
 
 	if (status < 0) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR);
+		scsi_cmd_set_store_error(cmd, status, SCSI_ASC_WRITE_ERROR);
 	}
 	cmd->lba += done;
 	cmd->nblocks -= done;

@@ -8,7 +8,11 @@
  *   "portals": [ { "addr": "127.0.0.1", "port": 3260, "tpgt": 1 } ],
  *   "targets": [ { "iqn": "iqn.2026-11.org.idm:disk1", "alias": "disk1",
  *                  "luns": [ { "lun": 0, "spec": "file:/var/lib/idm/d1.img:10G",
- *                              "block_size": 512 } ],
+ *                              "block_size": 512 },
+ *                            { "lun": 1, "spec": "rbd:rbd/disk2",
+ *                              "ceph_conf": "/etc/ceph/ceph.conf",
+ *                              "ceph_id": "idm",
+ *                              "ceph_keyring": "/etc/ceph/ceph.client.idm.keyring" } ],
  *                  "acl": [ "iqn.1993-08.org.debian:01:host1" ],
  *                  "chap": { "user": "host1", "secret": "at-least-12-bytes",
  *                            "target_user": "disk1", "target_secret": "another-secret" } } ],
@@ -164,6 +168,13 @@ static int conf_lun(struct conf_ctx *cx, json_object *o, struct idm_lun_conf *l,
 				rc = conf_error(cx, "block_size must be 512 or 4096");
 			}
 			l->block_size = (uint32_t)n;
+		} else if (strcmp(key, "ceph_conf") == 0) {
+			rc = conf_string(cx, val, "ceph_conf", l->ceph_conf, sizeof(l->ceph_conf));
+		} else if (strcmp(key, "ceph_id") == 0) {
+			rc = conf_string(cx, val, "ceph_id", l->ceph_id, sizeof(l->ceph_id));
+		} else if (strcmp(key, "ceph_keyring") == 0) {
+			rc = conf_string(cx, val, "ceph_keyring", l->ceph_keyring,
+					 sizeof(l->ceph_keyring));
 		} else {
 			rc = conf_error(cx, "unknown LUN key \"%s\"", key);
 		}

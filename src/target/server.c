@@ -65,6 +65,11 @@ static void targets_close(struct idm_server *srv)
 static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
 		    char *err, size_t errlen)
 {
+	const struct idm_backing_options opts = {
+		.ceph_conf = lc->ceph_conf[0] ? lc->ceph_conf : NULL,
+		.ceph_id = lc->ceph_id[0] ? lc->ceph_id : NULL,
+		.ceph_keyring = lc->ceph_keyring[0] ? lc->ceph_keyring : NULL,
+	};
 	struct idm_backing *store;
 	struct scsi_lu *lu;
 	char why[512] = "";
@@ -78,8 +83,8 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const c
 		return fail(err, errlen, -EEXIST, "%s: LUN %u is configured twice", t->iqn,
 			    lc->lun);
 	}
-	rc = idm_backing_open(lc->spec, lc->block_size ? lc->block_size : 512, &store, why,
-			      sizeof(why));
+	rc = idm_backing_open_opts(lc->spec, lc->block_size ? lc->block_size : 512, &opts, &store,
+				   why, sizeof(why));
 	if (rc < 0) {
 		return fail(err, errlen, rc, "%s LUN %u: %s", t->iqn, lc->lun, why);
 	}

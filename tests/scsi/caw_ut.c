@@ -115,6 +115,73 @@ static void test_caw_miscompare_first_byte(void **state)
 	assert_int_equal(get_be32(e->cmd.sense + 3), 0);
 }
 
+/* A store with its own COMPARE AND WRITE (rbd): one request carrying
+ * both halves, no read, no lock; FUA adds a flush. */
+static void test_caw_native_match(void **state)
+{
+	struct t_env *e = *state;
+
+	e->fs->b.native_ops = 1u << IDM_BACKING_COMPARE_AND_WRITE;
+	e->fs->deferred = true;
+	caw_data(e, 9, 2, 0x46);
+	assert_int_equal(caw(e, FUA, 9, 2), 0);
+	assert_int_equal(e->lu->rmw_active, 0);
+	assert_ptr_equal(e->fs->pending->buf, e->buf);
+	assert_int_equal(e->fs->pending->len, 2 * BS);
+	fake_complete(e->fs); /* the compare and write */
+	assert_int_equal(e->done_calls, 0);
+	fake_complete(e->fs); /* the flush */
+	assert_int_equal(e->done_calls, 1);
+	t_expect_good(e);
+	assert_true(filled(e, 9, 2, 0x46));
+	assert_int_equal(e->fs->caws, 1);
+	assert_int_equal(e->fs->flushes, 1);
+	assert_int_equal(e->fs->reads + e->fs->writes, 0);
+}
+
+/* The store's miscompare offset goes into INFORMATION. */
+static void test_caw_native_miscompare(void **state)
+{
+	struct t_env *e = *state;
+
+	e->fs->b.native_ops = 1u << IDM_BACKING_COMPARE_AND_WRITE;
+	caw_data(e, 9, 2, 0x47);
+	e->buf[BS + 3] ^= 0x10;
+	assert_int_equal(caw(e, 0, 9, 2), 0);
+	t_expect_sense(e, SCSI_SENSE_MISCOMPARE, SCSI_ASC_MISCOMPARE_DURING_VERIFY);
+	assert_int_equal(get_be32(e->cmd.sense + 3), BS + 3);
+	assert_false(filled(e, 9, 1, 0x47));
+	assert_int_equal(e->fs->flushes, 0);
+}
+
+/* A range the store refuses (across an rbd object) is emulated. */
+static void test_caw_native_refused(void **state)
+{
+	struct t_env *e = *state;
+
+	e->fs->b.native_ops = 1u << IDM_BACKING_COMPARE_AND_WRITE;
+	e->fs->caw_refuse = true;
+	caw_data(e, 20, 1, 0x48);
+	assert_int_equal(caw(e, 0, 20, 1), 0);
+	t_expect_good(e);
+	assert_true(filled(e, 20, 1, 0x48));
+	assert_int_equal(e->fs->caws, 1);
+	assert_int_equal(e->fs->reads, 1);
+	assert_int_equal(e->fs->writes, 1);
+}
+
+/* A store that lost its cluster: NOT READY, not a medium error. */
+static void test_caw_native_not_ready(void **state)
+{
+	struct t_env *e = *state;
+
+	e->fs->b.native_ops = 1u << IDM_BACKING_COMPARE_AND_WRITE;
+	e->fs->fail = -ESHUTDOWN;
+	caw_data(e, 20, 1, 0x49);
+	assert_int_equal(caw(e, 0, 20, 1), 0);
+	t_expect_sense(e, SCSI_SENSE_NOT_READY, 0x0400);
+}
+
 static void test_caw_zero_blocks(void **state)
 {
 	struct t_env *e = *state;
@@ -387,6 +454,8 @@ int main(void)
 	    T(test_writes_wait_for_rmw, t_env_setup_nomap),  T(test_orwrite_mapped, t_env_setup_map),
 	    T(test_orwrite_store, t_env_setup_nomap),        T(test_orwrite_errors, t_env_setup_nomap),
 	    cmocka_unit_test(test_orwrite_too_long),
+	    T(test_caw_native_match, t_env_setup_nomap),     T(test_caw_native_miscompare, t_env_setup_nomap),
+	    T(test_caw_native_refused, t_env_setup_nomap),   T(test_caw_native_not_ready, t_env_setup_nomap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

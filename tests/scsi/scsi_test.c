@@ -7,8 +7,40 @@
 #include "idm/wire.h"
 #include "scsi_test.h"
 
+/* The native ops, over the fake's memory: 0 or -errno. */
+static int fake_native(struct fake_store *fs, struct idm_backing_io *io)
+{
+	uint32_t bs = fs->b.block_size, i;
+
+	if (!fs->mem || io->offset + io->len > fs->b.size) {
+		return -EIO;
+	}
+	if (io->op == IDM_BACKING_WRITE_SAME) {
+		for (i = 0; i < io->len; i += bs) {
+			memcpy(fs->mem + io->offset + i, io->buf, bs);
+		}
+		return 0;
+	}
+	if (fs->caw_refuse) {
+		return -EOPNOTSUPP;
+	}
+	for (i = 0; i < io->len; i++) {
+		if (fs->mem[io->offset + i] != io->buf[i]) {
+			io->moved = i;
+			return -EILSEQ;
+		}
+	}
+	memcpy(fs->mem + io->offset, io->buf + io->len, io->len);
+	return 0;
+}
+
 static void fake_finish(struct fake_store *fs, struct idm_backing_io *io)
 {
+	if (io->op == IDM_BACKING_WRITE_SAME || io->op == IDM_BACKING_COMPARE_AND_WRITE) {
+		io->done(io, fs->fail ? fs->fail : fake_native(fs, io));
+		return;
+	}
+
 	int status = fs->fail ? fs->fail : io->op == IDM_BACKING_WRITE ? fs->fail_write : 0;
 
 	bool zeroing = io->op == IDM_BACKING_WRITE_ZEROES || io->op == IDM_BACKING_UNMAP;
@@ -53,6 +85,14 @@ static void fake_submit(struct idm_backing *b, struct idm_backing_io *io, struct
 		break;
 	case IDM_BACKING_UNMAP:
 		fs->unmaps++;
+		break;
+	case IDM_BACKING_WRITE_SAME:
+		assert_true(idm_backing_has_op(b, io->op));
+		fs->write_sames++;
+		break;
+	case IDM_BACKING_COMPARE_AND_WRITE:
+		assert_true(idm_backing_has_op(b, io->op));
+		fs->caws++;
 		break;
 	}
 	if (fs->deferred) {

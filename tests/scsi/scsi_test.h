@@ -24,6 +24,11 @@ struct fake_store {
 	int fail_write; /* -errno to fail WRITEs with, or 0 */
 	struct idm_backing_io *pending;
 	unsigned reads, writes, flushes, fua_writes, zeroes, unmaps;
+	/* Native ops (b.native_ops set by the test): WRITE SAME and
+	 * COMPARE AND WRITE done by the store itself, counted here;
+	 * caw_refuse makes COMPARE AND WRITE answer -EOPNOTSUPP. */
+	unsigned write_sames, caws;
+	bool caw_refuse;
 	bool *closed; /* set when the LU closes the store */
 };
 

@@ -127,6 +127,42 @@ static void test_ws16_pattern_async(void **state)
 	assert_int_equal(e->fs->writes, 3);
 }
 
+/* A store that writes the same block itself (rbd): one request with
+ * the command's own block, deferred, and no pattern buffer. */
+static void test_ws16_native(void **state)
+{
+	struct t_env *e = *state;
+	uint8_t block[BS];
+
+	pattern(block, 4);
+	memcpy(e->buf, block, BS);
+	e->fs->b.native_ops = 1u << IDM_BACKING_WRITE_SAME;
+	e->fs->deferred = true;
+	assert_int_equal(ws(e, WS16, 0, 7, 3000), 0);
+	assert_int_equal(e->done_calls, 0);
+	assert_ptr_equal(e->fs->pending->buf, e->buf);
+	assert_int_equal(e->fs->pending->len, 3000 * BS);
+	fake_complete(e->fs);
+	assert_int_equal(e->done_calls, 1);
+	t_expect_good(e);
+	expect_blocks(e, 7, 3000, block);
+	assert_int_equal(e->fs->write_sames, 1);
+	assert_int_equal(e->fs->writes, 0);
+}
+
+/* Zeros and UNMAP still go to WRITE ZEROES / UNMAP on such a store. */
+static void test_ws16_native_unmap(void **state)
+{
+	struct t_env *e = *state;
+
+	memset(e->buf, 0, BS);
+	e->fs->b.native_ops = 1u << IDM_BACKING_WRITE_SAME;
+	assert_int_equal(ws(e, WS16, UNMAP, 0, 100), 0);
+	t_expect_good(e);
+	assert_int_equal(e->fs->unmaps, 1);
+	assert_int_equal(e->fs->write_sames, 0);
+}
+
 static void test_ws_zeros_write_zeroes(void **state)
 {
 	struct t_env *e = *state;
@@ -298,6 +334,8 @@ int main(void)
 	    T(test_ws10_pattern_mapped, env_map),
 	    T(test_ws16_pattern_chunks, env_nomap),
 	    T(test_ws16_pattern_async, env_nomap),
+	    T(test_ws16_native, env_nomap),
+	    T(test_ws16_native_unmap, env_nomap),
 	    T(test_ws_zeros_write_zeroes, env_map),
 	    T(test_ws_unmap, env_nomap),
 	    T(test_ws16_ndob, env_map),
