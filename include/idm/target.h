@@ -89,7 +89,13 @@ struct idm_target_conf_all {
 	/* CHAP_A values accepted, preferred first; none = every one we know. */
 	uint8_t chap_algs[IDM_CHAP_ALGS_MAX];
 	unsigned nchap_algs;
+	/* operations (config.c conf_ops_key) */
+	char control_socket[108];     /* JSON-RPC socket; default IDM_CONTROL_SOCKET */
+	char log_level[8];            /* "error", "warn", "info" (default), "debug" */
+	char metrics_listen[80];      /* "ADDR:PORT" serving /metrics, or "" (none) */
 };
+
+#define IDM_CONTROL_SOCKET "/run/idm/idmd.sock"
 
 /* Fill with defaults (no portals, no targets). */
 void idm_target_conf_init(struct idm_target_conf_all *c);
@@ -112,5 +118,18 @@ int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server *
 /* Close every session (logging out connections), flush every store, stop
  * the reactors and free everything. Safe to call from the main thread. */
 void idm_server_stop(struct idm_server *srv);
+
+/*
+ * The control socket (src/target/ctl.c): JSON-RPC 2.0 on a Unix socket,
+ * mode 0600. idm_ctl_open claims `path` before the server starts: it fails
+ * when a running idmd holds it and removes a stale one. idm_ctl_serve
+ * starts the control thread for `srv`; idm_ctl_close stops it and removes
+ * the socket (before idm_server_stop).
+ */
+struct idm_ctl;
+int idm_ctl_open(const char *path, struct idm_ctl **out, char *err, size_t errlen);
+int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const char *version, char *err,
+		  size_t errlen);
+void idm_ctl_close(struct idm_ctl *ctl);
 
 #endif

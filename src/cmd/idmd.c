@@ -5,6 +5,7 @@
  *   idmd --portal 127.0.0.1:3260 --target IQN --lun mem:1G --lun file:PATH:SIZE
  *        [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap USER:SECRET]]
  *   idmd --config FILE.json
+ *   either with [--control-socket PATH] [--log-level LEVEL]
  *
  * Logs to stderr. SIGTERM or SIGINT closes every session, flushes every
  * store and exits 0. A configuration that cannot be served gets one error
@@ -31,6 +32,8 @@ static void usage(FILE *out)
 		"            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
 		"            [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
 		"       idmd --config FILE.json\n"
+		"  both: [--control-socket PATH] (default " IDM_CONTROL_SOCKET ")\n"
+		"        [--log-level error|warn|info|debug]\n"
 		"SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
 		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n"
 		"--acl: initiators allowed to log in (default: any); --chap: the initiator's\n"
@@ -96,7 +99,21 @@ static int add_lun(struct idm_target_conf *t, const char *spec)
 	return 0;
 }
 
-enum { OPT_ALIAS = 256, OPT_STATE_DIR, OPT_ACL, OPT_CHAP, OPT_MUTUAL_CHAP };
+enum {
+	OPT_ALIAS = 256,
+	OPT_STATE_DIR,
+	OPT_ACL,
+	OPT_CHAP,
+	OPT_MUTUAL_CHAP,
+	OPT_CONTROL_SOCKET,
+	OPT_LOG_LEVEL
+};
+
+/* Options for either mode; they override the config file's keys. */
+struct ops_opts {
+	const char *control_socket;
+	const char *log_level;
+};
 
 /* The quick-mode CHAP options, applied once all are read. */
 struct quick_chap {
@@ -176,14 +193,51 @@ static void warn_weak_secrets(const struct idm_target_conf_all *conf)
 	}
 }
 
+/* --control-socket / --log-level over the config's values; 0 or 1. */
+static int apply_ops(struct idm_target_conf_all *conf, const struct ops_opts *o)
+{
+	enum idm_log_level level;
+
+	if (o->control_socket) {
+		if (strlen(o->control_socket) >= sizeof(conf->control_socket)) {
+			fprintf(stderr, "idmd: control socket path too long\n");
+			return 1;
+		}
+		snprintf(conf->control_socket, sizeof(conf->control_socket), "%s",
+			 o->control_socket);
+	}
+	if (o->log_level) {
+		if (idm_log_level_parse(o->log_level, &level) != 0) {
+			fprintf(stderr, "idmd: bad log level \"%s\" (error, warn, info, debug)\n",
+				o->log_level);
+			return 1;
+		}
+		snprintf(conf->log_level, sizeof(conf->log_level), "%s", o->log_level);
+	}
+	if (!conf->control_socket[0]) {
+		snprintf(conf->control_socket, sizeof(conf->control_socket), "%s",
+			 IDM_CONTROL_SOCKET);
+	}
+	if (conf->log_level[0] && idm_log_level_parse(conf->log_level, &level) == 0) {
+		idm_log_set_level(level);
+	}
+	return 0;
+}
+
 /* Apply one command-line option to the configuration; 0, or 1 after printing why. */
 static int apply_option(int opt, const char *arg, struct idm_target_conf_all *conf,
-			const char **config, struct quick_chap *q)
+			const char **config, struct quick_chap *q, struct ops_opts *o)
 {
 	struct idm_target_conf *t = &conf->targets[0];
 	char *end;
 
 	switch (opt) {
+	case OPT_CONTROL_SOCKET:
+		o->control_socket = arg;
+		return 0;
+	case OPT_LOG_LEVEL:
+		o->log_level = arg;
+		return 0;
 	case 'p':
 		if (conf->nportals >= IDM_MAX_PORTALS ||
 		    parse_portal(arg, &conf->portals[conf->nportals]) != 0) {
@@ -289,15 +343,18 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 		{"acl", required_argument, NULL, OPT_ACL},
 		{"chap", required_argument, NULL, OPT_CHAP},
 		{"mutual-chap", required_argument, NULL, OPT_MUTUAL_CHAP},
+		{"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
+		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	struct quick_chap q = {NULL, NULL};
+	struct ops_opts o = {NULL, NULL};
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "p:t:l:c:r:hV", opts, NULL)) != -1) {
-		if (apply_option(opt, optarg, conf, &config, &q) != 0) {
+		if (apply_option(opt, optarg, conf, &config, &q, &o) != 0) {
 			return 1;
 		}
 	}
@@ -305,7 +362,10 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 		fprintf(stderr, "idmd: unexpected argument \"%s\"\n", argv[optind]);
 		return 1;
 	}
-	return finish_config(conf, config, &q);
+	if (finish_config(conf, config, &q) != 0) {
+		return 1;
+	}
+	return apply_ops(conf, &o);
 }
 
 /* Block the stop signals in every thread; the main thread waits for them. */
@@ -332,6 +392,7 @@ int main(int argc, char **argv)
 {
 	struct idm_target_conf_all *conf;
 	struct idm_server *srv;
+	struct idm_ctl *ctl;
 	sigset_t stop;
 	char err[512];
 	int sig = 0;
@@ -346,16 +407,26 @@ int main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
+	idm_log_open("idmd");
 	warn_weak_secrets(conf);
 	block_stop_signals(&stop);
-	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0) {
+	if (idm_ctl_open(conf->control_socket, &ctl, err, sizeof(err)) != 0) {
 		fprintf(stderr, "idmd: %s\n", err);
+		conf_free(conf);
+		return 1;
+	}
+	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0 ||
+	    idm_ctl_serve(ctl, srv, IDMD_VERSION, err, sizeof(err)) != 0) {
+		fprintf(stderr, "idmd: %s\n", err);
+		idm_ctl_close(ctl);
+		idm_server_stop(srv);
 		conf_free(conf);
 		return 1;
 	}
 	idm_log("idmd", "serving %u target(s) on %u portal(s)", conf->ntargets, conf->nportals);
 	sigwait(&stop, &sig);
 	idm_log("idmd", "%s: closing sessions and flushing stores", strsignal(sig));
+	idm_ctl_close(ctl);
 	idm_server_stop(srv);
 	conf_free(conf);
 	idm_log("idmd", "stopped");

@@ -43,6 +43,7 @@
 #include <json-c/json.h>
 
 #include "idm/auth.h"
+#include "idm/idm.h"
 #include "idm/target.h"
 
 struct conf_ctx {
@@ -460,6 +461,31 @@ static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_targ
 	return rc;
 }
 
+/* Operations keys: the control socket, the log level, the metrics
+ * endpoint. 1 when `key` is none of them. */
+static int conf_ops_key(struct conf_ctx *cx, const char *key, json_object *val,
+			struct idm_target_conf_all *c)
+{
+	if (strcmp(key, "control_socket") == 0) {
+		return conf_string(cx, val, "control_socket", c->control_socket,
+				   sizeof(c->control_socket));
+	}
+	if (strcmp(key, "metrics_listen") == 0) {
+		return conf_string(cx, val, "metrics_listen", c->metrics_listen,
+				   sizeof(c->metrics_listen));
+	}
+	if (strcmp(key, "log_level") == 0) {
+		enum idm_log_level level;
+		int rc = conf_string(cx, val, "log_level", c->log_level, sizeof(c->log_level));
+
+		if (rc == 0 && idm_log_level_parse(c->log_level, &level) != 0) {
+			rc = conf_error(cx, "log_level must be error, warn, info or debug");
+		}
+		return rc;
+	}
+	return 1;
+}
+
 static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
 			struct idm_target_conf_all *c)
 {
@@ -506,6 +532,10 @@ static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
 			}
 		}
 		return 0;
+	}
+	rc = conf_ops_key(cx, key, val, c);
+	if (rc <= 0) {
+		return rc;
 	}
 	return conf_error(cx, "unknown key \"%s\"", key);
 }

@@ -51,6 +51,8 @@ static void targets_close(struct idm_server *srv)
 				scsi_lu_free(set->lu[l]); /* flushes and closes the store */
 				set->lu[l] = NULL;
 			}
+			free(srv->targets[i].lun_stats[l]);
+			srv->targets[i].lun_stats[l] = NULL;
 		}
 		set->count = 0;
 	}
@@ -88,6 +90,11 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const c
 		idm_backing_close(store);
 		return fail(err, errlen, rc, "%s LUN %u: cannot create the logical unit: %s",
 			    t->iqn, lc->lun, strerror(-rc));
+	}
+	t->lun_stats[lc->lun] = calloc(t->srv->nslots, sizeof(struct tgt_io_stats));
+	if (!t->lun_stats[lc->lun]) {
+		scsi_lu_free(lu);
+		return fail(err, errlen, -ENOMEM, "%s LUN %u: no memory", t->iqn, lc->lun);
 	}
 	t->luns.lu[lc->lun] = lu;
 	t->luns.count++;
@@ -258,15 +265,18 @@ static void portals_close(struct idm_server *srv)
 
 /* ---- reactors ---- */
 
+/* The configured reactor count, or one per online CPU. */
+static unsigned reactor_count(unsigned n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n ? n : (cpus > 0 ? (unsigned)cpus : 1);
+}
+
 static int reactors_open(struct idm_server *srv, unsigned n, char *err, size_t errlen)
 {
 	int rc;
 
-	if (n == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		n = cpus > 0 ? (unsigned)cpus : 1;
-	}
 	rc = idm_reactors_create(n, &srv->reactors);
 	if (rc < 0) {
 		return fail(err, errlen, rc, "cannot create %u reactors: %s", n, strerror(-rc));
@@ -439,6 +449,8 @@ int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server *
 	srv->magic = TGT_SERVER_MAGIC;
 	srv->tun = conf->tun;
 	srv->next_tsih = 1;
+	srv->nslots = reactor_count(conf->nreactors);
+	srv->started_ms = idm_now_ms();
 	server_auth_copy(srv, conf);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
@@ -450,7 +462,7 @@ int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server *
 		rc = targets_open(srv, conf, err, errlen);
 	}
 	if (rc == 0) {
-		rc = reactors_open(srv, conf->nreactors, err, errlen);
+		rc = reactors_open(srv, srv->nslots, err, errlen);
 	}
 	if (rc == 0) {
 		rc = portals_open(srv, conf, err, errlen);

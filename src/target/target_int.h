@@ -28,6 +28,7 @@
 #include "idm/keys.h"
 #include "idm/scsi.h"
 #include "idm/target.h"
+#include "target/stats.h"
 
 #define TGT_SERVER_MAGIC 0x54535256u  /* "TSRV" */
 #define TGT_SESSION_MAGIC 0x54534553u /* "TSES" */
@@ -71,6 +72,9 @@ struct tgt_target {
 	struct idm_chap_account chap;        /* used when has_chap */
 	bool has_chap;
 	uint8_t offered_on;                  /* IDM_OFFER_* bits; 0 = every transport */
+	/* per LU, one slot per reactor (srv->nslots), each written only by
+	 * its reactor (iostat.c) */
+	struct tgt_io_stats *lun_stats[SCSI_MAX_LUNS];
 };
 
 struct tgt_conn;
@@ -160,6 +164,9 @@ struct idm_server {
 	struct idm_discovery_conf disc;
 	uint8_t chap_algs[IDM_CHAP_ALGS_MAX];
 	unsigned nchap_algs;
+	/* statistics slots per LU (one per reactor); when it started */
+	unsigned nslots;
+	uint64_t started_ms;
 };
 
 struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn);
@@ -190,6 +197,7 @@ struct tgt_conn {
 	bool close_sent;                 /* idm_server_stop asked to close */
 	bool logout_asked;               /* idm_server_stop asked for a logout */
 	bool logged_out;
+	struct tgt_io_stats io;          /* its reactor's only (iostat.c) */
 	struct tgt_conn *next;           /* srv->conns, under srv->lock */
 };
 
@@ -262,6 +270,7 @@ struct tgt_task {
 	bool skip_exec;                   /* EDTL leaves nothing to write */
 	bool aborted;                     /* TMF or connection loss */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
+	uint64_t start_us;                /* when its header came (latency) */
 	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
 	struct idm_scsi_status st;
 	uint8_t cdb[SCSI_CDB_MAX];
@@ -278,6 +287,11 @@ void tgt_task_finish(struct tgt_task *tt);
 void tgt_task_abort_for(struct tgt_task *tt, struct tgt_task *tmf);
 /* tmf.c: every task a TMF aborted has settled. */
 void tgt_tmf_settled(struct tgt_task *tmf);
+
+/* iostat.c: count an answered command on its connection and LU (on the
+ * connection's reactor, no lock). */
+void tgt_iostat_account(struct tgt_task *tt, uint32_t bytes);
+uint64_t tgt_now_us(void);
 
 /* ---- pure helpers ---- */
 
