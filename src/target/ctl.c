@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * idmd's control socket: JSON-RPC 2.0 over a Unix stream socket, served
- * by one control thread. Requests are JSON objects one after the other on
- * a connection (a newline between them is customary, not needed); each
- * gets one response line. The thread never touches a reactor's state
+ * by one control thread. A request is one line of JSON (newline-ended);
+ * several may follow one another on a connection, and each gets one
+ * response line. The thread never touches a reactor's state
  * itself: the methods reach reactors through their message queues.
  *
  * Hostile or broken clients are bounded: a request over CTL_MAX_REQUEST
@@ -40,9 +40,9 @@
 #define CTL_JSON_DEPTH 16
 
 struct ctl_client {
-	int fd; /* -1: free */
-	json_tokener *tok;
-	size_t bytes;         /* of the request being received */
+	int fd;    /* -1: free */
+	char *buf; /* CTL_MAX_REQUEST bytes: the line being received */
+	size_t len;
 	uint64_t deadline_ms; /* closed if nothing completes by then */
 };
 
@@ -133,7 +133,7 @@ static int listen_open(struct idm_ctl *ctl, char *err, size_t errlen)
 	if (rc == 0 && chmod(ctl->path, 0600) != 0) {
 		rc = -errno;
 	}
-	if (rc == 0 && listen(ctl->listen_fd, 8) != 0) {
+	if (rc == 0 && listen(ctl->listen_fd, 64) != 0) {
 		rc = -errno;
 	}
 	if (rc < 0) {
@@ -185,12 +185,10 @@ static void client_close(struct ctl_client *cl)
 	if (cl->fd >= 0) {
 		close(cl->fd);
 	}
-	if (cl->tok) {
-		json_tokener_free(cl->tok);
-	}
+	free(cl->buf);
 	cl->fd = -1;
-	cl->tok = NULL;
-	cl->bytes = 0;
+	cl->buf = NULL;
+	cl->len = 0;
 }
 
 /* Send one response line; false when the client is gone or stuck. */
@@ -260,12 +258,11 @@ static void client_accept(struct idm_ctl *ctl)
 		client_refuse(cl, RPC_FAILED, "permission denied");
 		return;
 	}
-	cl->tok = json_tokener_new_ex(CTL_JSON_DEPTH);
-	if (!cl->tok) {
+	cl->buf = malloc(CTL_MAX_REQUEST);
+	if (!cl->buf) {
 		client_refuse(cl, RPC_INTERNAL_ERROR, "no memory");
 		return;
 	}
-	json_tokener_set_flags(cl->tok, JSON_TOKENER_STRICT);
 	cl->deadline_ms = idm_now_ms() + CTL_IDLE_MS;
 }
 
@@ -279,12 +276,68 @@ static void request_run(struct idm_ctl *ctl, struct ctl_client *cl, json_object 
 	json_object_put(resp);
 }
 
-/* Feed what arrived to the parser; every complete request runs. */
+/* Parse one request line strictly (RFC 8259, nothing after the value);
+ * NULL with *why on failure. */
+static json_object *line_parse(const char *line, size_t len, const char **why)
+{
+	json_tokener *tok = json_tokener_new_ex(CTL_JSON_DEPTH);
+	json_object *req = NULL;
+	enum json_tokener_error jerr;
+
+	if (!tok) {
+		*why = "no memory";
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	req = json_tokener_parse_ex(tok, line, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_continue) {
+		*why = "incomplete JSON";
+	} else if (jerr != json_tokener_success) {
+		*why = json_tokener_error_desc(jerr);
+	} else if (strspn(line + json_tokener_get_parse_end(tok), " \t\r") !=
+	           len - json_tokener_get_parse_end(tok)) {
+		*why = "data after the request";
+	} else {
+		json_tokener_free(tok);
+		return req;
+	}
+	json_object_put(req);
+	json_tokener_free(tok);
+	return NULL;
+}
+
+/* Run every complete line in the buffer; keep the rest. */
+static void client_lines(struct idm_ctl *ctl, struct ctl_client *cl)
+{
+	char *nl;
+
+	while (cl->fd >= 0 && (nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
+		size_t len = (size_t)(nl - cl->buf);
+		const char *why = NULL;
+
+		if (strspn(cl->buf, " \t\r") < len) {
+			json_object *req = line_parse(cl->buf, len, &why);
+
+			if (!req) {
+				client_refuse(cl, RPC_PARSE_ERROR, why);
+				return;
+			}
+			request_run(ctl, cl, req);
+			json_object_put(req);
+			if (cl->fd < 0) {
+				return;
+			}
+		}
+		memmove(cl->buf, nl + 1, cl->len - len - 1);
+		cl->len -= len + 1;
+		cl->deadline_ms = idm_now_ms() + CTL_IDLE_MS;
+	}
+}
+
 static void client_input(struct idm_ctl *ctl, struct ctl_client *cl)
 {
-	char buf[4096];
-	ssize_t n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	size_t off = 0;
+	ssize_t n = recv(cl->fd, cl->buf + cl->len, CTL_MAX_REQUEST - cl->len, MSG_DONTWAIT);
 
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -292,34 +345,10 @@ static void client_input(struct idm_ctl *ctl, struct ctl_client *cl)
 		}
 		return;
 	}
-	while (off < (size_t)n && cl->fd >= 0) {
-		size_t chunk = (size_t)n - off;
-		json_object *req;
-		enum json_tokener_error jerr;
-
-		if (cl->bytes + chunk > CTL_MAX_REQUEST) {
-			chunk = CTL_MAX_REQUEST - cl->bytes; /* what may still come */
-		}
-		req = json_tokener_parse_ex(cl->tok, buf + off, (int)chunk);
-		jerr = json_tokener_get_error(cl->tok);
-		if (jerr == json_tokener_continue) {
-			cl->bytes += chunk;
-			off += chunk;
-			if (cl->bytes >= CTL_MAX_REQUEST) {
-				client_refuse(cl, RPC_INVALID_REQUEST, "request too large");
-			}
-			continue;
-		}
-		if (jerr != json_tokener_success) {
-			client_refuse(cl, RPC_PARSE_ERROR, json_tokener_error_desc(jerr));
-			return;
-		}
-		off += json_tokener_get_parse_end(cl->tok);
-		json_tokener_reset(cl->tok);
-		cl->bytes = 0;
-		cl->deadline_ms = idm_now_ms() + CTL_IDLE_MS;
-		request_run(ctl, cl, req);
-		json_object_put(req);
+	cl->len += (size_t)n;
+	client_lines(ctl, cl);
+	if (cl->fd >= 0 && cl->len == CTL_MAX_REQUEST) {
+		client_refuse(cl, RPC_INVALID_REQUEST, "request too large");
 	}
 }
 

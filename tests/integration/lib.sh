@@ -107,13 +107,19 @@ sanitizer_report() {
 }
 
 # idmd_start ARGS...: start idmd in the background with ARGS, log to a file, wait until
-# its portal listens (the port of --portal, or $IDMD_PORT with --config). Sets IDMD_PID
-# and IDMD_LOG. Fails with the log tail if idmd dies or never listens.
+# its portal listens (the port of --portal, or $IDMD_PORT with --config). Sets IDMD_PID,
+# IDMD_LOG and IDMD_CTL (its control socket: the test's own unless ARGS name one or
+# IDMD_CTL_FROM_CONFIG is set, so tests never share the default /run/idm/idmd.sock). Fails with the log tail if idmd
+# dies or never listens.
 idmd_start() {
 	local port i
 	require_idmd
 	port=$(portal_port "$@") || port=${IDMD_PORT:?idmd_start: no --portal and no IDMD_PORT}
 	IDMD_RUNS=$((IDMD_RUNS + 1))
+	if [[ " $* " != *" --control-socket "* && -z ${IDMD_CTL_FROM_CONFIG:-} ]]; then
+		IDMD_CTL=$TEST_TMP/ctl.$IDMD_RUNS.sock
+		set -- "$@" --control-socket "$IDMD_CTL"
+	fi
 	IDMD_LOG=$TEST_LOGDIR/idmd.$IDMD_RUNS.log
 	echo "+ $IDMD $*" >"$IDMD_LOG"
 	# shellcheck disable=SC2086 # the wrapper is a word list on purpose
