@@ -127,9 +127,17 @@ void idm_server_stop(struct idm_server *srv);
  * the socket (before idm_server_stop).
  */
 struct idm_ctl;
+struct idm_ctl_opts {
+	const char *version;     /* idmd's, for `idmadm version` */
+	const char *config_path; /* the --config file (config save's default), or NULL */
+};
 int idm_ctl_open(const char *path, struct idm_ctl **out, char *err, size_t errlen);
-int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const char *version, char *err,
-		  size_t errlen);
+int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const struct idm_ctl_opts *o,
+		  char *err, size_t errlen);
+/* SIGHUP: apply `next` (a config file read again) as the control socket's
+ * live changes do, between two requests; 0 or -errno with one line. */
+int idm_ctl_reload(struct idm_ctl *ctl, const struct idm_target_conf_all *next, char *err,
+		   size_t errlen);
 void idm_ctl_close(struct idm_ctl *ctl);
 
 #endif

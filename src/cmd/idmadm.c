@@ -31,14 +31,20 @@ struct cli {
 	bool json;
 	bool prometheus;
 	bool force;
+	const char *alias; /* target create --alias */
+	long lun;          /* lun add --lun; -1: the lowest free */
+	long block_size;   /* lun add --block-size */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: idmadm [--socket PATH] [--json] COMMAND [ARGS]\n"
 	             "  status | version\n"
-	             "  target list\n"
+	             "  target list | target create IQN [--alias NAME] | target delete IQN\n"
 	             "  lun list [TARGET_IQN]\n"
+	             "  lun add IQN SPEC [--lun N] [--block-size 512|4096]\n"
+	             "  lun remove IQN LUN | lun resize IQN LUN SIZE [--force]\n"
+	             "  config save [FILE]\n"
 	             "  portal list\n"
 	             "  session list | session logout TSIH\n"
 	             "  stats [--prometheus]\n"
@@ -395,6 +401,19 @@ static void print_logout(json_object *r)
 	                                                 : "logged out");
 }
 
+static void print_ok(json_object *r)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(r, "lun", &v)) {
+		printf("LUN %" PRId64 " added\n", json_object_get_int64(v));
+	} else if (json_object_object_get_ex(r, "file", &v)) {
+		printf("saved %s\n", json_object_get_string(v));
+	} else {
+		printf("done\n");
+	}
+}
+
 /* ---- commands ---- */
 
 typedef int (*params_fn)(const struct cli *cli, int argc, char **argv, json_object **params);
@@ -447,10 +466,101 @@ static int p_log_level(const struct cli *cli, int argc, char **argv, json_object
 	return 0;
 }
 
+static json_object *obj_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+	return o;
+}
+
+/* A LUN number argument; -1 when it is not one. */
+static long lun_arg(const char *s)
+{
+	char *end;
+	long n = strtol(s, &end, 10);
+
+	return (*end != '\0' || end == s || n < 0 || n > 255) ? -1 : n;
+}
+
+static int p_target_create(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = obj_str(json_object_new_object(), "iqn", argv[0]);
+	if (cli->alias) {
+		obj_str(*params, "alias", cli->alias);
+	}
+	return 0;
+}
+
+static int p_target_delete(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = obj_str(json_object_new_object(), "iqn", argv[0]);
+	return 0;
+}
+
+static int p_lun_add(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = obj_str(obj_str(json_object_new_object(), "target", argv[0]), "spec", argv[1]);
+	if (cli->lun >= 0) {
+		json_object_object_add(*params, "lun", json_object_new_int((int)cli->lun));
+	}
+	if (cli->block_size) {
+		json_object_object_add(*params, "block_size",
+		                       json_object_new_int((int)cli->block_size));
+	}
+	return 0;
+}
+
+/* "IQN LUN [SIZE]": lun remove and lun resize. */
+static int p_lun_target(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	long lun = lun_arg(argv[1]);
+
+	if (lun < 0) {
+		return die("bad LUN \"%s\"", argv[1]);
+	}
+	*params = obj_str(json_object_new_object(), "target", argv[0]);
+	json_object_object_add(*params, "lun", json_object_new_int((int)lun));
+	if (argc > 2) {
+		obj_str(*params, "size", argv[2]);
+		json_object_object_add(*params, "force", json_object_new_boolean(cli->force));
+	}
+	return 0;
+}
+
+/* idmd resolves a relative path from its own directory: send ours. */
+static int p_config_save(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	char *cwd, *full;
+
+	if (argc == 0) {
+		return 0;
+	}
+	if (argv[0][0] == '/') {
+		*params = obj_str(json_object_new_object(), "file", argv[0]);
+		return 0;
+	}
+	cwd = realpath(".", NULL);
+	full = cwd ? malloc(strlen(cwd) + strlen(argv[0]) + 2) : NULL;
+	if (!full) {
+		free(cwd);
+		return die("%s", "cannot resolve the current directory");
+	}
+	sprintf(full, "%s/%s", cwd, argv[0]);
+	*params = obj_str(json_object_new_object(), "file", full);
+	free(full);
+	free(cwd);
+	return 0;
+}
+
 static const struct command commands[] = {
     {"status", NULL, "status", 0, 0, NULL, print_status},
     {"version", NULL, "version", 0, 0, NULL, print_version},
     {"target", "list", "target.list", 0, 0, NULL, print_targets},
+    {"target", "create", "target.create", 1, 1, p_target_create, print_ok},
+    {"target", "delete", "target.delete", 1, 1, p_target_delete, print_ok},
+    {"lun", "add", "lun.add", 2, 2, p_lun_add, print_ok},
+    {"lun", "remove", "lun.remove", 2, 2, p_lun_target, print_ok},
+    {"lun", "resize", "lun.resize", 3, 3, p_lun_target, print_ok},
+    {"config", "save", "config.save", 0, 1, p_config_save, print_ok},
     {"lun", "list", "lun.list", 0, 1, p_lun_list, print_luns},
     {"portal", "list", "portal.list", 0, 0, NULL, print_portals},
     {"session", "list", "session.list", 0, 0, NULL, print_sessions},
@@ -497,8 +607,10 @@ static int run(const struct cli *cli, const struct command *c, int argc, char **
 		return rc;
 	}
 	if (cli->json) {
-		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY |
-		                                                          JSON_C_TO_STRING_SPACED));
+		printf("%s\n",
+		       json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY |
+		                                                  JSON_C_TO_STRING_NOSLASHESCAPE |
+		                                                  JSON_C_TO_STRING_SPACED));
 	} else if (cli->prometheus && strcmp(c->method, "stats") == 0) {
 		fputs(str(result, "text"), stdout);
 	} else {
@@ -511,11 +623,17 @@ static int run(const struct cli *cli, const struct command *c, int argc, char **
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-	    {"prometheus", no_argument, NULL, 'P'},   {"force", no_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"prometheus", no_argument, NULL, 'P'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"alias", required_argument, NULL, 'a'},
+	    {"lun", required_argument, NULL, 'L'},
+	    {"block-size", required_argument, NULL, 'B'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct cli cli = {.socket = IDM_CONTROL_SOCKET};
+	struct cli cli = {.socket = IDM_CONTROL_SOCKET, .lun = -1};
 	const struct command *c;
 	int opt, used = 0;
 
@@ -534,6 +652,18 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			cli.force = true;
+			break;
+		case 'a':
+			cli.alias = optarg;
+			break;
+		case 'L':
+			cli.lun = lun_arg(optarg);
+			if (cli.lun < 0) {
+				return die("bad --lun \"%s\"", optarg) + 1;
+			}
+			break;
+		case 'B':
+			cli.block_size = strtol(optarg, NULL, 10);
 			break;
 		case 'h':
 			usage(stdout);

@@ -7,7 +7,9 @@
  *   idmd --config FILE.json
  *   either with [--control-socket PATH] [--log-level LEVEL]
  *
- * Logs to stderr. SIGTERM or SIGINT closes every session, flushes every
+ * Logs to stderr (or the journal/syslog, see idm_log_open). SIGHUP reads
+ * the config file again and applies what changed (targets, LUNs, ACLs,
+ * CHAP accounts). SIGTERM or SIGINT closes every session, flushes every
  * store and exits 0. A configuration that cannot be served gets one error
  * line and exit status 1.
  */
@@ -108,6 +110,9 @@ enum {
 	OPT_CONTROL_SOCKET,
 	OPT_LOG_LEVEL
 };
+
+/* The --config file, read again on SIGHUP. */
+static const char *config_path;
 
 /* Options for either mode; they override the config file's keys. */
 struct ops_opts {
@@ -264,6 +269,7 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 		return 0;
 	case 'c':
 		*config = arg;
+		config_path = arg;
 		return 0;
 	case OPT_ACL:
 		if (add_acl(t, arg) != 0) {
@@ -374,6 +380,7 @@ static void block_stop_signals(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -386,6 +393,37 @@ static void conf_free(struct idm_target_conf_all *conf)
 		idm_chap_account_clear(&conf->targets[i].chap);
 	}
 	free(conf);
+}
+
+/* SIGHUP: the config file again, its difference applied; a file that
+ * does not load changes nothing. */
+static void reload(struct idm_ctl *ctl)
+{
+	struct idm_target_conf_all *next;
+	enum idm_log_level level;
+	char err[512];
+
+	if (!config_path) {
+		idm_log("idmd", "SIGHUP: started without --config, nothing to reload");
+		return;
+	}
+	next = calloc(1, sizeof(*next));
+	if (!next) {
+		idm_log_at(IDM_LOG_ERROR, "idmd", "reload: out of memory; nothing changed");
+		return;
+	}
+	idm_target_conf_init(next);
+	if (idm_target_conf_load(config_path, next, err, sizeof(err)) != 0) {
+		idm_log_at(IDM_LOG_ERROR, "idmd", "reload: %s; nothing changed", err);
+	} else if (idm_ctl_reload(ctl, next, err, sizeof(err)) != 0) {
+		idm_log_at(IDM_LOG_ERROR, "idmd", "reload: %s", err);
+	} else {
+		if (next->log_level[0] && idm_log_level_parse(next->log_level, &level) == 0) {
+			idm_log_set_level(level);
+		}
+		idm_log("idmd", "reloaded %s", config_path);
+	}
+	conf_free(next);
 }
 
 int main(int argc, char **argv)
@@ -416,7 +454,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0 ||
-	    idm_ctl_serve(ctl, srv, IDMD_VERSION, err, sizeof(err)) != 0) {
+	    idm_ctl_serve(ctl, srv, &(struct idm_ctl_opts){IDMD_VERSION, config_path}, err,
+			  sizeof(err)) != 0) {
 		fprintf(stderr, "idmd: %s\n", err);
 		idm_ctl_close(ctl);
 		idm_server_stop(srv);
@@ -424,7 +463,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	idm_log("idmd", "serving %u target(s) on %u portal(s)", conf->ntargets, conf->nportals);
-	sigwait(&stop, &sig);
+	while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+		reload(ctl);
+	}
 	idm_log("idmd", "%s: closing sessions and flushing stores", strsignal(sig));
 	idm_ctl_close(ctl);
 	idm_server_stop(srv);

@@ -150,7 +150,9 @@ json_object *tgt_admin_targets(struct idm_server *srv)
 	json_object *arr = json_object_new_array();
 
 	for (unsigned i = 0; i < srv->ntargets; i++) {
-		json_object_array_add(arr, target_json(srv, &srv->targets[i]));
+		if (!srv->targets[i].deleted) {
+			json_object_array_add(arr, target_json(srv, &srv->targets[i]));
+		}
 	}
 	return arr;
 }
@@ -207,7 +209,7 @@ json_object *tgt_admin_luns(struct idm_server *srv, const char *iqn, char *err, 
 	for (unsigned i = 0; i < srv->ntargets; i++) {
 		const struct tgt_target *t = &srv->targets[i];
 
-		if (only && t != only) {
+		if ((only && t != only) || t->deleted) {
 			continue;
 		}
 		for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
@@ -222,10 +224,13 @@ json_object *tgt_admin_luns(struct idm_server *srv, const char *iqn, char *err, 
 json_object *tgt_admin_status(struct idm_server *srv)
 {
 	json_object *o = json_object_new_object();
-	unsigned luns = 0, sessions = 0, conns;
+	unsigned luns = 0, sessions = 0, conns, targets = 0;
 
 	for (unsigned i = 0; i < srv->ntargets; i++) {
-		luns += srv->targets[i].luns.count;
+		if (!srv->targets[i].deleted) {
+			luns += srv->targets[i].luns.count;
+			targets++;
+		}
 	}
 	pthread_mutex_lock(&srv->lock);
 	for (struct tgt_session *s = srv->sessions; s; s = s->next) {
@@ -235,7 +240,7 @@ json_object *tgt_admin_status(struct idm_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 	add_u64(o, "uptime_s", (idm_now_ms() - srv->started_ms) / 1000);
 	add_u64(o, "reactors", srv->nreactors);
-	add_u64(o, "targets", srv->ntargets);
+	add_u64(o, "targets", targets);
 	add_u64(o, "luns", luns);
 	add_u64(o, "sessions", sessions);
 	add_u64(o, "connections", conns);

@@ -30,6 +30,28 @@ json_object *tgt_admin_sessions(struct idm_server *srv);
  * grace period ends; 0, or -ENOENT. *closed: it had to be closed. */
 int tgt_admin_session_logout(struct idm_server *srv, uint16_t tsih, bool *closed);
 
+/* live.c: changes to the running server; 0 or -errno with one line in
+ * err. The running configuration (srv->conf) follows each. */
+int tgt_live_target_create(struct idm_server *srv, const struct idm_target_conf *tc, char *err,
+                           size_t errlen);
+/* Its sessions are asked to log out, closed after the grace period. */
+int tgt_live_target_delete(struct idm_server *srv, const char *iqn, char *err, size_t errlen);
+int tgt_live_lun_add(struct idm_server *srv, const char *iqn, const struct idm_lun_conf *lc,
+                     char *err, size_t errlen);
+/* I/O in flight on it finishes first. */
+int tgt_live_lun_remove(struct idm_server *srv, const char *iqn, uint32_t lun, char *err,
+                        size_t errlen);
+/* Shrinking needs `force`. */
+int tgt_live_lun_resize(struct idm_server *srv, const char *iqn, uint32_t lun, uint64_t size,
+                        bool force, char *err, size_t errlen);
+/* reload.c: a target's alias, ACL and CHAP account replaced; new logins
+ * use them, sessions already in go on. */
+void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf *next);
+/* Apply the difference between the running configuration and `next`
+ * (targets and LUNs added, removed or resized, access replaced). */
+int tgt_live_reload(struct idm_server *srv, const struct idm_target_conf_all *next, char *err,
+                    size_t errlen);
+
 /* admin_stats.c */
 json_object *tgt_admin_stats(struct idm_server *srv);
 /* The Prometheus text exposition format (version 0.0.4); malloc'ed. */

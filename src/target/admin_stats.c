@@ -176,9 +176,14 @@ json_object *tgt_admin_stats(struct idm_server *srv)
 	targets = json_object_new_array();
 	conns = json_object_new_array();
 	for (unsigned t = 0; t < srv->ntargets; t++) {
-		json_object *to = json_object_new_object(), *luns = json_object_new_array();
+		json_object *to, *luns;
 		struct tgt_io_stats total = {0};
 
+		if (srv->targets[t].deleted) {
+			continue;
+		}
+		to = json_object_new_object();
+		luns = json_object_new_array();
 		json_object_object_add(to, "iqn", json_object_new_string(srv->targets[t].iqn));
 		for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
 			json_object *lo;
@@ -339,6 +344,9 @@ static void target_families(FILE *f, struct idm_server *srv, const struct stats_
 			struct lu_labels ll = {srv->targets[t].iqn, -1};
 			struct tgt_io_stats total = {0};
 
+			if (srv->targets[t].deleted) {
+				continue;
+			}
 			for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
 				if (srv->targets[t].luns.lu[l]) {
 					tgt_io_stats_merge(&total, &sn->lun[t][l]);

@@ -45,6 +45,7 @@
 #include "idm/auth.h"
 #include "idm/idm.h"
 #include "idm/target.h"
+#include "target/config_save.h"
 
 struct conf_ctx {
 	char *err;
@@ -377,6 +378,20 @@ static int conf_tunable(struct conf_ctx *cx, const char *key, json_object *val,
 		return rc;
 	}
 	return conf_error(cx, "unknown tunable \"%s\"", key);
+}
+
+/* Every tunable by its JSON name into `out` (config save, config_save.c). */
+void idm_target_conf_tunables_json(const struct idm_target_tunables *tun, json_object *out)
+{
+	const struct tunable_desc *d;
+
+	for (d = tunables; d < tunables + sizeof(tunables) / sizeof(tunables[0]); d++) {
+		const char *field = (const char *)tun + d->offset;
+
+		json_object_object_add(out, d->name,
+				       d->is_bool ? json_object_new_boolean(*(const bool *)field)
+						  : json_object_new_int64(*(const uint32_t *)field));
+	}
 }
 
 static int conf_array(struct conf_ctx *cx, json_object *arr, const char *what, unsigned max,

@@ -31,6 +31,7 @@
 
 #include "idm/idm.h"
 #include "idm/target.h"
+#include "target/admin.h"
 #include "target/ctl.h"
 
 #define CTL_MAX_REQUEST (64 * 1024)
@@ -161,6 +162,7 @@ int idm_ctl_open(const char *path, struct idm_ctl **out, char *err, size_t errle
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 		ctl->clients[i].fd = -1;
 	}
+	pthread_mutex_init(&ctl->ctx.lock, NULL);
 	parent_make(path);
 	rc = path_claim(path, err, errlen);
 	if (rc == 0) {
@@ -268,7 +270,11 @@ static void client_accept(struct idm_ctl *ctl)
 
 static void request_run(struct idm_ctl *ctl, struct ctl_client *cl, json_object *req)
 {
-	json_object *resp = rpc_handle(tgt_ctl_methods, tgt_ctl_nmethods, &ctl->ctx, req);
+	json_object *resp;
+
+	pthread_mutex_lock(&ctl->ctx.lock);
+	resp = rpc_handle(tgt_ctl_methods, tgt_ctl_nmethods, &ctl->ctx, req);
+	pthread_mutex_unlock(&ctl->ctx.lock);
 
 	if (resp && !client_send(cl, resp)) {
 		client_close(cl);
@@ -409,13 +415,14 @@ static void *ctl_main(void *arg)
 	return NULL;
 }
 
-int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const char *version, char *err,
-                  size_t errlen)
+int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const struct idm_ctl_opts *o,
+                  char *err, size_t errlen)
 {
 	int rc;
 
 	ctl->ctx.srv = srv;
-	ctl->ctx.version = version;
+	ctl->ctx.version = o->version;
+	ctl->ctx.config_path = o->config_path;
 	rc = pthread_create(&ctl->thread, NULL, ctl_main, ctl);
 	if (rc != 0) {
 		return ctl_fail(err, errlen, -rc, "cannot start the control thread", ctl->path);
@@ -449,5 +456,17 @@ void idm_ctl_close(struct idm_ctl *ctl)
 	if (ctl->wake_fd >= 0) {
 		close(ctl->wake_fd);
 	}
+	pthread_mutex_destroy(&ctl->ctx.lock);
 	free(ctl);
+}
+
+int idm_ctl_reload(struct idm_ctl *ctl, const struct idm_target_conf_all *next, char *err,
+                   size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&ctl->ctx.lock);
+	rc = tgt_live_reload(ctl->ctx.srv, next, err, errlen);
+	pthread_mutex_unlock(&ctl->ctx.lock);
+	return rc;
 }

@@ -5,6 +5,7 @@
 #ifndef IDM_TARGET_CTL_H
 #define IDM_TARGET_CTL_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include "target/rpc.h"
@@ -14,6 +15,8 @@ struct idm_server;
 struct tgt_ctl_ctx {
 	struct idm_server *srv;
 	const char *version;
+	const char *config_path; /* the file idmd was started with, or NULL */
+	pthread_mutex_t lock;    /* one change at a time: requests, reload */
 };
 
 extern const struct rpc_method tgt_ctl_methods[];

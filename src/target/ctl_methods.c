@@ -13,6 +13,12 @@
  *   stats         {format?}          per target, LUN, connection; format
  *                                    "prometheus": {text}
  *   log.level     {level?}           {level}: sets it when given
+ *   target.create {iqn, alias?}      a target without LUNs
+ *   target.delete {iqn}              sessions logged out, then closed
+ *   lun.add       {target, spec, lun?, block_size?}
+ *   lun.remove    {target, lun}      I/O in flight finishes first
+ *   lun.resize    {target, lun, size, force?}   size: bytes or "2G"
+ *   config.save   {file?}            default: the file idmd was started with
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +26,7 @@
 #include <string.h>
 
 #include "target/admin.h"
+#include "target/config_save.h"
 #include "target/ctl.h"
 
 static int m_version(void *ctx, json_object *params, json_object **result, char *err, size_t errlen)
@@ -138,10 +145,191 @@ static int m_log_level(void *ctx, json_object *params, json_object **result, cha
 	return 0;
 }
 
+/* ---- live changes ---- */
+
+static int done_ok(json_object **result)
+{
+	*result = json_object_new_object();
+	json_object_object_add(*result, "ok", json_object_new_boolean(true));
+	return 0;
+}
+
+static int live_rc(int rc, json_object **result)
+{
+	return rc < 0 ? RPC_FAILED : done_ok(result);
+}
+
+static int m_target_create(void *ctx, json_object *params, json_object **result, char *err,
+                           size_t errlen)
+{
+	struct idm_target_conf *tc = calloc(1, sizeof(*tc));
+	const char *iqn = rpc_param_str(params, "iqn");
+	const char *alias = rpc_param_str(params, "alias");
+	int rc;
+
+	if (!tc) {
+		snprintf(err, errlen, "no memory");
+		return RPC_INTERNAL_ERROR;
+	}
+	if (strlen(iqn) == 0 || strlen(iqn) >= sizeof(tc->iqn) ||
+	    (alias && strlen(alias) >= sizeof(tc->alias))) {
+		free(tc);
+		snprintf(err, errlen, "bad iqn or alias");
+		return RPC_INVALID_PARAMS;
+	}
+	snprintf(tc->iqn, sizeof(tc->iqn), "%s", iqn);
+	snprintf(tc->alias, sizeof(tc->alias), "%s", alias ? alias : "");
+	rc = tgt_live_target_create(((struct tgt_ctl_ctx *)ctx)->srv, tc, err, errlen);
+	free(tc);
+	return live_rc(rc, result);
+}
+
+static int m_target_delete(void *ctx, json_object *params, json_object **result, char *err,
+                           size_t errlen)
+{
+	return live_rc(tgt_live_target_delete(((struct tgt_ctl_ctx *)ctx)->srv,
+	                                      rpc_param_str(params, "iqn"), err, errlen),
+	               result);
+}
+
+/* A LUN number parameter: 0 to IDM_MAX_LUNS_PER_TARGET - 1. */
+static bool lun_param(json_object *params, const char *name, uint32_t *out, char *err,
+                      size_t errlen)
+{
+	int64_t n;
+
+	if (!rpc_param_int(params, name, &n) || n < 0 || n >= IDM_MAX_LUNS_PER_TARGET) {
+		snprintf(err, errlen, "%s must be 0 to %d", name, IDM_MAX_LUNS_PER_TARGET - 1);
+		return false;
+	}
+	*out = (uint32_t)n;
+	return true;
+}
+
+/* The lowest LUN number the target does not use. */
+static uint32_t lun_free(struct idm_server *srv, const char *iqn)
+{
+	struct tgt_target *t = tgt_target_find(srv, iqn);
+	uint32_t l = 0;
+
+	while (t && l < IDM_MAX_LUNS_PER_TARGET - 1 && t->luns.lu[l]) {
+		l++;
+	}
+	return l;
+}
+
+static int m_lun_add(void *ctx, json_object *params, json_object **result, char *err, size_t errlen)
+{
+	struct idm_server *srv = ((struct tgt_ctl_ctx *)ctx)->srv;
+	const char *iqn = rpc_param_str(params, "target");
+	const char *spec = rpc_param_str(params, "spec");
+	struct idm_lun_conf lc = {.block_size = 512};
+	int64_t bs = 512;
+
+	if (json_object_object_get_ex(params, "lun", NULL)) {
+		if (!lun_param(params, "lun", &lc.lun, err, errlen)) {
+			return RPC_INVALID_PARAMS;
+		}
+	} else {
+		lc.lun = lun_free(srv, iqn);
+	}
+	rpc_param_int(params, "block_size", &bs);
+	if ((bs != 512 && bs != 4096) || strlen(spec) == 0 || strlen(spec) >= sizeof(lc.spec)) {
+		snprintf(err, errlen, "block_size must be 512 or 4096, spec 1-%zu characters",
+		         sizeof(lc.spec) - 1);
+		return RPC_INVALID_PARAMS;
+	}
+	lc.block_size = (uint32_t)bs;
+	snprintf(lc.spec, sizeof(lc.spec), "%s", spec);
+	if (tgt_live_lun_add(srv, iqn, &lc, err, errlen) < 0) {
+		return RPC_FAILED;
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "lun", json_object_new_int64(lc.lun));
+	return 0;
+}
+
+static int m_lun_remove(void *ctx, json_object *params, json_object **result, char *err,
+                        size_t errlen)
+{
+	uint32_t lun;
+
+	if (!lun_param(params, "lun", &lun, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(tgt_live_lun_remove(((struct tgt_ctl_ctx *)ctx)->srv,
+	                                   rpc_param_str(params, "target"), lun, err, errlen),
+	               result);
+}
+
+static int m_lun_resize(void *ctx, json_object *params, json_object **result, char *err,
+                        size_t errlen)
+{
+	json_object *v = NULL;
+	uint64_t size = 0;
+	uint32_t lun;
+
+	if (!lun_param(params, "lun", &lun, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	json_object_object_get_ex(params, "size", &v);
+	if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0) {
+		size = (uint64_t)json_object_get_int64(v);
+	} else if (!json_object_is_type(v, json_type_string) ||
+	           idm_parse_size(json_object_get_string(v), &size) != 0) {
+		snprintf(err, errlen, "size must be bytes or a size like \"2G\"");
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(tgt_live_lun_resize(((struct tgt_ctl_ctx *)ctx)->srv,
+	                                   rpc_param_str(params, "target"), lun, size,
+	                                   rpc_param_bool(params, "force", false), err, errlen),
+	               result);
+}
+
+static int m_config_save(void *ctx, json_object *params, json_object **result, char *err,
+                         size_t errlen)
+{
+	struct tgt_ctl_ctx *cx = ctx;
+	const char *file = rpc_param_str(params, "file");
+
+	if (!file) {
+		file = cx->config_path;
+	}
+	if (!file || !file[0]) {
+		snprintf(err, errlen, "idmd runs without a config file: name one to write");
+		return RPC_INVALID_PARAMS;
+	}
+	snprintf(cx->srv->conf->log_level, sizeof(cx->srv->conf->log_level), "%s",
+	         idm_log_level_name(idm_log_get_level()));
+	if (idm_target_conf_save(cx->srv->conf, file, err, errlen) < 0) {
+		return RPC_FAILED;
+	}
+	*result = json_object_new_object();
+	json_object_object_add(*result, "file", json_object_new_string(file));
+	return 0;
+}
+
 static const struct rpc_param p_lun_list[] = {{"target", json_type_string, false}, {NULL}};
 static const struct rpc_param p_session_logout[] = {{"tsih", json_type_int, true}, {NULL}};
 static const struct rpc_param p_stats[] = {{"format", json_type_string, false}, {NULL}};
 static const struct rpc_param p_log_level[] = {{"level", json_type_string, false}, {NULL}};
+static const struct rpc_param p_target_create[] = {
+    {"iqn", json_type_string, true}, {"alias", json_type_string, false}, {NULL}};
+static const struct rpc_param p_target_delete[] = {{"iqn", json_type_string, true}, {NULL}};
+static const struct rpc_param p_lun_add[] = {{"target", json_type_string, true},
+                                             {"spec", json_type_string, true},
+                                             {"lun", json_type_int, false},
+                                             {"block_size", json_type_int, false},
+                                             {NULL}};
+static const struct rpc_param p_lun_remove[] = {
+    {"target", json_type_string, true}, {"lun", json_type_int, true}, {NULL}};
+/* size: bytes (an integer) or a size string; checked by the method */
+static const struct rpc_param p_lun_resize[] = {{"target", json_type_string, true},
+                                                {"lun", json_type_int, true},
+                                                {"size", json_type_null, true},
+                                                {"force", json_type_boolean, false},
+                                                {NULL}};
+static const struct rpc_param p_config_save[] = {{"file", json_type_string, false}, {NULL}};
 
 const struct rpc_method tgt_ctl_methods[] = {
     {"version", m_version, NULL},
@@ -153,5 +341,11 @@ const struct rpc_method tgt_ctl_methods[] = {
     {"session.logout", m_session_logout, p_session_logout},
     {"stats", m_stats, p_stats},
     {"log.level", m_log_level, p_log_level},
+    {"target.create", m_target_create, p_target_create},
+    {"target.delete", m_target_delete, p_target_delete},
+    {"lun.add", m_lun_add, p_lun_add},
+    {"lun.remove", m_lun_remove, p_lun_remove},
+    {"lun.resize", m_lun_resize, p_lun_resize},
+    {"config.save", m_config_save, p_config_save},
 };
 const size_t tgt_ctl_nmethods = sizeof(tgt_ctl_methods) / sizeof(tgt_ctl_methods[0]);

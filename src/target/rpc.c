@@ -74,7 +74,7 @@ static int params_check(const struct rpc_method *m, json_object *params, char *e
 				         key);
 				return RPC_INVALID_PARAMS;
 			}
-			if (!json_object_is_type(val, p->type)) {
+			if (p->type != json_type_null && !json_object_is_type(val, p->type)) {
 				snprintf(err, errlen, "%s: \"%s\" must be %s", m->name, p->name,
 				         type_name(p->type));
 				return RPC_INVALID_PARAMS;

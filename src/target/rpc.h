@@ -28,7 +28,7 @@ enum rpc_code {
 
 struct rpc_param {
 	const char *name;
-	json_type type;
+	json_type type; /* json_type_null: any (the method checks) */
 	bool required;
 };
 

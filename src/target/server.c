@@ -41,31 +41,41 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 
 /* ---- targets and LUs ---- */
 
+void tgt_lun_free(struct tgt_target *t, unsigned l, struct scsi_lu *lu)
+{
+	if (lu) {
+		t->luns.count--;
+		scsi_lu_free(lu); /* flushes and closes the store */
+	}
+	free(t->lun_stats[l]);
+	t->lun_stats[l] = NULL;
+}
+
+void tgt_lun_close(struct tgt_target *t, unsigned l)
+{
+	struct scsi_lu *lu = t->luns.lu[l];
+
+	__atomic_store_n(&t->luns.lu[l], NULL, __ATOMIC_RELEASE);
+	tgt_lun_free(t, l, lu);
+}
+
 static void targets_close(struct idm_server *srv)
 {
 	for (unsigned i = 0; i < srv->ntargets; i++) {
-		struct scsi_lu_set *set = &srv->targets[i].luns;
-
 		for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
-			if (set->lu[l]) {
-				scsi_lu_free(set->lu[l]); /* flushes and closes the store */
-				set->lu[l] = NULL;
-			}
-			free(srv->targets[i].lun_stats[l]);
-			srv->targets[i].lun_stats[l] = NULL;
+			tgt_lun_close(&srv->targets[i], l);
 		}
-		set->count = 0;
 	}
 	if (srv->targets) {
-		OPENSSL_cleanse(srv->targets, srv->ntargets * sizeof(*srv->targets)); /* secrets */
+		OPENSSL_cleanse(srv->targets, IDM_MAX_TARGETS * sizeof(*srv->targets)); /* secrets */
 	}
 	free(srv->targets);
 	srv->targets = NULL;
 	srv->ntargets = 0;
 }
 
-static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
-		    char *err, size_t errlen)
+int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
+		 char *err, size_t errlen)
 {
 	struct idm_backing *store;
 	struct scsi_lu *lu;
@@ -96,7 +106,8 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const c
 		scsi_lu_free(lu);
 		return fail(err, errlen, -ENOMEM, "%s LUN %u: no memory", t->iqn, lc->lun);
 	}
-	t->luns.lu[lc->lun] = lu;
+	/* Published last: a reactor that finds it finds it whole. */
+	__atomic_store_n(&t->luns.lu[lc->lun], lu, __ATOMIC_RELEASE);
 	t->luns.count++;
 	/* APTPL reservations a previous run saved come back now. */
 	rc = scsi_lu_set_state_dir(lu, state_dir);
@@ -125,33 +136,45 @@ static void server_auth_copy(struct idm_server *srv, const struct idm_target_con
 	memcpy(srv->chap_algs, conf->chap_algs, sizeof(srv->chap_algs));
 }
 
+int tgt_target_open(struct tgt_target *t, struct idm_server *srv, const struct idm_target_conf *tc,
+		    char *err, size_t errlen)
+{
+	t->srv = srv;
+	t->luns.abort_nexus = tgt_abort_nexus;
+	t->luns.abort_ctx = t;
+	snprintf(t->iqn, sizeof(t->iqn), "%s", tc->iqn);
+	snprintf(t->alias, sizeof(t->alias), "%s", tc->alias);
+	target_access_copy(t, tc);
+	for (unsigned l = 0; l < tc->nluns && l < IDM_MAX_LUNS_PER_TARGET; l++) {
+		int rc = tgt_lun_open(t, &tc->luns[l], srv->conf->state_dir, err, errlen);
+
+		if (rc < 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int targets_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
 			char *err, size_t errlen)
 {
-	srv->targets = calloc(conf->ntargets ? conf->ntargets : 1, sizeof(*srv->targets));
-	if (!srv->targets) {
+	/* Every slot now: targets created live take free ones. */
+	srv->targets = calloc(IDM_MAX_TARGETS, sizeof(*srv->targets));
+	srv->conf = malloc(sizeof(*srv->conf));
+	if (!srv->targets || !srv->conf) {
 		return fail(err, errlen, -ENOMEM, "no memory for %u targets", conf->ntargets);
 	}
+	*srv->conf = *conf;
 	srv->ntargets = conf->ntargets;
 	for (unsigned i = 0; i < conf->ntargets; i++) {
-		const struct idm_target_conf *tc = &conf->targets[i];
-		struct tgt_target *t = &srv->targets[i];
+		int rc = tgt_target_open(&srv->targets[i], srv, &conf->targets[i], err, errlen);
 
-		t->srv = srv;
-		t->luns.abort_nexus = tgt_abort_nexus;
-		t->luns.abort_ctx = t;
-		snprintf(t->iqn, sizeof(t->iqn), "%s", tc->iqn);
-		snprintf(t->alias, sizeof(t->alias), "%s", tc->alias);
-		target_access_copy(t, tc);
-		if (tgt_target_find(srv, t->iqn) != t) {
-			return fail(err, errlen, -EEXIST, "target %s is configured twice", t->iqn);
+		if (rc < 0) {
+			return rc;
 		}
-		for (unsigned l = 0; l < tc->nluns && l < IDM_MAX_LUNS_PER_TARGET; l++) {
-			int rc = lun_open(t, &tc->luns[l], conf->state_dir, err, errlen);
-
-			if (rc < 0) {
-				return rc;
-			}
+		if (tgt_target_find(srv, srv->targets[i].iqn) != &srv->targets[i]) {
+			return fail(err, errlen, -EEXIST, "target %s is configured twice",
+				    srv->targets[i].iqn);
 		}
 	}
 	return 0;
@@ -423,6 +446,10 @@ static void server_free(struct idm_server *srv)
 	reactors_close(srv);
 	targets_close(srv);
 	OPENSSL_cleanse(&srv->disc, sizeof(srv->disc));
+	if (srv->conf) {
+		OPENSSL_cleanse(srv->conf, sizeof(*srv->conf));
+		free(srv->conf);
+	}
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
 	srv->magic = 0;

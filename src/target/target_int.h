@@ -75,6 +75,8 @@ struct tgt_target {
 	/* per LU, one slot per reactor (srv->nslots), each written only by
 	 * its reactor (iostat.c) */
 	struct tgt_io_stats *lun_stats[SCSI_MAX_LUNS];
+	/* deleted live (live.c): no login finds it; read with acquire */
+	bool deleted;
 };
 
 struct tgt_conn;
@@ -167,9 +169,21 @@ struct idm_server {
 	/* statistics slots per LU (one per reactor); when it started */
 	unsigned nslots;
 	uint64_t started_ms;
+	/* the running configuration, kept by the control thread (live.c,
+	 * config save); targets[] has IDM_MAX_TARGETS slots, ntargets of
+	 * them used (stored with release) */
+	struct idm_target_conf_all *conf;
 };
 
 struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn);
+/* server.c: open a target's LUs into slot t / one LU; close LU l. */
+int tgt_target_open(struct tgt_target *t, struct idm_server *srv, const struct idm_target_conf *tc,
+		    char *err, size_t errlen);
+int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
+		 char *err, size_t errlen);
+void tgt_lun_close(struct tgt_target *t, unsigned l);
+/* Free LU l, unpublished already and idle (live.c). */
+void tgt_lun_free(struct tgt_target *t, unsigned l, struct scsi_lu *lu);
 /* Take / drop a reference on a session (takes srv->lock). */
 void tgt_session_get(struct tgt_session *s);
 void tgt_session_put(struct tgt_session *s);
