@@ -40,6 +40,12 @@ struct idm_target_conf {
 	/* Initiators allowed to log in; none listed = any initiator. */
 	char acl[IDM_MAX_ACL][IDM_NAME_MAX];
 	unsigned nacl;
+	/* An ACL entry's own CHAP account, used instead of `chap` for that
+	 * initiator (when acl_chap[i].has). */
+	struct idm_acl_chap {
+		bool has;
+		struct idm_chap_account chap;
+	} acl_chap[IDM_MAX_ACL];
 	/* CHAP required when has_chap; mutual when chap.target_secret_len. */
 	struct idm_chap_account chap;
 	bool has_chap;

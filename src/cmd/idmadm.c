@@ -31,9 +31,11 @@ struct cli {
 	bool json;
 	bool prometheus;
 	bool force;
-	const char *alias; /* target create --alias */
-	long lun;          /* lun add --lun; -1: the lowest free */
-	long block_size;   /* lun add --block-size */
+	const char *alias;  /* target create --alias */
+	long lun;           /* lun add --lun; -1: the lowest free */
+	long block_size;    /* lun add --block-size */
+	const char *chap;   /* acl add --chap USER:SECRET */
+	const char *mutual; /* acl add --mutual-chap USER:SECRET */
 };
 
 static void usage(FILE *out)
@@ -45,6 +47,8 @@ static void usage(FILE *out)
 	             "  lun add IQN SPEC [--lun N] [--block-size 512|4096]\n"
 	             "  lun remove IQN LUN | lun resize IQN LUN SIZE [--force]\n"
 	             "  config save [FILE]\n"
+	             "  acl list IQN | acl remove IQN INITIATOR\n"
+	             "  acl add IQN INITIATOR [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
 	             "  portal list\n"
 	             "  session list | session logout TSIH\n"
 	             "  stats [--prometheus]\n"
@@ -551,6 +555,63 @@ static int p_config_save(const struct cli *cli, int argc, char **argv, json_obje
 	return 0;
 }
 
+static void print_acl(json_object *r)
+{
+	printf("%-56s %-8s %s\n", "INITIATOR", "CHAP", "USER");
+	for (size_t i = 0; i < json_object_array_length(r); i++) {
+		json_object *e = json_object_array_get_idx(r, i);
+
+		printf("%-56s %-8s %s\n", str(e, "initiator"), str(e, "chap"), str(e, "user"));
+	}
+}
+
+static int p_acl_list(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = obj_str(json_object_new_object(), "target", argv[0]);
+	return 0;
+}
+
+/* "USER:SECRET" (the secret may hold colons) into two parameters. */
+static int cred_params(json_object *params, const char *arg, const char *ukey, const char *skey)
+{
+	const char *colon = strchr(arg, ':');
+	char *user;
+
+	if (!colon || colon == arg || colon[1] == '\0') {
+		return die("%s", "CHAP credentials are USER:SECRET");
+	}
+	user = strndup(arg, (size_t)(colon - arg));
+	if (!user) {
+		return die("%s", "out of memory");
+	}
+	obj_str(obj_str(params, ukey, user), skey, colon + 1);
+	free(user);
+	return 0;
+}
+
+static int p_acl_add(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params =
+	    obj_str(obj_str(json_object_new_object(), "target", argv[0]), "initiator", argv[1]);
+	if (cli->mutual && !cli->chap) {
+		return die("%s", "--mutual-chap needs --chap");
+	}
+	if (cli->chap && cred_params(*params, cli->chap, "user", "secret") != 0) {
+		return 1;
+	}
+	if (cli->mutual && cred_params(*params, cli->mutual, "target_user", "target_secret") != 0) {
+		return 1;
+	}
+	return 0;
+}
+
+static int p_acl_remove(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params =
+	    obj_str(obj_str(json_object_new_object(), "target", argv[0]), "initiator", argv[1]);
+	return 0;
+}
+
 static const struct command commands[] = {
     {"status", NULL, "status", 0, 0, NULL, print_status},
     {"version", NULL, "version", 0, 0, NULL, print_version},
@@ -561,6 +622,9 @@ static const struct command commands[] = {
     {"lun", "remove", "lun.remove", 2, 2, p_lun_target, print_ok},
     {"lun", "resize", "lun.resize", 3, 3, p_lun_target, print_ok},
     {"config", "save", "config.save", 0, 1, p_config_save, print_ok},
+    {"acl", "list", "acl.list", 1, 1, p_acl_list, print_acl},
+    {"acl", "add", "acl.add", 2, 2, p_acl_add, print_ok},
+    {"acl", "remove", "acl.remove", 2, 2, p_acl_remove, print_ok},
     {"lun", "list", "lun.list", 0, 1, p_lun_list, print_luns},
     {"portal", "list", "portal.list", 0, 0, NULL, print_portals},
     {"session", "list", "session.list", 0, 0, NULL, print_sessions},
@@ -630,6 +694,8 @@ int main(int argc, char **argv)
 	    {"alias", required_argument, NULL, 'a'},
 	    {"lun", required_argument, NULL, 'L'},
 	    {"block-size", required_argument, NULL, 'B'},
+	    {"chap", required_argument, NULL, 'C'},
+	    {"mutual-chap", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -664,6 +730,12 @@ int main(int argc, char **argv)
 			break;
 		case 'B':
 			cli.block_size = strtol(optarg, NULL, 10);
+			break;
+		case 'C':
+			cli.chap = optarg;
+			break;
+		case 'M':
+			cli.mutual = optarg;
 			break;
 		case 'h':
 			usage(stdout);

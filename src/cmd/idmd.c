@@ -391,6 +391,9 @@ static void conf_free(struct idm_target_conf_all *conf)
 	idm_chap_account_clear(&conf->discovery.chap);
 	for (unsigned i = 0; i < IDM_MAX_TARGETS; i++) {
 		idm_chap_account_clear(&conf->targets[i].chap);
+		for (unsigned a = 0; a < IDM_MAX_ACL; a++) {
+			idm_chap_account_clear(&conf->targets[i].acl_chap[a].chap);
+		}
 	}
 	free(conf);
 }

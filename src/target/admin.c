@@ -458,3 +458,32 @@ int tgt_admin_session_logout(struct idm_server *srv, uint16_t tsih, bool *closed
 	session_wait_gone(srv, tsih, 5000);
 	return 0;
 }
+
+json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, size_t errlen)
+{
+	const struct tgt_target *t = tgt_target_find(srv, iqn);
+	json_object *arr;
+
+	if (!t) {
+		snprintf(err, errlen, "no target %s", iqn);
+		return NULL;
+	}
+	arr = json_object_new_array();
+	pthread_mutex_lock(&srv->lock); /* the login path reads them too */
+	for (unsigned i = 0; i < t->nacl; i++) {
+		json_object *o = json_object_new_object();
+		const struct idm_acl_chap *ac = &t->acl_chap[i];
+
+		add_str(o, "initiator", t->acl[i]);
+		add_str(o, "chap",
+		        !ac->has                     ? "target"
+		        : ac->chap.target_secret_len ? "mutual"
+		                                     : "one-way");
+		if (ac->has) {
+			add_str(o, "user", ac->chap.user);
+		}
+		json_object_array_add(arr, o);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return arr;
+}

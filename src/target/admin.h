@@ -44,6 +44,17 @@ int tgt_live_lun_remove(struct idm_server *srv, const char *iqn, uint32_t lun, c
 /* Shrinking needs `force`. */
 int tgt_live_lun_resize(struct idm_server *srv, const char *iqn, uint32_t lun, uint64_t size,
                         bool force, char *err, size_t errlen);
+/* An initiator into target iqn's ACL (with its own CHAP account when
+ * chap->has; an entry already there gets the new account), or out of it.
+ * Sessions already in go on; the first entry closes the target to every
+ * initiator not listed. */
+int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initiator,
+		     const struct idm_acl_chap *chap, char *err, size_t errlen);
+int tgt_live_acl_remove(struct idm_server *srv, const char *iqn, const char *initiator,
+			char *err, size_t errlen);
+/* admin.c: target iqn's ACL (secrets left out); NULL with err. */
+json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, size_t errlen);
+
 /* reload.c: a target's alias, ACL and CHAP account replaced; new logins
  * use them, sessions already in go on. */
 void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf *next);

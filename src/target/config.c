@@ -206,6 +206,35 @@ static int conf_luns(struct conf_ctx *cx, json_object *arr, struct idm_target_co
 	return 0;
 }
 
+static int conf_chap(struct conf_ctx *cx, json_object *o, const char *where,
+		     struct idm_chap_account *a, bool *has);
+
+/* An ACL entry: an initiator name, or {"initiator": NAME, "chap": {...}}
+ * with that initiator's own CHAP account. */
+static int conf_acl_entry(struct conf_ctx *cx, json_object *e, struct idm_target_conf *t,
+			  size_t i)
+{
+	int rc = 0;
+
+	if (!json_object_is_type(e, json_type_object)) {
+		return conf_string(cx, e, "ACL entry", t->acl[i], sizeof(t->acl[i]));
+	}
+	json_object_object_foreach(e, key, val) {
+		if (strcmp(key, "initiator") == 0) {
+			rc = conf_string(cx, val, "ACL initiator", t->acl[i], sizeof(t->acl[i]));
+		} else if (strcmp(key, "chap") == 0) {
+			rc = conf_chap(cx, val, "ACL entry", &t->acl_chap[i].chap,
+				       &t->acl_chap[i].has);
+		} else {
+			rc = conf_error(cx, "unknown ACL entry key \"%s\"", key);
+		}
+		if (rc) {
+			return rc;
+		}
+	}
+	return t->acl[i][0] ? 0 : conf_error(cx, "an ACL entry needs \"initiator\"");
+}
+
 static int conf_acl(struct conf_ctx *cx, json_object *arr, struct idm_target_conf *t)
 {
 	size_t n;
@@ -219,8 +248,7 @@ static int conf_acl(struct conf_ctx *cx, json_object *arr, struct idm_target_con
 		return conf_error(cx, "at most %d initiator names per ACL", IDM_MAX_ACL);
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = conf_string(cx, json_object_array_get_idx(arr, i), "ACL entry", t->acl[i],
-				 sizeof(t->acl[i]));
+		rc = conf_acl_entry(cx, json_object_array_get_idx(arr, i), t, i);
 		if (rc) {
 			return rc;
 		}

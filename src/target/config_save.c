@@ -77,7 +77,17 @@ static json_object *target_json(const struct idm_target_conf *t)
 		json_object *acl = json_object_new_array();
 
 		for (unsigned i = 0; i < t->nacl; i++) {
-			json_object_array_add(acl, json_object_new_string(t->acl[i]));
+			json_object *e = json_object_new_string(t->acl[i]);
+
+			if (t->acl_chap[i].has) {
+				json_object *entry = json_object_new_object();
+
+				json_object_object_add(entry, "initiator", e);
+				json_object_object_add(entry, "chap",
+				                       chap_json(&t->acl_chap[i].chap));
+				e = entry;
+			}
+			json_object_array_add(acl, e);
 		}
 		json_object_object_add(o, "acl", acl);
 	}

@@ -19,6 +19,9 @@
  *   lun.remove    {target, lun}      I/O in flight finishes first
  *   lun.resize    {target, lun, size, force?}   size: bytes or "2G"
  *   config.save   {file?}            default: the file idmd was started with
+ *   acl.list      {target}           [{initiator, chap, user?}]
+ *   acl.add       {target, initiator, user?, secret?, target_user?, target_secret?}
+ *   acl.remove    {target, initiator}
  */
 #include <errno.h>
 #include <stdio.h>
@@ -309,6 +312,52 @@ static int m_config_save(void *ctx, json_object *params, json_object **result, c
 	return 0;
 }
 
+static int m_acl_list(void *ctx, json_object *params, json_object **result, char *err,
+                      size_t errlen)
+{
+	*result = tgt_admin_acl(((struct tgt_ctl_ctx *)ctx)->srv, rpc_param_str(params, "target"),
+	                        err, errlen);
+	return *result ? 0 : RPC_FAILED;
+}
+
+static int m_acl_add(void *ctx, json_object *params, json_object **result, char *err, size_t errlen)
+{
+	const char *ini = rpc_param_str(params, "initiator");
+	const char *user = rpc_param_str(params, "user"), *secret = rpc_param_str(params, "secret");
+	const char *tuser = rpc_param_str(params, "target_user");
+	const char *tsecret = rpc_param_str(params, "target_secret");
+	struct idm_acl_chap chap = {0};
+	int rc;
+
+	if (strlen(ini) == 0 || strlen(ini) >= IDM_NAME_MAX || !user != !secret ||
+	    !tuser != !tsecret || (tuser && !user)) {
+		snprintf(err, errlen,
+		         "an initiator name, and user with secret (target_user with "
+		         "target_secret for mutual CHAP)");
+		return RPC_INVALID_PARAMS;
+	}
+	if (user && idm_chap_account_set(&chap.chap, user, secret, tuser, tsecret) != 0) {
+		snprintf(err, errlen,
+		         "bad CHAP account (names 1-255 characters, secrets 1-255 "
+		         "bytes, the two secrets different)");
+		return RPC_INVALID_PARAMS;
+	}
+	chap.has = user != NULL;
+	rc = tgt_live_acl_add(((struct tgt_ctl_ctx *)ctx)->srv, rpc_param_str(params, "target"),
+	                      ini, &chap, err, errlen);
+	idm_chap_account_clear(&chap.chap);
+	return live_rc(rc, result);
+}
+
+static int m_acl_remove(void *ctx, json_object *params, json_object **result, char *err,
+                        size_t errlen)
+{
+	return live_rc(tgt_live_acl_remove(((struct tgt_ctl_ctx *)ctx)->srv,
+	                                   rpc_param_str(params, "target"),
+	                                   rpc_param_str(params, "initiator"), err, errlen),
+	               result);
+}
+
 static const struct rpc_param p_lun_list[] = {{"target", json_type_string, false}, {NULL}};
 static const struct rpc_param p_session_logout[] = {{"tsih", json_type_int, true}, {NULL}};
 static const struct rpc_param p_stats[] = {{"format", json_type_string, false}, {NULL}};
@@ -330,6 +379,16 @@ static const struct rpc_param p_lun_resize[] = {{"target", json_type_string, tru
                                                 {"force", json_type_boolean, false},
                                                 {NULL}};
 static const struct rpc_param p_config_save[] = {{"file", json_type_string, false}, {NULL}};
+static const struct rpc_param p_acl_list[] = {{"target", json_type_string, true}, {NULL}};
+static const struct rpc_param p_acl_add[] = {{"target", json_type_string, true},
+                                             {"initiator", json_type_string, true},
+                                             {"user", json_type_string, false},
+                                             {"secret", json_type_string, false},
+                                             {"target_user", json_type_string, false},
+                                             {"target_secret", json_type_string, false},
+                                             {NULL}};
+static const struct rpc_param p_acl_remove[] = {
+    {"target", json_type_string, true}, {"initiator", json_type_string, true}, {NULL}};
 
 const struct rpc_method tgt_ctl_methods[] = {
     {"version", m_version, NULL},
@@ -347,5 +406,8 @@ const struct rpc_method tgt_ctl_methods[] = {
     {"lun.remove", m_lun_remove, p_lun_remove},
     {"lun.resize", m_lun_resize, p_lun_resize},
     {"config.save", m_config_save, p_config_save},
+    {"acl.list", m_acl_list, p_acl_list},
+    {"acl.add", m_acl_add, p_acl_add},
+    {"acl.remove", m_acl_remove, p_acl_remove},
 };
 const size_t tgt_ctl_nmethods = sizeof(tgt_ctl_methods) / sizeof(tgt_ctl_methods[0]);

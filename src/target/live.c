@@ -429,3 +429,89 @@ int tgt_live_target_delete(struct idm_server *srv, const char *iqn, char *err, s
 	idm_log("target", "target %s deleted (%u session(s) ended)", t->iqn, had);
 	return 0;
 }
+
+/* ---- access lists ---- */
+
+/* A copy of target iqn's configuration to change, or NULL. */
+static struct idm_target_conf *conf_copy(struct idm_server *srv, const char *iqn, char *err,
+                                         size_t errlen)
+{
+	struct idm_target_conf *cur = conf_target(srv, iqn), *copy;
+
+	if (!cur || !tgt_target_find(srv, iqn)) {
+		snprintf(err, errlen, "no target %s", iqn);
+		return NULL;
+	}
+	copy = malloc(sizeof(*copy));
+	if (!copy) {
+		snprintf(err, errlen, "no memory");
+		return NULL;
+	}
+	*copy = *cur;
+	return copy;
+}
+
+static int acl_index(const struct idm_target_conf *tc, const char *initiator)
+{
+	for (unsigned i = 0; i < tc->nacl; i++) {
+		if (strcasecmp(tc->acl[i], initiator) == 0) {
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initiator,
+                     const struct idm_acl_chap *chap, char *err, size_t errlen)
+{
+	struct idm_target_conf *tc = conf_copy(srv, iqn, err, errlen);
+	int i;
+
+	if (!tc) {
+		return -ENOENT;
+	}
+	i = acl_index(tc, initiator);
+	if (i < 0 && tc->nacl >= IDM_MAX_ACL) {
+		free(tc);
+		return live_fail(err, errlen, -ENOSPC, "%s: the ACL is full (%u entries)", iqn,
+		                 IDM_MAX_ACL);
+	}
+	if (i < 0) {
+		i = (int)tc->nacl++;
+		snprintf(tc->acl[i], sizeof(tc->acl[i]), "%s", initiator);
+	}
+	tc->acl_chap[i] = *chap;
+	tgt_live_target_access(srv, tc);
+	idm_chap_account_clear(&tc->acl_chap[i].chap);
+	free(tc);
+	idm_log("target", "%s: ACL admits %s%s", iqn, initiator,
+	        chap->has ? " with its own CHAP account" : "");
+	return 0;
+}
+
+int tgt_live_acl_remove(struct idm_server *srv, const char *iqn, const char *initiator, char *err,
+                        size_t errlen)
+{
+	struct idm_target_conf *tc = conf_copy(srv, iqn, err, errlen);
+	int i;
+
+	if (!tc) {
+		return -ENOENT;
+	}
+	i = acl_index(tc, initiator);
+	if (i < 0) {
+		free(tc);
+		snprintf(err, errlen, "%s: %s is not in the ACL", iqn, initiator);
+		return -ENOENT;
+	}
+	memmove(&tc->acl[i], &tc->acl[i + 1], (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl[0]));
+	memmove(&tc->acl_chap[i], &tc->acl_chap[i + 1],
+	        (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl_chap[0]));
+	tc->nacl--;
+	memset(&tc->acl[tc->nacl], 0, sizeof(tc->acl[0]));
+	memset(&tc->acl_chap[tc->nacl], 0, sizeof(tc->acl_chap[0]));
+	tgt_live_target_access(srv, tc);
+	free(tc);
+	idm_log("target", "%s: %s removed from the ACL", iqn, initiator);
+	return 0;
+}

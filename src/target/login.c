@@ -163,7 +163,7 @@ static const struct idm_chap_account *login_account(const struct tgt_conn *tc,
 	if (l->type == IDM_SESSION_DISCOVERY) {
 		return tc->srv->disc.has_chap ? &tc->srv->disc.chap : NULL;
 	}
-	return l->target && l->target->has_chap ? &l->target->chap : NULL;
+	return l->target ? tgt_acl_account(l->target, l->initiator_name) : NULL;
 }
 
 /* Whether the login must authenticate. A target's account and ACL may

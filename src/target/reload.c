@@ -68,12 +68,14 @@ void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf
 	pthread_mutex_lock(&srv->lock);
 	t->nacl = next->nacl;
 	memcpy(t->acl, next->acl, sizeof(t->acl));
+	memcpy(t->acl_chap, next->acl_chap, sizeof(t->acl_chap));
 	t->chap = next->chap;
 	t->has_chap = next->has_chap;
 	pthread_mutex_unlock(&srv->lock);
 	snprintf(t->alias, sizeof(t->alias), "%s", next->alias);
 	tc->nacl = next->nacl;
 	memcpy(tc->acl, next->acl, sizeof(tc->acl));
+	memcpy(tc->acl_chap, next->acl_chap, sizeof(tc->acl_chap));
 	tc->chap = next->chap;
 	tc->has_chap = next->has_chap;
 	snprintf(tc->alias, sizeof(tc->alias), "%s", next->alias);
@@ -82,6 +84,7 @@ void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf
 static bool access_differs(const struct idm_target_conf *a, const struct idm_target_conf *b)
 {
 	return a->nacl != b->nacl || memcmp(a->acl, b->acl, sizeof(a->acl)) != 0 ||
+	       memcmp(a->acl_chap, b->acl_chap, sizeof(a->acl_chap)) != 0 ||
 	       a->has_chap != b->has_chap || memcmp(&a->chap, &b->chap, sizeof(a->chap)) != 0 ||
 	       strcmp(a->alias, b->alias) != 0;
 }

@@ -69,6 +69,7 @@ struct tgt_target {
 	/* access control (login.c), copied from struct idm_target_conf */
 	char acl[IDM_MAX_ACL][IDM_NAME_MAX]; /* none: any initiator */
 	unsigned nacl;
+	struct idm_acl_chap acl_chap[IDM_MAX_ACL]; /* per initiator, over `chap` */
 	struct idm_chap_account chap;        /* used when has_chap */
 	bool has_chap;
 	uint8_t offered_on;                  /* IDM_OFFER_* bits; 0 = every transport */
@@ -343,6 +344,9 @@ uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first);
 /* Whether `t` is offered over the transport `tp` (its "transports"). */
 bool tgt_offered_over(const struct tgt_target *t, const struct idm_transport *tp);
 bool tgt_acl_admits(const struct tgt_target *t, const char *initiator);
+/* The CHAP account `initiator` must prove at t: its ACL entry's own, else
+ * the target's; NULL when none (pure, login_check.c). */
+const struct idm_chap_account *tgt_acl_account(const struct tgt_target *t, const char *initiator);
 
 /* Decision on a TMF (pure). */
 struct tgt_tmf_in {

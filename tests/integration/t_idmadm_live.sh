@@ -193,6 +193,26 @@ wait "$held3"
 grep -q "read 65536/65536" "$TEST_TMP/qio3.log" || { cat "$TEST_TMP/qio3.log" >&2; fail "the session in before the rotation stopped"; }
 log "CHAP secret rotated by SIGHUP: new logins need it, the session in goes on"
 
+# --- per-initiator ACL entries, with their own CHAP account or the target's
+INI2=iqn.2026-11.org.idm:live-initiator-2
+INI3=iqn.2026-11.org.idm:live-initiator-3
+inq_t3() { c iscsi-inq -i "$1" "iscsi://$2@127.0.0.1:$PORT/$T3/0" 2>&1 | grep -q CONNECTED; }
+inq_t3 "$INI2" alice%second-secret-2 && fail "$INI2 logged in before its ACL entry"
+adm acl add "$T3" "$INI2" --chap bob:bob-secret-1234 | grep -qx done || fail "acl add with CHAP"
+adm acl add "$T3" "$INI3" | grep -qx done || fail "acl add"
+adm acl list "$T3" | tee "$TEST_TMP/acl.txt"
+grep -qE "^$INI +target" "$TEST_TMP/acl.txt" && grep -qE "^$INI2 +one-way +bob" "$TEST_TMP/acl.txt" &&
+	grep -qE "^$INI3 +target" "$TEST_TMP/acl.txt" || fail "acl list"
+inq_t3 "$INI2" bob%bob-secret-1234 || fail "$INI2 with its own CHAP account"
+inq_t3 "$INI2" alice%second-secret-2 && fail "$INI2 logged in with the target's account"
+inq_t3 "$INI3" alice%second-secret-2 || fail "$INI3 with the target's account"
+adm acl remove "$T3" "$INI2" | grep -qx done || fail "acl remove"
+inq_t3 "$INI2" bob%bob-secret-1234 && fail "$INI2 logged in after its ACL entry went"
+adm_fails "acl remove of an initiator not listed" acl remove "$T3" "$INI2"
+adm_fails "acl add with a bad credential" acl add "$T3" "$INI2" --chap nosecret
+adm_fails "acl list of an unknown target" acl list iqn.2026-11.org.idm:nope
+log "ACL: per-initiator CHAP account, target account, removal"
+
 # a broken file changes nothing
 cp "$CONF" "$TEST_TMP/good.json"
 printf '{ "targets": [ ' >"$CONF"
