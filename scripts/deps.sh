@@ -11,6 +11,7 @@ PACKAGES=(
 	libisal-dev liburing-dev libjson-c-dev libssl-dev libcmocka-dev
 	libibverbs-dev librdmacm-dev libiscsi-dev libiscsi-bin
 	tgt qemu-utils qemu-block-extra valgrind iproute2 procps python3
+	libsystemd-dev libmicrohttpd-dev prometheus mandoc systemd util-linux
 )
 
 # is_installed PKG: true when dpkg knows PKG as fully installed.

@@ -21,25 +21,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef IDM_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "idm/auth.h"
 #include "idm/idm.h"
 #include "idm/target.h"
+
+/* Tell systemd (Type=notify) where idmd is; nothing outside systemd. */
+#ifdef IDM_HAVE_SYSTEMD
+#define NOTIFY(...) sd_notifyf(0, __VA_ARGS__)
+#else
+#define NOTIFY(...) ((void)0)
+#endif
 
 #define IDMD_VERSION "0.1.0"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
-		"            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
-		"            [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
-		"       idmd --config FILE.json\n"
-		"  both: [--control-socket PATH] (default " IDM_CONTROL_SOCKET ")\n"
-		"        [--log-level error|warn|info|debug]\n"
-		"SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
-		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n"
-		"--acl: initiators allowed to log in (default: any); --chap: the initiator's\n"
-		"CHAP credentials; --mutual-chap: the target's, for mutual CHAP\n");
+	        "usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
+	        "            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
+	        "            [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap "
+	        "USER:SECRET]]\n"
+	        "       idmd --config FILE.json\n"
+	        "  both: [--control-socket PATH] (default " IDM_CONTROL_SOCKET ")\n"
+	        "        [--log-level error|warn|info|debug]\n"
+	        "SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
+	        "ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n"
+	        "--acl: initiators allowed to log in (default: any); --chap: the initiator's\n"
+	        "CHAP credentials; --mutual-chap: the target's, for mutual CHAP\n");
 }
 
 /* "127.0.0.1:3260", "[::1]:3260", "::1", "127.0.0.1" -> addr + port. */
@@ -170,7 +182,7 @@ static int apply_chap(struct idm_target_conf *t, const struct quick_chap *q)
 	}
 	if (idm_chap_account_set(&t->chap, user, secret, q->mutual ? tuser : NULL, tsecret) != 0) {
 		fprintf(stderr, "idmd: bad CHAP credentials (secrets 1-255 bytes, and the target's "
-				"must differ from the initiator's)\n");
+		                "must differ from the initiator's)\n");
 		return 1;
 	}
 	t->has_chap = true;
@@ -181,7 +193,7 @@ static void warn_weak(const char *what, const char *name, const struct idm_chap_
 {
 	if (idm_chap_account_weak(a)) {
 		idm_log("idmd", "warning: %s%s%s: a CHAP secret is shorter than %d bytes (weak)",
-			what, name ? " " : "", name ? name : "", IDM_CHAP_SECRET_MIN_GOOD);
+		        what, name ? " " : "", name ? name : "", IDM_CHAP_SECRET_MIN_GOOD);
 	}
 }
 
@@ -209,19 +221,19 @@ static int apply_ops(struct idm_target_conf_all *conf, const struct ops_opts *o)
 			return 1;
 		}
 		snprintf(conf->control_socket, sizeof(conf->control_socket), "%s",
-			 o->control_socket);
+		         o->control_socket);
 	}
 	if (o->log_level) {
 		if (idm_log_level_parse(o->log_level, &level) != 0) {
 			fprintf(stderr, "idmd: bad log level \"%s\" (error, warn, info, debug)\n",
-				o->log_level);
+			        o->log_level);
 			return 1;
 		}
 		snprintf(conf->log_level, sizeof(conf->log_level), "%s", o->log_level);
 	}
 	if (!conf->control_socket[0]) {
 		snprintf(conf->control_socket, sizeof(conf->control_socket), "%s",
-			 IDM_CONTROL_SOCKET);
+		         IDM_CONTROL_SOCKET);
 	}
 	if (conf->log_level[0] && idm_log_level_parse(conf->log_level, &level) == 0) {
 		idm_log_set_level(level);
@@ -231,7 +243,7 @@ static int apply_ops(struct idm_target_conf_all *conf, const struct ops_opts *o)
 
 /* Apply one command-line option to the configuration; 0, or 1 after printing why. */
 static int apply_option(int opt, const char *arg, struct idm_target_conf_all *conf,
-			const char **config, struct quick_chap *q, struct ops_opts *o)
+                        const char **config, struct quick_chap *q, struct ops_opts *o)
 {
 	struct idm_target_conf *t = &conf->targets[0];
 	char *end;
@@ -274,7 +286,7 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 	case OPT_ACL:
 		if (add_acl(t, arg) != 0) {
 			fprintf(stderr, "idmd: bad or too many --acl \"%s\" (at most %d)\n", arg,
-				IDM_MAX_ACL);
+			        IDM_MAX_ACL);
 			return 1;
 		}
 		return 0;
@@ -312,7 +324,7 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 
 /* The configuration is complete: from --config, or from the quick options. */
 static int finish_config(struct idm_target_conf_all *conf, const char *config,
-			 const struct quick_chap *q)
+                         const struct quick_chap *q)
 {
 	struct idm_target_conf *t = &conf->targets[0];
 	char err[512];
@@ -320,7 +332,7 @@ static int finish_config(struct idm_target_conf_all *conf, const char *config,
 	if (config) {
 		if (conf->nportals || t->iqn[0] || t->nluns || t->nacl || q->chap || q->mutual) {
 			fprintf(stderr, "idmd: --config excludes --portal, --target, --lun, --acl "
-					"and --chap\n");
+			                "and --chap\n");
 			return 1;
 		}
 		if (idm_target_conf_load(config, conf, err, sizeof(err)) != 0) {
@@ -330,7 +342,8 @@ static int finish_config(struct idm_target_conf_all *conf, const char *config,
 		return 0;
 	}
 	if (conf->nportals == 0 || t->iqn[0] == '\0' || t->nluns == 0) {
-		fprintf(stderr, "idmd: need --portal, --target and at least one --lun (or --config)\n");
+		fprintf(stderr,
+		        "idmd: need --portal, --target and at least one --lun (or --config)\n");
 		usage(stderr);
 		return 1;
 	}
@@ -342,17 +355,21 @@ static int finish_config(struct idm_target_conf_all *conf, const char *config,
 static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 {
 	static const struct option opts[] = {
-		{"portal", required_argument, NULL, 'p'}, {"target", required_argument, NULL, 't'},
-		{"lun", required_argument, NULL, 'l'},    {"config", required_argument, NULL, 'c'},
-		{"reactors", required_argument, NULL, 'r'}, {"alias", required_argument, NULL, OPT_ALIAS},
-		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-		{"acl", required_argument, NULL, OPT_ACL},
-		{"chap", required_argument, NULL, OPT_CHAP},
-		{"mutual-chap", required_argument, NULL, OPT_MUTUAL_CHAP},
-		{"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
-		{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"portal", required_argument, NULL, 'p'},
+	    {"target", required_argument, NULL, 't'},
+	    {"lun", required_argument, NULL, 'l'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"reactors", required_argument, NULL, 'r'},
+	    {"alias", required_argument, NULL, OPT_ALIAS},
+	    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	    {"acl", required_argument, NULL, OPT_ACL},
+	    {"chap", required_argument, NULL, OPT_CHAP},
+	    {"mutual-chap", required_argument, NULL, OPT_MUTUAL_CHAP},
+	    {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
+	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	struct quick_chap q = {NULL, NULL};
@@ -410,6 +427,7 @@ static void reload(struct idm_ctl *ctl)
 		idm_log("idmd", "SIGHUP: started without --config, nothing to reload");
 		return;
 	}
+	NOTIFY("RELOADING=1");
 	next = calloc(1, sizeof(*next));
 	if (!next) {
 		idm_log_at(IDM_LOG_ERROR, "idmd", "reload: out of memory; nothing changed");
@@ -427,6 +445,7 @@ static void reload(struct idm_ctl *ctl)
 		idm_log("idmd", "reloaded %s", config_path);
 	}
 	conf_free(next);
+	NOTIFY("READY=1");
 }
 
 int main(int argc, char **argv)
@@ -458,7 +477,7 @@ int main(int argc, char **argv)
 	}
 	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0 ||
 	    idm_ctl_serve(ctl, srv, &(struct idm_ctl_opts){IDMD_VERSION, config_path}, err,
-			  sizeof(err)) != 0) {
+	                  sizeof(err)) != 0) {
 		fprintf(stderr, "idmd: %s\n", err);
 		idm_ctl_close(ctl);
 		idm_server_stop(srv);
@@ -466,10 +485,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	idm_log("idmd", "serving %u target(s) on %u portal(s)", conf->ntargets, conf->nportals);
+	NOTIFY("READY=1\nSTATUS=serving %u target(s) on %u portal(s)", conf->ntargets,
+	       conf->nportals);
 	while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
 		reload(ctl);
 	}
 	idm_log("idmd", "%s: closing sessions and flushing stores", strsignal(sig));
+	NOTIFY("STOPPING=1");
 	idm_ctl_close(ctl);
 	idm_server_stop(srv);
 	conf_free(conf);
