@@ -136,6 +136,7 @@ struct idm_ctl;
 struct idm_ctl_opts {
 	const char *version;     /* idmd's, for `idmadm version` */
 	const char *config_path; /* the --config file (config save's default), or NULL */
+	const char *metrics_listen; /* "ADDR:PORT" for GET /metrics, or NULL/"" */
 };
 int idm_ctl_open(const char *path, struct idm_ctl **out, char *err, size_t errlen);
 int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const struct idm_ctl_opts *o,

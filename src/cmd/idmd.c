@@ -476,7 +476,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0 ||
-	    idm_ctl_serve(ctl, srv, &(struct idm_ctl_opts){IDMD_VERSION, config_path}, err,
+	    idm_ctl_serve(ctl, srv, &(struct idm_ctl_opts){IDMD_VERSION, config_path, conf->metrics_listen}, err,
 	                  sizeof(err)) != 0) {
 		fprintf(stderr, "idmd: %s\n", err);
 		idm_ctl_close(ctl);

@@ -33,6 +33,7 @@
 #include "idm/target.h"
 #include "target/admin.h"
 #include "target/ctl.h"
+#include "target/metrics_http.h"
 
 #define CTL_MAX_REQUEST (64 * 1024)
 #define CTL_IDLE_MS 5000
@@ -55,6 +56,7 @@ struct idm_ctl {
 	bool running;
 	pthread_t thread;
 	struct tgt_ctl_ctx ctx;
+	struct tgt_metrics_http *metrics; /* "metrics_listen", or NULL */
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 };
 
@@ -415,10 +417,32 @@ static void *ctl_main(void *arg)
 	return NULL;
 }
 
+/* /metrics: the same text as `idmadm stats --prometheus`, taken between
+ * two requests (live changes may not run meanwhile). */
+static char *metrics_render(void *arg)
+{
+	struct idm_ctl *ctl = arg;
+	char *text;
+
+	pthread_mutex_lock(&ctl->ctx.lock);
+	text = tgt_admin_metrics(ctl->ctx.srv);
+	pthread_mutex_unlock(&ctl->ctx.lock);
+	return text;
+}
+
 int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const struct idm_ctl_opts *o,
                   char *err, size_t errlen)
 {
 	int rc;
+
+	if (o->metrics_listen && o->metrics_listen[0]) {
+		ctl->ctx.srv = srv;
+		rc = tgt_metrics_http_start(o->metrics_listen, metrics_render, ctl, &ctl->metrics,
+		                            err, errlen);
+		if (rc < 0) {
+			return rc;
+		}
+	}
 
 	ctl->ctx.srv = srv;
 	ctl->ctx.version = o->version;
@@ -444,6 +468,7 @@ void idm_ctl_close(struct idm_ctl *ctl)
 		(void)w;
 		pthread_join(ctl->thread, NULL);
 	}
+	tgt_metrics_http_stop(ctl->metrics);
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 		client_close(&ctl->clients[i]);
 	}

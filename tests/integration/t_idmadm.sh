@@ -19,12 +19,14 @@ IDMADM=${IDMADM:-$IDM_BUILD/idmadm}
 T1=iqn.2026-11.org.idm:adm1
 T2=iqn.2026-11.org.idm:adm2
 PORT=$(free_port) || exit 1
+MPORT=$(free_port) || exit 1
 CTL=$TEST_TMP/idmd.sock
 cat >"$TEST_TMP/idmd.json" <<JSON
 {
   "reactors": 2,
   "control_socket": "$CTL",
   "log_level": "info",
+  "metrics_listen": "127.0.0.1:$MPORT",
   "portals": [ { "addr": "127.0.0.1", "port": $PORT } ],
   "targets": [
     { "iqn": "$T1", "luns": [ { "lun": 0, "spec": "mem:64M" },
@@ -113,7 +115,18 @@ grep -qx "idm_lun_commands_total{target=\"$T1\",lun=\"0\",op=\"write\"} 7" "$TES
 	fail "prometheus: 7 writes on $T1 LUN 0"
 grep -qx "idm_lun_latency_seconds_count{target=\"$T1\",lun=\"0\",op=\"write\"} 7" \
 	"$TEST_TMP/metrics.txt" || fail "prometheus: latency count"
-log "stats: 7 writes counted, promtool clean"
+python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+	"http://127.0.0.1:$MPORT/metrics" >"$TEST_TMP/http-metrics.txt" || fail "GET /metrics"
+promtool check metrics <"$TEST_TMP/http-metrics.txt" || fail "promtool check metrics on /metrics"
+grep -qx "idm_lun_commands_total{target=\"$T1\",lun=\"0\",op=\"write\"} 7" \
+	"$TEST_TMP/http-metrics.txt" || fail "/metrics: 7 writes on $T1 LUN 0"
+python3 -c 'import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=10)
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 404 else 1)
+sys.exit(1)' "http://127.0.0.1:$MPORT/other" || fail "/other is not a 404"
+log "stats: 7 writes counted, promtool clean (idmadm and /metrics)"
 
 # --- sessions: one held open by qemu-io on T1 LUN 1
 mkfifo "$TEST_TMP/qio.in"
