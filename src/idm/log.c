@@ -141,27 +141,28 @@ static void log_line(enum idm_log_level level, const char *component, const char
 	(void)w; /* nowhere to report a failed log write */
 }
 
+/* The line, unless its level is above the current one. */
+static void log_va(enum idm_log_level level, const char *component, const char *fmt, va_list ap)
+{
+	if ((int)level <= atomic_load_explicit(&log_level, memory_order_relaxed)) {
+		log_line(level, component, fmt, ap);
+	}
+}
+
 void idm_log_at(enum idm_log_level level, const char *component, const char *fmt, ...)
 {
 	va_list ap;
 
-	if ((int)level > atomic_load_explicit(&log_level, memory_order_relaxed)) {
-		return;
-	}
 	va_start(ap, fmt);
-	log_line(level, component, fmt, ap);
+	log_va(level, component, fmt, ap);
 	va_end(ap);
 }
 
 void idm_log(const char *component, const char *fmt, ...)
 {
-	enum idm_log_level level = strncmp(fmt, "warning", 7) == 0 ? IDM_LOG_WARN : IDM_LOG_INFO;
 	va_list ap;
 
-	if ((int)level > atomic_load_explicit(&log_level, memory_order_relaxed)) {
-		return;
-	}
 	va_start(ap, fmt);
-	log_line(level, component, fmt, ap);
+	log_va(strncmp(fmt, "warning", 7) == 0 ? IDM_LOG_WARN : IDM_LOG_INFO, component, fmt, ap);
 	va_end(ap);
 }

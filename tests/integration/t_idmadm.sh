@@ -10,6 +10,7 @@
 # silent client, too many clients), a second idmd on the same socket refused, a stale
 # socket removed.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/adm_lib.sh"
 
 require_idmd
 require_prog qemu-img qemu-io iscsi-inq promtool python3 setpriv
@@ -40,17 +41,6 @@ JSON
 # the control socket named in the config file (not lib.sh's own)
 IDMD_CTL_FROM_CONFIG=1 IDMD_PORT=$PORT idmd_start --config "$TEST_TMP/idmd.json"
 URL=iscsi://127.0.0.1:$PORT
-adm() { c "$IDMADM" --socket "$CTL" "$@"; }
-# adm_fails WHAT ARGS...: idmadm must exit non-zero with exactly one line on stderr.
-adm_fails() {
-	local what=$1 err=$TEST_TMP/adm.err
-	shift
-	adm "$@" >/dev/null 2>"$err" && fail "$what: idmadm $* succeeded"
-	(($(grep -c . "$err") == 1)) || { cat "$err" >&2; fail "$what: not one error line"; }
-	log "$what: $(cat "$err")"
-}
-# jq_py EXPR: evaluate a Python expression over the JSON on stdin (as `r`).
-jq_py() { python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
 
 # --- the control socket itself
 [[ $(stat -c '%a %U' "$CTL") == "600 root" ]] || fail "socket mode/owner: $(stat -c '%a %U' "$CTL")"
@@ -62,21 +52,7 @@ chmod 0700 "$TEST_TMP"
 log "non-root: $out"
 
 # --- background I/O on another target while idmadm works
-# (rounds of 32 MiB to T2 LUN 0 and back, each compared, until told to stop)
-head -c 32M /dev/urandom >"$TEST_TMP/src.raw"
-background_io() {
-	local round=0
-	while [[ ! -e $TEST_TMP/stop ]]; do
-		round=$((round + 1))
-		qemu-img convert -n -f raw -O raw "$TEST_TMP/src.raw" "$URL/$T2/0" &&
-			qemu-img convert -f raw -O raw "$URL/$T2/0" "$TEST_TMP/back.raw" &&
-			cmp -n $((32 << 20)) "$TEST_TMP/src.raw" "$TEST_TMP/back.raw" ||
-			{ echo "round $round failed"; return 1; }
-		echo "round $round verified"
-	done
-}
-background_io >"$TEST_LOGDIR/background.log" 2>&1 &
-bg_pid=$!
+background_io_start "$URL/$T2/0"
 
 # --- read-only commands
 adm status | tee "$TEST_TMP/status.txt"
@@ -174,11 +150,7 @@ out=$(t 20 "$IDMD" --portal "127.0.0.1:$PORT2" --target "$T1" --lun mem:1M \
 [[ $out == *"held by a running idmd"* ]] || fail "second idmd says: $out"
 log "second idmd: $out"
 
-touch "$TEST_TMP/stop"
-wait "$bg_pid" || { cat "$TEST_LOGDIR/background.log" >&2; fail "background I/O failed"; }
-rounds=$(grep -c verified "$TEST_LOGDIR/background.log")
-((rounds >= 2)) || fail "background I/O: only $rounds round(s) while idmadm ran"
-log "background I/O: $rounds rounds of 32 MiB verified"
+background_io_stop 2
 idmd_stop
 [[ -e $CTL ]] && fail "the control socket outlived idmd"
 

@@ -10,6 +10,7 @@
 # new logins need the new secret, a session already in goes on) and with a broken one
 # (nothing changes, one error line).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/adm_lib.sh"
 
 require_idmd
 require_prog qemu-img qemu-io iscsi-ls iscsi-inq iscsi-readcapacity16 python3
@@ -35,14 +36,6 @@ cat >"$CONF" <<JSON
 JSON
 IDMD_CTL_FROM_CONFIG=1 IDMD_PORT=$PORT idmd_start --config "$CONF"
 URL=iscsi://127.0.0.1:$PORT
-adm() { c "$IDMADM" --socket "$CTL" "$@"; }
-adm_fails() {
-	local what=$1 err=$TEST_TMP/adm.err
-	shift
-	adm "$@" >/dev/null 2>"$err" && fail "$what: idmadm $* succeeded"
-	(($(grep -c . "$err") == 1)) || { cat "$err" >&2; fail "$what: not one error line"; }
-	log "$what: $(cat "$err")"
-}
 # lun_sizes IQN: "LUN:BYTES ..." as iscsi-readcapacity16 sees each LUN iscsi-ls lists.
 luns_of() { c iscsi-ls -s "$URL" | awk -v t="$1" '/^Target:/ {on = ($1 == "Target:" t)} on && /^Lun:/ {sub("Lun:", "", $1); printf "%s ", $1}'; }
 capacity() { c iscsi-readcapacity16 -s "$URL/$1/$2"; }
@@ -54,20 +47,7 @@ wait_for() {
 }
 
 # --- background I/O on T1 LUN 0 until told to stop
-head -c 32M /dev/urandom >"$TEST_TMP/src.raw"
-background_io() {
-	local round=0
-	while [[ ! -e $TEST_TMP/stop ]]; do
-		round=$((round + 1))
-		qemu-img convert -n -f raw -O raw "$TEST_TMP/src.raw" "$URL/$T1/0" &&
-			qemu-img convert -f raw -O raw "$URL/$T1/0" "$TEST_TMP/back.raw" &&
-			cmp -n $((32 << 20)) "$TEST_TMP/src.raw" "$TEST_TMP/back.raw" ||
-			{ echo "round $round failed"; return 1; }
-		echo "round $round verified"
-	done
-}
-background_io >"$TEST_LOGDIR/background.log" 2>&1 &
-bg_pid=$!
+background_io_start "$URL/$T1/0"
 
 # --- target create, LUNs of each kind
 adm target create "$T2" --alias live-two | grep -qx done || fail "target create"
@@ -223,11 +203,7 @@ for _ in $(seq 50); do grep -q "nothing changed" "$IDMD_LOG" && break; sleep 0.1
 	fail "a broken file changed the targets"
 cp "$TEST_TMP/good.json" "$CONF"
 
-touch "$TEST_TMP/stop"
-wait "$bg_pid" || { cat "$TEST_LOGDIR/background.log" >&2; fail "background I/O failed"; }
-rounds=$(grep -c verified "$TEST_LOGDIR/background.log")
-((rounds >= 1)) || fail "background I/O: no round"
-log "background I/O: $rounds rounds of 32 MiB verified"
+background_io_stop 1
 
 # --- config save, restart from it, save again: the same bytes
 adm config save | grep -qx "saved $CONF" || fail "config save to the file idmd started with"
