@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "target/admin.h"
@@ -175,7 +176,24 @@ static json_object *padded_string(const char *s)
 	return json_object_new_string_len(s, (int)n);
 }
 
-static json_object *lun_json(const struct tgt_target *t, const struct scsi_lu *lu)
+/* The spec as configured (a resize rewrites its size), else the store's. */
+static const char *lun_spec(const struct idm_server *srv, const struct tgt_target *t,
+                            const struct scsi_lu *lu)
+{
+	for (unsigned i = 0; i < srv->conf->ntargets; i++) {
+		const struct idm_target_conf *tc = &srv->conf->targets[i];
+
+		for (unsigned l = 0; strcasecmp(tc->iqn, t->iqn) == 0 && l < tc->nluns; l++) {
+			if (tc->luns[l].lun == lu->lun) {
+				return tc->luns[l].spec;
+			}
+		}
+	}
+	return lu->store->desc;
+}
+
+static json_object *lun_json(const struct idm_server *srv, const struct tgt_target *t,
+                             const struct scsi_lu *lu)
 {
 	json_object *o = json_object_new_object();
 	char naa[2 * sizeof(lu->naa) + 1];
@@ -183,7 +201,7 @@ static json_object *lun_json(const struct tgt_target *t, const struct scsi_lu *l
 	hex(lu->naa, sizeof(lu->naa), naa);
 	add_str(o, "target", t->iqn);
 	add_u64(o, "lun", lu->lun);
-	add_str(o, "spec", lu->store->desc);
+	add_str(o, "spec", lun_spec(srv, t, lu));
 	add_str(o, "kind", lu->store->ops->kind);
 	add_u64(o, "size", lu->num_blocks * lu->block_size);
 	add_u64(o, "block_size", lu->block_size);
@@ -214,7 +232,7 @@ json_object *tgt_admin_luns(struct idm_server *srv, const char *iqn, char *err, 
 		}
 		for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
 			if (t->luns.lu[l]) {
-				json_object_array_add(arr, lun_json(t, t->luns.lu[l]));
+				json_object_array_add(arr, lun_json(srv, t, t->luns.lu[l]));
 			}
 		}
 	}
