@@ -664,6 +664,7 @@ static int run(const struct cli *cli, const struct command *c, int argc, char **
 		return 2;
 	}
 	if (c->params && (rc = c->params(cli, argc, argv, &params)) != 0) {
+		json_object_put(params); /* what was built before the bad argument */
 		return rc;
 	}
 	rc = call(cli, c->method, params, &result);
