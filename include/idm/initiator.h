@@ -52,12 +52,13 @@ void idm_ini_set_transport(struct idm_ini *s, enum idm_ini_transport tp);
 /* Command table size (queue depth); before connecting. Default 64. */
 int idm_ini_set_queue_depth(struct idm_ini *s, uint32_t qd);
 /*
- * Authentication (CHAP, include/idm/auth.h, not written yet): `hook`
+ * Authentication by another module than the built-in CHAP (a URL with a
+ * user logs in with CHAP by itself, see idm_ini_set_chap_algorithms): `hook`
  * sees every key the target sends and may answer it; `auth_methods` is
  * the AuthMethod offer ("CHAP,None"); `ready(hook->arg)` says when the
  * security stage may end (the Login Request then asks to transit to the
- * operational stage). Unset: AuthMethod=None, and a URL naming a user
- * is refused rather than silently logged in without CHAP.
+ * operational stage). Unset: AuthMethod=None, or CHAP when the URL
+ * names a user.
  */
 void idm_ini_set_auth_hook(struct idm_ini *s, const struct idm_nego_hook *hook,
                            const char *auth_methods, bool (*ready)(void *arg));
