@@ -41,17 +41,17 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
-	        "            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
+		"usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
+		"            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
 	        "            [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap "
 	        "USER:SECRET]]\n"
-	        "       idmd --config FILE.json\n"
+		"       idmd --config FILE.json\n"
 	        "  both: [--control-socket PATH] (default " IDM_CONTROL_SOCKET ")\n"
 	        "        [--log-level error|warn|info|debug]\n"
-	        "SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
-	        "ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n"
-	        "--acl: initiators allowed to log in (default: any); --chap: the initiator's\n"
-	        "CHAP credentials; --mutual-chap: the target's, for mutual CHAP\n");
+		"SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
+		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n"
+		"--acl: initiators allowed to log in (default: any); --chap: the initiator's\n"
+		"CHAP credentials; --mutual-chap: the target's, for mutual CHAP\n");
 }
 
 /* "127.0.0.1:3260", "[::1]:3260", "::1", "127.0.0.1" -> addr + port. */
@@ -182,7 +182,7 @@ static int apply_chap(struct idm_target_conf *t, const struct quick_chap *q)
 	}
 	if (idm_chap_account_set(&t->chap, user, secret, q->mutual ? tuser : NULL, tsecret) != 0) {
 		fprintf(stderr, "idmd: bad CHAP credentials (secrets 1-255 bytes, and the target's "
-		                "must differ from the initiator's)\n");
+				"must differ from the initiator's)\n");
 		return 1;
 	}
 	t->has_chap = true;
@@ -193,7 +193,7 @@ static void warn_weak(const char *what, const char *name, const struct idm_chap_
 {
 	if (idm_chap_account_weak(a)) {
 		idm_log("idmd", "warning: %s%s%s: a CHAP secret is shorter than %d bytes (weak)",
-		        what, name ? " " : "", name ? name : "", IDM_CHAP_SECRET_MIN_GOOD);
+			what, name ? " " : "", name ? name : "", IDM_CHAP_SECRET_MIN_GOOD);
 	}
 }
 
@@ -286,7 +286,7 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 	case OPT_ACL:
 		if (add_acl(t, arg) != 0) {
 			fprintf(stderr, "idmd: bad or too many --acl \"%s\" (at most %d)\n", arg,
-			        IDM_MAX_ACL);
+				IDM_MAX_ACL);
 			return 1;
 		}
 		return 0;
@@ -324,7 +324,7 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 
 /* The configuration is complete: from --config, or from the quick options. */
 static int finish_config(struct idm_target_conf_all *conf, const char *config,
-                         const struct quick_chap *q)
+			 const struct quick_chap *q)
 {
 	struct idm_target_conf *t = &conf->targets[0];
 	char err[512];
@@ -332,7 +332,7 @@ static int finish_config(struct idm_target_conf_all *conf, const char *config,
 	if (config) {
 		if (conf->nportals || t->iqn[0] || t->nluns || t->nacl || q->chap || q->mutual) {
 			fprintf(stderr, "idmd: --config excludes --portal, --target, --lun, --acl "
-			                "and --chap\n");
+					"and --chap\n");
 			return 1;
 		}
 		if (idm_target_conf_load(config, conf, err, sizeof(err)) != 0) {
@@ -361,15 +361,15 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 	    {"config", required_argument, NULL, 'c'},
 	    {"reactors", required_argument, NULL, 'r'},
 	    {"alias", required_argument, NULL, OPT_ALIAS},
-	    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-	    {"acl", required_argument, NULL, OPT_ACL},
-	    {"chap", required_argument, NULL, OPT_CHAP},
-	    {"mutual-chap", required_argument, NULL, OPT_MUTUAL_CHAP},
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"acl", required_argument, NULL, OPT_ACL},
+		{"chap", required_argument, NULL, OPT_CHAP},
+		{"mutual-chap", required_argument, NULL, OPT_MUTUAL_CHAP},
 	    {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
 	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	struct quick_chap q = {NULL, NULL};

@@ -67,14 +67,14 @@ static void usage(void)
 {
 	fprintf(
 	    stderr,
-	    "usage: idmio [--transport tcp|iser|auto] [--initiator-name IQN] [--digest] "
-	    "COMMAND ...\n"
-	    "  discover URL\n  login URL\n  inquiry URL\n  readcap URL\n"
-	    "  read URL --lba N --count N [--out FILE]\n"
-	    "  write URL --lba N --count N (--in FILE | --pattern X)\n"
-	    "  copy FILE URL | copy URL FILE\n"
-	    "  bench URL --rw randread|randwrite|read|write --bs 4k --qd 32 --time 10\n"
-	    "  reset URL (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)\n"
+	        "usage: idmio [--transport tcp|iser|auto] [--initiator-name IQN] [--digest] "
+	        "COMMAND ...\n"
+	        "  discover URL\n  login URL\n  inquiry URL\n  readcap URL\n"
+	        "  read URL --lba N --count N [--out FILE]\n"
+	        "  write URL --lba N --count N (--in FILE | --pattern X)\n"
+	        "  copy FILE URL | copy URL FILE\n"
+	        "  bench URL --rw randread|randwrite|read|write --bs 4k --qd 32 --time 10\n"
+	        "  reset URL (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)\n"
 	    "URL: iscsi://[user[%%password]@]host[:port]/target-iqn/lun (or iser://)\n"
 	    "  CHAP with user%%password; mutual CHAP adds ?target_user=U&target_password=P;\n"
 	    "  --chap-alg MD5,SHA-1,SHA-256,SHA3-256 picks and orders the algorithms offered\n");
@@ -126,27 +126,15 @@ static bool parse_transport(const char *s, enum idm_ini_transport *tp)
 /* "MD5,SHA-256": the CHAP_A values to offer, in that order. */
 static bool parse_chap_algs(const char *arg, struct opts *o)
 {
-	static const struct {
-		const char *name;
-		uint8_t code;
-	} names[] = {{"MD5", IDM_CHAP_MD5},
-	             {"SHA-1", IDM_CHAP_SHA1},
-	             {"SHA-256", IDM_CHAP_SHA256},
-	             {"SHA3-256", IDM_CHAP_SHA3_256}};
-
 	o->nchap_algs = 0;
 	while (*arg) {
-		size_t n = strcspn(arg, ","), i;
+		size_t n = strcspn(arg, ",");
 
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			if (strlen(names[i].name) == n && strncasecmp(arg, names[i].name, n) == 0) {
-				break;
-			}
-		}
-		if (i == sizeof(names) / sizeof(names[0]) || o->nchap_algs == IDM_CHAP_ALGS_MAX) {
+		if (o->nchap_algs == IDM_CHAP_ALGS_MAX ||
+		    idm_chap_alg_parse(arg, n, &o->chap_algs[o->nchap_algs]) != 0) {
 			return false;
 		}
-		o->chap_algs[o->nchap_algs++] = names[i].code;
+		o->nchap_algs++;
 		arg += n + (arg[n] == ',');
 	}
 	return o->nchap_algs > 0;

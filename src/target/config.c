@@ -459,25 +459,6 @@ static int conf_discovery(struct conf_ctx *cx, json_object *o, struct idm_discov
 	return 0;
 }
 
-/* CHAP_A names as RFC 7143 and RFC 7143bis (SHA-256, SHA3-256) call them. */
-static int chap_alg_code(const char *name, uint8_t *code)
-{
-	static const struct {
-		const char *name;
-		uint8_t code;
-	} names[] = {{"SHA3-256", IDM_CHAP_SHA3_256}, {"SHA-256", IDM_CHAP_SHA256},
-		     {"SHA256", IDM_CHAP_SHA256},     {"SHA1", IDM_CHAP_SHA1},
-		     {"SHA-1", IDM_CHAP_SHA1},        {"MD5", IDM_CHAP_MD5}};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(name, names[i].name) == 0) {
-			*code = names[i].code;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_target_conf_all *c)
 {
 	unsigned n;
@@ -487,7 +468,8 @@ static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_targ
 		json_object *v = json_object_array_get_idx(arr, i);
 
 		if (!json_object_is_type(v, json_type_string) ||
-		    chap_alg_code(json_object_get_string(v), &c->chap_algs[i]) != 0) {
+		    idm_chap_alg_parse(json_object_get_string(v), strlen(json_object_get_string(v)),
+				       &c->chap_algs[i]) != 0) {
 			return conf_error(cx, "chap_algorithms: each must be one of "
 					      "\"SHA3-256\", \"SHA-256\", \"SHA1\", \"MD5\"");
 		}

@@ -108,20 +108,6 @@ static json_object *target_json(const struct idm_target_conf *t)
 	return o;
 }
 
-static const char *chap_alg_name(uint8_t code)
-{
-	switch (code) {
-	case IDM_CHAP_SHA3_256:
-		return "SHA3-256";
-	case IDM_CHAP_SHA256:
-		return "SHA-256";
-	case IDM_CHAP_SHA1:
-		return "SHA1";
-	default:
-		return "MD5";
-	}
-}
-
 json_object *idm_target_conf_json(const struct idm_target_conf_all *c)
 {
 	json_object *o = json_object_new_object(), *arr, *d, *tun;
@@ -157,7 +143,7 @@ json_object *idm_target_conf_json(const struct idm_target_conf_all *c)
 		arr = json_object_new_array();
 		for (unsigned i = 0; i < c->nchap_algs; i++) {
 			json_object_array_add(
-			    arr, json_object_new_string(chap_alg_name(c->chap_algs[i])));
+			    arr, json_object_new_string(idm_chap_alg_name(c->chap_algs[i])));
 		}
 		json_object_object_add(o, "chap_algorithms", arr);
 	}

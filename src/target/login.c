@@ -479,23 +479,6 @@ static void session_ua_baseline(struct tgt_session *s)
 	}
 }
 
-/* Name of a CHAP_A algorithm for the log. */
-static const char *chap_alg_name(uint8_t alg)
-{
-	switch (alg) {
-	case IDM_CHAP_MD5:
-		return "MD5";
-	case IDM_CHAP_SHA1:
-		return "SHA-1";
-	case IDM_CHAP_SHA256:
-		return "SHA-256";
-	case IDM_CHAP_SHA3_256:
-		return "SHA3-256";
-	default:
-		return "?";
-	}
-}
-
 static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 {
 	struct tgt_session *s = calloc(1, sizeof(*s));
@@ -599,7 +582,7 @@ static void login_complete(struct tgt_conn *tc, uint8_t flags)
 	tc->ic->exp_cmd_sn = &s->win.exp_cmd_sn;
 	tc->ic->max_cmd_sn = &s->win.max_cmd_sn;
 	if (l->chap && l->chap->state == IDM_CHAP_DONE) {
-		snprintf(auth, sizeof(auth), ", CHAP %s", chap_alg_name(l->chap->alg));
+		snprintf(auth, sizeof(auth), ", CHAP %s", idm_chap_alg_name(l->chap->alg));
 	}
 	idm_log("target", "%s: %s session tsih %u for %s%s", tc->ic->peer_name,
 		s->type == IDM_SESSION_DISCOVERY ? "discovery" : "normal", s->tsih,

@@ -57,32 +57,9 @@ done
 grep -h "secret" "$TEST_LOGDIR"/idmd.*.log && fail "a secret in idmd's log"
 
 # ---- tgtd ----
-if ! command -v tgtd >/dev/null || ! command -v tgtadm >/dev/null; then
-	skip "tgtd not installed (the idmd part passed)"
-fi
-TPORT=$(free_port) || exit 1
-CPORT=$((TPORT % 30000 + 1000))
-while [[ -e /var/run/tgtd/socket.$CPORT ]]; do CPORT=$((CPORT + 1)); done
+tgtd_start "the idmd part passed"
 TIQN=iqn.2026-11.org.idm:tgtd-chap
 truncate -s 16M "$TEST_TMP/tgtd.img"
-mkdir -p /var/run/tgtd
-tgtd -f -C "$CPORT" --iscsi "portal=127.0.0.1:$TPORT" >"$TEST_LOGDIR/tgtd.log" 2>&1 </dev/null &
-TGT_PID=$!
-stop_tgtd() {
-	if [[ -n ${TGT_PID:-} ]] && kill -0 "$TGT_PID" 2>/dev/null; then
-		tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1 ||
-			kill -TERM "$TGT_PID" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$TGT_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$TGT_PID" 2>/dev/null
-		wait "$TGT_PID" 2>/dev/null
-	fi
-	TGT_PID=
-	on_exit
-}
-trap stop_tgtd EXIT
-for _ in $(seq 50); do port_listening "$TPORT" && [[ -S /var/run/tgtd/socket.$CPORT ]] && break; sleep 0.1; done
-port_listening "$TPORT" || fail "tgtd did not listen"
-TA=(tgtadm -C "$CPORT" --lld iscsi)
 # tgt 1.0.85 picks SHA-256 from our default offer but cannot decode a
 # 32-byte CHAP_R (its buffer holds 20): offer it MD5 and SHA-1 only.
 inq_ok_tgt() {
