@@ -128,7 +128,8 @@ void idm_server_stop(struct idm_server *srv);
 /*
  * The control socket (src/target/ctl.c): JSON-RPC 2.0 on a Unix socket,
  * mode 0600. idm_ctl_open claims `path` before the server starts: it fails
- * when a running idmd holds it and removes a stale one. idm_ctl_serve
+ * (-EADDRINUSE) when a running idmd holds it and removes a stale one. With
+ * a NULL path there is no socket; reload and /metrics still work. idm_ctl_serve
  * starts the control thread for `srv`; idm_ctl_close stops it and removes
  * the socket (before idm_server_stop).
  */

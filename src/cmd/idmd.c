@@ -125,6 +125,8 @@ enum {
 
 /* The --config file, read again on SIGHUP. */
 static const char *config_path;
+/* A control socket was named (config or --control-socket), not defaulted. */
+static bool control_socket_given;
 
 /* Options for either mode; they override the config file's keys. */
 struct ops_opts {
@@ -231,6 +233,7 @@ static int apply_ops(struct idm_target_conf_all *conf, const struct ops_opts *o)
 		}
 		snprintf(conf->log_level, sizeof(conf->log_level), "%s", o->log_level);
 	}
+	control_socket_given = conf->control_socket[0] != '\0';
 	if (!conf->control_socket[0]) {
 		snprintf(conf->control_socket, sizeof(conf->control_socket), "%s",
 		         IDM_CONTROL_SOCKET);
@@ -415,6 +418,28 @@ static void conf_free(struct idm_target_conf_all *conf)
 	free(conf);
 }
 
+/*
+ * The control socket. One named in the config or on the command line must
+ * be served; the default one may be out of reach (a non-root `make run`):
+ * idmd then runs without it, saying so. A running idmd on it stops us.
+ */
+static int open_control(const struct idm_target_conf_all *conf, struct idm_ctl **ctl)
+{
+	char err[512];
+	int rc = idm_ctl_open(conf->control_socket, ctl, err, sizeof(err));
+
+	if (rc == 0) {
+		return 0;
+	}
+	if (control_socket_given || rc == -EADDRINUSE ||
+	    idm_ctl_open(NULL, ctl, err, sizeof(err)) != 0) {
+		fprintf(stderr, "idmd: %s\n", err);
+		return 1;
+	}
+	idm_log("idmd", "warning: no control socket (%s): idmadm cannot reach this idmd", err);
+	return 0;
+}
+
 /* SIGHUP: the config file again, its difference applied; a file that
  * does not load changes nothing. */
 static void reload(struct idm_ctl *ctl)
@@ -470,8 +495,7 @@ int main(int argc, char **argv)
 	idm_log_open("idmd");
 	warn_weak_secrets(conf);
 	block_stop_signals(&stop);
-	if (idm_ctl_open(conf->control_socket, &ctl, err, sizeof(err)) != 0) {
-		fprintf(stderr, "idmd: %s\n", err);
+	if (open_control(conf, &ctl) != 0) {
 		conf_free(conf);
 		return 1;
 	}

@@ -64,8 +64,8 @@ struct idm_ctl {
 
 static int ctl_fail(char *err, size_t errlen, int rc, const char *what, const char *path)
 {
-	snprintf(err, errlen, "control socket %s: %s%s%s", path, what, rc ? ": " : "",
-	         rc ? strerror(-rc) : "");
+	snprintf(err, errlen, "control socket %s: %s%s%s", path, what,
+		 rc && rc != -EADDRINUSE ? ": " : "", rc && rc != -EADDRINUSE ? strerror(-rc) : "");
 	return rc ? rc : -EINVAL;
 }
 
@@ -91,7 +91,7 @@ static int path_claim(const char *path, char *err, size_t errlen)
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : -errno;
 	close(fd);
 	if (rc == 0) {
-		return ctl_fail(err, errlen, 0, "held by a running idmd", path);
+		return ctl_fail(err, errlen, -EADDRINUSE, "held by a running idmd", path);
 	}
 	if (rc != -ECONNREFUSED) {
 		return ctl_fail(err, errlen, rc, "cannot tell whether it is in use", path);
@@ -151,28 +151,31 @@ int idm_ctl_open(const char *path, struct idm_ctl **out, char *err, size_t errle
 	int rc;
 
 	*out = NULL;
-	if (!path || !path[0] || strlen(path) >= sizeof(ctl->path)) {
-		return ctl_fail(err, errlen, -ENAMETOOLONG, "bad path", path ? path : "");
+	if (path && (!path[0] || strlen(path) >= sizeof(ctl->path))) {
+		return ctl_fail(err, errlen, -ENAMETOOLONG, "bad path", path);
 	}
 	ctl = calloc(1, sizeof(*ctl));
 	if (!ctl) {
-		return ctl_fail(err, errlen, -ENOMEM, "no memory", path);
+		return ctl_fail(err, errlen, -ENOMEM, "no memory", path ? path : "");
 	}
-	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
 	ctl->listen_fd = -1;
 	ctl->wake_fd = -1;
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 		ctl->clients[i].fd = -1;
 	}
 	pthread_mutex_init(&ctl->ctx.lock, NULL);
-	parent_make(path);
-	rc = path_claim(path, err, errlen);
-	if (rc == 0) {
-		rc = listen_open(ctl, err, errlen);
+	rc = 0;
+	if (path) {
+		snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+		parent_make(path);
+		rc = path_claim(path, err, errlen);
+		if (rc == 0) {
+			rc = listen_open(ctl, err, errlen);
+		}
 	}
 	if (rc == 0) {
 		ctl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		rc = ctl->wake_fd < 0 ? ctl_fail(err, errlen, -errno, "eventfd", path) : 0;
+		rc = ctl->wake_fd < 0 ? ctl_fail(err, errlen, -errno, "eventfd", ctl->path) : 0;
 	}
 	if (rc < 0) {
 		idm_ctl_close(ctl);
