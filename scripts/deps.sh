@@ -13,6 +13,7 @@ PACKAGES=(
 	tgt qemu-utils qemu-block-extra valgrind iproute2 procps python3
 	clang libclang-rt-14-dev # make fuzz: libFuzzer
 	ceph-mon ceph-osd ceph-common librbd-dev fio tgt-rbd
+	libsystemd-dev libmicrohttpd-dev prometheus mandoc systemd util-linux
 )
 
 # is_installed PKG: true when dpkg knows PKG as fully installed.

@@ -210,6 +210,11 @@ bool idm_auth_may_ask_transit(const struct idm_chap *c, const struct idm_nego *n
 
 /* Digest length of a CHAP_A algorithm, 0 when unsupported. */
 size_t idm_chap_digest_len(uint8_t alg);
+/* A CHAP_A algorithm's name ("MD5", "SHA-1", "SHA-256", "SHA3-256"; "?"
+ * when unknown), and back from the `len` bytes of `name` (also "SHA1",
+ * "SHA256", any case); 0 or -EINVAL. */
+const char *idm_chap_alg_name(uint8_t alg);
+int idm_chap_alg_parse(const char *name, size_t len, uint8_t *alg);
 /*
  * response = H(id || secret || challenge). `out` holds IDM_CHAP_DIGEST_MAX
  * bytes; *out_len gets the digest length. Returns 0, -ENOTSUP, -EIO.

@@ -87,6 +87,10 @@ struct idm_backing_ops {
 	 * calls are quick, make them on the reactor. */
 	void (*offload)(struct idm_backing *b, struct idm_backing_io *io,
 			void (*work)(struct idm_backing_io *io), struct idm_reactor *r);
+	/* Change the size to `size` bytes (a multiple of the block size); no
+	 * I/O may be in flight beyond the smaller of the two sizes. 0 or
+	 * -errno. NULL: the store cannot be resized. */
+	int (*resize)(struct idm_backing *b, uint64_t size);
 };
 
 struct idm_backing {
@@ -161,6 +165,18 @@ static inline int idm_backing_lba_status(struct idm_backing *b, uint64_t offset,
 }
 
 /* Parse "1G", "512M", "4096" into bytes. Returns 0 or -EINVAL. */
+/* Resize a store (see ops->resize); -EOPNOTSUPP when it cannot be. */
+static inline int idm_backing_resize(struct idm_backing *b, uint64_t size)
+{
+	if (!b->ops->resize) {
+		return -EOPNOTSUPP;
+	}
+	if (size == 0 || size % b->block_size) {
+		return -EINVAL;
+	}
+	return b->ops->resize(b, size);
+}
+
 int idm_parse_size(const char *s, uint64_t *out);
 
 #endif

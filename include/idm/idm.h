@@ -484,6 +484,22 @@ int idm_task_recv_data(struct idm_task *t, uint32_t len);
 
 /* Log helpers: one line to stderr with time and component. */
 void idm_log(const char *component, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Levels: idm_log() logs at INFO (WARN when its text starts with
+ * "warning"); lines above the current level are dropped. */
+enum idm_log_level { IDM_LOG_ERROR, IDM_LOG_WARN, IDM_LOG_INFO, IDM_LOG_DEBUG };
+void idm_log_at(enum idm_log_level level, const char *component, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void idm_log_set_level(enum idm_log_level level);
+enum idm_log_level idm_log_get_level(void);
+/* "error", "warn", "info", "debug" <-> the level; parse gives 0 or -EINVAL. */
+int idm_log_level_parse(const char *name, enum idm_log_level *out);
+const char *idm_log_level_name(enum idm_log_level level);
+/* Pick where lines go (a daemon calls it once at start): stderr when it
+ * is a terminal, a file or a pipe; stderr with sd-daemon priority
+ * prefixes when it is the journal (JOURNAL_STREAM); syslog when stderr is
+ * closed or /dev/null. Without a call, stderr. */
+void idm_log_open(const char *ident);
 /*
  * A line about one connection, prefixed with its peer. Rate-limited per
  * connection: the first IDM_LOG_CONN_BURST lines of every

@@ -24,6 +24,9 @@ struct idm_url {
 	bool iser; /* iser:// */
 	char user[256];
 	char password[256];
+	/* "?target_user=..&target_password=..": mutual CHAP (libiscsi's keys) */
+	char target_user[256];
+	char target_password[256];
 	char host[256];            /* without the IPv6 brackets */
 	uint16_t port;             /* 3260 when absent */
 	char target[IDM_NAME_MAX]; /* empty for a discovery URL */
@@ -49,15 +52,20 @@ void idm_ini_set_transport(struct idm_ini *s, enum idm_ini_transport tp);
 /* Command table size (queue depth); before connecting. Default 64. */
 int idm_ini_set_queue_depth(struct idm_ini *s, uint32_t qd);
 /*
- * Authentication (CHAP, include/idm/auth.h, not written yet): `hook`
+ * Authentication by another module than the built-in CHAP (a URL with a
+ * user logs in with CHAP by itself, see idm_ini_set_chap_algorithms): `hook`
  * sees every key the target sends and may answer it; `auth_methods` is
  * the AuthMethod offer ("CHAP,None"); `ready(hook->arg)` says when the
  * security stage may end (the Login Request then asks to transit to the
- * operational stage). Unset: AuthMethod=None, and a URL naming a user
- * is refused rather than silently logged in without CHAP.
+ * operational stage). Unset: AuthMethod=None, or CHAP when the URL
+ * names a user.
  */
 void idm_ini_set_auth_hook(struct idm_ini *s, const struct idm_nego_hook *hook,
                            const char *auth_methods, bool (*ready)(void *arg));
+/* CHAP: the URL's user and secret (and target_user/target_password for
+ * mutual CHAP) log in with CHAP; these are the CHAP_A values offered,
+ * preferred first (default: SHA3-256, SHA-256, SHA-1, MD5). 0 or -EINVAL. */
+int idm_ini_set_chap_algorithms(struct idm_ini *s, const uint8_t *algs, int n);
 /* Offer CRC32C header / data digests (the target may still choose None). */
 void idm_ini_set_digests(struct idm_ini *s, bool header, bool data);
 /* Log a line for each notable event (transport fallback, ...). */

@@ -45,6 +45,12 @@ struct idm_target_conf {
 	/* Initiators allowed to log in; none listed = any initiator. */
 	char acl[IDM_MAX_ACL][IDM_NAME_MAX];
 	unsigned nacl;
+	/* An ACL entry's own CHAP account, used instead of `chap` for that
+	 * initiator (when acl_chap[i].has). */
+	struct idm_acl_chap {
+		bool has;
+		struct idm_chap_account chap;
+	} acl_chap[IDM_MAX_ACL];
 	/* CHAP required when has_chap; mutual when chap.target_secret_len. */
 	struct idm_chap_account chap;
 	bool has_chap;
@@ -100,7 +106,13 @@ struct idm_target_conf_all {
 	/* CHAP_A values accepted, preferred first; none = every one we know. */
 	uint8_t chap_algs[IDM_CHAP_ALGS_MAX];
 	unsigned nchap_algs;
+	/* operations (config.c conf_ops_key) */
+	char control_socket[108];     /* JSON-RPC socket; default IDM_CONTROL_SOCKET */
+	char log_level[8];            /* "error", "warn", "info" (default), "debug" */
+	char metrics_listen[80];      /* "ADDR:PORT" serving /metrics, or "" (none) */
 };
+
+#define IDM_CONTROL_SOCKET "/run/idm/idmd.sock"
 
 /* Fill with defaults (no portals, no targets). */
 void idm_target_conf_init(struct idm_target_conf_all *c);
@@ -123,5 +135,28 @@ int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server *
 /* Close every session (logging out connections), flush every store, stop
  * the reactors and free everything. Safe to call from the main thread. */
 void idm_server_stop(struct idm_server *srv);
+
+/*
+ * The control socket (src/target/ctl.c): JSON-RPC 2.0 on a Unix socket,
+ * mode 0600. idm_ctl_open claims `path` before the server starts: it fails
+ * (-EADDRINUSE) when a running idmd holds it and removes a stale one. With
+ * a NULL path there is no socket; reload and /metrics still work. idm_ctl_serve
+ * starts the control thread for `srv`; idm_ctl_close stops it and removes
+ * the socket (before idm_server_stop).
+ */
+struct idm_ctl;
+struct idm_ctl_opts {
+	const char *version;     /* idmd's, for `idmadm version` */
+	const char *config_path; /* the --config file (config save's default), or NULL */
+	const char *metrics_listen; /* "ADDR:PORT" for GET /metrics, or NULL/"" */
+};
+int idm_ctl_open(const char *path, struct idm_ctl **out, char *err, size_t errlen);
+int idm_ctl_serve(struct idm_ctl *ctl, struct idm_server *srv, const struct idm_ctl_opts *o,
+		  char *err, size_t errlen);
+/* SIGHUP: apply `next` (a config file read again) as the control socket's
+ * live changes do, between two requests; 0 or -errno with one line. */
+int idm_ctl_reload(struct idm_ctl *ctl, const struct idm_target_conf_all *next, char *err,
+		   size_t errlen);
+void idm_ctl_close(struct idm_ctl *ctl);
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -29,6 +30,37 @@ static const EVP_MD *chap_md(uint8_t alg)
 	default:
 		return NULL;
 	}
+}
+
+/* CHAP_A names as RFC 7143 and RFC 7143bis (SHA-256, SHA3-256) call
+ * them, then the spellings without the hyphen. */
+static const struct {
+	const char *name;
+	uint8_t alg;
+} alg_names[] = {{"MD5", IDM_CHAP_MD5},        {"SHA-1", IDM_CHAP_SHA1},
+                 {"SHA-256", IDM_CHAP_SHA256}, {"SHA3-256", IDM_CHAP_SHA3_256},
+                 {"SHA1", IDM_CHAP_SHA1},      {"SHA256", IDM_CHAP_SHA256}};
+
+const char *idm_chap_alg_name(uint8_t alg)
+{
+	for (size_t i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
+		if (alg_names[i].alg == alg) {
+			return alg_names[i].name;
+		}
+	}
+	return "?";
+}
+
+int idm_chap_alg_parse(const char *name, size_t len, uint8_t *alg)
+{
+	for (size_t i = 0; i < sizeof(alg_names) / sizeof(alg_names[0]); i++) {
+		if (strlen(alg_names[i].name) == len &&
+		    strncasecmp(alg_names[i].name, name, len) == 0) {
+			*alg = alg_names[i].alg;
+			return 0;
+		}
+	}
+	return -EINVAL;
 }
 
 size_t idm_chap_digest_len(uint8_t alg)

@@ -269,12 +269,25 @@ static int file_lba_status(struct idm_backing *b, uint64_t offset, bool *mapped,
 	return 0;
 }
 
+/* A regular file grows or shrinks (ftruncate); a device cannot. */
+static int file_resize(struct idm_backing *b, uint64_t size)
+{
+	struct file_store *f = (struct file_store *)b;
+
+	if (ftruncate(f->fd, (off_t)size) != 0) {
+		return -errno;
+	}
+	b->size = size;
+	return 0;
+}
+
 static const struct idm_backing_ops file_ops = {
     .kind = "file",
     .submit = file_submit,
     .map = NULL,
     .close = file_close,
     .lba_status = file_lba_status,
+    .resize = file_resize,
 };
 
 /* Open `path` read-write; create it when a size is given and it is

@@ -81,11 +81,28 @@ static void mem_close(struct idm_backing *b)
 	free(m);
 }
 
+/* In place only: zero-copy I/O points into the mapping, so it must not
+ * move. Growing fails when the address space after it is taken. */
+static int mem_resize(struct idm_backing *b, uint64_t size)
+{
+	struct mem_store *m = to_mem(b);
+
+	if (size > SIZE_MAX) {
+		return -ENOMEM;
+	}
+	if (mremap(m->base, (size_t)b->size, (size_t)size, 0) == MAP_FAILED) {
+		return -errno;
+	}
+	b->size = size;
+	return 0;
+}
+
 static const struct idm_backing_ops mem_ops = {
     .kind = "mem",
     .submit = mem_submit,
     .map = mem_map,
     .close = mem_close,
+    .resize = mem_resize,
 };
 
 int idm_mem_open(uint64_t size, struct idm_backing **out, char *why, size_t whylen)

@@ -31,11 +31,18 @@ static void null_close(struct idm_backing *b)
 	free(b);
 }
 
+static int null_resize(struct idm_backing *b, uint64_t size)
+{
+	b->size = size;
+	return 0;
+}
+
 static const struct idm_backing_ops null_ops = {
     .kind = "null",
     .submit = null_submit,
     .map = NULL,
     .close = null_close,
+    .resize = null_resize,
 };
 
 int idm_null_open(uint64_t size, struct idm_backing **out, char *why, size_t whylen)

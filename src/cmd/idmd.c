@@ -5,8 +5,11 @@
  *   idmd --portal 127.0.0.1:3260 --target IQN --lun mem:1G --lun file:PATH:SIZE
  *        [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap USER:SECRET]]
  *   idmd --config FILE.json
+ *   either with [--control-socket PATH] [--log-level LEVEL]
  *
- * Logs to stderr. SIGTERM or SIGINT closes every session, flushes every
+ * Logs to stderr (or the journal/syslog, see idm_log_open). SIGHUP reads
+ * the config file again and applies what changed (targets, LUNs, ACLs,
+ * CHAP accounts). SIGTERM or SIGINT closes every session, flushes every
  * store and exits 0. A configuration that cannot be served gets one error
  * line and exit status 1.
  */
@@ -18,9 +21,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef IDM_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "idm/auth.h"
 #include "idm/idm.h"
 #include "idm/target.h"
+
+/* Tell systemd (Type=notify) where idmd is; nothing outside systemd. */
+#ifdef IDM_HAVE_SYSTEMD
+#define NOTIFY(...) sd_notifyf(0, __VA_ARGS__)
+#else
+#define NOTIFY(...) ((void)0)
+#endif
 
 #define IDMD_VERSION "0.1.0"
 
@@ -29,8 +43,11 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: idmd --portal ADDR[:PORT] --target IQN --lun SPEC [--lun SPEC ...]\n"
 		"            [--alias NAME] [--reactors N] [--state-dir DIR]\n"
-		"            [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
+	        "            [--acl INITIATOR_IQN ...] [--chap USER:SECRET [--mutual-chap "
+	        "USER:SECRET]]\n"
 		"       idmd --config FILE.json\n"
+	        "  both: [--control-socket PATH] (default " IDM_CONTROL_SOCKET ")\n"
+	        "        [--log-level error|warn|info|debug]\n"
 		"SPEC: mem:SIZE | null:SIZE | file:PATH:SIZE | file:PATH (LUNs numbered from 0)\n"
 		"ADDR: IPv4 address, or IPv6 in brackets ([::1]:3260); PORT defaults to 3260\n"
 		"--acl: initiators allowed to log in (default: any); --chap: the initiator's\n"
@@ -96,7 +113,26 @@ static int add_lun(struct idm_target_conf *t, const char *spec)
 	return 0;
 }
 
-enum { OPT_ALIAS = 256, OPT_STATE_DIR, OPT_ACL, OPT_CHAP, OPT_MUTUAL_CHAP };
+enum {
+	OPT_ALIAS = 256,
+	OPT_STATE_DIR,
+	OPT_ACL,
+	OPT_CHAP,
+	OPT_MUTUAL_CHAP,
+	OPT_CONTROL_SOCKET,
+	OPT_LOG_LEVEL
+};
+
+/* The --config file, read again on SIGHUP. */
+static const char *config_path;
+/* A control socket was named (config or --control-socket), not defaulted. */
+static bool control_socket_given;
+
+/* Options for either mode; they override the config file's keys. */
+struct ops_opts {
+	const char *control_socket;
+	const char *log_level;
+};
 
 /* The quick-mode CHAP options, applied once all are read. */
 struct quick_chap {
@@ -176,14 +212,52 @@ static void warn_weak_secrets(const struct idm_target_conf_all *conf)
 	}
 }
 
+/* --control-socket / --log-level over the config's values; 0 or 1. */
+static int apply_ops(struct idm_target_conf_all *conf, const struct ops_opts *o)
+{
+	enum idm_log_level level;
+
+	if (o->control_socket) {
+		if (strlen(o->control_socket) >= sizeof(conf->control_socket)) {
+			fprintf(stderr, "idmd: control socket path too long\n");
+			return 1;
+		}
+		snprintf(conf->control_socket, sizeof(conf->control_socket), "%s",
+		         o->control_socket);
+	}
+	if (o->log_level) {
+		if (idm_log_level_parse(o->log_level, &level) != 0) {
+			fprintf(stderr, "idmd: bad log level \"%s\" (error, warn, info, debug)\n",
+			        o->log_level);
+			return 1;
+		}
+		snprintf(conf->log_level, sizeof(conf->log_level), "%s", o->log_level);
+	}
+	control_socket_given = conf->control_socket[0] != '\0';
+	if (!conf->control_socket[0]) {
+		snprintf(conf->control_socket, sizeof(conf->control_socket), "%s",
+		         IDM_CONTROL_SOCKET);
+	}
+	if (conf->log_level[0] && idm_log_level_parse(conf->log_level, &level) == 0) {
+		idm_log_set_level(level);
+	}
+	return 0;
+}
+
 /* Apply one command-line option to the configuration; 0, or 1 after printing why. */
 static int apply_option(int opt, const char *arg, struct idm_target_conf_all *conf,
-			const char **config, struct quick_chap *q)
+                        const char **config, struct quick_chap *q, struct ops_opts *o)
 {
 	struct idm_target_conf *t = &conf->targets[0];
 	char *end;
 
 	switch (opt) {
+	case OPT_CONTROL_SOCKET:
+		o->control_socket = arg;
+		return 0;
+	case OPT_LOG_LEVEL:
+		o->log_level = arg;
+		return 0;
 	case 'p':
 		if (conf->nportals >= IDM_MAX_PORTALS ||
 		    parse_portal(arg, &conf->portals[conf->nportals]) != 0) {
@@ -210,6 +284,7 @@ static int apply_option(int opt, const char *arg, struct idm_target_conf_all *co
 		return 0;
 	case 'c':
 		*config = arg;
+		config_path = arg;
 		return 0;
 	case OPT_ACL:
 		if (add_acl(t, arg) != 0) {
@@ -270,7 +345,8 @@ static int finish_config(struct idm_target_conf_all *conf, const char *config,
 		return 0;
 	}
 	if (conf->nportals == 0 || t->iqn[0] == '\0' || t->nluns == 0) {
-		fprintf(stderr, "idmd: need --portal, --target and at least one --lun (or --config)\n");
+		fprintf(stderr,
+		        "idmd: need --portal, --target and at least one --lun (or --config)\n");
 		usage(stderr);
 		return 1;
 	}
@@ -282,22 +358,29 @@ static int finish_config(struct idm_target_conf_all *conf, const char *config,
 static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 {
 	static const struct option opts[] = {
-		{"portal", required_argument, NULL, 'p'}, {"target", required_argument, NULL, 't'},
-		{"lun", required_argument, NULL, 'l'},    {"config", required_argument, NULL, 'c'},
-		{"reactors", required_argument, NULL, 'r'}, {"alias", required_argument, NULL, OPT_ALIAS},
+	    {"portal", required_argument, NULL, 'p'},
+	    {"target", required_argument, NULL, 't'},
+	    {"lun", required_argument, NULL, 'l'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"reactors", required_argument, NULL, 'r'},
+	    {"alias", required_argument, NULL, OPT_ALIAS},
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"acl", required_argument, NULL, OPT_ACL},
 		{"chap", required_argument, NULL, OPT_CHAP},
 		{"mutual-chap", required_argument, NULL, OPT_MUTUAL_CHAP},
-		{"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+	    {"control-socket", required_argument, NULL, OPT_CONTROL_SOCKET},
+	    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *config = NULL;
 	struct quick_chap q = {NULL, NULL};
+	struct ops_opts o = {NULL, NULL};
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "p:t:l:c:r:hV", opts, NULL)) != -1) {
-		if (apply_option(opt, optarg, conf, &config, &q) != 0) {
+		if (apply_option(opt, optarg, conf, &config, &q, &o) != 0) {
 			return 1;
 		}
 	}
@@ -305,7 +388,10 @@ static int parse_args(int argc, char **argv, struct idm_target_conf_all *conf)
 		fprintf(stderr, "idmd: unexpected argument \"%s\"\n", argv[optind]);
 		return 1;
 	}
-	return finish_config(conf, config, &q);
+	if (finish_config(conf, config, &q) != 0) {
+		return 1;
+	}
+	return apply_ops(conf, &o);
 }
 
 /* Block the stop signals in every thread; the main thread waits for them. */
@@ -314,6 +400,7 @@ static void block_stop_signals(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -324,14 +411,73 @@ static void conf_free(struct idm_target_conf_all *conf)
 	idm_chap_account_clear(&conf->discovery.chap);
 	for (unsigned i = 0; i < IDM_MAX_TARGETS; i++) {
 		idm_chap_account_clear(&conf->targets[i].chap);
+		for (unsigned a = 0; a < IDM_MAX_ACL; a++) {
+			idm_chap_account_clear(&conf->targets[i].acl_chap[a].chap);
+		}
 	}
 	free(conf);
+}
+
+/*
+ * The control socket. One named in the config or on the command line must
+ * be served; the default one may be out of reach (a non-root `make run`):
+ * idmd then runs without it, saying so. A running idmd on it stops us.
+ */
+static int open_control(const struct idm_target_conf_all *conf, struct idm_ctl **ctl)
+{
+	char err[512];
+	int rc = idm_ctl_open(conf->control_socket, ctl, err, sizeof(err));
+
+	if (rc == 0) {
+		return 0;
+	}
+	if (control_socket_given || rc == -EADDRINUSE ||
+	    idm_ctl_open(NULL, ctl, err, sizeof(err)) != 0) {
+		fprintf(stderr, "idmd: %s\n", err);
+		return 1;
+	}
+	idm_log("idmd", "warning: no control socket (%s): idmadm cannot reach this idmd", err);
+	return 0;
+}
+
+/* SIGHUP: the config file again, its difference applied; a file that
+ * does not load changes nothing. */
+static void reload(struct idm_ctl *ctl)
+{
+	struct idm_target_conf_all *next;
+	enum idm_log_level level;
+	char err[512];
+
+	if (!config_path) {
+		idm_log("idmd", "SIGHUP: started without --config, nothing to reload");
+		return;
+	}
+	NOTIFY("RELOADING=1");
+	next = calloc(1, sizeof(*next));
+	if (!next) {
+		idm_log_at(IDM_LOG_ERROR, "idmd", "reload: out of memory; nothing changed");
+		return;
+	}
+	idm_target_conf_init(next);
+	if (idm_target_conf_load(config_path, next, err, sizeof(err)) != 0) {
+		idm_log_at(IDM_LOG_ERROR, "idmd", "reload: %s; nothing changed", err);
+	} else if (idm_ctl_reload(ctl, next, err, sizeof(err)) != 0) {
+		idm_log_at(IDM_LOG_ERROR, "idmd", "reload: %s", err);
+	} else {
+		if (next->log_level[0] && idm_log_level_parse(next->log_level, &level) == 0) {
+			idm_log_set_level(level);
+		}
+		idm_log("idmd", "reloaded %s", config_path);
+	}
+	conf_free(next);
+	NOTIFY("READY=1");
 }
 
 int main(int argc, char **argv)
 {
 	struct idm_target_conf_all *conf;
 	struct idm_server *srv;
+	struct idm_ctl *ctl;
 	sigset_t stop;
 	char err[512];
 	int sig = 0;
@@ -346,16 +492,31 @@ int main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
+	idm_log_open("idmd");
 	warn_weak_secrets(conf);
 	block_stop_signals(&stop);
-	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0) {
+	if (open_control(conf, &ctl) != 0) {
+		conf_free(conf);
+		return 1;
+	}
+	if (idm_server_start(conf, &srv, err, sizeof(err)) != 0 ||
+	    idm_ctl_serve(ctl, srv, &(struct idm_ctl_opts){IDMD_VERSION, config_path, conf->metrics_listen}, err,
+	                  sizeof(err)) != 0) {
 		fprintf(stderr, "idmd: %s\n", err);
+		idm_ctl_close(ctl);
+		idm_server_stop(srv);
 		conf_free(conf);
 		return 1;
 	}
 	idm_log("idmd", "serving %u target(s) on %u portal(s)", conf->ntargets, conf->nportals);
-	sigwait(&stop, &sig);
+	NOTIFY("READY=1\nSTATUS=serving %u target(s) on %u portal(s)", conf->ntargets,
+	       conf->nportals);
+	while (sigwait(&stop, &sig) == 0 && sig == SIGHUP) {
+		reload(ctl);
+	}
 	idm_log("idmd", "%s: closing sessions and flushing stores", strsignal(sig));
+	NOTIFY("STOPPING=1");
+	idm_ctl_close(ctl);
 	idm_server_stop(srv);
 	conf_free(conf);
 	idm_log("idmd", "stopped");

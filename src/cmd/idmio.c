@@ -25,10 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "idm/auth.h"
 #include "idm/initiator.h"
 
 #define CHUNK_BYTES (1024u * 1024)
@@ -54,6 +56,8 @@ struct opts {
 	uint32_t seconds;
 	uint32_t idle; /* login: stay logged in this long (answers NOP-In pings) */
 	bool digest;   /* offer CRC32C header and data digests */
+	uint8_t chap_algs[IDM_CHAP_ALGS_MAX]; /* --chap-alg, preferred first */
+	int nchap_algs;
 };
 
 struct lun {
@@ -65,7 +69,8 @@ struct lun {
 
 static void usage(void)
 {
-	fprintf(stderr,
+	fprintf(
+	    stderr,
 	        "usage: idmio [--transport tcp|iser|auto] [--initiator-name IQN] [--digest] "
 	        "COMMAND ...\n"
 	        "  discover URL\n  login URL\n  inquiry URL\n  readcap URL\n"
@@ -76,7 +81,9 @@ static void usage(void)
 	        "  reset URL (ABORT TASK on a READ in flight, then LOGICAL UNIT RESET)\n"
 	        "  abort URL [--lba N] --bs 512k --qd 8 (ABORT TASK, LOGICAL UNIT RESET\n"
 	        "    during QD WRITEs of BS bytes; checks the medium after each)\n"
-	        "URL: iscsi://[user[%%password]@]host[:port]/target-iqn/lun (or iser://)\n");
+	    "URL: iscsi://[user[%%password]@]host[:port]/target-iqn/lun (or iser://)\n"
+	    "  CHAP with user%%password; mutual CHAP adds ?target_user=U&target_password=P;\n"
+	    "  --chap-alg MD5,SHA-1,SHA-256,SHA3-256 picks and orders the algorithms offered\n");
 }
 
 static int die(const char *what, const struct idm_ini *s)
@@ -122,6 +129,23 @@ static bool parse_transport(const char *s, enum idm_ini_transport *tp)
 	return true;
 }
 
+/* "MD5,SHA-256": the CHAP_A values to offer, in that order. */
+static bool parse_chap_algs(const char *arg, struct opts *o)
+{
+	o->nchap_algs = 0;
+	while (*arg) {
+		size_t n = strcspn(arg, ",");
+
+		if (o->nchap_algs == IDM_CHAP_ALGS_MAX ||
+		    idm_chap_alg_parse(arg, n, &o->chap_algs[o->nchap_algs]) != 0) {
+			return false;
+		}
+		o->nchap_algs++;
+		arg += n + (arg[n] == ',');
+	}
+	return o->nchap_algs > 0;
+}
+
 static bool parse_opt(struct opts *o, int c, const char *arg)
 {
 	uint64_t v;
@@ -164,6 +188,8 @@ static bool parse_opt(struct opts *o, int c, const char *arg)
 	case 'D':
 		o->digest = true;
 		return true;
+	case 'A':
+		return parse_chap_algs(arg, o);
 	case 'I':
 		return parse_size(arg, &v) && v <= 3600 && ((o->idle = (uint32_t)v) || true);
 	default:
@@ -186,6 +212,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	                                         {"time", required_argument, NULL, 'T'},
 	                                         {"idle", required_argument, NULL, 'I'},
 	                                         {"digest", no_argument, NULL, 'D'},
+	                                         {"chap-alg", required_argument, NULL, 'A'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
 	int c;
@@ -318,6 +345,7 @@ static int open_session(const struct opts *o, const char *url, struct lun *l, bo
 	}
 	idm_ini_set_transport(l->s, o->tp);
 	idm_ini_set_digests(l->s, o->digest, o->digest);
+	idm_ini_set_chap_algorithms(l->s, o->chap_algs, o->nchap_algs);
 	if (o->qd > 0 && idm_ini_set_queue_depth(l->s, o->qd) != 0) {
 		fprintf(stderr, "idmio: bad queue depth\n");
 	}

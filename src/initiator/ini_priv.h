@@ -91,6 +91,9 @@ struct idm_ini {
 	bool has_auth_hook;
 	bool (*auth_ready)(void *arg);
 	char auth_methods[16]; /* AuthMethod offer, as struct idm_params keeps it */
+	struct idm_chap *chap; /* CHAP from the URL's user (session.c), or NULL */
+	uint8_t chap_algs[8];  /* CHAP_A offered; none: the library's order */
+	int nchap_algs;
 	struct ini_sn sn;
 	uint32_t itt_counter;
 	/* the one login / logout / text exchange in progress */

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "idm/auth.h"
 #include "initiator/ini_priv.h"
 #ifdef IDM_HAVE_RDMA
 #include "transport/iser/iser_ini.h"
@@ -90,9 +91,23 @@ void idm_ini_destroy(struct idm_ini *s)
 	ini_drop_conn(s);
 	idm_reactor_poll(s->r, 0);
 	idm_reactor_destroy(s->r);
+	if (s->chap) {
+		idm_chap_clear(s->chap);
+		free(s->chap);
+	}
 	idm_textbuf_free(&s->text);
 	free(s->rx_text);
 	free(s);
+}
+
+int idm_ini_set_chap_algorithms(struct idm_ini *s, const uint8_t *algs, int n)
+{
+	if (n < 0 || n > IDM_CHAP_ALGS_MAX || (size_t)n > sizeof(s->chap_algs)) {
+		return -EINVAL;
+	}
+	memcpy(s->chap_algs, algs, (size_t)n);
+	s->nchap_algs = n;
+	return 0;
 }
 
 const char *idm_ini_error(const struct idm_ini *s)
@@ -240,10 +255,45 @@ static void ini_local_params(struct idm_ini *s)
 /* May the security stage end with this Login Request? */
 static bool security_done(const struct idm_ini *s)
 {
+	if (s->chap) {
+		return idm_auth_may_ask_transit(s->chap, &s->nego);
+	}
 	if (!s->has_auth_hook) {
 		return true; /* AuthMethod=None: one exchange */
 	}
 	return s->auth_ready ? s->auth_ready(s->auth_hook.arg) : idm_nego_complete(&s->nego);
+}
+
+/*
+ * CHAP from the URL: "user%secret@", and for mutual CHAP the target's
+ * credentials in "?target_user=..&target_password=..". A fresh state per
+ * login (a relogin starts over); 0 or -errno.
+ */
+static int chap_start(struct idm_ini *s)
+{
+	struct idm_chap_account acct;
+	struct idm_chap_config cfg = {.encoding = IDM_CHAP_HEX, .account = &acct};
+	int rc;
+
+	if (!s->url.user[0] || s->has_auth_hook) {
+		return 0;
+	}
+	if (!s->chap && !(s->chap = calloc(1, sizeof(*s->chap)))) {
+		return -ENOMEM;
+	}
+	idm_chap_clear(s->chap);
+	rc = idm_chap_account_set(&acct, s->url.user, s->url.password,
+	                          s->url.target_user[0] ? s->url.target_user : NULL,
+	                          s->url.target_user[0] ? s->url.target_password : NULL);
+	if (rc == 0) {
+		cfg.mutual = s->url.target_user[0] != '\0';
+		cfg.nalgs = s->nchap_algs;
+		memcpy(cfg.algs, s->chap_algs, (size_t)s->nchap_algs);
+		rc = idm_chap_init(s->chap, IDM_ROLE_INITIATOR, &cfg);
+	}
+	idm_chap_account_clear(&acct);
+	snprintf(s->auth_methods, sizeof(s->auth_methods), "CHAP");
+	return rc;
 }
 
 /* Transport up: the first Login Request, in the security stage. */
@@ -252,6 +302,12 @@ static void login_start(struct idm_ini *s)
 	struct idm_nego_hook th;
 	int rc;
 
+	rc = chap_start(s);
+	if (rc != 0) {
+		ini_fail(s, rc, "login: bad CHAP credentials in the URL");
+		idm_conn_close(s->c);
+		return;
+	}
 	s->phase = INI_LOGIN;
 	s->xpt_was_up = true;
 	ini_local_params(s);
@@ -266,6 +322,12 @@ static void login_start(struct idm_ini *s)
 	}
 	if (s->has_auth_hook) {
 		idm_nego_add_hook(&s->nego, &s->auth_hook);
+	}
+	if (s->chap) {
+		struct idm_nego_hook ch;
+
+		idm_chap_hook(s->chap, &ch);
+		idm_nego_add_hook(&s->nego, &ch);
 	}
 	idm_textbuf_reset(&s->text);
 	s->csg = ISCSI_SECURITY_NEGOTIATION;
@@ -358,6 +420,18 @@ static int login_step(struct idm_ini *s, const uint8_t *bhs)
 	if (rc != 0) {
 		ini_fail(s, rc, "login: negotiation failed: %s", s->nego.error);
 		return rc;
+	}
+	if (s->chap && s->csg == ISCSI_SECURITY_NEGOTIATION) {
+		rc = idm_chap_initiator_step(s->chap, &s->nego, &s->text);
+		if (rc == 0 && transit && !idm_auth_may_transit(s->chap, &s->nego)) {
+			rc = -EACCES; /* leaving the stage before CHAP (or mutual) is done */
+		}
+		if (rc != 0) {
+			ini_fail(s, rc, "%s",
+			         s->chap->error[0] ? s->chap->error
+			                           : "CHAP: the target left too early");
+			return rc;
+		}
 	}
 	if (transit && nsg == ISCSI_FULL_FEATURE_PHASE) {
 		login_done(s);

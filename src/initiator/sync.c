@@ -79,11 +79,6 @@ int idm_ini_login_async(struct idm_ini *s, const struct idm_url *url, idm_ini_cb
 
 	s->url = *url;
 	s->err[0] = '\0';
-	if (url->user[0] && !s->has_auth_hook) {
-		ini_fail(s, -EOPNOTSUPP,
-		         "the URL names a CHAP user, but CHAP is not available yet");
-		return -EOPNOTSUPP;
-	}
 	rc = resolve(s, url, &ss, &len);
 	return rc ? rc : ini_connect(s, (struct sockaddr *)&ss, len, cb, arg);
 }

@@ -129,9 +129,40 @@ static int parse_path(struct idm_url *u, const char *p, char *err, size_t errlen
 	return 0;
 }
 
+/* "target_user=U&target_password=P" after the '?' (libiscsi's spelling). */
+static int parse_query(struct idm_url *u, const char *q, char *err, size_t errlen)
+{
+	while (*q) {
+		size_t n = strcspn(q, "&");
+		const char *eq = memchr(q, '=', n);
+		size_t klen = eq ? (size_t)(eq - q) : n;
+		bool ok = false;
+
+		if (eq && klen == 11 && strncmp(q, "target_user", 11) == 0) {
+			ok =
+			    copy_part(u->target_user, sizeof(u->target_user), eq + 1, n - klen - 1);
+		} else if (eq && klen == 15 && strncmp(q, "target_password", 15) == 0) {
+			ok = copy_part(u->target_password, sizeof(u->target_password), eq + 1,
+			               n - klen - 1);
+		}
+		if (!ok) {
+			return url_fail(err, errlen,
+			                "unknown or bad query (target_user, target_password)");
+		}
+		q += n + (q[n] == '&');
+	}
+	if (!u->target_user[0] != !u->target_password[0] || (u->target_user[0] && !u->user[0])) {
+		return url_fail(err, errlen,
+		                "target_user and target_password go together, with a user");
+	}
+	return 0;
+}
+
 int idm_url_parse(const char *s, struct idm_url *u, char *err, size_t errlen)
 {
-	const char *auth, *path, *at;
+	const char *auth, *path, *at, *query;
+	char base[1024];
+	int rc;
 
 	memset(u, 0, sizeof(*u));
 	u->port = 3260;
@@ -157,5 +188,15 @@ int idm_url_parse(const char *s, struct idm_url *u, char *err, size_t errlen)
 	if (!parse_hostport(u, auth, (size_t)(path - auth))) {
 		return url_fail(err, errlen, "bad host or port");
 	}
-	return parse_path(u, path, err, errlen);
+	query = strchr(path, '?');
+	if (!query) {
+		return parse_path(u, path, err, errlen);
+	}
+	if ((size_t)(query - path) >= sizeof(base)) {
+		return url_fail(err, errlen, "too long");
+	}
+	memcpy(base, path, (size_t)(query - path));
+	base[query - path] = '\0';
+	rc = parse_path(u, base, err, errlen);
+	return rc ? rc : parse_query(u, query + 1, err, errlen);
 }

@@ -48,7 +48,9 @@
 #include <json-c/json.h>
 
 #include "idm/auth.h"
+#include "idm/idm.h"
 #include "idm/target.h"
+#include "target/config_save.h"
 
 struct conf_ctx {
 	char *err;
@@ -216,6 +218,35 @@ static int conf_luns(struct conf_ctx *cx, json_object *arr, struct idm_target_co
 	return 0;
 }
 
+static int conf_chap(struct conf_ctx *cx, json_object *o, const char *where,
+		     struct idm_chap_account *a, bool *has);
+
+/* An ACL entry: an initiator name, or {"initiator": NAME, "chap": {...}}
+ * with that initiator's own CHAP account. */
+static int conf_acl_entry(struct conf_ctx *cx, json_object *e, struct idm_target_conf *t,
+			  size_t i)
+{
+	int rc = 0;
+
+	if (!json_object_is_type(e, json_type_object)) {
+		return conf_string(cx, e, "ACL entry", t->acl[i], sizeof(t->acl[i]));
+	}
+	json_object_object_foreach(e, key, val) {
+		if (strcmp(key, "initiator") == 0) {
+			rc = conf_string(cx, val, "ACL initiator", t->acl[i], sizeof(t->acl[i]));
+		} else if (strcmp(key, "chap") == 0) {
+			rc = conf_chap(cx, val, "ACL entry", &t->acl_chap[i].chap,
+				       &t->acl_chap[i].has);
+		} else {
+			rc = conf_error(cx, "unknown ACL entry key \"%s\"", key);
+		}
+		if (rc) {
+			return rc;
+		}
+	}
+	return t->acl[i][0] ? 0 : conf_error(cx, "an ACL entry needs \"initiator\"");
+}
+
 static int conf_acl(struct conf_ctx *cx, json_object *arr, struct idm_target_conf *t)
 {
 	size_t n;
@@ -229,8 +260,7 @@ static int conf_acl(struct conf_ctx *cx, json_object *arr, struct idm_target_con
 		return conf_error(cx, "at most %d initiator names per ACL", IDM_MAX_ACL);
 	}
 	for (size_t i = 0; i < n; i++) {
-		rc = conf_string(cx, json_object_array_get_idx(arr, i), "ACL entry", t->acl[i],
-				 sizeof(t->acl[i]));
+		rc = conf_acl_entry(cx, json_object_array_get_idx(arr, i), t, i);
 		if (rc) {
 			return rc;
 		}
@@ -393,6 +423,20 @@ static int conf_tunable(struct conf_ctx *cx, const char *key, json_object *val,
 	return conf_error(cx, "unknown tunable \"%s\"", key);
 }
 
+/* Every tunable by its JSON name into `out` (config save, config_save.c). */
+void idm_target_conf_tunables_json(const struct idm_target_tunables *tun, json_object *out)
+{
+	const struct tunable_desc *d;
+
+	for (d = tunables; d < tunables + sizeof(tunables) / sizeof(tunables[0]); d++) {
+		const char *field = (const char *)tun + d->offset;
+
+		json_object_object_add(out, d->name,
+				       d->is_bool ? json_object_new_boolean(*(const bool *)field)
+						  : json_object_new_int64(*(const uint32_t *)field));
+	}
+}
+
 static int conf_array(struct conf_ctx *cx, json_object *arr, const char *what, unsigned max,
 		      unsigned *count)
 {
@@ -430,25 +474,6 @@ static int conf_discovery(struct conf_ctx *cx, json_object *o, struct idm_discov
 	return 0;
 }
 
-/* CHAP_A names as RFC 7143 and RFC 7143bis (SHA-256, SHA3-256) call them. */
-static int chap_alg_code(const char *name, uint8_t *code)
-{
-	static const struct {
-		const char *name;
-		uint8_t code;
-	} names[] = {{"SHA3-256", IDM_CHAP_SHA3_256}, {"SHA-256", IDM_CHAP_SHA256},
-		     {"SHA256", IDM_CHAP_SHA256},     {"SHA1", IDM_CHAP_SHA1},
-		     {"SHA-1", IDM_CHAP_SHA1},        {"MD5", IDM_CHAP_MD5}};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcasecmp(name, names[i].name) == 0) {
-			*code = names[i].code;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
 static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_target_conf_all *c)
 {
 	unsigned n;
@@ -458,7 +483,8 @@ static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_targ
 		json_object *v = json_object_array_get_idx(arr, i);
 
 		if (!json_object_is_type(v, json_type_string) ||
-		    chap_alg_code(json_object_get_string(v), &c->chap_algs[i]) != 0) {
+		    idm_chap_alg_parse(json_object_get_string(v), strlen(json_object_get_string(v)),
+				       &c->chap_algs[i]) != 0) {
 			return conf_error(cx, "chap_algorithms: each must be one of "
 					      "\"SHA3-256\", \"SHA-256\", \"SHA1\", \"MD5\"");
 		}
@@ -473,6 +499,31 @@ static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_targ
 	}
 	c->nchap_algs = n;
 	return rc;
+}
+
+/* Operations keys: the control socket, the log level, the metrics
+ * endpoint. 1 when `key` is none of them. */
+static int conf_ops_key(struct conf_ctx *cx, const char *key, json_object *val,
+			struct idm_target_conf_all *c)
+{
+	if (strcmp(key, "control_socket") == 0) {
+		return conf_string(cx, val, "control_socket", c->control_socket,
+				   sizeof(c->control_socket));
+	}
+	if (strcmp(key, "metrics_listen") == 0) {
+		return conf_string(cx, val, "metrics_listen", c->metrics_listen,
+				   sizeof(c->metrics_listen));
+	}
+	if (strcmp(key, "log_level") == 0) {
+		enum idm_log_level level;
+		int rc = conf_string(cx, val, "log_level", c->log_level, sizeof(c->log_level));
+
+		if (rc == 0 && idm_log_level_parse(c->log_level, &level) != 0) {
+			rc = conf_error(cx, "log_level must be error, warn, info or debug");
+		}
+		return rc;
+	}
+	return 1;
 }
 
 static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
@@ -521,6 +572,10 @@ static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
 			}
 		}
 		return 0;
+	}
+	rc = conf_ops_key(cx, key, val, c);
+	if (rc <= 0) {
+		return rc;
 	}
 	return conf_error(cx, "unknown key \"%s\"", key);
 }

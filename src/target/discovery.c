@@ -62,8 +62,8 @@ static int put_target(const struct tgt_target *t, const char *addr, uint16_t tpg
 /* May this session see target `t` for SendTargets=`value`? */
 static bool wanted(const struct tgt_target *t, const struct tgt_target *own, const char *value)
 {
-	if (own && t != own) {
-		return false;
+	if ((own && t != own) || __atomic_load_n(&t->deleted, __ATOMIC_ACQUIRE)) {
+		return false; /* not ours, or deleted live */
 	}
 	if (strcmp(value, "All") == 0) {
 		return true;

@@ -153,20 +153,46 @@ static const struct idm_chap_account *login_account(const struct tgt_conn *tc,
 	if (l->type == IDM_SESSION_DISCOVERY) {
 		return tc->srv->disc.has_chap ? &tc->srv->disc.chap : NULL;
 	}
-	return l->target && l->target->has_chap ? &l->target->chap : NULL;
+	return l->target ? tgt_acl_account(l->target, l->initiator_name) : NULL;
+}
+
+/* Whether the login must authenticate. A target's account and ACL may
+ * change while idmd runs (live.c): they are read under srv->lock. */
+static bool login_has_account(const struct tgt_conn *tc, const struct tgt_login *l)
+{
+	bool has;
+
+	pthread_mutex_lock(&tc->srv->lock);
+	has = login_account(tc, l) != NULL;
+	pthread_mutex_unlock(&tc->srv->lock);
+	return has;
+}
+
+static bool login_acl_admits(const struct tgt_conn *tc, const struct tgt_login *l)
+{
+	bool ok;
+
+	pthread_mutex_lock(&tc->srv->lock);
+	ok = tgt_acl_admits(l->target, l->initiator_name);
+	pthread_mutex_unlock(&tc->srv->lock);
+	return ok;
 }
 
 /* idm_chap lookup callback: the account of the login on this connection. */
 static int chap_lookup(void *arg, const struct idm_params *who, struct idm_chap_account *out)
 {
 	struct tgt_conn *tc = arg;
-	const struct idm_chap_account *a = tc->login ? login_account(tc, tc->login) : NULL;
+	const struct idm_chap_account *a;
+	int rc = -ENOENT;
 
-	if (!a) {
-		return -ENOENT;
+	pthread_mutex_lock(&tc->srv->lock);
+	a = tc->login ? login_account(tc, tc->login) : NULL;
+	if (a) {
+		*out = *a;
+		rc = 0;
 	}
-	*out = *a;
-	return 0;
+	pthread_mutex_unlock(&tc->srv->lock);
+	return rc;
 }
 
 /* Start the CHAP state when the login must authenticate; 0 or -errno. */
@@ -177,7 +203,7 @@ static int login_auth_init(struct tgt_conn *tc, struct tgt_login *l)
 	struct idm_nego_hook hook;
 	int rc;
 
-	if (!login_account(tc, l)) {
+	if (!login_has_account(tc, l)) {
 		return 0;
 	}
 	l->chap = malloc(sizeof(*l->chap));
@@ -299,7 +325,7 @@ static void login_local_params(struct tgt_conn *tc, struct tgt_login *l)
 	p->target_portal_group_tag = tc->portal->conf.tpgt;
 	/* One method: CHAP when an account is configured (never None then). */
 	snprintf(p->auth_method, sizeof(p->auth_method), "%s",
-		 login_account(tc, l) ? "CHAP" : "None");
+		 login_has_account(tc, l) ? "CHAP" : "None");
 	snprintf(p->initiator_name, sizeof(p->initiator_name), "%s", l->initiator_name);
 	if (l->target) {
 		snprintf(p->target_name, sizeof(p->target_name), "%s", l->target->iqn);
@@ -435,23 +461,6 @@ static void session_ua_baseline(struct tgt_session *s)
 	}
 }
 
-/* Name of a CHAP_A algorithm for the log. */
-static const char *chap_alg_name(uint8_t alg)
-{
-	switch (alg) {
-	case IDM_CHAP_MD5:
-		return "MD5";
-	case IDM_CHAP_SHA1:
-		return "SHA-1";
-	case IDM_CHAP_SHA256:
-		return "SHA-256";
-	case IDM_CHAP_SHA3_256:
-		return "SHA3-256";
-	default:
-		return "?";
-	}
-}
-
 static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 {
 	struct tgt_session *s = calloc(1, sizeof(*s));
@@ -486,6 +495,13 @@ static uint16_t session_publish(struct tgt_conn *tc, struct tgt_session *s)
 		return status;
 	}
 	pthread_mutex_lock(&srv->lock);
+	if (s->target && s->target->deleted) {
+		pthread_mutex_unlock(&srv->lock); /* deleted while logging in (live.c) */
+		if (old) {
+			tgt_session_put(old);
+		}
+		return ISCSI_LOGIN_TARGET_REMOVED;
+	}
 	if (old && old->in_table) {
 		tgt_sessions_unlink(&srv->sessions, old);
 	}
@@ -543,7 +559,7 @@ static void login_complete(struct tgt_conn *tc, uint8_t flags)
 	tc->ic->exp_cmd_sn = &s->win.exp_cmd_sn;
 	tc->ic->max_cmd_sn = &s->win.max_cmd_sn;
 	if (l->chap && l->chap->state == IDM_CHAP_DONE) {
-		snprintf(auth, sizeof(auth), ", CHAP %s", chap_alg_name(l->chap->alg));
+		snprintf(auth, sizeof(auth), ", CHAP %s", idm_chap_alg_name(l->chap->alg));
 	}
 	idm_log("target", "%s: %s session tsih %u for %s%s", tc->ic->peer_name,
 		s->type == IDM_SESSION_DISCOVERY ? "discovery" : "normal", s->tsih,
@@ -618,11 +634,11 @@ static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l, int csg, c
 		*why = "target not offered over this transport";
 		return ISCSI_LOGIN_TARGET_NOT_FOUND; /* not found at this address */
 	}
-	if (l->target && !tgt_acl_admits(l->target, l->initiator_name)) {
+	if (l->target && !login_acl_admits(tc, l)) {
 		*why = "initiator not in the target's ACL";
 		return ISCSI_LOGIN_AUTHORIZATION_FAILED;
 	}
-	if (csg != ISCSI_SECURITY_NEGOTIATION && login_account(tc, l)) {
+	if (csg != ISCSI_SECURITY_NEGOTIATION && login_has_account(tc, l)) {
 		*why = "authentication required, security stage skipped";
 		return ISCSI_LOGIN_AUTH_FAILED;
 	}

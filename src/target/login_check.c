@@ -84,3 +84,13 @@ bool tgt_acl_admits(const struct tgt_target *t, const char *initiator)
 	}
 	return false;
 }
+
+const struct idm_chap_account *tgt_acl_account(const struct tgt_target *t, const char *initiator)
+{
+	for (unsigned i = 0; initiator && i < t->nacl && i < IDM_MAX_ACL; i++) {
+		if (t->acl_chap[i].has && strcasecmp(t->acl[i], initiator) == 0) {
+			return &t->acl_chap[i].chap;
+		}
+	}
+	return t->has_chap ? &t->chap : NULL;
+}

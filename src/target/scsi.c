@@ -171,6 +171,7 @@ int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task
 	}
 	s = tc->sess;
 	task_reset(tt, t, pdu);
+	tt->start_us = tgt_now_us();
 	tc->last_rx_ms = idm_now_ms();
 	if (s->type == IDM_SESSION_DISCOVERY || tc->logged_out) {
 		tt->reject_reason = ISCSI_REJECT_PROTOCOL_ERROR;
@@ -276,6 +277,7 @@ static void task_respond(struct tgt_task *tt)
 	    cmd->status == SCSI_STATUS_GOOD) {
 		tx = cmd->data_len < tt->read_edtl ? cmd->data_len : tt->read_edtl;
 	}
+	tgt_iostat_account(tt, cmd->dir == SCSI_DIR_WRITE ? tt->rx_len : tx);
 	tt->phase = TGT_PH_TX;
 	t->tx_done = task_tx_done;
 	task_credit(tt);

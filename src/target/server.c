@@ -41,29 +41,41 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 
 /* ---- targets and LUs ---- */
 
+void tgt_lun_free(struct tgt_target *t, unsigned l, struct scsi_lu *lu)
+{
+	if (lu) {
+		t->luns.count--;
+		scsi_lu_free(lu); /* flushes and closes the store */
+	}
+	free(t->lun_stats[l]);
+	t->lun_stats[l] = NULL;
+}
+
+void tgt_lun_close(struct tgt_target *t, unsigned l)
+{
+	struct scsi_lu *lu = t->luns.lu[l];
+
+	__atomic_store_n(&t->luns.lu[l], NULL, __ATOMIC_RELEASE);
+	tgt_lun_free(t, l, lu);
+}
+
 static void targets_close(struct idm_server *srv)
 {
 	for (unsigned i = 0; i < srv->ntargets; i++) {
-		struct scsi_lu_set *set = &srv->targets[i].luns;
-
 		for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
-			if (set->lu[l]) {
-				scsi_lu_free(set->lu[l]); /* flushes and closes the store */
-				set->lu[l] = NULL;
-			}
+			tgt_lun_close(&srv->targets[i], l);
 		}
-		set->count = 0;
 	}
 	if (srv->targets) {
-		OPENSSL_cleanse(srv->targets, srv->ntargets * sizeof(*srv->targets)); /* secrets */
+		OPENSSL_cleanse(srv->targets, IDM_MAX_TARGETS * sizeof(*srv->targets)); /* secrets */
 	}
 	free(srv->targets);
 	srv->targets = NULL;
 	srv->ntargets = 0;
 }
 
-static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
-		    char *err, size_t errlen)
+int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
+		 char *err, size_t errlen)
 {
 	const struct idm_backing_options opts = {
 		.ceph_conf = lc->ceph_conf[0] ? lc->ceph_conf : NULL,
@@ -94,7 +106,13 @@ static int lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const c
 		return fail(err, errlen, rc, "%s LUN %u: cannot create the logical unit: %s",
 			    t->iqn, lc->lun, strerror(-rc));
 	}
-	t->luns.lu[lc->lun] = lu;
+	t->lun_stats[lc->lun] = calloc(t->srv->nslots, sizeof(struct tgt_io_stats));
+	if (!t->lun_stats[lc->lun]) {
+		scsi_lu_free(lu);
+		return fail(err, errlen, -ENOMEM, "%s LUN %u: no memory", t->iqn, lc->lun);
+	}
+	/* Published last: a reactor that finds it finds it whole. */
+	__atomic_store_n(&t->luns.lu[lc->lun], lu, __ATOMIC_RELEASE);
 	t->luns.count++;
 	/* APTPL reservations a previous run saved come back now. */
 	rc = scsi_lu_set_state_dir(lu, state_dir, why, sizeof(why));
@@ -110,6 +128,7 @@ static void target_access_copy(struct tgt_target *t, const struct idm_target_con
 {
 	t->nacl = tc->nacl < IDM_MAX_ACL ? tc->nacl : IDM_MAX_ACL;
 	memcpy(t->acl, tc->acl, sizeof(t->acl));
+	memcpy(t->acl_chap, tc->acl_chap, sizeof(t->acl_chap));
 	t->chap = tc->chap;
 	t->has_chap = tc->has_chap;
 	t->offered_on = tc->offered_on;
@@ -123,33 +142,45 @@ static void server_auth_copy(struct idm_server *srv, const struct idm_target_con
 	memcpy(srv->chap_algs, conf->chap_algs, sizeof(srv->chap_algs));
 }
 
+int tgt_target_open(struct tgt_target *t, struct idm_server *srv, const struct idm_target_conf *tc,
+		    char *err, size_t errlen)
+{
+	t->srv = srv;
+	t->luns.abort_nexus = tgt_abort_nexus;
+	t->luns.abort_ctx = t;
+	snprintf(t->iqn, sizeof(t->iqn), "%s", tc->iqn);
+	snprintf(t->alias, sizeof(t->alias), "%s", tc->alias);
+	target_access_copy(t, tc);
+	for (unsigned l = 0; l < tc->nluns && l < IDM_MAX_LUNS_PER_TARGET; l++) {
+		int rc = tgt_lun_open(t, &tc->luns[l], srv->conf->state_dir, err, errlen);
+
+		if (rc < 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int targets_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
 			char *err, size_t errlen)
 {
-	srv->targets = calloc(conf->ntargets ? conf->ntargets : 1, sizeof(*srv->targets));
-	if (!srv->targets) {
+	/* Every slot now: targets created live take free ones. */
+	srv->targets = calloc(IDM_MAX_TARGETS, sizeof(*srv->targets));
+	srv->conf = malloc(sizeof(*srv->conf));
+	if (!srv->targets || !srv->conf) {
 		return fail(err, errlen, -ENOMEM, "no memory for %u targets", conf->ntargets);
 	}
+	*srv->conf = *conf;
 	srv->ntargets = conf->ntargets;
 	for (unsigned i = 0; i < conf->ntargets; i++) {
-		const struct idm_target_conf *tc = &conf->targets[i];
-		struct tgt_target *t = &srv->targets[i];
+		int rc = tgt_target_open(&srv->targets[i], srv, &conf->targets[i], err, errlen);
 
-		t->srv = srv;
-		t->luns.abort_nexus = tgt_abort_nexus;
-		t->luns.abort_ctx = t;
-		snprintf(t->iqn, sizeof(t->iqn), "%s", tc->iqn);
-		snprintf(t->alias, sizeof(t->alias), "%s", tc->alias);
-		target_access_copy(t, tc);
-		if (tgt_target_find(srv, t->iqn) != t) {
-			return fail(err, errlen, -EEXIST, "target %s is configured twice", t->iqn);
+		if (rc < 0) {
+			return rc;
 		}
-		for (unsigned l = 0; l < tc->nluns && l < IDM_MAX_LUNS_PER_TARGET; l++) {
-			int rc = lun_open(t, &tc->luns[l], conf->state_dir, err, errlen);
-
-			if (rc < 0) {
-				return rc;
-			}
+		if (tgt_target_find(srv, srv->targets[i].iqn) != &srv->targets[i]) {
+			return fail(err, errlen, -EEXIST, "target %s is configured twice",
+				    srv->targets[i].iqn);
 		}
 	}
 	return 0;
@@ -263,15 +294,18 @@ static void portals_close(struct idm_server *srv)
 
 /* ---- reactors ---- */
 
+/* The configured reactor count, or one per online CPU. */
+static unsigned reactor_count(unsigned n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n ? n : (cpus > 0 ? (unsigned)cpus : 1);
+}
+
 static int reactors_open(struct idm_server *srv, unsigned n, char *err, size_t errlen)
 {
 	int rc;
 
-	if (n == 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-
-		n = cpus > 0 ? (unsigned)cpus : 1;
-	}
 	rc = idm_reactors_create(n, &srv->reactors);
 	if (rc < 0) {
 		return fail(err, errlen, rc, "cannot create %u reactors: %s", n, strerror(-rc));
@@ -418,6 +452,10 @@ static void server_free(struct idm_server *srv)
 	reactors_close(srv);
 	targets_close(srv);
 	OPENSSL_cleanse(&srv->disc, sizeof(srv->disc));
+	if (srv->conf) {
+		OPENSSL_cleanse(srv->conf, sizeof(*srv->conf));
+		free(srv->conf);
+	}
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
 	srv->magic = 0;
@@ -444,6 +482,8 @@ int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server *
 	srv->magic = TGT_SERVER_MAGIC;
 	srv->tun = conf->tun;
 	srv->next_tsih = 1;
+	srv->nslots = reactor_count(conf->nreactors);
+	srv->started_ms = idm_now_ms();
 	server_auth_copy(srv, conf);
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
@@ -455,7 +495,7 @@ int idm_server_start(const struct idm_target_conf_all *conf, struct idm_server *
 		rc = targets_open(srv, conf, err, errlen);
 	}
 	if (rc == 0) {
-		rc = reactors_open(srv, conf->nreactors, err, errlen);
+		rc = reactors_open(srv, srv->nslots, err, errlen);
 	}
 	if (rc == 0) {
 		rc = portals_open(srv, conf, err, errlen);

@@ -116,10 +116,14 @@ void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s)
 
 struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn)
 {
-	for (unsigned i = 0; i < srv->ntargets; i++) {
+	/* Acquire: a target created live is whole once counted (live.c). */
+	unsigned n = __atomic_load_n(&srv->ntargets, __ATOMIC_ACQUIRE);
+
+	for (unsigned i = 0; i < n; i++) {
 		/* iSCSI names are case-insensitive (RFC 3722 stringprep
 		 * folds them to lower case). */
-		if (strcasecmp(srv->targets[i].iqn, iqn) == 0) {
+		if (!__atomic_load_n(&srv->targets[i].deleted, __ATOMIC_ACQUIRE) &&
+		    strcasecmp(srv->targets[i].iqn, iqn) == 0) {
 			return &srv->targets[i];
 		}
 	}

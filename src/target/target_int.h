@@ -28,6 +28,7 @@
 #include "idm/keys.h"
 #include "idm/scsi.h"
 #include "idm/target.h"
+#include "target/stats.h"
 
 #define TGT_SERVER_MAGIC 0x54535256u  /* "TSRV" */
 #define TGT_SESSION_MAGIC 0x54534553u /* "TSES" */
@@ -68,9 +69,15 @@ struct tgt_target {
 	/* access control (login.c), copied from struct idm_target_conf */
 	char acl[IDM_MAX_ACL][IDM_NAME_MAX]; /* none: any initiator */
 	unsigned nacl;
+	struct idm_acl_chap acl_chap[IDM_MAX_ACL]; /* per initiator, over `chap` */
 	struct idm_chap_account chap;        /* used when has_chap */
 	bool has_chap;
 	uint8_t offered_on;                  /* IDM_OFFER_* bits; 0 = every transport */
+	/* per LU, one slot per reactor (srv->nslots), each written only by
+	 * its reactor (iostat.c) */
+	struct tgt_io_stats *lun_stats[SCSI_MAX_LUNS];
+	/* deleted live (live.c): no login finds it; read with acquire */
+	bool deleted;
 };
 
 struct tgt_conn;
@@ -160,9 +167,24 @@ struct idm_server {
 	struct idm_discovery_conf disc;
 	uint8_t chap_algs[IDM_CHAP_ALGS_MAX];
 	unsigned nchap_algs;
+	/* statistics slots per LU (one per reactor); when it started */
+	unsigned nslots;
+	uint64_t started_ms;
+	/* the running configuration, kept by the control thread (live.c,
+	 * config save); targets[] has IDM_MAX_TARGETS slots, ntargets of
+	 * them used (stored with release) */
+	struct idm_target_conf_all *conf;
 };
 
 struct tgt_target *tgt_target_find(struct idm_server *srv, const char *iqn);
+/* server.c: open a target's LUs into slot t / one LU; close LU l. */
+int tgt_target_open(struct tgt_target *t, struct idm_server *srv, const struct idm_target_conf *tc,
+		    char *err, size_t errlen);
+int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
+		 char *err, size_t errlen);
+void tgt_lun_close(struct tgt_target *t, unsigned l);
+/* Free LU l, unpublished already and idle (live.c). */
+void tgt_lun_free(struct tgt_target *t, unsigned l, struct scsi_lu *lu);
 /* Take / drop a reference on a session (takes srv->lock). */
 void tgt_session_get(struct tgt_session *s);
 void tgt_session_put(struct tgt_session *s);
@@ -189,6 +211,7 @@ struct tgt_conn {
 	bool close_sent;                 /* idm_server_stop asked to close */
 	bool logout_asked;               /* idm_server_stop asked for a logout */
 	bool logged_out;
+	struct tgt_io_stats io;          /* its reactor's only (iostat.c) */
 	struct tgt_conn *next;           /* srv->conns, under srv->lock */
 };
 
@@ -275,6 +298,7 @@ struct tgt_task {
 	bool aborted;                     /* TMF or connection loss */
 	bool done_held;                   /* store done, status waits for `wait` */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
+	uint64_t start_us;                /* when its header came (latency) */
 	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
 	struct idm_scsi_status st;
 	uint8_t cdb[SCSI_CDB_MAX];
@@ -295,6 +319,11 @@ void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w);
 void tgt_cmd_wait_settled(struct tgt_abort_wait *w);
 /* tmf.c: every task a TMF aborted has settled. */
 void tgt_tmf_settled(struct tgt_task *tmf);
+
+/* iostat.c: count an answered command on its connection and LU (on the
+ * connection's reactor, no lock). */
+void tgt_iostat_account(struct tgt_task *tt, uint32_t bytes);
+uint64_t tgt_now_us(void);
 
 /* ---- pure helpers ---- */
 
@@ -332,6 +361,9 @@ uint16_t tgt_login_check(const uint8_t *bhs, int cur_stage, bool first);
 /* Whether `t` is offered over the transport `tp` (its "transports"). */
 bool tgt_offered_over(const struct tgt_target *t, const struct idm_transport *tp);
 bool tgt_acl_admits(const struct tgt_target *t, const char *initiator);
+/* The CHAP account `initiator` must prove at t: its ACL entry's own, else
+ * the target's; NULL when none (pure, login_check.c). */
+const struct idm_chap_account *tgt_acl_account(const struct tgt_target *t, const char *initiator);
 
 /* Decision on a TMF (pure). */
 struct tgt_tmf_in {

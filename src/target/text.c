@@ -120,16 +120,22 @@ static int answer_send_targets(struct tgt_conn *tc, const char *value, char *out
 {
 	struct tgt_session *s = tc->sess;
 	char addr[80];
+	int n;
 
 	if (tgt_format_addr(&tc->ic->local_addr, addr, sizeof(addr)) < 0) {
 		return -EINVAL;
 	}
-	/* A normal session sees only its own target, which admitted it. */
-	return tgt_sendtargets_build_for(tc->srv->targets, tc->srv->ntargets,
+	/* A normal session sees only its own target, which admitted it.
+	 * ACLs may change live (live.c): read under srv->lock. */
+	pthread_mutex_lock(&tc->srv->lock);
+	n = tgt_sendtargets_build_for(tc->srv->targets,
+					 __atomic_load_n(&tc->srv->ntargets, __ATOMIC_ACQUIRE),
 					 s->type == IDM_SESSION_DISCOVERY ? NULL : s->target,
 					 tc->srv->disc.list_all ? NULL : s->initiator_name,
 					 tc->ic->transport, value, addr, tc->portal->conf.tpgt, out,
 					 cap);
+	pthread_mutex_unlock(&tc->srv->lock);
+	return n;
 }
 
 /* Other keys: the engine answers them (operational keys are Irrelevant

@@ -107,13 +107,19 @@ sanitizer_report() {
 }
 
 # idmd_start ARGS...: start idmd in the background with ARGS, log to a file, wait until
-# its portal listens (the port of --portal, or $IDMD_PORT with --config). Sets IDMD_PID
-# and IDMD_LOG. Fails with the log tail if idmd dies or never listens.
+# its portal listens (the port of --portal, or $IDMD_PORT with --config). Sets IDMD_PID,
+# IDMD_LOG and IDMD_CTL (its control socket: the test's own unless ARGS name one or
+# IDMD_CTL_FROM_CONFIG is set, so tests never share the default /run/idm/idmd.sock). Fails with the log tail if idmd
+# dies or never listens.
 idmd_start() {
 	local port i
 	require_idmd
 	port=$(portal_port "$@") || port=${IDMD_PORT:?idmd_start: no --portal and no IDMD_PORT}
 	IDMD_RUNS=$((IDMD_RUNS + 1))
+	if [[ " $* " != *" --control-socket "* && -z ${IDMD_CTL_FROM_CONFIG:-} ]]; then
+		IDMD_CTL=$TEST_TMP/ctl.$IDMD_RUNS.sock
+		set -- "$@" --control-socket "$IDMD_CTL"
+	fi
 	IDMD_LOG=$TEST_LOGDIR/idmd.$IDMD_RUNS.log
 	echo "+ $IDMD $*" >"$IDMD_LOG"
 	# shellcheck disable=SC2086 # the wrapper is a word list on purpose
@@ -186,6 +192,45 @@ on_exit() {
 	rm -rf "$TEST_TMP"
 }
 trap on_exit EXIT
+
+# tgtd_start WHY: a tgtd of our own (Debian tgt) on a free loopback port, stopped on exit;
+# skips the rest of the test ("tgtd not installed (WHY)") without it. Sets TPORT, CPORT,
+# TGT_PID, TGT_LOG and TA (tgtadm on its control channel, --lld iscsi).
+tgtd_start() {
+	if ! command -v tgtd >/dev/null || ! command -v tgtadm >/dev/null; then
+		skip "tgtd not installed ($1)"
+	fi
+	TPORT=$(free_port) || exit 1
+	# tgtd's control channel number (-C) must stay below 32768, and must not
+	# collide with another tgtd's socket
+	CPORT=$((TPORT % 30000 + 1000))
+	while [[ -e /var/run/tgtd/socket.$CPORT ]]; do CPORT=$((CPORT + 1)); done
+	TGT_LOG=$TEST_LOGDIR/tgtd.log
+	mkdir -p /var/run/tgtd
+	tgtd -f -C "$CPORT" --iscsi "portal=127.0.0.1:$TPORT" >"$TGT_LOG" 2>&1 </dev/null &
+	TGT_PID=$!
+	trap tgtd_stop EXIT
+	for _ in $(seq 50); do
+		port_listening "$TPORT" && [[ -S /var/run/tgtd/socket.$CPORT ]] && break
+		sleep 0.1
+	done
+	port_listening "$TPORT" || fail "tgtd did not listen (see $TGT_LOG)"
+	TA=(tgtadm -C "$CPORT" --lld iscsi)
+}
+
+# tgtd_stop: the exit trap of tgtd_start (then on_exit).
+tgtd_stop() {
+	if [[ -n ${TGT_PID:-} ]] && kill -0 "$TGT_PID" 2>/dev/null; then
+		# tgtd leaves on a system delete; a signal is the fallback
+		tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1 ||
+			kill -TERM "$TGT_PID" 2>/dev/null
+		for _ in $(seq 30); do kill -0 "$TGT_PID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$TGT_PID" 2>/dev/null
+		wait "$TGT_PID" 2>/dev/null
+	fi
+	TGT_PID=
+	on_exit
+}
 
 # need_test_prog VAR NAME: set VAR to the path of test program NAME built by
 # tests/integration/meson.build; skip the test when it was not built.

@@ -225,37 +225,10 @@ fi
 
 # ---- against tgtd ----
 
-if ! command -v tgtd >/dev/null || ! command -v tgtadm >/dev/null; then
-	skip "tgtd not installed (the idmd part passed)"
-fi
-TPORT=$(free_port) || exit 1
-# tgtd's control channel number (-C) must stay below 32768, and must not
-# collide with another tgtd's socket
-CPORT=$((TPORT % 30000 + 1000))
-while [[ -e /var/run/tgtd/socket.$CPORT ]]; do CPORT=$((CPORT + 1)); done
+tgtd_start "the idmd part passed"
 TIQN=iqn.2026-11.org.idm:tgtd
-TGT_LOG=$TEST_LOGDIR/tgtd.log
 TGT_BACKING=$TEST_TMP/tgtd-lun1.img
 truncate -s 64M "$TGT_BACKING"
-mkdir -p /var/run/tgtd
-tgtd -f -C "$CPORT" --iscsi "portal=127.0.0.1:$TPORT" >"$TGT_LOG" 2>&1 </dev/null &
-TGT_PID=$!
-stop_tgtd() {
-	if [[ -n ${TGT_PID:-} ]] && kill -0 "$TGT_PID" 2>/dev/null; then
-		# tgtd leaves on a system delete; a signal is the fallback
-		tgtadm -C "$CPORT" --op delete --mode system >/dev/null 2>&1 ||
-			kill -TERM "$TGT_PID" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$TGT_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$TGT_PID" 2>/dev/null
-		wait "$TGT_PID" 2>/dev/null
-	fi
-	TGT_PID=
-	on_exit
-}
-trap stop_tgtd EXIT
-for _ in $(seq 50); do port_listening "$TPORT" && [[ -S /var/run/tgtd/socket.$CPORT ]] && break; sleep 0.1; done
-port_listening "$TPORT" || fail "tgtd did not listen (see $TGT_LOG)"
-TA=(tgtadm -C "$CPORT" --lld iscsi)
 "${TA[@]}" --op new --mode target --tid 1 -T "$TIQN" || fail "tgtadm: new target"
 "${TA[@]}" --op new --mode logicalunit --tid 1 --lun 1 -b "$TGT_BACKING" || fail "tgtadm: new lun"
 "${TA[@]}" --op bind --mode target --tid 1 -I ALL || fail "tgtadm: bind"

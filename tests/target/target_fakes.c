@@ -378,6 +378,11 @@ void idm_timer_cancel(struct idm_reactor *r, struct idm_timer *t)
 	t->armed = false;
 }
 
+unsigned idm_reactor_index(const struct idm_reactor *r)
+{
+	return 0; /* one reactor: statistics slot 0 */
+}
+
 int idm_reactor_send(struct idm_reactor *r, void (*fn)(void *arg), void *arg)
 {
 	fn(arg);

@@ -449,6 +449,34 @@ static void conf_defaults(void **state)
 	assert_int_equal(c.tun.login_timeout_s, 15);
 }
 
+/* ---- per-initiator CHAP accounts ---- */
+
+static void acl_entry_account_overrides_the_target_one(void **state)
+{
+	static struct tgt_target t;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_null(tgt_acl_account(&t, "iqn.x:a"));
+	t.has_chap = true;
+	snprintf(t.chap.user, sizeof(t.chap.user), "target");
+	snprintf(t.acl[0], sizeof(t.acl[0]), "iqn.x:a");
+	snprintf(t.acl[1], sizeof(t.acl[1]), "iqn.x:b");
+	t.nacl = 2;
+	t.acl_chap[1].has = true;
+	snprintf(t.acl_chap[1].chap.user, sizeof(t.acl_chap[1].chap.user), "bee");
+	assert_ptr_equal(tgt_acl_account(&t, "iqn.x:a"), &t.chap);
+	assert_ptr_equal(tgt_acl_account(&t, "IQN.X:B"), &t.acl_chap[1].chap); /* case-insensitive */
+	assert_ptr_equal(tgt_acl_account(&t, "iqn.x:c"), &t.chap);
+	assert_ptr_equal(tgt_acl_account(&t, NULL), &t.chap);
+	t.has_chap = false;
+	assert_null(tgt_acl_account(&t, "iqn.x:a"));
+	assert_ptr_equal(tgt_acl_account(&t, "iqn.x:b"), &t.acl_chap[1].chap);
+	/* an entry past nacl does not count */
+	t.nacl = 1;
+	assert_null(tgt_acl_account(&t, "iqn.x:b"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +494,7 @@ int main(void)
 		cmocka_unit_test(addresses_format),
 		cmocka_unit_test(sendtargets_text),
 		cmocka_unit_test(conf_defaults),
+		cmocka_unit_test(acl_entry_account_overrides_the_target_one),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
