@@ -358,37 +358,37 @@ static int m_acl_remove(void *ctx, json_object *params, json_object **result, ch
 	               result);
 }
 
-static const struct rpc_param p_lun_list[] = {{"target", json_type_string, false}, {NULL}};
-static const struct rpc_param p_session_logout[] = {{"tsih", json_type_int, true}, {NULL}};
-static const struct rpc_param p_stats[] = {{"format", json_type_string, false}, {NULL}};
-static const struct rpc_param p_log_level[] = {{"level", json_type_string, false}, {NULL}};
+static const struct rpc_param p_lun_list[] = {{"target", json_type_string, false}, {.name = NULL}};
+static const struct rpc_param p_session_logout[] = {{"tsih", json_type_int, true}, {.name = NULL}};
+static const struct rpc_param p_stats[] = {{"format", json_type_string, false}, {.name = NULL}};
+static const struct rpc_param p_log_level[] = {{"level", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_target_create[] = {
-    {"iqn", json_type_string, true}, {"alias", json_type_string, false}, {NULL}};
-static const struct rpc_param p_target_delete[] = {{"iqn", json_type_string, true}, {NULL}};
+    {"iqn", json_type_string, true}, {"alias", json_type_string, false}, {.name = NULL}};
+static const struct rpc_param p_target_delete[] = {{"iqn", json_type_string, true}, {.name = NULL}};
 static const struct rpc_param p_lun_add[] = {{"target", json_type_string, true},
                                              {"spec", json_type_string, true},
                                              {"lun", json_type_int, false},
                                              {"block_size", json_type_int, false},
-                                             {NULL}};
+                                             {.name = NULL}};
 static const struct rpc_param p_lun_remove[] = {
-    {"target", json_type_string, true}, {"lun", json_type_int, true}, {NULL}};
+    {"target", json_type_string, true}, {"lun", json_type_int, true}, {.name = NULL}};
 /* size: bytes (an integer) or a size string; checked by the method */
 static const struct rpc_param p_lun_resize[] = {{"target", json_type_string, true},
                                                 {"lun", json_type_int, true},
                                                 {"size", json_type_null, true},
                                                 {"force", json_type_boolean, false},
-                                                {NULL}};
-static const struct rpc_param p_config_save[] = {{"file", json_type_string, false}, {NULL}};
-static const struct rpc_param p_acl_list[] = {{"target", json_type_string, true}, {NULL}};
+                                                {.name = NULL}};
+static const struct rpc_param p_config_save[] = {{"file", json_type_string, false}, {.name = NULL}};
+static const struct rpc_param p_acl_list[] = {{"target", json_type_string, true}, {.name = NULL}};
 static const struct rpc_param p_acl_add[] = {{"target", json_type_string, true},
                                              {"initiator", json_type_string, true},
                                              {"user", json_type_string, false},
                                              {"secret", json_type_string, false},
                                              {"target_user", json_type_string, false},
                                              {"target_secret", json_type_string, false},
-                                             {NULL}};
+                                             {.name = NULL}};
 static const struct rpc_param p_acl_remove[] = {
-    {"target", json_type_string, true}, {"initiator", json_type_string, true}, {NULL}};
+    {"target", json_type_string, true}, {"initiator", json_type_string, true}, {.name = NULL}};
 
 const struct rpc_method tgt_ctl_methods[] = {
     {"version", m_version, NULL},

@@ -32,7 +32,7 @@ static int fake_enable_datamover(struct idm_conn *c)
 
 static const struct idm_transport_ops fake_tp_ops = {.enable_datamover = fake_enable_datamover};
 static const struct idm_transport_caps fake_caps = {.data_in_status = true};
-static const struct idm_transport fake_tp = {"tcp", &fake_tp_ops, &fake_caps};
+static const struct idm_transport fake_tp = {.name = "tcp", .ops = &fake_tp_ops, .caps = &fake_caps};
 
 static struct idm_server srv;
 static struct tgt_target targets[2];

@@ -41,7 +41,7 @@ static void on_done(struct scsi_cmd *cmd)
 	r->done++;
 }
 
-static void on_abort_nexus(void *ctx, struct scsi_lu *lu, const char *initiator_port)
+static void on_abort_nexus(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu, const char *initiator_port)
 {
 	(void)ctx;
 	FUZZ_CHECK(lu != NULL && initiator_port != NULL);
