@@ -21,13 +21,14 @@ CACHE=${IDM_VM_CACHE:-$HOME/.cache/idm-vm}
 
 # Guest packages. ibverbs-providers is only a Recommends of libibverbs1, but without it
 # no RDMA device (rxe) is visible to userspace. libasan8/libubsan1 let an ASan+UBSan
-# build of idmd run in the guest too.
+# build of idmd run in the guest too. librbd1 (the rbd store), libmicrohttpd12 (/metrics)
+# and libsystemd0 (sd_notify) are libraries idmd links when they are found at build time.
 PKGS=(
 	linux-image-amd64 initramfs-tools kmod udev procps iproute2 util-linux e2fsprogs
 	open-iscsi tgt rdma-core ibverbs-providers ibverbs-utils rdmacm-utils
 	sg3-utils lsscsi
 	libisal2 liburing2 libjson-c5 libssl3 libibverbs1 librdmacm1 libiscsi7 libiscsi-bin
-	libasan8 libubsan1
+	libasan8 libubsan1 librbd1 librados2 libmicrohttpd12 libsystemd0
 )
 
 force=0
