@@ -82,6 +82,11 @@ MIRROR=${MIRROR:-$(host_mirror)}
 mkdir -p "$CACHE"
 exec 9>"$CACHE/.build.lock"
 flock 9
+# another run may have built it while this one waited for the lock
+if [[ -f $ROOTFS/.idm-complete && $force == 0 ]]; then
+	echo "$ROOTFS"
+	exit 0
+fi
 start=$(date +%s)
 rm -rf "$ROOTFS" "$ROOTFS.tmp"
 msg "debootstrap $SUITE from $MIRROR into $ROOTFS.tmp (a few minutes)"
