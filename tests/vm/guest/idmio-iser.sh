@@ -163,9 +163,12 @@ stop_tgtd() {
 }
 
 # ---- idmd ----
+# Several idmd run at once here: each gets its own control socket (the default one,
+# /run/idm/idmd.sock, can be held by one daemon only).
 
 start_idmd() {
-	idmd --portal "$ADDR:$IDMD_PORT" --target "$IQN" --lun "mem:64M" >>"$OUT/idmd.log" 2>&1 \
+	idmd --portal "$ADDR:$IDMD_PORT" --target "$IQN" --lun "mem:64M" \
+		--control-socket "$W/idmd.sock" >>"$OUT/idmd.log" 2>&1 \
 		</dev/null &
 	IDMD_PID=$!
 	wait_port "$IDMD_PORT" "$IDMD_PID" || { cat "$OUT/idmd.log"; return 1; }
@@ -176,6 +179,7 @@ start_idmd() {
 # start_idmd_tcp_only: before the RDMA device exists, so this portal has no iSER listener.
 start_idmd_tcp_only() {
 	idmd --portal "$ADDR:$TCP_ONLY_PORT" --target "$IQN" --lun "mem:16M" \
+		--control-socket "$W/idmd-tcp-only.sock" \
 		>>"$OUT/idmd-tcp-only.log" 2>&1 </dev/null &
 	TCP_ONLY_PID=$!
 	wait_port "$TCP_ONLY_PORT" "$TCP_ONLY_PID" || { cat "$OUT/idmd-tcp-only.log"; return 1; }
@@ -185,6 +189,7 @@ start_idmd_tcp_only() {
 
 start_idmd_loopback() {
 	idmd --portal "127.0.0.1:$LOOP_PORT" --target "$IQN" --lun "mem:16M" \
+		--control-socket "$W/idmd-loopback.sock" \
 		>>"$OUT/idmd-loopback.log" 2>&1 </dev/null &
 	LOOP_PID=$!
 	wait_port "$LOOP_PORT" "$LOOP_PID" || { cat "$OUT/idmd-loopback.log"; return 1; }
@@ -230,7 +235,7 @@ start_idmd_config() {
                { "iqn": "$IQN-tcp", "transports": [ "tcp" ], "luns": [ { "spec": "mem:1M" } ] } ],
   "tunables": { "iser_copy_threshold": 1 } }
 EOF2
-	idmd --config "$W/config.json" >>"$OUT/idmd-config.log" 2>&1 </dev/null &
+	idmd --config "$W/config.json" --control-socket "$W/idmd-config.sock" >>"$OUT/idmd-config.log" 2>&1 </dev/null &
 	CONFIG_PID=$!
 	wait_port "$NOCOPY_PORT" "$CONFIG_PID" || { cat "$OUT/idmd-config.log"; return 1; }
 }
