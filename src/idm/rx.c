@@ -113,6 +113,25 @@ static int rx_hdr_scsi_cmd(struct idm_conn *c, struct idm_rx *rx)
 	                  rx->dlen > 0 && idm_rx_imm_fits(t, rx->dlen) ? t->data : NULL);
 }
 
+/*
+ * A Data-Out with the F bit ended one R2T sequence. An aborted write's
+ * data is dropped, but its sequences still end: the client that waits for
+ * the initiator to answer every R2T (a multi-task abort, RFC 7143 4.2.3.3)
+ * hears of the last through rx_done with -ECANCELED.
+ */
+static void rx_r2t_answered(struct idm_task *t)
+{
+	idm_task_fn done = t->rx_done;
+
+	if (t->r2t_outstanding == 0) {
+		return;
+	}
+	if (--t->r2t_outstanding == 0 && t->state == IDM_TASK_ABORTING && done) {
+		t->rx_done = NULL;
+		done(t, -ECANCELED);
+	}
+}
+
 /* Target: a Data-Out belongs to a live write, within what it may send. */
 static int rx_hdr_data_out(struct idm_conn *c, struct idm_rx *rx)
 {
@@ -125,6 +144,12 @@ static int rx_hdr_data_out(struct idm_conn *c, struct idm_rx *rx)
 	struct idm_task *t;
 
 	t = solicited ? idm_task_find_ttt(c, ttt) : idm_task_find_itt(c, itt);
+	if (t != NULL && solicited && t->itt == itt && t->state == IDM_TASK_ABORTING) {
+		if (bhs[BHS_FLAGS] & ISCSI_FLAG_FINAL) {
+			rx_r2t_answered(t);
+		}
+		return rx_discard(rx);
+	}
 	if (t == NULL || t->itt != itt || t->state != IDM_TASK_ACTIVE || !t->is_write ||
 	    t->data == NULL) {
 		return rx_discard(rx); /* an aborted or unknown task: dropped quietly */
@@ -217,8 +242,8 @@ static void rx_done_data_out(struct idm_conn *c, struct idm_rx *rx, struct idm_t
 		t->data_sn = 0; /* DataSN restarts with each sequence */
 		if (!solicited) {
 			t->unsol_done = true;
-		} else if (t->r2t_outstanding > 0) {
-			t->r2t_outstanding--;
+		} else {
+			rx_r2t_answered(t);
 		}
 	}
 	if (t->state == IDM_TASK_ACTIVE && c->transport->ops->data_out_placed) {

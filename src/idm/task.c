@@ -220,7 +220,16 @@ void idm_task_foreach(struct idm_conn *c, void (*fn)(struct idm_task *t, void *a
 static void abort_one(struct idm_task *t, void *arg)
 {
 	struct idm_conn *c = t->conn;
+	idm_task_fn done = t->rx_done;
 
+	if (t->state == IDM_TASK_ABORTING && t->r2t_outstanding > 0 && done) {
+		/* an aborted write waiting for the answers to its R2Ts
+		 * (rx.c, rx_r2t_answered): none can come now */
+		t->r2t_outstanding = 0;
+		t->rx_done = NULL;
+		done(t, -ECONNRESET);
+		return;
+	}
 	if (t->state != IDM_TASK_ACTIVE) {
 		return;
 	}

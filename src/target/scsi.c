@@ -403,7 +403,30 @@ void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
 
 /* ---- aborts ---- */
 
-void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w)
+/* The initiator answered the last R2T of an aborted write (the core drops
+ * the data but counts the F bits): the multi-task abort may answer now. */
+static void task_r2ts_answered(struct idm_task *t, int status)
+{
+	(void)status;
+	task_settle_aborted(tgt_task_of(t));
+}
+
+/* Wait for the answers to a write's outstanding R2Ts? RFC 7143 4.2.3.3:
+ * under the standard multi-task abort semantics the response to ABORT TASK
+ * SET, CLEAR TASK SET or a reset waits until every valid target transfer
+ * tag of the affected tasks has been answered. */
+static bool abort_waits_for_r2ts(struct tgt_task *tt, struct tgt_abort_wait *w)
+{
+	if (tt->phase != TGT_PH_RX || tt->t->r2t_outstanding == 0) {
+		return false;
+	}
+	tt->waiter = w;
+	w->pending++;
+	tt->t->rx_done = task_r2ts_answered;
+	return true;
+}
+
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w, bool answer_r2ts)
 {
 	if (tt->aborted || tt->phase == TGT_PH_DONE) {
 		return;
@@ -424,7 +447,9 @@ void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w)
 		/* Already answered; tx_done releases it. */
 		break;
 	default:
-		tgt_task_finish(tt);
+		if (!(w && answer_r2ts && abort_waits_for_r2ts(tt, w))) {
+			tgt_task_finish(tt);
+		}
 		break;
 	}
 }
@@ -443,5 +468,5 @@ void tgt_task_abort(struct idm_task *t)
 		}
 		return;
 	}
-	tgt_task_abort_for(tt, NULL);
+	tgt_task_abort_for(tt, NULL, false);
 }

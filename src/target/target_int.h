@@ -311,9 +311,10 @@ static inline struct tgt_task *tgt_task_of(struct idm_task *t)
 
 /* scsi.c: end a task (MaxCmdSN credit, the target's reference dropped;
  * the buffer goes with the last reference: tgt_task_free); idempotent.
- * Abort one for a TMF (`w` waits while its store I/O runs). */
+ * Abort one for a TMF (`w` waits while its store I/O runs; with
+ * `answer_r2ts`, also until the initiator has answered its R2Ts). */
 void tgt_task_finish(struct tgt_task *tt);
-void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w);
+void tgt_task_abort_for(struct tgt_task *tt, struct tgt_abort_wait *w, bool answer_r2ts);
 /* scsi.c: `wait`'s settled() for a SCSI command whose status waits for
  * the tasks it aborted (PREEMPT AND ABORT). */
 void tgt_cmd_wait_settled(struct tgt_abort_wait *w);

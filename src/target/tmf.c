@@ -16,6 +16,7 @@
 struct tmf_scope {
 	struct tgt_task *tmf;         /* the TMF (never aborted itself), or NULL */
 	struct tgt_abort_wait *wait;  /* who waits for aborted I/O, or NULL */
+	bool answer_r2ts;             /* wait for the R2Ts' answers too */
 	bool all_luns;
 	uint64_t lun;
 };
@@ -62,7 +63,7 @@ static void abort_if_in_scope(struct idm_task *t, void *arg)
 	if (!sc->all_luns && idm_lun_decode(tt->bhs + BHS_LUN) != sc->lun) {
 		return;
 	}
-	tgt_task_abort_for(tt, sc->wait);
+	tgt_task_abort_for(tt, sc->wait, sc->answer_r2ts);
 }
 
 /* Another session's tasks on the LU (or target) go too: on its reactor.
@@ -245,14 +246,18 @@ static bool abort_task_found(struct tgt_conn *tc, struct tgt_task *tmf, uint32_t
 
 static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint64_t lun)
 {
-	struct tmf_scope sc = {.tmf = tmf, .wait = &tmf->wait, .lun = lun};
+	/* A multi-task abort waits for this session's answers to its R2Ts
+	 * (RFC 7143 4.2.3.3); other sessions' writes end as their data stops
+	 * being asked for, since their initiators were not told. */
+	struct tmf_scope sc = {.tmf = tmf, .wait = &tmf->wait, .lun = lun,
+			       .answer_r2ts = fn != ISCSI_TMF_ABORT_TASK};
 	uint32_t ref_itt = get_be32(tmf->bhs + TMF_REFERENCED_TASK_TAG);
 
 	switch (fn) {
 	case ISCSI_TMF_ABORT_TASK:
 		if (abort_task_found(tc, tmf, ref_itt)) {
 			tgt_task_abort_for(tgt_task_of(idm_task_find_itt(tc->ic, ref_itt)),
-					   &tmf->wait);
+					   &tmf->wait, false);
 		}
 		break;
 	case ISCSI_TMF_ABORT_TASK_SET:

@@ -411,6 +411,77 @@ static void solicited_data_out_and_ttts(void **state)
 	conn_done(c);
 }
 
+/* What a multi-task abort's waiter heard: the status rx_done got. */
+static int r2ts_answered_status;
+static int r2ts_answered_calls;
+
+static void r2ts_answered(struct idm_task *t, int status)
+{
+	r2ts_answered_calls++;
+	r2ts_answered_status = status;
+}
+
+/* An aborted write whose R2Ts are outstanding: its Data-Out is dropped,
+ * but the last F bit tells the waiter (-ECANCELED), once; a teardown ends
+ * the wait of another (-ECONNRESET). RFC 7143 4.2.3.3. */
+static void aborted_write_r2t_answers(void **state)
+{
+	struct idm_conn *c = conn_in(IDM_CONN_LOGGED_IN);
+	struct idm_rx rx;
+	struct idm_task *t, *t2;
+	uint8_t r2t[IDM_BHS_LEN];
+	uint32_t ttt;
+
+	rec.unsol_limit = 0;
+	r2ts_answered_calls = 0;
+	assert_int_equal(cmd_in(c, &rx, 31, SCSI_CMD_FLAG_WRITE | ISCSI_FLAG_FINAL, 16384, 0),
+	                 IDM_RX_TO_DISCARD);
+	t = rx.task;
+	idm_rx_complete(c, &rx);
+	ttt = t->ttt;
+	idm_task_r2t(t, 0, 8192, r2t);
+	idm_task_r2t(t, 8192, 8192, r2t);
+	assert_int_equal(t->r2t_outstanding, 2);
+	/* the client aborts it and waits for the answers */
+	t->state = IDM_TASK_ABORTING;
+	t->rx_done = r2ts_answered;
+	/* data without the F bit: dropped, the sequence goes on */
+	assert_int_equal(data_out_in(c, &rx, 31, ttt, 0, 4096, 0, false), IDM_RX_TO_DISCARD);
+	idm_rx_complete(c, &rx);
+	assert_int_equal(t->r2t_outstanding, 2);
+	/* the first sequence ends: not yet */
+	assert_int_equal(data_out_in(c, &rx, 31, ttt, 4096, 4096, 1, true), IDM_RX_TO_DISCARD);
+	idm_rx_complete(c, &rx);
+	assert_int_equal(t->r2t_outstanding, 1);
+	assert_int_equal(r2ts_answered_calls, 0);
+	/* a Data-Out of another ITT with this TTT counts for nothing */
+	assert_int_equal(data_out_in(c, &rx, 32, ttt, 8192, 8192, 0, true), IDM_RX_TO_DISCARD);
+	idm_rx_complete(c, &rx);
+	assert_int_equal(t->r2t_outstanding, 1);
+	/* the second ends: the waiter hears, once, and nothing was placed */
+	assert_int_equal(data_out_in(c, &rx, 31, ttt, 8192, 8192, 0, true), IDM_RX_TO_DISCARD);
+	idm_rx_complete(c, &rx);
+	assert_int_equal(r2ts_answered_calls, 1);
+	assert_int_equal(r2ts_answered_status, -ECANCELED);
+	assert_int_equal(rec.placed, 0);
+	assert_int_equal(data_out_in(c, &rx, 31, ttt, 8192, 8192, 0, true), IDM_RX_TO_DISCARD);
+	idm_rx_complete(c, &rx);
+	assert_int_equal(r2ts_answered_calls, 1);
+	idm_task_release(t);
+	/* another waits when the connection goes: it hears -ECONNRESET */
+	assert_int_equal(cmd_in(c, &rx, 33, SCSI_CMD_FLAG_WRITE | ISCSI_FLAG_FINAL, 8192, 0),
+	                 IDM_RX_TO_DISCARD);
+	t2 = rx.task;
+	idm_rx_complete(c, &rx);
+	idm_task_r2t(t2, 0, 8192, r2t);
+	t2->state = IDM_TASK_ABORTING;
+	t2->rx_done = r2ts_answered;
+	conn_done(c);
+	assert_int_equal(r2ts_answered_calls, 2);
+	assert_int_equal(r2ts_answered_status, -ECONNRESET);
+	idm_task_release(t2);
+}
+
 /* A task aborted while its Data-Out is placed: the buffer stays the
  * task's until the intake lets go, and nothing is dispatched. */
 static void abort_while_placing(void **state)
@@ -462,6 +533,7 @@ int main(void)
 	    cmocka_unit_test_setup(unsolicited_data_out_limits, setup),
 	    cmocka_unit_test_setup(solicited_data_out_and_ttts, setup),
 	    cmocka_unit_test_setup(abort_while_placing, setup),
+	    cmocka_unit_test_setup(aborted_write_r2t_answers, setup),
 	    cmocka_unit_test_setup(digest_error_voids_the_command, setup),
 	};
 	return cmocka_run_group_tests(tests, fake_reactor_setup, fake_reactor_teardown);

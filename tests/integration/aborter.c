@@ -17,9 +17,9 @@
  *     task's buffer: after the command's header when the data is immediate
  *     (issue 7's case), else 16 KiB into the second Data-Out's data.
  * Then the TMF; once its response arrives (or after TMF_GRACE_MS: RFC 7143
- * 11.5.1 lets a target hold ABORT TASK SET and CLEAR TASK SET until the
- * answers to its R2Ts are in), B either sends the rest of its bytes ("late")
- * or closes its connection ("close").
+ * 4.2.3.3 makes a target hold a multi-task abort until the answers to its
+ * R2Ts are in, so B's own ABORT TASK SET must wait for them), B either sends
+ * the rest of its bytes ("late") or closes its connection ("close").
  * Afterwards a fresh session reads the LBAs back: they must hold the pattern
  * written before the case, not one block of the aborted WRITE (only a target
  * that held its TMF response until the rest arrived may have executed the
@@ -378,7 +378,7 @@ static int ping_after(struct conn *b, struct case_run *r)
 	}
 }
 
-/* RFC 7143 11.5.1: ABORT TASK SET and CLEAR TASK SET wait for the answers to
+/* RFC 7143 4.2.3.3: ABORT TASK SET and CLEAR TASK SET wait for the answers to
  * outstanding R2Ts; every other abort must be answered with B's bytes missing. */
 static bool may_wait_for_rest(const struct abort_case *ac)
 {
@@ -415,7 +415,7 @@ static void judge_write_status(const struct abort_case *ac, struct case_run *r, 
 /*
  * The TMF (or PREEMPT AND ABORT) while B's WRITE is cut; then B's ending.
  * The answer must come while B's bytes are missing, within
- * RESPONSE_TIMEOUT_MS, except where RFC 7143 11.5.1 lets the target wait
+ * RESPONSE_TIMEOUT_MS, except where RFC 7143 4.2.3.3 lets the target wait
  * for the answers to its R2Ts: then B goes on after TMF_GRACE_MS.
  */
 static void abort_and_end(struct conn *a, struct conn *b, const struct options *o,
@@ -434,6 +434,8 @@ static void abort_and_end(struct conn *a, struct conn *b, const struct options *
 	r->response_seen = rc == 1;
 	if (rc < 0)
 		return add_why(why, wl, r->note[0] ? r->note : "cannot send the TMF");
+	if (r->response_seen && ac->kind == ABORT_TASK_SET && ac->phase == PH_SOLICITED)
+		add_why(why, wl, "ABORT TASK SET answered before its R2T was answered (RFC 7143 4.2.3.3)");
 	if (!r->response_seen && !may_wait)
 		add_why(why, wl, "no answer to the abort while the WRITE was cut (hang)");
 	if (ac->ending == END_LATE) {
