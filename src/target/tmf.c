@@ -246,11 +246,16 @@ static bool abort_task_found(struct tgt_conn *tc, struct tgt_task *tmf, uint32_t
 
 static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint64_t lun)
 {
-	/* A multi-task abort waits for this session's answers to its R2Ts
-	 * (RFC 7143 4.2.3.3); other sessions' writes end as their data stops
-	 * being asked for, since their initiators were not told. */
+	/*
+	 * ABORT TASK SET and CLEAR TASK SET wait for this session's answers
+	 * to its R2Ts (RFC 7143 4.2.3.3); other sessions' initiators were not
+	 * told, so their writes just get no more R2Ts. The resets do not wait:
+	 * Linux with FastAbort (its default) stops answering R2Ts once it sent
+	 * a LOGICAL UNIT RESET, and would wait out its TMF timeout instead.
+	 */
 	struct tmf_scope sc = {.tmf = tmf, .wait = &tmf->wait, .lun = lun,
-			       .answer_r2ts = fn != ISCSI_TMF_ABORT_TASK};
+			       .answer_r2ts = fn == ISCSI_TMF_ABORT_TASK_SET ||
+					      fn == ISCSI_TMF_CLEAR_TASK_SET};
 	uint32_t ref_itt = get_be32(tmf->bhs + TMF_REFERENCED_TASK_TAG);
 
 	switch (fn) {
