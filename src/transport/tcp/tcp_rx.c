@@ -75,6 +75,21 @@ static int rx_buffer(struct tcp_conn *tc, uint32_t len)
 	return 0;
 }
 
+/*
+ * A non-SCSI PDU's data is used while it is dispatched only: its buffer
+ * goes back to the reactor's cache, so an idle connection holds none (the
+ * next login, text or ping PDU takes one from the cache, not from malloc).
+ */
+static void rx_buffer_put(struct tcp_conn *tc)
+{
+	if (tc->rx_buf == NULL) {
+		return;
+	}
+	idm_buf_put(tc->c->reactor, tc->rx_buf, tc->rx_buf_cap);
+	tc->rx_buf = NULL;
+	tc->rx_buf_cap = 0;
+}
+
 /* The data digest covers the data segment and its padding. */
 static bool rx_data_digest_ok(struct tcp_conn *tc)
 {
@@ -223,6 +238,7 @@ static int rx_phase_data(struct tcp_conn *tc)
 		}
 	}
 	rx_complete(tc);
+	rx_buffer_put(tc);
 	tcp_rx_reset(tc);
 	return 2; /* one PDU done */
 }
