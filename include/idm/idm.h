@@ -192,7 +192,10 @@ struct idm_conn_stats {
 
 /* Debug ring: the connection's last state transitions. */
 #define IDM_CONN_HISTORY 16
-#define IDM_TASK_CHUNK 16 /* task slots a connection's table grows by */
+/* A connection's task table grows by a chunk as large as the table so far,
+ * at least IDM_TASK_CHUNK_FIRST and at most IDM_TASK_CHUNK slots. */
+#define IDM_TASK_CHUNK_FIRST 4
+#define IDM_TASK_CHUNK 16
 struct idm_conn_history {
 	uint8_t from, event, to;
 };
@@ -349,12 +352,11 @@ struct idm_conn {
 	uint32_t exp_stat_sn;             /* initiator side */
 	const uint32_t *exp_cmd_sn;
 	const uint32_t *max_cmd_sn;
-	/* tasks: allocated on demand, IDM_TASK_CHUNK slots at a time (task.c) */
+	/* tasks: allocated on demand, a chunk of slots at a time (task.c) */
 	struct idm_task **task_hash;      /* by ITT; NULL until the first task */
 	uint32_t task_hash_mask;
 	struct idm_task *task_free;
-	uint8_t **task_chunks;            /* slot s: chunk s / IDM_TASK_CHUNK */
-	uint32_t task_nchunks;
+	struct idm_task **task_by_slot;   /* [task_slots], by TTT slot */
 	uint32_t task_slots;              /* slots allocated so far */
 	uint32_t task_size;
 	uint32_t task_tp_off; /* transport area, from the task */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Tasks: a table per connection that grows on demand, in chunks of
- * IDM_TASK_CHUNK slots, up to max_tasks, and stays grown until the
- * connection goes (an idle connection holds no task memory; a busy one
- * allocates nothing per command once its table is as large as its queue).
+ * Tasks: a table per connection that grows on demand, in chunks (the first
+ * of IDM_TASK_CHUNK_FIRST slots, each next as large as the table so far,
+ * at most IDM_TASK_CHUNK), up to max_tasks, and stays grown until the
+ * connection goes: an idle connection holds no task memory, one that ran a
+ * command or two holds a few slots, and a busy one allocates nothing per
+ * command once its table is as deep as its queue.
  * A task is found by ITT through a hash (resized as the table grows) and
  * by TTT through the slot index that the TTT encodes (slot | generation
  * << 16; the generation changes on every reuse, so a stale TTT never
@@ -20,9 +22,18 @@
 
 static struct idm_task *task_at(const struct idm_conn *c, uint32_t slot)
 {
-	uint8_t *chunk = c->task_chunks[slot / IDM_TASK_CHUNK];
+	return c->task_by_slot[slot];
+}
 
-	return (struct idm_task *)(chunk + (size_t)(slot % IDM_TASK_CHUNK) * c->task_size);
+/* Slots of the chunk that follows the first `have` slots. */
+static uint32_t chunk_slots(uint32_t have, uint32_t max_tasks)
+{
+	uint32_t n = have < IDM_TASK_CHUNK_FIRST ? IDM_TASK_CHUNK_FIRST : have;
+
+	if (n > IDM_TASK_CHUNK) {
+		n = IDM_TASK_CHUNK;
+	}
+	return n < max_tasks - have ? n : max_tasks - have;
 }
 
 static void task_check(const struct idm_task *t)
@@ -56,8 +67,7 @@ int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_
 	c->task_tp_off = (uint32_t)tp_off;
 	c->max_tasks = max_tasks;
 	c->task_slots = 0;
-	c->task_nchunks = 0;
-	c->task_chunks = NULL;
+	c->task_by_slot = NULL;
 	c->task_hash = NULL;
 	c->task_hash_mask = 0;
 	c->task_free = NULL;
@@ -66,13 +76,13 @@ int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_
 
 void idm_task_table_free(struct idm_conn *c)
 {
-	for (uint32_t i = 0; i < c->task_nchunks; i++) {
-		free(c->task_chunks[i]);
+	/* a chunk's memory starts with the task of its first slot */
+	for (uint32_t s = 0; s < c->task_slots; s += chunk_slots(s, c->max_tasks)) {
+		free(c->task_by_slot[s]);
 	}
-	free(c->task_chunks);
+	free(c->task_by_slot);
 	free(c->task_hash);
-	c->task_chunks = NULL;
-	c->task_nchunks = 0;
+	c->task_by_slot = NULL;
 	c->task_slots = 0;
 	c->task_hash = NULL;
 	c->task_hash_mask = 0;
@@ -121,29 +131,29 @@ static int task_hash_fit(struct idm_conn *c, uint32_t slots)
 static int task_table_grow(struct idm_conn *c)
 {
 	uint32_t first = c->task_slots;
-	uint32_t n = c->max_tasks - first;
-	uint8_t *chunk, **chunks;
+	uint32_t n = chunk_slots(first, c->max_tasks);
+	struct idm_task **by_slot;
+	uint8_t *chunk;
 
 	if (n == 0) {
 		return -EBUSY;
 	}
-	if (n > IDM_TASK_CHUNK) {
-		n = IDM_TASK_CHUNK;
-	}
 	if (task_hash_fit(c, first + n) != 0) {
 		return -ENOMEM;
 	}
-	chunks = realloc(c->task_chunks, (c->task_nchunks + 1) * sizeof(*chunks));
-	if (chunks == NULL) {
+	by_slot = realloc(c->task_by_slot, (first + n) * sizeof(*by_slot));
+	if (by_slot == NULL) {
 		return -ENOMEM;
 	}
-	c->task_chunks = chunks;
+	c->task_by_slot = by_slot;
 	chunk = aligned_alloc(TASK_ALIGN, (size_t)c->task_size * n);
 	if (chunk == NULL) {
 		return -ENOMEM;
 	}
 	memset(chunk, 0, (size_t)c->task_size * n);
-	c->task_chunks[c->task_nchunks++] = chunk;
+	for (uint32_t i = 0; i < n; i++) {
+		by_slot[first + i] = (struct idm_task *)(chunk + (size_t)i * c->task_size);
+	}
 	c->task_slots = first + n;
 	/* push in reverse so the lowest slot is handed out first */
 	for (uint32_t i = c->task_slots; i-- > first;) {

@@ -127,11 +127,27 @@ static uint32_t spread_itt(uint32_t i)
 	return i * 2654435761u + 1;
 }
 
-static uint32_t chunks_for(uint32_t tasks, uint32_t max)
+/* Allocate one more task (the table holds `in_use`): the table grows only
+ * when every slot is taken, by at most a chunk, and never past `max`. */
+static struct idm_task *alloc_check_growth(struct idm_conn *c, uint32_t itt, uint32_t in_use,
+                                           uint32_t max)
 {
-	uint32_t slots = (tasks + IDM_TASK_CHUNK - 1) / IDM_TASK_CHUNK * IDM_TASK_CHUNK;
+	uint32_t before = c->task_slots;
+	struct idm_task *t;
+	int err;
 
-	return slots < max ? slots : max;
+	t = idm_task_alloc(c, itt, &err);
+	assert_non_null(t);
+	assert_int_equal(err, 0);
+	if (before > in_use) {
+		assert_int_equal(c->task_slots, before); /* a free slot was there */
+	} else {
+		assert_true(c->task_slots > before);
+		assert_true(c->task_slots - before <= IDM_TASK_CHUNK);
+		assert_true(c->task_slots - before >= IDM_TASK_CHUNK_FIRST || c->task_slots == max);
+	}
+	assert_true(c->task_slots <= max);
+	return t;
 }
 
 static void test_empty_until_first_task(void **state)
@@ -142,14 +158,14 @@ static void test_empty_until_first_task(void **state)
 
 	/* a new connection holds no task memory at all */
 	assert_int_equal(c->task_slots, 0);
-	assert_null(c->task_chunks);
+	assert_null(c->task_by_slot);
 	assert_null(c->task_hash);
 	assert_null(idm_task_find_itt(c, 1));
 	assert_null(idm_task_find_ttt(c, 0));
 	idm_task_foreach(c, count_task, &(int){0});
 	t = idm_task_alloc(c, 1, &err);
 	assert_non_null(t);
-	assert_int_equal(c->task_slots, IDM_TASK_CHUNK);
+	assert_int_equal(c->task_slots, IDM_TASK_CHUNK_FIRST); /* not the queue depth */
 	assert_ptr_equal(idm_task_find_itt(c, 1), t);
 	idm_task_release(t);
 	idm_conn_close(c);
@@ -167,10 +183,7 @@ static void test_grow_lookup_bound(void **state)
 	int err;
 
 	for (uint32_t i = 0; i < MAX; i++) {
-		t[i] = idm_task_alloc(c, spread_itt(i), &err);
-		assert_non_null(t[i]);
-		assert_int_equal(err, 0);
-		assert_int_equal(c->task_slots, chunks_for(i + 1, MAX));
+		t[i] = alloc_check_growth(c, spread_itt(i), i, MAX);
 		assert_true(((uintptr_t)t[i] % 64) == 0);
 		assert_true(((uintptr_t)t[i]->client_area % 16) == 0);
 		memset(t[i]->client_area, 0xa5, 100);
@@ -208,10 +221,9 @@ static void test_free_reuse_no_growth(void **state)
 	int err;
 
 	for (uint32_t i = 0; i < IDM_TASK_CHUNK; i++) {
-		t[i] = idm_task_alloc(c, spread_itt(i), &err);
-		assert_non_null(t[i]);
+		t[i] = alloc_check_growth(c, spread_itt(i), i, 128);
 	}
-	assert_int_equal(c->task_slots, IDM_TASK_CHUNK);
+	assert_int_equal(c->task_slots, IDM_TASK_CHUNK); /* 4 + 4 + 8 */
 	/* the free list is empty: a duplicate must not cost a chunk */
 	assert_null(idm_task_alloc(c, spread_itt(3), &err));
 	assert_int_equal(err, -EEXIST);
@@ -226,8 +238,7 @@ static void test_free_reuse_no_growth(void **state)
 	assert_int_not_equal(again->ttt, old_ttt);
 	assert_null(idm_task_find_ttt(c, old_ttt));
 	/* the next one grows the table; the first chunk's tasks stay put */
-	t[IDM_TASK_CHUNK] = idm_task_alloc(c, 0x78, &err);
-	assert_non_null(t[IDM_TASK_CHUNK]);
+	t[IDM_TASK_CHUNK] = alloc_check_growth(c, 0x78, IDM_TASK_CHUNK, 128);
 	assert_int_equal(c->task_slots, 2 * IDM_TASK_CHUNK);
 	assert_ptr_equal(idm_task_find_itt(c, 0x77), again);
 	assert_ptr_equal(idm_task_find_itt(c, spread_itt(0)), t[0]);
