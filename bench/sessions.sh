@@ -32,7 +32,8 @@ IQN=iqn.2026-11.org.idm:sessions
 [[ -x $IDMD ]] || die "$IDMD not found (build idmd first: make)"
 [[ -x $CLIENT ]] || die "$CLIENT not found (build first: make)"
 
-IDMD_PID= CLIENT_PID=
+IDMD_PID=""
+CLIENT_PID=""
 cleanup() {
 	[[ -n $CLIENT_PID ]] && exec 4>&- 2>/dev/null
 	stop_pid "$CLIENT_PID"
