@@ -28,6 +28,10 @@ void tcp_rx_reset(struct tcp_conn *tc)
 	idm_rx_begin(tc->c, &tc->rx);
 }
 
+/* Where discarded data segments are read to: never read back, so one per
+ * reactor thread serves all its connections (none holds 1 KiB for it). */
+static _Thread_local uint8_t rx_discard[TCP_DISCARD_CHUNK];
+
 /* Read into `iov`; 1 when all of it arrived, 0 on EAGAIN or partial, <0 closed. */
 static int rx_read(struct tcp_conn *tc, struct iovec *iov, int iovcnt, uint32_t *got)
 {
@@ -207,7 +211,7 @@ static int rx_data_iov(struct tcp_conn *tc, struct iovec *iov)
 		} else {
 			uint32_t chunk = left < TCP_DISCARD_CHUNK ? left : TCP_DISCARD_CHUNK;
 
-			iov[n++] = (struct iovec){tc->discard, chunk};
+			iov[n++] = (struct iovec){rx_discard, chunk};
 			if (chunk < left) {
 				return n; /* the trailer after the next chunks */
 			}
