@@ -48,8 +48,9 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # idmd holds one descriptor per connection: give it room (within the hard limit)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 PORT=$(free_port)
+# its own control socket: the default one may be held by another idmd
 "$IDMD" --portal "127.0.0.1:$PORT" --target "$IQN" --lun null:1G \
-	>"$WORK/idmd.log" 2>&1 </dev/null &
+	--control-socket "$WORK/ctl.sock" >"$WORK/idmd.log" 2>&1 </dev/null &
 IDMD_PID=$!
 wait_listen "$PORT" "$IDMD_PID" || { tail "$WORK/idmd.log"; die "idmd did not start"; }
 sleep 0.5
