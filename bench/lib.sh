@@ -14,11 +14,13 @@ die() {
 
 port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
-# free_port: a 127.0.0.1 port nobody listens on.
+# free_port: a 127.0.0.1 port nobody listens on, below the kernel's ephemeral range
+# (32768-60999 by default), where a client's own socket could hold it (bench/sessions.sh
+# alone opens 1000 client sockets).
 free_port() {
 	local p
 	for _ in $(seq 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
 		port_listening "$p" || {
 			echo "$p"
 			return 0

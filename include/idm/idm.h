@@ -92,7 +92,8 @@ typedef void (*idm_task_fn)(struct idm_task *t, int status);
 
 /*
  * A SCSI command (or TMF) in flight. Tasks come from a per-connection
- * preallocated table, so allocating one costs no malloc. The client gets
+ * table that grows in chunks as the queue deepens and stays grown, so a
+ * steady stream of commands costs no malloc. The client gets
  * `client_area_size` bytes of its own at client_area.
  */
 struct idm_task {
@@ -191,6 +192,10 @@ struct idm_conn_stats {
 
 /* Debug ring: the connection's last state transitions. */
 #define IDM_CONN_HISTORY 16
+/* A connection's task table grows by a chunk as large as the table so far,
+ * at least IDM_TASK_CHUNK_FIRST and at most IDM_TASK_CHUNK slots. */
+#define IDM_TASK_CHUNK_FIRST 4
+#define IDM_TASK_CHUNK 16
 struct idm_conn_history {
 	uint8_t from, event, to;
 };
@@ -347,14 +352,15 @@ struct idm_conn {
 	uint32_t exp_stat_sn;             /* initiator side */
 	const uint32_t *exp_cmd_sn;
 	const uint32_t *max_cmd_sn;
-	/* tasks */
-	struct idm_task **task_hash;      /* by ITT */
+	/* tasks: allocated on demand, a chunk of slots at a time (task.c) */
+	struct idm_task **task_hash;      /* by ITT; NULL until the first task */
 	uint32_t task_hash_mask;
 	struct idm_task *task_free;
-	uint8_t *task_mem;
+	struct idm_task **task_by_slot;   /* [task_slots], by TTT slot */
+	uint32_t task_slots;              /* slots allocated so far */
 	uint32_t task_size;
 	uint32_t task_tp_off; /* transport area, from the task */
-	uint32_t max_tasks;
+	uint32_t max_tasks;               /* bound on task_slots */
 	uint32_t active_tasks;
 	/* transmit queue bounds and input flow control (txq.c) */
 	struct idm_txq txq;

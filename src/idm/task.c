@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Tasks: a preallocated table per connection (no malloc per command),
- * found by ITT through a hash and by TTT through the slot index that the
- * TTT encodes (slot | generation << 16; the generation changes on every
- * reuse, so a stale TTT never matches the slot's next task).
+ * Tasks: a table per connection that grows on demand, in chunks (the first
+ * of IDM_TASK_CHUNK_FIRST slots, each next as large as the table so far,
+ * at most IDM_TASK_CHUNK), up to max_tasks, and stays grown until the
+ * connection goes: an idle connection holds no task memory, one that ran a
+ * command or two holds a few slots, and a busy one allocates nothing per
+ * command once its table is as deep as its queue.
+ * A task is found by ITT through a hash (resized as the table grows) and
+ * by TTT through the slot index that the TTT encodes (slot | generation
+ * << 16; the generation changes on every reuse, so a stale TTT never
+ * matches the slot's next task).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,10 +18,22 @@
 #include "idm/core_priv.h"
 
 #define TASK_ALIGN 64
+#define TASK_HASH_MIN 16 /* buckets of the first chunk's hash */
 
-static struct idm_task *task_at(struct idm_conn *c, uint32_t slot)
+static struct idm_task *task_at(const struct idm_conn *c, uint32_t slot)
 {
-	return (struct idm_task *)(c->task_mem + (size_t)slot * c->task_size);
+	return c->task_by_slot[slot];
+}
+
+/* Slots of the chunk that follows the first `have` slots. */
+static uint32_t chunk_slots(uint32_t have, uint32_t max_tasks)
+{
+	uint32_t n = have < IDM_TASK_CHUNK_FIRST ? IDM_TASK_CHUNK_FIRST : have;
+
+	if (n > IDM_TASK_CHUNK) {
+		n = IDM_TASK_CHUNK;
+	}
+	return n < max_tasks - have ? n : max_tasks - have;
 }
 
 static void task_check(const struct idm_task *t)
@@ -36,30 +54,109 @@ static size_t align_up(size_t v, size_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
+/* Sizes only: no task memory until the first task (idm_task_alloc). */
 int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_size)
 {
 	size_t tp_off = sizeof(struct idm_task) + align_up(client_size, 16);
-	size_t size = tp_off + c->transport->task_priv_size;
-	uint32_t buckets = 16;
+	size_t size = align_up(tp_off + c->transport->task_priv_size, TASK_ALIGN);
 
-	size = align_up(size, TASK_ALIGN);
-	while (buckets < max_tasks * 2) {
-		buckets *= 2;
+	if (max_tasks == 0 || max_tasks > IDM_MAX_TASKS_PER_CONN || size > UINT32_MAX) {
+		return -EINVAL;
 	}
-	c->task_mem = aligned_alloc(TASK_ALIGN, size * max_tasks);
-	c->task_hash = calloc(buckets, sizeof(*c->task_hash));
-	if (c->task_mem == NULL || c->task_hash == NULL) {
-		idm_task_table_free(c);
-		return -ENOMEM;
-	}
-	memset(c->task_mem, 0, size * max_tasks);
 	c->task_size = (uint32_t)size;
 	c->task_tp_off = (uint32_t)tp_off;
 	c->max_tasks = max_tasks;
-	c->task_hash_mask = buckets - 1;
+	c->task_slots = 0;
+	c->task_by_slot = NULL;
+	c->task_hash = NULL;
+	c->task_hash_mask = 0;
 	c->task_free = NULL;
-	/* push in reverse so slot 0 is handed out first */
-	for (uint32_t i = max_tasks; i-- > 0;) {
+	return 0;
+}
+
+void idm_task_table_free(struct idm_conn *c)
+{
+	/* a chunk's memory starts with the task of its first slot */
+	for (uint32_t s = 0; s < c->task_slots; s += chunk_slots(s, c->max_tasks)) {
+		free(c->task_by_slot[s]);
+	}
+	free(c->task_by_slot);
+	free(c->task_hash);
+	c->task_by_slot = NULL;
+	c->task_slots = 0;
+	c->task_hash = NULL;
+	c->task_hash_mask = 0;
+	c->task_free = NULL;
+}
+
+static void task_hash_insert(struct idm_conn *c, struct idm_task *t)
+{
+	uint32_t b = itt_bucket(c, t->itt);
+
+	t->hash_next = c->task_hash[b];
+	c->task_hash[b] = t;
+}
+
+/* Room for `slots` tasks in the ITT hash (load at most 1/2): rehash the
+ * tasks in use into a larger bucket array. */
+static int task_hash_fit(struct idm_conn *c, uint32_t slots)
+{
+	uint32_t buckets = c->task_hash ? c->task_hash_mask + 1 : TASK_HASH_MIN;
+	struct idm_task **hash;
+
+	while (buckets < slots * 2) {
+		buckets *= 2;
+	}
+	if (c->task_hash && buckets == c->task_hash_mask + 1) {
+		return 0;
+	}
+	hash = calloc(buckets, sizeof(*hash));
+	if (hash == NULL) {
+		return -ENOMEM;
+	}
+	free(c->task_hash);
+	c->task_hash = hash;
+	c->task_hash_mask = buckets - 1;
+	for (uint32_t i = 0; i < c->task_slots; i++) {
+		struct idm_task *t = task_at(c, i);
+
+		if (t->state != IDM_TASK_IDLE) {
+			task_hash_insert(c, t);
+		}
+	}
+	return 0;
+}
+
+/* The free list is empty: add a chunk of slots (-EBUSY at max_tasks). */
+static int task_table_grow(struct idm_conn *c)
+{
+	uint32_t first = c->task_slots;
+	uint32_t n = chunk_slots(first, c->max_tasks);
+	struct idm_task **by_slot;
+	uint8_t *chunk;
+
+	if (n == 0) {
+		return -EBUSY;
+	}
+	if (task_hash_fit(c, first + n) != 0) {
+		return -ENOMEM;
+	}
+	by_slot = realloc(c->task_by_slot, (first + n) * sizeof(*by_slot));
+	if (by_slot == NULL) {
+		return -ENOMEM;
+	}
+	c->task_by_slot = by_slot;
+	chunk = aligned_alloc(TASK_ALIGN, (size_t)c->task_size * n);
+	if (chunk == NULL) {
+		return -ENOMEM;
+	}
+	memset(chunk, 0, (size_t)c->task_size * n);
+	for (uint32_t i = 0; i < n; i++) {
+		by_slot[first + i] = (struct idm_task *)(chunk + (size_t)i * c->task_size);
+	}
+	c->task_slots = first + n;
+	/* push in reverse so the lowest slot is handed out first */
+	for (uint32_t i = c->task_slots; i-- > first;) {
 		struct idm_task *t = task_at(c, i);
 
 		t->magic = IDM_TASK_MAGIC;
@@ -70,15 +167,6 @@ int idm_task_table_init(struct idm_conn *c, uint32_t max_tasks, uint32_t client_
 		c->task_free = t;
 	}
 	return 0;
-}
-
-void idm_task_table_free(struct idm_conn *c)
-{
-	free(c->task_mem);
-	free(c->task_hash);
-	c->task_mem = NULL;
-	c->task_hash = NULL;
-	c->task_free = NULL;
 }
 
 /* Slot index | (generation + 1) << 16: never 0xffffffff (slot < 0xfff0). */
@@ -92,7 +180,7 @@ static uint32_t next_ttt(uint32_t old)
 struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
 {
 	struct idm_task *t;
-	uint32_t ttt, b;
+	uint32_t ttt;
 	int dummy;
 
 	if (err == NULL) {
@@ -106,11 +194,15 @@ struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
 		*err = -EEXIST;
 		return NULL;
 	}
-	t = c->task_free;
-	if (t == NULL) {
-		*err = -EBUSY;
-		return NULL;
+	if (c->task_free == NULL) {
+		int rc = task_table_grow(c);
+
+		if (rc != 0) {
+			*err = rc;
+			return NULL;
+		}
 	}
+	t = c->task_free;
 	c->task_free = t->free_next;
 	ttt = next_ttt(t->ttt);
 	memset(t, 0, sizeof(*t)); /* the client area is the client's to set */
@@ -121,9 +213,7 @@ struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
 	t->refcnt = 1;
 	t->itt = itt;
 	t->ttt = ttt;
-	b = itt_bucket(c, itt);
-	t->hash_next = c->task_hash[b];
-	c->task_hash[b] = t;
+	task_hash_insert(c, t);
 	c->active_tasks++;
 	*err = 0;
 	return t;
@@ -131,6 +221,9 @@ struct idm_task *idm_task_alloc(struct idm_conn *c, uint32_t itt, int *err)
 
 struct idm_task *idm_task_find_itt(struct idm_conn *c, uint32_t itt)
 {
+	if (c->task_hash == NULL) {
+		return NULL;
+	}
 	for (struct idm_task *t = c->task_hash[itt_bucket(c, itt)]; t; t = t->hash_next) {
 		if (t->itt == itt) {
 			return t;
@@ -144,7 +237,7 @@ struct idm_task *idm_task_find_ttt(struct idm_conn *c, uint32_t ttt)
 	uint32_t slot = ttt & 0xffff;
 	struct idm_task *t;
 
-	if (ttt == IDM_RESERVED_TAG || slot >= c->max_tasks) {
+	if (ttt == IDM_RESERVED_TAG || slot >= c->task_slots) {
 		return NULL;
 	}
 	t = task_at(c, slot);
@@ -205,7 +298,7 @@ void idm_task_release(struct idm_task *t)
 void idm_task_foreach(struct idm_conn *c, void (*fn)(struct idm_task *t, void *arg), void *arg)
 {
 	/* by slot, so tasks released inside fn do not disturb the walk */
-	for (uint32_t i = 0; i < c->max_tasks; i++) {
+	for (uint32_t i = 0; i < c->task_slots; i++) {
 		struct idm_task *t = task_at(c, i);
 
 		if (t->state == IDM_TASK_IDLE) {

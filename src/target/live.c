@@ -66,6 +66,17 @@ struct lu_drain {
 	unsigned busy; /* under srv->lock */
 };
 
+static void count_lu_task(struct idm_task *t, void *arg)
+{
+	struct lu_drain *d = arg;
+	struct tgt_task *tt = tgt_task_of(t);
+
+	if (t->client_priv == tt && !tt->is_tmf && tt->phase != TGT_PH_DONE &&
+	    tt->cmd.lu == d->lu) {
+		d->busy++;
+	}
+}
+
 /* On a reactor: does any task of its connections still hold the LU? */
 static void drain_here(void *arg, unsigned slot)
 {
@@ -75,20 +86,8 @@ static void drain_here(void *arg, unsigned slot)
 	(void)slot;
 	pthread_mutex_lock(&d->srv->lock);
 	for (struct tgt_conn *tc = d->srv->conns; tc; tc = tc->next) {
-		struct idm_conn *c = tc->ic;
-
-		if (c->reactor != self || !c->task_mem) {
-			continue;
-		}
-		for (uint32_t i = 0; i < c->max_tasks; i++) {
-			struct idm_task *t =
-			    (struct idm_task *)(void *)(c->task_mem + (size_t)i * c->task_size);
-			struct tgt_task *tt = tgt_task_of(t);
-
-			if (t->state != IDM_TASK_IDLE && t->client_priv == tt && !tt->is_tmf &&
-			    tt->phase != TGT_PH_DONE && tt->cmd.lu == d->lu) {
-				d->busy++;
-			}
+		if (tc->ic->reactor == self) {
+			idm_task_foreach(tc->ic, count_lu_task, d);
 		}
 	}
 	pthread_mutex_unlock(&d->srv->lock);

@@ -233,7 +233,8 @@ static size_t login_text(const struct options *o, bool digests, char *buf, size_
 	size_t n = 0;
 
 	snprintf(mrdsl, sizeof(mrdsl), "%u", OUR_MAX_RECV_DSL);
-	n = add_key(buf, n, cap, "InitiatorName", "iqn.2026-11.org.idm:hostile");
+	n = add_key(buf, n, cap, "InitiatorName",
+	            o->initiator ? o->initiator : "iqn.2026-11.org.idm:hostile");
 	n = add_key(buf, n, cap, "TargetName", o->iqn);
 	n = add_key(buf, n, cap, "SessionType", "Normal");
 	n = add_key(buf, n, cap, "HeaderDigest", dg);

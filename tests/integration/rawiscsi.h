@@ -70,6 +70,7 @@ struct options {
 	bool good_digests;
 	const char *mode;
 	const char *iqn2; /* a second target, when the program uses one */
+	const char *initiator; /* InitiatorName to log in with (NULL: the default) */
 };
 
 /* Results of the background well-behaved session. */

@@ -53,7 +53,6 @@ struct tcp_conn {
 	uint32_t rx_trailer_len;
 	uint8_t *rx_buf;          /* data of non-SCSI PDUs (buffer cache) */
 	size_t rx_buf_cap;
-	uint8_t discard[TCP_DISCARD_CHUNK];
 	/* transmit */
 	struct idm_pdu_fifo txq;
 	uint32_t tx_head_sent; /* bytes of the head PDU already written */

@@ -28,6 +28,10 @@ void tcp_rx_reset(struct tcp_conn *tc)
 	idm_rx_begin(tc->c, &tc->rx);
 }
 
+/* Where discarded data segments are read to: never read back, so one per
+ * reactor thread serves all its connections (none holds 1 KiB for it). */
+static _Thread_local uint8_t rx_discard[TCP_DISCARD_CHUNK];
+
 /* Read into `iov`; 1 when all of it arrived, 0 on EAGAIN or partial, <0 closed. */
 static int rx_read(struct tcp_conn *tc, struct iovec *iov, int iovcnt, uint32_t *got)
 {
@@ -73,6 +77,21 @@ static int rx_buffer(struct tcp_conn *tc, uint32_t len)
 	tc->rx_buf = buf;
 	tc->rx_buf_cap = cap;
 	return 0;
+}
+
+/*
+ * A non-SCSI PDU's data is used while it is dispatched only: its buffer
+ * goes back to the reactor's cache, so an idle connection holds none (the
+ * next login, text or ping PDU takes one from the cache, not from malloc).
+ */
+static void rx_buffer_put(struct tcp_conn *tc)
+{
+	if (tc->rx_buf == NULL) {
+		return;
+	}
+	idm_buf_put(tc->c->reactor, tc->rx_buf, tc->rx_buf_cap);
+	tc->rx_buf = NULL;
+	tc->rx_buf_cap = 0;
 }
 
 /* The data digest covers the data segment and its padding. */
@@ -192,7 +211,7 @@ static int rx_data_iov(struct tcp_conn *tc, struct iovec *iov)
 		} else {
 			uint32_t chunk = left < TCP_DISCARD_CHUNK ? left : TCP_DISCARD_CHUNK;
 
-			iov[n++] = (struct iovec){tc->discard, chunk};
+			iov[n++] = (struct iovec){rx_discard, chunk};
 			if (chunk < left) {
 				return n; /* the trailer after the next chunks */
 			}
@@ -223,6 +242,7 @@ static int rx_phase_data(struct tcp_conn *tc)
 		}
 	}
 	rx_complete(tc);
+	rx_buffer_put(tc);
 	tcp_rx_reset(tc);
 	return 2; /* one PDU done */
 }
