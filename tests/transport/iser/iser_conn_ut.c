@@ -160,20 +160,6 @@ static int teardown(void **state)
 
 /* ---- the initiator's messages ---- */
 
-static uint32_t ctrl_msg(uint8_t *out, const struct iser_hdr *h, const uint8_t *bhs,
-                         const void *data, uint32_t len)
-{
-	struct iser_hdr none = {0};
-
-	iser_hdr_encode(out, h ? h : &none);
-	memcpy(out + ISER_HDR_LEN, bhs, 48);
-	put_be24(out + ISER_HDR_LEN + BHS_DATA_SEG_LEN, len);
-	if (len) {
-		memcpy(out + ISER_CTRL_HDRS, data, len);
-	}
-	return ISER_CTRL_HDRS + len;
-}
-
 static void send_ctrl(struct fake_qp *q, const struct iser_hdr *h, const uint8_t *bhs,
                       const void *data, uint32_t len)
 {
@@ -229,27 +215,6 @@ static void scsi_cmd_bhs(uint8_t *bhs, uint32_t itt, uint8_t flags, uint32_t edt
 	put_be32(bhs + BHS_ITT, itt);
 	put_be32(bhs + SCSI_CMD_EDTL, edtl);
 	put_be32(bhs + SCSI_CMD_CMDSN, 1);
-}
-
-static uint8_t pattern(uint32_t i)
-{
-	return (uint8_t)(i * 31 + (i >> 8));
-}
-
-static void fill(uint8_t *b, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++) {
-		b[i] = pattern(i);
-	}
-}
-
-static void check(const uint8_t *b, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++) {
-		if (b[i] != pattern(i)) {
-			fail_msg("byte %u: %#x", i, b[i]);
-		}
-	}
 }
 
 /* The initiator's buffer, advertised under `rkey`. */

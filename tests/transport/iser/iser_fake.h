@@ -331,4 +331,42 @@ static inline void fake_owner_free(void *owner, struct iser_conn *ic)
 	iser_conn_free(ic);
 }
 
+/* ---- test data and messages ---- */
+
+static inline uint8_t pattern(uint32_t i)
+{
+	return (uint8_t)(i * 31 + (i >> 8));
+}
+
+static inline void fill(uint8_t *b, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		b[i] = pattern(i);
+	}
+}
+
+static inline void check(const uint8_t *b, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		if (b[i] != pattern(i)) {
+			fail_msg("byte %u: %#x", i, b[i]);
+		}
+	}
+}
+
+/* A control-type message: iSER header (none if NULL), BHS, `len` bytes of data. */
+static inline uint32_t ctrl_msg(uint8_t *out, const struct iser_hdr *h, const uint8_t *bhs,
+                                const void *data, uint32_t len)
+{
+	struct iser_hdr none = {0};
+
+	iser_hdr_encode(out, h ? h : &none);
+	memcpy(out + ISER_HDR_LEN, bhs, 48);
+	put_be24(out + ISER_HDR_LEN + BHS_DATA_SEG_LEN, len);
+	if (len) {
+		memcpy(out + ISER_CTRL_HDRS, data, len);
+	}
+	return ISER_CTRL_HDRS + len;
+}
+
 #endif

@@ -125,25 +125,12 @@ static int teardown(void **state)
 
 /* ---- messages ---- */
 
-static uint32_t ctrl_msg(uint8_t *out, const uint8_t *bhs, const void *data, uint32_t len)
-{
-	struct iser_hdr none = {0};
-
-	iser_hdr_encode(out, &none);
-	memcpy(out + ISER_HDR_LEN, bhs, 48);
-	put_be24(out + ISER_HDR_LEN + BHS_DATA_SEG_LEN, len);
-	if (len) {
-		memcpy(out + ISER_CTRL_HDRS, data, len);
-	}
-	return ISER_CTRL_HDRS + len;
-}
-
 /* The test, as the target, Sends a PDU to the initiator. */
 static void target_sends(const uint8_t *bhs, const void *data, uint32_t len)
 {
 	static uint8_t msg[ISER_CTRL_HDRS + 8192];
 
-	fake_deliver(iq, msg, ctrl_msg(msg, bhs, data, len));
+	fake_deliver(iq, msg, ctrl_msg(msg, NULL, bhs, data, len));
 }
 
 /* The n-th message the initiator sent: its iSER header and BHS. */
@@ -210,27 +197,6 @@ static void ini_login(void)
 	assert_true(ini_conn->ffp);
 	assert_true(ini_conn->params.rdma_extensions);
 	iq->nout = 0;
-}
-
-static uint8_t pattern(uint32_t i)
-{
-	return (uint8_t)(i * 31 + (i >> 8));
-}
-
-static void fill(uint8_t *b, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++) {
-		b[i] = pattern(i);
-	}
-}
-
-static void check(const uint8_t *b, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++) {
-		if (b[i] != pattern(i)) {
-			fail_msg("byte %u: %#x", i, b[i]);
-		}
-	}
 }
 
 /* A SCSI command of the initiator on `mem`: its task, and the PDU sent. */
