@@ -28,60 +28,102 @@ static uint32_t round64(uint32_t v)
 	return (v + 63u) & ~63u;
 }
 
-/* One region for all receive and Send buffers, registered once. */
-static int conn_region(struct iser_conn *ic)
+/* Allocate and register `len` bytes for ring buffers. */
+static int region_make(struct iser_conn *ic, struct iser_region *r, size_t len)
 {
 	const struct iser_mem_ops *m = &ic->link.mem;
 	uint32_t rkey;
 	int rc;
 
-	ic->region_len = (size_t)ic->nrx * ic->rx_cap + (size_t)ic->ntx * ic->tx_cap;
-	ic->region = m->alloc(m->ctx, ic->region_len);
-	if (ic->region == NULL) {
+	r->mem = m->alloc(m->ctx, len);
+	if (r->mem == NULL) {
 		return -ENOMEM;
 	}
-	rc =
-	    m->reg(m->ctx, ic->region, ic->region_len, &ic->region_handle, &ic->region_lkey, &rkey);
+	r->len = len;
+	rc = m->reg(m->ctx, r->mem, len, &r->handle, &r->lkey, &rkey);
 	if (rc != 0) {
-		m->free(m->ctx, ic->region, ic->region_len);
-		ic->region = NULL;
+		m->free(m->ctx, r->mem, len);
+		r->mem = NULL;
 	}
 	return rc;
 }
 
-static void conn_carve(struct iser_conn *ic)
+static void region_drop(struct iser_conn *ic, struct iser_region *r)
 {
-	uint8_t *p = ic->region;
+	const struct iser_mem_ops *m = &ic->link.mem;
 
-	for (uint32_t i = 0; i < ic->nrx; i++, p += ic->rx_cap) {
-		ic->rx[i] = (struct iser_rx_desc){.ic = ic, .buf = p, .cap = ic->rx_cap};
-		ic->rx[i].wr.done = iser_rx_done;
+	if (r->mem) {
+		m->dereg(m->ctx, r->handle);
+		m->free(m->ctx, r->mem, r->len);
+		r->mem = NULL;
 	}
-	for (uint32_t i = 0; i < ic->ntx; i++, p += ic->tx_cap) {
-		ic->tx[i] = (struct iser_tx_desc){.ic = ic, .buf = p, .next = ic->tx_free};
-		ic->tx_free = &ic->tx[i];
+}
+
+/*
+ * Carve receives up to `nrx` and Sends up to `ntx` from a new region and
+ * post the new receives. On error the carved ones stay (and go with the
+ * connection); the connection fails.
+ */
+static int conn_grow(struct iser_conn *ic, struct iser_region *r, uint32_t nrx, uint32_t ntx)
+{
+	size_t len =
+	    (size_t)(nrx - ic->rx_ready) * ic->rx_cap + (size_t)(ntx - ic->tx_ready) * ic->tx_cap;
+	uint8_t *p;
+	int rc = region_make(ic, r, len);
+
+	if (rc != 0) {
+		return rc;
 	}
+	p = r->mem;
+	for (; ic->tx_ready < ntx; ic->tx_ready++, p += ic->tx_cap) {
+		struct iser_tx_desc *d = &ic->tx[ic->tx_ready];
+
+		*d =
+		    (struct iser_tx_desc){.ic = ic, .buf = p, .lkey = r->lkey, .next = ic->tx_free};
+		ic->tx_free = d;
+	}
+	for (; ic->rx_ready < nrx; ic->rx_ready++, p += ic->rx_cap) {
+		struct iser_rx_desc *d = &ic->rx[ic->rx_ready];
+
+		*d = (struct iser_rx_desc){.ic = ic, .buf = p, .cap = ic->rx_cap, .lkey = r->lkey};
+		d->wr.done = iser_rx_done;
+		rc = iser_post_recv(ic, d);
+		if (rc != 0) {
+			ic->rx_ready++;
+			return rc;
+		}
+	}
+	return 0;
 }
 
 static void conn_free_mem(struct iser_conn *ic)
 {
-	const struct iser_mem_ops *m = &ic->link.mem;
-
 	iser_ini_reg_drop_all(ic);
 	if (ic->pool_ok) {
 		iser_pool_destroy(&ic->pool);
 	}
-	if (ic->region) {
-		m->dereg(m->ctx, ic->region_handle);
-		m->free(m->ctx, ic->region, ic->region_len);
-	}
+	region_drop(ic, &ic->region[0]);
+	region_drop(ic, &ic->region[1]);
 	free(ic->rx);
 	free(ic->tx);
 	free(ic);
 }
 
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * Descriptors for the whole task table; buffers for what comes before
+ * login: on a target only a few (a connect request that never logs in
+ * costs little), on an initiator all at once (the target may send
+ * NOP-Ins and Async Messages as soon as login ends).
+ */
 static int conn_alloc(struct iser_conn *ic, uint32_t max_tasks)
 {
+	bool target = ic->role == IDM_ROLE_TARGET;
+
 	ic->nrx = iser_conn_nrx(max_tasks);
 	ic->ntx = iser_conn_ntx(max_tasks);
 	ic->rx_cap = round64(ISER_CTRL_HDRS + ISER_MAX_CMD_AHS + ic->link.rdsl);
@@ -91,19 +133,34 @@ static int conn_alloc(struct iser_conn *ic, uint32_t max_tasks)
 	if (ic->rx == NULL || ic->tx == NULL) {
 		return -ENOMEM;
 	}
-	return conn_region(ic);
+	return conn_grow(ic, &ic->region[0], target ? min_u32(ISER_LOGIN_RX, ic->nrx) : ic->nrx,
+	                 target ? min_u32(ISER_LOGIN_TX, ic->ntx) : ic->ntx);
 }
 
-static int conn_post_all(struct iser_conn *ic)
+/*
+ * Target, login done: the rest of the receives and Sends, and the copy
+ * pool, sized by what the session needs: a discovery session carries no
+ * SCSI command (the login rings serve its Text exchange), a copy
+ * threshold that copies nothing needs no pool, and the pool holds no
+ * more buffers than commands may be outstanding.
+ */
+static int conn_ffp_buffers(struct iser_conn *ic)
 {
-	for (uint32_t i = 0; i < ic->nrx; i++) {
-		int rc = iser_post_recv(ic, &ic->rx[i]);
+	struct idm_conn *c = ic->c;
+	uint32_t pool_buf = min_u32(ic->link.copy_threshold, ISER_COPY_THRESHOLD_DEFAULT);
+	int rc;
 
-		if (rc != 0) {
-			return rc;
-		}
+	if (ic->role != IDM_ROLE_TARGET || c->params.session_type == IDM_SESSION_DISCOVERY) {
+		return 0;
 	}
-	return 0;
+	rc = conn_grow(ic, &ic->region[1], ic->nrx, ic->ntx);
+	if (rc == 0 && pool_buf > 1 && !ic->pool_ok) {
+		pool_buf = (pool_buf + 4095u) & ~4095u;
+		rc = iser_pool_create(&ic->pool, &ic->link.mem,
+		                      min_u32(ISER_POOL_BUFS, c->max_tasks), pool_buf);
+		ic->pool_ok = rc == 0;
+	}
+	return rc;
 }
 
 struct iser_conn *iser_conn_alloc(enum idm_role role)
@@ -122,8 +179,6 @@ struct iser_conn *iser_conn_alloc(enum idm_role role)
 
 int iser_conn_start(struct iser_conn *ic, const struct iser_link *link, uint32_t max_tasks)
 {
-	int rc;
-
 	ic->link = *link;
 	if (ic->link.rdsl < ISER_RDSL_DEFAULT) {
 		ic->link.rdsl = ISER_RDSL_DEFAULT;
@@ -132,18 +187,8 @@ int iser_conn_start(struct iser_conn *ic, const struct iser_link *link, uint32_t
 		ic->link.copy_threshold = ISER_COPY_THRESHOLD_DEFAULT;
 	}
 	iser_key_state_init(&ic->keys, ic->role, true, ic->link.rdsl);
-	rc = conn_alloc(ic, max_tasks);
-	if (rc != 0) {
-		return rc;
-	}
-	conn_carve(ic);
-	if (ic->role == IDM_ROLE_TARGET) {
-		/* the initiator issues no RDMA transfer: it needs no pool */
-		rc = iser_pool_create(&ic->pool, &ic->link.mem, ISER_POOL_BUFS,
-		                      ISER_COPY_THRESHOLD_DEFAULT);
-		ic->pool_ok = rc == 0;
-	}
-	return rc == 0 ? conn_post_all(ic) : rc;
+	/* the initiator issues no RDMA transfer: only a target gets a pool */
+	return conn_alloc(ic, max_tasks);
 }
 
 int iser_conn_create(const struct iser_link *link, uint32_t max_tasks, struct iser_conn **out)
@@ -230,11 +275,6 @@ static void iser_conn_destroy(struct idm_conn *c)
 	}
 }
 
-static uint32_t iser_min(uint32_t a, uint32_t b)
-{
-	return a < b ? a : b;
-}
-
 static enum idm_hook_result iser_negotiate(struct idm_conn *c, const char *key, const char *value,
                                            char *answer, size_t cap)
 {
@@ -284,6 +324,10 @@ static int iser_enable_datamover(struct idm_conn *c)
 		             ic->link.rdsl);
 		return -EMSGSIZE;
 	}
+	if (conn_ffp_buffers(ic) != 0) {
+		IDM_LOG_CONN(c, "iser: no memory for the full feature phase buffers");
+		return -ENOMEM;
+	}
 	c->params.rdma_extensions = ic->keys.rdma_ext;
 	c->params.target_rdsl = ic->keys.target_rdsl;
 	c->params.initiator_rdsl = ic->keys.initiator_rdsl;
@@ -292,9 +336,9 @@ static int iser_enable_datamover(struct idm_conn *c)
 	c->params.data_digest = false;
 	/* what fits a receive here, and what a Send may carry to the peer */
 	c->params.max_recv_dsl = ic->link.rdsl;
-	c->params.max_xmit_dsl = iser_min(xmit_dsl, ISER_TX_DATA_MAX);
+	c->params.max_xmit_dsl = min_u32(xmit_dsl, ISER_TX_DATA_MAX);
 	if (ic->peer_mrdsl) {
-		c->params.max_xmit_dsl = iser_min(c->params.max_xmit_dsl, ic->peer_mrdsl);
+		c->params.max_xmit_dsl = min_u32(c->params.max_xmit_dsl, ic->peer_mrdsl);
 	}
 	c->ffp = true;
 	return 0;

@@ -38,8 +38,15 @@
 #define ISER_RX_UNEXPECTED 16
 /* Data a Send carries (login/text keys, NOP data, sense): the login default. */
 #define ISER_TX_DATA_MAX 8192u
-/* Pool buffers for copied RDMA transfers, per connection. */
+/* Pool buffers for copied RDMA transfers, per connection (at most). */
 #define ISER_POOL_BUFS 16
+/*
+ * Receives and Sends a target posts before login: Login PDUs go one at a
+ * time (a Hello, a Reject or a Text exchange of a discovery session
+ * besides). The rest, and the copy pool, come once login succeeded.
+ */
+#define ISER_LOGIN_RX 4u
+#define ISER_LOGIN_TX 4u
 
 /* Posting work requests: all signaled. 0 / -errno. */
 struct iser_verbs {
@@ -68,12 +75,21 @@ struct iser_link {
 
 struct iser_conn;
 
+/* Memory for receive and Send buffers, registered once. */
+struct iser_region {
+	void *mem;
+	size_t len;
+	void *handle;
+	uint32_t lkey;
+};
+
 /* A posted receive: iSER header + BHS + AHS + data segment. */
 struct iser_rx_desc {
 	struct idm_rdma_wr wr;
 	struct iser_conn *ic;
 	uint8_t *buf;
 	uint32_t cap;
+	uint32_t lkey; /* of the region it was carved from */
 	/* completed while input was stopped (iser_flow.c) */
 	struct iser_rx_desc *parked_next;
 	uint32_t parked_len;
@@ -84,6 +100,7 @@ struct iser_tx_desc {
 	struct idm_rdma_wr wr;
 	struct iser_conn *ic;
 	uint8_t *buf;
+	uint32_t lkey;
 	struct idm_pdu *pdu; /* NULL for a HelloReply */
 	struct iser_tx_desc *next;
 };
@@ -137,22 +154,19 @@ struct iser_conn {
 	uint32_t peer_mrdsl; /* MaxRecvDataSegmentLength the initiator declared */
 	/* initiator: registered task buffers */
 	struct iser_ini_reg *regs;
-	/* receive */
+	/* receive: nrx descriptors, the first rx_ready of them carved and posted */
 	struct iser_rx_desc *rx;
-	uint32_t nrx;
+	uint32_t nrx, rx_ready;
 	uint32_t rx_cap;      /* bytes per receive buffer */
 	struct idm_rx intake; /* the PDU being handled */
 	/* send */
 	struct iser_tx_desc *tx;
-	uint32_t ntx;
+	uint32_t ntx, tx_ready;
 	uint32_t tx_cap;
 	struct iser_tx_desc *tx_free;
 	struct idm_pdu_fifo txq; /* waiting for a free Send buffer */
-	/* one region for receive and send buffers, registered once */
-	void *region;
-	size_t region_len;
-	void *region_handle;
-	uint32_t region_lkey;
+	/* the receive and Send buffers: before login, and those added after it */
+	struct iser_region region[2];
 	/* target: copy pool for RDMA Write / Read below the threshold */
 	struct iser_pool pool;
 	bool pool_ok;

@@ -17,7 +17,7 @@
 
 int iser_post_recv(struct iser_conn *ic, struct iser_rx_desc *d)
 {
-	struct idm_rdma_sge sge = {.addr = d->buf, .len = d->cap, .lkey = ic->region_lkey};
+	struct idm_rdma_sge sge = {.addr = d->buf, .len = d->cap, .lkey = d->lkey};
 
 	d->wr.op = IDM_RDMA_RECV;
 	return ic->link.verbs->post_recv(ic->link.qp, &d->wr, &sge);

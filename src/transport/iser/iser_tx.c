@@ -67,7 +67,7 @@ static void tx_send_done(struct idm_rdma_wr *wr, int status, uint32_t byte_len)
 /* Post `len` bytes of d->buf as a Send. 0 / -errno. */
 static int tx_post(struct iser_conn *ic, struct iser_tx_desc *d, uint32_t len)
 {
-	struct idm_rdma_sge sge = {.addr = d->buf, .len = len, .lkey = ic->region_lkey};
+	struct idm_rdma_sge sge = {.addr = d->buf, .len = len, .lkey = d->lkey};
 	int rc;
 
 	d->wr.op = IDM_RDMA_SEND;

@@ -112,7 +112,9 @@ static struct idm_conn *make_conn(struct fake_qp *q)
 	c = idm_conn_create(reactor, IDM_ROLE_TARGET, &idm_iser_transport, &client, 64, 32);
 	assert_non_null(c);
 	assert_int_equal(iser_conn_create(&link, c->max_tasks, &ic), 0);
-	assert_int_equal(q->rq_count, iser_conn_nrx(32)); /* posted before any accept */
+	/* posted before any accept: what login needs, in one registration, no pool */
+	assert_int_equal(q->rq_count, ISER_LOGIN_RX);
+	assert_int_equal(q->regs, 1);
 	assert_int_equal(iser_conn_bind(c, ic), 0);
 	ic->owner = q;
 	ic->owner_free = fake_owner_free;
@@ -202,10 +204,36 @@ static void go_ffp(int i)
 	fake_poll(q);
 	assert_int_equal(c->state, IDM_CONN_LOGGED_IN);
 	assert_true(c->ffp);
+	/* logged in: every receive posted, the rest of the rings and the pool registered */
+	assert_int_equal(q->rq_count, iser_conn_nrx(32));
+	assert_int_equal(q->regs, 3);
 	assert_int_equal(sent_bhs(q, q->nout - 1)[0] & 0x3f, ISCSI_OP_LOGIN_RSP);
 	assert_memory_equal(q->out[q->nout - 1] + ISER_CTRL_HDRS, "a=b", 4);
 	q->nout = 0;
 	rec.rx_pdus = 0;
+}
+
+/* A discovery session carries no SCSI command: it keeps the login rings, gets no pool. */
+static void test_discovery_keeps_login_rings(void **state)
+{
+	struct idm_conn *c = conns[0];
+	struct fake_qp *q = qps[0];
+	uint8_t bhs[48];
+	struct idm_pdu *rsp;
+
+	(void)state;
+	idm_bhs_init(bhs, ISCSI_OP_LOGIN_REQ, true);
+	bhs[BHS_FLAGS] = LOGIN_FLAG_TRANSIT | (1 << 2) | 3;
+	send_ctrl(q, NULL, bhs, "SessionType=Discovery", 22);
+	c->params.session_type = IDM_SESSION_DISCOVERY; /* as the target's login sets it */
+	rsp = idm_pdu_alloc(c, 0);
+	idm_bhs_init(rsp->bhs, ISCSI_OP_LOGIN_RSP, false);
+	rsp->bhs[BHS_FLAGS] = LOGIN_FLAG_TRANSIT | (1 << 2) | 3;
+	idm_pdu_tx(c, rsp);
+	fake_poll(q);
+	assert_int_equal(c->state, IDM_CONN_LOGGED_IN);
+	assert_int_equal(q->rq_count, ISER_LOGIN_RX);
+	assert_int_equal(q->regs, 1);
 }
 
 static void scsi_cmd_bhs(uint8_t *bhs, uint32_t itt, uint8_t flags, uint32_t edtl)
@@ -265,7 +293,7 @@ static void test_hello(void **state)
 	assert_int_equal(r.cur_ver, 1);
 	assert_int_equal(r.ord, 4);
 	fake_poll(q);
-	assert_int_equal(q->rq_count, iser_conn_nrx(32)); /* the receive went back */
+	assert_int_equal(q->rq_count, ISER_LOGIN_RX); /* the receive went back */
 	assert_int_equal(conns[0]->state, IDM_CONN_XPT_UP);
 }
 
@@ -299,7 +327,7 @@ static void do_read(uint32_t len, uint64_t *copied, uint64_t *wrs, uint64_t *reg
 	*copied = c->stats.bytes_copied - before.bytes_copied;
 	*wrs = c->stats.work_requests - before.work_requests;
 	*regs = c->stats.registrations - before.registrations;
-	assert_int_equal(q->regs, 2); /* region + pool: the task's own MR is gone */
+	assert_int_equal(q->regs, 3); /* rings + pool: the task's own MR is gone */
 	idm_task_release(t);
 	free(ini);
 }
@@ -756,6 +784,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_login_and_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_discovery_keeps_login_rings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_4k, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_above_threshold, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_small, setup, teardown),
