@@ -206,7 +206,7 @@ static void go_ffp(int i)
 	assert_true(c->ffp);
 	/* logged in: every receive posted, the rest of the rings and the pool registered */
 	assert_int_equal(q->rq_count, iser_conn_nrx(32));
-	assert_int_equal(q->regs, 3);
+	assert_int_equal(q->regs, iser_conn_of(c)->link.copy_threshold > 1 ? 3 : 2);
 	assert_int_equal(sent_bhs(q, q->nout - 1)[0] & 0x3f, ISCSI_OP_LOGIN_RSP);
 	assert_memory_equal(q->out[q->nout - 1] + ISER_CTRL_HDRS, "a=b", 4);
 	q->nout = 0;
@@ -327,7 +327,8 @@ static void do_read(uint32_t len, uint64_t *copied, uint64_t *wrs, uint64_t *reg
 	*copied = c->stats.bytes_copied - before.bytes_copied;
 	*wrs = c->stats.work_requests - before.work_requests;
 	*regs = c->stats.registrations - before.registrations;
-	assert_int_equal(q->regs, 3); /* rings + pool: the task's own MR is gone */
+	/* rings (+ pool): the task's own MR is gone */
+	assert_int_equal(q->regs, iser_conn_of(c)->pool_ok ? 3 : 2);
 	idm_task_release(t);
 	free(ini);
 }
@@ -341,6 +342,19 @@ static void test_read_4k(void **state)
 	assert_int_equal(wrs, 2); /* RDMA Write + Send */
 	assert_int_equal(copied, 4096);
 	assert_int_equal(regs, 0);
+}
+
+/* A copy threshold of 1 copies nothing: no pool is made, a 4 KiB read registers. */
+static void test_never_copy_has_no_pool(void **state)
+{
+	uint64_t copied, wrs, regs;
+
+	(void)state;
+	iser_conn_of(conns[0])->link.copy_threshold = 1;
+	do_read(4096, &copied, &wrs, &regs);
+	assert_false(iser_conn_of(conns[0])->pool_ok);
+	assert_int_equal(copied, 0);
+	assert_int_equal(regs, 1);
 }
 
 static void test_read_above_threshold(void **state)
@@ -787,6 +801,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_discovery_keeps_login_rings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_4k, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_above_threshold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_never_copy_has_no_pool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_small, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_during_read_copied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_during_read_registered, setup, teardown),
