@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * iSER transport, both roles: the ops vector, a connection's buffers (one
- * registered region for every receive and Send buffer; the target's copy
- * pool for small RDMA transfers), login keys, the switch to the full
- * feature phase, and teardown.
+ * iSER transport, both roles: the ops vector, a connection's buffers
+ * (receive and Send rings carved from registered regions, a target's in
+ * two steps around login; the target's copy pool for small RDMA
+ * transfers), login keys, the switch to the full feature phase, and
+ * teardown.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -153,7 +154,9 @@ static int conn_ffp_buffers(struct iser_conn *ic)
 	if (ic->role != IDM_ROLE_TARGET || c->params.session_type == IDM_SESSION_DISCOVERY) {
 		return 0;
 	}
-	rc = conn_grow(ic, &ic->region[1], ic->nrx, ic->ntx);
+	rc = ic->rx_ready < ic->nrx || ic->tx_ready < ic->ntx
+	         ? conn_grow(ic, &ic->region[1], ic->nrx, ic->ntx)
+	         : 0;
 	if (rc == 0 && pool_buf > 1 && !ic->pool_ok) {
 		pool_buf = (pool_buf + 4095u) & ~4095u;
 		rc = iser_pool_create(&ic->pool, &ic->link.mem,

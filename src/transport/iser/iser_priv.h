@@ -2,7 +2,7 @@
 /*
  * iSCSI Extensions for RDMA (RFC 7145), both roles: state shared by the
  * files of the transport. One connection object, one set of receive and
- * Send rings in one registered region, one Send queue and one completion
+ * Send rings in registered regions, one Send queue and one completion
  * path serve the target and the initiator; the roles differ only where
  * the protocol makes them:
  *   iser.c       ops vector, connection buffers, login keys, teardown
