@@ -709,7 +709,7 @@ static const struct {
 	const char *why_missing;
 } ini_transports[] = {
 #ifdef IDM_HAVE_RDMA
-    {"iser", &idm_iser_ini_transport, NULL},
+    {"iser", &idm_iser_transport, NULL},
 #else
     {"iser", NULL, "the iSER transport is not available in this build (no rdma-core)"},
 #endif

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * iSER over rdma-core: the listener and the lower half of a connection.
+ * iSER target over rdma-core: the listener and the adoption of a connection.
  *
  * The listener's CM event channel is watched by reactor 0. A connect
  * request is checked (the 4-byte iSER CM private data), gets its own
@@ -21,105 +21,10 @@
 #include <sys/epoll.h>
 
 #include "transport/iser/iser.h"
-#include "transport/iser/iser_mem.h"
-#include "transport/iser/iser_priv.h"
+#include "transport/iser/iser_rdma.h"
 
 #define ISER_LISTEN_BACKLOG 128
 #define ISER_MAX_RD_ATOM 16 /* RDMA Reads in flight per connection, at most */
-
-/* ---- the verbs vector over src/rdma ---- */
-
-static int rv_post_recv(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge)
-{
-	return idm_rdma_post_recv(qp, wr, sge);
-}
-
-static int rv_post_send(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge,
-                        unsigned nsge)
-{
-	return idm_rdma_post_send(qp, wr, sge, nsge, true);
-}
-
-static int rv_post_write(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *local,
-                         uint64_t va, uint32_t rkey)
-{
-	return idm_rdma_post_write(qp, wr, local, va, rkey, true);
-}
-
-static int rv_post_read(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *local,
-                        uint64_t va, uint32_t rkey)
-{
-	return idm_rdma_post_read(qp, wr, local, va, rkey);
-}
-
-static void rv_disconnect(void *qp)
-{
-	idm_rdma_disconnect(qp); /* the QP goes to error: everything flushes */
-}
-
-static const struct iser_verbs iser_rdma_verbs = {
-    .post_recv = rv_post_recv,
-    .post_send = rv_post_send,
-    .post_write = rv_post_write,
-    .post_read = rv_post_read,
-    .disconnect = rv_disconnect,
-};
-
-/* ---- one connection's rdma-core objects ---- */
-
-struct iser_rconn {
-	struct idm_rdma_dev dev;
-	struct idm_rdma_conn rc;
-	struct idm_rdma_cm cm; /* the id's own channel, once on its reactor */
-	struct iser_rdma_mem mem;
-	struct iser_conn *ic;
-	struct idm_reactor *reactor;
-	struct idm_event_handler cq_ev, cm_ev;
-	bool cq_watched, cm_watched;
-};
-
-static void rconn_unwatch(struct iser_rconn *rc)
-{
-	if (rc->cq_watched) {
-		idm_reactor_del(rc->reactor, &rc->cq_ev);
-		rc->cq_watched = false;
-	}
-	if (rc->cm_watched) {
-		idm_reactor_del(rc->reactor, &rc->cm_ev);
-		rc->cm_watched = false;
-	}
-}
-
-/* QP, CQ and id first, then the buffers (their MRs), then PD and channel. */
-static void rconn_free(void *owner, struct iser_conn *ic)
-{
-	struct iser_rconn *rc = owner;
-
-	rconn_unwatch(rc);
-	idm_rdma_conn_destroy(&rc->rc);
-	if (ic) {
-		iser_conn_free(ic);
-	}
-	idm_rdma_dev_close(&rc->dev);
-	if (rc->cm.ch) {
-		idm_rdma_cm_close(&rc->cm);
-	}
-	free(rc);
-}
-
-static void rconn_cq_event(void *arg, uint32_t events)
-{
-	struct iser_rconn *rc = arg;
-	struct iser_conn *ic = rc->ic;
-	struct idm_conn *c = ic->c;
-
-	(void)events;
-	idm_conn_hold(c);
-	if (idm_rdma_cq_event(&rc->rc) != 0) {
-		iser_conn_fail(ic, "completion queue error");
-	}
-	idm_conn_release(c);
-}
 
 static void rconn_cm_event(void *arg, uint32_t events)
 {
@@ -130,14 +35,7 @@ static void rconn_cm_event(void *arg, uint32_t events)
 	(void)events;
 	idm_conn_hold(ic->c);
 	while (idm_rdma_cm_next(&rc->cm, &ev) == 0) {
-		if (ev.type == IDM_RDMA_EV_DISCONNECTED && !ic->dead) {
-			/* what the initiator sent before it disconnected goes first */
-			(void)idm_rdma_drain(&rc->rc);
-		}
-		if (ev.type == IDM_RDMA_EV_DISCONNECTED || ev.type == IDM_RDMA_EV_ERROR ||
-		    ev.type == IDM_RDMA_EV_REJECTED || ev.type == IDM_RDMA_EV_DEVICE_REMOVAL) {
-			iser_conn_fail(ic, "RDMA connection lost");
-		}
+		(void)iser_rconn_lost(rc, &ev, "RDMA connection lost");
 	}
 	idm_conn_release(ic->c);
 }
@@ -153,7 +51,8 @@ static void rconn_name_peer(struct idm_conn *c, struct rdma_cm_id *id)
 		snprintf(c->peer_name, sizeof(c->peer_name), "iser");
 		return;
 	}
-	len = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	len =
+	    peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	memcpy(&c->peer_addr, peer, len);
 	memcpy(&c->local_addr, local, len);
 	getnameinfo(peer, len, host, sizeof(host), port, sizeof(port),
@@ -172,26 +71,16 @@ static int rconn_adopt(struct idm_conn *c, void *transport_conn)
 		return rc_err;
 	}
 	rc->ic->owner = rc;
-	rc->ic->owner_free = rconn_free;
-	rc->reactor = c->reactor;
+	rc->ic->owner_free = iser_rconn_free;
 	rconn_name_peer(c, rc->rc.id);
 	if ((rc_err = idm_rdma_cm_open(&rc->cm)) != 0 ||
 	    (rc_err = idm_rdma_migrate(rc->rc.id, &rc->cm)) != 0) {
 		return rc_err; /* the connection closes and frees us */
 	}
-	rc->cm_ev = (struct idm_event_handler){.fd = idm_rdma_cm_fd(&rc->cm), .fn = rconn_cm_event,
-	                                       .arg = rc};
-	rc->cq_ev = (struct idm_event_handler){.fd = idm_rdma_cq_fd(&rc->rc), .fn = rconn_cq_event,
-	                                       .arg = rc};
-	if ((rc_err = idm_reactor_add(c->reactor, &rc->cm_ev, EPOLLIN)) != 0) {
+	if ((rc_err = iser_rconn_watch_cm(rc, c->reactor, rconn_cm_event)) != 0) {
 		return rc_err;
 	}
-	rc->cm_watched = true;
-	if ((rc_err = idm_reactor_add(c->reactor, &rc->cq_ev, EPOLLIN)) != 0) {
-		return rc_err;
-	}
-	rc->cq_watched = true;
-	return 0;
+	return iser_rconn_watch_cq(rc);
 }
 
 /* The hand-off failed before the connection took us over. */
@@ -202,7 +91,7 @@ static void rconn_drop(void *transport_conn)
 	if (rc->ic && rc->ic->c) {
 		return; /* bound: the connection's teardown frees everything */
 	}
-	rconn_free(rc, rc->ic);
+	iser_rconn_free(rc, rc->ic);
 }
 
 /* ---- the listener ---- */
@@ -245,12 +134,8 @@ static int req_make_qp(struct iser_rconn *rc, struct rdma_cm_id *id, uint32_t ma
 	    .recv_wr = iser_conn_nrx(max_tasks),
 	    .send_sge = 1,
 	};
-	int err = idm_rdma_dev_open(&rc->dev, idm_rdma_id_verbs(id));
 
-	if (err != 0) {
-		return err;
-	}
-	return idm_rdma_conn_create(&rc->rc, id, rc->dev.pd, &caps);
+	return iser_rconn_make_qp(rc, id, &caps);
 }
 
 static uint8_t min_u8(uint8_t a, uint8_t b)
@@ -279,15 +164,12 @@ static int req_accept(struct iser_listener *l, struct iser_rconn *rc,
 	uint8_t priv[ISER_CM_PRIV_LEN];
 	struct iser_cm_priv mine = {.zbva_unsupported = true, .send_inv_unsupported = true};
 	struct iser_link link = {
-	    .verbs = &iser_rdma_verbs,
-	    .qp = &rc->rc,
 	    .copy_threshold = atomic_load_explicit(&l->copy_threshold, memory_order_relaxed),
 	};
 	struct idm_rdma_conn_param p = {.priv = priv, .priv_len = sizeof(priv), .rnr_retry = 7};
 	int err;
 
-	rc->mem.pd = rc->dev.pd;
-	iser_mem_ops_rdma(&link.mem, &rc->mem);
+	iser_rconn_link(rc, &link);
 	/* we issue RDMA Reads: no more than the initiator will answer */
 	iser_cm_read_depths(ev, &link.ord, &p.responder_resources);
 	err = iser_conn_create(&link, l->svc->req.max_tasks, &rc->ic);
@@ -323,7 +205,7 @@ static void listener_connect_request(struct iser_listener *l, const struct idm_r
 			idm_rdma_id_destroy(ev->id);
 		}
 		if (rc) {
-			rconn_free(rc, rc->ic);
+			iser_rconn_free(rc, rc->ic);
 		}
 		return;
 	}
@@ -360,8 +242,8 @@ int iser_svc_create(struct idm_svc *svc)
 	}
 	err = idm_rdma_cm_open(&l->cm);
 	if (err == 0) {
-		err = idm_rdma_listen(&l->cm, (struct sockaddr *)&svc->req.addr, ISER_LISTEN_BACKLOG,
-		                      l, &l->id);
+		err = idm_rdma_listen(&l->cm, (struct sockaddr *)&svc->req.addr,
+		                      ISER_LISTEN_BACKLOG, l, &l->id);
 		if (err != 0) {
 			idm_rdma_cm_close(&l->cm);
 		}
@@ -371,8 +253,8 @@ int iser_svc_create(struct idm_svc *svc)
 		return err;
 	}
 	l->svc = svc;
-	l->ev = (struct idm_event_handler){.fd = idm_rdma_cm_fd(&l->cm), .fn = listener_event,
-	                                   .arg = l};
+	l->ev = (struct idm_event_handler){
+	    .fd = idm_rdma_cm_fd(&l->cm), .fn = listener_event, .arg = l};
 	svc->transport_priv = l;
 	return 0;
 }

@@ -2,9 +2,8 @@
 /*
  * iSER, initiator side (RFC 7145): the pure pieces the initiator core and
  * the unit tests use (login parameters, the command's iSER header, the
- * connection manager's private data), and the state of one initiator
- * connection shared by iser_ini.c (connection manager, buffers, memory
- * registration) and iser_ini_io.c (Sends and receives).
+ * connection manager's private data). The transport itself is
+ * idm_iser_transport (idm/idm.h), one for both roles.
  */
 #ifndef IDM_ISER_INI_H
 #define IDM_ISER_INI_H
@@ -47,13 +46,5 @@ void iser_ini_cm_priv(uint8_t out[ISER_CM_PRIV_LEN]);
  * the RFC 7145 defaults then stand)?
  */
 bool iser_ini_answer_ignorable(const char *key, const char *value);
-
-/*
- * The initiator's iSER transport (name "iser"): its own ops vector beside
- * the target's idm_iser_transport, so neither role's connections reach the
- * other's code. Built where rdma-core is found (IDM_HAVE_RDMA).
- */
-struct idm_transport;
-extern const struct idm_transport idm_iser_ini_transport;
 
 #endif

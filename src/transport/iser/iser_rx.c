@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Receive side of iSER: every RCaP message lands whole in a posted
- * receive buffer (iSER header, then BHS, AHS and data segment). A Hello
- * is answered with a HelloReply; a control-type PDU goes through the
- * core's intake (src/idm/rx.c) as TCP's do. SCSI Commands record the
- * initiator's STags in the task's transport area; immediate data and
- * unsolicited Data-Out are copied from the receive buffer into the task
- * buffer. The buffer is posted again once the message is handled.
+ * Receive side of iSER, both roles: every RCaP message lands whole in a
+ * posted receive buffer (iSER header, then BHS, AHS and data segment). A
+ * control-type PDU goes through the core's intake (src/idm/rx.c) as TCP's
+ * do. The roles differ in little: a target answers a Hello with a
+ * HelloReply and records a SCSI Command's STags in the task's transport
+ * area (immediate data and unsolicited Data-Out are copied from the
+ * receive buffer into the task buffer); an initiator ends a command's
+ * one-off registration with its SCSI Response. The buffer is posted
+ * again once the message is handled.
  */
 #include <errno.h>
 #include <string.h>
@@ -15,7 +17,7 @@
 
 int iser_post_recv(struct iser_conn *ic, struct iser_rx_desc *d)
 {
-	struct idm_rdma_sge sge = {.addr = d->buf, .len = d->cap, .lkey = ic->region_lkey};
+	struct idm_rdma_sge sge = {.addr = d->buf, .len = d->cap, .lkey = d->lkey};
 
 	d->wr.op = IDM_RDMA_RECV;
 	return ic->link.verbs->post_recv(ic->link.qp, &d->wr, &sge);
@@ -55,7 +57,9 @@ static int rx_control(struct iser_conn *ic, uint8_t *msg, uint32_t len)
 		IDM_LOG_CONN(c, "iser: %s: AHS %u data %u in a %u-byte message",
 		             idm_opcode_name(idm_pdu_opcode(&rx->pdu)), rx->pdu.ahs_len,
 		             get_be24(rx->pdu.bhs + BHS_DATA_SEG_LEN), len);
-		idm_pdu_reject(c, rx->pdu.bhs, ISCSI_REJECT_PROTOCOL_ERROR);
+		if (ic->role == IDM_ROLE_TARGET) { /* only a target sends Reject */
+			idm_pdu_reject(c, rx->pdu.bhs, ISCSI_REJECT_PROTOCOL_ERROR);
+		}
 		return -EPROTO;
 	}
 	rc = idm_rx_bhs(c, rx);
@@ -69,6 +73,10 @@ static int rx_control(struct iser_conn *ic, uint8_t *msg, uint32_t len)
 	}
 	if (rx->kind == IDM_RXK_CMD) {
 		rx_cmd_bind(ic, rx->task, &h);
+	} else if (ic->role == IDM_ROLE_INITIATOR &&
+	           idm_pdu_opcode(&rx->pdu) == ISCSI_OP_SCSI_RSP) {
+		/* the target is done with the buffer: a one-off registration goes */
+		iser_ini_reg_end(ic, idm_pdu_itt(&rx->pdu));
 	}
 	if (rc == IDM_RX_TO_TASK) {
 		memcpy(rx->dst, rx->pdu.data, rx->dlen);
@@ -86,11 +94,14 @@ static int rx_message(struct iser_conn *ic, uint8_t *msg, uint32_t len)
 	case ISER_OP_CONTROL:
 		return rx_control(ic, msg, len);
 	case ISER_OP_HELLO:
-		/* before any login only: Hello is the first message or none */
-		if (ic->c->state > IDM_CONN_XPT_UP) {
+		/* to a target, before any login only: the first message or none */
+		if (ic->role != IDM_ROLE_TARGET || ic->c->state > IDM_CONN_XPT_UP) {
 			return -EPROTO;
 		}
 		return iser_send_hello_reply(ic, msg, len);
+	case ISER_OP_HELLO_REPLY:
+		/* an initiator that sends no Hello: a stray reply changes nothing */
+		return ic->role == IDM_ROLE_INITIATOR ? 0 : -EPROTO;
 	default:
 		IDM_LOG_CONN(ic->c, "iser: unknown message opcode (%u bytes)", len);
 		return -EPROTO;

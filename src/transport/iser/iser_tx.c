@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Transmit side of iSER and the target's data movement.
+ * Transmit side of iSER (both roles) and the target's data movement.
  *
  * Every PDU leaves as a Send from a pre-registered Send buffer (iSER
- * header without STags, BHS, AHS, data); pdu->done runs on the Send's
- * completion. PDUs wait in a queue while every Send buffer is in flight.
+ * header, BHS, AHS, data); pdu->done runs on the Send's completion. PDUs
+ * wait in a queue while every Send buffer is in flight, and, on an
+ * initiator, until the connection is established. A target's iSER
+ * header carries no STag; an initiator's SCSI Command advertises its
+ * task buffer there (iser_ini_tx_hdr), so no data PDU crosses.
  *
  * SCSI read data goes by RDMA Write to the initiator's read STag/VA, and
  * the SCSI Response follows as a Send: a reliable connection delivers a
@@ -40,8 +43,6 @@ static struct iser_tx_desc *tx_get_desc(struct iser_conn *ic)
 	return d;
 }
 
-static void tx_pump(struct iser_conn *ic);
-
 /* A Send completed (or was flushed): free its buffer, finish its PDU. */
 static void tx_send_done(struct idm_rdma_wr *wr, int status, uint32_t byte_len)
 {
@@ -59,14 +60,14 @@ static void tx_send_done(struct idm_rdma_wr *wr, int status, uint32_t byte_len)
 	if (pdu) {
 		pdu->done(pdu, status);
 	}
-	tx_pump(ic);
+	iser_tx_pump(ic);
 	idm_conn_release(c); /* held while the Send was posted */
 }
 
 /* Post `len` bytes of d->buf as a Send. 0 / -errno. */
 static int tx_post(struct iser_conn *ic, struct iser_tx_desc *d, uint32_t len)
 {
-	struct idm_rdma_sge sge = {.addr = d->buf, .len = len, .lkey = ic->region_lkey};
+	struct idm_rdma_sge sge = {.addr = d->buf, .len = len, .lkey = d->lkey};
 	int rc;
 
 	d->wr.op = IDM_RDMA_SEND;
@@ -81,12 +82,19 @@ static int tx_post(struct iser_conn *ic, struct iser_tx_desc *d, uint32_t len)
 	return 0;
 }
 
-/* Lay the PDU out behind an iSER header (no STags: the target has none). */
-static uint32_t tx_fill(struct iser_tx_desc *d, const struct idm_pdu *pdu)
+/* Lay the PDU out behind its iSER header; the message length, or -errno. */
+static int tx_fill(struct iser_conn *ic, struct iser_tx_desc *d, const struct idm_pdu *pdu)
 {
 	struct iser_hdr h = {0};
 	uint8_t *p = d->buf;
 
+	if (ic->role == IDM_ROLE_INITIATOR) {
+		int rc = iser_ini_tx_hdr(ic, pdu, &h);
+
+		if (rc != 0) {
+			return rc;
+		}
+	}
 	iser_hdr_encode(p, &h);
 	memcpy(p + ISER_HDR_LEN, pdu->bhs, IDM_BHS_LEN);
 	p += ISER_CTRL_HDRS;
@@ -95,18 +103,21 @@ static uint32_t tx_fill(struct iser_tx_desc *d, const struct idm_pdu *pdu)
 		p += pdu->ahs_len;
 	}
 	if (pdu->data_len) {
+		/* keys, NOP data, sense: control data, not the data path */
 		memcpy(p, pdu->data, pdu->data_len);
 		p += pdu->data_len;
 	}
-	return (uint32_t)(p - d->buf);
+	return (int)(p - d->buf);
 }
 
 static void tx_start(struct iser_conn *ic, struct iser_tx_desc *d, struct idm_pdu *pdu)
 {
+	int len;
 	int rc;
 
 	d->pdu = pdu;
-	rc = tx_post(ic, d, tx_fill(d, pdu));
+	len = tx_fill(ic, d, pdu);
+	rc = len < 0 ? len : tx_post(ic, d, (uint32_t)len);
 	if (rc != 0) {
 		tx_put_desc(ic, d);
 		pdu->done(pdu, rc);
@@ -115,9 +126,9 @@ static void tx_start(struct iser_conn *ic, struct iser_tx_desc *d, struct idm_pd
 }
 
 /* Send queued PDUs while Send buffers are free. */
-static void tx_pump(struct iser_conn *ic)
+void iser_tx_pump(struct iser_conn *ic)
 {
-	while (ic->txq.head && ic->tx_free && !ic->dead) {
+	while (ic->connected && ic->txq.head && ic->tx_free && !ic->dead) {
 		tx_start(ic, tx_get_desc(ic), idm_pdu_fifo_pop(&ic->txq));
 	}
 }
@@ -137,7 +148,7 @@ void iser_tx_pdu(struct idm_conn *c, struct idm_pdu *pdu)
 		return;
 	}
 	pdu->next = NULL;
-	if (ic->txq.head == NULL && ic->tx_free) {
+	if (ic->connected && ic->txq.head == NULL && ic->tx_free) {
 		tx_start(ic, tx_get_desc(ic), pdu);
 		return;
 	}
@@ -219,7 +230,8 @@ static int xfer_prepare(struct iser_task *it, uint32_t off, uint32_t len, bool o
 			memcpy(it->pbuf->addr, mem, len);
 			c->stats.bytes_copied += len;
 		}
-		*sge = (struct idm_rdma_sge){.addr = it->pbuf->addr, .len = len, .lkey = it->pbuf->lkey};
+		*sge = (struct idm_rdma_sge){
+		    .addr = it->pbuf->addr, .len = len, .lkey = it->pbuf->lkey};
 		return 0;
 	}
 	rc = ic->link.mem.reg(ic->link.mem.ctx, mem, len, &it->mr, &sge->lkey, &rkey);
@@ -302,9 +314,8 @@ static int xfer_post(struct iser_task *it, enum idm_rdma_op op, uint32_t off, ui
 	}
 	it->wr.done = task_wr_done;
 	it->wr.op = op;
-	rc = op == IDM_RDMA_WRITE
-	         ? ic->link.verbs->post_write(ic->link.qp, &it->wr, &sge, va, stag)
-	         : ic->link.verbs->post_read(ic->link.qp, &it->wr, &sge, va, stag);
+	rc = op == IDM_RDMA_WRITE ? ic->link.verbs->post_write(ic->link.qp, &it->wr, &sge, va, stag)
+	                          : ic->link.verbs->post_read(ic->link.qp, &it->wr, &sge, va, stag);
 	if (rc != 0) {
 		iser_task_xfer_release(it);
 		return rc;
@@ -432,8 +443,8 @@ void iser_rx_progress(struct iser_task *it)
 		rx_refuse(it, "the initiator answers no RDMA Read");
 		return;
 	}
-	if (xfer_post(it, IDM_RDMA_READ, t->received, it->rx_wanted - t->received,
-	              it->hdr.write_va, it->hdr.write_stag) != 0) {
+	if (xfer_post(it, IDM_RDMA_READ, t->received, it->rx_wanted - t->received, it->hdr.write_va,
+	              it->hdr.write_stag) != 0) {
 		iser_conn_fail(it->ic, "cannot post an RDMA Read");
 	}
 }

@@ -1,253 +1,19 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * iSER target transport tests over an in-process loopback of the verbs:
- * the test plays the initiator. Its Sends land in the target's posted
- * receives, the target's Sends are captured, RDMA Write / Read are
- * memcpy into / out of memory the "initiator" registered under an rkey.
- * Completions queue up and are delivered by fake_poll(), as a CQ event
- * would deliver them. Two connections run side by side so a failure can
- * be shown to end only its own.
+ * iSER engine tests, target role, over an in-process loopback of the
+ * verbs (iser_fake.h): the test plays the initiator. Its Sends land in
+ * the target's posted receives, the target's Sends are captured, RDMA
+ * Write / Read are memcpy into / out of memory the "initiator" registered
+ * under an rkey. Two connections run side by side so a failure can be
+ * shown to end only its own.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
 
 #include "idm/core_priv.h"
-#include "transport/iser/iser_priv.h"
+#include "iser_fake.h"
 
 #define BUFSZ (1u << 20)
-#define MAXQ 1024
-#define MAXMSG 16
-
-/* ---- the loopback ---- */
-
-struct fake_cqe {
-	struct idm_rdma_wr *wr;
-	int status;
-	uint32_t len;
-};
-
-struct fake_region {
-	uint8_t *addr;
-	size_t len;
-	uint32_t rkey;
-};
-
-struct fake_qp {
-	struct fake_cqe cq[MAXQ];
-	unsigned cq_head, cq_count;
-	struct idm_rdma_wr *rq[MAXQ]; /* posted receives, in order */
-	struct idm_rdma_sge rq_sge[MAXQ];
-	unsigned rq_head, rq_count;
-	uint8_t out[MAXMSG][ISER_CTRL_HDRS + 8192]; /* what the target sent */
-	uint32_t out_len[MAXMSG];
-	unsigned nout;
-	struct fake_region regions[4]; /* initiator memory by rkey */
-	unsigned nregions;
-	int write_status; /* injected completion status of RDMA Writes */
-	bool disconnected;
-	int regs; /* registrations alive */
-};
-
-static void f_disconnect(void *qp);
-
-/* An error completion puts the QP in the error state: the rest flushes. */
-static void cq_push(struct fake_qp *q, struct idm_rdma_wr *wr, int status, uint32_t len)
-{
-	assert_true(q->cq_count < MAXQ);
-	q->cq[(q->cq_head + q->cq_count++) % MAXQ] = (struct fake_cqe){wr, status, len};
-	if (status != 0 && !q->disconnected) {
-		f_disconnect(q);
-	}
-}
-
-static int f_post_recv(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge)
-{
-	struct fake_qp *q = qp;
-	unsigned i = (q->rq_head + q->rq_count) % MAXQ;
-
-	assert_int_equal(wr->op, IDM_RDMA_RECV);
-	if (q->disconnected) {
-		cq_push(q, wr, -ECANCELED, 0);
-		return 0;
-	}
-	assert_true(q->rq_count < MAXQ);
-	q->rq[i] = wr;
-	q->rq_sge[i] = *sge;
-	q->rq_count++;
-	return 0;
-}
-
-static int f_post_send(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *sge,
-                       unsigned nsge)
-{
-	struct fake_qp *q = qp;
-
-	assert_int_equal(nsge, 1);
-	if (q->disconnected) {
-		cq_push(q, wr, -ECANCELED, 0);
-		return 0;
-	}
-	assert_true(q->nout < MAXMSG);
-	assert_true(sge->len <= sizeof(q->out[0]));
-	memcpy(q->out[q->nout], sge->addr, sge->len);
-	q->out_len[q->nout++] = sge->len;
-	cq_push(q, wr, 0, sge->len);
-	return 0;
-}
-
-/* The initiator memory an rkey + VA + length names, or NULL (access error). */
-static uint8_t *f_remote(struct fake_qp *q, uint64_t va, uint32_t rkey, uint32_t len)
-{
-	for (unsigned i = 0; i < q->nregions; i++) {
-		struct fake_region *r = &q->regions[i];
-		uint64_t base = (uint64_t)(uintptr_t)r->addr;
-
-		if (r->rkey == rkey && va >= base && va - base <= r->len && len <= r->len - (va - base)) {
-			return (uint8_t *)(uintptr_t)va;
-		}
-	}
-	return NULL;
-}
-
-static int f_post_write(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *l,
-                        uint64_t va, uint32_t rkey)
-{
-	struct fake_qp *q = qp;
-	uint8_t *dst = f_remote(q, va, rkey, l->len);
-
-	assert_int_equal(wr->op, IDM_RDMA_WRITE);
-	if (q->disconnected || q->write_status) {
-		cq_push(q, wr, q->disconnected ? -ECANCELED : q->write_status, 0);
-		return 0;
-	}
-	if (dst == NULL) {
-		cq_push(q, wr, -EACCES, 0);
-		return 0;
-	}
-	memcpy(dst, l->addr, l->len);
-	cq_push(q, wr, 0, l->len);
-	return 0;
-}
-
-static int f_post_read(void *qp, struct idm_rdma_wr *wr, const struct idm_rdma_sge *l, uint64_t va,
-                       uint32_t rkey)
-{
-	struct fake_qp *q = qp;
-	uint8_t *src = f_remote(q, va, rkey, l->len);
-
-	assert_int_equal(wr->op, IDM_RDMA_READ);
-	if (q->disconnected || src == NULL) {
-		cq_push(q, wr, q->disconnected ? -ECANCELED : -EACCES, 0);
-		return 0;
-	}
-	memcpy(l->addr, src, l->len);
-	cq_push(q, wr, 0, l->len);
-	return 0;
-}
-
-/* The QP goes to error: posted receives flush. */
-static void f_disconnect(void *qp)
-{
-	struct fake_qp *q = qp;
-
-	q->disconnected = true;
-	while (q->rq_count) {
-		cq_push(q, q->rq[q->rq_head], -ECANCELED, 0);
-		q->rq_head = (q->rq_head + 1) % MAXQ;
-		q->rq_count--;
-	}
-}
-
-static const struct iser_verbs fake_verbs = {
-    .post_recv = f_post_recv,
-    .post_send = f_post_send,
-    .post_write = f_post_write,
-    .post_read = f_post_read,
-    .disconnect = f_disconnect,
-};
-
-/* Memory "registration": a token per region; keys are counters. */
-static void *m_alloc(void *ctx, size_t len)
-{
-	(void)ctx;
-	return calloc(1, len);
-}
-
-static void m_free(void *ctx, void *mem, size_t len)
-{
-	(void)ctx;
-	(void)len;
-	free(mem);
-}
-
-static int m_reg(void *ctx, void *mem, size_t len, void **handle, uint32_t *lkey, uint32_t *rkey)
-{
-	struct fake_qp *q = ctx;
-	static const int token;
-
-	(void)mem;
-	(void)len;
-	q->regs++;
-	*handle = (void *)&token;
-	*lkey = *rkey = 0x100u + (uint32_t)q->regs;
-	return 0;
-}
-
-static void m_dereg(void *ctx, void *handle)
-{
-	struct fake_qp *q = ctx;
-
-	assert_non_null(handle);
-	q->regs--;
-}
-
-/* Deliver every queued completion (more may queue while doing so). */
-static void fake_poll(struct fake_qp *q)
-{
-	while (q->cq_count) {
-		struct fake_cqe e = q->cq[q->cq_head];
-
-		q->cq_head = (q->cq_head + 1) % MAXQ;
-		q->cq_count--;
-		e.wr->done(e.wr, e.status, e.len);
-	}
-}
-
-/* The initiator Sends `len` bytes: they land in the oldest posted receive. */
-static void fake_deliver(struct fake_qp *q, const void *msg, uint32_t len)
-{
-	struct idm_rdma_wr *wr;
-	struct idm_rdma_sge *sge;
-
-	assert_true(q->rq_count > 0); /* else: receiver not ready */
-	wr = q->rq[q->rq_head];
-	sge = &q->rq_sge[q->rq_head];
-	q->rq_head = (q->rq_head + 1) % MAXQ;
-	q->rq_count--;
-	assert_true(len <= sge->len);
-	memcpy(sge->addr, msg, len);
-	cq_push(q, wr, 0, len);
-	fake_poll(q);
-}
-
-/* QP destroyed: nothing queued can complete any more; then the buffers go. */
-static void fake_owner_free(void *owner, struct iser_conn *ic)
-{
-	struct fake_qp *q = owner;
-
-	q->cq_count = 0;
-	q->rq_count = 0;
-	iser_conn_free(ic);
-}
 
 /* ---- the fake client ---- */
 
@@ -339,15 +105,16 @@ static void on_tx_done(struct idm_task *t, int status)
 
 static struct idm_conn *make_conn(struct fake_qp *q)
 {
-	struct iser_link link = {.verbs = &fake_verbs, .qp = q, .ord = 4};
+	struct iser_link link = fake_link(q, 4);
 	struct idm_conn *c;
 	struct iser_conn *ic;
 
-	link.mem = (struct iser_mem_ops){m_alloc, m_free, m_reg, m_dereg, q};
 	c = idm_conn_create(reactor, IDM_ROLE_TARGET, &idm_iser_transport, &client, 64, 32);
 	assert_non_null(c);
 	assert_int_equal(iser_conn_create(&link, c->max_tasks, &ic), 0);
-	assert_int_equal(q->rq_count, iser_conn_nrx(32)); /* posted before any accept */
+	/* posted before any accept: what login needs, in one registration, no pool */
+	assert_int_equal(q->rq_count, ISER_LOGIN_RX);
+	assert_int_equal(q->regs, 1);
 	assert_int_equal(iser_conn_bind(c, ic), 0);
 	ic->owner = q;
 	ic->owner_free = fake_owner_free;
@@ -395,20 +162,6 @@ static int teardown(void **state)
 
 /* ---- the initiator's messages ---- */
 
-static uint32_t ctrl_msg(uint8_t *out, const struct iser_hdr *h, const uint8_t *bhs,
-                         const void *data, uint32_t len)
-{
-	struct iser_hdr none = {0};
-
-	iser_hdr_encode(out, h ? h : &none);
-	memcpy(out + ISER_HDR_LEN, bhs, 48);
-	put_be24(out + ISER_HDR_LEN + BHS_DATA_SEG_LEN, len);
-	if (len) {
-		memcpy(out + ISER_CTRL_HDRS, data, len);
-	}
-	return ISER_CTRL_HDRS + len;
-}
-
 static void send_ctrl(struct fake_qp *q, const struct iser_hdr *h, const uint8_t *bhs,
                       const void *data, uint32_t len)
 {
@@ -451,10 +204,36 @@ static void go_ffp(int i)
 	fake_poll(q);
 	assert_int_equal(c->state, IDM_CONN_LOGGED_IN);
 	assert_true(c->ffp);
+	/* logged in: every receive posted, the rest of the rings and the pool registered */
+	assert_int_equal(q->rq_count, iser_conn_nrx(32));
+	assert_int_equal(q->regs, iser_conn_of(c)->link.copy_threshold > 1 ? 3 : 2);
 	assert_int_equal(sent_bhs(q, q->nout - 1)[0] & 0x3f, ISCSI_OP_LOGIN_RSP);
 	assert_memory_equal(q->out[q->nout - 1] + ISER_CTRL_HDRS, "a=b", 4);
 	q->nout = 0;
 	rec.rx_pdus = 0;
+}
+
+/* A discovery session carries no SCSI command: it keeps the login rings, gets no pool. */
+static void test_discovery_keeps_login_rings(void **state)
+{
+	struct idm_conn *c = conns[0];
+	struct fake_qp *q = qps[0];
+	uint8_t bhs[48];
+	struct idm_pdu *rsp;
+
+	(void)state;
+	idm_bhs_init(bhs, ISCSI_OP_LOGIN_REQ, true);
+	bhs[BHS_FLAGS] = LOGIN_FLAG_TRANSIT | (1 << 2) | 3;
+	send_ctrl(q, NULL, bhs, "SessionType=Discovery", 22);
+	c->params.session_type = IDM_SESSION_DISCOVERY; /* as the target's login sets it */
+	rsp = idm_pdu_alloc(c, 0);
+	idm_bhs_init(rsp->bhs, ISCSI_OP_LOGIN_RSP, false);
+	rsp->bhs[BHS_FLAGS] = LOGIN_FLAG_TRANSIT | (1 << 2) | 3;
+	idm_pdu_tx(c, rsp);
+	fake_poll(q);
+	assert_int_equal(c->state, IDM_CONN_LOGGED_IN);
+	assert_int_equal(q->rq_count, ISER_LOGIN_RX);
+	assert_int_equal(q->regs, 1);
 }
 
 static void scsi_cmd_bhs(uint8_t *bhs, uint32_t itt, uint8_t flags, uint32_t edtl)
@@ -466,31 +245,10 @@ static void scsi_cmd_bhs(uint8_t *bhs, uint32_t itt, uint8_t flags, uint32_t edt
 	put_be32(bhs + SCSI_CMD_CMDSN, 1);
 }
 
-static uint8_t pattern(uint32_t i)
-{
-	return (uint8_t)(i * 31 + (i >> 8));
-}
-
-static void fill(uint8_t *b, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++) {
-		b[i] = pattern(i);
-	}
-}
-
-static void check(const uint8_t *b, uint32_t len)
-{
-	for (uint32_t i = 0; i < len; i++) {
-		if (b[i] != pattern(i)) {
-			fail_msg("byte %u: %#x", i, b[i]);
-		}
-	}
-}
-
 /* The initiator's buffer, advertised under `rkey`. */
 static void ini_region(struct fake_qp *q, uint8_t *mem, size_t len, uint32_t rkey)
 {
-	q->regions[q->nregions++] = (struct fake_region){mem, len, rkey};
+	(void)fake_peer_region(q, mem, len, rkey);
 }
 
 static const struct idm_scsi_status good = {.response = ISCSI_RESPONSE_COMPLETED};
@@ -535,7 +293,7 @@ static void test_hello(void **state)
 	assert_int_equal(r.cur_ver, 1);
 	assert_int_equal(r.ord, 4);
 	fake_poll(q);
-	assert_int_equal(q->rq_count, iser_conn_nrx(32)); /* the receive went back */
+	assert_int_equal(q->rq_count, ISER_LOGIN_RX); /* the receive went back */
 	assert_int_equal(conns[0]->state, IDM_CONN_XPT_UP);
 }
 
@@ -569,7 +327,8 @@ static void do_read(uint32_t len, uint64_t *copied, uint64_t *wrs, uint64_t *reg
 	*copied = c->stats.bytes_copied - before.bytes_copied;
 	*wrs = c->stats.work_requests - before.work_requests;
 	*regs = c->stats.registrations - before.registrations;
-	assert_int_equal(q->regs, 2); /* region + pool: the task's own MR is gone */
+	/* rings (+ pool): the task's own MR is gone */
+	assert_int_equal(q->regs, iser_conn_of(c)->pool_ok ? 3 : 2);
 	idm_task_release(t);
 	free(ini);
 }
@@ -583,6 +342,19 @@ static void test_read_4k(void **state)
 	assert_int_equal(wrs, 2); /* RDMA Write + Send */
 	assert_int_equal(copied, 4096);
 	assert_int_equal(regs, 0);
+}
+
+/* A copy threshold of 1 copies nothing: no pool is made, a 4 KiB read registers. */
+static void test_never_copy_has_no_pool(void **state)
+{
+	uint64_t copied, wrs, regs;
+
+	(void)state;
+	iser_conn_of(conns[0])->link.copy_threshold = 1;
+	do_read(4096, &copied, &wrs, &regs);
+	assert_false(iser_conn_of(conns[0])->pool_ok);
+	assert_int_equal(copied, 0);
+	assert_int_equal(regs, 1);
 }
 
 static void test_read_above_threshold(void **state)
@@ -603,7 +375,8 @@ static void do_write(uint32_t len, uint32_t imm)
 	struct fake_qp *q = qps[0];
 	uint8_t *ini = malloc(len);
 	/* the Write Base Offset addresses the first byte after the unsolicited data */
-	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + imm};
+	struct iser_hdr h = {
+	    .flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + imm};
 	uint8_t bhs[48];
 	struct idm_task *t;
 
@@ -708,7 +481,8 @@ static void test_write_unsolicited(void **state)
 {
 	struct fake_qp *q = qps[0];
 	uint8_t *ini = malloc(16384);
-	struct iser_hdr h = {.flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + 8192};
+	struct iser_hdr h = {
+	    .flags = ISER_WSV, .write_stag = 0x99, .write_va = (uintptr_t)ini + 8192};
 	uint8_t bhs[48];
 	struct idm_task *t;
 
@@ -723,7 +497,7 @@ static void test_write_unsolicited(void **state)
 	t->rx_done = on_rx_done;
 	assert_int_equal(idm_task_recv_data(t, 16384), 0);
 	fake_poll(q);
-	assert_int_equal(rec.rx_done, 0); /* waiting for the unsolicited data */
+	assert_int_equal(rec.rx_done, 0);                   /* waiting for the unsolicited data */
 	assert_int_equal(conns[0]->stats.work_requests, 1); /* no Read yet: only the login Send */
 	idm_bhs_init(bhs, ISCSI_OP_SCSI_DATA_OUT, false);
 	bhs[BHS_FLAGS] = ISCSI_FLAG_FINAL;
@@ -1014,7 +788,8 @@ static void test_no_device(void **state)
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	req.addrlen = sizeof(*sin);
-	assert_int_equal(idm_svc_create(&idm_iser_transport, &req, &svc, err, sizeof(err)), -ENODEV);
+	assert_int_equal(idm_svc_create(&idm_iser_transport, &req, &svc, err, sizeof(err)),
+	                 -ENODEV);
 	assert_null(svc);
 }
 
@@ -1023,8 +798,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_login_and_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hello, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_discovery_keeps_login_rings, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_4k, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_above_threshold, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_never_copy_has_no_pool, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_small, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_during_read_copied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_during_read_registered, setup, teardown),
