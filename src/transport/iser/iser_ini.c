@@ -552,11 +552,26 @@ static int iser_ini_enable_datamover(struct idm_conn *c)
 	return 0;
 }
 
+/* The login proposal: iSER's keys for a normal session; a discovery
+ * session does not negotiate RDMAExtensions, but its Sends stay small. */
+static void iser_ini_propose(const struct idm_conn *c, struct idm_params *p)
+{
+	(void)c;
+	if (p->session_type == IDM_SESSION_NORMAL) {
+		iser_ini_params(p, ISER_INI_RDSL);
+		return;
+	}
+	p->max_recv_dsl = ISER_INI_RDSL;
+	p->header_digest = false;
+	p->data_digest = false;
+}
+
 static const struct idm_transport_ops iser_ini_ops = {
     .tx_pdu = iser_ini_tx_pdu,
     .negotiate_key = iser_ini_negotiate,
     .enable_datamover = iser_ini_enable_datamover,
     .conn_is_capable = iser_ini_conn_is_capable,
+    .ini_propose = iser_ini_propose,
     .buf_alloc = iser_ini_buf_alloc,
     .buf_free = iser_ini_buf_free,
     .ini_conn_create = iser_ini_conn_create,
