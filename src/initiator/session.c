@@ -59,7 +59,7 @@ struct idm_ini *idm_ini_create(const char *iname)
 	}
 	snprintf(s->iname, sizeof(s->iname), "%s", iname ? iname : "iqn.2024-01.org.idm:idmio");
 	s->qd = INI_DEFAULT_QD;
-	s->xport.choice = IDM_TRANSPORT_TCP;
+	s->tp_choice = IDM_INI_TP_TCP;
 	s->op_itt = IDM_RESERVED_TAG;
 	s->tmf_itt = IDM_RESERVED_TAG;
 	snprintf(s->auth_methods, sizeof(s->auth_methods), "None");
