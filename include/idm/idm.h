@@ -396,8 +396,9 @@ struct idm_svc {
 
 /* ---- services (target) ---- */
 
-/* Create and bring online a listener on every transport that can serve
- * req->addr. Returns 0 or -errno with a reason in `err`. */
+/* Create and bring online a listener of transport `tp` on req->addr (a
+ * target opens a whole portal with idm_portal_open below). Returns 0 or
+ * -errno with a reason in `err`. */
 int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req,
 		   struct idm_svc **out, char *err, size_t errlen);
 void idm_svc_destroy(struct idm_svc *svc);
