@@ -244,6 +244,19 @@ struct idm_transport_caps {
 				  * receive buffers); 0 = only the negotiated limits */
 };
 
+/*
+ * Options of a service that its transport reads when it has a use for
+ * them (0: the transport's default). The target passes its tunables
+ * here and never calls into a transport.
+ */
+struct idm_svc_opts {
+	/* RDMA transfers below this many bytes go through pre-registered
+	 * buffers (a copy); larger ones register the task's buffer (iSER).
+	 * The pool's buffers are this size, up to 128 KiB (above it larger
+	 * transfers still register); 1 copies nothing and makes no pool. */
+	uint32_t rdma_copy_threshold;
+};
+
 /* Parameters of a listening service (a portal). */
 struct idm_svc_req {
 	struct sockaddr_storage addr;
@@ -256,6 +269,7 @@ struct idm_svc_req {
 	uint32_t max_tasks;             /* per connection (queue depth + slack) */
 	/* called on the new connection's reactor once it exists */
 	void (*accepted)(struct idm_svc *svc, struct idm_conn *c);
+	struct idm_svc_opts opts;
 };
 
 /*
@@ -296,6 +310,10 @@ struct idm_transport_ops {
 	void (*rx_flow)(struct idm_conn *c, bool on);
 	/* Initiator: can this transport reach `peer` (RDMA route exists)? */
 	bool (*conn_is_capable)(const struct sockaddr *peer, socklen_t len);
+	/* Initiator: make the login proposal `p` (session_type already set)
+	 * fit this transport: iSER proposes RDMAExtensions and its receive
+	 * data segment lengths, and no digests or unsolicited data. */
+	void (*ini_propose)(const struct idm_conn *c, struct idm_params *p);
 	/* Memory the transport may need to register (iSER); NULL for TCP. */
 	void *(*buf_alloc)(struct idm_conn *c, size_t len);
 	void (*buf_free)(struct idm_conn *c, void *buf, size_t len);
@@ -379,12 +397,16 @@ struct idm_svc {
 	struct idm_svc_req req;
 	unsigned next_reactor;
 	char name[80];                    /* "127.0.0.1:3260" */
+	/* why svc_create failed, when the transport knows more than an errno
+	 * ("iSER disabled: no RDMA device"); may stay empty */
+	char error[128];
 };
 
 /* ---- services (target) ---- */
 
-/* Create and bring online a listener on every transport that can serve
- * req->addr. Returns 0 or -errno with a reason in `err`. */
+/* Create and bring online a listener of transport `tp` on req->addr (a
+ * target opens a whole portal with idm_portal_open below). Returns 0 or
+ * -errno with a reason in `err`. */
 int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req,
 		   struct idm_svc **out, char *err, size_t errlen);
 void idm_svc_destroy(struct idm_svc *svc);
@@ -402,6 +424,78 @@ static inline void *idm_svc_client_arg(const struct idm_svc *svc)
 int idm_svc_dispatch(struct idm_svc *svc, void *transport_conn,
 		     int (*adopt)(struct idm_conn *c, void *transport_conn),
 		     void (*drop)(void *transport_conn));
+
+/*
+ * A portal: one address and port served by every transport that can
+ * serve it: TCP always, iSER where an RDMA device serves the address
+ * (the first time a transport cannot, one line says why: "iSER disabled:
+ * no RDMA device"). Embedded in the caller's portal; zeroed = closed.
+ */
+#define IDM_PORTAL_MAX_SVC 4
+struct idm_portal {
+	struct idm_svc *svc[IDM_PORTAL_MAX_SVC]; /* most preferred first */
+	unsigned nsvc;
+};
+
+/* Open `p` for `req` (every transport gets the same request, options
+ * included). 0, or -errno with the reason in `err` when the portal cannot
+ * serve TCP; nothing stays open then. Any thread. */
+int idm_portal_open(struct idm_portal *p, const struct idm_svc_req *req, char *err,
+                    size_t errlen);
+/* Close every service of `p` (a closed or zeroed portal is fine). */
+void idm_portal_close(struct idm_portal *p);
+/* Does `p` serve transport `name` ("tcp", "iser")? */
+bool idm_portal_serves(const struct idm_portal *p, const char *name);
+
+/* ---- initiator connections: the transport, and the fallback to TCP ---- */
+
+enum idm_transport_choice {
+	IDM_TRANSPORT_TCP,
+	IDM_TRANSPORT_ISER,
+	IDM_TRANSPORT_AUTO, /* iSER where it reaches the portal, else TCP */
+};
+
+/* An initiator's transport choice, kept across its connection attempts. */
+struct idm_ini_xport {
+	enum idm_transport_choice choice;
+	/* auto: an iSER connection never came up (idm_ini_conn_fall_back):
+	 * the next attempts skip RDMA transports; clear it to try again */
+	bool rdma_failed;
+	const struct idm_transport *tp; /* of the last connection created */
+};
+
+struct idm_ini_conn_req {
+	struct idm_reactor *reactor; /* the calling thread's */
+	const struct sockaddr *peer;
+	socklen_t peer_len;
+	const struct idm_client_ops *client;
+	void *client_priv;
+	uint32_t client_task_size;
+	uint32_t max_tasks;
+};
+
+/*
+ * Create an initiator connection to req->peer over the transport `x`
+ * chooses and start connecting: TCP or iSER as asked (an error saying
+ * why when iSER is not built or has no RDMA path to the peer), or with
+ * IDM_TRANSPORT_AUTO the first that reaches the peer (iSER, then TCP),
+ * logging each fallback. *out and client_priv are set before the connect
+ * starts, because the client's callbacks may run inside this call (a
+ * connect that fails at once ends in CLEANUP before it returns).
+ * 0, or -errno with the reason in `err` and nothing created.
+ */
+int idm_ini_conn_create(struct idm_ini_xport *x, const struct idm_ini_conn_req *req,
+                        struct idm_conn **out, char *err, size_t errlen);
+/*
+ * A connection from idm_ini_conn_create failed (`why`, for the log).
+ * With auto, when it was over an RDMA transport and never reached the
+ * login (`reached_login` false), note that RDMA failed and return true:
+ * the next idm_ini_conn_create takes the next transport.
+ */
+bool idm_ini_conn_fall_back(struct idm_ini_xport *x, bool reached_login, const char *why);
+/* Initiator: let the connection's transport adjust the login proposal
+ * (the ini_propose op); nothing for TCP. */
+void idm_conn_ini_propose(const struct idm_conn *c, struct idm_params *p);
 
 /* ---- connections ---- */
 
@@ -440,12 +534,6 @@ static inline void idm_conn_close(struct idm_conn *c)
 /* The transport's login key hook (iSER keys, digests): true and `hook`
  * filled when it has one, to add to the negotiation. */
 bool idm_conn_key_hook(struct idm_conn *c, struct idm_nego_hook *hook);
-/* Initiator: can `tp` reach `peer` (an RDMA route exists)? */
-bool idm_transport_reaches(const struct idm_transport *tp, const struct sockaddr *peer,
-                           socklen_t len);
-/* Initiator: connect `c` to `peer`; the state machine then gets
- * CONNECT_DONE or TRANSPORT_FAIL. 0 or -errno (nothing started). */
-int idm_conn_connect(struct idm_conn *c, const struct sockaddr *peer, socklen_t len);
 /* Memory the transport registers once (iSER), or NULL: use plain memory.
  * idm_conn_buf_free is false when the transport had none to free. */
 void *idm_conn_buf_alloc(struct idm_conn *c, size_t len);

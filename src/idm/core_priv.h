@@ -191,4 +191,32 @@ bool idm_log_limit_admit(struct idm_log_limit *l, uint64_t now_ms, uint32_t *sum
 /* The connection goes: the summary of what its limit suppressed, if any. */
 void idm_log_conn_flush(const struct idm_conn *c);
 
+/*
+ * The transports the core offers its clients, most preferred first: what
+ * an initiator with IDM_TRANSPORT_AUTO tries in order and what a portal
+ * opens. A slot whose transport is not in this build has tp NULL and
+ * says why. The unit tests pass lists of fake transports to the *_from
+ * variants.
+ */
+struct idm_xport_slot {
+	const char *label;              /* "iSER", "TCP": for the log */
+	bool rdma;                      /* what IDM_TRANSPORT_ISER asks for */
+	const struct idm_transport *tp; /* NULL: not in this build */
+	const char *why_missing;
+};
+
+struct idm_xport_list {
+	const struct idm_xport_slot *slot;
+	unsigned n;
+};
+
+extern const struct idm_xport_list idm_xports;
+
+int idm_ini_conn_create_from(const struct idm_xport_list *list, struct idm_ini_xport *x,
+                             const struct idm_ini_conn_req *req, struct idm_conn **out,
+                             char *err, size_t errlen);
+/* The slots without rdma must open; the others are opened where they can. */
+int idm_portal_open_from(const struct idm_xport_list *list, struct idm_portal *p,
+                         const struct idm_svc_req *req, char *err, size_t errlen);
+
 #endif

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,8 +73,13 @@ static bool on_reactor0(const struct idm_svc *svc)
 	return idm_reactor_self() == svc->req.reactors[0];
 }
 
-int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req,
-                   struct idm_svc **out, char *err, size_t errlen)
+/*
+ * Create the service and bring it online on reactor 0. On failure the
+ * reason in `why`: the transport's own phrase (svc->error), or `prefix`
+ * and the errno's.
+ */
+static int svc_open(const struct idm_transport *tp, const struct idm_svc_req *req,
+                    struct idm_svc **out, const char *prefix, char *why, size_t whylen)
 {
 	struct svc_impl *si;
 	struct idm_svc *svc;
@@ -81,12 +87,12 @@ int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req
 
 	if (tp == NULL || req == NULL || req->nreactors == 0 || req->reactors == NULL ||
 	    req->client == NULL || req->max_tasks == 0) {
-		snprintf(err, errlen, "invalid service request");
+		snprintf(why, whylen, "invalid service request");
 		return -EINVAL;
 	}
 	si = calloc(1, sizeof(*si));
 	if (si == NULL) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
 	atomic_init(&si->refs, 1);
@@ -97,7 +103,11 @@ int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req
 	svc_format_name(svc);
 	rc = tp->ops->svc_create ? tp->ops->svc_create(svc) : -ENOTSUP;
 	if (rc != 0) {
-		snprintf(err, errlen, "%s portal %s: %s", tp->name, svc->name, strerror(-rc));
+		if (svc->error[0]) {
+			snprintf(why, whylen, "%s", svc->error);
+		} else {
+			snprintf(why, whylen, "%s%s", prefix, strerror(-rc));
+		}
 		free(si);
 		return rc;
 	}
@@ -109,12 +119,24 @@ int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req
 		if (tp->ops->svc_destroy) {
 			tp->ops->svc_destroy(svc);
 		}
-		snprintf(err, errlen, "%s portal %s: reactor unavailable", tp->name, svc->name);
+		snprintf(why, whylen, "reactor unavailable");
 		free(si);
 		return rc;
 	}
 	*out = svc;
 	return 0;
+}
+
+int idm_svc_create(const struct idm_transport *tp, const struct idm_svc_req *req,
+                   struct idm_svc **out, char *err, size_t errlen)
+{
+	char why[160];
+	int rc = svc_open(tp, req, out, "", why, sizeof(why));
+
+	if (rc != 0) {
+		snprintf(err, errlen, "%s portal: %s", tp ? tp->name : "?", why);
+	}
+	return rc;
 }
 
 static void svc_destroy_on_reactor(void *arg)
@@ -200,4 +222,119 @@ int idm_svc_dispatch(struct idm_svc *svc, void *transport_conn,
 		free(h);
 	}
 	return rc;
+}
+
+/* ---- portals: every transport on one address and port ---- */
+
+/*
+ * Say why a transport cannot serve portals, once per reason: with no
+ * RDMA device every portal would say the same.
+ */
+static void portal_say_unserved(const char *portal, const char *why)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char said[200];
+
+	pthread_mutex_lock(&lock);
+	if (strcmp(said, why) != 0) {
+		snprintf(said, sizeof(said), "%s", why);
+		idm_log("svc", "portal %s: TCP only (%s)", portal, why);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Open the slot's service; the reason of a failure in `why`. */
+static int portal_open_slot(const struct idm_xport_slot *sl, const struct idm_svc_req *req,
+                            struct idm_svc **out, char *why, size_t whylen)
+{
+	char prefix[32];
+
+	snprintf(prefix, sizeof(prefix), sl->rdma ? "%s disabled: " : "%s: ", sl->label);
+	if (sl->tp == NULL) {
+		snprintf(why, whylen, "%s%s", prefix, sl->why_missing);
+		return -EPROTONOSUPPORT;
+	}
+	return svc_open(sl->tp, req, out, prefix, why, whylen);
+}
+
+/* "iSER and TCP": the transports serving `p`, in the list's order. */
+static void portal_log_served(const struct idm_xport_list *list, const struct idm_portal *p)
+{
+	char labels[64] = "";
+	size_t used = 0;
+
+	for (unsigned k = 0; k < list->n && used < sizeof(labels); k++) {
+		for (unsigned i = 0; i < p->nsvc; i++) {
+			if (list->slot[k].tp != NULL && list->slot[k].tp == p->svc[i]->transport) {
+				used +=
+				    (size_t)snprintf(labels + used, sizeof(labels) - used, "%s%s",
+				                     used ? " and " : "", list->slot[k].label);
+				break;
+			}
+		}
+	}
+	idm_log("svc", "portal %s: %s", p->svc[0]->name, labels);
+}
+
+/* Pass 1 opens what must open (TCP), pass 2 what may (iSER). */
+int idm_portal_open_from(const struct idm_xport_list *list, struct idm_portal *p,
+                         const struct idm_svc_req *req, char *err, size_t errlen)
+{
+	char why[200];
+	bool all = true;
+
+	memset(p, 0, sizeof(*p));
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < list->n && p->nsvc < IDM_PORTAL_MAX_SVC; i++) {
+			const struct idm_xport_slot *sl = &list->slot[i];
+			int rc;
+
+			if (sl->rdma != (pass == 1)) {
+				continue;
+			}
+			rc = portal_open_slot(sl, req, &p->svc[p->nsvc], why, sizeof(why));
+			if (rc == 0) {
+				p->nsvc++;
+			} else if (pass == 0) {
+				snprintf(err, errlen, "%s", why);
+				idm_portal_close(p);
+				return rc;
+			} else {
+				all = false;
+				portal_say_unserved(p->nsvc ? p->svc[0]->name : "?", why);
+			}
+		}
+	}
+	if (p->nsvc == 0) {
+		snprintf(err, errlen, "no transport to serve the portal");
+		return -EPROTONOSUPPORT;
+	}
+	if (all && p->nsvc > 1) {
+		portal_log_served(list, p);
+	}
+	return 0;
+}
+
+int idm_portal_open(struct idm_portal *p, const struct idm_svc_req *req, char *err, size_t errlen)
+{
+	return idm_portal_open_from(&idm_xports, p, req, err, errlen);
+}
+
+void idm_portal_close(struct idm_portal *p)
+{
+	for (unsigned i = p->nsvc; i-- > 0;) {
+		idm_svc_destroy(p->svc[i]);
+		p->svc[i] = NULL;
+	}
+	p->nsvc = 0;
+}
+
+bool idm_portal_serves(const struct idm_portal *p, const char *name)
+{
+	for (unsigned i = 0; i < p->nsvc; i++) {
+		if (strcmp(p->svc[i]->transport->name, name) == 0) {
+			return true;
+		}
+	}
+	return false;
 }

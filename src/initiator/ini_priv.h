@@ -69,10 +69,9 @@ struct idm_ini {
 	struct idm_reactor *r;
 	struct idm_conn *c;
 	enum idm_ini_transport tp_choice;
-	const struct idm_transport *tp;
+	struct idm_ini_xport xport; /* the core's choice: transport of s->c */
 	enum ini_phase phase;
 	bool verbose;
-	bool skip_rdma;  /* auto: the RDMA connect failed, use the next transport */
 	bool xpt_was_up; /* the current connection got as far as the login */
 	bool want_hdigest;
 	bool want_ddigest;

@@ -243,7 +243,7 @@ void ini_rx_scsi_rsp(struct idm_ini *s, struct idm_pdu *pdu)
 	cmd->response = pdu->bhs[SCSI_RSP_RESPONSE];
 	cmd->status = pdu->bhs[SCSI_RSP_STATUS];
 	cmd_take_residual(cmd, pdu->bhs[BHS_FLAGS], pdu->bhs);
-	if (s->tp->caps->rdma && cmd->dir == IDM_INI_READ) {
+	if (s->c->transport->caps->rdma && cmd->dir == IDM_INI_READ) {
 		/* the target RDMA-wrote the data before this Send (RC ordering) */
 		cmd->received = cmd_read_sent(cmd);
 	}

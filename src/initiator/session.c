@@ -14,9 +14,6 @@
 
 #include "idm/auth.h"
 #include "initiator/ini_priv.h"
-#ifdef IDM_HAVE_RDMA
-#include "transport/iser/iser_ini.h"
-#endif
 
 #define INI_DEFAULT_QD 64
 #define INI_MAX_RECV_DSL (256u * 1024)
@@ -118,6 +115,7 @@ const char *idm_ini_error(const struct idm_ini *s)
 void idm_ini_set_transport(struct idm_ini *s, enum idm_ini_transport tp)
 {
 	s->tp_choice = tp;
+	s->xport.rdma_failed = false;
 }
 
 int idm_ini_set_queue_depth(struct idm_ini *s, uint32_t qd)
@@ -164,7 +162,7 @@ const struct idm_conn_stats *idm_ini_stats(const struct idm_ini *s)
 
 const char *idm_ini_transport_name(const struct idm_ini *s)
 {
-	return s->tp ? s->tp->name : "none";
+	return s->xport.tp ? s->xport.tp->name : "none";
 }
 
 struct idm_reactor *idm_ini_reactor(struct idm_ini *s)
@@ -240,16 +238,8 @@ static void ini_local_params(struct idm_ini *s)
 	p->first_burst_length = INI_FIRST_BURST;
 	p->max_outstanding_r2t = 1;
 	memcpy(p->auth_method, s->auth_methods, sizeof(p->auth_method));
-#ifdef IDM_HAVE_RDMA
-	if (s->tp && s->tp->caps->rdma && p->session_type == IDM_SESSION_NORMAL) {
-		iser_ini_params(p, ISER_INI_RDSL);
-	} else if (s->tp && s->tp->caps->rdma) {
-		/* discovery: RDMAExtensions is not negotiated; Sends stay small */
-		p->max_recv_dsl = ISER_INI_RDSL;
-		p->header_digest = false;
-		p->data_digest = false;
-	}
-#endif
+	/* iSER: RDMAExtensions, its receive lengths, no digests */
+	idm_conn_ini_propose(s->c, p);
 }
 
 /* May the security stage end with this Login Request? */
@@ -317,7 +307,7 @@ static void login_start(struct idm_ini *s)
 	s->op_itt = ini_itt_next(&s->itt_counter, true);
 	idm_nego_init(&s->nego, IDM_ROLE_INITIATOR, true, &s->local, &s->c->params);
 	/* the transport sees every key first (iSER owns its keys) */
-	if (s->tp->caps->rdma && idm_conn_key_hook(s->c, &th)) {
+	if (idm_conn_key_hook(s->c, &th)) {
 		idm_nego_add_hook(&s->nego, &th);
 	}
 	if (s->has_auth_hook) {
@@ -702,77 +692,24 @@ static const struct idm_client_ops ini_client_ops = {
 
 /* ---- transports ---- */
 
-/* In order of preference; a NULL entry is a transport not built yet. */
-static const struct {
-	const char *name;
-	const struct idm_transport *tp;
-	const char *why_missing;
-} ini_transports[] = {
-#ifdef IDM_HAVE_RDMA
-    {"iser", &idm_iser_transport, NULL},
-#else
-    {"iser", NULL, "the iSER transport is not available in this build (no rdma-core)"},
-#endif
-    {"tcp", &idm_tcp_transport, NULL},
-};
-
-static int ini_pick_transport(struct idm_ini *s, const struct sockaddr *peer, socklen_t len)
+static enum idm_transport_choice ini_choice(const struct idm_ini *s)
 {
-	bool want_iser = s->url.iser || s->tp_choice == IDM_INI_TP_ISER;
-	bool want_auto = s->tp_choice == IDM_INI_TP_AUTO && !s->url.iser;
-
-	for (size_t i = 0; i < sizeof(ini_transports) / sizeof(ini_transports[0]); i++) {
-		bool is_iser = strcmp(ini_transports[i].name, "iser") == 0;
-		const struct idm_transport *tp = ini_transports[i].tp;
-
-		if (!want_auto && is_iser != want_iser) {
-			continue;
-		}
-		if (want_auto && s->skip_rdma && tp && tp->caps->rdma) {
-			continue; /* its connection failed a moment ago */
-		}
-		if (tp == NULL) {
-			if (!want_auto) {
-				ini_fail(s, -EPROTONOSUPPORT, "%s", ini_transports[i].why_missing);
-				return -EPROTONOSUPPORT;
-			}
-			idm_log("ini", "transport auto: %s, falling back",
-			        ini_transports[i].why_missing);
-			continue;
-		}
-		if (!idm_transport_reaches(tp, peer, len)) {
-			if (want_auto) {
-				idm_log("ini",
-				        "transport auto: %s cannot reach the portal, falling back",
-				        tp->name);
-				continue;
-			}
-			ini_fail(s, -ENETUNREACH,
-			         "transport %s cannot reach the portal (no RDMA device or no RDMA "
-			         "route to it)",
-			         tp->name);
-			return -ENETUNREACH;
-		}
-		s->tp = tp;
-		if (want_auto) {
-			idm_log("ini", "transport auto: using %s", tp->name);
-		}
-		return 0;
+	if (s->url.iser) {
+		return IDM_TRANSPORT_ISER; /* iser:// */
 	}
-	ini_fail(s, -EPROTONOSUPPORT, "no usable transport");
-	return -EPROTONOSUPPORT;
+	switch (s->tp_choice) {
+	case IDM_INI_TP_ISER:
+		return IDM_TRANSPORT_ISER;
+	case IDM_INI_TP_AUTO:
+		return IDM_TRANSPORT_AUTO;
+	default:
+		return IDM_TRANSPORT_TCP;
+	}
 }
 
 bool ini_fall_back_from_rdma(struct idm_ini *s)
 {
-	if (s->tp_choice != IDM_INI_TP_AUTO || s->url.iser || s->skip_rdma || s->tp == NULL ||
-	    !s->tp->caps->rdma || s->xpt_was_up) {
-		return false;
-	}
-	idm_log("ini", "transport auto: %s connection failed (%s), falling back", s->tp->name,
-	        s->err);
-	s->skip_rdma = true;
-	return true;
+	return idm_ini_conn_fall_back(&s->xport, s->xpt_was_up, s->err);
 }
 
 /* ---- asynchronous entry points ---- */
@@ -781,6 +718,7 @@ int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, i
                 void *arg)
 {
 	enum ini_phase was;
+	char why[sizeof(s->err)];
 	int rc;
 
 	if (s->c) {
@@ -789,29 +727,29 @@ int ini_connect(struct idm_ini *s, const struct sockaddr *peer, socklen_t len, i
 	}
 	s->err[0] = '\0';
 	s->xpt_was_up = false;
-	rc = ini_pick_transport(s, peer, len);
-	if (rc != 0) {
-		return rc;
-	}
-	s->c = idm_conn_create(s->r, IDM_ROLE_INITIATOR, s->tp, &ini_client_ops, 0, s->qd + 8);
-	if (s->c == NULL) {
-		ini_fail(s, -ENOMEM, "cannot create a connection");
-		return -ENOMEM;
-	}
-	s->c->client_priv = s;
+	s->xport.choice = ini_choice(s);
 	memset(&s->stats, 0, sizeof(s->stats));
 	s->abort_flush.fn = NULL;
 	was = s->phase;
 	s->op_cb = cb;
 	s->op_arg = arg;
 	s->phase = INI_CONNECTING;
-	rc = idm_conn_connect(s->c, peer, len);
+	/* s->c is set before the connect starts: callbacks may run inside */
+	rc = idm_ini_conn_create(&s->xport,
+	                         &(struct idm_ini_conn_req){
+	                             .reactor = s->r,
+	                             .peer = peer,
+	                             .peer_len = len,
+	                             .client = &ini_client_ops,
+	                             .client_priv = s,
+	                             .max_tasks = s->qd + 8,
+	                         },
+	                         &s->c, why, sizeof(why));
 	if (rc != 0) {
 		s->op_cb = NULL;
 		s->op_arg = NULL;
 		s->phase = was;
-		ini_fail(s, rc, "cannot create a socket: %s", strerror(-rc));
-		ini_drop_conn(s);
+		ini_fail(s, rc, "%s", why);
 		return rc;
 	}
 	return 0;

@@ -109,7 +109,7 @@ int idm_ini_login(struct idm_ini *s, const struct idm_url *url)
 {
 	int rc;
 
-	s->skip_rdma = false;
+	s->xport.rdma_failed = false; /* auto tries iSER again */
 	rc = login_once(s, url);
 	if (rc != 0 && ini_fall_back_from_rdma(s)) {
 		sync_wait_closed(s); /* the failed connection must be gone first */

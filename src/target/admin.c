@@ -83,9 +83,8 @@ static json_object *portal_json(const struct tgt_portal *p)
 	add_str(o, "addr", p->conf.addr);
 	add_u64(o, "port", p->conf.port);
 	add_u64(o, "tpgt", p->conf.tpgt);
-	json_object_array_add(tp, json_object_new_string("tcp"));
-	if (p->iser_svc) {
-		json_object_array_add(tp, json_object_new_string("iser"));
+	for (unsigned i = 0; i < p->idm.nsvc; i++) {
+		json_object_array_add(tp, json_object_new_string(p->idm.svc[i]->transport->name));
 	}
 	json_object_object_add(o, "transports", tp);
 	return o;

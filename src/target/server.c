@@ -18,9 +18,6 @@
 
 #include "idm/backing.h"
 #include "target/target_int.h"
-#ifdef IDM_HAVE_RDMA
-#include "transport/iser/iser.h"
-#endif
 
 #define TGT_STOP_WAIT_S 30 /* connections get this long to wind down */
 
@@ -216,63 +213,55 @@ static uint32_t task_slots(const struct idm_target_tunables *tun)
 }
 
 /*
- * iSER beside TCP on the same address and port, where an RDMA device can
- * serve it. Without one the portal serves TCP only, said once in the log.
+ * Open portal `pc` in slot `p`: every transport the core has serves its
+ * address and port (TCP, and iSER where an RDMA device serves it). The
+ * admin code opens and closes portals with these too.
  */
-static void portal_open_iser(struct idm_server *srv, struct tgt_portal *p,
-			     const struct idm_svc_req *req)
+int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, const struct idm_portal_conf *pc,
+		    char *err, size_t errlen)
 {
-#ifdef IDM_HAVE_RDMA
+	struct idm_svc_req req = {
+		.reactors = srv->reactors,
+		.nreactors = srv->nreactors,
+		.client = &tgt_client_ops,
+		.client_arg = p,
+		.client_task_size = sizeof(struct tgt_task),
+		.max_tasks = task_slots(&srv->tun),
+		.accepted = tgt_accepted,
+		.opts = {.rdma_copy_threshold = srv->tun.iser_copy_threshold},
+	};
 	char why[200] = "";
-	int rc = idm_svc_create(&idm_iser_transport, req, &p->iser_svc, why, sizeof(why));
+	int rc;
 
-	if (rc == 0) {
-		idm_iser_svc_set_copy_threshold(p->iser_svc, srv->tun.iser_copy_threshold);
-		idm_log("target", "portal %s port %u: iSER and TCP", p->conf.addr, p->conf.port);
-	} else if (!srv->iser_off_logged) {
-		srv->iser_off_logged = true;
-		idm_log("target", "portal %s port %u: TCP only (%s)", p->conf.addr, p->conf.port,
-			why[0] ? why : strerror(-rc));
+	p->srv = srv;
+	p->conf = *pc;
+	if (portal_addr(&p->conf, &req.addr, &req.addrlen) < 0) {
+		return fail(err, errlen, -EINVAL, "portal %s: not an IPv4 or IPv6 address",
+			    p->conf.addr);
 	}
-#else
-	(void)req;
-	if (!srv->iser_off_logged) {
-		srv->iser_off_logged = true;
-		idm_log("target", "portal %s port %u: TCP only (built without rdma-core)",
-			p->conf.addr, p->conf.port);
+	rc = idm_portal_open(&p->idm, &req, why, sizeof(why));
+	if (rc < 0) {
+		return fail(err, errlen, rc, "portal %s port %u: %s", p->conf.addr, p->conf.port,
+			    why);
 	}
-#endif
+	return 0;
+}
+
+void tgt_portal_close(struct tgt_portal *p)
+{
+	idm_portal_close(&p->idm);
 }
 
 static int portals_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
 			char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < conf->nportals && i < IDM_MAX_PORTALS; i++) {
-		struct tgt_portal *p = &srv->portals[i];
-		struct idm_svc_req req = {0};
-		char why[200] = "";
-		int rc;
+		int rc = tgt_portal_open(srv, &srv->portals[i], &conf->portals[i], err, errlen);
 
-		p->srv = srv;
-		p->conf = conf->portals[i];
-		if (portal_addr(&p->conf, &req.addr, &req.addrlen) < 0) {
-			return fail(err, errlen, -EINVAL, "portal %s: not an IPv4 or IPv6 address",
-				    p->conf.addr);
-		}
-		req.reactors = srv->reactors;
-		req.nreactors = srv->nreactors;
-		req.client = &tgt_client_ops;
-		req.client_arg = p;
-		req.client_task_size = sizeof(struct tgt_task);
-		req.max_tasks = task_slots(&srv->tun);
-		req.accepted = tgt_accepted;
-		rc = idm_svc_create(&idm_tcp_transport, &req, &p->svc, why, sizeof(why));
 		if (rc < 0) {
-			return fail(err, errlen, rc, "portal %s port %u: %s", p->conf.addr,
-				    p->conf.port, why);
+			return rc;
 		}
 		srv->nportals = i + 1;
-		portal_open_iser(srv, p, &req);
 	}
 	return 0;
 }
@@ -280,14 +269,7 @@ static int portals_open(struct idm_server *srv, const struct idm_target_conf_all
 static void portals_close(struct idm_server *srv)
 {
 	for (unsigned i = 0; i < srv->nportals; i++) {
-		if (srv->portals[i].iser_svc) {
-			idm_svc_destroy(srv->portals[i].iser_svc);
-			srv->portals[i].iser_svc = NULL;
-		}
-		if (srv->portals[i].svc) {
-			idm_svc_destroy(srv->portals[i].svc);
-			srv->portals[i].svc = NULL;
-		}
+		tgt_portal_close(&srv->portals[i]);
 	}
 	srv->nportals = 0;
 }

@@ -140,13 +140,17 @@ void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s);
 struct tgt_portal {
 	struct idm_server *srv;
 	struct idm_portal_conf conf;
-	struct idm_svc *svc;      /* iSCSI over TCP */
-	struct idm_svc *iser_svc; /* iSER on the same address and port, or NULL */
+	struct idm_portal idm; /* a service per transport (TCP, iSER) */
 };
+
+/* Open portal `pc` in `p` on every transport that serves it, or close it
+ * (server.c). 0 or -errno with one line in `err`. */
+int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, const struct idm_portal_conf *pc,
+		    char *err, size_t errlen);
+void tgt_portal_close(struct tgt_portal *p);
 
 struct idm_server {
 	uint32_t magic;
-	bool iser_off_logged;         /* "TCP only" said once */
 	struct idm_target_tunables tun;
 	struct tgt_target *targets;
 	unsigned ntargets;

@@ -361,6 +361,7 @@ static const struct idm_transport_ops iser_ops = {
     .svc_offline = iser_svc_offline,
     .svc_destroy = iser_svc_destroy,
     .conn_is_capable = iser_ini_conn_is_capable,
+    .ini_propose = iser_ini_propose,
     .buf_alloc = iser_ini_buf_alloc,
     .buf_free = iser_ini_buf_free,
     .ini_conn_create = iser_ini_conn_create,

@@ -14,13 +14,11 @@
  */
 #include <errno.h>
 #include <netdb.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 
-#include "transport/iser/iser.h"
 #include "transport/iser/iser_rdma.h"
 
 #define ISER_LISTEN_BACKLOG 128
@@ -101,20 +99,7 @@ struct iser_listener {
 	struct idm_svc *svc;
 	struct idm_rdma_cm cm;
 	struct rdma_cm_id *id;
-	atomic_uint copy_threshold; /* 0: the default; set from any thread */
 };
-
-int idm_iser_svc_set_copy_threshold(struct idm_svc *svc, uint32_t bytes)
-{
-	struct iser_listener *l;
-
-	if (svc == NULL || svc->transport != &idm_iser_transport || svc->transport_priv == NULL) {
-		return -EINVAL;
-	}
-	l = svc->transport_priv;
-	atomic_store_explicit(&l->copy_threshold, bytes, memory_order_relaxed);
-	return 0;
-}
 
 static int req_check_priv(const struct idm_rdma_cm_event *ev)
 {
@@ -164,7 +149,7 @@ static int req_accept(struct iser_listener *l, struct iser_rconn *rc,
 	uint8_t priv[ISER_CM_PRIV_LEN];
 	struct iser_cm_priv mine = {.zbva_unsupported = true, .send_inv_unsupported = true};
 	struct iser_link link = {
-	    .copy_threshold = atomic_load_explicit(&l->copy_threshold, memory_order_relaxed),
+	    .copy_threshold = l->svc->req.opts.rdma_copy_threshold, /* 0: the default */
 	};
 	struct idm_rdma_conn_param p = {.priv = priv, .priv_len = sizeof(priv), .rnr_retry = 7};
 	int err;
@@ -233,7 +218,7 @@ int iser_svc_create(struct idm_svc *svc)
 	int err;
 
 	if (!idm_rdma_available(reason, sizeof(reason))) {
-		idm_log("iser", "%s", reason);
+		snprintf(svc->error, sizeof(svc->error), "%s", reason); /* the core logs it */
 		return -ENODEV;
 	}
 	l = calloc(1, sizeof(*l));

@@ -398,3 +398,17 @@ int iser_ini_conn_create(struct idm_conn *c, const struct sockaddr *peer, sockle
 	name_peer(c, peer, len);
 	return iser_conn_bind(c, ic);
 }
+
+/* ini_propose: iSER's keys for a normal session; a discovery session does
+ * not negotiate RDMAExtensions, but its Sends stay small. */
+void iser_ini_propose(const struct idm_conn *c, struct idm_params *p)
+{
+	(void)c;
+	if (p->session_type == IDM_SESSION_NORMAL) {
+		iser_ini_params(p, ISER_INI_RDSL);
+		return;
+	}
+	p->max_recv_dsl = ISER_INI_RDSL;
+	p->header_digest = false;
+	p->data_digest = false;
+}

@@ -254,6 +254,7 @@ bool iser_ini_conn_is_capable(const struct sockaddr *peer, socklen_t len);
 int iser_ini_conn_create(struct idm_conn *c, const struct sockaddr *peer, socklen_t len);
 void *iser_ini_buf_alloc(struct idm_conn *c, size_t len);
 void iser_ini_buf_free(struct idm_conn *c, void *buf, size_t len);
+void iser_ini_propose(const struct idm_conn *c, struct idm_params *p);
 
 /* iser_cm.c: the target's listener */
 int iser_svc_create(struct idm_svc *svc);
