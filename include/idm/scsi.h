@@ -62,11 +62,13 @@ enum scsi_asc {
 	SCSI_ASC_LBA_OUT_OF_RANGE = 0x2100,
 	SCSI_ASC_INVALID_FIELD_IN_CDB = 0x2400,
 	SCSI_ASC_LU_NOT_SUPPORTED = 0x2500,
+	SCSI_ASC_WRITE_PROTECTED = 0x2700,
 	SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST = 0x2600,
 	SCSI_ASC_PARAM_LIST_LENGTH_ERROR = 0x1a00,
 	SCSI_ASC_POWER_ON_RESET = 0x2900,
 	SCSI_ASC_BUS_DEVICE_RESET = 0x2903,
 	SCSI_ASC_CAPACITY_CHANGED = 0x2a09,
+	SCSI_ASC_MODE_PARAMS_CHANGED = 0x2a01,
 	SCSI_ASC_REPORTED_LUNS_CHANGED = 0x3f0e,
 	SCSI_ASC_SAVING_PARAMS_NOT_SUPPORTED = 0x3900,
 	SCSI_ASC_MEDIUM_NOT_PRESENT = 0x3a00,
@@ -117,6 +119,9 @@ struct scsi_lu {
 	uint64_t num_blocks;
 	bool write_cache;        /* WCE in the caching mode page */
 	bool stopped;            /* START STOP UNIT with START=0 */
+	bool read_only;          /* write-protected (WP in MODE SENSE): every
+				  * command that changes the medium gets DATA
+				  * PROTECT; read atomically, changed live */
 	char vendor[9];          /* "IDM     " */
 	char product[17];
 	char revision[5];

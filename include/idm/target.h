@@ -30,6 +30,7 @@ struct idm_lun_conf {
 	uint32_t lun;
 	char spec[512];     /* backing store spec: "mem:1G", "file:/p:1G", "null:1T" */
 	uint32_t block_size; /* 512 by default */
+	bool read_only;      /* write-protected: reads only (DATA PROTECT) */
 	/* rbd stores: the cluster's config file, client id, keyring ("" for
 	 * the rbd CLI's defaults). */
 	char ceph_conf[256];

@@ -34,6 +34,7 @@ struct cli {
 	const char *alias;  /* target create --alias */
 	long lun;           /* lun add --lun; -1: the lowest free */
 	long block_size;    /* lun add --block-size */
+	int read_only;      /* lun add/set: 1 --read-only, 0 --read-write, -1 unsaid */
 	const char *chap;   /* acl add --chap USER:SECRET */
 	const char *mutual; /* acl add --mutual-chap USER:SECRET */
 };
@@ -44,8 +45,9 @@ static void usage(FILE *out)
 	             "  status | version\n"
 	             "  target list | target create IQN [--alias NAME] | target delete IQN\n"
 	             "  lun list [TARGET_IQN]\n"
-	             "  lun add IQN SPEC [--lun N] [--block-size 512|4096]\n"
+	             "  lun add IQN SPEC [--lun N] [--block-size 512|4096] [--read-only]\n"
 	             "  lun remove IQN LUN | lun resize IQN LUN SIZE [--force]\n"
+	             "  lun set IQN LUN --read-only|--read-write\n"
 	             "  config save [FILE]\n"
 	             "  acl list IQN | acl remove IQN INITIATOR\n"
 	             "  acl add IQN INITIATOR [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
@@ -290,8 +292,9 @@ static void print_luns(json_object *r)
 		char size[32];
 
 		human_size((uint64_t)num(l, "size"), size, sizeof(size));
-		printf("%-44s %3" PRId64 " %-5s %8s %5" PRId64 " %s\n", str(l, "target"),
-		       num(l, "lun"), str(l, "kind"), size, num(l, "block_size"), str(l, "spec"));
+		printf("%-44s %3" PRId64 " %-5s %8s %5" PRId64 " %s%s\n", str(l, "target"),
+		       num(l, "lun"), str(l, "kind"), size, num(l, "block_size"), str(l, "spec"),
+		       json_object_get_boolean(get(l, "read_only")) ? " (read-only)" : "");
 	}
 }
 
@@ -510,6 +513,10 @@ static int p_lun_add(const struct cli *cli, int argc, char **argv, json_object *
 		json_object_object_add(*params, "block_size",
 		                       json_object_new_int((int)cli->block_size));
 	}
+	if (cli->read_only >= 0) {
+		json_object_object_add(*params, "read_only",
+		                       json_object_new_boolean(cli->read_only == 1));
+	}
 	return 0;
 }
 
@@ -527,6 +534,19 @@ static int p_lun_target(const struct cli *cli, int argc, char **argv, json_objec
 		obj_str(*params, "size", argv[2]);
 		json_object_object_add(*params, "force", json_object_new_boolean(cli->force));
 	}
+	return 0;
+}
+
+/* "IQN LUN --read-only|--read-write": lun set. */
+static int p_lun_set(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	if (cli->read_only < 0) {
+		return die("%s", "lun set: say --read-only or --read-write");
+	}
+	if (p_lun_target(cli, argc, argv, params) != 0) {
+		return 1;
+	}
+	json_object_object_add(*params, "read_only", json_object_new_boolean(cli->read_only == 1));
 	return 0;
 }
 
@@ -621,6 +641,7 @@ static const struct command commands[] = {
     {"lun", "add", "lun.add", 2, 2, p_lun_add, print_ok},
     {"lun", "remove", "lun.remove", 2, 2, p_lun_target, print_ok},
     {"lun", "resize", "lun.resize", 3, 3, p_lun_target, print_ok},
+    {"lun", "set", "lun.set", 2, 2, p_lun_set, print_ok},
     {"config", "save", "config.save", 0, 1, p_config_save, print_ok},
     {"acl", "list", "acl.list", 1, 1, p_acl_list, print_acl},
     {"acl", "add", "acl.add", 2, 2, p_acl_add, print_ok},
@@ -697,10 +718,12 @@ int main(int argc, char **argv)
 	    {"block-size", required_argument, NULL, 'B'},
 	    {"chap", required_argument, NULL, 'C'},
 	    {"mutual-chap", required_argument, NULL, 'M'},
+	    {"read-only", no_argument, NULL, 'R'},
+	    {"read-write", no_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct cli cli = {.socket = IDM_CONTROL_SOCKET, .lun = -1};
+	struct cli cli = {.socket = IDM_CONTROL_SOCKET, .lun = -1, .read_only = -1};
 	const struct command *c;
 	int opt, used = 0;
 
@@ -737,6 +760,10 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			cli.mutual = optarg;
+			break;
+		case 'R':
+		case 'W':
+			cli.read_only = opt == 'R';
 			break;
 		case 'h':
 			usage(stdout);

@@ -80,6 +80,10 @@ int scsi_cmd_check_lu(struct scsi_cmd *cmd, struct scsi_lu *lu, bool write, bool
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_NOT_READY, SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
 		return 1;
 	}
+	if (write && __atomic_load_n(&lu->read_only, __ATOMIC_RELAXED)) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
+		return 1;
+	}
 	return 0;
 }
 
@@ -129,6 +133,11 @@ static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
 	if ((op->flags & SCSI_OPF_MEDIUM) && __atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_NOT_READY,
 		                     SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+	}
+	/* SBC-3 4.11: a write-protected medium refuses every change to it. */
+	if ((op->flags & SCSI_OPF_WRITES) &&
+	    __atomic_load_n(&cmd->lu->read_only, __ATOMIC_RELAXED)) {
+		return scsi_cmd_fail(cmd, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
 	}
 	return 0;
 }

@@ -207,6 +207,7 @@ static json_object *lun_json(const struct idm_server *srv, const struct tgt_targ
 	add_u64(o, "block_size", lu->block_size);
 	add_u64(o, "blocks", lu->num_blocks);
 	add_bool(o, "write_cache", lu->write_cache);
+	add_bool(o, "read_only", __atomic_load_n(&lu->read_only, __ATOMIC_RELAXED));
 	json_object_object_add(o, "vendor", padded_string(lu->vendor));
 	json_object_object_add(o, "product", padded_string(lu->product));
 	add_str(o, "serial", lu->serial);

@@ -44,6 +44,10 @@ int tgt_live_lun_remove(struct idm_server *srv, const char *iqn, uint32_t lun, c
 /* Shrinking needs `force`. */
 int tgt_live_lun_resize(struct idm_server *srv, const char *iqn, uint32_t lun, uint64_t size,
                         bool force, char *err, size_t errlen);
+/* Write-protect a LUN or lift it; the LU's initiators get MODE
+ * PARAMETERS CHANGED. */
+int tgt_live_lun_read_only(struct idm_server *srv, const char *iqn, uint32_t lun, bool read_only,
+                           char *err, size_t errlen);
 /* An initiator into target iqn's ACL (with its own CHAP account when
  * chap->has; an entry already there gets the new account), or out of it.
  * Sessions already in go on; the first entry closes the target to every

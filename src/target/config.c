@@ -8,7 +8,7 @@
  *   "portals": [ { "addr": "127.0.0.1", "port": 3260, "tpgt": 1 } ],
  *   "targets": [ { "iqn": "iqn.2026-11.org.idm:disk1", "alias": "disk1",
  *                  "luns": [ { "lun": 0, "spec": "file:/var/lib/idm/d1.img:10G",
- *                              "block_size": 512 },
+ *                              "block_size": 512, "read_only": false },
  *                            { "lun": 1, "spec": "rbd:rbd/disk2",
  *                              "ceph_conf": "/etc/ceph/ceph.conf",
  *                              "ceph_id": "idm",
@@ -170,6 +170,8 @@ static int conf_lun(struct conf_ctx *cx, json_object *o, struct idm_lun_conf *l,
 				rc = conf_error(cx, "block_size must be 512 or 4096");
 			}
 			l->block_size = (uint32_t)n;
+		} else if (strcmp(key, "read_only") == 0) {
+			rc = conf_bool(cx, val, "read_only", &l->read_only);
 		} else if (strcmp(key, "ceph_conf") == 0) {
 			rc = conf_string(cx, val, "ceph_conf", l->ceph_conf, sizeof(l->ceph_conf));
 		} else if (strcmp(key, "ceph_id") == 0) {

@@ -58,6 +58,18 @@ static json_object *lun_json(const struct idm_lun_conf *l)
 	add_int(o, "lun", l->lun);
 	add_str(o, "spec", l->spec);
 	add_int(o, "block_size", l->block_size ? l->block_size : 512);
+	if (l->read_only) {
+		json_object_object_add(o, "read_only", json_object_new_boolean(true));
+	}
+	if (l->ceph_conf[0]) {
+		add_str(o, "ceph_conf", l->ceph_conf);
+	}
+	if (l->ceph_id[0]) {
+		add_str(o, "ceph_id", l->ceph_id);
+	}
+	if (l->ceph_keyring[0]) {
+		add_str(o, "ceph_keyring", l->ceph_keyring);
+	}
 	return o;
 }
 

@@ -15,7 +15,8 @@
  *   log.level     {level?}           {level}: sets it when given
  *   target.create {iqn, alias?}      a target without LUNs
  *   target.delete {iqn}              sessions logged out, then closed
- *   lun.add       {target, spec, lun?, block_size?}
+ *   lun.add       {target, spec, lun?, block_size?, read_only?}
+ *   lun.set       {target, lun, read_only}   write-protect it or lift that
  *   lun.remove    {target, lun}      I/O in flight finishes first
  *   lun.resize    {target, lun, size, force?}   size: bytes or "2G"
  *   config.save   {file?}            default: the file idmd was started with
@@ -243,6 +244,7 @@ static int m_lun_add(void *ctx, json_object *params, json_object **result, char 
 		return RPC_INVALID_PARAMS;
 	}
 	lc.block_size = (uint32_t)bs;
+	lc.read_only = rpc_param_bool(params, "read_only", false);
 	snprintf(lc.spec, sizeof(lc.spec), "%s", spec);
 	if (tgt_live_lun_add(srv, iqn, &lc, err, errlen) < 0) {
 		return RPC_FAILED;
@@ -262,6 +264,19 @@ static int m_lun_remove(void *ctx, json_object *params, json_object **result, ch
 	}
 	return live_rc(tgt_live_lun_remove(((struct tgt_ctl_ctx *)ctx)->srv,
 	                                   rpc_param_str(params, "target"), lun, err, errlen),
+	               result);
+}
+
+static int m_lun_set(void *ctx, json_object *params, json_object **result, char *err, size_t errlen)
+{
+	uint32_t lun;
+
+	if (!lun_param(params, "lun", &lun, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(tgt_live_lun_read_only(
+	                   ((struct tgt_ctl_ctx *)ctx)->srv, rpc_param_str(params, "target"), lun,
+	                   rpc_param_bool(params, "read_only", false), err, errlen),
 	               result);
 }
 
@@ -365,10 +380,13 @@ static const struct rpc_param p_log_level[] = {{"level", json_type_string, false
 static const struct rpc_param p_target_create[] = {
     {"iqn", json_type_string, true}, {"alias", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_target_delete[] = {{"iqn", json_type_string, true}, {.name = NULL}};
-static const struct rpc_param p_lun_add[] = {{"target", json_type_string, true},
-                                             {"spec", json_type_string, true},
-                                             {"lun", json_type_int, false},
-                                             {"block_size", json_type_int, false},
+static const struct rpc_param p_lun_add[] = {
+    {"target", json_type_string, true},      {"spec", json_type_string, true},
+    {"lun", json_type_int, false},           {"block_size", json_type_int, false},
+    {"read_only", json_type_boolean, false}, {.name = NULL}};
+static const struct rpc_param p_lun_set[] = {{"target", json_type_string, true},
+                                             {"lun", json_type_int, true},
+                                             {"read_only", json_type_boolean, true},
                                              {.name = NULL}};
 static const struct rpc_param p_lun_remove[] = {
     {"target", json_type_string, true}, {"lun", json_type_int, true}, {.name = NULL}};
@@ -405,6 +423,7 @@ const struct rpc_method tgt_ctl_methods[] = {
     {"lun.add", m_lun_add, p_lun_add},
     {"lun.remove", m_lun_remove, p_lun_remove},
     {"lun.resize", m_lun_resize, p_lun_resize},
+    {"lun.set", m_lun_set, p_lun_set},
     {"config.save", m_config_save, p_config_save},
     {"acl.list", m_acl_list, p_acl_list},
     {"acl.add", m_acl_add, p_acl_add},

@@ -256,6 +256,31 @@ int tgt_live_lun_resize(struct idm_server *srv, const char *iqn, uint32_t lun, u
 	return 0;
 }
 
+int tgt_live_lun_read_only(struct idm_server *srv, const char *iqn, uint32_t lun, bool read_only,
+                           char *err, size_t errlen)
+{
+	struct tgt_target *t = live_target(srv, iqn, err, errlen);
+	struct idm_lun_conf *lc = conf_lun(conf_target(srv, iqn), lun);
+	struct scsi_lu *lu;
+
+	if (!t) {
+		return -ENOENT;
+	}
+	if (lun >= SCSI_MAX_LUNS || !(lu = t->luns.lu[lun]) || !lc) {
+		return live_fail(err, errlen, -ENOENT, "%s: no LUN %u", iqn, lun);
+	}
+	if (lc->read_only == read_only) {
+		return 0;
+	}
+	/* Commands set up from now see it; WP is in the mode parameter
+	 * header, so initiators are told to read it again (SPC-4 6.11). */
+	__atomic_store_n(&lu->read_only, read_only, __ATOMIC_RELAXED);
+	lc->read_only = read_only;
+	scsi_lu_raise_ua(lu, SCSI_ASC_MODE_PARAMS_CHANGED);
+	idm_log("target", "%s: LUN %u is %s", iqn, lun, read_only ? "read-only" : "read-write");
+	return 0;
+}
+
 /* ---- targets ---- */
 
 /* A free slot: a deleted one (readers skip it) or the next unused. */

@@ -103,10 +103,16 @@ static int reload_luns(struct idm_server *srv, const struct idm_target_conf *nex
 		const struct idm_lun_conf *now = find_lun(next, old.lun);
 
 		if (now && strcmp(now->spec, old.spec) == 0 && now->block_size == old.block_size) {
+			rc = tgt_live_lun_read_only(srv, next->iqn, old.lun, now->read_only, err,
+			                            errlen);
 			continue;
 		}
 		if (now && same_store_resized(&old, now, &size)) {
 			rc = tgt_live_lun_resize(srv, next->iqn, old.lun, size, true, err, errlen);
+			if (rc == 0) {
+				rc = tgt_live_lun_read_only(srv, next->iqn, old.lun, now->read_only,
+				                            err, errlen);
+			}
 		} else {
 			rc = tgt_live_lun_remove(srv, next->iqn, old.lun, err, errlen);
 		}

@@ -106,6 +106,7 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 		return fail(err, errlen, rc, "%s LUN %u: cannot create the logical unit: %s",
 			    t->iqn, lc->lun, strerror(-rc));
 	}
+	lu->read_only = lc->read_only;
 	t->lun_stats[lc->lun] = calloc(t->srv->nslots, sizeof(struct tgt_io_stats));
 	if (!t->lun_stats[lc->lun]) {
 		scsi_lu_free(lu);
