@@ -52,6 +52,16 @@ struct idm_target_conf {
 		bool has;
 		struct idm_chap_account chap;
 	} acl_chap[IDM_MAX_ACL];
+	/* An ACL entry's LUN map (when acl_map[i].has): that initiator sees
+	 * only these LUNs, its LUN e[k].lun being the target's e[k].target_lun;
+	 * without one it sees every LUN under its own number. */
+	struct idm_lun_map {
+		bool has;
+		unsigned n;
+		struct idm_lun_map_entry {
+			uint8_t lun, target_lun;
+		} e[IDM_MAX_LUNS_PER_TARGET];
+	} acl_map[IDM_MAX_ACL];
 	/* CHAP required when has_chap; mutual when chap.target_secret_len. */
 	struct idm_chap_account chap;
 	bool has_chap;

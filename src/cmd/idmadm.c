@@ -31,12 +31,13 @@ struct cli {
 	bool json;
 	bool prometheus;
 	bool force;
-	const char *alias;  /* target create --alias */
-	long lun;           /* lun add --lun; -1: the lowest free */
-	long block_size;    /* lun add --block-size */
-	int read_only;      /* lun add/set: 1 --read-only, 0 --read-write, -1 unsaid */
-	const char *chap;   /* acl add --chap USER:SECRET */
-	const char *mutual; /* acl add --mutual-chap USER:SECRET */
+	const char *alias;   /* target create --alias */
+	long lun;            /* lun add --lun; -1: the lowest free */
+	long block_size;     /* lun add --block-size */
+	int read_only;       /* lun add/set: 1 --read-only, 0 --read-write, -1 unsaid */
+	const char *chap;    /* acl add --chap USER:SECRET */
+	const char *mutual;  /* acl add --mutual-chap USER:SECRET */
+	const char *lun_map; /* acl add --lun-map LUN[=TARGET_LUN],... */
 };
 
 static void usage(FILE *out)
@@ -51,6 +52,7 @@ static void usage(FILE *out)
 	             "  config save [FILE]\n"
 	             "  acl list IQN | acl remove IQN INITIATOR\n"
 	             "  acl add IQN INITIATOR [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
+	             "          [--lun-map LUN[=TARGET_LUN],...]   (\"\": no LUN at all)\n"
 	             "  portal list\n"
 	             "  session list | session logout TSIH\n"
 	             "  stats [--prometheus]\n"
@@ -575,13 +577,34 @@ static int p_config_save(const struct cli *cli, int argc, char **argv, json_obje
 	return 0;
 }
 
+/* "0=2,1=5" from {"0": 2, "1": 5}; "all" without a map. */
+static void lun_map_text(json_object *map, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	snprintf(out, cap, "%s", map ? "-" : "all");
+	json_object_object_foreach(map, key, val)
+	{
+		int w = snprintf(out + n, cap - n, "%s%s=%" PRId64, n ? "," : "", key,
+		                 json_object_get_int64(val));
+
+		if (w < 0 || (size_t)w >= cap - n) {
+			break;
+		}
+		n += (size_t)w;
+	}
+}
+
 static void print_acl(json_object *r)
 {
-	printf("%-56s %-8s %s\n", "INITIATOR", "CHAP", "USER");
+	printf("%-56s %-8s %-16s %s\n", "INITIATOR", "CHAP", "USER", "LUNS");
 	for (size_t i = 0; i < json_object_array_length(r); i++) {
 		json_object *e = json_object_array_get_idx(r, i);
+		char luns[512];
 
-		printf("%-56s %-8s %s\n", str(e, "initiator"), str(e, "chap"), str(e, "user"));
+		lun_map_text(get(e, "lun_map"), luns, sizeof(luns));
+		printf("%-56s %-8s %-16s %s\n", str(e, "initiator"), str(e, "chap"),
+		       str(e, "user")[0] ? str(e, "user") : "-", luns);
 	}
 }
 
@@ -609,6 +632,38 @@ static int cred_params(json_object *params, const char *arg, const char *ukey, c
 	return 0;
 }
 
+/* "0=2,1=5" or "0,1" (the same numbers) into {"0": 2, "1": 5}; "" is an
+ * empty map: the initiator sees no LUN. idmd checks the ranges. */
+static int lun_map_params(json_object *params, const char *arg)
+{
+	json_object *map = json_object_new_object();
+	const char *p = arg;
+
+	json_object_object_add(params, "lun_map", map);
+	while (*p) {
+		char *end, key[16];
+		long lun = strtol(p, &end, 10), target_lun = lun;
+
+		if (end == p || lun < 0 || lun > 255) {
+			return die("bad --lun-map \"%s\" (LUN[=TARGET_LUN],...)", arg);
+		}
+		if (*end == '=') {
+			p = end + 1;
+			target_lun = strtol(p, &end, 10);
+			if (end == p || target_lun < 0 || target_lun > 255) {
+				return die("bad --lun-map \"%s\" (LUN[=TARGET_LUN],...)", arg);
+			}
+		}
+		if (*end != ',' && *end != '\0') {
+			return die("bad --lun-map \"%s\" (LUN[=TARGET_LUN],...)", arg);
+		}
+		snprintf(key, sizeof(key), "%ld", lun);
+		json_object_object_add(map, key, json_object_new_int((int)target_lun));
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int p_acl_add(const struct cli *cli, int argc, char **argv, json_object **params)
 {
 	*params =
@@ -620,6 +675,9 @@ static int p_acl_add(const struct cli *cli, int argc, char **argv, json_object *
 		return 1;
 	}
 	if (cli->mutual && cred_params(*params, cli->mutual, "target_user", "target_secret") != 0) {
+		return 1;
+	}
+	if (cli->lun_map && lun_map_params(*params, cli->lun_map) != 0) {
 		return 1;
 	}
 	return 0;
@@ -719,6 +777,7 @@ int main(int argc, char **argv)
 	    {"chap", required_argument, NULL, 'C'},
 	    {"mutual-chap", required_argument, NULL, 'M'},
 	    {"read-only", no_argument, NULL, 'R'},
+	    {"lun-map", required_argument, NULL, 'm'},
 	    {"read-write", no_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -760,6 +819,9 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			cli.mutual = optarg;
+			break;
+		case 'm':
+			cli.lun_map = optarg;
 			break;
 		case 'R':
 		case 'W':

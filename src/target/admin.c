@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "target/admin.h"
+#include "target/config_save.h"
 
 /* ---- fan-out to every reactor ---- */
 
@@ -500,6 +501,9 @@ json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, s
 		                                     : "one-way");
 		if (ac->has) {
 			add_str(o, "user", ac->chap.user);
+		}
+		if (t->acl_map[i].has) {
+			json_object_object_add(o, "lun_map", idm_lun_map_json(&t->acl_map[i]));
 		}
 		json_object_array_add(arr, o);
 	}

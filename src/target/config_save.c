@@ -73,6 +73,19 @@ static json_object *lun_json(const struct idm_lun_conf *l)
 	return o;
 }
 
+json_object *idm_lun_map_json(const struct idm_lun_map *m)
+{
+	json_object *o = json_object_new_object();
+
+	for (unsigned k = 0; k < m->n && k < IDM_MAX_LUNS_PER_TARGET; k++) {
+		char key[8];
+
+		snprintf(key, sizeof(key), "%u", m->e[k].lun);
+		add_int(o, key, m->e[k].target_lun);
+	}
+	return o;
+}
+
 static json_object *target_json(const struct idm_target_conf *t)
 {
 	json_object *o = json_object_new_object(), *luns = json_object_new_array();
@@ -91,12 +104,18 @@ static json_object *target_json(const struct idm_target_conf *t)
 		for (unsigned i = 0; i < t->nacl; i++) {
 			json_object *e = json_object_new_string(t->acl[i]);
 
-			if (t->acl_chap[i].has) {
+			if (t->acl_chap[i].has || t->acl_map[i].has) {
 				json_object *entry = json_object_new_object();
 
 				json_object_object_add(entry, "initiator", e);
-				json_object_object_add(entry, "chap",
-				                       chap_json(&t->acl_chap[i].chap));
+				if (t->acl_chap[i].has) {
+					json_object_object_add(entry, "chap",
+					                       chap_json(&t->acl_chap[i].chap));
+				}
+				if (t->acl_map[i].has) {
+					json_object_object_add(entry, "lun_map",
+					                       idm_lun_map_json(&t->acl_map[i]));
+				}
 				e = entry;
 			}
 			json_object_array_add(acl, e);

@@ -21,7 +21,8 @@
  *   lun.resize    {target, lun, size, force?}   size: bytes or "2G"
  *   config.save   {file?}            default: the file idmd was started with
  *   acl.list      {target}           [{initiator, chap, user?}]
- *   acl.add       {target, initiator, user?, secret?, target_user?, target_secret?}
+ *   acl.add       {target, initiator, user?, secret?, target_user?, target_secret?,
+ *                  lun_map?: {"LUN": TARGET_LUN, ...}}   (the initiator sees only those)
  *   acl.remove    {target, initiator}
  */
 #include <errno.h>
@@ -342,6 +343,8 @@ static int m_acl_add(void *ctx, json_object *params, json_object **result, char 
 	const char *tuser = rpc_param_str(params, "target_user");
 	const char *tsecret = rpc_param_str(params, "target_secret");
 	struct idm_acl_chap chap = {0};
+	struct idm_lun_map map;
+	json_object *jmap = NULL;
 	int rc;
 
 	if (strlen(ini) == 0 || strlen(ini) >= IDM_NAME_MAX || !user != !secret ||
@@ -358,8 +361,13 @@ static int m_acl_add(void *ctx, json_object *params, json_object **result, char 
 		return RPC_INVALID_PARAMS;
 	}
 	chap.has = user != NULL;
+	if (json_object_object_get_ex(params, "lun_map", &jmap) &&
+	    idm_lun_map_from_json(jmap, &map, err, errlen) != 0) {
+		idm_chap_account_clear(&chap.chap);
+		return RPC_INVALID_PARAMS;
+	}
 	rc = tgt_live_acl_add(((struct tgt_ctl_ctx *)ctx)->srv, rpc_param_str(params, "target"),
-	                      ini, &chap, err, errlen);
+	                      ini, &chap, jmap ? &map : NULL, err, errlen);
 	idm_chap_account_clear(&chap.chap);
 	return live_rc(rc, result);
 }
@@ -398,13 +406,11 @@ static const struct rpc_param p_lun_resize[] = {{"target", json_type_string, tru
                                                 {.name = NULL}};
 static const struct rpc_param p_config_save[] = {{"file", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_acl_list[] = {{"target", json_type_string, true}, {.name = NULL}};
-static const struct rpc_param p_acl_add[] = {{"target", json_type_string, true},
-                                             {"initiator", json_type_string, true},
-                                             {"user", json_type_string, false},
-                                             {"secret", json_type_string, false},
-                                             {"target_user", json_type_string, false},
-                                             {"target_secret", json_type_string, false},
-                                             {.name = NULL}};
+static const struct rpc_param p_acl_add[] = {
+    {"target", json_type_string, true},       {"initiator", json_type_string, true},
+    {"user", json_type_string, false},        {"secret", json_type_string, false},
+    {"target_user", json_type_string, false}, {"target_secret", json_type_string, false},
+    {"lun_map", json_type_object, false},     {.name = NULL}};
 static const struct rpc_param p_acl_remove[] = {
     {"target", json_type_string, true}, {"initiator", json_type_string, true}, {.name = NULL}};
 

@@ -487,7 +487,8 @@ static int acl_index(const struct idm_target_conf *tc, const char *initiator)
 }
 
 int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initiator,
-                     const struct idm_acl_chap *chap, char *err, size_t errlen)
+                     const struct idm_acl_chap *chap, const struct idm_lun_map *map, char *err,
+                     size_t errlen)
 {
 	struct idm_target_conf *tc = conf_copy(srv, iqn, err, errlen);
 	int i;
@@ -506,11 +507,15 @@ int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initia
 		snprintf(tc->acl[i], sizeof(tc->acl[i]), "%s", initiator);
 	}
 	tc->acl_chap[i] = *chap;
+	if (map) {
+		tc->acl_map[i] = *map;
+	}
 	tgt_live_target_access(srv, tc);
 	idm_chap_account_clear(&tc->acl_chap[i].chap);
 	free(tc);
-	idm_log("target", "%s: ACL admits %s%s", iqn, initiator,
-	        chap->has ? " with its own CHAP account" : "");
+	idm_log("target", "%s: ACL admits %s%s%s", iqn, initiator,
+	        chap->has ? " with its own CHAP account" : "",
+	        map && map->has ? " and LUN map" : "");
 	return 0;
 }
 
@@ -532,9 +537,12 @@ int tgt_live_acl_remove(struct idm_server *srv, const char *iqn, const char *ini
 	memmove(&tc->acl[i], &tc->acl[i + 1], (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl[0]));
 	memmove(&tc->acl_chap[i], &tc->acl_chap[i + 1],
 	        (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl_chap[0]));
+	memmove(&tc->acl_map[i], &tc->acl_map[i + 1],
+	        (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl_map[0]));
 	tc->nacl--;
 	memset(&tc->acl[tc->nacl], 0, sizeof(tc->acl[0]));
 	memset(&tc->acl_chap[tc->nacl], 0, sizeof(tc->acl_chap[0]));
+	memset(&tc->acl_map[tc->nacl], 0, sizeof(tc->acl_map[0]));
 	tgt_live_target_access(srv, tc);
 	free(tc);
 	idm_log("target", "%s: %s removed from the ACL", iqn, initiator);

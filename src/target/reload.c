@@ -51,8 +51,46 @@ static bool same_store_resized(const struct idm_lun_conf *a, const struct idm_lu
 	return idm_parse_size(cb + 1, size) == 0;
 }
 
+/* On a reactor: its sessions of target `t` whose initiator the ACL lists
+ * take their entry's LUN map; a changed one is a REPORTED LUNS DATA HAS
+ * CHANGED for that nexus. Sessions of initiators the ACL no longer lists
+ * go on as they were (as their CHAP login did). */
+struct remap {
+	struct idm_server *srv;
+	const struct tgt_target *t;
+	unsigned changed; /* under srv->lock */
+};
+
+static void remap_here(void *arg, unsigned slot)
+{
+	struct remap *r = arg;
+	struct idm_reactor *self = idm_reactor_self();
+	struct scsi_lun_map *view = malloc(sizeof(*view));
+
+	(void)slot;
+	if (!view) {
+		return;
+	}
+	pthread_mutex_lock(&r->srv->lock);
+	for (struct tgt_conn *tc = r->srv->conns; tc; tc = tc->next) {
+		struct tgt_session *s = tc->sess;
+
+		if (tc->ic->reactor != self || !s || s->target != r->t ||
+		    (r->t->nacl && !tgt_acl_lists(r->t, s->initiator_name))) {
+			continue;
+		}
+		/* The session belongs to this reactor: its commands read the
+		 * map here, between two of them. */
+		tgt_acl_lun_view(r->t, s->initiator_name, view);
+		r->changed += scsi_lun_map_replace(&s->map, view);
+	}
+	pthread_mutex_unlock(&r->srv->lock);
+	free(view);
+}
+
 void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf *next)
 {
+	struct remap r = {.srv = srv};
 	struct tgt_target *t = tgt_target_find(srv, next->iqn);
 	struct idm_target_conf *tc = NULL;
 
@@ -69,13 +107,20 @@ void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf
 	t->nacl = next->nacl;
 	memcpy(t->acl, next->acl, sizeof(t->acl));
 	memcpy(t->acl_chap, next->acl_chap, sizeof(t->acl_chap));
+	memcpy(t->acl_map, next->acl_map, sizeof(t->acl_map));
 	t->chap = next->chap;
 	t->has_chap = next->has_chap;
 	pthread_mutex_unlock(&srv->lock);
+	r.t = t;
+	tgt_fanout(srv, remap_here, &r);
+	if (r.changed) {
+		idm_log("target", "%s: %u session(s) see other LUNs now", t->iqn, r.changed);
+	}
 	snprintf(t->alias, sizeof(t->alias), "%s", next->alias);
 	tc->nacl = next->nacl;
 	memcpy(tc->acl, next->acl, sizeof(tc->acl));
 	memcpy(tc->acl_chap, next->acl_chap, sizeof(tc->acl_chap));
+	memcpy(tc->acl_map, next->acl_map, sizeof(tc->acl_map));
 	tc->chap = next->chap;
 	tc->has_chap = next->has_chap;
 	snprintf(tc->alias, sizeof(tc->alias), "%s", next->alias);
@@ -85,6 +130,7 @@ static bool access_differs(const struct idm_target_conf *a, const struct idm_tar
 {
 	return a->nacl != b->nacl || memcmp(a->acl, b->acl, sizeof(a->acl)) != 0 ||
 	       memcmp(a->acl_chap, b->acl_chap, sizeof(a->acl_chap)) != 0 ||
+	       memcmp(a->acl_map, b->acl_map, sizeof(a->acl_map)) != 0 ||
 	       a->has_chap != b->has_chap || memcmp(&a->chap, &b->chap, sizeof(a->chap)) != 0 ||
 	       strcmp(a->alias, b->alias) != 0;
 }

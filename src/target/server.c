@@ -130,6 +130,7 @@ static void target_access_copy(struct tgt_target *t, const struct idm_target_con
 	t->nacl = tc->nacl < IDM_MAX_ACL ? tc->nacl : IDM_MAX_ACL;
 	memcpy(t->acl, tc->acl, sizeof(t->acl));
 	memcpy(t->acl_chap, tc->acl_chap, sizeof(t->acl_chap));
+	memcpy(t->acl_map, tc->acl_map, sizeof(t->acl_map));
 	t->chap = tc->chap;
 	t->has_chap = tc->has_chap;
 	t->offered_on = tc->offered_on;

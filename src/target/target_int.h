@@ -70,6 +70,7 @@ struct tgt_target {
 	char acl[IDM_MAX_ACL][IDM_NAME_MAX]; /* none: any initiator */
 	unsigned nacl;
 	struct idm_acl_chap acl_chap[IDM_MAX_ACL]; /* per initiator, over `chap` */
+	struct idm_lun_map acl_map[IDM_MAX_ACL];   /* per initiator: what it sees */
 	struct idm_chap_account chap;        /* used when has_chap */
 	bool has_chap;
 	uint8_t offered_on;                  /* IDM_OFFER_* bits; 0 = every transport */
@@ -95,6 +96,7 @@ struct tgt_session {
 	/* owned by the connection's reactor */
 	struct tgt_window win;
 	uint32_t ua_seen[SCSI_MAX_LUNS];
+	struct scsi_lun_map map;         /* the LUNs it sees (its ACL entry's) */
 	struct scsi_nexus nexus;         /* filled by the first SCSI command */
 	struct idm_params params;
 	/* the one connection; changed under srv->lock */
@@ -297,6 +299,8 @@ struct tgt_task {
 	bool skip_exec;                   /* EDTL leaves nothing to write */
 	bool aborted;                     /* TMF or connection loss */
 	bool done_held;                   /* store done, status waits for `wait` */
+	uint16_t lu_index;                /* the LU its LUN names (through the
+					   * session's map); SCSI_MAX_LUNS: none */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
 	uint64_t start_us;                /* when its header came (latency) */
 	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
@@ -364,6 +368,11 @@ bool tgt_acl_admits(const struct tgt_target *t, const char *initiator);
 /* The CHAP account `initiator` must prove at t: its ACL entry's own, else
  * the target's; NULL when none (pure, login_check.c). */
 const struct idm_chap_account *tgt_acl_account(const struct tgt_target *t, const char *initiator);
+/* The view of t's LUNs `initiator` gets: its ACL entry's LUN map, else
+ * every LUN (pure, login_check.c). */
+void tgt_acl_lun_view(const struct tgt_target *t, const char *initiator, struct scsi_lun_map *out);
+/* Whether t's ACL has an entry for `initiator`. */
+bool tgt_acl_lists(const struct tgt_target *t, const char *initiator);
 
 /* Decision on a TMF (pure). */
 struct tgt_tmf_in {
