@@ -24,6 +24,7 @@ struct idm_portal_conf {
 	char addr[64];      /* "127.0.0.1", "::1", "0.0.0.0", "::" */
 	uint16_t port;      /* 3260 by default */
 	uint16_t tpgt;      /* portal group tag, 1 by default */
+	uint8_t transports; /* IDM_OFFER_* bits; 0 = TCP, and iSER where RDMA is */
 };
 
 struct idm_lun_conf {

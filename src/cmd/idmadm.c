@@ -31,13 +31,15 @@ struct cli {
 	bool json;
 	bool prometheus;
 	bool force;
-	const char *alias;   /* target create --alias */
-	long lun;            /* lun add --lun; -1: the lowest free */
-	long block_size;     /* lun add --block-size */
-	int read_only;       /* lun add/set: 1 --read-only, 0 --read-write, -1 unsaid */
-	const char *chap;    /* acl add --chap USER:SECRET */
-	const char *mutual;  /* acl add --mutual-chap USER:SECRET */
-	const char *lun_map; /* acl add --lun-map LUN[=TARGET_LUN],... */
+	const char *alias;      /* target create --alias */
+	long lun;               /* lun add --lun; -1: the lowest free */
+	long block_size;        /* lun add --block-size */
+	int read_only;          /* lun add/set: 1 --read-only, 0 --read-write, -1 unsaid */
+	const char *chap;       /* acl add --chap USER:SECRET */
+	const char *mutual;     /* acl add --mutual-chap USER:SECRET */
+	const char *lun_map;    /* acl add --lun-map LUN[=TARGET_LUN],... */
+	long tpgt;              /* portal add --tpgt */
+	const char *transports; /* portal add --transports tcp,iser */
 };
 
 static void usage(FILE *out)
@@ -53,7 +55,8 @@ static void usage(FILE *out)
 	             "  acl list IQN | acl remove IQN INITIATOR\n"
 	             "  acl add IQN INITIATOR [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
 	             "          [--lun-map LUN[=TARGET_LUN],...]   (\"\": no LUN at all)\n"
-	             "  portal list\n"
+	             "  portal list | portal remove ADDR[:PORT]\n"
+	             "  portal add ADDR[:PORT] [--tpgt N] [--transports tcp,iser]\n"
 	             "  session list | session logout TSIH\n"
 	             "  stats [--prometheus]\n"
 	             "  log level [error|warn|info|debug]\n"
@@ -583,6 +586,9 @@ static void lun_map_text(json_object *map, char *out, size_t cap)
 	size_t n = 0;
 
 	snprintf(out, cap, "%s", map ? "-" : "all");
+	if (!map) {
+		return;
+	}
 	json_object_object_foreach(map, key, val)
 	{
 		int w = snprintf(out + n, cap - n, "%s%s=%" PRId64, n ? "," : "", key,
@@ -690,6 +696,70 @@ static int p_acl_remove(const struct cli *cli, int argc, char **argv, json_objec
 	return 0;
 }
 
+/* "ADDR", "ADDR:PORT", "[V6]:PORT" or a bare IPv6 address into addr and
+ * port parameters. */
+static int portal_params(const char *arg, json_object *params)
+{
+	const char *colon = strrchr(arg, ':');
+	char addr[64];
+	long port = 3260;
+
+	if (arg[0] == '[') {
+		const char *end = strchr(arg, ']');
+
+		if (!end || (end[1] && end[1] != ':')) {
+			return die("bad portal \"%s\" ([V6]:PORT)", arg);
+		}
+		colon = end[1] ? end + 1 : NULL;
+		snprintf(addr, sizeof(addr), "%.*s", (int)(end - arg - 1), arg + 1);
+	} else if (colon && strchr(arg, ':') == colon) {
+		snprintf(addr, sizeof(addr), "%.*s", (int)(colon - arg), arg);
+	} else {
+		colon = NULL; /* an IPv6 address without a port */
+		snprintf(addr, sizeof(addr), "%s", arg);
+	}
+	if (colon) {
+		char *end;
+
+		port = strtol(colon + 1, &end, 10);
+		if (*end || end == colon + 1 || port < 1 || port > 65535) {
+			return die("bad port in \"%s\"", arg);
+		}
+	}
+	obj_str(params, "addr", addr);
+	json_object_object_add(params, "port", json_object_new_int((int)port));
+	return 0;
+}
+
+static int p_portal_add(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = json_object_new_object();
+	if (portal_params(argv[0], *params) != 0) {
+		return 1;
+	}
+	if (cli->tpgt) {
+		json_object_object_add(*params, "tpgt", json_object_new_int((int)cli->tpgt));
+	}
+	if (cli->transports) {
+		json_object *tp = json_object_new_array();
+		char *copy = strdup(cli->transports), *save = NULL;
+
+		json_object_object_add(*params, "transports", tp);
+		for (char *w = copy ? strtok_r(copy, ",", &save) : NULL; w;
+		     w = strtok_r(NULL, ",", &save)) {
+			json_object_array_add(tp, json_object_new_string(w));
+		}
+		free(copy);
+	}
+	return 0;
+}
+
+static int p_portal_remove(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = json_object_new_object();
+	return portal_params(argv[0], *params);
+}
+
 static const struct command commands[] = {
     {"status", NULL, "status", 0, 0, NULL, print_status},
     {"version", NULL, "version", 0, 0, NULL, print_version},
@@ -706,6 +776,8 @@ static const struct command commands[] = {
     {"acl", "remove", "acl.remove", 2, 2, p_acl_remove, print_ok},
     {"lun", "list", "lun.list", 0, 1, p_lun_list, print_luns},
     {"portal", "list", "portal.list", 0, 0, NULL, print_portals},
+    {"portal", "add", "portal.add", 1, 1, p_portal_add, print_ok},
+    {"portal", "remove", "portal.remove", 1, 1, p_portal_remove, print_ok},
     {"session", "list", "session.list", 0, 0, NULL, print_sessions},
     {"session", "logout", "session.logout", 1, 1, p_logout, print_logout},
     {"stats", NULL, "stats", 0, 0, p_stats, print_stats},
@@ -778,6 +850,8 @@ int main(int argc, char **argv)
 	    {"mutual-chap", required_argument, NULL, 'M'},
 	    {"read-only", no_argument, NULL, 'R'},
 	    {"lun-map", required_argument, NULL, 'm'},
+	    {"tpgt", required_argument, NULL, 'T'},
+	    {"transports", required_argument, NULL, 't'},
 	    {"read-write", no_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -822,6 +896,15 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			cli.lun_map = optarg;
+			break;
+		case 'T':
+			cli.tpgt = strtol(optarg, NULL, 10);
+			if (cli.tpgt < 1 || cli.tpgt > 65535) {
+				return die("bad --tpgt \"%s\" (1-65535)", optarg) + 1;
+			}
+			break;
+		case 't':
+			cli.transports = optarg;
 			break;
 		case 'R':
 		case 'W':

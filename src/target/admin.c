@@ -84,7 +84,9 @@ static json_object *portal_json(const struct tgt_portal *p)
 	add_str(o, "addr", p->conf.addr);
 	add_u64(o, "port", p->conf.port);
 	add_u64(o, "tpgt", p->conf.tpgt);
-	json_object_array_add(tp, json_object_new_string("tcp"));
+	if (p->svc) {
+		json_object_array_add(tp, json_object_new_string("tcp"));
+	}
 	if (p->iser_svc) {
 		json_object_array_add(tp, json_object_new_string("iser"));
 	}
@@ -97,7 +99,9 @@ json_object *tgt_admin_portals(struct idm_server *srv)
 	json_object *arr = json_object_new_array();
 
 	for (unsigned i = 0; i < srv->nportals; i++) {
-		json_object_array_add(arr, portal_json(&srv->portals[i]));
+		if (!srv->portals[i].removed) {
+			json_object_array_add(arr, portal_json(&srv->portals[i]));
+		}
 	}
 	return arr;
 }

@@ -59,6 +59,13 @@ int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initia
 		     size_t errlen);
 int tgt_live_acl_remove(struct idm_server *srv, const char *iqn, const char *initiator,
 			char *err, size_t errlen);
+/* Listen on a new portal (its transports: pc->transports, 0 = all there
+ * are), or stop listening on one: its sessions are asked to log out and
+ * closed after the grace period. */
+int tgt_live_portal_add(struct idm_server *srv, const struct idm_portal_conf *pc, char *err,
+                        size_t errlen);
+int tgt_live_portal_remove(struct idm_server *srv, const char *addr, uint16_t port, char *err,
+                           size_t errlen);
 /* admin.c: target iqn's ACL (secrets left out); NULL with err. */
 json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, size_t errlen);
 

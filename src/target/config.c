@@ -122,6 +122,8 @@ static int conf_bool(struct conf_ctx *cx, json_object *v, const char *what, bool
 	return 0;
 }
 
+static int conf_transport_bits(struct conf_ctx *cx, json_object *arr, uint8_t *bits);
+
 static int conf_portal(struct conf_ctx *cx, json_object *o, struct idm_portal_conf *p)
 {
 	uint64_t n;
@@ -141,6 +143,8 @@ static int conf_portal(struct conf_ctx *cx, json_object *o, struct idm_portal_co
 		} else if (strcmp(key, "tpgt") == 0) {
 			rc = conf_uint(cx, val, "portal tpgt", 1, 65535, &n);
 			p->tpgt = (uint16_t)n;
+		} else if (strcmp(key, "transports") == 0) {
+			rc = conf_transport_bits(cx, val, &p->transports);
 		} else {
 			rc = conf_error(cx, "unknown portal key \"%s\"", key);
 		}
@@ -374,8 +378,9 @@ static int conf_chap(struct conf_ctx *cx, json_object *o, const char *where,
 	return 0;
 }
 
-/* "transports": the ones a target is offered on, ["tcp"], ["iser"] or both. */
-static int conf_transports(struct conf_ctx *cx, json_object *arr, struct idm_target_conf *t)
+/* "transports": the ones a target is offered on or a portal listens
+ * with, ["tcp"], ["iser"] or both. */
+static int conf_transport_bits(struct conf_ctx *cx, json_object *arr, uint8_t *bits)
 {
 	size_t n;
 
@@ -383,16 +388,16 @@ static int conf_transports(struct conf_ctx *cx, json_object *arr, struct idm_tar
 	    (n = json_object_array_length(arr)) == 0) {
 		return conf_error(cx, "\"transports\" must be a non-empty array of \"tcp\", \"iser\"");
 	}
-	t->offered_on = 0;
+	*bits = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(arr, i);
 		const char *name = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
 									    : "";
 
 		if (strcmp(name, "tcp") == 0) {
-			t->offered_on |= IDM_OFFER_TCP;
+			*bits |= IDM_OFFER_TCP;
 		} else if (strcmp(name, "iser") == 0) {
-			t->offered_on |= IDM_OFFER_ISER;
+			*bits |= IDM_OFFER_ISER;
 		} else {
 			return conf_error(cx, "unknown transport \"%s\" (tcp or iser)", name);
 		}
@@ -419,7 +424,7 @@ static int conf_target(struct conf_ctx *cx, json_object *o, struct idm_target_co
 		} else if (strcmp(key, "chap") == 0) {
 			rc = conf_chap(cx, val, "target", &t->chap, &t->has_chap);
 		} else if (strcmp(key, "transports") == 0) {
-			rc = conf_transports(cx, val, t);
+			rc = conf_transport_bits(cx, val, &t->offered_on);
 		} else {
 			rc = conf_error(cx, "unknown target key \"%s\"", key);
 		}

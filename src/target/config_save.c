@@ -41,6 +41,20 @@ static json_object *chap_json(const struct idm_chap_account *a)
 	return o;
 }
 
+/* IDM_OFFER_* bits as ["tcp", "iser"]. */
+static json_object *transports_json(uint8_t bits)
+{
+	json_object *tp = json_object_new_array();
+
+	if (bits & IDM_OFFER_TCP) {
+		json_object_array_add(tp, json_object_new_string("tcp"));
+	}
+	if (bits & IDM_OFFER_ISER) {
+		json_object_array_add(tp, json_object_new_string("iser"));
+	}
+	return tp;
+}
+
 static json_object *portal_json(const struct idm_portal_conf *p)
 {
 	json_object *o = json_object_new_object();
@@ -48,6 +62,9 @@ static json_object *portal_json(const struct idm_portal_conf *p)
 	add_str(o, "addr", p->addr);
 	add_int(o, "port", p->port);
 	add_int(o, "tpgt", p->tpgt);
+	if (p->transports) {
+		json_object_object_add(o, "transports", transports_json(p->transports));
+	}
 	return o;
 }
 
@@ -126,15 +143,7 @@ static json_object *target_json(const struct idm_target_conf *t)
 		json_object_object_add(o, "chap", chap_json(&t->chap));
 	}
 	if (t->offered_on) {
-		json_object *tp = json_object_new_array();
-
-		if (t->offered_on & IDM_OFFER_TCP) {
-			json_object_array_add(tp, json_object_new_string("tcp"));
-		}
-		if (t->offered_on & IDM_OFFER_ISER) {
-			json_object_array_add(tp, json_object_new_string("iser"));
-		}
-		json_object_object_add(o, "transports", tp);
+		json_object_object_add(o, "transports", transports_json(t->offered_on));
 	}
 	return o;
 }

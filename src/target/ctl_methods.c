@@ -8,6 +8,9 @@
  *   target.list                      [target]
  *   lun.list      {target?}          [lun]
  *   portal.list                      [portal]
+ *   portal.add    {addr, port?, tpgt?, transports?}   port 3260, tpgt 1, transports
+ *                                    ["tcp"], ["iser"] or both (default: all there are)
+ *   portal.remove {addr, port?}      its sessions logged out, then closed
  *   session.list                     [session and connection]
  *   session.logout {tsih}            {tsih, closed}
  *   stats         {format?}          per target, LUN, connection; format
@@ -162,6 +165,69 @@ static int done_ok(json_object **result)
 static int live_rc(int rc, json_object **result)
 {
 	return rc < 0 ? RPC_FAILED : done_ok(result);
+}
+
+/* addr and port of a portal request; false with err. */
+static bool portal_params(json_object *params, struct idm_portal_conf *pc, char *err, size_t errlen)
+{
+	const char *addr = rpc_param_str(params, "addr");
+	int64_t port = 3260, tpgt = 1;
+
+	rpc_param_int(params, "port", &port);
+	rpc_param_int(params, "tpgt", &tpgt);
+	if (strlen(addr) == 0 || strlen(addr) >= sizeof(pc->addr) || port < 1 || port > 65535 ||
+	    tpgt < 1 || tpgt > 65535) {
+		snprintf(err, errlen, "addr 1-%zu characters, port and tpgt 1 to 65535",
+		         sizeof(pc->addr) - 1);
+		return false;
+	}
+	snprintf(pc->addr, sizeof(pc->addr), "%s", addr);
+	pc->port = (uint16_t)port;
+	pc->tpgt = (uint16_t)tpgt;
+	return true;
+}
+
+static int m_portal_add(void *ctx, json_object *params, json_object **result, char *err,
+                        size_t errlen)
+{
+	struct idm_portal_conf pc = {0};
+	json_object *tp = NULL;
+
+	if (!portal_params(params, &pc, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	json_object_object_get_ex(params, "transports", &tp);
+	for (size_t i = 0; tp && i < json_object_array_length(tp); i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(tp, i));
+
+		if (name && strcmp(name, "tcp") == 0) {
+			pc.transports |= IDM_OFFER_TCP;
+		} else if (name && strcmp(name, "iser") == 0) {
+			pc.transports |= IDM_OFFER_ISER;
+		} else {
+			snprintf(err, errlen, "transports: \"tcp\", \"iser\" or both");
+			return RPC_INVALID_PARAMS;
+		}
+	}
+	if (tp && !pc.transports) {
+		snprintf(err, errlen, "transports: \"tcp\", \"iser\" or both");
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(tgt_live_portal_add(((struct tgt_ctl_ctx *)ctx)->srv, &pc, err, errlen),
+	               result);
+}
+
+static int m_portal_remove(void *ctx, json_object *params, json_object **result, char *err,
+                           size_t errlen)
+{
+	struct idm_portal_conf pc = {0};
+
+	if (!portal_params(params, &pc, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(
+	    tgt_live_portal_remove(((struct tgt_ctl_ctx *)ctx)->srv, pc.addr, pc.port, err, errlen),
+	    result);
 }
 
 static int m_target_create(void *ctx, json_object *params, json_object **result, char *err,
@@ -381,6 +447,13 @@ static int m_acl_remove(void *ctx, json_object *params, json_object **result, ch
 	               result);
 }
 
+static const struct rpc_param p_portal_add[] = {{"addr", json_type_string, true},
+                                                {"port", json_type_int, false},
+                                                {"tpgt", json_type_int, false},
+                                                {"transports", json_type_array, false},
+                                                {.name = NULL}};
+static const struct rpc_param p_portal_remove[] = {
+    {"addr", json_type_string, true}, {"port", json_type_int, false}, {.name = NULL}};
 static const struct rpc_param p_lun_list[] = {{"target", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_session_logout[] = {{"tsih", json_type_int, true}, {.name = NULL}};
 static const struct rpc_param p_stats[] = {{"format", json_type_string, false}, {.name = NULL}};
@@ -420,6 +493,8 @@ const struct rpc_method tgt_ctl_methods[] = {
     {"target.list", m_target_list, NULL},
     {"lun.list", m_lun_list, p_lun_list},
     {"portal.list", m_portal_list, NULL},
+    {"portal.add", m_portal_add, p_portal_add},
+    {"portal.remove", m_portal_remove, p_portal_remove},
     {"session.list", m_session_list, NULL},
     {"session.logout", m_session_logout, p_session_logout},
     {"stats", m_stats, p_stats},

@@ -4,9 +4,10 @@
  * running configuration and the difference applied through live.c's
  * functions, the same the control socket calls: targets deleted and
  * created, LUNs removed, added or resized, a target's alias, ACL and CHAP
- * account replaced (new logins use them; sessions already in go on).
- * Portals, reactors, tunables and discovery settings need a restart: a
- * change to them is named in the log and left alone.
+ * account and LUN maps replaced (new logins use them; sessions already in
+ * go on, seeing their new LUN map), portals added and removed. Reactors,
+ * tunables and discovery settings need a restart: a change to them is
+ * named in the log and left alone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -171,14 +172,43 @@ static int reload_luns(struct idm_server *srv, const struct idm_target_conf *nex
 	return rc;
 }
 
+static const struct idm_portal_conf *find_portal(const struct idm_target_conf_all *c,
+                                                 const struct idm_portal_conf *p)
+{
+	for (unsigned i = 0; i < c->nportals; i++) {
+		if (strcasecmp(c->portals[i].addr, p->addr) == 0 && c->portals[i].port == p->port) {
+			return &c->portals[i];
+		}
+	}
+	return NULL;
+}
+
+/* Portals gone or changed (tpgt, transports) are removed, new ones added. */
+static int reload_portals(struct idm_server *srv, const struct idm_target_conf_all *next, char *err,
+                          size_t errlen)
+{
+	int rc = 0;
+
+	for (unsigned i = srv->conf->nportals; rc == 0 && i-- > 0;) {
+		struct idm_portal_conf old = srv->conf->portals[i];
+		const struct idm_portal_conf *now = find_portal(next, &old);
+
+		if (!now || now->tpgt != old.tpgt || now->transports != old.transports) {
+			rc = tgt_live_portal_remove(srv, old.addr, old.port, err, errlen);
+		}
+	}
+	for (unsigned i = 0; rc == 0 && i < next->nportals; i++) {
+		if (!find_portal(srv->conf, &next->portals[i])) {
+			rc = tgt_live_portal_add(srv, &next->portals[i], err, errlen);
+		}
+	}
+	return rc;
+}
+
 /* Say what a reload leaves alone. */
 static void restart_only(const struct idm_target_conf_all *cur,
                          const struct idm_target_conf_all *next)
 {
-	if (cur->nportals != next->nportals ||
-	    memcmp(cur->portals, next->portals, sizeof(cur->portals)) != 0) {
-		idm_log("target", "reload: portals changed: they need a restart");
-	}
 	if (memcmp(&cur->tun, &next->tun, sizeof(cur->tun)) != 0 ||
 	    cur->nreactors != next->nreactors) {
 		idm_log("target", "reload: tunables or reactors changed: they need a restart");
@@ -188,9 +218,10 @@ static void restart_only(const struct idm_target_conf_all *cur,
 int tgt_live_reload(struct idm_server *srv, const struct idm_target_conf_all *next, char *err,
                     size_t errlen)
 {
-	int rc = 0;
+	int rc;
 
 	restart_only(srv->conf, next);
+	rc = reload_portals(srv, next, err, errlen);
 	for (unsigned i = srv->conf->ntargets; rc == 0 && i-- > 0;) {
 		char iqn[IDM_NAME_MAX];
 

@@ -246,35 +246,66 @@ static void portal_open_iser(struct idm_server *srv, struct tgt_portal *p,
 #endif
 }
 
-static int portals_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
-			char *err, size_t errlen)
+int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, char *err, size_t errlen)
 {
-	for (unsigned i = 0; i < conf->nportals && i < IDM_MAX_PORTALS; i++) {
-		struct tgt_portal *p = &srv->portals[i];
-		struct idm_svc_req req = {0};
-		char why[200] = "";
-		int rc;
+	uint8_t tp = p->conf.transports ? p->conf.transports : IDM_OFFER_TCP | IDM_OFFER_ISER;
+	struct idm_svc_req req = {0};
+	char why[200] = "";
+	int rc;
 
-		p->srv = srv;
-		p->conf = conf->portals[i];
-		if (portal_addr(&p->conf, &req.addr, &req.addrlen) < 0) {
-			return fail(err, errlen, -EINVAL, "portal %s: not an IPv4 or IPv6 address",
-				    p->conf.addr);
-		}
-		req.reactors = srv->reactors;
-		req.nreactors = srv->nreactors;
-		req.client = &tgt_client_ops;
-		req.client_arg = p;
-		req.client_task_size = sizeof(struct tgt_task);
-		req.max_tasks = task_slots(&srv->tun);
-		req.accepted = tgt_accepted;
+	p->srv = srv;
+	if (portal_addr(&p->conf, &req.addr, &req.addrlen) < 0) {
+		return fail(err, errlen, -EINVAL, "portal %s: not an IPv4 or IPv6 address",
+			    p->conf.addr);
+	}
+	req.reactors = srv->reactors;
+	req.nreactors = srv->nreactors;
+	req.client = &tgt_client_ops;
+	req.client_arg = p;
+	req.client_task_size = sizeof(struct tgt_task);
+	req.max_tasks = task_slots(&srv->tun);
+	req.accepted = tgt_accepted;
+	if (tp & IDM_OFFER_TCP) {
 		rc = idm_svc_create(&idm_tcp_transport, &req, &p->svc, why, sizeof(why));
 		if (rc < 0) {
 			return fail(err, errlen, rc, "portal %s port %u: %s", p->conf.addr,
 				    p->conf.port, why);
 		}
-		srv->nportals = i + 1;
+	}
+	if (tp & IDM_OFFER_ISER) {
 		portal_open_iser(srv, p, &req);
+	}
+	if ((tp & IDM_OFFER_ISER) && !(tp & IDM_OFFER_TCP) && !p->iser_svc) {
+		return fail(err, errlen, -ENODEV, "portal %s port %u: iSER is not available here",
+			    p->conf.addr, p->conf.port);
+	}
+	return 0;
+}
+
+void tgt_portal_close(struct tgt_portal *p)
+{
+	if (p->iser_svc) {
+		idm_svc_destroy(p->iser_svc);
+		p->iser_svc = NULL;
+	}
+	if (p->svc) {
+		idm_svc_destroy(p->svc);
+		p->svc = NULL;
+	}
+}
+
+static int portals_open(struct idm_server *srv, const struct idm_target_conf_all *conf,
+			char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < conf->nportals && i < IDM_MAX_PORTALS; i++) {
+		int rc;
+
+		srv->portals[i].conf = conf->portals[i];
+		srv->nportals = i + 1;
+		rc = tgt_portal_open(srv, &srv->portals[i], err, errlen);
+		if (rc < 0) {
+			return rc;
+		}
 	}
 	return 0;
 }
@@ -282,14 +313,7 @@ static int portals_open(struct idm_server *srv, const struct idm_target_conf_all
 static void portals_close(struct idm_server *srv)
 {
 	for (unsigned i = 0; i < srv->nportals; i++) {
-		if (srv->portals[i].iser_svc) {
-			idm_svc_destroy(srv->portals[i].iser_svc);
-			srv->portals[i].iser_svc = NULL;
-		}
-		if (srv->portals[i].svc) {
-			idm_svc_destroy(srv->portals[i].svc);
-			srv->portals[i].svc = NULL;
-		}
+		tgt_portal_close(&srv->portals[i]);
 	}
 	srv->nportals = 0;
 }

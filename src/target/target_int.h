@@ -142,9 +142,16 @@ void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s);
 struct tgt_portal {
 	struct idm_server *srv;
 	struct idm_portal_conf conf;
-	struct idm_svc *svc;      /* iSCSI over TCP */
+	struct idm_svc *svc;      /* iSCSI over TCP, or NULL */
 	struct idm_svc *iser_svc; /* iSER on the same address and port, or NULL */
+	bool removed;             /* removed live: an empty slot (live.c) */
 };
+
+/* server.c: listen on p->conf's address with its transports (0, or -errno
+ * with one line; what opened stays for tgt_portal_close), and stop
+ * listening (its connections go on). */
+int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, char *err, size_t errlen);
+void tgt_portal_close(struct tgt_portal *p);
 
 struct idm_server {
 	uint32_t magic;
@@ -156,7 +163,7 @@ struct idm_server {
 	unsigned nreactors;
 	bool reactors_running;
 	struct tgt_portal portals[IDM_MAX_PORTALS];
-	unsigned nportals;
+	unsigned nportals;            /* slots used so far; `removed` ones are empty */
 	/* login / teardown state, under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
