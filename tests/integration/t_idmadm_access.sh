@@ -43,10 +43,14 @@ luns_of() {
 		awk '/^Lun:/ {sub("Lun:", "", $1); printf "%s ", $1}'
 }
 capacity() { c iscsi-readcapacity16 -i "$1" -s "$URL/$T/$2"; }
-wait_for() {
-	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
-	cat "$1" >&2
-	fail "no \"$2\" in $1"
+# held_start NAME PORT LUN INITIATOR: a qemu-io session kept open on LUN of $T, reading
+# its commands from the fifo $TEST_TMP/NAME.in (the caller opens it for writing), its
+# output in $TEST_TMP/NAME.log; HELD_PID is its process.
+held_start() {
+	mkfifo "$TEST_TMP/$1.in"
+	qemu-io --image-opts "driver=iscsi,transport=tcp,portal=127.0.0.1:$2,target=$T,lun=$3,initiator-name=$4" \
+		<"$TEST_TMP/$1.in" >"$TEST_TMP/$1.log" 2>&1 &
+	HELD_PID=$!
 }
 
 # --- LUN maps
@@ -78,11 +82,9 @@ qemu-io --image-opts "driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$
 grep -q "read 65536/65536" "$TEST_TMP/qr.log" || { cat "$TEST_TMP/qr.log" >&2; fail "$INI_A's LUN 0 is not LUN 2"; }
 
 # a live change reaches a held session of INI_A
-mkfifo "$TEST_TMP/qio.in"
-qemu-io --image-opts "driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT,target=$T,lun=0,initiator-name=$INI_A" \
-	<"$TEST_TMP/qio.in" >"$TEST_TMP/qio-held.log" 2>&1 &
-held_pid=$!
-exec 7>"$TEST_TMP/qio.in"
+held_start qio-held "$PORT" 0 "$INI_A"
+held_pid=$HELD_PID
+exec 7>"$TEST_TMP/qio-held.in"
 echo "read -P 0x5a 0 64k" >&7
 wait_for "$TEST_TMP/qio-held.log" "read 65536/65536"
 adm acl add "$T" "$INI_A" --lun-map 0=2,3=0 | grep -qx done || fail "acl add: a new map"
@@ -132,10 +134,8 @@ adm_fails "portal add of an existing one" portal add "127.0.0.1:$PORT2"
 adm_fails "portal add of a foreign address" portal add "192.0.2.1:$PORT2"
 adm_fails "portal add of a bad transport" portal add "127.0.0.1:$((PORT2 + 1))" --transports udp
 [[ $(luns_of "$INI_B" "$PORT2") == "0 1 2 4 " ]] || fail "iscsi-ls through the new portal"
-mkfifo "$TEST_TMP/qio2.in"
-qemu-io --image-opts "driver=iscsi,transport=tcp,portal=127.0.0.1:$PORT2,target=$T,lun=1,initiator-name=$INI_B" \
-	<"$TEST_TMP/qio2.in" >"$TEST_TMP/qio2.log" 2>&1 &
-held2=$!
+held_start qio2 "$PORT2" 1 "$INI_B"
+held2=$HELD_PID
 exec 8>"$TEST_TMP/qio2.in"
 echo "write -P 0x22 0 64k" >&8
 wait_for "$TEST_TMP/qio2.log" "wrote 65536/65536"
