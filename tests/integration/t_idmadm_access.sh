@@ -8,7 +8,8 @@
 # command refused with DATA PROTECT; QEMU's writes refused and reads served; lun set
 # lifts it live), portals added and removed live (a login through the new one, a session
 # there logged out when it goes, the old port refusing), and config save keeping all
-# of it across a restart (the same bytes saved again).
+# of it across a restart (the same bytes saved again), and SIGHUP applying changes to
+# each from the file.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/adm_lib.sh"
 
@@ -172,5 +173,23 @@ cmp "$TEST_TMP/first.json" "$TEST_TMP/second.json" || fail "config save round tr
 [[ $(luns_of "$INI_A") == "0 3 " ]] || fail "after restart $INI_A sees $(luns_of "$INI_A")"
 [[ $(luns_of "$INI_B" "$PORT2") == "0 1 2 4 " ]] || fail "after restart: the second portal"
 adm lun list "$T" | grep -qE "^$T +4 .*\(read-only\)$" || fail "after restart: LUN 4 read-only"
+
+# --- SIGHUP applies the same: a new map, LUN 4 writable, the second portal gone
+python3 - "$CONF" "$INI_A" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+t = c["targets"][0]
+[e for e in t["acl"] if isinstance(e, dict) and e["initiator"] == sys.argv[2]][0]["lun_map"] = {"0": 1}
+t["luns"][3]["read_only"] = False
+c["portals"] = c["portals"][:1]
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+kill -HUP "$IDMD_PID"
+wait_for "$IDMD_LOG" "reloaded $CONF"
+[[ $(luns_of "$INI_A") == "0 " ]] || fail "after SIGHUP $INI_A sees $(luns_of "$INI_A")"
+[[ $(capacity "$INI_A" 0) == $((32 << 20)) ]] || fail "after SIGHUP $INI_A LUN 0 is not LUN 1"
+adm lun list "$T" | grep -qE "^$T +4 .*\(read-only\)$" && fail "after SIGHUP: LUN 4 still read-only"
+adm portal list | grep -q " $PORT2 " && fail "after SIGHUP: the second portal is still there"
+log "SIGHUP: a LUN map, write protection and a portal changed from the file"
 idmd_stop
 echo "PASS"
