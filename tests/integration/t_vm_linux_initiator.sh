@@ -42,7 +42,7 @@ t1=$(date +%s)
 echo "guest tree ready in $((t1 - t0)) s: $(tail -n 1 "$TEST_LOGDIR/build-rootfs.log")"
 
 VM_LOGS=${TEST_LOGDIR%/*}/vm/$GUEST_NAME
-IDMD=$IDMD IDM_VM_LOGDIR=$VM_LOGS IDM_VM_TIMEOUT=${IDM_VM_TIMEOUT:-420} \
+IDMD=$IDMD IDM_VM_LOGDIR=$VM_LOGS IDM_VM_TIMEOUT=${IDM_VM_TIMEOUT:-480} \
 	"$VM/run-vm.sh" "$GUEST" "${EXTRA_FILES[@]}"
 rc=$?
 t2=$(date +%s)
