@@ -270,7 +270,11 @@ struct idm_svc_req {
 	/* called on the new connection's reactor once it exists */
 	void (*accepted)(struct idm_svc *svc, struct idm_conn *c);
 	struct idm_svc_opts opts;
+	/* idm_portal_open: kinds of transport left out (0: none) */
+	uint8_t portal_skip;
 };
+
+enum { IDM_PORTAL_SKIP_TCP = 1u << 0, IDM_PORTAL_SKIP_RDMA = 1u << 1 };
 
 /*
  * The transport ops vector (one instance per transport). An op a
@@ -438,8 +442,9 @@ struct idm_portal {
 };
 
 /* Open `p` for `req` (every transport gets the same request, options
- * included). 0, or -errno with the reason in `err` when the portal cannot
- * serve TCP; nothing stays open then. Any thread. */
+ * included; req->portal_skip leaves kinds out). 0, or -errno with the
+ * reason in `err` when the portal cannot serve TCP (or, with TCP left
+ * out, RDMA); nothing stays open then. Any thread. */
 int idm_portal_open(struct idm_portal *p, const struct idm_svc_req *req, char *err,
                     size_t errlen);
 /* Close every service of `p` (a closed or zeroed portal is fine). */

@@ -62,11 +62,13 @@ enum scsi_asc {
 	SCSI_ASC_LBA_OUT_OF_RANGE = 0x2100,
 	SCSI_ASC_INVALID_FIELD_IN_CDB = 0x2400,
 	SCSI_ASC_LU_NOT_SUPPORTED = 0x2500,
+	SCSI_ASC_WRITE_PROTECTED = 0x2700,
 	SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST = 0x2600,
 	SCSI_ASC_PARAM_LIST_LENGTH_ERROR = 0x1a00,
 	SCSI_ASC_POWER_ON_RESET = 0x2900,
 	SCSI_ASC_BUS_DEVICE_RESET = 0x2903,
 	SCSI_ASC_CAPACITY_CHANGED = 0x2a09,
+	SCSI_ASC_MODE_PARAMS_CHANGED = 0x2a01,
 	SCSI_ASC_REPORTED_LUNS_CHANGED = 0x3f0e,
 	SCSI_ASC_SAVING_PARAMS_NOT_SUPPORTED = 0x3900,
 	SCSI_ASC_MEDIUM_NOT_PRESENT = 0x3a00,
@@ -117,6 +119,9 @@ struct scsi_lu {
 	uint64_t num_blocks;
 	bool write_cache;        /* WCE in the caching mode page */
 	bool stopped;            /* START STOP UNIT with START=0 */
+	bool read_only;          /* write-protected (WP in MODE SENSE): every
+				  * command that changes the medium gets DATA
+				  * PROTECT; read atomically, changed live */
 	char vendor[9];          /* "IDM     " */
 	char product[17];
 	char revision[5];
@@ -176,17 +181,48 @@ int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir, char *why, size_t
  * reservations end. Persistent reservations survive (SPC-4 5.12). */
 void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n);
 
+/*
+ * The LUNs one I_T nexus sees (an ACL entry's LUN map): its LUN numbers to
+ * indexes in the LU set, or `all` of them under their own numbers. Owned
+ * by the nexus (read and changed on its reactor only). `changed` marks,
+ * per LU index, a REPORTED LUNS DATA HAS CHANGED this nexus has not been
+ * told yet (its map changed).
+ */
+#define SCSI_LUN_UNMAPPED 0xffffu
+struct scsi_lun_map {
+	bool all;
+	uint16_t lu_of[SCSI_MAX_LUNS];
+	uint32_t changed[SCSI_MAX_LUNS / 32];
+};
+
+/* Every LU under its own number, nothing pending. */
+void scsi_lun_map_init_all(struct scsi_lun_map *m);
+/* Nothing visible (add entries with scsi_lun_map_set). */
+void scsi_lun_map_init_none(struct scsi_lun_map *m);
+/* The nexus's LUN `lun` is LU index `lu`; -EINVAL out of range. */
+int scsi_lun_map_set(struct scsi_lun_map *m, unsigned lun, unsigned lu);
+/* The LU index LUN `lun` names, or SCSI_MAX_LUNS when none (m NULL:
+ * every LU under its own number). */
+unsigned scsi_lun_map_lu(const struct scsi_lun_map *m, uint64_t lun);
+/* Does the nexus see LU index `lu` under some number? */
+bool scsi_lun_map_shows(const struct scsi_lun_map *m, unsigned lu);
+/* Replace `m`'s view with `next`'s; when it differs, every LU the new
+ * view shows gets REPORTED LUNS DATA HAS CHANGED for this nexus. True
+ * when it differed. */
+bool scsi_lun_map_replace(struct scsi_lun_map *m, const struct scsi_lun_map *next);
+
 typedef void (*scsi_done_fn)(struct scsi_cmd *cmd);
 
 struct scsi_cmd {
 	/* set by the caller before setup */
 	struct scsi_lu_set *luns;
-	uint64_t lun;
+	struct scsi_lun_map *map; /* the nexus's view of `luns`; NULL: all */
+	uint64_t lun;             /* as the nexus numbers it */
 	const uint8_t *cdb;
 	uint32_t cdb_len;
 	uint32_t edtl;            /* Expected Data Transfer Length */
 	uint32_t *ua_seen;        /* the nexus' last seen UA generation per LU
-				   * (array of SCSI_MAX_LUNS), or NULL */
+				   * index (array of SCSI_MAX_LUNS), or NULL */
 	const struct scsi_nexus *nexus; /* the I_T nexus, or NULL (then no
 				   * reservation command can succeed) */
 	struct idm_reactor *reactor; /* for asynchronous store I/O */

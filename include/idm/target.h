@@ -24,12 +24,14 @@ struct idm_portal_conf {
 	char addr[64];      /* "127.0.0.1", "::1", "0.0.0.0", "::" */
 	uint16_t port;      /* 3260 by default */
 	uint16_t tpgt;      /* portal group tag, 1 by default */
+	uint8_t transports; /* IDM_OFFER_* bits; 0 = TCP, and iSER where RDMA is */
 };
 
 struct idm_lun_conf {
 	uint32_t lun;
 	char spec[512];     /* backing store spec: "mem:1G", "file:/p:1G", "null:1T" */
 	uint32_t block_size; /* 512 by default */
+	bool read_only;      /* write-protected: reads only (DATA PROTECT) */
 	/* rbd stores: the cluster's config file, client id, keyring ("" for
 	 * the rbd CLI's defaults). */
 	char ceph_conf[256];
@@ -51,6 +53,16 @@ struct idm_target_conf {
 		bool has;
 		struct idm_chap_account chap;
 	} acl_chap[IDM_MAX_ACL];
+	/* An ACL entry's LUN map (when acl_map[i].has): that initiator sees
+	 * only these LUNs, its LUN e[k].lun being the target's e[k].target_lun;
+	 * without one it sees every LUN under its own number. */
+	struct idm_lun_map {
+		bool has;
+		unsigned n;
+		struct idm_lun_map_entry {
+			uint8_t lun, target_lun;
+		} e[IDM_MAX_LUNS_PER_TARGET];
+	} acl_map[IDM_MAX_ACL];
 	/* CHAP required when has_chap; mutual when chap.target_secret_len. */
 	struct idm_chap_account chap;
 	bool has_chap;

@@ -31,11 +31,15 @@ struct cli {
 	bool json;
 	bool prometheus;
 	bool force;
-	const char *alias;  /* target create --alias */
-	long lun;           /* lun add --lun; -1: the lowest free */
-	long block_size;    /* lun add --block-size */
-	const char *chap;   /* acl add --chap USER:SECRET */
-	const char *mutual; /* acl add --mutual-chap USER:SECRET */
+	const char *alias;      /* target create --alias */
+	long lun;               /* lun add --lun; -1: the lowest free */
+	long block_size;        /* lun add --block-size */
+	int read_only;          /* lun add/set: 1 --read-only, 0 --read-write, -1 unsaid */
+	const char *chap;       /* acl add --chap USER:SECRET */
+	const char *mutual;     /* acl add --mutual-chap USER:SECRET */
+	const char *lun_map;    /* acl add --lun-map LUN[=TARGET_LUN],... */
+	long tpgt;              /* portal add --tpgt */
+	const char *transports; /* portal add --transports tcp,iser */
 };
 
 static void usage(FILE *out)
@@ -44,12 +48,15 @@ static void usage(FILE *out)
 	             "  status | version\n"
 	             "  target list | target create IQN [--alias NAME] | target delete IQN\n"
 	             "  lun list [TARGET_IQN]\n"
-	             "  lun add IQN SPEC [--lun N] [--block-size 512|4096]\n"
+	             "  lun add IQN SPEC [--lun N] [--block-size 512|4096] [--read-only]\n"
 	             "  lun remove IQN LUN | lun resize IQN LUN SIZE [--force]\n"
+	             "  lun set IQN LUN --read-only|--read-write\n"
 	             "  config save [FILE]\n"
 	             "  acl list IQN | acl remove IQN INITIATOR\n"
 	             "  acl add IQN INITIATOR [--chap USER:SECRET [--mutual-chap USER:SECRET]]\n"
-	             "  portal list\n"
+	             "          [--lun-map LUN[=TARGET_LUN],...]   (\"\": no LUN at all)\n"
+	             "  portal list | portal remove ADDR[:PORT]\n"
+	             "  portal add ADDR[:PORT] [--tpgt N] [--transports tcp,iser]\n"
 	             "  session list | session logout TSIH\n"
 	             "  stats [--prometheus]\n"
 	             "  log level [error|warn|info|debug]\n"
@@ -290,8 +297,9 @@ static void print_luns(json_object *r)
 		char size[32];
 
 		human_size((uint64_t)num(l, "size"), size, sizeof(size));
-		printf("%-44s %3" PRId64 " %-5s %8s %5" PRId64 " %s\n", str(l, "target"),
-		       num(l, "lun"), str(l, "kind"), size, num(l, "block_size"), str(l, "spec"));
+		printf("%-44s %3" PRId64 " %-5s %8s %5" PRId64 " %s%s\n", str(l, "target"),
+		       num(l, "lun"), str(l, "kind"), size, num(l, "block_size"), str(l, "spec"),
+		       json_object_get_boolean(get(l, "read_only")) ? " (read-only)" : "");
 	}
 }
 
@@ -510,6 +518,10 @@ static int p_lun_add(const struct cli *cli, int argc, char **argv, json_object *
 		json_object_object_add(*params, "block_size",
 		                       json_object_new_int((int)cli->block_size));
 	}
+	if (cli->read_only >= 0) {
+		json_object_object_add(*params, "read_only",
+		                       json_object_new_boolean(cli->read_only == 1));
+	}
 	return 0;
 }
 
@@ -527,6 +539,19 @@ static int p_lun_target(const struct cli *cli, int argc, char **argv, json_objec
 		obj_str(*params, "size", argv[2]);
 		json_object_object_add(*params, "force", json_object_new_boolean(cli->force));
 	}
+	return 0;
+}
+
+/* "IQN LUN --read-only|--read-write": lun set. */
+static int p_lun_set(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	if (cli->read_only < 0) {
+		return die("%s", "lun set: say --read-only or --read-write");
+	}
+	if (p_lun_target(cli, argc, argv, params) != 0) {
+		return 1;
+	}
+	json_object_object_add(*params, "read_only", json_object_new_boolean(cli->read_only == 1));
 	return 0;
 }
 
@@ -555,13 +580,37 @@ static int p_config_save(const struct cli *cli, int argc, char **argv, json_obje
 	return 0;
 }
 
+/* "0=2,1=5" from {"0": 2, "1": 5}; "all" without a map. */
+static void lun_map_text(json_object *map, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	snprintf(out, cap, "%s", map ? "-" : "all");
+	if (!map) {
+		return;
+	}
+	json_object_object_foreach(map, key, val)
+	{
+		int w = snprintf(out + n, cap - n, "%s%s=%" PRId64, n ? "," : "", key,
+		                 json_object_get_int64(val));
+
+		if (w < 0 || (size_t)w >= cap - n) {
+			break;
+		}
+		n += (size_t)w;
+	}
+}
+
 static void print_acl(json_object *r)
 {
-	printf("%-56s %-8s %s\n", "INITIATOR", "CHAP", "USER");
+	printf("%-56s %-8s %-16s %s\n", "INITIATOR", "CHAP", "USER", "LUNS");
 	for (size_t i = 0; i < json_object_array_length(r); i++) {
 		json_object *e = json_object_array_get_idx(r, i);
+		char luns[512];
 
-		printf("%-56s %-8s %s\n", str(e, "initiator"), str(e, "chap"), str(e, "user"));
+		lun_map_text(get(e, "lun_map"), luns, sizeof(luns));
+		printf("%-56s %-8s %-16s %s\n", str(e, "initiator"), str(e, "chap"),
+		       str(e, "user")[0] ? str(e, "user") : "-", luns);
 	}
 }
 
@@ -589,6 +638,38 @@ static int cred_params(json_object *params, const char *arg, const char *ukey, c
 	return 0;
 }
 
+/* "0=2,1=5" or "0,1" (the same numbers) into {"0": 2, "1": 5}; "" is an
+ * empty map: the initiator sees no LUN. idmd checks the ranges. */
+static int lun_map_params(json_object *params, const char *arg)
+{
+	json_object *map = json_object_new_object();
+	const char *p = arg;
+
+	json_object_object_add(params, "lun_map", map);
+	while (*p) {
+		char *end, key[16];
+		long lun = strtol(p, &end, 10), target_lun = lun;
+
+		if (end == p || lun < 0 || lun > 255) {
+			return die("bad --lun-map \"%s\" (LUN[=TARGET_LUN],...)", arg);
+		}
+		if (*end == '=') {
+			p = end + 1;
+			target_lun = strtol(p, &end, 10);
+			if (end == p || target_lun < 0 || target_lun > 255) {
+				return die("bad --lun-map \"%s\" (LUN[=TARGET_LUN],...)", arg);
+			}
+		}
+		if (*end != ',' && *end != '\0') {
+			return die("bad --lun-map \"%s\" (LUN[=TARGET_LUN],...)", arg);
+		}
+		snprintf(key, sizeof(key), "%ld", lun);
+		json_object_object_add(map, key, json_object_new_int((int)target_lun));
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int p_acl_add(const struct cli *cli, int argc, char **argv, json_object **params)
 {
 	*params =
@@ -602,6 +683,9 @@ static int p_acl_add(const struct cli *cli, int argc, char **argv, json_object *
 	if (cli->mutual && cred_params(*params, cli->mutual, "target_user", "target_secret") != 0) {
 		return 1;
 	}
+	if (cli->lun_map && lun_map_params(*params, cli->lun_map) != 0) {
+		return 1;
+	}
 	return 0;
 }
 
@@ -610,6 +694,70 @@ static int p_acl_remove(const struct cli *cli, int argc, char **argv, json_objec
 	*params =
 	    obj_str(obj_str(json_object_new_object(), "target", argv[0]), "initiator", argv[1]);
 	return 0;
+}
+
+/* "ADDR", "ADDR:PORT", "[V6]:PORT" or a bare IPv6 address into addr and
+ * port parameters. */
+static int portal_params(const char *arg, json_object *params)
+{
+	const char *colon = strrchr(arg, ':');
+	char addr[64];
+	long port = 3260;
+
+	if (arg[0] == '[') {
+		const char *end = strchr(arg, ']');
+
+		if (!end || (end[1] && end[1] != ':')) {
+			return die("bad portal \"%s\" ([V6]:PORT)", arg);
+		}
+		colon = end[1] ? end + 1 : NULL;
+		snprintf(addr, sizeof(addr), "%.*s", (int)(end - arg - 1), arg + 1);
+	} else if (colon && strchr(arg, ':') == colon) {
+		snprintf(addr, sizeof(addr), "%.*s", (int)(colon - arg), arg);
+	} else {
+		colon = NULL; /* an IPv6 address without a port */
+		snprintf(addr, sizeof(addr), "%s", arg);
+	}
+	if (colon) {
+		char *end;
+
+		port = strtol(colon + 1, &end, 10);
+		if (*end || end == colon + 1 || port < 1 || port > 65535) {
+			return die("bad port in \"%s\"", arg);
+		}
+	}
+	obj_str(params, "addr", addr);
+	json_object_object_add(params, "port", json_object_new_int((int)port));
+	return 0;
+}
+
+static int p_portal_add(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = json_object_new_object();
+	if (portal_params(argv[0], *params) != 0) {
+		return 1;
+	}
+	if (cli->tpgt) {
+		json_object_object_add(*params, "tpgt", json_object_new_int((int)cli->tpgt));
+	}
+	if (cli->transports) {
+		json_object *tp = json_object_new_array();
+		char *copy = strdup(cli->transports), *save = NULL;
+
+		json_object_object_add(*params, "transports", tp);
+		for (char *w = copy ? strtok_r(copy, ",", &save) : NULL; w;
+		     w = strtok_r(NULL, ",", &save)) {
+			json_object_array_add(tp, json_object_new_string(w));
+		}
+		free(copy);
+	}
+	return 0;
+}
+
+static int p_portal_remove(const struct cli *cli, int argc, char **argv, json_object **params)
+{
+	*params = json_object_new_object();
+	return portal_params(argv[0], *params);
 }
 
 static const struct command commands[] = {
@@ -621,12 +769,15 @@ static const struct command commands[] = {
     {"lun", "add", "lun.add", 2, 2, p_lun_add, print_ok},
     {"lun", "remove", "lun.remove", 2, 2, p_lun_target, print_ok},
     {"lun", "resize", "lun.resize", 3, 3, p_lun_target, print_ok},
+    {"lun", "set", "lun.set", 2, 2, p_lun_set, print_ok},
     {"config", "save", "config.save", 0, 1, p_config_save, print_ok},
     {"acl", "list", "acl.list", 1, 1, p_acl_list, print_acl},
     {"acl", "add", "acl.add", 2, 2, p_acl_add, print_ok},
     {"acl", "remove", "acl.remove", 2, 2, p_acl_remove, print_ok},
     {"lun", "list", "lun.list", 0, 1, p_lun_list, print_luns},
     {"portal", "list", "portal.list", 0, 0, NULL, print_portals},
+    {"portal", "add", "portal.add", 1, 1, p_portal_add, print_ok},
+    {"portal", "remove", "portal.remove", 1, 1, p_portal_remove, print_ok},
     {"session", "list", "session.list", 0, 0, NULL, print_sessions},
     {"session", "logout", "session.logout", 1, 1, p_logout, print_logout},
     {"stats", NULL, "stats", 0, 0, p_stats, print_stats},
@@ -697,10 +848,15 @@ int main(int argc, char **argv)
 	    {"block-size", required_argument, NULL, 'B'},
 	    {"chap", required_argument, NULL, 'C'},
 	    {"mutual-chap", required_argument, NULL, 'M'},
+	    {"read-only", no_argument, NULL, 'R'},
+	    {"lun-map", required_argument, NULL, 'm'},
+	    {"tpgt", required_argument, NULL, 'T'},
+	    {"transports", required_argument, NULL, 't'},
+	    {"read-write", no_argument, NULL, 'W'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct cli cli = {.socket = IDM_CONTROL_SOCKET, .lun = -1};
+	struct cli cli = {.socket = IDM_CONTROL_SOCKET, .lun = -1, .read_only = -1};
 	const struct command *c;
 	int opt, used = 0;
 
@@ -737,6 +893,22 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			cli.mutual = optarg;
+			break;
+		case 'm':
+			cli.lun_map = optarg;
+			break;
+		case 'T':
+			cli.tpgt = strtol(optarg, NULL, 10);
+			if (cli.tpgt < 1 || cli.tpgt > 65535) {
+				return die("bad --tpgt \"%s\" (1-65535)", optarg) + 1;
+			}
+			break;
+		case 't':
+			cli.transports = optarg;
+			break;
+		case 'R':
+		case 'W':
+			cli.read_only = opt == 'R';
 			break;
 		case 'h':
 			usage(stdout);

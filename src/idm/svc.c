@@ -289,13 +289,15 @@ int idm_portal_open_from(const struct idm_xport_list *list, struct idm_portal *p
 			const struct idm_xport_slot *sl = &list->slot[i];
 			int rc;
 
-			if (sl->rdma != (pass == 1)) {
+			if (sl->rdma != (pass == 1) ||
+			    (req->portal_skip & (sl->rdma ? IDM_PORTAL_SKIP_RDMA : IDM_PORTAL_SKIP_TCP))) {
 				continue;
 			}
 			rc = portal_open_slot(sl, req, &p->svc[p->nsvc], why, sizeof(why));
 			if (rc == 0) {
 				p->nsvc++;
-			} else if (pass == 0) {
+			} else if (pass == 0 || (req->portal_skip & IDM_PORTAL_SKIP_TCP)) {
+				/* the portal's required kind: TCP, or RDMA alone */
 				snprintf(err, errlen, "%s", why);
 				idm_portal_close(p);
 				return rc;

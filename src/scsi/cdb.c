@@ -30,13 +30,29 @@ unsigned scsi_cdb_length(uint8_t opcode)
 
 static struct scsi_lu *lookup_lu(const struct scsi_cmd *cmd)
 {
-	if (!cmd->luns || cmd->lun >= SCSI_MAX_LUNS) {
+	unsigned l = scsi_lun_map_lu(cmd->map, cmd->lun);
+
+	if (!cmd->luns || l >= SCSI_MAX_LUNS) {
 		return NULL;
 	}
-	return cmd->luns->lu[cmd->lun];
+	return cmd->luns->lu[l];
 }
 
-/* The unit attention of `lu` (LUN `lun`) the nexus of `cmd` has not
+/* A REPORTED LUNS DATA HAS CHANGED for LU index `l` this nexus has not
+ * been told yet: taken now. */
+static bool take_map_changed(struct scsi_cmd *cmd, unsigned l)
+{
+	struct scsi_lun_map *m = cmd->map;
+	uint32_t bit = 1u << (l % 32);
+
+	if (!m || l >= SCSI_MAX_LUNS || !(m->changed[l / 32] & bit)) {
+		return false;
+	}
+	m->changed[l / 32] &= ~bit;
+	return true;
+}
+
+/* The unit attention of `lu` (LU index `lun`) the nexus of `cmd` has not
  * seen yet, or 0; marks it seen. */
 static uint16_t take_ua_of(struct scsi_cmd *cmd, struct scsi_lu *lu, uint64_t lun)
 {
@@ -49,7 +65,11 @@ static uint16_t take_ua_of(struct scsi_cmd *cmd, struct scsi_lu *lu, uint64_t lu
 	 * that sees the new generation also sees its ASC. */
 	gen = __atomic_load_n(&lu->ua_generation, __ATOMIC_ACQUIRE);
 	if (cmd->ua_seen[lun] == gen) {
-		/* Then the ones only this nexus gets (reservations). */
+		/* Then the ones only this nexus gets: its LUN map changed,
+		 * reservations. */
+		if (take_map_changed(cmd, (unsigned)lun)) {
+			return SCSI_ASC_REPORTED_LUNS_CHANGED;
+		}
 		if (cmd->nexus && __atomic_load_n(&lu->pr_ua_pending, __ATOMIC_ACQUIRE)) {
 			return scsi_pr_take_ua(lu, cmd->nexus);
 		}
@@ -61,7 +81,8 @@ static uint16_t take_ua_of(struct scsi_cmd *cmd, struct scsi_lu *lu, uint64_t lu
 
 uint16_t scsi_cmd_take_ua(struct scsi_cmd *cmd)
 {
-	return take_ua_of(cmd, cmd->lu, cmd->lun);
+	/* ua_seen is indexed by the LU, not by the nexus's number for it. */
+	return cmd->lu ? take_ua_of(cmd, cmd->lu, cmd->lu->lun) : 0;
 }
 
 int scsi_cmd_check_lu(struct scsi_cmd *cmd, struct scsi_lu *lu, bool write, bool take_ua)
@@ -78,6 +99,10 @@ int scsi_cmd_check_lu(struct scsi_cmd *cmd, struct scsi_lu *lu, bool write, bool
 	}
 	if (__atomic_load_n(&lu->stopped, __ATOMIC_RELAXED)) {
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_NOT_READY, SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+		return 1;
+	}
+	if (write && __atomic_load_n(&lu->read_only, __ATOMIC_RELAXED)) {
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
 		return 1;
 	}
 	return 0;
@@ -129,6 +154,11 @@ static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
 	if ((op->flags & SCSI_OPF_MEDIUM) && __atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_NOT_READY,
 		                     SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+	}
+	/* SBC-3 4.11: a write-protected medium refuses every change to it. */
+	if ((op->flags & SCSI_OPF_WRITES) &&
+	    __atomic_load_n(&cmd->lu->read_only, __ATOMIC_RELAXED)) {
+		return scsi_cmd_fail(cmd, SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
 	}
 	return 0;
 }

@@ -16,6 +16,7 @@
 #define MS_ALL_PAGES 0x3f
 #define MS_ALL_SUBPAGES 0xff
 #define MS_DPOFUA 0x10 /* device-specific parameter: DPO and FUA supported */
+#define MS_WP 0x80     /* device-specific parameter: write-protected medium */
 #define MS_LONGLBA 0x01
 #define MS_BUF_LEN 256
 
@@ -151,7 +152,11 @@ void scsi_mode_sense_exec(struct scsi_cmd *cmd)
 	uint32_t hdr = ms10 ? 8 : 4;
 	uint32_t bd = 0, len;
 	uint8_t buf[MS_BUF_LEN];
+	uint8_t dsp = MS_DPOFUA;
 
+	if (__atomic_load_n(&cmd->lu->read_only, __ATOMIC_RELAXED)) {
+		dsp |= MS_WP;
+	}
 	memset(buf, 0, hdr);
 	if (!(cdb[1] & MS_DBD)) {
 		bd = put_block_descriptor(cmd->lu, longlba, buf + hdr);
@@ -160,12 +165,12 @@ void scsi_mode_sense_exec(struct scsi_cmd *cmd)
 	      put_pages(cmd->lu, (enum mode_pc)(cdb[2] >> 6), cdb[2] & 0x3f, buf + hdr + bd);
 	if (ms10) {
 		put_be16(buf, (uint16_t)(len - 2));
-		buf[3] = MS_DPOFUA;
+		buf[3] = dsp;
 		buf[4] = bd == 16 ? MS_LONGLBA : 0;
 		put_be16(buf + 6, (uint16_t)bd);
 	} else {
 		buf[0] = (uint8_t)(len - 1);
-		buf[2] = MS_DPOFUA;
+		buf[2] = dsp;
 		buf[3] = (uint8_t)bd;
 	}
 	scsi_cmd_put_data(cmd, buf, len);

@@ -26,6 +26,9 @@
 /* Medium access flags. */
 #define MEDIUM (SCSI_OPF_MEDIUM)
 #define RW (SCSI_OPF_MEDIUM | SCSI_OPF_DIRECT)
+/* Commands that change the medium: refused on a write-protected LU. */
+#define WR (RW | SCSI_OPF_WRITES)
+#define MEDIUM_WR (SCSI_OPF_MEDIUM | SCSI_OPF_WRITES)
 #define LUN_ANY (SCSI_OPF_ANY_LUN | SCSI_OPF_NO_UA)
 
 /* SERVICE ACTION IN(16), by service action. */
@@ -71,7 +74,7 @@ const struct scsi_op scsi_op_table[256] = {
     [SCSI_OP_READ6] =
         OP("READ(6)", RW, scsi_rw_setup, scsi_rw_exec, 0, 0x1f, 0xff, 0xff, 0xff, CTL),
     [SCSI_OP_WRITE6] =
-        OP("WRITE(6)", RW, scsi_rw_setup, scsi_rw_exec, 0, 0x1f, 0xff, 0xff, 0xff, CTL),
+        OP("WRITE(6)", WR, scsi_rw_setup, scsi_rw_exec, 0, 0x1f, 0xff, 0xff, 0xff, CTL),
     [SCSI_OP_INQUIRY] = OP("INQUIRY", LUN_ANY, scsi_inquiry_setup, scsi_inquiry_exec, 0, 0x03, 0xff,
                            0xff, 0xff, CTL),
     [SCSI_OP_MODE_SELECT6] = OP("MODE SELECT(6)", 0, scsi_mode_select_setup, scsi_mode_select_exec,
@@ -99,8 +102,8 @@ const struct scsi_op scsi_op_table[256] = {
     [SCSI_OP_READ10] =
         OP("READ(10)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, 0, 0xff, 0xff, CTL),
     [SCSI_OP_WRITE10] =
-        OP("WRITE(10)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, 0, 0xff, 0xff, CTL),
-    [SCSI_OP_WRITE_VERIFY10] = OP("WRITE AND VERIFY(10)", RW, scsi_write_verify_setup, scsi_rw_exec,
+        OP("WRITE(10)", WR, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, 0, 0xff, 0xff, CTL),
+    [SCSI_OP_WRITE_VERIFY10] = OP("WRITE AND VERIFY(10)", WR, scsi_write_verify_setup, scsi_rw_exec,
                                   0, PDB, LBA4, 0, 0xff, 0xff, CTL),
     [SCSI_OP_VERIFY10] = OP("VERIFY(10)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB, LBA4,
                             0, 0xff, 0xff, CTL),
@@ -110,22 +113,22 @@ const struct scsi_op scsi_op_table[256] = {
                                 scsi_sync_cache_exec, 0, 0, LBA4, 0, 0xff, 0xff, CTL),
     [SCSI_OP_READ_DEFECT10] = OP("READ DEFECT DATA(10)", 0, scsi_read_defect_setup,
                                  scsi_read_defect_exec, 0, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, CTL),
-    [SCSI_OP_WRITE_SAME10] = OP("WRITE SAME(10)", MEDIUM, scsi_write_same_setup,
+    [SCSI_OP_WRITE_SAME10] = OP("WRITE SAME(10)", MEDIUM_WR, scsi_write_same_setup,
                                 scsi_write_same_exec, 0, 0xf8, LBA4, 0, 0xff, 0xff, CTL),
-    [SCSI_OP_UNMAP] = OP("UNMAP", MEDIUM, scsi_unmap_setup, scsi_unmap_exec, 0, 0x01, 0, 0, 0, 0, 0,
+    [SCSI_OP_UNMAP] = OP("UNMAP", MEDIUM_WR, scsi_unmap_setup, scsi_unmap_exec, 0, 0x01, 0, 0, 0, 0, 0,
                          0xff, 0xff, CTL),
     [SCSI_OP_MODE_SELECT10] = OP("MODE SELECT(10)", 0, scsi_mode_select_setup,
                                  scsi_mode_select_exec, 0, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, CTL),
     [SCSI_OP_MODE_SENSE10] = OP("MODE SENSE(10)", 0, scsi_mode_sense_setup, scsi_mode_sense_exec, 0,
                                 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL),
     [SCSI_OP_READ16] = OP("READ(16)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA8, LBA4, 0, CTL),
-    [SCSI_OP_COMPARE_AND_WRITE] = OP("COMPARE AND WRITE", MEDIUM, scsi_caw_setup, scsi_caw_exec, 0,
+    [SCSI_OP_COMPARE_AND_WRITE] = OP("COMPARE AND WRITE", MEDIUM_WR, scsi_caw_setup, scsi_caw_exec, 0,
                                      PDF, LBA8, 0, 0, 0, 0xff, 0, CTL),
     [SCSI_OP_WRITE16] =
-        OP("WRITE(16)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA8, LBA4, 0, CTL),
-    [SCSI_OP_ORWRITE16] = OP("ORWRITE(16)", MEDIUM, scsi_orwrite_setup, scsi_orwrite_exec, 0, PDF,
+        OP("WRITE(16)", WR, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA8, LBA4, 0, CTL),
+    [SCSI_OP_ORWRITE16] = OP("ORWRITE(16)", MEDIUM_WR, scsi_orwrite_setup, scsi_orwrite_exec, 0, PDF,
                              LBA8, LBA4, 0, CTL),
-    [SCSI_OP_WRITE_VERIFY16] = OP("WRITE AND VERIFY(16)", RW, scsi_write_verify_setup, scsi_rw_exec,
+    [SCSI_OP_WRITE_VERIFY16] = OP("WRITE AND VERIFY(16)", WR, scsi_write_verify_setup, scsi_rw_exec,
                                   0, PDB, LBA8, LBA4, 0, CTL),
     [SCSI_OP_VERIFY16] =
         OP("VERIFY(16)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB, LBA8, LBA4, 0, CTL),
@@ -133,7 +136,7 @@ const struct scsi_op scsi_op_table[256] = {
                               LBA8, LBA4, 0, CTL),
     [SCSI_OP_SYNC_CACHE16] = OP("SYNCHRONIZE CACHE(16)", MEDIUM, scsi_sync_cache_setup,
                                 scsi_sync_cache_exec, 0, 0, LBA8, LBA4, 0, CTL),
-    [SCSI_OP_WRITE_SAME16] = OP("WRITE SAME(16)", MEDIUM, scsi_write_same_setup,
+    [SCSI_OP_WRITE_SAME16] = OP("WRITE SAME(16)", MEDIUM_WR, scsi_write_same_setup,
                                 scsi_write_same_exec, 0, 0xf9, LBA8, LBA4, 0, CTL),
     [SCSI_OP_SERVICE_ACTION_IN16] = {.name = "SERVICE ACTION IN(16)",
                                      .sa_ops = service_action_in_ops},
@@ -144,8 +147,8 @@ const struct scsi_op scsi_op_table[256] = {
     [SCSI_OP_MAINTENANCE_IN] = {.name = "MAINTENANCE IN", .sa_ops = maintenance_in_ops},
     [SCSI_OP_READ12] = OP("READ(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
     [SCSI_OP_WRITE12] =
-        OP("WRITE(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
-    [SCSI_OP_WRITE_VERIFY12] = OP("WRITE AND VERIFY(12)", RW, scsi_write_verify_setup, scsi_rw_exec,
+        OP("WRITE(12)", WR, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
+    [SCSI_OP_WRITE_VERIFY12] = OP("WRITE AND VERIFY(12)", WR, scsi_write_verify_setup, scsi_rw_exec,
                                   0, PDB, LBA4, LBA4, 0, CTL),
     [SCSI_OP_VERIFY12] =
         OP("VERIFY(12)", MEDIUM, scsi_verify_setup, scsi_verify_exec, 0, PDB, LBA4, LBA4, 0, CTL),

@@ -91,6 +91,7 @@ enum scsi_op_flags {
 	SCSI_OPF_NO_UA = 1 << 1,   /* neither reports nor clears a unit attention */
 	SCSI_OPF_MEDIUM = 1 << 2,  /* needs a started unit */
 	SCSI_OPF_DIRECT = 1 << 3,  /* READ/WRITE: may use the store's memory */
+	SCSI_OPF_WRITES = 1 << 4,  /* changes the medium: refused when write-protected */
 };
 
 /*

@@ -177,8 +177,11 @@ void scsi_report_luns_exec(struct scsi_cmd *cmd)
 
 	memset(buf, 0, REPORT_LUNS_HDR);
 	if (cmd->luns && cmd->cdb[2] != 1) {
+		/* The LUNs as this nexus numbers them (its LUN map). */
 		for (i = 0; i < SCSI_MAX_LUNS; i++) {
-			if (cmd->luns->lu[i]) {
+			unsigned l = scsi_lun_map_lu(cmd->map, i);
+
+			if (l < SCSI_MAX_LUNS && cmd->luns->lu[l]) {
 				put_lun(buf + REPORT_LUNS_HDR + 8 * n, i);
 				n++;
 			}

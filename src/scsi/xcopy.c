@@ -168,8 +168,9 @@ static struct scsi_lu *xcopy_target(const struct scsi_cmd *cmd, const struct xco
 	for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
 		struct scsi_lu *lu = cmd->luns->lu[l];
 
+		/* Only an LU this nexus sees (its LUN map) can be named. */
 		if (lu && memcmp(lu->naa, desig + 4, 16) == 0 &&
-		    get_be24(d + 29) == lu->block_size) {
+		    get_be24(d + 29) == lu->block_size && scsi_lun_map_shows(cmd->map, l)) {
 			return lu;
 		}
 	}

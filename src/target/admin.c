@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "target/admin.h"
+#include "target/config_save.h"
 
 /* ---- fan-out to every reactor ---- */
 
@@ -95,7 +96,9 @@ json_object *tgt_admin_portals(struct idm_server *srv)
 	json_object *arr = json_object_new_array();
 
 	for (unsigned i = 0; i < srv->nportals; i++) {
-		json_object_array_add(arr, portal_json(&srv->portals[i]));
+		if (!srv->portals[i].removed) {
+			json_object_array_add(arr, portal_json(&srv->portals[i]));
+		}
 	}
 	return arr;
 }
@@ -206,6 +209,7 @@ static json_object *lun_json(const struct idm_server *srv, const struct tgt_targ
 	add_u64(o, "block_size", lu->block_size);
 	add_u64(o, "blocks", lu->num_blocks);
 	add_bool(o, "write_cache", lu->write_cache);
+	add_bool(o, "read_only", __atomic_load_n(&lu->read_only, __ATOMIC_RELAXED));
 	json_object_object_add(o, "vendor", padded_string(lu->vendor));
 	json_object_object_add(o, "product", padded_string(lu->product));
 	add_str(o, "serial", lu->serial);
@@ -498,6 +502,9 @@ json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, s
 		                                     : "one-way");
 		if (ac->has) {
 			add_str(o, "user", ac->chap.user);
+		}
+		if (t->acl_map[i].has) {
+			json_object_object_add(o, "lun_map", idm_lun_map_json(&t->acl_map[i]));
 		}
 		json_object_array_add(arr, o);
 	}

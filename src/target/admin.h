@@ -44,14 +44,28 @@ int tgt_live_lun_remove(struct idm_server *srv, const char *iqn, uint32_t lun, c
 /* Shrinking needs `force`. */
 int tgt_live_lun_resize(struct idm_server *srv, const char *iqn, uint32_t lun, uint64_t size,
                         bool force, char *err, size_t errlen);
+/* Write-protect a LUN or lift it; the LU's initiators get MODE
+ * PARAMETERS CHANGED. */
+int tgt_live_lun_read_only(struct idm_server *srv, const char *iqn, uint32_t lun, bool read_only,
+                           char *err, size_t errlen);
 /* An initiator into target iqn's ACL (with its own CHAP account when
- * chap->has; an entry already there gets the new account), or out of it.
+ * chap->has; an entry already there gets the new account; a map, when
+ * not NULL, replaces its LUN map: its sessions see the new LUNs at once,
+ * after a REPORTED LUNS DATA HAS CHANGED), or out of it.
  * Sessions already in go on; the first entry closes the target to every
  * initiator not listed. */
 int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initiator,
-		     const struct idm_acl_chap *chap, char *err, size_t errlen);
+		     const struct idm_acl_chap *chap, const struct idm_lun_map *map, char *err,
+		     size_t errlen);
 int tgt_live_acl_remove(struct idm_server *srv, const char *iqn, const char *initiator,
 			char *err, size_t errlen);
+/* Listen on a new portal (its transports: pc->transports, 0 = all there
+ * are), or stop listening on one: its sessions are asked to log out and
+ * closed after the grace period. */
+int tgt_live_portal_add(struct idm_server *srv, const struct idm_portal_conf *pc, char *err,
+                        size_t errlen);
+int tgt_live_portal_remove(struct idm_server *srv, const char *addr, uint16_t port, char *err,
+                           size_t errlen);
 /* admin.c: target iqn's ACL (secrets left out); NULL with err. */
 json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, size_t errlen);
 

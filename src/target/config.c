@@ -8,12 +8,15 @@
  *   "portals": [ { "addr": "127.0.0.1", "port": 3260, "tpgt": 1 } ],
  *   "targets": [ { "iqn": "iqn.2026-11.org.idm:disk1", "alias": "disk1",
  *                  "luns": [ { "lun": 0, "spec": "file:/var/lib/idm/d1.img:10G",
- *                              "block_size": 512 },
+ *                              "block_size": 512, "read_only": false },
  *                            { "lun": 1, "spec": "rbd:rbd/disk2",
  *                              "ceph_conf": "/etc/ceph/ceph.conf",
  *                              "ceph_id": "idm",
  *                              "ceph_keyring": "/etc/ceph/ceph.client.idm.keyring" } ],
- *                  "acl": [ "iqn.1993-08.org.debian:01:host1" ],
+ *                  "acl": [ "iqn.1993-08.org.debian:01:host1",
+ *                           { "initiator": "iqn.1993-08.org.debian:01:host2",
+ *                             "chap": { "user": "host2", "secret": "..." },
+ *                             "lun_map": { "0": 1 } } ],
  *                  "chap": { "user": "host1", "secret": "at-least-12-bytes",
  *                            "target_user": "disk1", "target_secret": "another-secret" } } ],
  *   "discovery": { "chap": { "user": "...", "secret": "..." }, "acl_filter": true },
@@ -30,7 +33,9 @@
  * Unknown keys and values of the wrong type are errors: a typo in a
  * storage config should stop the daemon, not be ignored.
  *
- * "acl": initiator names allowed to log in (absent or empty: any).
+ * "acl": initiator names allowed to log in (absent or empty: any); an
+ * entry's "lun_map" shows that initiator only these LUNs, its LUN "0"
+ * being the target's LUN 1 above (without one it sees every LUN).
  * "transports": ["tcp"], ["iser"] or both (absent: both), per target.
  * "chap": the initiator must authenticate with CHAP; with target_user and
  * target_secret it may also ask the target to (mutual CHAP). "discovery"
@@ -42,6 +47,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -116,6 +122,8 @@ static int conf_bool(struct conf_ctx *cx, json_object *v, const char *what, bool
 	return 0;
 }
 
+static int conf_transport_bits(struct conf_ctx *cx, json_object *arr, uint8_t *bits);
+
 static int conf_portal(struct conf_ctx *cx, json_object *o, struct idm_portal_conf *p)
 {
 	uint64_t n;
@@ -135,6 +143,8 @@ static int conf_portal(struct conf_ctx *cx, json_object *o, struct idm_portal_co
 		} else if (strcmp(key, "tpgt") == 0) {
 			rc = conf_uint(cx, val, "portal tpgt", 1, 65535, &n);
 			p->tpgt = (uint16_t)n;
+		} else if (strcmp(key, "transports") == 0) {
+			rc = conf_transport_bits(cx, val, &p->transports);
 		} else {
 			rc = conf_error(cx, "unknown portal key \"%s\"", key);
 		}
@@ -170,6 +180,8 @@ static int conf_lun(struct conf_ctx *cx, json_object *o, struct idm_lun_conf *l,
 				rc = conf_error(cx, "block_size must be 512 or 4096");
 			}
 			l->block_size = (uint32_t)n;
+		} else if (strcmp(key, "read_only") == 0) {
+			rc = conf_bool(cx, val, "read_only", &l->read_only);
 		} else if (strcmp(key, "ceph_conf") == 0) {
 			rc = conf_string(cx, val, "ceph_conf", l->ceph_conf, sizeof(l->ceph_conf));
 		} else if (strcmp(key, "ceph_id") == 0) {
@@ -221,8 +233,55 @@ static int conf_luns(struct conf_ctx *cx, json_object *arr, struct idm_target_co
 static int conf_chap(struct conf_ctx *cx, json_object *o, const char *where,
 		     struct idm_chap_account *a, bool *has);
 
-/* An ACL entry: an initiator name, or {"initiator": NAME, "chap": {...}}
- * with that initiator's own CHAP account. */
+int idm_lun_map_from_json(json_object *o, struct idm_lun_map *m, char *why, size_t whylen)
+{
+	uint8_t seen[IDM_MAX_LUNS_PER_TARGET] = {0};
+
+	memset(m, 0, sizeof(*m));
+	if (!json_object_is_type(o, json_type_object)) {
+		snprintf(why, whylen, "lun_map must be an object {\"LUN\": TARGET_LUN, ...}");
+		return -EINVAL;
+	}
+	json_object_object_foreach(o, key, val) {
+		char *end;
+		long lun = strtol(key, &end, 10);
+		int64_t tl = json_object_is_type(val, json_type_int) ? json_object_get_int64(val) : -1;
+
+		if (*end || end == key || lun < 0 || lun >= IDM_MAX_LUNS_PER_TARGET || tl < 0 ||
+		    tl >= IDM_MAX_LUNS_PER_TARGET) {
+			snprintf(why, whylen, "lun_map: \"%.16s\": each LUN and target LUN is 0 to %d",
+				 key, IDM_MAX_LUNS_PER_TARGET - 1);
+			return -EINVAL;
+		}
+		if (seen[lun] & 1 || seen[tl] & 2) {
+			snprintf(why, whylen, "lun_map: LUN %ld or target LUN %lld appears twice", lun,
+				 (long long)tl);
+			return -EINVAL;
+		}
+		seen[lun] |= 1;
+		seen[tl] |= 2;
+	}
+	/* In LUN order, so that a saved file is the same whatever the input's. */
+	for (unsigned lun = 0; lun < IDM_MAX_LUNS_PER_TARGET; lun++) {
+		json_object *v;
+		char name[8];
+
+		snprintf(name, sizeof(name), "%u", lun);
+		if ((seen[lun] & 1) && json_object_object_get_ex(o, name, &v)) {
+			m->e[m->n].lun = (uint8_t)lun;
+			m->e[m->n++].target_lun = (uint8_t)json_object_get_int64(v);
+		}
+	}
+	if (m->n != (unsigned)json_object_object_length(o)) {
+		snprintf(why, whylen, "lun_map: write each LUN as a plain number (\"0\", \"12\")");
+		return -EINVAL;
+	}
+	m->has = true;
+	return 0;
+}
+
+/* An ACL entry: an initiator name, or {"initiator": NAME, "chap": {...},
+ * "lun_map": {...}} with that initiator's own CHAP account and LUN map. */
 static int conf_acl_entry(struct conf_ctx *cx, json_object *e, struct idm_target_conf *t,
 			  size_t i)
 {
@@ -237,6 +296,13 @@ static int conf_acl_entry(struct conf_ctx *cx, json_object *e, struct idm_target
 		} else if (strcmp(key, "chap") == 0) {
 			rc = conf_chap(cx, val, "ACL entry", &t->acl_chap[i].chap,
 				       &t->acl_chap[i].has);
+		} else if (strcmp(key, "lun_map") == 0) {
+			char why[160];
+
+			rc = idm_lun_map_from_json(val, &t->acl_map[i], why, sizeof(why));
+			if (rc) {
+				rc = conf_error(cx, "%s", why);
+			}
 		} else {
 			rc = conf_error(cx, "unknown ACL entry key \"%s\"", key);
 		}
@@ -312,8 +378,9 @@ static int conf_chap(struct conf_ctx *cx, json_object *o, const char *where,
 	return 0;
 }
 
-/* "transports": the ones a target is offered on, ["tcp"], ["iser"] or both. */
-static int conf_transports(struct conf_ctx *cx, json_object *arr, struct idm_target_conf *t)
+/* "transports": the ones a target is offered on or a portal listens
+ * with, ["tcp"], ["iser"] or both. */
+static int conf_transport_bits(struct conf_ctx *cx, json_object *arr, uint8_t *bits)
 {
 	size_t n;
 
@@ -321,16 +388,16 @@ static int conf_transports(struct conf_ctx *cx, json_object *arr, struct idm_tar
 	    (n = json_object_array_length(arr)) == 0) {
 		return conf_error(cx, "\"transports\" must be a non-empty array of \"tcp\", \"iser\"");
 	}
-	t->offered_on = 0;
+	*bits = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(arr, i);
 		const char *name = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
 									    : "";
 
 		if (strcmp(name, "tcp") == 0) {
-			t->offered_on |= IDM_OFFER_TCP;
+			*bits |= IDM_OFFER_TCP;
 		} else if (strcmp(name, "iser") == 0) {
-			t->offered_on |= IDM_OFFER_ISER;
+			*bits |= IDM_OFFER_ISER;
 		} else {
 			return conf_error(cx, "unknown transport \"%s\" (tcp or iser)", name);
 		}
@@ -357,7 +424,7 @@ static int conf_target(struct conf_ctx *cx, json_object *o, struct idm_target_co
 		} else if (strcmp(key, "chap") == 0) {
 			rc = conf_chap(cx, val, "target", &t->chap, &t->has_chap);
 		} else if (strcmp(key, "transports") == 0) {
-			rc = conf_transports(cx, val, t);
+			rc = conf_transport_bits(cx, val, &t->offered_on);
 		} else {
 			rc = conf_error(cx, "unknown target key \"%s\"", key);
 		}

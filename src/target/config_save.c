@@ -41,6 +41,20 @@ static json_object *chap_json(const struct idm_chap_account *a)
 	return o;
 }
 
+/* IDM_OFFER_* bits as ["tcp", "iser"]. */
+static json_object *transports_json(uint8_t bits)
+{
+	json_object *tp = json_object_new_array();
+
+	if (bits & IDM_OFFER_TCP) {
+		json_object_array_add(tp, json_object_new_string("tcp"));
+	}
+	if (bits & IDM_OFFER_ISER) {
+		json_object_array_add(tp, json_object_new_string("iser"));
+	}
+	return tp;
+}
+
 static json_object *portal_json(const struct idm_portal_conf *p)
 {
 	json_object *o = json_object_new_object();
@@ -48,6 +62,9 @@ static json_object *portal_json(const struct idm_portal_conf *p)
 	add_str(o, "addr", p->addr);
 	add_int(o, "port", p->port);
 	add_int(o, "tpgt", p->tpgt);
+	if (p->transports) {
+		json_object_object_add(o, "transports", transports_json(p->transports));
+	}
 	return o;
 }
 
@@ -58,6 +75,31 @@ static json_object *lun_json(const struct idm_lun_conf *l)
 	add_int(o, "lun", l->lun);
 	add_str(o, "spec", l->spec);
 	add_int(o, "block_size", l->block_size ? l->block_size : 512);
+	if (l->read_only) {
+		json_object_object_add(o, "read_only", json_object_new_boolean(true));
+	}
+	if (l->ceph_conf[0]) {
+		add_str(o, "ceph_conf", l->ceph_conf);
+	}
+	if (l->ceph_id[0]) {
+		add_str(o, "ceph_id", l->ceph_id);
+	}
+	if (l->ceph_keyring[0]) {
+		add_str(o, "ceph_keyring", l->ceph_keyring);
+	}
+	return o;
+}
+
+json_object *idm_lun_map_json(const struct idm_lun_map *m)
+{
+	json_object *o = json_object_new_object();
+
+	for (unsigned k = 0; k < m->n && k < IDM_MAX_LUNS_PER_TARGET; k++) {
+		char key[8];
+
+		snprintf(key, sizeof(key), "%u", m->e[k].lun);
+		add_int(o, key, m->e[k].target_lun);
+	}
 	return o;
 }
 
@@ -79,12 +121,18 @@ static json_object *target_json(const struct idm_target_conf *t)
 		for (unsigned i = 0; i < t->nacl; i++) {
 			json_object *e = json_object_new_string(t->acl[i]);
 
-			if (t->acl_chap[i].has) {
+			if (t->acl_chap[i].has || t->acl_map[i].has) {
 				json_object *entry = json_object_new_object();
 
 				json_object_object_add(entry, "initiator", e);
-				json_object_object_add(entry, "chap",
-				                       chap_json(&t->acl_chap[i].chap));
+				if (t->acl_chap[i].has) {
+					json_object_object_add(entry, "chap",
+					                       chap_json(&t->acl_chap[i].chap));
+				}
+				if (t->acl_map[i].has) {
+					json_object_object_add(entry, "lun_map",
+					                       idm_lun_map_json(&t->acl_map[i]));
+				}
 				e = entry;
 			}
 			json_object_array_add(acl, e);
@@ -95,15 +143,7 @@ static json_object *target_json(const struct idm_target_conf *t)
 		json_object_object_add(o, "chap", chap_json(&t->chap));
 	}
 	if (t->offered_on) {
-		json_object *tp = json_object_new_array();
-
-		if (t->offered_on & IDM_OFFER_TCP) {
-			json_object_array_add(tp, json_object_new_string("tcp"));
-		}
-		if (t->offered_on & IDM_OFFER_ISER) {
-			json_object_array_add(tp, json_object_new_string("iser"));
-		}
-		json_object_object_add(o, "transports", tp);
+		json_object_object_add(o, "transports", transports_json(t->offered_on));
 	}
 	return o;
 }

@@ -16,6 +16,11 @@
 /* config.c: the tunables table, every entry by name. */
 void idm_target_conf_tunables_json(const struct idm_target_tunables *tun, json_object *out);
 
+/* An ACL entry's "lun_map" ({"LUN": TARGET_LUN, ...}) both ways: parsed
+ * in LUN order (0 or -EINVAL with one line in why), written likewise. */
+int idm_lun_map_from_json(json_object *o, struct idm_lun_map *m, char *why, size_t whylen);
+json_object *idm_lun_map_json(const struct idm_lun_map *m);
+
 /* The whole configuration; CHAP secrets in it too. */
 json_object *idm_target_conf_json(const struct idm_target_conf_all *c);
 /* Write it to `path` atomically (a temporary file in the same directory,

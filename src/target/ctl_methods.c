@@ -8,6 +8,9 @@
  *   target.list                      [target]
  *   lun.list      {target?}          [lun]
  *   portal.list                      [portal]
+ *   portal.add    {addr, port?, tpgt?, transports?}   port 3260, tpgt 1, transports
+ *                                    ["tcp"], ["iser"] or both (default: all there are)
+ *   portal.remove {addr, port?}      its sessions logged out, then closed
  *   session.list                     [session and connection]
  *   session.logout {tsih}            {tsih, closed}
  *   stats         {format?}          per target, LUN, connection; format
@@ -15,12 +18,14 @@
  *   log.level     {level?}           {level}: sets it when given
  *   target.create {iqn, alias?}      a target without LUNs
  *   target.delete {iqn}              sessions logged out, then closed
- *   lun.add       {target, spec, lun?, block_size?}
+ *   lun.add       {target, spec, lun?, block_size?, read_only?}
+ *   lun.set       {target, lun, read_only}   write-protect it or lift that
  *   lun.remove    {target, lun}      I/O in flight finishes first
  *   lun.resize    {target, lun, size, force?}   size: bytes or "2G"
  *   config.save   {file?}            default: the file idmd was started with
  *   acl.list      {target}           [{initiator, chap, user?}]
- *   acl.add       {target, initiator, user?, secret?, target_user?, target_secret?}
+ *   acl.add       {target, initiator, user?, secret?, target_user?, target_secret?,
+ *                  lun_map?: {"LUN": TARGET_LUN, ...}}   (the initiator sees only those)
  *   acl.remove    {target, initiator}
  */
 #include <errno.h>
@@ -162,6 +167,69 @@ static int live_rc(int rc, json_object **result)
 	return rc < 0 ? RPC_FAILED : done_ok(result);
 }
 
+/* addr and port of a portal request; false with err. */
+static bool portal_params(json_object *params, struct idm_portal_conf *pc, char *err, size_t errlen)
+{
+	const char *addr = rpc_param_str(params, "addr");
+	int64_t port = 3260, tpgt = 1;
+
+	rpc_param_int(params, "port", &port);
+	rpc_param_int(params, "tpgt", &tpgt);
+	if (strlen(addr) == 0 || strlen(addr) >= sizeof(pc->addr) || port < 1 || port > 65535 ||
+	    tpgt < 1 || tpgt > 65535) {
+		snprintf(err, errlen, "addr 1-%zu characters, port and tpgt 1 to 65535",
+		         sizeof(pc->addr) - 1);
+		return false;
+	}
+	snprintf(pc->addr, sizeof(pc->addr), "%s", addr);
+	pc->port = (uint16_t)port;
+	pc->tpgt = (uint16_t)tpgt;
+	return true;
+}
+
+static int m_portal_add(void *ctx, json_object *params, json_object **result, char *err,
+                        size_t errlen)
+{
+	struct idm_portal_conf pc = {0};
+	json_object *tp = NULL;
+
+	if (!portal_params(params, &pc, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	json_object_object_get_ex(params, "transports", &tp);
+	for (size_t i = 0; tp && i < json_object_array_length(tp); i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(tp, i));
+
+		if (name && strcmp(name, "tcp") == 0) {
+			pc.transports |= IDM_OFFER_TCP;
+		} else if (name && strcmp(name, "iser") == 0) {
+			pc.transports |= IDM_OFFER_ISER;
+		} else {
+			snprintf(err, errlen, "transports: \"tcp\", \"iser\" or both");
+			return RPC_INVALID_PARAMS;
+		}
+	}
+	if (tp && !pc.transports) {
+		snprintf(err, errlen, "transports: \"tcp\", \"iser\" or both");
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(tgt_live_portal_add(((struct tgt_ctl_ctx *)ctx)->srv, &pc, err, errlen),
+	               result);
+}
+
+static int m_portal_remove(void *ctx, json_object *params, json_object **result, char *err,
+                           size_t errlen)
+{
+	struct idm_portal_conf pc = {0};
+
+	if (!portal_params(params, &pc, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(
+	    tgt_live_portal_remove(((struct tgt_ctl_ctx *)ctx)->srv, pc.addr, pc.port, err, errlen),
+	    result);
+}
+
 static int m_target_create(void *ctx, json_object *params, json_object **result, char *err,
                            size_t errlen)
 {
@@ -243,6 +311,7 @@ static int m_lun_add(void *ctx, json_object *params, json_object **result, char 
 		return RPC_INVALID_PARAMS;
 	}
 	lc.block_size = (uint32_t)bs;
+	lc.read_only = rpc_param_bool(params, "read_only", false);
 	snprintf(lc.spec, sizeof(lc.spec), "%s", spec);
 	if (tgt_live_lun_add(srv, iqn, &lc, err, errlen) < 0) {
 		return RPC_FAILED;
@@ -262,6 +331,19 @@ static int m_lun_remove(void *ctx, json_object *params, json_object **result, ch
 	}
 	return live_rc(tgt_live_lun_remove(((struct tgt_ctl_ctx *)ctx)->srv,
 	                                   rpc_param_str(params, "target"), lun, err, errlen),
+	               result);
+}
+
+static int m_lun_set(void *ctx, json_object *params, json_object **result, char *err, size_t errlen)
+{
+	uint32_t lun;
+
+	if (!lun_param(params, "lun", &lun, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(tgt_live_lun_read_only(
+	                   ((struct tgt_ctl_ctx *)ctx)->srv, rpc_param_str(params, "target"), lun,
+	                   rpc_param_bool(params, "read_only", false), err, errlen),
 	               result);
 }
 
@@ -327,6 +409,8 @@ static int m_acl_add(void *ctx, json_object *params, json_object **result, char 
 	const char *tuser = rpc_param_str(params, "target_user");
 	const char *tsecret = rpc_param_str(params, "target_secret");
 	struct idm_acl_chap chap = {0};
+	struct idm_lun_map map;
+	json_object *jmap = NULL;
 	int rc;
 
 	if (strlen(ini) == 0 || strlen(ini) >= IDM_NAME_MAX || !user != !secret ||
@@ -343,8 +427,13 @@ static int m_acl_add(void *ctx, json_object *params, json_object **result, char 
 		return RPC_INVALID_PARAMS;
 	}
 	chap.has = user != NULL;
+	if (json_object_object_get_ex(params, "lun_map", &jmap) &&
+	    idm_lun_map_from_json(jmap, &map, err, errlen) != 0) {
+		idm_chap_account_clear(&chap.chap);
+		return RPC_INVALID_PARAMS;
+	}
 	rc = tgt_live_acl_add(((struct tgt_ctl_ctx *)ctx)->srv, rpc_param_str(params, "target"),
-	                      ini, &chap, err, errlen);
+	                      ini, &chap, jmap ? &map : NULL, err, errlen);
 	idm_chap_account_clear(&chap.chap);
 	return live_rc(rc, result);
 }
@@ -358,6 +447,13 @@ static int m_acl_remove(void *ctx, json_object *params, json_object **result, ch
 	               result);
 }
 
+static const struct rpc_param p_portal_add[] = {{"addr", json_type_string, true},
+                                                {"port", json_type_int, false},
+                                                {"tpgt", json_type_int, false},
+                                                {"transports", json_type_array, false},
+                                                {.name = NULL}};
+static const struct rpc_param p_portal_remove[] = {
+    {"addr", json_type_string, true}, {"port", json_type_int, false}, {.name = NULL}};
 static const struct rpc_param p_lun_list[] = {{"target", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_session_logout[] = {{"tsih", json_type_int, true}, {.name = NULL}};
 static const struct rpc_param p_stats[] = {{"format", json_type_string, false}, {.name = NULL}};
@@ -365,10 +461,13 @@ static const struct rpc_param p_log_level[] = {{"level", json_type_string, false
 static const struct rpc_param p_target_create[] = {
     {"iqn", json_type_string, true}, {"alias", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_target_delete[] = {{"iqn", json_type_string, true}, {.name = NULL}};
-static const struct rpc_param p_lun_add[] = {{"target", json_type_string, true},
-                                             {"spec", json_type_string, true},
-                                             {"lun", json_type_int, false},
-                                             {"block_size", json_type_int, false},
+static const struct rpc_param p_lun_add[] = {
+    {"target", json_type_string, true},      {"spec", json_type_string, true},
+    {"lun", json_type_int, false},           {"block_size", json_type_int, false},
+    {"read_only", json_type_boolean, false}, {.name = NULL}};
+static const struct rpc_param p_lun_set[] = {{"target", json_type_string, true},
+                                             {"lun", json_type_int, true},
+                                             {"read_only", json_type_boolean, true},
                                              {.name = NULL}};
 static const struct rpc_param p_lun_remove[] = {
     {"target", json_type_string, true}, {"lun", json_type_int, true}, {.name = NULL}};
@@ -380,13 +479,11 @@ static const struct rpc_param p_lun_resize[] = {{"target", json_type_string, tru
                                                 {.name = NULL}};
 static const struct rpc_param p_config_save[] = {{"file", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_acl_list[] = {{"target", json_type_string, true}, {.name = NULL}};
-static const struct rpc_param p_acl_add[] = {{"target", json_type_string, true},
-                                             {"initiator", json_type_string, true},
-                                             {"user", json_type_string, false},
-                                             {"secret", json_type_string, false},
-                                             {"target_user", json_type_string, false},
-                                             {"target_secret", json_type_string, false},
-                                             {.name = NULL}};
+static const struct rpc_param p_acl_add[] = {
+    {"target", json_type_string, true},       {"initiator", json_type_string, true},
+    {"user", json_type_string, false},        {"secret", json_type_string, false},
+    {"target_user", json_type_string, false}, {"target_secret", json_type_string, false},
+    {"lun_map", json_type_object, false},     {.name = NULL}};
 static const struct rpc_param p_acl_remove[] = {
     {"target", json_type_string, true}, {"initiator", json_type_string, true}, {.name = NULL}};
 
@@ -396,6 +493,8 @@ const struct rpc_method tgt_ctl_methods[] = {
     {"target.list", m_target_list, NULL},
     {"lun.list", m_lun_list, p_lun_list},
     {"portal.list", m_portal_list, NULL},
+    {"portal.add", m_portal_add, p_portal_add},
+    {"portal.remove", m_portal_remove, p_portal_remove},
     {"session.list", m_session_list, NULL},
     {"session.logout", m_session_logout, p_session_logout},
     {"stats", m_stats, p_stats},
@@ -405,6 +504,7 @@ const struct rpc_method tgt_ctl_methods[] = {
     {"lun.add", m_lun_add, p_lun_add},
     {"lun.remove", m_lun_remove, p_lun_remove},
     {"lun.resize", m_lun_resize, p_lun_resize},
+    {"lun.set", m_lun_set, p_lun_set},
     {"config.save", m_config_save, p_config_save},
     {"acl.list", m_acl_list, p_acl_list},
     {"acl.add", m_acl_add, p_acl_add},

@@ -255,6 +255,31 @@ int tgt_live_lun_resize(struct idm_server *srv, const char *iqn, uint32_t lun, u
 	return 0;
 }
 
+int tgt_live_lun_read_only(struct idm_server *srv, const char *iqn, uint32_t lun, bool read_only,
+                           char *err, size_t errlen)
+{
+	struct tgt_target *t = live_target(srv, iqn, err, errlen);
+	struct idm_lun_conf *lc = conf_lun(conf_target(srv, iqn), lun);
+	struct scsi_lu *lu;
+
+	if (!t) {
+		return -ENOENT;
+	}
+	if (lun >= SCSI_MAX_LUNS || !(lu = t->luns.lu[lun]) || !lc) {
+		return live_fail(err, errlen, -ENOENT, "%s: no LUN %u", iqn, lun);
+	}
+	if (lc->read_only == read_only) {
+		return 0;
+	}
+	/* Commands set up from now see it; WP is in the mode parameter
+	 * header, so initiators are told to read it again (SPC-4 6.11). */
+	__atomic_store_n(&lu->read_only, read_only, __ATOMIC_RELAXED);
+	lc->read_only = read_only;
+	scsi_lu_raise_ua(lu, SCSI_ASC_MODE_PARAMS_CHANGED);
+	idm_log("target", "%s: LUN %u is %s", iqn, lun, read_only ? "read-only" : "read-write");
+	return 0;
+}
+
 /* ---- targets ---- */
 
 /* A free slot: a deleted one (readers skip it) or the next unused. */
@@ -315,13 +340,20 @@ int tgt_live_target_create(struct idm_server *srv, const struct idm_target_conf 
 	return 0;
 }
 
-/* ---- asking a target's sessions to go ---- */
+/* ---- asking a target's (or a portal's) sessions to go ---- */
 
 struct target_logout {
 	struct idm_server *srv;
-	const struct tgt_target *t;
+	const struct tgt_target *t; /* its sessions, or */
+	const struct tgt_portal *p; /* the connections that came in there */
 	bool close;
 };
+
+/* srv->lock held. */
+static bool logout_picks(const struct target_logout *q, const struct tgt_conn *tc)
+{
+	return q->p ? tc->portal == q->p : tc->sess && tc->sess->target == q->t;
+}
 
 static void target_logout_here(void *arg, unsigned slot)
 {
@@ -334,7 +366,7 @@ static void target_logout_here(void *arg, unsigned slot)
 
 		pthread_mutex_lock(&q->srv->lock);
 		for (struct tgt_conn *tc = q->srv->conns; tc; tc = tc->next) {
-			if (tc->ic->reactor == self && tc->sess && tc->sess->target == q->t &&
+			if (tc->ic->reactor == self && logout_picks(q, tc) &&
 			    (q->close ? !tc->close_sent : !tc->logout_asked)) {
 				hit = tc;
 				break;
@@ -352,44 +384,142 @@ static void target_logout_here(void *arg, unsigned slot)
 		/* Freed only on this reactor: hit stays while we run. */
 		if (q->close) {
 			idm_conn_close(hit->ic);
-		} else if (hit->ic->state == IDM_CONN_LOGGED_IN) {
+		} else if (hit->ic->state == IDM_CONN_LOGGED_IN && hit->sess) {
 			tgt_async_logout_request(hit, (uint16_t)q->srv->tun.shutdown_grace_s);
 		}
 	}
 }
 
-static unsigned target_sessions(struct idm_server *srv, const struct tgt_target *t)
+static unsigned picked_conns(const struct target_logout *q)
 {
 	unsigned n = 0;
 
-	pthread_mutex_lock(&srv->lock);
-	for (struct tgt_conn *tc = srv->conns; tc; tc = tc->next) {
-		n += tc->sess && tc->sess->target == t;
+	pthread_mutex_lock(&q->srv->lock);
+	for (struct tgt_conn *tc = q->srv->conns; tc; tc = tc->next) {
+		n += logout_picks(q, tc);
 	}
-	pthread_mutex_unlock(&srv->lock);
+	pthread_mutex_unlock(&q->srv->lock);
 	return n;
 }
 
+static unsigned target_sessions(struct idm_server *srv, const struct tgt_target *t)
+{
+	struct target_logout q = {.srv = srv, .t = t};
+
+	return picked_conns(&q);
+}
+
 /* Logout requests, the grace period, then close what is left. */
+static bool picked_end(struct target_logout *q)
+{
+	struct idm_server *srv = q->srv;
+	unsigned waited;
+
+	if (picked_conns(q) == 0) {
+		return true;
+	}
+	tgt_fanout(srv, target_logout_here, q);
+	for (waited = 0; waited < srv->tun.shutdown_grace_s * 100 && picked_conns(q); waited++) {
+		pause_ms(10);
+	}
+	q->close = true;
+	tgt_fanout(srv, target_logout_here, q);
+	for (waited = 0; waited < LIVE_DRAIN_S * 100 && picked_conns(q); waited++) {
+		pause_ms(10);
+	}
+	return picked_conns(q) == 0;
+}
+
 static bool target_sessions_end(struct idm_server *srv, const struct tgt_target *t)
 {
 	struct target_logout q = {.srv = srv, .t = t};
-	unsigned waited;
 
-	if (target_sessions(srv, t) == 0) {
-		return true;
+	return picked_end(&q);
+}
+
+/* ---- portals ---- */
+
+static bool same_portal(const struct idm_portal_conf *a, const char *addr, uint16_t port)
+{
+	return strcasecmp(a->addr, addr) == 0 && a->port == port;
+}
+
+static struct tgt_portal *portal_find(struct idm_server *srv, const char *addr, uint16_t port)
+{
+	for (unsigned i = 0; i < srv->nportals; i++) {
+		if (!srv->portals[i].removed && same_portal(&srv->portals[i].conf, addr, port)) {
+			return &srv->portals[i];
+		}
 	}
-	tgt_fanout(srv, target_logout_here, &q);
-	for (waited = 0; waited < srv->tun.shutdown_grace_s * 100 && target_sessions(srv, t);
-	     waited++) {
-		pause_ms(10);
+	return NULL;
+}
+
+int tgt_live_portal_add(struct idm_server *srv, const struct idm_portal_conf *pc, char *err,
+                        size_t errlen)
+{
+	struct tgt_portal *p = NULL;
+	unsigned i;
+	int rc;
+
+	if (portal_find(srv, pc->addr, pc->port)) {
+		return live_fail(err, errlen, -EEXIST, "portal %s port %u exists", pc->addr,
+		                 pc->port);
 	}
-	q.close = true;
-	tgt_fanout(srv, target_logout_here, &q);
-	for (waited = 0; waited < LIVE_DRAIN_S * 100 && target_sessions(srv, t); waited++) {
-		pause_ms(10);
+	for (i = 0; i < IDM_MAX_PORTALS && !p; i++) {
+		if (i >= srv->nportals || srv->portals[i].removed) {
+			p = &srv->portals[i];
+		}
 	}
-	return target_sessions(srv, t) == 0;
+	if (!p || srv->conf->nportals >= IDM_MAX_PORTALS) {
+		return live_fail(err, errlen, -ENOSPC, "no room for portal %s (at most %u)",
+		                 pc->addr, IDM_MAX_PORTALS);
+	}
+	memset(p, 0, sizeof(*p));
+	p->conf = *pc;
+	rc = tgt_portal_open(srv, p, err, errlen);
+	if (rc < 0) {
+		tgt_portal_close(p);
+		p->removed = true;
+		return rc;
+	}
+	if ((unsigned)(p - srv->portals) >= srv->nportals) {
+		srv->nportals = (unsigned)(p - srv->portals) + 1;
+	}
+	srv->conf->portals[srv->conf->nportals++] = *pc;
+	idm_log("target", "portal %s port %u tpgt %u added", pc->addr, pc->port, pc->tpgt);
+	return 0;
+}
+
+int tgt_live_portal_remove(struct idm_server *srv, const char *addr, uint16_t port, char *err,
+                           size_t errlen)
+{
+	struct tgt_portal *p = portal_find(srv, addr, port);
+	struct target_logout q = {.srv = srv, .p = p};
+	struct idm_target_conf_all *c = srv->conf;
+	unsigned had;
+
+	if (!p) {
+		return live_fail(err, errlen, -ENOENT, "no portal %s port %u", addr, port);
+	}
+	/* No new connection comes in; those there log out, or are closed
+	 * after the grace period. The slot stays until the last is gone. */
+	tgt_portal_close(p);
+	had = picked_conns(&q);
+	if (!picked_end(&q)) {
+		return live_fail(err, errlen, -EBUSY, "portal %s port %u: connections did not end",
+		                 addr, port);
+	}
+	p->removed = true;
+	for (unsigned i = 0; i < c->nportals; i++) {
+		if (same_portal(&c->portals[i], addr, port)) {
+			memmove(&c->portals[i], &c->portals[i + 1],
+			        (c->nportals - i - 1) * sizeof(c->portals[0]));
+			c->nportals--;
+			break;
+		}
+	}
+	idm_log("target", "portal %s port %u removed (%u connection(s) ended)", addr, port, had);
+	return 0;
 }
 
 int tgt_live_target_delete(struct idm_server *srv, const char *iqn, char *err, size_t errlen)
@@ -461,7 +591,8 @@ static int acl_index(const struct idm_target_conf *tc, const char *initiator)
 }
 
 int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initiator,
-                     const struct idm_acl_chap *chap, char *err, size_t errlen)
+                     const struct idm_acl_chap *chap, const struct idm_lun_map *map, char *err,
+                     size_t errlen)
 {
 	struct idm_target_conf *tc = conf_copy(srv, iqn, err, errlen);
 	int i;
@@ -480,11 +611,15 @@ int tgt_live_acl_add(struct idm_server *srv, const char *iqn, const char *initia
 		snprintf(tc->acl[i], sizeof(tc->acl[i]), "%s", initiator);
 	}
 	tc->acl_chap[i] = *chap;
+	if (map) {
+		tc->acl_map[i] = *map;
+	}
 	tgt_live_target_access(srv, tc);
 	idm_chap_account_clear(&tc->acl_chap[i].chap);
 	free(tc);
-	idm_log("target", "%s: ACL admits %s%s", iqn, initiator,
-	        chap->has ? " with its own CHAP account" : "");
+	idm_log("target", "%s: ACL admits %s%s%s", iqn, initiator,
+	        chap->has ? " with its own CHAP account" : "",
+	        map && map->has ? " and LUN map" : "");
 	return 0;
 }
 
@@ -506,9 +641,12 @@ int tgt_live_acl_remove(struct idm_server *srv, const char *iqn, const char *ini
 	memmove(&tc->acl[i], &tc->acl[i + 1], (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl[0]));
 	memmove(&tc->acl_chap[i], &tc->acl_chap[i + 1],
 	        (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl_chap[0]));
+	memmove(&tc->acl_map[i], &tc->acl_map[i + 1],
+	        (tc->nacl - (unsigned)i - 1) * sizeof(tc->acl_map[0]));
 	tc->nacl--;
 	memset(&tc->acl[tc->nacl], 0, sizeof(tc->acl[0]));
 	memset(&tc->acl_chap[tc->nacl], 0, sizeof(tc->acl_chap[0]));
+	memset(&tc->acl_map[tc->nacl], 0, sizeof(tc->acl_map[0]));
 	tgt_live_target_access(srv, tc);
 	free(tc);
 	idm_log("target", "%s: %s removed from the ACL", iqn, initiator);

@@ -480,6 +480,12 @@ static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 	s->conn = tc;
 	s->reactor = tc->ic->reactor;
 	session_ua_baseline(s);
+	scsi_lun_map_init_all(&s->map);
+	if (s->target) {
+		pthread_mutex_lock(&tc->srv->lock); /* live ACL changes write it */
+		tgt_acl_lun_view(s->target, s->initiator_name, &s->map);
+		pthread_mutex_unlock(&tc->srv->lock);
+	}
 	return s;
 }
 

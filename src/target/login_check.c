@@ -74,15 +74,7 @@ bool tgt_offered_over(const struct tgt_target *t, const struct idm_transport *tp
  */
 bool tgt_acl_admits(const struct tgt_target *t, const char *initiator)
 {
-	if (t->nacl == 0) {
-		return true;
-	}
-	for (unsigned i = 0; i < t->nacl && i < IDM_MAX_ACL; i++) {
-		if (strcasecmp(t->acl[i], initiator) == 0) {
-			return true;
-		}
-	}
-	return false;
+	return t->nacl == 0 || tgt_acl_lists(t, initiator);
 }
 
 const struct idm_chap_account *tgt_acl_account(const struct tgt_target *t, const char *initiator)
@@ -93,4 +85,31 @@ const struct idm_chap_account *tgt_acl_account(const struct tgt_target *t, const
 		}
 	}
 	return t->has_chap ? &t->chap : NULL;
+}
+
+bool tgt_acl_lists(const struct tgt_target *t, const char *initiator)
+{
+	for (unsigned i = 0; initiator && i < t->nacl && i < IDM_MAX_ACL; i++) {
+		if (strcasecmp(t->acl[i], initiator) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+void tgt_acl_lun_view(const struct tgt_target *t, const char *initiator, struct scsi_lun_map *out)
+{
+	for (unsigned i = 0; initiator && i < t->nacl && i < IDM_MAX_ACL; i++) {
+		const struct idm_lun_map *m = &t->acl_map[i];
+
+		if (!m->has || strcasecmp(t->acl[i], initiator) != 0) {
+			continue;
+		}
+		scsi_lun_map_init_none(out);
+		for (unsigned k = 0; k < m->n && k < IDM_MAX_LUNS_PER_TARGET; k++) {
+			scsi_lun_map_set(out, m->e[k].lun, m->e[k].target_lun);
+		}
+		return;
+	}
+	scsi_lun_map_init_all(out);
 }

@@ -4,9 +4,10 @@
  * running configuration and the difference applied through live.c's
  * functions, the same the control socket calls: targets deleted and
  * created, LUNs removed, added or resized, a target's alias, ACL and CHAP
- * account replaced (new logins use them; sessions already in go on).
- * Portals, reactors, tunables and discovery settings need a restart: a
- * change to them is named in the log and left alone.
+ * account and LUN maps replaced (new logins use them; sessions already in
+ * go on, seeing their new LUN map), portals added and removed. Reactors,
+ * tunables and discovery settings need a restart: a change to them is
+ * named in the log and left alone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,8 +52,46 @@ static bool same_store_resized(const struct idm_lun_conf *a, const struct idm_lu
 	return idm_parse_size(cb + 1, size) == 0;
 }
 
+/* On a reactor: its sessions of target `t` whose initiator the ACL lists
+ * take their entry's LUN map; a changed one is a REPORTED LUNS DATA HAS
+ * CHANGED for that nexus. Sessions of initiators the ACL no longer lists
+ * go on as they were (as their CHAP login did). */
+struct remap {
+	struct idm_server *srv;
+	const struct tgt_target *t;
+	unsigned changed; /* under srv->lock */
+};
+
+static void remap_here(void *arg, unsigned slot)
+{
+	struct remap *r = arg;
+	struct idm_reactor *self = idm_reactor_self();
+	struct scsi_lun_map *view = malloc(sizeof(*view));
+
+	(void)slot;
+	if (!view) {
+		return;
+	}
+	pthread_mutex_lock(&r->srv->lock);
+	for (struct tgt_conn *tc = r->srv->conns; tc; tc = tc->next) {
+		struct tgt_session *s = tc->sess;
+
+		if (tc->ic->reactor != self || !s || s->target != r->t ||
+		    (r->t->nacl && !tgt_acl_lists(r->t, s->initiator_name))) {
+			continue;
+		}
+		/* The session belongs to this reactor: its commands read the
+		 * map here, between two of them. */
+		tgt_acl_lun_view(r->t, s->initiator_name, view);
+		r->changed += scsi_lun_map_replace(&s->map, view);
+	}
+	pthread_mutex_unlock(&r->srv->lock);
+	free(view);
+}
+
 void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf *next)
 {
+	struct remap r = {.srv = srv};
 	struct tgt_target *t = tgt_target_find(srv, next->iqn);
 	struct idm_target_conf *tc = NULL;
 
@@ -69,13 +108,20 @@ void tgt_live_target_access(struct idm_server *srv, const struct idm_target_conf
 	t->nacl = next->nacl;
 	memcpy(t->acl, next->acl, sizeof(t->acl));
 	memcpy(t->acl_chap, next->acl_chap, sizeof(t->acl_chap));
+	memcpy(t->acl_map, next->acl_map, sizeof(t->acl_map));
 	t->chap = next->chap;
 	t->has_chap = next->has_chap;
 	pthread_mutex_unlock(&srv->lock);
+	r.t = t;
+	tgt_fanout(srv, remap_here, &r);
+	if (r.changed) {
+		idm_log("target", "%s: %u session(s) see other LUNs now", t->iqn, r.changed);
+	}
 	snprintf(t->alias, sizeof(t->alias), "%s", next->alias);
 	tc->nacl = next->nacl;
 	memcpy(tc->acl, next->acl, sizeof(tc->acl));
 	memcpy(tc->acl_chap, next->acl_chap, sizeof(tc->acl_chap));
+	memcpy(tc->acl_map, next->acl_map, sizeof(tc->acl_map));
 	tc->chap = next->chap;
 	tc->has_chap = next->has_chap;
 	snprintf(tc->alias, sizeof(tc->alias), "%s", next->alias);
@@ -85,6 +131,7 @@ static bool access_differs(const struct idm_target_conf *a, const struct idm_tar
 {
 	return a->nacl != b->nacl || memcmp(a->acl, b->acl, sizeof(a->acl)) != 0 ||
 	       memcmp(a->acl_chap, b->acl_chap, sizeof(a->acl_chap)) != 0 ||
+	       memcmp(a->acl_map, b->acl_map, sizeof(a->acl_map)) != 0 ||
 	       a->has_chap != b->has_chap || memcmp(&a->chap, &b->chap, sizeof(a->chap)) != 0 ||
 	       strcmp(a->alias, b->alias) != 0;
 }
@@ -103,10 +150,16 @@ static int reload_luns(struct idm_server *srv, const struct idm_target_conf *nex
 		const struct idm_lun_conf *now = find_lun(next, old.lun);
 
 		if (now && strcmp(now->spec, old.spec) == 0 && now->block_size == old.block_size) {
+			rc = tgt_live_lun_read_only(srv, next->iqn, old.lun, now->read_only, err,
+			                            errlen);
 			continue;
 		}
 		if (now && same_store_resized(&old, now, &size)) {
 			rc = tgt_live_lun_resize(srv, next->iqn, old.lun, size, true, err, errlen);
+			if (rc == 0) {
+				rc = tgt_live_lun_read_only(srv, next->iqn, old.lun, now->read_only,
+				                            err, errlen);
+			}
 		} else {
 			rc = tgt_live_lun_remove(srv, next->iqn, old.lun, err, errlen);
 		}
@@ -119,14 +172,43 @@ static int reload_luns(struct idm_server *srv, const struct idm_target_conf *nex
 	return rc;
 }
 
+static const struct idm_portal_conf *find_portal(const struct idm_target_conf_all *c,
+                                                 const struct idm_portal_conf *p)
+{
+	for (unsigned i = 0; i < c->nportals; i++) {
+		if (strcasecmp(c->portals[i].addr, p->addr) == 0 && c->portals[i].port == p->port) {
+			return &c->portals[i];
+		}
+	}
+	return NULL;
+}
+
+/* Portals gone or changed (tpgt, transports) are removed, new ones added. */
+static int reload_portals(struct idm_server *srv, const struct idm_target_conf_all *next, char *err,
+                          size_t errlen)
+{
+	int rc = 0;
+
+	for (unsigned i = srv->conf->nportals; rc == 0 && i-- > 0;) {
+		struct idm_portal_conf old = srv->conf->portals[i];
+		const struct idm_portal_conf *now = find_portal(next, &old);
+
+		if (!now || now->tpgt != old.tpgt || now->transports != old.transports) {
+			rc = tgt_live_portal_remove(srv, old.addr, old.port, err, errlen);
+		}
+	}
+	for (unsigned i = 0; rc == 0 && i < next->nportals; i++) {
+		if (!find_portal(srv->conf, &next->portals[i])) {
+			rc = tgt_live_portal_add(srv, &next->portals[i], err, errlen);
+		}
+	}
+	return rc;
+}
+
 /* Say what a reload leaves alone. */
 static void restart_only(const struct idm_target_conf_all *cur,
                          const struct idm_target_conf_all *next)
 {
-	if (cur->nportals != next->nportals ||
-	    memcmp(cur->portals, next->portals, sizeof(cur->portals)) != 0) {
-		idm_log("target", "reload: portals changed: they need a restart");
-	}
 	if (memcmp(&cur->tun, &next->tun, sizeof(cur->tun)) != 0 ||
 	    cur->nreactors != next->nreactors) {
 		idm_log("target", "reload: tunables or reactors changed: they need a restart");
@@ -136,9 +218,10 @@ static void restart_only(const struct idm_target_conf_all *cur,
 int tgt_live_reload(struct idm_server *srv, const struct idm_target_conf_all *next, char *err,
                     size_t errlen)
 {
-	int rc = 0;
+	int rc;
 
 	restart_only(srv->conf, next);
+	rc = reload_portals(srv, next, err, errlen);
 	for (unsigned i = srv->conf->ntargets; rc == 0 && i-- > 0;) {
 		char iqn[IDM_NAME_MAX];
 

@@ -85,6 +85,7 @@ static void cmd_fill(struct tgt_task *tt, struct idm_conn *c, struct tgt_session
 	uint32_t edtl = get_be32(pdu->bhs + SCSI_CMD_EDTL);
 
 	cmd->luns = &s->target->luns;
+	cmd->map = &s->map;
 	cmd->lun = idm_lun_decode(pdu->bhs + BHS_LUN);
 	cmd->cdb = tt->cdb;
 	cmd->edtl = edtl;
@@ -172,6 +173,8 @@ int tgt_scsi_cmd_header(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task
 	s = tc->sess;
 	task_reset(tt, t, pdu);
 	tt->start_us = tgt_now_us();
+	/* TMFs find it by its LU, whatever number its session uses. */
+	tt->lu_index = (uint16_t)scsi_lun_map_lu(&s->map, idm_lun_decode(pdu->bhs + BHS_LUN));
 	tc->last_rx_ms = idm_now_ms();
 	if (s->type == IDM_SESSION_DISCOVERY || tc->logged_out) {
 		tt->reject_reason = ISCSI_REJECT_PROTOCOL_ERROR;

@@ -103,6 +103,7 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 		return fail(err, errlen, rc, "%s LUN %u: cannot create the logical unit: %s",
 			    t->iqn, lc->lun, strerror(-rc));
 	}
+	lu->read_only = lc->read_only;
 	t->lun_stats[lc->lun] = calloc(t->srv->nslots, sizeof(struct tgt_io_stats));
 	if (!t->lun_stats[lc->lun]) {
 		scsi_lu_free(lu);
@@ -126,6 +127,7 @@ static void target_access_copy(struct tgt_target *t, const struct idm_target_con
 	t->nacl = tc->nacl < IDM_MAX_ACL ? tc->nacl : IDM_MAX_ACL;
 	memcpy(t->acl, tc->acl, sizeof(t->acl));
 	memcpy(t->acl_chap, tc->acl_chap, sizeof(t->acl_chap));
+	memcpy(t->acl_map, tc->acl_map, sizeof(t->acl_map));
 	t->chap = tc->chap;
 	t->has_chap = tc->has_chap;
 	t->offered_on = tc->offered_on;
@@ -213,13 +215,14 @@ static uint32_t task_slots(const struct idm_target_tunables *tun)
 }
 
 /*
- * Open portal `pc` in slot `p`: every transport the core has serves its
- * address and port (TCP, and iSER where an RDMA device serves it). The
- * admin code opens and closes portals with these too.
+ * Open portal `p` (its address, port and transports in p->conf): the core
+ * opens a service for each transport it has that the portal offers (TCP,
+ * and iSER where an RDMA device serves it). The admin code opens and
+ * closes portals with these too.
  */
-int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, const struct idm_portal_conf *pc,
-		    char *err, size_t errlen)
+int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, char *err, size_t errlen)
 {
+	uint8_t offer = p->conf.transports ? p->conf.transports : IDM_OFFER_TCP | IDM_OFFER_ISER;
 	struct idm_svc_req req = {
 		.reactors = srv->reactors,
 		.nreactors = srv->nreactors,
@@ -229,12 +232,13 @@ int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, const struct i
 		.max_tasks = task_slots(&srv->tun),
 		.accepted = tgt_accepted,
 		.opts = {.rdma_copy_threshold = srv->tun.iser_copy_threshold},
+		.portal_skip = (offer & IDM_OFFER_TCP ? 0 : IDM_PORTAL_SKIP_TCP) |
+			       (offer & IDM_OFFER_ISER ? 0 : IDM_PORTAL_SKIP_RDMA),
 	};
 	char why[200] = "";
 	int rc;
 
 	p->srv = srv;
-	p->conf = *pc;
 	if (portal_addr(&p->conf, &req.addr, &req.addrlen) < 0) {
 		return fail(err, errlen, -EINVAL, "portal %s: not an IPv4 or IPv6 address",
 			    p->conf.addr);
@@ -256,12 +260,14 @@ static int portals_open(struct idm_server *srv, const struct idm_target_conf_all
 			char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < conf->nportals && i < IDM_MAX_PORTALS; i++) {
-		int rc = tgt_portal_open(srv, &srv->portals[i], &conf->portals[i], err, errlen);
+		int rc;
 
+		srv->portals[i].conf = conf->portals[i];
+		srv->nportals = i + 1;
+		rc = tgt_portal_open(srv, &srv->portals[i], err, errlen);
 		if (rc < 0) {
 			return rc;
 		}
-		srv->nportals = i + 1;
 	}
 	return 0;
 }

@@ -70,6 +70,7 @@ struct tgt_target {
 	char acl[IDM_MAX_ACL][IDM_NAME_MAX]; /* none: any initiator */
 	unsigned nacl;
 	struct idm_acl_chap acl_chap[IDM_MAX_ACL]; /* per initiator, over `chap` */
+	struct idm_lun_map acl_map[IDM_MAX_ACL];   /* per initiator: what it sees */
 	struct idm_chap_account chap;        /* used when has_chap */
 	bool has_chap;
 	uint8_t offered_on;                  /* IDM_OFFER_* bits; 0 = every transport */
@@ -95,6 +96,7 @@ struct tgt_session {
 	/* owned by the connection's reactor */
 	struct tgt_window win;
 	uint32_t ua_seen[SCSI_MAX_LUNS];
+	struct scsi_lun_map map;         /* the LUNs it sees (its ACL entry's) */
 	struct scsi_nexus nexus;         /* filled by the first SCSI command */
 	struct idm_params params;
 	/* the one connection; changed under srv->lock */
@@ -141,12 +143,13 @@ struct tgt_portal {
 	struct idm_server *srv;
 	struct idm_portal_conf conf;
 	struct idm_portal idm; /* a service per transport (TCP, iSER) */
+	bool removed;          /* removed live: an empty slot (live.c) */
 };
 
-/* Open portal `pc` in `p` on every transport that serves it, or close it
- * (server.c). 0 or -errno with one line in `err`. */
-int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, const struct idm_portal_conf *pc,
-		    char *err, size_t errlen);
+/* server.c: listen on p->conf's address with its transports (0, or -errno
+ * with one line; what opened stays for tgt_portal_close), and stop
+ * listening (its connections go on). */
+int tgt_portal_open(struct idm_server *srv, struct tgt_portal *p, char *err, size_t errlen);
 void tgt_portal_close(struct tgt_portal *p);
 
 struct idm_server {
@@ -158,7 +161,7 @@ struct idm_server {
 	unsigned nreactors;
 	bool reactors_running;
 	struct tgt_portal portals[IDM_MAX_PORTALS];
-	unsigned nportals;
+	unsigned nportals;            /* slots used so far; `removed` ones are empty */
 	/* login / teardown state, under lock */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -301,6 +304,8 @@ struct tgt_task {
 	bool skip_exec;                   /* EDTL leaves nothing to write */
 	bool aborted;                     /* TMF or connection loss */
 	bool done_held;                   /* store done, status waits for `wait` */
+	uint16_t lu_index;                /* the LU its LUN names (through the
+					   * session's map); SCSI_MAX_LUNS: none */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
 	uint64_t start_us;                /* when its header came (latency) */
 	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
@@ -369,6 +374,11 @@ bool tgt_acl_admits(const struct tgt_target *t, const char *initiator);
 /* The CHAP account `initiator` must prove at t: its ACL entry's own, else
  * the target's; NULL when none (pure, login_check.c). */
 const struct idm_chap_account *tgt_acl_account(const struct tgt_target *t, const char *initiator);
+/* The view of t's LUNs `initiator` gets: its ACL entry's LUN map, else
+ * every LUN (pure, login_check.c). */
+void tgt_acl_lun_view(const struct tgt_target *t, const char *initiator, struct scsi_lun_map *out);
+/* Whether t's ACL has an entry for `initiator`. */
+bool tgt_acl_lists(const struct tgt_target *t, const char *initiator);
 
 /* Decision on a TMF (pure). */
 struct tgt_tmf_in {

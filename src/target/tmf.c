@@ -18,7 +18,7 @@ struct tmf_scope {
 	struct tgt_abort_wait *wait;  /* who waits for aborted I/O, or NULL */
 	bool answer_r2ts;             /* wait for the R2Ts' answers too */
 	bool all_luns;
-	uint64_t lun;
+	uint64_t lun; /* the LU index (not the session's number for it) */
 };
 
 static void tmf_send(struct idm_conn *c, const uint8_t *req_bhs, uint8_t response)
@@ -60,7 +60,7 @@ static void abort_if_in_scope(struct idm_task *t, void *arg)
 	if (tt->is_tmf || tt == sc->tmf || tt->phase == TGT_PH_DONE) {
 		return;
 	}
-	if (!sc->all_luns && idm_lun_decode(tt->bhs + BHS_LUN) != sc->lun) {
+	if (!sc->all_luns && tt->lu_index != sc->lun) {
 		return;
 	}
 	tgt_task_abort_for(tt, sc->wait, sc->answer_r2ts);
@@ -288,9 +288,17 @@ static void tmf_act(struct tgt_conn *tc, struct tgt_task *tmf, uint8_t fn, uint6
 
 /* ---- the request ---- */
 
+/* The LU index the session's LUN names (its map), or SCSI_MAX_LUNS. */
+static unsigned tmf_lu(const struct tgt_session *s, uint64_t lun)
+{
+	return scsi_lun_map_lu(&s->map, lun);
+}
+
 static bool lun_exists(const struct tgt_session *s, uint64_t lun)
 {
-	return s->target && lun < SCSI_MAX_LUNS && s->target->luns.lu[lun];
+	unsigned l = tmf_lu(s, lun);
+
+	return s->target && l < SCSI_MAX_LUNS && s->target->luns.lu[l];
 }
 
 static struct tgt_tmf_in tmf_facts(struct tgt_conn *tc, const struct idm_pdu *pdu,
@@ -339,7 +347,7 @@ void tgt_tmf_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
 	in = tmf_facts(tc, pdu, tmf);
 	tmf->st.response = tgt_tmf_decide(&in);
 	if (tmf->st.response == ISCSI_TMF_RSP_COMPLETE) {
-		tmf_act(tc, tmf, in.function, idm_lun_decode(pdu->bhs + BHS_LUN));
+		tmf_act(tc, tmf, in.function, tmf_lu(tc->sess, idm_lun_decode(pdu->bhs + BHS_LUN)));
 	}
 	/* Hold the response while aborted tasks still have store I/O. */
 	if (--tmf->wait.pending == 0) {

@@ -16,6 +16,13 @@ adm_fails() {
 	log "$what: $(cat "$err")"
 }
 
+# wait_for FILE TEXT: until FILE holds TEXT (10 s at most).
+wait_for() {
+	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+	cat "$1" >&2
+	fail "no \"$2\" in $1"
+}
+
 # jq_py EXPR: evaluate a Python expression over the JSON on stdin (as `r`).
 jq_py() { python3 -c "import json,sys; r=json.load(sys.stdin); print($1)"; }
 

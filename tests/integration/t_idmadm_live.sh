@@ -39,12 +39,6 @@ URL=iscsi://127.0.0.1:$PORT
 # lun_sizes IQN: "LUN:BYTES ..." as iscsi-readcapacity16 sees each LUN iscsi-ls lists.
 luns_of() { c iscsi-ls -s "$URL" | awk -v t="$1" '/^Target:/ {on = ($1 == "Target:" t)} on && /^Lun:/ {sub("Lun:", "", $1); printf "%s ", $1}'; }
 capacity() { c iscsi-readcapacity16 -s "$URL/$1/$2"; }
-# wait_for FILE TEXT: until FILE holds TEXT (10 s at most).
-wait_for() {
-	for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.1; done
-	cat "$1" >&2
-	fail "no \"$2\" in $1"
-}
 
 # --- background I/O on T1 LUN 0 until told to stop
 background_io_start "$URL/$T1/0"

@@ -4,7 +4,9 @@
 # The Linux kernel iSCSI initiator (open-iscsi, iscsi_tcp) against idmd, in a Debian 12
 # VM under qemu (software emulation): our own kernel has no SCSI or iSCSI. The guest
 # script tests/vm/guest/linux-initiator.sh does the work (discovery, login, ext4,
-# copy, logout, login, fsck, compare; without and with CRC32C digests); this passes when
+# copy, logout, login, fsck, compare; without and with CRC32C digests; with idmadm, a
+# LUN added live appears after iscsiadm --rescan and LUN 0 grown live shows its new
+# size in blockdev --getsize64 without a logout); this passes when
 # every one of its RESULT lines says PASS. The guest tree is built once and cached
 # (tests/vm/build-rootfs.sh). IDM_VM_TESTS=0 skips the VM tests.
 # shellcheck source=tests/integration/lib.sh
@@ -17,10 +19,13 @@ VM=$IDM_ROOT/tests/vm
 GUEST_NAME=${VM_GUEST_NAME:-linux-initiator}
 GUEST=$VM/guest/$GUEST_NAME.sh
 read -r -a EXTRA_FILES <<<"${VM_EXTRA_FILES:-}"
+# idmadm for the live administration steps (LUN added, LUN resized under a session)
+[[ -x $IDM_BUILD/idmadm ]] && EXTRA_FILES+=("$IDM_BUILD/idmadm")
 # the steps that must have passed, whatever else the guest prints
 read -r -d '' -a REQUIRED <<<"${VM_REQUIRED:-discovery None_login None_transport None_fsck_compare
 	None_backing_file CRC32C_negotiated CRC32C_fsck_compare CRC32C_backing_file
-	CHAP_None_fsck_compare chap_bad_secret_refused chap_sha3_256_used idmd_sigterm all}"
+	CHAP_None_fsck_compare chap_bad_secret_refused chap_sha3_256_used idmd_sigterm
+	live_lun_seen live_resize_seen live_same_session all}"
 
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null; then
 	(($(id -u) == 0)) || skip "qemu-system-x86/debootstrap missing and not root to install them"
@@ -37,7 +42,7 @@ t1=$(date +%s)
 echo "guest tree ready in $((t1 - t0)) s: $(tail -n 1 "$TEST_LOGDIR/build-rootfs.log")"
 
 VM_LOGS=${TEST_LOGDIR%/*}/vm/$GUEST_NAME
-IDMD=$IDMD IDM_VM_LOGDIR=$VM_LOGS IDM_VM_TIMEOUT=${IDM_VM_TIMEOUT:-420} \
+IDMD=$IDMD IDM_VM_LOGDIR=$VM_LOGS IDM_VM_TIMEOUT=${IDM_VM_TIMEOUT:-480} \
 	"$VM/run-vm.sh" "$GUEST" "${EXTRA_FILES[@]}"
 rc=$?
 t2=$(date +%s)

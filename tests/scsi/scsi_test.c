@@ -240,6 +240,7 @@ static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, 
 	cmd->cdb_len = 16;
 	cmd->ua_seen = e->ua_seen;
 	cmd->edtl = e->edtl;
+	cmd->map = e->map;
 	cmd->done = t_done;
 	cmd->priv = e;
 	e->done_calls = 0;

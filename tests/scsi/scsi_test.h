@@ -45,6 +45,7 @@ struct t_env {
 	int setup_rc;
 	bool store_closed;
 	uint32_t edtl; /* copied into each command (0: not checked) */
+	struct scsi_lun_map *map; /* copied into each command (NULL: all) */
 };
 
 #define T_BUF_CAP (1u << 20)

@@ -50,6 +50,39 @@ static void access_config_loads(void **state)
 	assert_int_equal(c->chap_algs[1], IDM_CHAP_MD5);
 }
 
+/* "lun_map": {"LUN": TARGET_LUN}; each number once on each side, in range. */
+static void lun_maps(void **state)
+{
+	struct idm_target_conf_all *c = *state;
+	static const char *const bad[] = {
+	    "{\"0\": 64}", "{\"64\": 0}", "{\"-1\": 0}", "{\"x\": 0}", "{\"01\": 0}",
+	    "{\"0\": \"1\"}", "{\"0\": 1, \"1\": 1}", "[0]", "{\"0\": -1}", "{\"\": 0}",
+	};
+	char json[512], err[256];
+
+	assert_int_equal(conf_load_json(HEAD TGT_OPEN ", \"acl\": [{\"initiator\": \"iqn.x:1\","
+	                                " \"lun_map\": {\"7\": 0, \"2\": 63}}, \"iqn.x:2\","
+	                                " {\"initiator\": \"iqn.x:3\", \"lun_map\": {}}]}]}",
+	                                c, err, sizeof(err)),
+	                 0);
+	assert_true(c->targets[0].acl_map[0].has);
+	assert_int_equal(c->targets[0].acl_map[0].n, 2);
+	assert_int_equal(c->targets[0].acl_map[0].e[0].lun, 2);
+	assert_int_equal(c->targets[0].acl_map[0].e[0].target_lun, 63);
+	assert_false(c->targets[0].acl_map[1].has);
+	assert_true(c->targets[0].acl_map[2].has); /* sees no LUN */
+	assert_int_equal(c->targets[0].acl_map[2].n, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(json, sizeof(json),
+		         HEAD TGT_OPEN ", \"acl\": [{\"initiator\": \"iqn.x:1\", \"lun_map\": %s}]}]}",
+		         bad[i]);
+		memset(c, 0, sizeof(*c));
+		idm_target_conf_init(c);
+		assert_int_not_equal(conf_load_json(json, c, err, sizeof(err)), 0);
+		assert_non_null(strstr(err, "lun_map"));
+	}
+}
+
 static void access_defaults(void **state)
 {
 	struct idm_target_conf_all *c = *state;
@@ -122,6 +155,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(access_config_loads, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(access_defaults, conf_setup, conf_teardown),
+		cmocka_unit_test_setup_teardown(lun_maps, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(bad_access_fails_without_secrets, conf_setup,
 						conf_teardown),
 	};

@@ -22,13 +22,15 @@ static const char full_config[] =
     "{ \"reactors\": 3, \"state_dir\": \"/tmp/idm-state\","
     "  \"control_socket\": \"/tmp/idm.sock\", \"log_level\": \"debug\","
     "  \"metrics_listen\": \"127.0.0.1:9100\","
-    "  \"portals\": [ { \"addr\": \"127.0.0.1\", \"port\": 3261, \"tpgt\": 2 },"
+    "  \"portals\": [ { \"addr\": \"127.0.0.1\", \"port\": 3261, \"tpgt\": 2,"
+    "                   \"transports\": [ \"tcp\" ] },"
     "                 { \"addr\": \"::1\" } ],"
     "  \"targets\": [ { \"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
     "      \"luns\": [ { \"lun\": 3, \"spec\": \"mem:16M\", \"block_size\": 4096 },"
-    "                  { \"spec\": \"null:1G\" } ],"
+    "                  { \"spec\": \"null:1G\", \"read_only\": true } ],"
     "      \"acl\": [ \"iqn.x:one\", { \"initiator\": \"iqn.x:two\","
-    "                 \"chap\": { \"user\": \"two\", \"secret\": \"two-secret-123\" } } ],"
+    "                 \"chap\": { \"user\": \"two\", \"secret\": \"two-secret-123\" } },"
+    "               { \"initiator\": \"iqn.x:three\", \"lun_map\": { \"5\": 1, \"0\": 3 } } ],"
     "      \"chap\": { \"user\": \"u\", \"secret\": \"secret-one-12\","
     "                \"target_user\": \"t\", \"target_secret\": \"secret-two-12\" },"
     "      \"transports\": [ \"tcp\" ] },"
@@ -89,6 +91,16 @@ static void save_load_save_is_stable(void **state)
 	assert_int_equal(b->targets[0].luns[1].lun, 1);
 	assert_true(b->targets[0].acl_chap[1].has);
 	assert_false(b->targets[0].acl_chap[0].has);
+	assert_true(b->targets[0].luns[1].read_only);
+	assert_int_equal(b->portals[0].transports, IDM_OFFER_TCP);
+	/* a LUN map comes back in LUN order */
+	assert_false(b->targets[0].acl_map[1].has);
+	assert_true(b->targets[0].acl_map[2].has);
+	assert_int_equal(b->targets[0].acl_map[2].n, 2);
+	assert_int_equal(b->targets[0].acl_map[2].e[0].lun, 0);
+	assert_int_equal(b->targets[0].acl_map[2].e[0].target_lun, 3);
+	assert_int_equal(b->targets[0].acl_map[2].e[1].lun, 5);
+	assert_int_equal(b->targets[0].acl_map[2].e[1].target_lun, 1);
 	assert_memory_equal(&a->targets[0].chap, &b->targets[0].chap, sizeof(a->targets[0].chap));
 	assert_memory_equal(&a->tun, &b->tun, sizeof(a->tun));
 	assert_memory_equal(&a->discovery, &b->discovery, sizeof(a->discovery));

@@ -477,6 +477,35 @@ static void acl_entry_account_overrides_the_target_one(void **state)
 	assert_null(tgt_acl_account(&t, "iqn.x:b"));
 }
 
+/* An ACL entry's LUN map is its initiator's view; others see every LUN. */
+static void acl_entry_lun_map_is_the_view(void **state)
+{
+	static struct tgt_target t;
+	static struct scsi_lun_map view;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.acl[0], sizeof(t.acl[0]), "iqn.x:a");
+	snprintf(t.acl[1], sizeof(t.acl[1]), "iqn.x:b");
+	t.nacl = 2;
+	t.acl_map[1] = (struct idm_lun_map){.has = true, .n = 1, .e = {{.lun = 4, .target_lun = 9}}};
+	tgt_acl_lun_view(&t, "IQN.X:B", &view);
+	assert_false(view.all);
+	assert_int_equal(scsi_lun_map_lu(&view, 4), 9);
+	assert_int_equal(scsi_lun_map_lu(&view, 9), SCSI_MAX_LUNS);
+	assert_int_equal(scsi_lun_map_lu(&view, 0), SCSI_MAX_LUNS);
+	tgt_acl_lun_view(&t, "iqn.x:a", &view);
+	assert_true(view.all);
+	assert_int_equal(scsi_lun_map_lu(&view, 9), 9);
+	tgt_acl_lun_view(&t, "iqn.x:c", &view);
+	assert_true(view.all);
+	assert_true(tgt_acl_lists(&t, "iqn.x:b"));
+	assert_false(tgt_acl_lists(&t, "iqn.x:c"));
+	t.nacl = 1; /* past nacl: no entry, no map */
+	tgt_acl_lun_view(&t, "iqn.x:b", &view);
+	assert_true(view.all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +524,7 @@ int main(void)
 		cmocka_unit_test(sendtargets_text),
 		cmocka_unit_test(conf_defaults),
 		cmocka_unit_test(acl_entry_account_overrides_the_target_one),
+		cmocka_unit_test(acl_entry_lun_map_is_the_view),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

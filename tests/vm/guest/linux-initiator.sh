@@ -31,6 +31,7 @@ TRANSPORT=${IDM_GUEST_TRANSPORT:-tcp}
 IFACE=()          # iscsiadm's interface arguments: the iSER iface when TRANSPORT=iser
 [[ $TRANSPORT == iser ]] && IFACE=(-I iser0)
 IDMD_EXTRA=()    # more idmd options (CHAP) for the next start_idmd
+CTL=/tmp/idmd.sock # idmd's control socket, for idmadm
 IDMD_PID=
 ISCSID_PID=
 DISK=
@@ -59,7 +60,7 @@ start_idmd() {
 	truncate -s "${LUN_MIB}M" "$LUN_IMG" || return 1
 	ulimit -l unlimited # iSER registers memory
 	idmd --portal "$PORTAL" --target "$IQN" --lun "file:$LUN_IMG:${LUN_MIB}M" \
-		"${IDMD_EXTRA[@]}" >>"$OUT/idmd.log" 2>&1 </dev/null &
+		--control-socket "$CTL" "${IDMD_EXTRA[@]}" >>"$OUT/idmd.log" 2>&1 </dev/null &
 	IDMD_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$IDMD_PID" 2>/dev/null || { cat "$OUT/idmd.log"; IDMD_PID=; return 1; }
@@ -241,6 +242,47 @@ round() {
 	return 1
 }
 
+# lun_disk LUN: the sdX the kernel attached for LUN of our session, or nothing.
+lun_disk() {
+	iscsiadm -m session -P3 2>/dev/null |
+		awk -v lun="$1" '/Lun: / { on = ($NF == lun) } on && /Attached scsi disk/ { print $4; exit }'
+}
+
+# wait_size LUN BYTES: the kernel's size of LUN's disk becomes BYTES (30 s at most).
+wait_size() {
+	local i d
+	for ((i = 0; i < 30; i++)); do
+		d=$(lun_disk "$1")
+		[[ -n $d && -b /dev/$d && $(blockdev --getsize64 "/dev/$d") == "$2" ]] && return 0
+		sleep 1
+	done
+	echo "LUN $1: disk '${d:-}' size $([[ -n ${d:-} ]] && blockdev --getsize64 "/dev/$d"), not $2"
+	return 1
+}
+
+adm() { timeout -k 5 60 idmadm --socket "$CTL" "$@"; }
+
+# live_admin: while a session is in, idmadm adds a LUN (the kernel sees it after
+# iscsiadm --rescan) and grows LUN 0 (blockdev shows the new size, no logout); the
+# added LUN goes again at the end.
+live_admin() {
+	local grown=$(((LUN_MIB + 64) << 20))
+	if step live_login login && attach live_disk &&
+		step live_lun_add adm lun add "$IQN" mem:96M --lun 1 &&
+		step live_rescan_add iscsi -m session --rescan &&
+		step live_lun_seen wait_size 1 $((96 << 20)) &&
+		step live_lun_resize adm lun resize "$IQN" 0 "$grown" &&
+		step live_rescan_resize iscsi -m session --rescan &&
+		step live_resize_seen wait_size 0 "$grown" &&
+		step live_same_session bash -c "iscsiadm -m session | grep -c . | grep -qx 1" &&
+		step live_logout logout &&
+		step live_lun_remove adm lun remove "$IQN" 1; then
+		return 0
+	fi
+	cleanup_session
+	return 1
+}
+
 # libiscsi_iser_idmd CONF: idmd from a JSON configuration, in the background (as
 # start_idmd, which takes the command-line options instead).
 libiscsi_iser_idmd() {
@@ -366,6 +408,9 @@ echo "guest: $(uname -r), $(nproc) vCPUs, $(awk '/MemTotal/ { print $2 / 1024 " 
 if step net setup_net && step idmd_start start_idmd && step iscsid start_iscsid &&
 	step tree make_tree && step discovery discover; then
 	round None
+	if command -v idmadm >/dev/null; then
+		live_admin
+	fi
 	if [[ $TRANSPORT == iser ]]; then
 		libiscsi_iser # (digests are forced None on iSER: no CRC32C round)
 	else
