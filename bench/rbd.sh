@@ -3,7 +3,8 @@
 #
 # The rbd store against its ceiling and against tgt-rbd, on one Ceph cluster and image.
 #
-#   bench/rbd.sh [-t SECS] [-r ROUNDS] [-s SIZE] [--idmd PATH]
+#   bench/rbd.sh [-t SECS] [-r ROUNDS] [-s SIZE] [--idmd PATH] [-w W1,W2] [--no-tgtd]
+#                [--perf FILE]
 #
 # Starts a single-node cluster (tests/ceph/ceph-cluster.sh), fills one image of SIZE
 # (default 1G) so that reads reach the OSD, then serves it with idmd (rbd store) and with
@@ -15,20 +16,28 @@
 # for randread4k_qd32 (iscsi-perf -r), randwrite4k_qd32 (iscsi_rwbench -w -r),
 # seqread1m_qd8 (iscsi-perf) and seqwrite1m_qd8 (iscsi_rwbench -w); prints the median
 # IOPS and MiB/s of each and the ratios idm/fio-rbd and idm/tgtd, then where the CPU went
-# (user+system seconds of each process over the whole run). Not part of `make test`.
+# (user+system seconds of each process over the whole run) and the spread: the lowest and
+# highest idm/fio-rbd ratio of one round. -w runs only the workloads named, --no-tgtd leaves
+# tgtd out, --perf FILE records idmd's call graphs (perf record -g) during its runs of the first
+# workload. Not part of `make test`.
 set -uo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.." || exit 1
 ROOT=$PWD
 
 IDMD=${IDMD:-$ROOT/build/idmd}
 SECS=8 ROUNDS=2 SIZE=1G
+WORKLOADS=(randread4k_qd32 randwrite4k_qd32 seqread1m_qd8 seqwrite1m_qd8)
+NO_TGTD=0 PERF_OUT=''
 while (($#)); do
 	case $1 in
 	-t) SECS=$2; shift ;;
 	-r) ROUNDS=$2; shift ;;
 	-s) SIZE=$2; shift ;;
 	--idmd) IDMD=$2; shift ;;
-	-h | --help) sed -n '3,20p' "$0"; exit 0 ;;
+	-w) IFS=, read -r -a WORKLOADS <<<"$2"; shift ;;
+	--no-tgtd) NO_TGTD=1 ;;
+	--perf) PERF_OUT=$2; shift ;;
+	-h | --help) sed -n '3,25p' "$0"; exit 0 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -101,13 +110,14 @@ IDMD_PID=$!
 wait_listen "$port" "$IDMD_PID" || { tail "$WORK/idmd.log"; die "idmd did not start"; }
 log "idmd pid $IDMD_PID on 127.0.0.1:$port"
 
-tgtd_start "$TGT_IQN"
-"${TGTADM[@]}" --op new --mode logicalunit --tid 1 --lun 1 --bstype rbd \
-	--backing-store "$CEPH_POOL/bench" --bsopts "conf=$CEPH_CONF;id=idm" || die "tgtadm: rbd LUN"
-tgtd_bind
-
-declare -A URL=([idm]=iscsi://127.0.0.1:$port/$IDM_IQN/0 [tgtd]=iscsi://127.0.0.1:$TGTD_PORT/$TGT_IQN/1)
-WORKLOADS=(randread4k_qd32 randwrite4k_qd32 seqread1m_qd8 seqwrite1m_qd8)
+declare -A URL=([idm]=iscsi://127.0.0.1:$port/$IDM_IQN/0)
+if ((!NO_TGTD)); then
+	tgtd_start "$TGT_IQN"
+	"${TGTADM[@]}" --op new --mode logicalunit --tid 1 --lun 1 --bstype rbd \
+		--backing-store "$CEPH_POOL/bench" --bsopts "conf=$CEPH_CONF;id=idm" || die "tgtadm: rbd LUN"
+	tgtd_bind
+	URL[tgtd]=iscsi://127.0.0.1:$TGTD_PORT/$TGT_IQN/1
+fi
 OSD_PID=$(cat "$CLUSTER/run/osd.0.pid")
 declare -A CPU0=([idmd]=$(cpu_seconds "$IDMD_PID") [tgtd]=$(cpu_seconds "$TGTD_PID") [osd]=$(cpu_seconds "$OSD_PID"))
 START=$(date +%s)
@@ -117,31 +127,44 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		order=(fio-rbd idm tgtd)
 		((r % 2 == 0)) && order=(tgtd idm fio-rbd)
 		for tgt in "${order[@]}"; do
+			[[ $tgt == tgtd ]] && ((NO_TGTD)) && continue
+			perf_pid=''
+			if [[ -n $PERF_OUT && $tgt == idm && $w == "${WORKLOADS[0]}" ]]; then
+				perf record -g -p "$IDMD_PID" -o "$PERF_OUT.$r" -- sleep "$SECS" >/dev/null 2>&1 &
+				perf_pid=$!
+			fi
 			if [[ $tgt == fio-rbd ]]; then
 				iops=$(fio_rbd "$w")
 			else
 				iops=$(measure "$w" "${URL[$tgt]}")
 			fi
+			[[ -n $perf_pid ]] && wait "$perf_pid"
 			log "round $r $w $tgt: ${iops:-failed} IOPS"
 			printf '%s\t%s\t%s\n' "$w" "$tgt" "${iops:-0}" >>"$RESULTS"
 		done
 	done
 done
 
-printf '\n%-18s %10s %9s %10s %9s %10s %9s %9s %9s\n' workload fio-rbd MiB/s idm MiB/s tgtd \
-	MiB/s idm/fio idm/tgtd
+printf '\n%-18s %10s %9s %10s %9s %10s %9s %9s %9s  %s\n' workload fio-rbd MiB/s idm MiB/s tgtd \
+	MiB/s idm/fio idm/tgtd 'idm/fio per round'
 for w in "${WORKLOADS[@]}"; do
 	f=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "fio-rbd" {print $3}' "$RESULTS" | median)
 	a=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "idm" {print $3}' "$RESULTS" | median)
 	b=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "tgtd" {print $3}' "$RESULTS" | median)
-	awk -v w="$w" -v f="$f" -v a="$a" -v b="$b" -v sz="$(bytes_of "$w")" 'BEGIN {
+	# The spread: idm/fio-rbd of each round (rows in order: one of each per round).
+	spread=$(awk -F'\t' -v w="$w" '$1 == w && $2 == "fio-rbd" {f[n1++] = $3}
+		$1 == w && $2 == "idm" {a[n2++] = $3}
+		END { lo = 1e9; hi = 0; for (i = 0; i < n1 && i < n2; i++) if (f[i] > 0) {
+			q = a[i] / f[i]; if (q < lo) lo = q; if (q > hi) hi = q }
+		if (hi > 0) printf "%.2f-%.2f", lo, hi; else printf "n/a" }' "$RESULTS")
+	awk -v w="$w" -v f="$f" -v a="$a" -v b="${b:-0}" -v sp="$spread" -v sz="$(bytes_of "$w")" 'BEGIN {
 		m = sz / 1048576
-		printf "%-18s %10.0f %9.1f %10.0f %9.1f %10.0f %9.1f %9s %9s\n", w, f, f * m, a, a * m,
-			b, b * m, (f > 0) ? sprintf("%.2f", a / f) : "n/a", (b > 0) ? sprintf("%.2f", a / b) : "n/a" }'
+		printf "%-18s %10.0f %9.1f %10.0f %9.1f %10.0f %9.1f %9s %9s  %s\n", w, f, f * m, a, a * m,
+			b, b * m, (f > 0) ? sprintf("%.2f", a / f) : "n/a", (b > 0) ? sprintf("%.2f", a / b) : "n/a", sp }'
 done
 secs=$(($(date +%s) - START))
 printf '\nCPU seconds over the %d s of runs: idmd %.1f, tgtd %.1f, ceph-osd %.1f\n' "$secs" \
 	"$(awk -v a="$(cpu_seconds "$IDMD_PID")" -v b="${CPU0[idmd]}" 'BEGIN {print a - b}')" \
-	"$(awk -v a="$(cpu_seconds "$TGTD_PID")" -v b="${CPU0[tgtd]}" 'BEGIN {print a - b}')" \
+	"$(awk -v a="$(cpu_seconds "${TGTD_PID:-0}")" -v b="${CPU0[tgtd]}" 'BEGIN {print a - b}')" \
 	"$(awk -v a="$(cpu_seconds "$OSD_PID")" -v b="${CPU0[osd]}" 'BEGIN {print a - b}')"
 echo "(median of $ROUNDS interleaved rounds of ${SECS}s; image $SIZE, prefilled; reads: iscsi-perf, writes: iscsi_rwbench)"
