@@ -100,7 +100,7 @@ struct rbd_store {
 	pthread_cond_t cond;
 	bool resize_pending;    /* under lock */
 	bool reconnect_pending; /* under lock: offline, connect again */
-	bool stopping;          /* under lock */
+	bool stopping;          /* written under lock, read atomically too */
 	/* under lock: offloaded requests, linked through io->handle, FIFO;
 	 * each belongs to a command, so the command windows bound them */
 	struct idm_backing_io *job_head, *job_tail;
@@ -477,6 +477,9 @@ static void ctl_reconnect(struct rbd_store *s)
 	int rc;
 
 	while (__atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST)) {
+		if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED)) {
+			return; /* idmd stops: its reactors may not finish them */
+		}
 		nanosleep(&pause, NULL); /* a fenced client's calls fail soon */
 	}
 	rbd_close_cluster(s);
@@ -577,7 +580,7 @@ static void ctl_stop(struct rbd_store *s)
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
+	__atomic_store_n(&s->stopping, true, __ATOMIC_RELAXED);
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->ctl, NULL);

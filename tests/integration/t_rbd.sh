@@ -34,7 +34,7 @@ EXTRA_PIDS=()
 # trip moves the same requests as the conformance suites, a SIGKILLed idmd reports
 # nothing, and the OSD outage's NOT READY path is in rbd_ut; that keeps the ASan run short.
 if ((ASAN)); then
-	RBD_CHECKS=${RBD_CHECKS:-conformance caw resize}
+	RBD_CHECKS=${RBD_CHECKS:-conformance caw resize blocklist}
 else
 	RBD_CHECKS=${RBD_CHECKS:-conformance qemu caw resize durability fault offline blocklist}
 fi
