@@ -629,7 +629,17 @@ static void test_scsi_rmw_off_reactor(void **state)
 	assert_int_equal(cmd.status, SCSI_STATUS_CHECK_CONDITION);
 	assert_int_equal(cmd.sense[2] & 0x0f, SCSI_SENSE_NOT_READY);
 	assert_int_equal(fake_rbd.calls[FC_READ], 3);
+	/* ... and no capacity to tell: READ CAPACITY(16) is NOT READY too. */
+	memset(cdb, 0, sizeof(cdb));
+	cdb[0] = 0x9e;
+	cdb[1] = 0x10;
+	cdb[13] = 32;
+	assert_int_equal(scsi_run(e, &set, cdb, data, 32, &cmd), 0);
+	assert_int_equal(cmd.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmd.sense[2] & 0x0f, SCSI_SENSE_NOT_READY);
 	__atomic_store_n(&e->b->offline, false, __ATOMIC_SEQ_CST);
+	assert_int_equal(scsi_run(e, &set, cdb, data, 32, &cmd), 0);
+	assert_int_equal(cmd.status, SCSI_STATUS_GOOD);
 
 	set.lu[0]->store = NULL; /* the env closes it */
 	scsi_lu_free(set.lu[0]);
