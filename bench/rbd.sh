@@ -66,7 +66,8 @@ cpu_seconds() {
 	awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-# fio_rbd WORKLOAD: IOPS of fio's rbd engine on the image.
+# fio_rbd WORKLOAD: IOPS of fio's rbd engine on the image, and its CPU microseconds per I/O
+# (fio and librbd's threads in it).
 fio_rbd() {
 	local rw bs qd
 	case $1 in
@@ -78,7 +79,11 @@ fio_rbd() {
 	CEPH_CONF=$CEPH_CONF timeout $((SECS + 60)) fio --name=rbd --ioengine=rbd --clientname=idm \
 		--pool="$CEPH_POOL" --rbdname=bench --rw=$rw --bs=$bs --iodepth=$qd --time_based \
 		--runtime="$SECS" --direct=1 --output-format=json 2>/dev/null |
-		python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print(int(j["read"]["iops"] + j["write"]["iops"]))'
+		python3 -c 'import json,sys
+j = json.load(sys.stdin)["jobs"][0]
+ios = j["read"]["total_ios"] + j["write"]["total_ios"]
+cpu = (j["usr_cpu"] + j["sys_cpu"]) / 100 * j["elapsed"]
+print(int(j["read"]["iops"] + j["write"]["iops"]), "%.0f" % (cpu * 1e6 / ios if ios else 0))'
 }
 
 command -v fio >/dev/null || die "fio missing (scripts/deps.sh)"
@@ -133,14 +138,19 @@ for ((r = 1; r <= ROUNDS; r++)); do
 				perf record -g -p "$IDMD_PID" -o "$PERF_OUT.$r" -- sleep "$SECS" >/dev/null 2>&1 &
 				perf_pid=$!
 			fi
+			cpu0=$(cpu_seconds "$IDMD_PID")
 			if [[ $tgt == fio-rbd ]]; then
-				iops=$(fio_rbd "$w")
+				read -r iops us <<<"$(fio_rbd "$w")"
 			else
 				iops=$(measure "$w" "${URL[$tgt]}")
+				# idmd's CPU over the run, per I/O (tgtd: not measured here).
+				us=$(awk -v a="$(cpu_seconds "$IDMD_PID")" -v b="$cpu0" -v n="${iops:-0}" -v s="$SECS" \
+					'BEGIN { printf "%.0f", (n > 0) ? (a - b) * 1e6 / (n * s) : 0 }')
+				[[ $tgt == tgtd ]] && us=0
 			fi
 			[[ -n $perf_pid ]] && wait "$perf_pid"
-			log "round $r $w $tgt: ${iops:-failed} IOPS"
-			printf '%s\t%s\t%s\n' "$w" "$tgt" "${iops:-0}" >>"$RESULTS"
+			log "round $r $w $tgt: ${iops:-failed} IOPS${us:+, ${us} CPU us/IO}"
+			printf '%s\t%s\t%s\t%s\n' "$w" "$tgt" "${iops:-0}" "${us:-0}" >>"$RESULTS"
 		done
 	done
 done
@@ -161,6 +171,13 @@ for w in "${WORKLOADS[@]}"; do
 		m = sz / 1048576
 		printf "%-18s %10.0f %9.1f %10.0f %9.1f %10.0f %9.1f %9s %9s  %s\n", w, f, f * m, a, a * m,
 			b, b * m, (f > 0) ? sprintf("%.2f", a / f) : "n/a", (b > 0) ? sprintf("%.2f", a / b) : "n/a", sp }'
+done
+printf '\nCPU microseconds per I/O (median): fio-rbd = fio with librbd in it; idmd = the gateway with\n'
+printf 'librbd in it (the iSCSI client and the OSD not counted in either)\n'
+for w in "${WORKLOADS[@]}"; do
+	printf '%-18s fio-rbd %6s   idmd %6s\n' "$w" \
+		"$(awk -F'\t' -v w="$w" '$1 == w && $2 == "fio-rbd" {print $4}' "$RESULTS" | median)" \
+		"$(awk -F'\t' -v w="$w" '$1 == w && $2 == "idm" {print $4}' "$RESULTS" | median)"
 done
 secs=$(($(date +%s) - START))
 printf '\nCPU seconds over the %d s of runs: idmd %.1f, tgtd %.1f, ceph-osd %.1f\n' "$secs" \
