@@ -76,14 +76,20 @@ fio_rbd() {
 	seqread1m_qd8) rw=read bs=1m qd=8 ;;
 	seqwrite1m_qd8) rw=write bs=1m qd=8 ;;
 	esac
-	CEPH_CONF=$CEPH_CONF timeout $((SECS + 60)) fio --name=rbd --ioengine=rbd --clientname=idm \
-		--pool="$CEPH_POOL" --rbdname=bench --rw=$rw --bs=$bs --iodepth=$qd --time_based \
-		--runtime="$SECS" --direct=1 --output-format=json 2>/dev/null |
-		python3 -c 'import json,sys
-j = json.load(sys.stdin)["jobs"][0]
+	# fio's own usr/sys figures count its job thread only: bash's `time` counts every
+	# thread of the process, librbd's too.
+	local TIMEFORMAT='%U %S'
+	{ time CEPH_CONF=$CEPH_CONF timeout $((SECS + 60)) fio --name=rbd --ioengine=rbd \
+		--clientname=idm --pool="$CEPH_POOL" --rbdname=bench --rw=$rw --bs=$bs --iodepth=$qd \
+		--time_based --runtime="$SECS" --direct=1 --output-format=json \
+		>"$WORK/fio.json" 2>/dev/null; } 2>"$WORK/fio.time"
+	python3 - "$WORK/fio.json" "$WORK/fio.time" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
 ios = j["read"]["total_ios"] + j["write"]["total_ios"]
-cpu = (j["usr_cpu"] + j["sys_cpu"]) / 100 * j["elapsed"]
-print(int(j["read"]["iops"] + j["write"]["iops"]), "%.0f" % (cpu * 1e6 / ios if ios else 0))'
+cpu = sum(float(x) for x in open(sys.argv[2]).read().split()[-2:])
+print(int(j["read"]["iops"] + j["write"]["iops"]), "%.0f" % (cpu * 1e6 / ios if ios else 0))
+PY
 }
 
 command -v fio >/dev/null || die "fio missing (scripts/deps.sh)"
@@ -110,7 +116,8 @@ cat >"$WORK/idmd.json" <<JSON
   "targets": [ { "iqn": "$IDM_IQN", "luns": [ { "lun": 0, "spec": "rbd:$CEPH_POOL/bench",
     "ceph_conf": "$CEPH_CONF", "ceph_id": "idm" } ] } ] }
 JSON
-"$IDMD" --config "$WORK/idmd.json" >"$WORK/idmd.log" 2>&1 </dev/null &
+# A control socket of its own: the default one may be held by another idmd.
+"$IDMD" --config "$WORK/idmd.json" --control-socket "$WORK/idmd.sock" >"$WORK/idmd.log" 2>&1 </dev/null &
 IDMD_PID=$!
 wait_listen "$port" "$IDMD_PID" || { tail "$WORK/idmd.log"; die "idmd did not start"; }
 log "idmd pid $IDMD_PID on 127.0.0.1:$port"
