@@ -579,6 +579,21 @@ static void put_be64_at(uint8_t *p, uint64_t v)
 	}
 }
 
+/* A 16-byte CDB: opcode, the LBA at bytes 2-9, byte 13 (a count). */
+static void cdb16(uint8_t *cdb, uint8_t op, uint64_t lba, uint8_t byte13)
+{
+	memset(cdb, 0, 16);
+	cdb[0] = op;
+	put_be64_at(cdb + 2, lba);
+	cdb[13] = byte13;
+}
+
+static void expect_key(const struct scsi_cmd *cmd, uint8_t key)
+{
+	assert_int_equal(cmd->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmd->sense[2] & 0x0f, key);
+}
+
 /* A COMPARE AND WRITE across an object boundary (librbd refuses it) and
  * an ORWRITE run read-modify-write under the LU's lock: their blocking
  * librbd calls on the store's control thread, never on the reactor,
@@ -587,14 +602,12 @@ static void test_scsi_rmw_off_reactor(void **state)
 {
 	struct env *e = *state;
 	uint64_t lba = fake_rbd.obj_size / BS - 1; /* the last block of object 0 */
-	uint8_t cdb[16] = {0x89};                  /* COMPARE AND WRITE */
 	struct scsi_lu_set set = {.count = 1};
 	struct scsi_cmd cmd;
-	uint8_t *data = e->buf;
+	uint8_t cdb[16], *data = e->buf;
 
 	assert_int_equal(scsi_lu_create(0, e->b, "iqn.2026-11.org.idm:rbd", &set.lu[0]), 0);
-	put_be64_at(cdb + 2, lba);
-	cdb[13] = 2;
+	cdb16(cdb, 0x89, lba, 2); /* COMPARE AND WRITE, 2 blocks */
 	memset(data, 0, 2 * BS);
 	memset(data + 2 * BS, 0x5a, 2 * BS);
 	assert_int_equal(scsi_run(e, &set, cdb, data, 4 * BS, &cmd), 0);
@@ -607,40 +620,42 @@ static void test_scsi_rmw_off_reactor(void **state)
 	assert_int_equal(fake_rbd.mem[lba * BS + 2 * BS - 1], 0x5a);
 	/* The same again: the medium now differs at its first byte. */
 	assert_int_equal(scsi_run(e, &set, cdb, data, 4 * BS, &cmd), 0);
-	assert_int_equal(cmd.status, SCSI_STATUS_CHECK_CONDITION);
-	assert_int_equal(cmd.sense[2] & 0x0f, SCSI_SENSE_MISCOMPARE);
+	expect_key(&cmd, SCSI_SENSE_MISCOMPARE);
 	assert_int_equal(fake_rbd.calls[FC_WRITE], 1);
 
-	/* ORWRITE(16): 0x5a | 0x0f over the same two blocks. */
-	memset(cdb, 0, sizeof(cdb));
-	cdb[0] = 0x8b;
-	put_be64_at(cdb + 2, lba);
-	cdb[13] = 2;
+	cdb16(cdb, 0x8b, lba, 2); /* ORWRITE(16): 0x5a | 0x0f */
 	memset(data, 0x0f, 2 * BS);
 	assert_int_equal(scsi_run(e, &set, cdb, data, 2 * BS, &cmd), 0);
 	assert_int_equal(cmd.status, SCSI_STATUS_GOOD);
 	assert_int_equal(fake_rbd.calls[FC_WRITE], 2);
 	assert_false(pthread_equal(fake_rbd.last_thread, pthread_self()));
 	assert_int_equal(fake_rbd.mem[lba * BS + BS], 0x5f);
+	set.lu[0]->store = NULL; /* the env closes it */
+	scsi_lu_free(set.lu[0]);
+}
 
-	/* Offline: NOT READY before it runs, librbd not reached. */
+/* An offline store: medium commands are NOT READY before they run
+ * (librbd not reached), READ CAPACITY has no capacity to tell. */
+static void test_scsi_offline(void **state)
+{
+	struct env *e = *state;
+	struct scsi_lu_set set = {.count = 1};
+	struct scsi_cmd cmd;
+	uint8_t cdb[16], *data = e->buf;
+
+	assert_int_equal(scsi_lu_create(0, e->b, "iqn.2026-11.org.idm:rbd", &set.lu[0]), 0);
 	__atomic_store_n(&e->b->offline, true, __ATOMIC_SEQ_CST);
+	cdb16(cdb, 0x8b, 0, 2); /* ORWRITE(16) */
 	assert_int_equal(scsi_run(e, &set, cdb, data, 2 * BS, &cmd), 1);
-	assert_int_equal(cmd.status, SCSI_STATUS_CHECK_CONDITION);
-	assert_int_equal(cmd.sense[2] & 0x0f, SCSI_SENSE_NOT_READY);
-	assert_int_equal(fake_rbd.calls[FC_READ], 3);
-	/* ... and no capacity to tell: READ CAPACITY(16) is NOT READY too. */
-	memset(cdb, 0, sizeof(cdb));
-	cdb[0] = 0x9e;
+	expect_key(&cmd, SCSI_SENSE_NOT_READY);
+	assert_int_equal(fake_rbd.calls[FC_READ], 0);
+	cdb16(cdb, 0x9e, 0, 32); /* READ CAPACITY(16) */
 	cdb[1] = 0x10;
-	cdb[13] = 32;
 	assert_int_equal(scsi_run(e, &set, cdb, data, 32, &cmd), 0);
-	assert_int_equal(cmd.status, SCSI_STATUS_CHECK_CONDITION);
-	assert_int_equal(cmd.sense[2] & 0x0f, SCSI_SENSE_NOT_READY);
+	expect_key(&cmd, SCSI_SENSE_NOT_READY);
 	__atomic_store_n(&e->b->offline, false, __ATOMIC_SEQ_CST);
 	assert_int_equal(scsi_run(e, &set, cdb, data, 32, &cmd), 0);
 	assert_int_equal(cmd.status, SCSI_STATUS_GOOD);
-
 	set.lu[0]->store = NULL; /* the env closes it */
 	scsi_lu_free(set.lu[0]);
 }
@@ -666,6 +681,7 @@ int main(void)
 	    T(test_offload),
 	    T(test_resize),
 	    T(test_scsi_rmw_off_reactor),
+	    T(test_scsi_offline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
