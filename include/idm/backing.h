@@ -102,6 +102,10 @@ struct idm_backing {
 	bool discards_writes;   /* null store */
 	/* Every completed write is durable (no volatile cache): WCE=0. */
 	bool write_through;
+	/* Atomic. The store cannot reach its medium for now (a cluster that
+	 * did not answer at start, a client fenced off): its requests fail
+	 * with -ESHUTDOWN and the LU reports NOT READY until it clears. */
+	bool offline;
 	unsigned native_ops;    /* 1u << op for each optional op supported */
 	/* Set by the user of the store (the LU): called from any thread
 	 * when the size changed behind our back, with the new size. */
@@ -122,6 +126,9 @@ struct idm_backing_options {
 	const char *ceph_conf;
 	const char *ceph_id;      /* "idm" for client.idm */
 	const char *ceph_keyring;
+	/* A cluster that does not answer at open: open the store offline
+	 * and connect in the background, instead of failing the open. */
+	bool start_offline;
 };
 
 /*

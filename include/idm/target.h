@@ -37,6 +37,9 @@ struct idm_lun_conf {
 	char ceph_conf[256];
 	char ceph_id[64];
 	char ceph_keyring[256];
+	/* rbd: a cluster that does not answer at start leaves the LUN
+	 * offline (NOT READY) until it does, instead of failing idmd. */
+	bool start_offline;
 };
 
 struct idm_target_conf {

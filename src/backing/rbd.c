@@ -31,8 +31,22 @@
  *
  * A size change made elsewhere (rbd resize) reaches us through
  * rbd_update_watch; the control thread reads the new size and tells the
- * LU (on_resize). A client blocklisted by the cluster (-EBLOCKLISTED)
- * fails every request from then on with -ESHUTDOWN, logged once.
+ * LU (on_resize).
+ *
+ * Offline (b.offline): the store cannot reach its image, and every
+ * request fails at once with -ESHUTDOWN (NOT READY) while the control
+ * thread connects again with a bounded backoff. Two ways in:
+ * - a cluster that does not answer at start, when the LU asked for it
+ *   (idm_backing_options.start_offline); without that flag the open
+ *   fails with one line naming the image and what failed;
+ * - this client blocklisted by the cluster (-EBLOCKLISTED): the fenced
+ *   client's requests fail, it is torn down once no librbd call of it
+ *   is left (inflight), and a new client instance (a new address)
+ *   opens the image again. A blocklist of the instance does not stop
+ *   the new one; one of the whole address (IP) keeps the open failing
+ *   until it expires or is removed. Writes librbd held in its cache
+ *   (WCE=1, not yet flushed) are lost with the fenced client, as its
+ *   fencing intends.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,14 +71,9 @@
 #define RBD_MOUNT_TIMEOUT_S "10"
 #define RBD_OSD_OP_TIMEOUT_S "30"
 
-/* Calls waiting for the control thread (GET LBA STATUS); one more
- * than this runs on its reactor instead, so a burst is bounded. */
-#define RBD_CTL_JOBS 32
-
-struct rbd_job {
-	struct idm_backing_io *io;
-	void (*work)(struct idm_backing_io *io);
-};
+/* Offline: the first retry after 1 s, doubling to at most 30 s. */
+#define RBD_RETRY_FIRST_MS 1000u
+#define RBD_RETRY_MAX_MS 30000u
 
 enum rbd_stage {
 	STAGE_MAIN = 0,  /* the request's own librbd call */
@@ -80,17 +89,26 @@ struct rbd_store {
 	bool cache;   /* librbd caches writes (rbd_cache): FUA needs a flush */
 	bool watched; /* update watch registered */
 	uint64_t watch_handle;
-	bool blocklisted; /* atomic: told once, then every request fails */
+	/* atomic: librbd calls started on `image` whose completion is not
+	 * released yet; the image is closed only at 0 */
+	unsigned inflight;
 	/* The control thread: reads the size again when the watch fires,
-	 * runs the offloaded calls. */
+	 * runs the offloaded calls, connects again while offline. */
 	pthread_t ctl;
 	bool ctl_started;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool resize_pending;               /* under lock */
-	bool stopping;                     /* under lock */
-	struct rbd_job jobs[RBD_CTL_JOBS]; /* under lock: a ring */
-	unsigned job_head, job_count;
+	bool resize_pending;    /* under lock */
+	bool reconnect_pending; /* under lock: offline, connect again */
+	bool stopping;          /* written under lock, read atomically too */
+	/* under lock: offloaded requests, linked through io->handle, FIFO;
+	 * each belongs to a command, so the command windows bound them */
+	struct idm_backing_io *job_head, *job_tail;
+	uint64_t retry_at_ms; /* control thread only */
+	unsigned retry_ms;    /* control thread only: the backoff */
+	/* To connect again: the spec and the options, copied. */
+	struct idm_rbd_spec spec;
+	char conf[256], id[64], keyring[256];
 	char name[IDM_RBD_NAME_MAX * 3 + 4]; /* "pool/ns/image" for messages */
 };
 
@@ -124,6 +142,19 @@ static uint32_t caw_mismatch(const struct rbd_store *s, const struct idm_backing
 	return (uint32_t)(io->result - base);
 }
 
+/* Any thread: go offline (once) and have the control thread connect
+ * again. */
+static void go_offline(struct rbd_store *s)
+{
+	if (__atomic_exchange_n(&s->b.offline, true, __ATOMIC_SEQ_CST)) {
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->reconnect_pending = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* librbd's status of one call, as 0 or -errno for `done`. */
 static int rbd_status(struct rbd_store *s, struct idm_backing_io *io, long ret)
 {
@@ -131,12 +162,14 @@ static int rbd_status(struct rbd_store *s, struct idm_backing_io *io, long ret)
 		return 0;
 	}
 	if (ret == -EBLOCKLISTED || ret == -ESHUTDOWN) {
-		if (!__atomic_exchange_n(&s->blocklisted, true, __ATOMIC_RELAXED)) {
+		if (!__atomic_load_n(&s->b.offline, __ATOMIC_RELAXED)) {
 			fprintf(stderr,
 			        "idm: backing '%s': this client was blocklisted by the Ceph "
-			        "cluster; the LU reports NOT READY until idmd restarts\n",
+			        "cluster; the LU reports NOT READY until a new client has opened "
+			        "the image again\n",
 			        s->b.desc);
 		}
+		go_offline(s);
 		return -ESHUTDOWN;
 	}
 	if (ret == -EILSEQ && io->op == IDM_BACKING_COMPARE_AND_WRITE) {
@@ -159,6 +192,7 @@ static void rbd_finish(struct idm_backing_io *io)
 
 	rbd_aio_release(c);
 	io->handle = NULL;
+	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
 	status = rbd_status(s, io, ret);
 	if (status == 0 && io->stage == STAGE_MAIN && io->op == IDM_BACKING_WRITE && io->fua &&
 	    s->cache) {
@@ -226,20 +260,38 @@ static int rbd_start(struct rbd_store *s, struct idm_backing_io *io, rbd_complet
 	return -EINVAL;
 }
 
+/* Count a librbd call on the image, unless the store is offline (then
+ * the image may be closing). The control thread sets offline first and
+ * then waits for inflight to drain: with both sides sequentially
+ * consistent, either it sees this call or this call sees offline. */
+static bool image_enter(struct rbd_store *s)
+{
+	if (__atomic_load_n(&s->b.offline, __ATOMIC_ACQUIRE)) {
+		return false;
+	}
+	__atomic_add_fetch(&s->inflight, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->b.offline, __ATOMIC_SEQ_CST)) {
+		__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
+		return false;
+	}
+	return true;
+}
+
 /* Issue io's current stage. Without a home reactor, wait for it here
- * (only the shutdown flush and tests do that). */
+ * (only the shutdown flush, the control thread's jobs and tests). */
 static void rbd_issue(struct idm_backing_io *io)
 {
 	struct rbd_store *s = io_rbd(io);
 	rbd_completion_t c;
 	int rc;
 
-	if (__atomic_load_n(&s->blocklisted, __ATOMIC_RELAXED)) {
+	if (!image_enter(s)) {
 		idm_backing_complete(io, -ESHUTDOWN);
 		return;
 	}
 	rc = rbd_aio_create_completion(io, rbd_aio_cb, &c);
 	if (rc < 0) {
+		__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
 		idm_backing_complete(io, rc);
 		return;
 	}
@@ -248,6 +300,7 @@ static void rbd_issue(struct idm_backing_io *io)
 	if (rc < 0) {
 		rbd_aio_release(c);
 		io->handle = NULL;
+		__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
 		idm_backing_complete(io, rbd_status(s, io, rc));
 		return;
 	}
@@ -308,7 +361,15 @@ static int rbd_lba_status(struct idm_backing *b, uint64_t offset, bool *mapped, 
 	struct diff_run d = {0};
 	int rc;
 
+	if (!image_enter(s)) {
+		return -ESHUTDOWN;
+	}
 	rc = rbd_diff_iterate2(s->image, NULL, offset, len, 1, 0, diff_cb, &d);
+	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
+	if (rc == -EBLOCKLISTED || rc == -ESHUTDOWN) {
+		go_offline(s);
+		return -ESHUTDOWN;
+	}
 	if (rc < 0 && rc != -DIFF_STOP) {
 		return rc;
 	}
@@ -325,80 +386,176 @@ static int rbd_lba_status(struct idm_backing *b, uint64_t offset, bool *mapped, 
 	return 0;
 }
 
-/* ---- the control thread and the size watch ---- */
+/* ---- the control thread ---- */
 
 static void offload_done_msg(void *arg)
 {
 	idm_backing_complete(arg, 0);
 }
 
-/* Queue work(io) for the control thread; done(io, 0) then runs on r. */
+/* Queue work(io) for the control thread; done(io, 0) then runs on r.
+ * Without a reactor, inline. */
 static void rbd_offload(struct idm_backing *b, struct idm_backing_io *io,
                         void (*work)(struct idm_backing_io *io), struct idm_reactor *r)
 {
 	struct rbd_store *s = (struct rbd_store *)b;
-	bool queued = false;
 
 	io->store = b;
 	io->home = r;
-	if (r) {
-		pthread_mutex_lock(&s->lock);
-		if (s->job_count < RBD_CTL_JOBS) {
-			s->jobs[(s->job_head + s->job_count++) % RBD_CTL_JOBS] =
-			    (struct rbd_job){io, work};
-			pthread_cond_signal(&s->cond);
-			queued = true;
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
-	if (!queued) {
+	if (!r) {
 		work(io);
 		idm_backing_complete(io, 0);
+		return;
+	}
+	/* The work rides in `result`, the link in `handle`: both are the
+	 * store's and unused until the job runs. */
+	io->result = (uint64_t)(uintptr_t)work;
+	io->handle = NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->job_tail) {
+		s->job_tail->handle = io;
+	} else {
+		s->job_head = io;
+	}
+	s->job_tail = io;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* On the control thread, with the lock held: run the first queued job. */
+static void ctl_run_job(struct rbd_store *s)
+{
+	struct idm_backing_io *io = s->job_head;
+	void (*work)(struct idm_backing_io * io) =
+	    (void (*)(struct idm_backing_io *))(uintptr_t)io->result;
+
+	s->job_head = io->handle;
+	if (!s->job_head) {
+		s->job_tail = NULL;
+	}
+	io->handle = NULL;
+	pthread_mutex_unlock(&s->lock);
+	work(io);
+	post_home(io, offload_done_msg);
+	pthread_mutex_lock(&s->lock);
+}
+
+/* The control thread, lock not held: read the size again (a watch
+ * fired, or the image was opened again) and tell the LU of a change. */
+static void ctl_read_size(struct rbd_store *s)
+{
+	void (*on_resize)(void *arg, uint64_t new_size);
+	uint64_t size;
+
+	if (rbd_get_size(s->image, &size) != 0) {
+		return;
+	}
+	size -= size % s->b.block_size;
+	if (size == __atomic_load_n(&s->b.size, __ATOMIC_SEQ_CST) || size == 0) {
+		return;
+	}
+	__atomic_store_n(&s->b.size, size, __ATOMIC_SEQ_CST);
+	fprintf(stderr, "idm: backing '%s': size is now %llu bytes\n", s->b.desc,
+	        (unsigned long long)size);
+	on_resize = __atomic_load_n(&s->b.on_resize, __ATOMIC_SEQ_CST);
+	if (on_resize) {
+		on_resize(s->b.on_resize_arg, size);
 	}
 }
 
-/* On the control thread, with the lock held: run one queued job. */
-static void ctl_run_job(struct rbd_store *s)
-{
-	struct rbd_job job = s->jobs[s->job_head];
+static int rbd_connect(struct rbd_store *s, char *why, size_t whylen);
+static int rbd_open_image(struct rbd_store *s, char *why, size_t whylen);
+static void rbd_close_cluster(struct rbd_store *s);
 
-	s->job_head = (s->job_head + 1) % RBD_CTL_JOBS;
-	s->job_count--;
-	pthread_mutex_unlock(&s->lock);
-	job.work(job.io);
-	post_home(job.io, offload_done_msg);
+/* The control thread, lock not held, offline: drop the old client once
+ * no call of it is left, then try once to connect and open the image.
+ * On success the store is online again; else the next try is later. */
+static void ctl_reconnect(struct rbd_store *s)
+{
+	char why[512] = "";
+	struct timespec pause = {0, 10 * 1000000};
+	int rc;
+
+	while (__atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST)) {
+		if (__atomic_load_n(&s->stopping, __ATOMIC_RELAXED)) {
+			return; /* idmd stops: its reactors may not finish them */
+		}
+		nanosleep(&pause, NULL); /* a fenced client's calls fail soon */
+	}
+	rbd_close_cluster(s);
+	rc = rbd_connect(s, why, sizeof(why));
+	if (rc == 0) {
+		rc = rbd_open_image(s, why, sizeof(why));
+	}
+	if (rc) {
+		if (s->retry_ms == RBD_RETRY_FIRST_MS) {
+			fprintf(stderr, "idm: backing '%s': still offline: %s (trying again)\n",
+			        s->b.desc, why);
+		}
+		rbd_close_cluster(s);
+		s->retry_at_ms = idm_now_ms() + s->retry_ms;
+		s->retry_ms =
+		    s->retry_ms * 2 > RBD_RETRY_MAX_MS ? RBD_RETRY_MAX_MS : s->retry_ms * 2;
+		return;
+	}
+	s->retry_ms = RBD_RETRY_FIRST_MS;
+	ctl_read_size(s);
 	pthread_mutex_lock(&s->lock);
+	s->reconnect_pending = false;
+	pthread_mutex_unlock(&s->lock);
+	__atomic_store_n(&s->b.offline, false, __ATOMIC_SEQ_CST);
+	fprintf(stderr, "idm: backing '%s': online (%llu bytes)\n", s->b.desc,
+	        (unsigned long long)__atomic_load_n(&s->b.size, __ATOMIC_RELAXED));
+}
+
+/* With the lock held: wait for work, at most until the next retry. */
+static void ctl_wait(struct rbd_store *s)
+{
+	struct timespec until;
+	uint64_t now = idm_now_ms();
+
+	if (!s->reconnect_pending) {
+		pthread_cond_wait(&s->cond, &s->lock);
+		return;
+	}
+	if (s->retry_at_ms <= now) {
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)((s->retry_at_ms - now) / 1000);
+	until.tv_nsec += (long)((s->retry_at_ms - now) % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&s->cond, &s->lock, &until);
 }
 
 static void *rbd_ctl_main(void *arg)
 {
 	struct rbd_store *s = arg;
-	uint64_t size;
 
 	pthread_mutex_lock(&s->lock);
 	while (!s->stopping) {
-		if (s->job_count) {
-			ctl_run_job(s);
+		if (s->job_head) {
+			ctl_run_job(s); /* offline: the job's calls fail at once */
 			continue;
 		}
-		if (!s->resize_pending) {
-			pthread_cond_wait(&s->cond, &s->lock);
+		if (s->reconnect_pending && s->retry_at_ms <= idm_now_ms()) {
+			s->resize_pending = false; /* reading the size is part of it */
+			pthread_mutex_unlock(&s->lock);
+			ctl_reconnect(s);
+			pthread_mutex_lock(&s->lock);
 			continue;
 		}
-		s->resize_pending = false;
-		pthread_mutex_unlock(&s->lock);
-		if (rbd_get_size(s->image, &size) == 0) {
-			size -= size % s->b.block_size;
-			if (size != __atomic_load_n(&s->b.size, __ATOMIC_RELAXED) && size > 0) {
-				__atomic_store_n(&s->b.size, size, __ATOMIC_RELAXED);
-				fprintf(stderr, "idm: backing '%s': size is now %llu bytes\n",
-				        s->b.desc, (unsigned long long)size);
-				if (s->b.on_resize) {
-					s->b.on_resize(s->b.on_resize_arg, size);
-				}
-			}
+		if (s->resize_pending && !s->reconnect_pending) {
+			s->resize_pending = false;
+			pthread_mutex_unlock(&s->lock);
+			ctl_read_size(s);
+			pthread_mutex_lock(&s->lock);
+			continue;
 		}
-		pthread_mutex_lock(&s->lock);
+		ctl_wait(s);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -423,7 +580,7 @@ static void ctl_stop(struct rbd_store *s)
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
-	s->stopping = true;
+	__atomic_store_n(&s->stopping, true, __ATOMIC_RELAXED);
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->ctl, NULL);
@@ -432,26 +589,36 @@ static void ctl_stop(struct rbd_store *s)
 
 /* ---- open and close ---- */
 
-static void rbd_teardown(struct rbd_store *s)
+/* Close the image and drop the client (any part that is open). */
+static void rbd_close_cluster(struct rbd_store *s)
 {
 	if (s->watched) {
 		rbd_update_unwatch(s->image, s->watch_handle);
+		s->watched = false;
 	}
-	ctl_stop(s);
 	if (s->image) {
 		int rc = rbd_close(s->image); /* flushes librbd's cache */
 
-		if (rc < 0) {
+		if (rc < 0 && !__atomic_load_n(&s->b.offline, __ATOMIC_RELAXED)) {
 			fprintf(stderr, "idm: backing '%s': close failed: %s\n", s->b.desc,
 			        strerror(-rc));
 		}
+		s->image = NULL;
 	}
 	if (s->ioctx) {
 		rados_ioctx_destroy(s->ioctx);
+		s->ioctx = NULL;
 	}
 	if (s->cluster) {
 		rados_shutdown(s->cluster);
+		s->cluster = NULL;
 	}
+}
+
+static void rbd_teardown(struct rbd_store *s)
+{
+	ctl_stop(s); /* first: it may be opening the image again */
+	rbd_close_cluster(s);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -493,11 +660,10 @@ static const char *const rbd_forced_conf[][2] = {
 };
 
 /* Cluster handle: config file, environment, options. */
-static int rbd_connect(struct rbd_store *s, const struct idm_backing_options *o, char *why,
-                       size_t whylen)
+static int rbd_connect(struct rbd_store *s, char *why, size_t whylen)
 {
-	const char *id = o && o->ceph_id ? o->ceph_id : NULL;
-	const char *conf = o && o->ceph_conf ? o->ceph_conf : NULL;
+	const char *id = s->id[0] ? s->id : NULL;
+	const char *conf = s->conf[0] ? s->conf : NULL;
 	size_t i;
 	int rc;
 
@@ -515,13 +681,17 @@ static int rbd_connect(struct rbd_store *s, const struct idm_backing_options *o,
 		return rc;
 	}
 	rados_conf_parse_env(s->cluster, NULL);
-	if (o && o->ceph_keyring && (rc = rados_conf_set(s->cluster, "keyring", o->ceph_keyring))) {
-		snprintf(why, whylen, "bad keyring '%s': %s", o->ceph_keyring, strerror(-rc));
+	if (s->keyring[0] && (rc = rados_conf_set(s->cluster, "keyring", s->keyring))) {
+		snprintf(why, whylen, "bad keyring '%s': %s", s->keyring, strerror(-rc));
 		return rc;
 	}
 	for (i = 0; i < sizeof(rbd_forced_conf) / sizeof(rbd_forced_conf[0]); i++) {
 		rados_conf_set(s->cluster, rbd_forced_conf[i][0], rbd_forced_conf[i][1]);
 	}
+	/* WCE tells the truth: without librbd's cache, a completed write is
+	 * in the cluster. */
+	s->cache = conf_flag(s->cluster, "rbd_cache", true);
+	s->b.write_through = !s->cache;
 	rc = rados_connect(s->cluster);
 	if (rc < 0) {
 		snprintf(why, whylen,
@@ -534,9 +704,10 @@ static int rbd_connect(struct rbd_store *s, const struct idm_backing_options *o,
 }
 
 /* Pool, namespace, image: opened, sized, watched. */
-static int rbd_open_image(struct rbd_store *s, const struct idm_rbd_spec *sp, uint32_t bs,
-                          char *why, size_t whylen)
+static int rbd_open_image(struct rbd_store *s, char *why, size_t whylen)
 {
+	const struct idm_rbd_spec *sp = &s->spec;
+	uint32_t bs = s->b.block_size;
 	rbd_image_info_t info;
 	int rc;
 
@@ -560,13 +731,12 @@ static int rbd_open_image(struct rbd_store *s, const struct idm_rbd_spec *sp, ui
 		snprintf(why, whylen, "cannot stat image '%s': %s", s->name, strerror(-rc));
 		return rc;
 	}
-	s->b.size = info.size - info.size % bs;
-	s->object_size = info.obj_size;
-	if (s->b.size == 0) {
+	if (info.size - info.size % bs == 0) {
 		snprintf(why, whylen, "image '%s' is smaller than one block (%u bytes)", s->name,
 		         bs);
 		return -EINVAL;
 	}
+	s->object_size = info.obj_size;
 	rc = rbd_update_watch(s->image, &s->watch_handle, rbd_watch_cb, s);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot watch image '%s' for size changes: %s", s->name,
@@ -574,36 +744,91 @@ static int rbd_open_image(struct rbd_store *s, const struct idm_rbd_spec *sp, ui
 		return rc;
 	}
 	s->watched = true;
+	if (__atomic_load_n(&s->b.size, __ATOMIC_RELAXED) == 0) {
+		s->b.size = info.size - info.size % bs; /* the first open */
+	}
 	return 0;
+}
+
+/* A failure that says the cluster did not answer (rather than that it
+ * answered no: a missing pool or image, a refused key). */
+static bool cluster_unreachable(int rc)
+{
+	return rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -ECONNREFUSED || rc == -EHOSTUNREACH ||
+	       rc == -ENETUNREACH || rc == -ESHUTDOWN || rc == -EAGAIN || rc == -EINTR;
+}
+
+/* Copy what connecting again needs. */
+static int rbd_keep_options(struct rbd_store *s, const struct idm_backing_options *o, char *why,
+                            size_t whylen)
+{
+	const char *src[3] = {o ? o->ceph_conf : NULL, o ? o->ceph_id : NULL,
+	                      o ? o->ceph_keyring : NULL};
+	char *dst[3] = {s->conf, s->id, s->keyring};
+	const size_t cap[3] = {sizeof(s->conf), sizeof(s->id), sizeof(s->keyring)};
+	static const char *const what[3] = {"ceph_conf", "ceph_id", "ceph_keyring"};
+
+	for (int i = 0; i < 3; i++) {
+		if (src[i] && strlen(src[i]) >= cap[i]) {
+			snprintf(why, whylen, "%s is too long", what[i]);
+			return -ENAMETOOLONG;
+		}
+		snprintf(dst[i], cap[i], "%s", src[i] ? src[i] : "");
+	}
+	return 0;
+}
+
+/* The cluster did not answer and the LU asked to start offline: one
+ * block stands in for the size until the image is opened. */
+static void start_offline(struct rbd_store *s, const char *why)
+{
+	fprintf(stderr,
+	        "idm: backing '%s': %s; starting offline (NOT READY), connecting again in "
+	        "the background\n",
+	        s->b.desc, why);
+	rbd_close_cluster(s);
+	s->b.offline = true;
+	s->b.size = s->b.block_size;
+	s->reconnect_pending = true;
+	s->retry_ms = RBD_RETRY_FIRST_MS;
+	s->retry_at_ms = idm_now_ms() + s->retry_ms;
 }
 
 int idm_rbd_open(const char *body, uint32_t block_size, const struct idm_backing_options *opts,
                  struct idm_backing **out, char *why, size_t whylen)
 {
-	struct idm_rbd_spec sp;
 	struct rbd_store *s;
 	int rc;
 
-	rc = idm_rbd_parse_spec(body, &sp, why, whylen);
-	if (rc) {
-		return rc;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
+	rc = idm_rbd_parse_spec(body, &s->spec, why, whylen);
+	if (rc == 0) {
+		rc = rbd_keep_options(s, opts, why, whylen);
+	}
+	if (rc) {
+		free(s);
+		return rc;
+	}
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	snprintf(s->name, sizeof(s->name), "%s/%s%s%s", sp.pool, sp.ns, sp.ns[0] ? "/" : "",
-	         sp.image);
+	snprintf(s->name, sizeof(s->name), "%s/%s%s%s", s->spec.pool, s->spec.ns,
+	         s->spec.ns[0] ? "/" : "", s->spec.image);
 	s->b.ops = &rbd_ops;
 	s->b.block_size = block_size;
 	s->b.native_ops = 1u << IDM_BACKING_WRITE_SAME | 1u << IDM_BACKING_COMPARE_AND_WRITE;
+	s->retry_ms = RBD_RETRY_FIRST_MS;
 	snprintf(s->b.desc, sizeof(s->b.desc), "rbd:%s", body);
-	rc = rbd_connect(s, opts, why, whylen);
+	rc = rbd_connect(s, why, whylen);
 	if (rc == 0) {
-		rc = rbd_open_image(s, &sp, block_size, why, whylen);
+		rc = rbd_open_image(s, why, whylen);
+	}
+	if (rc && s->cluster && opts && opts->start_offline && cluster_unreachable(rc)) {
+		start_offline(s, why);
+		rc = 0;
 	}
 	if (rc == 0) {
 		rc = -pthread_create(&s->ctl, NULL, rbd_ctl_main, s);
@@ -616,10 +841,6 @@ int idm_rbd_open(const char *body, uint32_t block_size, const struct idm_backing
 		rbd_teardown(s);
 		return rc;
 	}
-	/* WCE tells the truth: without librbd's cache, a completed write is
-	 * in the cluster. */
-	s->cache = conf_flag(s->cluster, "rbd_cache", true);
-	s->b.write_through = !s->cache;
 	*out = &s->b;
 	return 0;
 }

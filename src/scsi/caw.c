@@ -6,7 +6,9 @@
  * rmw_lock from its read to its write and does its store I/O
  * synchronously inside it (a lock held across an asynchronous request
  * would deadlock the next such command on the same reactor). They move
- * at most a few hundred blocks, so the wait is short.
+ * at most a few hundred blocks, so the wait is short. On a store whose
+ * synchronous calls wait on a network (rbd: ops->offload) that locked
+ * part runs on the store's own thread, never on a reactor.
  *
  * READ and WRITE stay lock-free: a WRITE starting while rmw_active is
  * set waits for the lock once (rw.c). Not covered: WRITEs already in
@@ -74,6 +76,7 @@ static uint8_t *rmw_read(struct scsi_cmd *cmd, uint8_t **copy)
 	struct scsi_lu *lu = cmd->lu;
 	uint32_t len = cmd->nblocks * lu->block_size;
 	uint8_t *medium = idm_backing_map(lu->store, cmd->lba * lu->block_size, len);
+	int rc;
 
 	*copy = NULL;
 	if (medium) {
@@ -85,8 +88,9 @@ static uint8_t *rmw_read(struct scsi_cmd *cmd, uint8_t **copy)
 		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
 		return NULL;
 	}
-	if (scsi_store_sync(lu, IDM_BACKING_READ, cmd->lba, cmd->nblocks, *copy) != 0) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_READ_ERROR);
+	rc = scsi_store_sync(lu, IDM_BACKING_READ, cmd->lba, cmd->nblocks, *copy);
+	if (rc != 0) {
+		scsi_cmd_set_store_error(cmd, rc, SCSI_ASC_READ_ERROR);
 		return NULL;
 	}
 	return *copy;
@@ -110,7 +114,7 @@ static void rmw_write(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy, uint
 		rc = scsi_store_sync(lu, IDM_BACKING_FLUSH, 0, 0, NULL);
 	}
 	if (rc != 0) {
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR);
+		scsi_cmd_set_store_error(cmd, rc, SCSI_ASC_WRITE_ERROR);
 	}
 }
 
@@ -158,16 +162,12 @@ static long first_difference(const uint8_t *a, const uint8_t *b, uint32_t len)
 /* The common frame of COMPARE AND WRITE and ORWRITE: under the LU's
  * read-modify-write lock, read the medium and let `apply` compare or
  * merge and write it back. */
-static void rmw_exec(struct scsi_cmd *cmd,
-                     void (*apply)(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy))
+static void rmw_locked(struct scsi_cmd *cmd,
+                       void (*apply)(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy))
 {
 	struct scsi_lu *lu = cmd->lu;
 	uint8_t *medium, *copy;
 
-	if (cmd->nblocks == 0 || scsi_buffer_short(cmd)) {
-		scsi_cmd_complete(cmd);
-		return;
-	}
 	rmw_lock(lu);
 	medium = rmw_read(cmd, &copy);
 	if (medium) {
@@ -175,6 +175,41 @@ static void rmw_exec(struct scsi_cmd *cmd,
 	}
 	rmw_unlock(lu);
 	free(copy);
+}
+
+static void caw_apply(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy);
+static void orwrite_apply(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy);
+
+/* On the store's thread: the locked part of the command. */
+static void rmw_work(struct idm_backing_io *io)
+{
+	struct scsi_cmd *cmd = io->arg;
+
+	rmw_locked(cmd, cmd->cdb[0] == SCSI_OP_ORWRITE16 ? orwrite_apply : caw_apply);
+}
+
+/* Back on the command's reactor. */
+static void rmw_offload_done(struct idm_backing_io *io, int status)
+{
+	scsi_cmd_complete(io->arg);
+}
+
+static void rmw_exec(struct scsi_cmd *cmd,
+                     void (*apply)(struct scsi_cmd *cmd, uint8_t *medium, uint8_t *copy))
+{
+	struct idm_backing *store = cmd->lu->store;
+
+	if (cmd->nblocks == 0 || scsi_buffer_short(cmd)) {
+		scsi_cmd_complete(cmd);
+		return;
+	}
+	if (store->ops->offload) {
+		cmd->io.arg = cmd;
+		cmd->io.done = rmw_offload_done;
+		store->ops->offload(store, &cmd->io, rmw_work, cmd->reactor);
+		return;
+	}
+	rmw_locked(cmd, apply);
 	scsi_cmd_complete(cmd);
 }
 

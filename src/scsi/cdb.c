@@ -108,6 +108,15 @@ int scsi_cmd_check_lu(struct scsi_cmd *cmd, struct scsi_lu *lu, bool write, bool
 	return 0;
 }
 
+bool scsi_lu_offline(struct scsi_cmd *cmd)
+{
+	if (!__atomic_load_n(&cmd->lu->store->offline, __ATOMIC_RELAXED)) {
+		return false;
+	}
+	scsi_cmd_set_sense(cmd, SCSI_SENSE_NOT_READY, SCSI_ASC_LU_NOT_READY);
+	return true;
+}
+
 static void reset_results(struct scsi_cmd *cmd)
 {
 	cmd->lu = lookup_lu(cmd);
@@ -154,6 +163,9 @@ static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
 	if ((op->flags & SCSI_OPF_MEDIUM) && __atomic_load_n(&cmd->lu->stopped, __ATOMIC_RELAXED)) {
 		return scsi_cmd_fail(cmd, SCSI_SENSE_NOT_READY,
 		                     SCSI_ASC_LU_NOT_READY_INIT_REQUIRED);
+	}
+	if ((op->flags & SCSI_OPF_MEDIUM) && scsi_lu_offline(cmd)) {
+		return 1;
 	}
 	/* SBC-3 4.11: a write-protected medium refuses every change to it. */
 	if ((op->flags & SCSI_OPF_WRITES) &&

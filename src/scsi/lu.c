@@ -116,13 +116,15 @@ int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_n
 	lu->lun = lun;
 	lu->store = store;
 	lu->block_size = store->block_size;
-	lu->num_blocks = store->size / store->block_size;
 	/* Writes may sit in a volatile cache (page cache, RAM, librbd's)
 	 * until a SYNCHRONIZE CACHE, so say so: initiators then send
 	 * flushes. A write-through store says WCE=0, truthfully. */
 	lu->write_cache = !store->write_through;
-	store->on_resize = lu_store_resized;
 	store->on_resize_arg = lu;
+	__atomic_store_n(&store->on_resize, lu_store_resized, __ATOMIC_SEQ_CST);
+	/* After on_resize is set: a store that changes size meanwhile (an
+	 * offline one coming online) either is read here or calls it. */
+	lu->num_blocks = __atomic_load_n(&store->size, __ATOMIC_SEQ_CST) / store->block_size;
 	snprintf(lu->vendor, sizeof(lu->vendor), "%-8s", "IDM");
 	snprintf(lu->product, sizeof(lu->product), "%-16s", "idm disk");
 	snprintf(lu->revision, sizeof(lu->revision), "%-4s", "0001");

@@ -229,6 +229,10 @@ bool scsi_buffer_short(struct scsi_cmd *cmd);
 /* Fail a parameter list: ILLEGAL REQUEST with a field pointer into it. */
 void scsi_cmd_bad_param(struct scsi_cmd *cmd, uint16_t byte, int bit);
 
+/* The LU's store cannot reach its medium for now (a cluster store
+ * offline): sets NOT READY and returns true. */
+bool scsi_lu_offline(struct scsi_cmd *cmd);
+
 /* Wait for a COMPARE AND WRITE / ORWRITE in progress on the LU, if
  * any, before writing (lock-free when there is none). */
 void scsi_wait_for_rmw(struct scsi_lu *lu);

@@ -82,6 +82,11 @@ void scsi_read_capacity10_exec(struct scsi_cmd *cmd)
 	uint64_t last = cmd->lu->num_blocks - 1;
 	uint8_t buf[RC10_LEN];
 
+	if (scsi_lu_offline(cmd)) { /* no capacity to tell yet */
+		scsi_cmd_complete(cmd);
+		return;
+	}
+
 	/* FFFFFFFFh tells the initiator to use READ CAPACITY(16). */
 	put_be32(buf, last >= 0xffffffffu ? 0xffffffffu : (uint32_t)last);
 	put_be32(buf + 4, cmd->lu->block_size);
@@ -100,6 +105,11 @@ int scsi_service_action_in_setup(struct scsi_cmd *cmd)
 void scsi_read_capacity16_exec(struct scsi_cmd *cmd)
 {
 	uint8_t buf[RC16_LEN];
+
+	if (scsi_lu_offline(cmd)) { /* no capacity to tell yet */
+		scsi_cmd_complete(cmd);
+		return;
+	}
 
 	memset(buf, 0, sizeof(buf));
 	put_be64(buf, cmd->lu->num_blocks - 1);

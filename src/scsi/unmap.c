@@ -187,6 +187,10 @@ void scsi_get_lba_status_exec(struct scsi_cmd *cmd)
 {
 	struct idm_backing *store = cmd->lu->store;
 
+	if (scsi_lu_offline(cmd)) {
+		scsi_cmd_complete(cmd);
+		return;
+	}
 	if (store->ops->offload) {
 		cmd->io.arg = cmd;
 		cmd->io.done = lba_status_done;

@@ -12,7 +12,8 @@
  *                            { "lun": 1, "spec": "rbd:rbd/disk2",
  *                              "ceph_conf": "/etc/ceph/ceph.conf",
  *                              "ceph_id": "idm",
- *                              "ceph_keyring": "/etc/ceph/ceph.client.idm.keyring" } ],
+ *                              "ceph_keyring": "/etc/ceph/ceph.client.idm.keyring",
+ *                              "start_offline": false } ],
  *                  "acl": [ "iqn.1993-08.org.debian:01:host1",
  *                           { "initiator": "iqn.1993-08.org.debian:01:host2",
  *                             "chap": { "user": "host2", "secret": "..." },
@@ -189,6 +190,8 @@ static int conf_lun(struct conf_ctx *cx, json_object *o, struct idm_lun_conf *l,
 		} else if (strcmp(key, "ceph_keyring") == 0) {
 			rc = conf_string(cx, val, "ceph_keyring", l->ceph_keyring,
 					 sizeof(l->ceph_keyring));
+		} else if (strcmp(key, "start_offline") == 0) {
+			rc = conf_bool(cx, val, "start_offline", &l->start_offline);
 		} else {
 			rc = conf_error(cx, "unknown LUN key \"%s\"", key);
 		}

@@ -87,6 +87,9 @@ static json_object *lun_json(const struct idm_lun_conf *l)
 	if (l->ceph_keyring[0]) {
 		add_str(o, "ceph_keyring", l->ceph_keyring);
 	}
+	if (l->start_offline) {
+		json_object_object_add(o, "start_offline", json_object_new_boolean(true));
+	}
 	return o;
 }
 

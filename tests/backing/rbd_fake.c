@@ -50,6 +50,7 @@ void fake_rbd_free(void)
 int rados_create(rados_t *cluster, const char *const id)
 {
 	snprintf(fake_rbd.client_id, sizeof(fake_rbd.client_id), "%s", id ? id : "admin");
+	fake_rbd.clients++;
 	*cluster = &cluster_token;
 	return 0;
 }
@@ -267,6 +268,7 @@ static int finish(rbd_completion_t c, ssize_t ret)
 static void record(enum fake_call call, const void *buf, uint64_t off, uint64_t len)
 {
 	fake_rbd.calls[call]++;
+	fake_rbd.last_thread = pthread_self();
 	fake_rbd.last_buf = buf;
 	fake_rbd.last_off = off;
 	fake_rbd.last_len = len;

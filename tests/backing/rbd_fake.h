@@ -8,6 +8,7 @@
 #ifndef IDM_TESTS_RBD_FAKE_H
 #define IDM_TESTS_RBD_FAKE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,8 @@ struct fake_rbd {
 	bool open, cluster_up;
 	void (*watch_cb)(void *arg);
 	void *watch_arg;
+	unsigned clients;          /* rados_create calls: client instances made */
+	pthread_t last_thread;     /* where the last data call was made */
 	unsigned completions_live; /* created, not yet released */
 	unsigned finishers_live;   /* completion threads not yet ended */
 };

@@ -19,6 +19,7 @@
 #include "backing/rbd_spec.h"
 #include "idm/backing.h"
 #include "idm/reactor.h"
+#include "idm/scsi.h"
 #include "rbd_fake.h"
 
 #define BS 512u
@@ -55,6 +56,30 @@ static struct idm_backing *open_store(const char *spec, const struct idm_backing
 	return b;
 }
 
+/* Wait up to 5 s for *flag to become `want`. */
+static bool wait_flag(bool *flag, bool want)
+{
+	uint64_t end = idm_now_ms() + 5000;
+
+	while (__atomic_load_n(flag, __ATOMIC_SEQ_CST) != want && idm_now_ms() < end) {
+		usleep(1000);
+	}
+	return __atomic_load_n(flag, __ATOMIC_SEQ_CST) == want;
+}
+
+/* Every completion given back (the fake's threads may still be
+ * finishing a callback), before the fake is reset for the next test. */
+static void wait_completions_released(void)
+{
+	uint64_t end = idm_now_ms() + 2000;
+
+	while (__atomic_load_n(&fake_rbd.completions_live, __ATOMIC_SEQ_CST) &&
+	       idm_now_ms() < end) {
+		usleep(1000);
+	}
+	assert_int_equal(fake_rbd.completions_live, 0);
+}
+
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
@@ -73,16 +98,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	uint64_t end = idm_now_ms() + 2000;
 
 	idm_backing_close(e->b);
-	/* Every completion given back (the fake's threads may still be
-	 * finishing a callback). */
-	while (__atomic_load_n(&fake_rbd.completions_live, __ATOMIC_SEQ_CST) &&
-	       idm_now_ms() < end) {
-		usleep(1000);
-	}
-	assert_int_equal(fake_rbd.completions_live, 0);
+	wait_completions_released();
 	assert_false(fake_rbd.open);
 	idm_reactor_destroy(e->r);
 	free(e->buf);
@@ -208,6 +226,63 @@ static void test_open_options(void **state)
 	fake_rbd_free();
 }
 
+struct resize_seen {
+	uint64_t size;
+	int calls;
+};
+
+static void on_resize(void *arg, uint64_t size)
+{
+	struct resize_seen *r = arg;
+
+	__atomic_store_n(&r->size, size, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&r->calls, 1, __ATOMIC_SEQ_CST);
+}
+
+/* start_offline: a cluster that does not answer leaves the store open
+ * but offline (one block for a size, requests failing with NOT READY's
+ * errno) until the control thread gets through; then the LU hears of
+ * the real size. A cluster that answers no still fails the open. */
+static void test_start_offline(void **state)
+{
+	const struct idm_backing_options o = {.start_offline = true};
+	struct resize_seen seen = {0};
+	struct req q = {.io = {.op = IDM_BACKING_READ, .len = BS, .done = req_done}};
+	struct idm_backing *b;
+	uint8_t buf[BS];
+	char err[512];
+	int rc;
+
+	fake_rbd_reset(IMAGE_BYTES);
+	fake_rbd.connect_rc = -EACCES;
+	assert_null(open_store("rbd:pool/img", &o, err, sizeof(err), &rc));
+	assert_int_equal(rc, -EACCES);
+
+	fake_rbd.connect_rc = -ETIMEDOUT;
+	b = open_store("rbd:pool/img", &o, err, sizeof(err), &rc);
+	assert_int_equal(rc, 0);
+	assert_true(__atomic_load_n(&b->offline, __ATOMIC_SEQ_CST));
+	assert_int_equal(b->size, BS);
+	b->on_resize_arg = &seen;
+	__atomic_store_n(&b->on_resize, on_resize, __ATOMIC_SEQ_CST);
+	q.io.buf = buf;
+	idm_backing_submit(b, &q.io, NULL);
+	assert_int_equal(q.status, -ESHUTDOWN);
+	assert_int_equal(fake_rbd.calls[FC_READ], 0);
+
+	__atomic_store_n(&fake_rbd.connect_rc, 0, __ATOMIC_SEQ_CST);
+	assert_true(wait_flag(&b->offline, false));
+	assert_int_equal(__atomic_load_n(&seen.calls, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(seen.size, IMAGE_BYTES);
+	assert_int_equal(b->size, IMAGE_BYTES);
+	idm_backing_submit(b, &q.io, NULL);
+	assert_int_equal(q.status, 0);
+	idm_backing_close(b);
+	assert_false(fake_rbd.open);
+	wait_completions_released();
+	fake_rbd_free();
+}
+
 /* Data straight from and into the caller's buffer; done on the reactor. */
 static void test_read_write(void **state)
 {
@@ -322,17 +397,34 @@ static void test_compare_and_write(void **state)
 	    -EOPNOTSUPP);
 }
 
-/* Blocklisted: that request and every later one fail, NOT READY's
- * errno, without reaching librbd again. */
+/* Blocklisted: that request fails with NOT READY's errno and the store
+ * goes offline: later requests fail without reaching librbd, while the
+ * control thread opens the image again with a new client instance,
+ * trying again (after a backoff) while the open is refused too. */
 static void test_blocklisted(void **state)
 {
 	struct env *e = *state;
+	unsigned clients = fake_rbd.clients;
+	uint64_t end = idm_now_ms() + 5000;
 
+	__atomic_store_n(&fake_rbd.open_rc, -ESHUTDOWN, __ATOMIC_SEQ_CST); /* still fenced */
 	fake_rbd.aio_rc = -ESHUTDOWN;
 	assert_int_equal(run(e, IDM_BACKING_WRITE, 0, BS, e->buf, false, NULL), -ESHUTDOWN);
 	fake_rbd.aio_rc = 0;
+	assert_true(__atomic_load_n(&e->b->offline, __ATOMIC_SEQ_CST));
 	assert_int_equal(run(e, IDM_BACKING_READ, 0, BS, e->buf, false, NULL), -ESHUTDOWN);
 	assert_int_equal(fake_rbd.calls[FC_READ], 0);
+	while (__atomic_load_n(&fake_rbd.clients, __ATOMIC_SEQ_CST) == clients &&
+	       idm_now_ms() < end) {
+		usleep(1000);
+	}
+	assert_true(__atomic_load_n(&e->b->offline, __ATOMIC_SEQ_CST)); /* refused */
+	__atomic_store_n(&fake_rbd.open_rc, 0, __ATOMIC_SEQ_CST);
+	assert_true(wait_flag(&e->b->offline, false));
+	assert_true(fake_rbd.clients >= clients + 2);
+	assert_true(fake_rbd.open);
+	assert_int_equal(run(e, IDM_BACKING_READ, 0, BS, e->buf, false, NULL), 0);
+	assert_int_equal(fake_rbd.calls[FC_READ], 1);
 }
 
 /* Other errors pass through as they are. */
@@ -412,19 +504,6 @@ static void test_offload(void **state)
 	assert_true(pthread_equal(work_thread, pthread_self()));
 }
 
-struct resize_seen {
-	uint64_t size;
-	int calls;
-};
-
-static void on_resize(void *arg, uint64_t size)
-{
-	struct resize_seen *r = arg;
-
-	__atomic_store_n(&r->size, size, __ATOMIC_SEQ_CST);
-	__atomic_add_fetch(&r->calls, 1, __ATOMIC_SEQ_CST);
-}
-
 /* The watch fires on librbd's thread; the control thread reads the new
  * size and tells the user of the store, once per change. */
 static void test_resize(void **state)
@@ -448,6 +527,139 @@ static void test_resize(void **state)
 	assert_int_equal(__atomic_load_n(&e->b->size, __ATOMIC_SEQ_CST), 2 * IMAGE_BYTES);
 }
 
+/* ---- through the SCSI layer: commands the store cannot do alone ---- */
+
+struct scsi_seen {
+	int calls;
+	pthread_t thread;
+};
+
+static void scsi_done(struct scsi_cmd *cmd)
+{
+	struct scsi_seen *q = cmd->priv;
+
+	q->calls++;
+	q->thread = pthread_self();
+}
+
+/* Set up and run `cdb` on the LU, on the env's reactor, until done.
+ * Returns scsi_cmd_setup's result. */
+static int scsi_run(struct env *e, struct scsi_lu_set *set, const uint8_t *cdb, uint8_t *data,
+                    uint32_t len, struct scsi_cmd *cmd)
+{
+	struct scsi_seen q = {0};
+	uint64_t end = idm_now_ms() + 5000;
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->luns = set;
+	cmd->cdb = cdb;
+	cmd->cdb_len = 16;
+	cmd->edtl = len;
+	cmd->reactor = e->r;
+	cmd->done = scsi_done;
+	cmd->priv = &q;
+	if (scsi_cmd_setup(cmd) != 0) {
+		return 1; /* failed before it ran: status and sense set */
+	}
+	cmd->data = data;
+	cmd->data_cap = len;
+	scsi_cmd_exec(cmd);
+	while (q.calls == 0 && idm_now_ms() < end) {
+		assert_true(idm_reactor_poll(e->r, 50) >= 0);
+	}
+	assert_int_equal(q.calls, 1);
+	assert_true(pthread_equal(q.thread, pthread_self()));
+	return 0;
+}
+
+static void put_be64_at(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8) {
+		p[i] = (uint8_t)v;
+	}
+}
+
+/* A 16-byte CDB: opcode, the LBA at bytes 2-9, byte 13 (a count). */
+static void cdb16(uint8_t *cdb, uint8_t op, uint64_t lba, uint8_t byte13)
+{
+	memset(cdb, 0, 16);
+	cdb[0] = op;
+	put_be64_at(cdb + 2, lba);
+	cdb[13] = byte13;
+}
+
+static void expect_key(const struct scsi_cmd *cmd, uint8_t key)
+{
+	assert_int_equal(cmd->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(cmd->sense[2] & 0x0f, key);
+}
+
+/* A COMPARE AND WRITE across an object boundary (librbd refuses it) and
+ * an ORWRITE run read-modify-write under the LU's lock: their blocking
+ * librbd calls on the store's control thread, never on the reactor,
+ * and the command completes back on the reactor. */
+static void test_scsi_rmw_off_reactor(void **state)
+{
+	struct env *e = *state;
+	uint64_t lba = fake_rbd.obj_size / BS - 1; /* the last block of object 0 */
+	struct scsi_lu_set set = {.count = 1};
+	struct scsi_cmd cmd;
+	uint8_t cdb[16], *data = e->buf;
+
+	assert_int_equal(scsi_lu_create(0, e->b, "iqn.2026-11.org.idm:rbd", &set.lu[0]), 0);
+	cdb16(cdb, 0x89, lba, 2); /* COMPARE AND WRITE, 2 blocks */
+	memset(data, 0, 2 * BS);
+	memset(data + 2 * BS, 0x5a, 2 * BS);
+	assert_int_equal(scsi_run(e, &set, cdb, data, 4 * BS, &cmd), 0);
+	assert_int_equal(cmd.status, SCSI_STATUS_GOOD);
+	assert_int_equal(fake_rbd.calls[FC_CAW], 1); /* refused: two objects */
+	assert_int_equal(fake_rbd.calls[FC_READ], 1);
+	assert_int_equal(fake_rbd.calls[FC_WRITE], 1);
+	assert_false(pthread_equal(fake_rbd.last_thread, pthread_self()));
+	assert_int_equal(fake_rbd.mem[lba * BS], 0x5a);
+	assert_int_equal(fake_rbd.mem[lba * BS + 2 * BS - 1], 0x5a);
+	/* The same again: the medium now differs at its first byte. */
+	assert_int_equal(scsi_run(e, &set, cdb, data, 4 * BS, &cmd), 0);
+	expect_key(&cmd, SCSI_SENSE_MISCOMPARE);
+	assert_int_equal(fake_rbd.calls[FC_WRITE], 1);
+
+	cdb16(cdb, 0x8b, lba, 2); /* ORWRITE(16): 0x5a | 0x0f */
+	memset(data, 0x0f, 2 * BS);
+	assert_int_equal(scsi_run(e, &set, cdb, data, 2 * BS, &cmd), 0);
+	assert_int_equal(cmd.status, SCSI_STATUS_GOOD);
+	assert_int_equal(fake_rbd.calls[FC_WRITE], 2);
+	assert_false(pthread_equal(fake_rbd.last_thread, pthread_self()));
+	assert_int_equal(fake_rbd.mem[lba * BS + BS], 0x5f);
+	set.lu[0]->store = NULL; /* the env closes it */
+	scsi_lu_free(set.lu[0]);
+}
+
+/* An offline store: medium commands are NOT READY before they run
+ * (librbd not reached), READ CAPACITY has no capacity to tell. */
+static void test_scsi_offline(void **state)
+{
+	struct env *e = *state;
+	struct scsi_lu_set set = {.count = 1};
+	struct scsi_cmd cmd;
+	uint8_t cdb[16], *data = e->buf;
+
+	assert_int_equal(scsi_lu_create(0, e->b, "iqn.2026-11.org.idm:rbd", &set.lu[0]), 0);
+	__atomic_store_n(&e->b->offline, true, __ATOMIC_SEQ_CST);
+	cdb16(cdb, 0x8b, 0, 2); /* ORWRITE(16) */
+	assert_int_equal(scsi_run(e, &set, cdb, data, 2 * BS, &cmd), 1);
+	expect_key(&cmd, SCSI_SENSE_NOT_READY);
+	assert_int_equal(fake_rbd.calls[FC_READ], 0);
+	cdb16(cdb, 0x9e, 0, 32); /* READ CAPACITY(16) */
+	cdb[1] = 0x10;
+	assert_int_equal(scsi_run(e, &set, cdb, data, 32, &cmd), 0);
+	expect_key(&cmd, SCSI_SENSE_NOT_READY);
+	__atomic_store_n(&e->b->offline, false, __ATOMIC_SEQ_CST);
+	assert_int_equal(scsi_run(e, &set, cdb, data, 32, &cmd), 0);
+	assert_int_equal(cmd.status, SCSI_STATUS_GOOD);
+	set.lu[0]->store = NULL; /* the env closes it */
+	scsi_lu_free(set.lu[0]);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -456,6 +668,7 @@ int main(void)
 	    cmocka_unit_test(test_spec),
 	    cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_open_options),
+	    cmocka_unit_test(test_start_offline),
 	    T(test_read_write),
 	    T(test_fua_flushes_cache),
 	    T(test_fua_write_through),
@@ -467,6 +680,8 @@ int main(void)
 	    T(test_lba_status),
 	    T(test_offload),
 	    T(test_resize),
+	    T(test_scsi_rmw_off_reactor),
+	    T(test_scsi_offline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

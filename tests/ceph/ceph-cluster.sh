@@ -6,6 +6,7 @@
 #                                       POOL (default "rbd") of size 1, cephx on
 #   ceph-cluster.sh stop DIR           stop every daemon it started, by PID
 #   ceph-cluster.sh kill-osd DIR / start-osd DIR   (fault tests)
+#   ceph-cluster.sh kill-mon DIR / start-mon DIR   (a cluster that does not answer)
 # DIR is created (it must not exist or be empty). On success `start` writes DIR/env, which a
 # test sources, with:
 #   CEPH_CONF=DIR/ceph.conf      the cluster's config (monitor address, admin keyring)
@@ -26,7 +27,7 @@ CEPH_TIMEOUT=${CEPH_TIMEOUT:-20}
 OSD_BLOCK_BYTES=${OSD_BLOCK_BYTES:-8589934592}
 
 usage() {
-	echo "usage: $0 start|stop|kill-osd|start-osd DIR [POOL]" >&2
+	echo "usage: $0 start|stop|kill-osd|start-osd|kill-mon|start-mon DIR [POOL]" >&2
 	exit 2
 }
 [[ -n $CMD && -n $D ]] || usage
@@ -219,5 +220,7 @@ start) start ;;
 stop) stop_all ;;
 kill-osd) stop_pidfile "$D/run/osd.0.pid" ;;
 start-osd) start_osd_daemon && wait_for 60 osd_up ;;
+kill-mon) stop_pidfile "$D/run/mon.a.pid" ;;
+start-mon) ceph-mon --conf "$D/ceph.conf" -i a && wait_for 30 ceph_cli -s ;;
 *) usage ;;
 esac

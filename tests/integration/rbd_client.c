@@ -26,6 +26,15 @@
  *       when the last write succeeded (the test stops an OSD meanwhile):
  *       reactors must never block on the cluster. A write may fail with
  *       NOT READY (the store's timeout); any other failure counts.
+ *   rbd_client caw-cross URL LBA
+ *       COMPARE AND WRITE of the two blocks from LBA (chosen across an
+ *       RBD object boundary, which librbd cannot compare atomically):
+ *       a match writes, a mismatch in the second block reports its
+ *       offset and writes nothing.
+ *   rbd_client ready URL SECONDS
+ *       TEST UNIT READY every 250 ms until GOOD (unit attentions are
+ *       skipped); prints the first answer ("first GOOD" or "first NOT
+ *       READY"), then "ready after N ms, B blocks". Exit 0 once GOOD.
  * Exit 0 when the check passed.
  */
 #include <poll.h>
@@ -53,7 +62,10 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static struct iscsi_context *login(const char *url_text, const char *initiator, int *lun)
+/* Log in; with probe_lun, as libiscsi's full connect, which also sends
+ * TEST UNIT READY to the LUN and fails unless it is ready. */
+static struct iscsi_context *login_to(const char *url_text, const char *initiator, int *lun,
+                                      bool probe_lun)
 {
 	struct iscsi_context *ctx = iscsi_create_context(initiator);
 	struct iscsi_url *url;
@@ -73,7 +85,8 @@ static struct iscsi_context *login(const char *url_text, const char *initiator, 
 	/* A target that goes away (SIGKILL) ends the check, no retries. */
 	iscsi_set_noautoreconnect(ctx, 1);
 	*lun = url->lun;
-	if (iscsi_full_connect_sync(ctx, url->portal, url->lun) != 0) {
+	if (probe_lun ? iscsi_full_connect_sync(ctx, url->portal, url->lun) != 0
+	              : iscsi_connect_sync(ctx, url->portal) != 0 || iscsi_login_sync(ctx) != 0) {
 		fprintf(stderr, "login to %s failed: %s\n", url_text, iscsi_get_error(ctx));
 		iscsi_destroy_url(url);
 		iscsi_destroy_context(ctx);
@@ -81,6 +94,11 @@ static struct iscsi_context *login(const char *url_text, const char *initiator, 
 	}
 	iscsi_destroy_url(url);
 	return ctx;
+}
+
+static struct iscsi_context *login(const char *url_text, const char *initiator, int *lun)
+{
+	return login_to(url_text, initiator, lun, true);
 }
 
 /* TEST UNIT READY until GOOD: the unit attentions of a new nexus go. */
@@ -546,6 +564,129 @@ static int fault(const char *url, int seconds, const char *stop_file)
 	return bad;
 }
 
+/* ---- caw-cross ---- */
+
+/* A task's status, freeing it: 0 GOOD, else the sense key (or -1). */
+static int task_key(struct scsi_task *t, long *info)
+{
+	int key = !t ? -1 : t->status == SCSI_STATUS_GOOD ? 0 : (int)t->sense.key;
+
+	if (info) {
+		*info = t ? sense_information(t) : -1;
+	}
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	return key;
+}
+
+/* The two blocks at lba hold `want`. */
+static bool blocks_hold(struct iscsi_context *ctx, int lun, uint64_t lba, uint32_t bs,
+                        const unsigned char *want)
+{
+	struct scsi_task *t = iscsi_read16_sync(ctx, lun, lba, 2 * bs, bs, 0, 0, 0, 0, 0);
+	bool same = t && t->status == SCSI_STATUS_GOOD && t->datain.size == (int)(2 * bs) &&
+	            memcmp(t->datain.data, want, 2 * bs) == 0;
+
+	task_key(t, NULL);
+	return same;
+}
+
+static int caw_cross(const char *url, uint64_t lba)
+{
+	int lun, bad = 0, key;
+	struct iscsi_context *ctx = login(url, "iqn.2026-11.org.idm:caw-cross", &lun);
+	unsigned char *old, *data;
+	uint64_t blocks;
+	uint32_t bs = 0;
+	long info;
+
+	if (!ctx || settle(ctx, lun) || capacity(ctx, lun, &blocks, &bs) || lba + 2 > blocks) {
+		fprintf(stderr, "caw-cross: setup failed\n");
+		return 1;
+	}
+	old = malloc(2 * bs);
+	data = malloc(4 * bs);
+	memset(old, 0x11, 2 * bs);
+	if (task_key(iscsi_write16_sync(ctx, lun, lba, old, 2 * bs, bs, 0, 0, 0, 0, 0), NULL)) {
+		fprintf(stderr, "caw-cross: WRITE failed\n");
+		return 1;
+	}
+	memcpy(data, old, 2 * bs);
+	memset(data + 2 * bs, 0x22, 2 * bs);
+	key = task_key(iscsi_compareandwrite_sync(ctx, lun, lba, data, 4 * bs, bs, 0, 0, 0, 0, 0),
+	               NULL);
+	if (key != 0 || !blocks_hold(ctx, lun, lba, bs, data + 2 * bs)) {
+		fprintf(stderr, "caw-cross: a matching COMPARE AND WRITE did not write (key %d)\n",
+		        key);
+		bad = 1;
+	}
+	/* The medium now holds 0x22s: compare against them but for byte
+	 * bs + 10, in the second object. */
+	memset(data, 0x22, 2 * bs);
+	data[bs + 10] = 0x23;
+	memset(data + 2 * bs, 0x33, 2 * bs);
+	key = task_key(iscsi_compareandwrite_sync(ctx, lun, lba, data, 4 * bs, bs, 0, 0, 0, 0, 0),
+	               &info);
+	memset(data, 0x22, 2 * bs);
+	if (key != SENSE_MISCOMPARE || info != (long)bs + 10 ||
+	    !blocks_hold(ctx, lun, lba, bs, data)) {
+		fprintf(stderr,
+		        "caw-cross: a mismatch at byte %u gave key %#x info %ld, or was written\n",
+		        bs + 10, key, info);
+		bad = 1;
+	}
+	printf("caw-cross at LBA %llu: %s\n", (unsigned long long)lba, bad ? "FAILED" : "ok");
+	free(old);
+	free(data);
+	iscsi_logout_sync(ctx);
+	iscsi_destroy_context(ctx);
+	return bad;
+}
+
+/* ---- ready ---- */
+
+static int ready(const char *url, int seconds)
+{
+	int lun, n = 0;
+	struct iscsi_context *ctx = login_to(url, "iqn.2026-11.org.idm:ready", &lun, false);
+	uint64_t start = now_ms(), blocks = 0;
+	uint32_t bs = 0;
+
+	if (!ctx) {
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (now_ms() < start + (uint64_t)seconds * 1000) {
+		struct scsi_task *t = iscsi_testunitready_sync(ctx, lun);
+		int key = !t ? -1 : t->status == SCSI_STATUS_GOOD ? 0 : (int)t->sense.key;
+
+		if (t) {
+			scsi_free_scsi_task(t);
+		}
+		if (key == -1) {
+			fprintf(stderr, "ready: no answer: %s\n", iscsi_get_error(ctx));
+			return 1;
+		}
+		if (key != SCSI_SENSE_UNIT_ATTENTION && n++ == 0) {
+			printf("first %s\n", key == 0                      ? "GOOD"
+			                     : key == SCSI_SENSE_NOT_READY ? "NOT READY"
+			                                                   : "other");
+		}
+		if (key == 0) {
+			settle(ctx, lun);
+			capacity(ctx, lun, &blocks, &bs);
+			printf("ready after %llu ms, %llu blocks\n",
+			       (unsigned long long)(now_ms() - start), (unsigned long long)blocks);
+			break;
+		}
+		usleep(250000);
+	}
+	iscsi_logout_sync(ctx);
+	iscsi_destroy_context(ctx);
+	return blocks ? 0 : 1;
+}
+
 /* ---- wce ---- */
 
 static int wce(const char *url)
@@ -578,7 +719,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: rbd_client caw-race URL1 URL2 ROUNDS LBA | durability URL SECONDS "
 	                "fua|sync|plain | resize URL NEW_BYTES COMMAND | wce URL | fault URL "
-	                "SECONDS [STOP_FILE]\n");
+	                "SECONDS [STOP_FILE] | caw-cross URL LBA | ready URL SECONDS\n");
 	exit(2);
 }
 
@@ -595,6 +736,12 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "wce") == 0) {
 		return wce(argv[2]);
+	}
+	if (argc == 4 && strcmp(argv[1], "caw-cross") == 0) {
+		return caw_cross(argv[2], strtoull(argv[3], NULL, 0));
+	}
+	if (argc == 4 && strcmp(argv[1], "ready") == 0) {
+		return ready(argv[2], atoi(argv[3]));
 	}
 	if ((argc == 4 || argc == 5) && strcmp(argv[1], "fault") == 0) {
 		return fault(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : NULL);

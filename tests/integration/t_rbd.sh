@@ -34,9 +34,9 @@ EXTRA_PIDS=()
 # trip moves the same requests as the conformance suites, a SIGKILLed idmd reports
 # nothing, and the OSD outage's NOT READY path is in rbd_ut; that keeps the ASan run short.
 if ((ASAN)); then
-	RBD_CHECKS=${RBD_CHECKS:-conformance caw resize}
+	RBD_CHECKS=${RBD_CHECKS:-conformance caw resize blocklist}
 else
-	RBD_CHECKS=${RBD_CHECKS:-conformance qemu caw resize durability fault}
+	RBD_CHECKS=${RBD_CHECKS:-conformance qemu caw resize durability fault offline blocklist}
 fi
 want() { [[ " $RBD_CHECKS " == *" $1 "* ]]; }
 
@@ -172,6 +172,9 @@ want qemu && qemu_check
 
 # ---- 3. COMPARE AND WRITE races ----
 caw_check() {
+# Two blocks across the first 4 MiB object boundary: librbd refuses to
+# compare them atomically, idmd emulates it off its reactors.
+c "$CLIENT" caw-cross "$URL/0" $(((4 << 20) / 512 - 1)) || bad=1
 c "$CLIENT" caw-race "$URL/0" "$URL/0" 100 20001 || bad=1
 # A second idmd on the same image: the cluster makes CAW atomic across gateways.
 FIRST_PID=$IDMD_PID
@@ -274,6 +277,75 @@ idmd_stop
 want fault && fault_check
 
 # A monitor that does not answer: idmd stops with one line naming the image.
+# A cluster that does not answer at start, with the LUN's "start_offline":
+# idmd starts, the LUN reports NOT READY, and comes online (with its real
+# capacity) once the monitor is back.
+offline_check() {
+	local port olog=$TEST_LOGDIR/offline.log rpid rrc
+	bash "$IDM_ROOT/tests/ceph/ceph-cluster.sh" kill-mon "$CLUSTER"
+	port=$(free_port)
+	start_rbd_idmd "$port" "$(lun_json 0 "rbd:$CEPH_POOL/conf" | sed 's/ }$/, "start_offline": true }/')"
+	"$CLIENT" ready "iscsi://127.0.0.1:$port/$IQN/0" 90 >"$olog" 2>&1 &
+	rpid=$!
+	EXTRA_PIDS+=("$rpid")
+	sleep 3
+	t 60 bash "$IDM_ROOT/tests/ceph/ceph-cluster.sh" start-mon "$CLUSTER" || fail "the monitor did not come back"
+	wait "$rpid"
+	rrc=$?
+	echo "LUN started with the monitor down: $(grep -o 'starting offline' "$IDMD_LOG" | head -n 1); $(tr '\n' ';' <"$olog")"
+	if ((rrc != 0)) || ! grep -q '^first NOT READY' "$olog" ||
+		! grep -q "^ready after .* ms, $((256 << 11)) blocks" "$olog" || ! grep -q 'starting offline' "$IDMD_LOG"; then
+		echo "start_offline: the LUN did not go from NOT READY to online (see $olog, $IDMD_LOG)"
+		bad=1
+	fi
+	idmd_stop
+}
+want offline && offline_check
+
+# The cluster fences idmd's client off (osd blocklist add of its address,
+# found as the image's watcher): commands get NOT READY, never hang, and
+# the store opens the image again with a new client: I/O resumes, no
+# acknowledged write lost, no restart.
+blocklist_check() {
+	local port flog=$TEST_LOGDIR/blocklist.log stop=$TEST_TMP/blocklist.stop fpid frc addr newaddr i nr
+	local ceph=(timeout -k 2 20 ceph --conf "$CEPH_CONF")
+	mkimage fence 64M
+	port=$(free_port)
+	start_rbd_idmd "$port" "$(lun_json 0 "rbd:$CEPH_POOL/fence")"
+	watcher() { "${RBD[@]}" status "$CEPH_POOL/fence" 2>/dev/null | sed -n 's/.*watcher=\([^ ]*\).*/\1/p' | head -n 1; }
+	addr=$(watcher)
+	[[ -n $addr ]] || fail "idmd's client is not watching the image"
+	"$CLIENT" fault "iscsi://127.0.0.1:$port/$IQN/0" 90 "$stop" >"$flog" 2>&1 &
+	fpid=$!
+	EXTRA_PIDS+=("$fpid")
+	sleep 2
+	"${ceph[@]}" osd blocklist add "$addr" >/dev/null 2>&1 || fail "ceph osd blocklist add $addr"
+	for ((i = 0; i < 600; i++)); do
+		grep -q "': online (" "$IDMD_LOG" && break
+		sleep 0.1
+	done
+	sleep 3
+	touch "$stop"
+	wait "$fpid"
+	frc=$?
+	newaddr=$(watcher)
+	"${ceph[@]}" osd blocklist rm "$addr" >/dev/null 2>&1
+	nr=$(grep -c 'NOT READY' "$flog")
+	echo "blocklisted $addr: $nr writes NOT READY; $(grep -c "': online (" "$IDMD_LOG") reopen(s), now watching as $newaddr; $(grep '^fault:' "$flog")"
+	local last total nfailed worst
+	worst=$(sed -n 's/.*slowest NOP \([0-9]*\) ms.*/\1/p' "$flog")
+	last=$(sed -n 's/.*last good write at \([0-9]*\) s of.*/\1/p' "$flog")
+	total=$(sed -n 's/.*last good write at [0-9]* s of \([0-9]*\).*/\1/p' "$flog")
+	nfailed=$(sed -n 's/.* ok, \([0-9]*\) failed.*/\1/p' "$flog")
+	if ((frc != 0 || nr == 0)) || [[ -z $worst || -z $newaddr || $newaddr == "$addr" ]] ||
+		((worst > 1000 || last + 3 < total || nfailed != 0)); then
+		echo "blocklist: no NOT READY, or no recovery, or a failure (client exit $frc, see $flog, $IDMD_LOG)"
+		bad=1
+	fi
+	idmd_stop
+}
+want blocklist && blocklist_check
+
 sed "s/^mon host = .*/mon host = v2:127.0.0.1:$(free_port)/" "$CEPH_CONF" >"$TEST_TMP/dead.conf"
 PORT=$(free_port)
 printf '{ "portals": [ { "addr": "127.0.0.1", "port": %d } ], "targets": [ { "iqn": "%s", "luns": [ { "lun": 0, "spec": "rbd:%s/conf", "ceph_conf": "%s", "ceph_id": "idm", "ceph_keyring": "%s" } ] } ] }\n' \

@@ -27,7 +27,8 @@ static const char full_config[] =
     "                 { \"addr\": \"::1\" } ],"
     "  \"targets\": [ { \"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
     "      \"luns\": [ { \"lun\": 3, \"spec\": \"mem:16M\", \"block_size\": 4096 },"
-    "                  { \"spec\": \"null:1G\", \"read_only\": true } ],"
+    "                  { \"spec\": \"null:1G\", \"read_only\": true,"
+    "                    \"ceph_id\": \"gw\", \"start_offline\": true } ],"
     "      \"acl\": [ \"iqn.x:one\", { \"initiator\": \"iqn.x:two\","
     "                 \"chap\": { \"user\": \"two\", \"secret\": \"two-secret-123\" } },"
     "               { \"initiator\": \"iqn.x:three\", \"lun_map\": { \"5\": 1, \"0\": 3 } } ],"
@@ -92,6 +93,9 @@ static void save_load_save_is_stable(void **state)
 	assert_true(b->targets[0].acl_chap[1].has);
 	assert_false(b->targets[0].acl_chap[0].has);
 	assert_true(b->targets[0].luns[1].read_only);
+	assert_true(b->targets[0].luns[1].start_offline);
+	assert_string_equal(b->targets[0].luns[1].ceph_id, "gw");
+	assert_false(b->targets[0].luns[0].start_offline);
 	assert_int_equal(b->portals[0].transports, IDM_OFFER_TCP);
 	/* a LUN map comes back in LUN order */
 	assert_false(b->targets[0].acl_map[1].has);

@@ -22,7 +22,8 @@ static void full_config_loads(void **state)
 			" \"targets\": [{\"iqn\": \"iqn.2026-11.org.idm:a\", \"alias\": \"a\","
 			"   \"transports\": [\"iser\"],"
 			"   \"luns\": [{\"spec\": \"mem:1G\"},"
-			"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096}]}],"
+			"              {\"lun\": 5, \"spec\": \"null:1T\", \"block_size\": 4096,"
+			"               \"start_offline\": true}]}],"
 			" \"tunables\": {\"queue_depth\": 64, \"immediate_data\": false,"
 			"   \"iser_copy_threshold\": 4096, \"tx_queue_max_bytes\": 1048576,"
 			"   \"tx_queue_max_pdus\": 256, \"tx_stall_timeout_s\": 7}}",
@@ -42,6 +43,8 @@ static void full_config_loads(void **state)
 	assert_int_equal(c->targets[0].luns[1].lun, 5);
 	assert_int_equal(c->targets[0].luns[1].block_size, 4096);
 	assert_string_equal(c->targets[0].luns[1].spec, "null:1T");
+	assert_false(c->targets[0].luns[0].start_offline);
+	assert_true(c->targets[0].luns[1].start_offline);
 	assert_int_equal(c->tun.queue_depth, 64);
 	assert_false(c->tun.immediate_data);
 	assert_int_equal(c->tun.iser_copy_threshold, 4096);
@@ -69,6 +72,8 @@ static void bad_configs_fail_clearly(void **state)
 		{"{\"targets\": [{\"iqn\": \"x\", \"luns\": [{\"spec\": 5}]}]}", "LUN spec must be a string"},
 		{"{\"targets\": [{\"iqn\": \"x\", \"luns\": [{\"spec\": \"mem:1G\", \"block_size\": 1024}]}]}",
 		 "block_size must be 512 or 4096"},
+		{"{\"targets\": [{\"iqn\": \"x\", \"luns\": [{\"spec\": \"rbd:p/i\", \"start_offline\": 1}]}]}",
+		 "start_offline must be true or false"},
 		{"{\"targets\": [{\"iqn\": \"x\", \"luns\": [{\"spec\": \"mem:1G\"}, {\"lun\": 0, \"spec\": \"mem:1G\"}]}]}",
 		 "appears twice"},
 		{"{\"tunables\": {\"queue_depth\": 0}}", "queue_depth must be between"},
