@@ -9,13 +9,23 @@
 
 #include "target/target_int.h"
 
-static void conn_track(struct idm_server *srv, struct tgt_conn *tc)
+/* Count the connection in, unless that passes a limit: then it stays out
+ * of the list and the limit's name is returned. */
+static const char *conn_admit(struct idm_server *srv, struct tgt_conn *tc)
 {
+	struct tgt_conn_counts n;
+	const char *hit;
+
 	pthread_mutex_lock(&srv->lock);
-	tc->next = srv->conns;
-	srv->conns = tc;
-	srv->nconns++;
+	tgt_conn_count(srv->conns, tc->portal, &tc->ic->peer_addr, &n);
+	hit = tgt_conn_limit_hit(&srv->tun, &n);
+	if (!hit) {
+		tc->next = srv->conns;
+		srv->conns = tc;
+		srv->nconns++;
+	}
 	pthread_mutex_unlock(&srv->lock);
+	return hit;
 }
 
 /* Forget the connection; a session whose connection this was ends too
@@ -59,6 +69,7 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 {
 	struct tgt_portal *portal = idm_svc_client_arg(svc);
 	struct tgt_conn *tc = calloc(1, sizeof(*tc));
+	const char *limit;
 
 	if (!tc) {
 		IDM_LOG_CONN(c, "no memory for a new connection");
@@ -70,7 +81,12 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 	tc->srv = portal->srv;
 	tc->portal = portal;
 	c->client_priv = tc;
-	conn_track(tc->srv, tc);
+	limit = conn_admit(tc->srv, tc);
+	if (limit) {
+		tgt_limit_log(tc->srv, "%s: connection refused: %s reached", c->peer_name, limit);
+		idm_conn_close(c);
+		return;
+	}
 	idm_conn_set_tx_limits(c, &(struct idm_tx_limits){
 	                              .max_bytes = tc->srv->tun.tx_queue_max_bytes,
 	                              .max_pdus = tc->srv->tun.tx_queue_max_pdus,
@@ -80,8 +96,11 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 		idm_conn_close(c); /* accepted while idm_server_stop runs */
 		return;
 	}
-	/* the core's login timer, the only one, runs for login_timeout_s */
-	idm_conn_set_login_timeout(c, tc->srv->tun.login_timeout_s);
+	/* The core's login timer: until the first Login PDU a connection
+	 * gets prelogin_timeout_s (an idle socket holds a descriptor and a
+	 * max_prelogin_connections slot), then login_timeout_s (login.c). */
+	idm_conn_set_login_timeout(
+	    c, idm_min_u32(tc->srv->tun.prelogin_timeout_s, tc->srv->tun.login_timeout_s));
 }
 
 /*
@@ -120,6 +139,7 @@ static void conn_free(struct idm_conn *c)
 	}
 	log_conn_stats(c);
 	tgt_nop_stop(tc);
+	tgt_dataout_stop(tc);
 	tgt_login_free(tc);
 	tgt_text_free(tc);
 	c->exp_cmd_sn = NULL;
