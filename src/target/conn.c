@@ -17,8 +17,13 @@ static const char *conn_admit(struct idm_server *srv, struct tgt_conn *tc)
 	const char *hit;
 
 	pthread_mutex_lock(&srv->lock);
-	tgt_conn_count(srv->conns, tc->portal, &tc->ic->peer_addr, &n);
+	/* Below every limit in total, no part can be at its own: no walk. */
+	n = (struct tgt_conn_counts){srv->nconns, srv->nconns, srv->nconns, srv->nconns};
 	hit = tgt_conn_limit_hit(&srv->tun, &n);
+	if (hit) {
+		tgt_conn_count(srv->conns, tc->portal, &tc->ic->peer_addr, &n);
+		hit = tgt_conn_limit_hit(&srv->tun, &n);
+	}
 	if (!hit) {
 		tc->next = srv->conns;
 		srv->conns = tc;
@@ -83,7 +88,8 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 	c->client_priv = tc;
 	limit = conn_admit(tc->srv, tc);
 	if (limit) {
-		tgt_limit_log(tc->srv, "%s: connection refused: %s reached", c->peer_name, limit);
+		tgt_limit_log(tc->srv, limit, "%s: connection refused: %s reached", c->peer_name,
+		              limit);
 		idm_conn_close(c);
 		return;
 	}

@@ -104,23 +104,35 @@ void tgt_sess_count(const struct tgt_session *head, const struct tgt_target *tar
 	}
 }
 
+/* The limiter of `key`: its own slot, a free one, or the last (shared by
+ * whatever did not fit). */
+static struct tgt_limit_log *limit_log_slot(struct tgt_limit_log *tab, const char *key)
+{
+	for (unsigned i = 0; i < TGT_LIMIT_LOG_KEYS; i++) {
+		if (tab[i].key == key || !tab[i].key) {
+			tab[i].key = key;
+			return &tab[i];
+		}
+	}
+	return &tab[TGT_LIMIT_LOG_KEYS - 1];
+}
+
 /* Whether a refusal may be logged now; *suppressed gets the count of the
- * lines the last window hid. Called under srv->lock. */
+ * lines hidden since the last one. Called under srv->lock. */
 static bool limit_log_admit(struct tgt_limit_log *l, uint64_t now_ms, uint32_t *suppressed)
 {
 	*suppressed = 0;
-	if (l->logged && now_ms - l->last_ms < LIMIT_LOG_WINDOW_MS) {
+	if (l->last_ms && now_ms - l->last_ms < LIMIT_LOG_WINDOW_MS) {
 		l->suppressed++;
 		return false;
 	}
 	*suppressed = l->suppressed;
 	l->suppressed = 0;
-	l->last_ms = now_ms;
-	l->logged = true;
+	l->last_ms = now_ms ? now_ms : 1;
 	return true;
 }
 
-void tgt_limit_log(struct idm_server *srv, const char *fmt, ...)
+void tgt_limit_log(struct idm_server *srv, const char *key, const char *fmt, ...)
 {
 	uint32_t suppressed;
 	char text[512];
@@ -128,7 +140,7 @@ void tgt_limit_log(struct idm_server *srv, const char *fmt, ...)
 	bool admit;
 
 	pthread_mutex_lock(&srv->lock);
-	admit = limit_log_admit(&srv->limit_log, idm_now_ms(), &suppressed);
+	admit = limit_log_admit(limit_log_slot(srv->limit_log, key), idm_now_ms(), &suppressed);
 	pthread_mutex_unlock(&srv->lock);
 	if (!admit) {
 		return;
@@ -137,7 +149,8 @@ void tgt_limit_log(struct idm_server *srv, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	if (suppressed) {
-		idm_log("target", "%s (%u more refusals in the last second)", text, suppressed);
+		idm_log("target", "%s (and %u more like it since the last such line)", text,
+		        suppressed);
 	} else {
 		idm_log("target", "%s", text);
 	}

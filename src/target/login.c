@@ -111,8 +111,8 @@ static void login_fail(struct tgt_conn *tc, uint16_t status, const char *why)
 	if (status == ISCSI_LOGIN_OUT_OF_RESOURCES) {
 		/* a limit: one line a second for the whole server, however
 		 * many connections ask (limits.c) */
-		tgt_limit_log(tc->srv, "%s: login refused (0x%04x): %s", tc->ic->peer_name, status,
-		              why);
+		tgt_limit_log(tc->srv, why, "%s: login refused (0x%04x): %s", tc->ic->peer_name,
+		              status, why);
 	} else {
 		IDM_LOG_CONN(tc->ic, "login refused (0x%04x): %s", status, why);
 	}

@@ -152,11 +152,12 @@ struct tgt_sess_counts {
 	unsigned target, initiator, discovery;
 };
 
-/* Refusal lines: one a second, the rest counted (srv->lock). */
+/* Refusal lines: one a second per limit, the rest counted (srv->lock). */
+#define TGT_LIMIT_LOG_KEYS 12
 struct tgt_limit_log {
+	const char *key; /* the limit's name (a static string) */
 	uint64_t last_ms;
 	uint32_t suppressed;
-	bool logged;
 };
 
 /* The name of the limit one more connection / session would pass, or
@@ -175,9 +176,10 @@ void tgt_conn_count(const struct tgt_conn *head, const struct tgt_portal *portal
 void tgt_sess_count(const struct tgt_session *head, const struct tgt_target *target,
                     const char *initiator, const struct tgt_session *except,
                     struct tgt_sess_counts *n);
-/* Log a refusal, rate limited server-wide (takes srv->lock). */
-void tgt_limit_log(struct idm_server *srv, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* Log a refusal for the limit `key` (a static string), rate limited
+ * server-wide per limit (takes srv->lock). */
+void tgt_limit_log(struct idm_server *srv, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- the server ---- */
 
@@ -204,7 +206,7 @@ struct idm_server {
 	pthread_cond_t cond;
 	struct tgt_session *sessions;
 	uint16_t next_tsih;
-	struct tgt_limit_log limit_log;
+	struct tgt_limit_log limit_log[TGT_LIMIT_LOG_KEYS];
 	struct tgt_conn *conns;
 	unsigned nconns;
 	bool stopping;
