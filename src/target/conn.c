@@ -5,6 +5,7 @@
  * non-SCSI PDUs to their families (login, text, NOP, TMF, logout).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "target/target_int.h"
@@ -28,9 +29,30 @@ static const char *conn_admit(struct idm_server *srv, struct tgt_conn *tc)
 		tc->next = srv->conns;
 		srv->conns = tc;
 		srv->nconns++;
+		if (srv->nconns > srv->nconns_peak) {
+			srv->nconns_peak = srv->nconns;
+		}
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return hit;
+}
+
+/*
+ * After many connections have all gone, give their memory back: freed
+ * per-connection tables and sessions sit in the reactor threads' malloc
+ * arenas, and without a trim idmd would keep the high-water mark of a
+ * burst of 1,000 sessions for good. Only when the last of at least
+ * TRIM_AFTER_CONNS goes, so a login/logout loop does not trim each time.
+ */
+#define TRIM_AFTER_CONNS 64
+
+static bool conn_trim_due(struct idm_server *srv)
+{
+	if (srv->nconns > 0 || srv->nconns_peak < TRIM_AFTER_CONNS) {
+		return false;
+	}
+	srv->nconns_peak = 0;
+	return true;
 }
 
 /* Forget the connection; a session whose connection this was ends too
@@ -38,6 +60,7 @@ static const char *conn_admit(struct idm_server *srv, struct tgt_conn *tc)
 static void conn_untrack(struct idm_server *srv, struct tgt_conn *tc)
 {
 	struct tgt_session *s = tc->sess;
+	bool trim;
 
 	pthread_mutex_lock(&srv->lock);
 	for (struct tgt_conn **pp = &srv->conns; *pp; pp = &(*pp)->next) {
@@ -51,12 +74,17 @@ static void conn_untrack(struct idm_server *srv, struct tgt_conn *tc)
 		s->conn = NULL;
 		if (s->in_table) {
 			tgt_sessions_unlink(&srv->sessions, s);
+			srv->nsessions--;
 		}
 	}
+	trim = conn_trim_due(srv);
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 	if (s) {
 		tgt_session_put(s);
+	}
+	if (trim) {
+		malloc_trim(0);
 	}
 }
 

@@ -495,8 +495,12 @@ static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 static const char *session_limit_hit(const struct idm_server *srv, const struct tgt_login *l,
                                      const struct tgt_session *old)
 {
-	struct tgt_sess_counts n;
+	struct tgt_sess_counts n = {srv->nsessions, srv->nsessions, srv->nsessions};
 
+	/* below every limit in total, no part can be at its own: no walk */
+	if (!tgt_sess_limit_hit(&srv->tun, l->type, &n)) {
+		return NULL;
+	}
 	tgt_sess_count(srv->sessions, l->target, l->initiator_name, old, &n);
 	return tgt_sess_limit_hit(&srv->tun, l->type, &n);
 }
@@ -516,6 +520,7 @@ static uint16_t session_admit(struct idm_server *srv, const struct tgt_login *l,
 	}
 	if (old && old->in_table) {
 		tgt_sessions_unlink(&srv->sessions, old);
+		srv->nsessions--;
 	}
 	s->tsih = tgt_tsih_alloc(srv->sessions, &srv->next_tsih);
 	if (s->tsih == 0) {
@@ -548,6 +553,7 @@ static uint16_t session_publish(struct tgt_conn *tc, struct tgt_session *s, cons
 	}
 	s->next = srv->sessions;
 	srv->sessions = s;
+	srv->nsessions++;
 	s->in_table = true;
 	pthread_mutex_unlock(&srv->lock);
 	if (old && idm_reactor_send(old->reactor, reinstate_close, old) < 0) {

@@ -205,10 +205,12 @@ struct idm_server {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct tgt_session *sessions;
+	unsigned nsessions;           /* in `sessions` */
 	uint16_t next_tsih;
 	struct tgt_limit_log limit_log[TGT_LIMIT_LOG_KEYS];
 	struct tgt_conn *conns;
 	unsigned nconns;
+	unsigned nconns_peak;         /* since the heap was last trimmed (conn.c) */
 	bool stopping;
 	/* authentication of discovery sessions, CHAP algorithms (login.c) */
 	struct idm_discovery_conf disc;

@@ -1034,6 +1034,7 @@ static void session_limit_refuses_out_of_resources(void **state)
 	conn_gone(b);
 	conn_gone(c);
 	assert_null(srv.sessions);
+	assert_int_equal(srv.nsessions, 0);
 }
 
 /* ---- timeouts ---- */
