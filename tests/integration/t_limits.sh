@@ -187,8 +187,11 @@ bg_start C timeout 60 "$LC" -p "127.0.0.1:$PORT" -b 127.0.0.2 -n 40 conns
 log "nofile $nofile: 40 connections: $LINE_C"
 [[ $LINE_C =~ open\ ([0-9]+)\ closed\ ([0-9]+) ]] || fail "conns: $LINE_C"
 ((BASH_REMATCH[1] <= 10 && BASH_REMATCH[2] >= 30)) || fail "EMFILE: $LINE_C"
-# while the limit holds and more connections knock, idmd stays almost idle
+# while the limit holds, idle or with more connections knocking, idmd stays almost idle
+# (under 10% of a CPU: Linux fails accept4 with EMFILE even when nothing waits, so an
+# accept loop that retries after freeing a descriptor spins)
 cpu0=$(idmd_cpu_ticks)
+sleep 1
 for _ in 1 2 3; do
 	out=$(timeout 20 "$LC" -p "127.0.0.1:$PORT" -b 127.0.0.3 -n 20 conns </dev/null)
 	[[ $out == *"open 0 closed 20" ]] || fail "EMFILE storm: $out"
@@ -196,8 +199,8 @@ for _ in 1 2 3; do
 done
 cpu=$(($(idmd_cpu_ticks) - cpu0))
 tick=$(getconf CLK_TCK)
-log "EMFILE: idmd used $cpu ticks of $tick/s in ~3 s of refusals"
-((cpu * 5 < 3 * tick)) || fail "idmd used $cpu CPU ticks in ~3 s at EMFILE (spinning?)"
+log "EMFILE: idmd used $cpu ticks of $tick/s in ~3 s at the limit, 60 connections refused"
+((cpu * 10 <= 3 * tick)) || fail "idmd used $cpu CPU ticks in ~3 s at EMFILE (spinning?)"
 lines=$(grep -c "accept: Too many open files" "$IDMD_LOG")
 ((lines >= 1 && lines <= 12)) || fail "$lines accept lines in the log (expected 1..12)"
 bg_stop C

@@ -372,37 +372,43 @@ static void tcp_accept_pause(struct tcp_listener *l)
 	idm_timer_arm(l->svc->req.reactors[0], &l->resume, TCP_ACCEPT_PAUSE_MS);
 }
 
-/* accept4 failed with EMFILE or ENFILE (`err`): true when the waiting
- * connection was taken off the queue and closed, false when the listener
- * paused instead. */
+/*
+ * accept4 failed with EMFILE or ENFILE (`err`); Linux says so before it
+ * looks at the queue, so there may be nothing waiting. True when a waiting
+ * connection was taken off the queue and closed (look for more), false
+ * when the queue is empty or the listener paused.
+ */
 static bool tcp_accept_starved(struct tcp_listener *l, int err)
 {
 	uint32_t summary;
-	bool drained = false;
+	int fd = -1, fd_err = err;
 
 	if (l->spare_fd >= 0) {
 		close(l->spare_fd);
-		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		fd_err = errno;
 		if (fd >= 0) {
 			close(fd);
-			drained = true;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
-			drained = true; /* gone meanwhile: the loop's next accept says */
 		}
 		l->spare_fd = -1;
 		tcp_spare_take(l);
 	}
+	if (fd < 0 && (fd_err == EAGAIN || fd_err == EWOULDBLOCK)) {
+		return false; /* nothing was waiting */
+	}
+	if (fd < 0 && fd_err == ECONNABORTED) {
+		return true; /* that one gave up; there may be more */
+	}
 	l->refused++;
 	if (idm_log_limit_admit(&l->log_limit, idm_now_ms(), &summary)) {
 		idm_log("tcp", "%s: accept: %s: %s (%llu so far)", l->svc->name, strerror(err),
-		        drained ? "connection closed at once" : "not listening for a second",
+		        fd >= 0 ? "connection closed at once" : "not listening for a second",
 		        (unsigned long long)l->refused);
 	}
-	if (!drained) {
+	if (fd < 0) {
 		tcp_accept_pause(l);
 	}
-	return drained;
+	return fd >= 0;
 }
 
 static void tcp_accept_ready(void *arg, uint32_t events)
