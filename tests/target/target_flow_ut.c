@@ -914,15 +914,25 @@ static void nop_keepalive(void **state)
 	conn_gone(c);
 }
 
-static void text_sendtargets(void **state)
+/* A discovery session in the full feature phase. */
+static struct idm_conn *discovery_logged_in(void)
 {
 	static const char disc[] = "InitiatorName=" IQN_I "\0SessionType=Discovery";
-	static const char st[] = "SendTargets=All";
 	struct idm_conn *c = conn_new();
 	struct idm_pdu p;
 
 	login_make(&p, OP_TO_FFP, 0, disc, sizeof(disc));
 	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(login_status(last_sent()), 0);
+	return c;
+}
+
+static void text_sendtargets(void **state)
+{
+	static const char st[] = "SendTargets=All";
+	struct idm_conn *c = discovery_logged_in();
+	struct idm_pdu p;
+
 	fk.nsent = 0;
 	pdu_make(&p, ISCSI_OP_TEXT_REQ, ISCSI_FLAG_FINAL, 3, 1, st, sizeof(st));
 	tgt_client_ops.rx_pdu(c, &p);
@@ -1070,14 +1080,11 @@ static void stalled_write_closes_after_dataout_timeout(void **state)
 
 static void stalled_text_closes_after_text_timeout(void **state)
 {
-	static const char disc[] = "InitiatorName=" IQN_I "\0SessionType=Discovery";
 	static const char st[] = "SendTargets=All";
-	struct idm_conn *c = conn_new();
+	struct idm_conn *c = discovery_logged_in();
 	struct idm_timer *timer;
 	struct idm_pdu p;
 
-	login_make(&p, OP_TO_FFP, 0, disc, sizeof(disc));
-	tgt_client_ops.rx_pdu(c, &p);
 	fk.nevents = 0;
 	/* the first half of a request, then nothing */
 	pdu_make(&p, ISCSI_OP_TEXT_REQ, TEXT_FLAG_CONTINUE, 3, 1, st, 5);
@@ -1095,13 +1102,10 @@ static void stalled_text_closes_after_text_timeout(void **state)
 
 static void finished_text_disarms_its_timer(void **state)
 {
-	static const char disc[] = "InitiatorName=" IQN_I "\0SessionType=Discovery";
 	static const char st[] = "SendTargets=All";
-	struct idm_conn *c = conn_new();
+	struct idm_conn *c = discovery_logged_in();
 	struct idm_pdu p;
 
-	login_make(&p, OP_TO_FFP, 0, disc, sizeof(disc));
-	tgt_client_ops.rx_pdu(c, &p);
 	pdu_make(&p, ISCSI_OP_TEXT_REQ, TEXT_FLAG_CONTINUE, 3, 1, st, 5);
 	fk.last_armed = NULL;
 	tgt_client_ops.rx_pdu(c, &p);
