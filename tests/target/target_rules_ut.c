@@ -608,6 +608,10 @@ int main(void)
 		cmocka_unit_test(window_wraps),
 		cmocka_unit_test(session_rules),
 		cmocka_unit_test(tsih_alloc_skips_zero_and_used),
+		cmocka_unit_test(tsih_pick_is_bounded),
+		cmocka_unit_test(conn_limits_refuse_at_the_bound),
+		cmocka_unit_test(session_limits_count_the_table),
+		cmocka_unit_test(same_host_ignores_the_port),
 		cmocka_unit_test(login_stage_rules),
 		cmocka_unit_test(login_version_rules),
 		cmocka_unit_test(residual_flags),
@@ -618,10 +622,6 @@ int main(void)
 		cmocka_unit_test(sendtargets_text),
 		cmocka_unit_test(conf_defaults),
 		cmocka_unit_test(acl_entry_account_overrides_the_target_one),
-		cmocka_unit_test(tsih_pick_is_bounded),
-		cmocka_unit_test(conn_limits_refuse_at_the_bound),
-		cmocka_unit_test(session_limits_count_the_table),
-		cmocka_unit_test(same_host_ignores_the_port),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
