@@ -16,7 +16,7 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-600}   # per integration test, seconds
 UNIT_TIMEOUT=${UNIT_TIMEOUT:-1800}  # the whole unit run of one build, seconds
 LOGS=$ROOT/$BUILD/test-logs
 VALGRIND="valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite -q"
-VALGRIND_TESTS=${VALGRIND_TESTS:-t_discovery t_extra t_hostile}
+VALGRIND_TESTS=${VALGRIND_TESTS:-t_discovery t_extra t_hostile t_churn}
 export ASAN_OPTIONS_RUN=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS_RUN=halt_on_error=1:print_stacktrace=1
 

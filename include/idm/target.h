@@ -106,6 +106,20 @@ struct idm_target_tunables {
 	uint32_t tx_queue_max_pdus;   /* the same in PDUs; default 8192 */
 	uint32_t tx_stall_timeout_s;  /* data waiting and nothing read by the peer
 				       * for this long: drop it; default 30 */
+	/* Limits (README "Limits"): over one, a connection is closed at
+	 * accept, a login refused with 0x0302 (out of resources). */
+	uint32_t max_connections;             /* in total; default 4096 */
+	uint32_t max_connections_per_portal;  /* default 4096 */
+	uint32_t max_connections_per_address; /* per initiator IP; default 1024 */
+	uint32_t max_prelogin_connections;    /* login not complete; default 256 */
+	uint32_t prelogin_timeout_s;          /* accept to first Login PDU; default 5 */
+	uint32_t max_sessions_per_target;     /* default 1024 */
+	uint32_t max_sessions_per_initiator;  /* per InitiatorName; default 1024 */
+	uint32_t max_discovery_sessions;      /* default 64 */
+	uint32_t dataout_timeout_s;           /* a WRITE whose data stops arriving this long:
+	                                       * drop the connection; default 30 */
+	uint32_t text_timeout_s;              /* a multi-PDU text exchange stalled this long:
+	                                       * drop the connection; default 15 */
 };
 
 struct idm_target_conf_all {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #ifdef IDM_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -473,6 +474,67 @@ static void reload(struct idm_ctl *ctl)
 	NOTIFY("READY=1");
 }
 
+/* Descriptors idmd holds besides its connections: listeners, epoll and
+ * event descriptors of the reactors, stores, io_uring rings, control and
+ * metrics sockets. */
+#define IDMD_FDS_RESERVED 128
+
+/* The kernel's ceiling for RLIMIT_NOFILE (fs.nr_open), or 0. */
+static rlim_t nr_open(void)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1) {
+			v = 0;
+		}
+		fclose(f);
+	}
+	return (rlim_t)v;
+}
+
+/*
+ * One descriptor per connection: the usual soft limit of 1024 would stop
+ * idmd near 1,000 connections while the hard limit allows far more. Raise
+ * the soft limit to the hard one and say what that holds.
+ */
+static void raise_fd_limit(const struct idm_target_tunables *tun)
+{
+	struct rlimit rl, raised;
+	unsigned long long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		idm_log("idmd", "warning: getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+
+		if (want == RLIM_INFINITY && nr_open() > 0) {
+			want = nr_open(); /* an infinite soft limit is refused */
+		}
+		raised = (struct rlimit){.rlim_cur = want, .rlim_max = rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+			rl.rlim_cur = want;
+		} else {
+			idm_log("idmd", "warning: cannot raise the open file limit to %llu: %s",
+			        (unsigned long long)want, strerror(errno));
+		}
+	}
+	room = rl.rlim_cur > IDMD_FDS_RESERVED ? (unsigned long long)rl.rlim_cur - IDMD_FDS_RESERVED
+	                                       : 0;
+	idm_log("idmd",
+	        "open file limit %llu: room for about %llu connections (max_connections %u)",
+	        (unsigned long long)rl.rlim_cur, room, tun->max_connections);
+	if (room < tun->max_connections) {
+		idm_log("idmd",
+		        "warning: max_connections %u is above what the open file limit holds: "
+		        "connections past about %llu are refused at accept",
+		        tun->max_connections, room);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct idm_target_conf_all *conf;
@@ -493,6 +555,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	idm_log_open("idmd");
+	raise_fd_limit(&conf->tun);
 	warn_weak_secrets(conf);
 	block_stop_signals(&stop);
 	if (open_control(conf, &ctl) != 0) {

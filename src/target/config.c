@@ -28,7 +28,8 @@
  *                 "queue_depth": 128, "nop_interval_s": 30, "nop_timeout_s": 15,
  *                 "login_timeout_s": 15, "shutdown_grace_s": 5,
  *                 "iser_copy_threshold": 131072, "tx_queue_max_bytes": 50331648,
- *                 "tx_queue_max_pdus": 8192, "tx_stall_timeout_s": 30 }
+ *                 "tx_queue_max_pdus": 8192, "tx_stall_timeout_s": 30,
+ *                 "max_connections": 4096, ... (README "Limits") }
  * }
  *
  * Unknown keys and values of the wrong type are errors: a typo in a
@@ -468,6 +469,16 @@ static const struct tunable_desc tunables[] = {
 	TUN_U32(tx_queue_max_bytes, 65536, 1u << 30),
 	TUN_U32(tx_queue_max_pdus, 64, 1u << 20),
 	TUN_U32(tx_stall_timeout_s, 1, 3600),
+	TUN_U32(max_connections, 1, 1u << 20),
+	TUN_U32(max_connections_per_portal, 1, 1u << 20),
+	TUN_U32(max_connections_per_address, 1, 1u << 20),
+	TUN_U32(max_prelogin_connections, 1, 1u << 20),
+	TUN_U32(prelogin_timeout_s, 1, 3600),
+	TUN_U32(max_sessions_per_target, 1, 65535),
+	TUN_U32(max_sessions_per_initiator, 1, 65535),
+	TUN_U32(max_discovery_sessions, 1, 65535),
+	TUN_U32(dataout_timeout_s, 1, 3600),
+	TUN_U32(text_timeout_s, 1, 3600),
 };
 
 static int conf_tunable(struct conf_ctx *cx, const char *key, json_object *val,

@@ -5,17 +5,54 @@
  * non-SCSI PDUs to their families (login, text, NOP, TMF, logout).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "target/target_int.h"
 
-static void conn_track(struct idm_server *srv, struct tgt_conn *tc)
+/* Count the connection in, unless that passes a limit: then it stays out
+ * of the list and the limit's name is returned. */
+static const char *conn_admit(struct idm_server *srv, struct tgt_conn *tc)
 {
+	struct tgt_conn_counts n;
+	const char *hit;
+
 	pthread_mutex_lock(&srv->lock);
-	tc->next = srv->conns;
-	srv->conns = tc;
-	srv->nconns++;
+	/* Below every limit in total, no part can be at its own: no walk. */
+	n = (struct tgt_conn_counts){srv->nconns, srv->nconns, srv->nconns, srv->nconns};
+	hit = tgt_conn_limit_hit(&srv->tun, &n);
+	if (hit) {
+		tgt_conn_count(srv->conns, tc->portal, &tc->ic->peer_addr, &n);
+		hit = tgt_conn_limit_hit(&srv->tun, &n);
+	}
+	if (!hit) {
+		tc->next = srv->conns;
+		srv->conns = tc;
+		srv->nconns++;
+		if (srv->nconns > srv->nconns_peak) {
+			srv->nconns_peak = srv->nconns;
+		}
+	}
 	pthread_mutex_unlock(&srv->lock);
+	return hit;
+}
+
+/*
+ * After many connections have all gone, give their memory back: freed
+ * per-connection tables and sessions sit in the reactor threads' malloc
+ * arenas, and without a trim idmd would keep the high-water mark of a
+ * burst of 1,000 sessions for good. Only when the last of at least
+ * TRIM_AFTER_CONNS goes, so a login/logout loop does not trim each time.
+ */
+#define TRIM_AFTER_CONNS 64
+
+static bool conn_trim_due(struct idm_server *srv)
+{
+	if (srv->nconns > 0 || srv->nconns_peak < TRIM_AFTER_CONNS) {
+		return false;
+	}
+	srv->nconns_peak = 0;
+	return true;
 }
 
 /* Forget the connection; a session whose connection this was ends too
@@ -23,6 +60,7 @@ static void conn_track(struct idm_server *srv, struct tgt_conn *tc)
 static void conn_untrack(struct idm_server *srv, struct tgt_conn *tc)
 {
 	struct tgt_session *s = tc->sess;
+	bool trim;
 
 	pthread_mutex_lock(&srv->lock);
 	for (struct tgt_conn **pp = &srv->conns; *pp; pp = &(*pp)->next) {
@@ -36,12 +74,17 @@ static void conn_untrack(struct idm_server *srv, struct tgt_conn *tc)
 		s->conn = NULL;
 		if (s->in_table) {
 			tgt_sessions_unlink(&srv->sessions, s);
+			srv->nsessions--;
 		}
 	}
+	trim = conn_trim_due(srv);
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 	if (s) {
 		tgt_session_put(s);
+	}
+	if (trim) {
+		malloc_trim(0);
 	}
 }
 
@@ -59,6 +102,7 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 {
 	struct tgt_portal *portal = idm_svc_client_arg(svc);
 	struct tgt_conn *tc = calloc(1, sizeof(*tc));
+	const char *limit;
 
 	if (!tc) {
 		IDM_LOG_CONN(c, "no memory for a new connection");
@@ -70,7 +114,13 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 	tc->srv = portal->srv;
 	tc->portal = portal;
 	c->client_priv = tc;
-	conn_track(tc->srv, tc);
+	limit = conn_admit(tc->srv, tc);
+	if (limit) {
+		tgt_limit_log(tc->srv, limit, "%s: connection refused: %s reached", c->peer_name,
+		              limit);
+		idm_conn_close(c);
+		return;
+	}
 	idm_conn_set_tx_limits(c, &(struct idm_tx_limits){
 	                              .max_bytes = tc->srv->tun.tx_queue_max_bytes,
 	                              .max_pdus = tc->srv->tun.tx_queue_max_pdus,
@@ -80,8 +130,11 @@ void tgt_accepted(struct idm_svc *svc, struct idm_conn *c)
 		idm_conn_close(c); /* accepted while idm_server_stop runs */
 		return;
 	}
-	/* the core's login timer, the only one, runs for login_timeout_s */
-	idm_conn_set_login_timeout(c, tc->srv->tun.login_timeout_s);
+	/* The core's login timer: until the first Login PDU a connection
+	 * gets prelogin_timeout_s (an idle socket holds a descriptor and a
+	 * max_prelogin_connections slot), then login_timeout_s (login.c). */
+	idm_conn_set_login_timeout(
+	    c, idm_min_u32(tc->srv->tun.prelogin_timeout_s, tc->srv->tun.login_timeout_s));
 }
 
 /*
@@ -120,6 +173,7 @@ static void conn_free(struct idm_conn *c)
 	}
 	log_conn_stats(c);
 	tgt_nop_stop(tc);
+	tgt_dataout_stop(tc);
 	tgt_login_free(tc);
 	tgt_text_free(tc);
 	c->exp_cmd_sn = NULL;

@@ -108,7 +108,14 @@ static void login_fail(struct tgt_conn *tc, uint16_t status, const char *why)
 {
 	struct idm_pdu *pdu = login_rsp_alloc(tc, 0);
 
-	IDM_LOG_CONN(tc->ic, "login refused (0x%04x): %s", status, why);
+	if (status == ISCSI_LOGIN_OUT_OF_RESOURCES) {
+		/* a limit: one line a second for the whole server, however
+		 * many connections ask (limits.c) */
+		tgt_limit_log(tc->srv, why, "%s: login refused (0x%04x): %s", tc->ic->peer_name,
+		              status, why);
+	} else {
+		IDM_LOG_CONN(tc->ic, "login refused (0x%04x): %s", status, why);
+	}
 	tc->login->failed = true;
 	if (!pdu) {
 		idm_conn_close(tc->ic);
@@ -489,8 +496,48 @@ static struct tgt_session *session_new(struct tgt_conn *tc, struct tgt_login *l)
 	return s;
 }
 
+/* The session limit one more session of this login would pass, or NULL
+ * (srv->lock held); `old` is a session it reinstates (not counted). */
+static const char *session_limit_hit(const struct idm_server *srv, const struct tgt_login *l,
+                                     const struct tgt_session *old)
+{
+	struct tgt_sess_counts n = {srv->nsessions, srv->nsessions, srv->nsessions};
+
+	/* below every limit in total, no part can be at its own: no walk */
+	if (!tgt_sess_limit_hit(&srv->tun, l->type, &n)) {
+		return NULL;
+	}
+	tgt_sess_count(srv->sessions, l->target, l->initiator_name, old, &n);
+	return tgt_sess_limit_hit(&srv->tun, l->type, &n);
+}
+
+/* Take the session's place in the table under srv->lock: 0 or a status
+ * with *why. */
+static uint16_t session_admit(struct idm_server *srv, const struct tgt_login *l,
+                              struct tgt_session *s, struct tgt_session *old, const char **why)
+{
+	if (s->target && s->target->deleted) {
+		*why = "target deleted"; /* while logging in (live.c) */
+		return ISCSI_LOGIN_TARGET_REMOVED;
+	}
+	*why = session_limit_hit(srv, l, old && old->in_table ? old : NULL);
+	if (*why) {
+		return ISCSI_LOGIN_OUT_OF_RESOURCES;
+	}
+	if (old && old->in_table) {
+		tgt_sessions_unlink(&srv->sessions, old);
+		srv->nsessions--;
+	}
+	s->tsih = tgt_tsih_alloc(srv->sessions, &srv->next_tsih);
+	if (s->tsih == 0) {
+		*why = "every TSIH is taken";
+		return ISCSI_LOGIN_OUT_OF_RESOURCES;
+	}
+	return ISCSI_LOGIN_OK;
+}
+
 /* Put the new session in the table (taking over a reinstated one). */
-static uint16_t session_publish(struct tgt_conn *tc, struct tgt_session *s)
+static uint16_t session_publish(struct tgt_conn *tc, struct tgt_session *s, const char **why)
 {
 	struct idm_server *srv = tc->srv;
 	struct tgt_login *l = tc->login;
@@ -498,22 +545,21 @@ static uint16_t session_publish(struct tgt_conn *tc, struct tgt_session *s)
 	uint16_t status = login_session_rules(tc, l, &old);
 
 	if (status) {
+		*why = "session rules";
 		return status;
 	}
 	pthread_mutex_lock(&srv->lock);
-	if (s->target && s->target->deleted) {
-		pthread_mutex_unlock(&srv->lock); /* deleted while logging in (live.c) */
+	status = session_admit(srv, l, s, old, why);
+	if (status) {
+		pthread_mutex_unlock(&srv->lock);
 		if (old) {
 			tgt_session_put(old);
 		}
-		return ISCSI_LOGIN_TARGET_REMOVED;
+		return status;
 	}
-	if (old && old->in_table) {
-		tgt_sessions_unlink(&srv->sessions, old);
-	}
-	s->tsih = tgt_tsih_alloc(srv->sessions, &srv->next_tsih);
 	s->next = srv->sessions;
 	srv->sessions = s;
+	srv->nsessions++;
 	s->in_table = true;
 	pthread_mutex_unlock(&srv->lock);
 	if (old && idm_reactor_send(old->reactor, reinstate_close, old) < 0) {
@@ -545,19 +591,21 @@ static void login_complete(struct tgt_conn *tc, uint8_t flags)
 	char auth[32] = ""; /* ", CHAP SHA3-256": what the initiator negotiated */
 	struct tgt_login *l = tc->login;
 	struct tgt_session *s = session_new(tc, l);
+	const char *why = NULL;
 	uint16_t status;
 
 	if (!s) {
 		login_fail(tc, ISCSI_LOGIN_OUT_OF_RESOURCES, "no memory for the session");
 		return;
 	}
-	status = session_publish(tc, s);
+	status = session_publish(tc, s, &why);
 	if (status) {
 		free(s);
-		login_fail(tc, status, "session rules");
+		login_fail(tc, status, why);
 		return;
 	}
 	tc->sess = s;
+	__atomic_store_n(&tc->logged_in, true, __ATOMIC_RELAXED);
 	/* The negotiated values hold from the PDU after this response; the
 	 * data mover reads them when it is enabled, as the response leaves. */
 	tc->ic->params = s->params;
@@ -590,6 +638,8 @@ static struct tgt_login *login_start(struct tgt_conn *tc, const struct idm_pdu *
 	tgt_window_init(&l->win, get_be32(pdu->bhs + LOGIN_CMDSN), tc->srv->tun.queue_depth);
 	idm_textbuf_init(&l->resp);
 	tc->login = l;
+	/* The first Login PDU ends the short pre-login timeout (conn.c). */
+	idm_conn_set_login_timeout(tc->ic, tc->srv->tun.login_timeout_s);
 	/* StatSN starts where the initiator expects it. */
 	tc->ic->stat_sn = get_be32(pdu->bhs + LOGIN_EXPSTATSN);
 	tc->ic->exp_cmd_sn = &l->win.exp_cmd_sn;
@@ -649,6 +699,14 @@ static uint16_t login_first(struct tgt_conn *tc, struct tgt_login *l, int csg, c
 		return ISCSI_LOGIN_AUTH_FAILED;
 	}
 	status = login_session_rules(tc, l, &old);
+	if (!status) {
+		/* refused early, before any negotiation; the final response
+		 * checks again (session_admit) */
+		pthread_mutex_lock(&tc->srv->lock);
+		*why = session_limit_hit(tc->srv, l, old);
+		pthread_mutex_unlock(&tc->srv->lock);
+		status = *why ? ISCSI_LOGIN_OUT_OF_RESOURCES : ISCSI_LOGIN_OK;
+	}
 	if (old) {
 		tgt_session_put(old); /* only checked here; acted on at the end */
 	}

@@ -396,6 +396,9 @@ void tgt_scsi_cmd(struct idm_conn *c, struct idm_pdu *pdu, struct idm_task *t)
 	if (tt->rx_len) {
 		tt->phase = TGT_PH_RX;
 		t->rx_done = task_rx_done;
+		if (tgt_conn_of(c)) {
+			tgt_dataout_watch(tgt_conn_of(c), tt); /* dataout_timeout_s */
+		}
 		if (idm_task_recv_data(t, tt->rx_len) < 0) {
 			tgt_task_finish(tt);
 		}

@@ -89,17 +89,38 @@ struct tgt_session *tgt_sessions_find_tsih(struct tgt_session *head, uint16_t ts
 	return NULL;
 }
 
-uint16_t tgt_tsih_alloc(struct tgt_session *head, uint16_t *next)
+uint16_t tgt_tsih_pick(uint16_t *next, unsigned tries, bool (*taken)(void *arg, uint16_t tsih),
+                       void *arg)
 {
-	/* At most 65535 sessions can be live, and the table is far smaller,
-	 * so this finds a free value within a few steps. */
-	for (;;) {
+	while (tries > 0) {
 		uint16_t tsih = (*next)++;
 
-		if (tsih != 0 && !tgt_sessions_find_tsih(head, tsih)) {
+		if (tsih == 0) {
+			continue; /* reserved: "a new session" */
+		}
+		tries--;
+		if (!taken(arg, tsih)) {
 			return tsih;
 		}
 	}
+	return 0;
+}
+
+static bool tsih_in_table(void *arg, uint16_t tsih)
+{
+	return tgt_sessions_find_tsih(arg, tsih) != NULL;
+}
+
+uint16_t tgt_tsih_alloc(struct tgt_session *head, uint16_t *next)
+{
+	unsigned n = 0;
+
+	for (const struct tgt_session *s = head; s; s = s->next) {
+		n++;
+	}
+	/* Among n + 1 distinct non-zero values one is free, unless all
+	 * 65535 are taken: the search ends either way. */
+	return n >= 0xffff ? 0 : tgt_tsih_pick(next, n + 1, tsih_in_table, head);
 }
 
 void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s)

@@ -133,9 +133,55 @@ enum tgt_sess_action tgt_session_decide(const struct tgt_sess_key *key,
 struct tgt_session *tgt_sessions_find_isid(struct tgt_session *head,
 					   const struct tgt_sess_key *key);
 struct tgt_session *tgt_sessions_find_tsih(struct tgt_session *head, uint16_t tsih);
-/* A TSIH no live session uses (never 0), advancing *next. */
+/* A TSIH no live session uses (never 0), advancing *next; 0 when all
+ * 65535 are taken. */
 uint16_t tgt_tsih_alloc(struct tgt_session *head, uint16_t *next);
+/* The same over any table: at most `tries` values from *next, skipping 0
+ * and those taken() says are in use; 0 when none is free (pure). */
+uint16_t tgt_tsih_pick(uint16_t *next, unsigned tries, bool (*taken)(void *arg, uint16_t tsih),
+                       void *arg);
 void tgt_sessions_unlink(struct tgt_session **head, struct tgt_session *s);
+
+/* ---- admission limits (limits.c) ---- */
+
+struct tgt_portal;
+
+struct tgt_conn_counts {
+	unsigned total, portal, address, prelogin;
+};
+
+struct tgt_sess_counts {
+	unsigned target, initiator, discovery;
+};
+
+/* Refusal lines: one a second per limit, the rest counted (srv->lock). */
+#define TGT_LIMIT_LOG_KEYS 12
+struct tgt_limit_log {
+	const char *key; /* the limit's name (a static string) */
+	uint64_t last_ms;
+	uint32_t suppressed;
+};
+
+/* The name of the limit one more connection / session would pass, or
+ * NULL (pure; counts are of those already there). */
+const char *tgt_conn_limit_hit(const struct idm_target_tunables *tun,
+                               const struct tgt_conn_counts *n);
+const char *tgt_sess_limit_hit(const struct idm_target_tunables *tun, enum idm_session_type type,
+                               const struct tgt_sess_counts *n);
+/* Same IP address (port ignored). */
+bool tgt_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* Counts over srv->conns / srv->sessions (srv->lock held); `except` is a
+ * session not to count (one being reinstated) or NULL. */
+struct tgt_conn;
+void tgt_conn_count(const struct tgt_conn *head, const struct tgt_portal *portal,
+                    const struct sockaddr_storage *peer, struct tgt_conn_counts *n);
+void tgt_sess_count(const struct tgt_session *head, const struct tgt_target *target,
+                    const char *initiator, const struct tgt_session *except,
+                    struct tgt_sess_counts *n);
+/* Log a refusal for the limit `key` (a static string), rate limited
+ * server-wide per limit (takes srv->lock). */
+void tgt_limit_log(struct idm_server *srv, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- the server ---- */
 
@@ -166,9 +212,12 @@ struct idm_server {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct tgt_session *sessions;
+	unsigned nsessions;           /* in `sessions` */
 	uint16_t next_tsih;
+	struct tgt_limit_log limit_log[TGT_LIMIT_LOG_KEYS];
 	struct tgt_conn *conns;
 	unsigned nconns;
+	unsigned nconns_peak;         /* since the heap was last trimmed (conn.c) */
 	bool stopping;
 	/* authentication of discovery sessions, CHAP algorithms (login.c) */
 	struct idm_discovery_conf disc;
@@ -218,6 +267,8 @@ struct tgt_conn {
 	bool close_sent;                 /* idm_server_stop asked to close */
 	bool logout_asked;               /* idm_server_stop asked for a logout */
 	bool logged_out;
+	bool logged_in;                  /* login complete (limits.c counts) */
+	struct idm_timer dataout_timer;  /* a WRITE waits for data (dataout.c) */
 	struct tgt_io_stats io;          /* its reactor's only (iostat.c) */
 	struct tgt_conn *next;           /* srv->conns, under srv->lock */
 };
@@ -241,6 +292,10 @@ void tgt_text_free(struct tgt_conn *tc);
 void tgt_nop_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
 void tgt_nop_start(struct tgt_conn *tc);
 void tgt_nop_stop(struct tgt_conn *tc);
+struct tgt_task;
+/* dataout.c: watch a task now waiting for write data; stop watching. */
+void tgt_dataout_watch(struct tgt_conn *tc, struct tgt_task *tt);
+void tgt_dataout_stop(struct tgt_conn *tc);
 
 /* async.c */
 int tgt_async_logout_request(struct tgt_conn *tc, uint16_t within_s);
@@ -308,6 +363,8 @@ struct tgt_task {
 					   * session's map); SCSI_MAX_LUNS: none */
 	uint8_t reject_reason;            /* non-zero: answer with a Reject */
 	uint64_t start_us;                /* when its header came (latency) */
+	uint64_t rx_progress_ms;          /* last time `received` moved (dataout.c) */
+	uint32_t rx_seen;                 /* `received` then */
 	uint8_t bhs[IDM_BHS_LEN];         /* the request's header */
 	struct idm_scsi_status st;
 	uint8_t cdb[SCSI_CDB_MAX];

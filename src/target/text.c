@@ -23,11 +23,18 @@ struct tgt_text {
 	uint32_t tx_len;
 	uint32_t tx_off;
 	uint32_t next_ttt;
+	/* a request or an answer in pieces holds up to TGT_TEXT_MAX: an
+	 * exchange that stops mid-way for text_timeout_s drops the connection */
+	struct idm_timer stall_timer;
+	struct tgt_conn *tc;
 };
 
 void tgt_text_free(struct tgt_conn *tc)
 {
 	if (tc->text) {
+		if (tc->text->stall_timer.fn) {
+			idm_timer_cancel(tc->ic->reactor, &tc->text->stall_timer);
+		}
 		free(tc->text->rx);
 		free(tc->text->tx);
 		free(tc->text);
@@ -207,13 +214,51 @@ static struct tgt_text *text_state(struct tgt_conn *tc)
 	if (!tc->text) {
 		tc->text = calloc(1, sizeof(*tc->text));
 		if (tc->text) {
+			tc->text->tc = tc;
 			text_reset(tc->text, IDM_RESERVED_TAG);
 		}
 	}
 	return tc->text;
 }
 
+static void text_stalled(struct idm_timer *t)
+{
+	struct tgt_text *x =
+	    (struct tgt_text *)((char *)t - offsetof(struct tgt_text, stall_timer));
+
+	IDM_LOG_CONN(x->tc->ic, "text exchange itt 0x%08x stalled for %u s: closing", x->itt,
+	             x->tc->srv->tun.text_timeout_s);
+	idm_conn_close(x->tc->ic);
+}
+
+/* Mid-exchange (more of the request or of our answer to come): the
+ * initiator has text_timeout_s for its next piece. */
+static void text_watch(struct tgt_conn *tc)
+{
+	struct tgt_text *x = tc->text;
+
+	if (!x) {
+		return;
+	}
+	if (x->stall_timer.fn) {
+		idm_timer_cancel(tc->ic->reactor, &x->stall_timer);
+	}
+	if (x->rx || x->tx) {
+		x->stall_timer.fn = text_stalled;
+		idm_timer_arm(tc->ic->reactor, &x->stall_timer,
+		              tc->srv->tun.text_timeout_s * 1000ull);
+	}
+}
+
+static void text_rx(struct tgt_conn *tc, struct idm_pdu *pdu);
+
 void tgt_text_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
+{
+	text_rx(tc, pdu);
+	text_watch(tc);
+}
+
+static void text_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
 {
 	struct tgt_text *x;
 	uint32_t ttt = get_be32(pdu->bhs + TEXT_TTT);

@@ -25,6 +25,16 @@ static void tunables_init(struct idm_target_tunables *t)
 	t->tx_queue_max_bytes = IDM_TX_MAX_BYTES_DEFAULT;
 	t->tx_queue_max_pdus = IDM_TX_MAX_PDUS_DEFAULT;
 	t->tx_stall_timeout_s = IDM_TX_STALL_TIMEOUT_DEFAULT_S;
+	t->max_connections = 4096;
+	t->max_connections_per_portal = 4096;
+	t->max_connections_per_address = 1024;
+	t->max_prelogin_connections = 256;
+	t->prelogin_timeout_s = 5;
+	t->max_sessions_per_target = 1024;
+	t->max_sessions_per_initiator = 1024;
+	t->max_discovery_sessions = 64;
+	t->dataout_timeout_s = 30;
+	t->text_timeout_s = 15;
 }
 
 void idm_target_conf_init(struct idm_target_conf_all *c)

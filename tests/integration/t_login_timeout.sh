@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# login timeout (issue 7): with "login_timeout_s": 30 in the config, a TCP connection that
+# login timeout (issue 7): with "login_timeout_s": 30 in the config (and the pre-login
+# timeout, which ends at the first Login PDU, as long: issue 8), a TCP connection that
 # never sends a Login Request is still open at 28 s and closed by 35 s; idmd stays up and
 # exits 0. One idle connection (bash's /dev/tcp), about 30 s.
 . "$(dirname "$0")/lib.sh"
@@ -14,7 +15,7 @@ cat >"$TEST_TMP/idmd.json" <<JSON
 {
   "portals": [ { "addr": "127.0.0.1", "port": $PORT, "tpgt": 1 } ],
   "targets": [ { "iqn": "$IQN", "luns": [ { "spec": "mem:16M" } ] } ],
-  "tunables": { "login_timeout_s": 30 }
+  "tunables": { "login_timeout_s": 30, "prelogin_timeout_s": 30 }
 }
 JSON
 IDMD_PORT=$PORT idmd_start --config "$TEST_TMP/idmd.json"

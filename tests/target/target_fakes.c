@@ -32,6 +32,13 @@ void fake_server_init(struct idm_server *srv, struct tgt_target *targets, unsign
 	srv->tun.first_burst_length = 262144;
 	srv->tun.max_outstanding_r2t = 1;
 	srv->tun.immediate_data = true;
+	srv->tun.max_connections = srv->tun.max_connections_per_portal = 64;
+	srv->tun.max_connections_per_address = srv->tun.max_prelogin_connections = 64;
+	srv->tun.max_sessions_per_target = srv->tun.max_sessions_per_initiator = 64;
+	srv->tun.max_discovery_sessions = 64;
+	srv->tun.prelogin_timeout_s = 5;
+	srv->tun.dataout_timeout_s = 30;
+	srv->tun.text_timeout_s = 15;
 	srv->next_tsih = 1;
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->cond, NULL);
@@ -70,6 +77,7 @@ struct idm_conn *fake_conn_new(struct idm_svc *svc, const struct idm_transport *
 	in->sin_family = AF_INET;
 	in->sin_port = htons(3260);
 	inet_pton(AF_INET, "127.0.0.1", &in->sin_addr);
+	memcpy(&c->peer_addr, &c->local_addr, sizeof(c->peer_addr)); /* same host */
 	tgt_accepted(svc, c);
 	return c;
 }
@@ -371,6 +379,7 @@ void idm_timer_arm(struct idm_reactor *r, struct idm_timer *t, uint64_t delay_ms
 {
 	t->armed = true;
 	t->deadline_ms = fk.now_ms + delay_ms;
+	fk.last_armed = t;
 }
 
 void idm_timer_cancel(struct idm_reactor *r, struct idm_timer *t)

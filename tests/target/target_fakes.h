@@ -48,6 +48,7 @@ struct fake_state {
 	uint32_t written_blocks;      /* last WRITE's nblocks at exec */
 	unsigned ua_raised;
 	uint64_t now_ms;
+	struct idm_timer *last_armed; /* the timer idm_timer_arm saw last */
 	char log[8192];               /* idm_log lines, newline separated */
 };
 

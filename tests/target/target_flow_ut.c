@@ -211,7 +211,17 @@ static void login_timeout_is_the_configured_one(void **state)
 {
 	struct idm_conn *c;
 
+	struct idm_pdu p;
+
 	srv.tun.login_timeout_s = 40;
+	c = conn_new();
+	/* until the first Login PDU the short pre-login timeout runs */
+	assert_int_equal(fk.login_timeout_s, srv.tun.prelogin_timeout_s);
+	login_make(&p, LOGIN_FLAG_CONTINUE | (1 << LOGIN_CSG_SHIFT), 0, normal_keys, 20);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(fk.login_timeout_s, 40);
+	conn_gone(c);
+	srv.tun.prelogin_timeout_s = 60; /* never longer than the login's own */
 	c = conn_new();
 	assert_int_equal(fk.login_timeout_s, 40);
 	conn_gone(c);
@@ -904,15 +914,25 @@ static void nop_keepalive(void **state)
 	conn_gone(c);
 }
 
-static void text_sendtargets(void **state)
+/* A discovery session in the full feature phase. */
+static struct idm_conn *discovery_logged_in(void)
 {
 	static const char disc[] = "InitiatorName=" IQN_I "\0SessionType=Discovery";
-	static const char st[] = "SendTargets=All";
 	struct idm_conn *c = conn_new();
 	struct idm_pdu p;
 
 	login_make(&p, OP_TO_FFP, 0, disc, sizeof(disc));
 	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(login_status(last_sent()), 0);
+	return c;
+}
+
+static void text_sendtargets(void **state)
+{
+	static const char st[] = "SendTargets=All";
+	struct idm_conn *c = discovery_logged_in();
+	struct idm_pdu p;
+
 	fk.nsent = 0;
 	pdu_make(&p, ISCSI_OP_TEXT_REQ, ISCSI_FLAG_FINAL, 3, 1, st, sizeof(st));
 	tgt_client_ops.rx_pdu(c, &p);
@@ -984,6 +1004,120 @@ static void text_long_answer_continues(void **state)
 	conn_gone(c);
 }
 
+/* ---- limits ---- */
+
+static void conn_limit_closes_at_accept(void **state)
+{
+	struct idm_conn *a, *b;
+
+	srv.tun.max_connections_per_address = 1;
+	a = conn_new();
+	assert_int_equal(fake_events(IDM_CE_DISCONNECT), 0);
+	b = conn_new(); /* from the same address, 127.0.0.1 */
+	assert_int_equal(fake_events(IDM_CE_DISCONNECT), 1);
+	assert_int_equal(srv.nconns, 1);
+	assert_non_null(strstr(fk.log, "max_connections_per_address"));
+	conn_gone(b);
+	assert_int_equal(srv.nconns, 1);
+	conn_gone(a);
+	assert_int_equal(srv.nconns, 0);
+}
+
+static void session_limit_refuses_out_of_resources(void **state)
+{
+	static const uint8_t other_isid[6] = {0x80, 0, 0, 9, 9, 9};
+	struct idm_conn *a, *b, *c;
+	struct idm_pdu p;
+
+	srv.tun.max_sessions_per_target = 1;
+	a = logged_in();
+	b = conn_new();
+	login_make(&p, OP_TO_FFP, 0, normal_keys, sizeof(normal_keys));
+	memcpy(p.bhs + LOGIN_ISID, other_isid, 6);
+	tgt_client_ops.rx_pdu(b, &p);
+	assert_int_equal(login_status(last_sent()), ISCSI_LOGIN_OUT_OF_RESOURCES);
+	assert_non_null(strstr(fk.log, "max_sessions_per_target"));
+	/* reinstating the one session is no new session: admitted */
+	c = conn_new();
+	login_ok(c, 0);
+	conn_gone(a);
+	conn_gone(b);
+	conn_gone(c);
+	assert_null(srv.sessions);
+	assert_int_equal(srv.nsessions, 0);
+}
+
+/* ---- timeouts ---- */
+
+static void stalled_write_closes_after_dataout_timeout(void **state)
+{
+	struct idm_conn *c = logged_in();
+	struct tgt_conn *tc = tgt_conn_of(c);
+	struct idm_task *t;
+
+	srv.tun.dataout_timeout_s = 30;
+	t = scsi_rw(c, 3, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	assert_ptr_equal(fk.recv_task, t);
+	assert_int_equal(fake_events(IDM_CE_DISCONNECT), 0);
+	assert_true(tc->dataout_timer.armed);
+	fk.now_ms += 20000; /* quiet, but not for long enough */
+	tc->dataout_timer.fn(&tc->dataout_timer);
+	assert_true(tc->dataout_timer.armed);
+	t->received = 1024; /* data moves: the clock starts again */
+	fk.now_ms += 20000;
+	tc->dataout_timer.fn(&tc->dataout_timer);
+	assert_int_equal(fake_events(IDM_CE_DISCONNECT), 0);
+	fk.now_ms += 30000;
+	tc->dataout_timer.fn(&tc->dataout_timer);
+	assert_int_equal(fake_events(IDM_CE_DISCONNECT), 1);
+	assert_non_null(strstr(fk.log, "no Data-Out for 30 s (1024 of 4096 bytes)"));
+	/* the core aborts its tasks as the connection goes: the buffer is freed */
+	tgt_client_ops.task_abort(t);
+	assert_int_equal(fk.bufs_out, 0);
+	conn_gone(c);
+	assert_int_equal(live_tasks(), 0);
+}
+
+static void stalled_text_closes_after_text_timeout(void **state)
+{
+	static const char st[] = "SendTargets=All";
+	struct idm_conn *c = discovery_logged_in();
+	struct idm_timer *timer;
+	struct idm_pdu p;
+
+	fk.nevents = 0;
+	/* the first half of a request, then nothing */
+	pdu_make(&p, ISCSI_OP_TEXT_REQ, TEXT_FLAG_CONTINUE, 3, 1, st, 5);
+	fk.last_armed = NULL;
+	tgt_client_ops.rx_pdu(c, &p);
+	timer = fk.last_armed;
+	assert_non_null(timer);
+	assert_true(timer->armed);
+	assert_int_equal(timer->deadline_ms, fk.now_ms + srv.tun.text_timeout_s * 1000ull);
+	fk.now_ms += srv.tun.text_timeout_s * 1000ull;
+	timer->fn(timer);
+	assert_int_equal(fake_events(IDM_CE_DISCONNECT), 1);
+	conn_gone(c);
+}
+
+static void finished_text_disarms_its_timer(void **state)
+{
+	static const char st[] = "SendTargets=All";
+	struct idm_conn *c = discovery_logged_in();
+	struct idm_pdu p;
+
+	pdu_make(&p, ISCSI_OP_TEXT_REQ, TEXT_FLAG_CONTINUE, 3, 1, st, 5);
+	fk.last_armed = NULL;
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_non_null(fk.last_armed);
+	pdu_make(&p, ISCSI_OP_TEXT_REQ, ISCSI_FLAG_FINAL, 3, 2, st + 5, sizeof(st) - 5);
+	put_be32(p.bhs + TEXT_TTT, get_be32(last_sent()->bhs + TEXT_TTT));
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(last_sent()->bhs[1], ISCSI_FLAG_FINAL);
+	assert_false(fk.last_armed->armed);
+	conn_gone(c);
+}
+
 static void logout_closes(void **state)
 {
 	struct idm_conn *c = logged_in();
@@ -1023,39 +1157,44 @@ static void snack_is_rejected(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(accepted_conn_gets_tx_limits),
-		T(login_operational_to_ffp),
-		T(login_timeout_is_the_configured_one),
-		T(login_security_then_operational),
-		T(login_two_steps),
-		T(login_status_codes),
-		T(login_chap_only_fails),
-		T(login_bad_version),
-		T(login_discovery_without_target),
-		T(login_text_continues),
-		T(login_second_connection_and_reinstatement),
-		T(pdu_before_login_closes),
-		T(scsi_read_and_window),
-		T(scsi_read_residuals),
-		T(scsi_write_residuals),
-		T(scsi_bad_lun_and_discovery),
-		T(tmf_abort_task_waits_for_io),
-		T(lu_reset_during_immediate_data_keeps_the_buffer),
-		T(abort_task_during_data_out_keeps_the_buffer),
-		T(lu_reset_waits_for_another_sessions_io),
-		T(preempt_abort_status_waits_for_the_preempted_io),
-		T(preempt_abort_reaches_only_the_preempted_nexus),
-		T(login_over_a_transport_not_offered),
-		T(tmf_lu_reset_and_unsupported),
-		T(tmf_clear_task_set_reaches_other_sessions),
-		T(conn_loss_with_io_in_flight),
-		T(nop_ping_echoes),
-		T(nop_keepalive),
-		T(text_sendtargets),
-		T(text_declaration_only),
-		T(text_long_answer_continues),
-		T(logout_closes),
-		T(snack_is_rejected),
+	    T(accepted_conn_gets_tx_limits),
+	    T(login_operational_to_ffp),
+	    T(login_timeout_is_the_configured_one),
+	    T(login_security_then_operational),
+	    T(login_two_steps),
+	    T(login_status_codes),
+	    T(login_chap_only_fails),
+	    T(login_bad_version),
+	    T(login_discovery_without_target),
+	    T(login_text_continues),
+	    T(login_second_connection_and_reinstatement),
+	    T(pdu_before_login_closes),
+	    T(conn_limit_closes_at_accept),
+	    T(session_limit_refuses_out_of_resources),
+	    T(stalled_write_closes_after_dataout_timeout),
+	    T(stalled_text_closes_after_text_timeout),
+	    T(finished_text_disarms_its_timer),
+	    T(scsi_read_and_window),
+	    T(scsi_read_residuals),
+	    T(scsi_write_residuals),
+	    T(scsi_bad_lun_and_discovery),
+	    T(tmf_abort_task_waits_for_io),
+	    T(lu_reset_during_immediate_data_keeps_the_buffer),
+	    T(abort_task_during_data_out_keeps_the_buffer),
+	    T(lu_reset_waits_for_another_sessions_io),
+	    T(preempt_abort_status_waits_for_the_preempted_io),
+	    T(preempt_abort_reaches_only_the_preempted_nexus),
+	    T(login_over_a_transport_not_offered),
+	    T(tmf_lu_reset_and_unsupported),
+	    T(tmf_clear_task_set_reaches_other_sessions),
+	    T(conn_loss_with_io_in_flight),
+	    T(nop_ping_echoes),
+	    T(nop_keepalive),
+	    T(text_sendtargets),
+	    T(text_declaration_only),
+	    T(text_long_answer_continues),
+	    T(logout_closes),
+	    T(snack_is_rejected),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

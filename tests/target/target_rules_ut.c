@@ -447,6 +447,129 @@ static void conf_defaults(void **state)
 	assert_int_equal(c.tun.nop_interval_s, 30);
 	assert_int_equal(c.tun.nop_timeout_s, 15);
 	assert_int_equal(c.tun.login_timeout_s, 15);
+	assert_int_equal(c.tun.max_connections, 4096);
+	assert_int_equal(c.tun.max_connections_per_address, 1024);
+	assert_int_equal(c.tun.max_prelogin_connections, 256);
+	assert_int_equal(c.tun.prelogin_timeout_s, 5);
+	assert_int_equal(c.tun.max_sessions_per_target, 1024);
+	assert_int_equal(c.tun.max_discovery_sessions, 64);
+	assert_int_equal(c.tun.dataout_timeout_s, 30);
+	assert_int_equal(c.tun.text_timeout_s, 15);
+}
+
+/* ---- admission limits ---- */
+
+static bool every_tsih_taken(void *arg, uint16_t tsih)
+{
+	(*(unsigned *)arg)++;
+	return true;
+}
+
+static bool tsih_taken_below_10(void *arg, uint16_t tsih)
+{
+	return tsih < 10;
+}
+
+static void tsih_pick_is_bounded(void **state)
+{
+	unsigned asked = 0;
+	uint16_t next = 5;
+
+	(void)state;
+	/* all 65535 taken: 0 (refused), after asking about each once */
+	assert_int_equal(tgt_tsih_pick(&next, 0xffff, every_tsih_taken, &asked), 0);
+	assert_int_equal(asked, 0xffff);
+	next = 0xfffe;
+	assert_int_equal(tgt_tsih_pick(&next, 20, tsih_taken_below_10, NULL), 0xfffe);
+	next = 0xffff;
+	assert_int_equal(tgt_tsih_pick(&next, 20, tsih_taken_below_10, NULL), 0xffff);
+	/* 0 is skipped, 1..9 are taken */
+	assert_int_equal(tgt_tsih_pick(&next, 20, tsih_taken_below_10, NULL), 10);
+	next = 1;
+	assert_int_equal(tgt_tsih_pick(&next, 5, tsih_taken_below_10, NULL), 0);
+}
+
+static void conn_limits_refuse_at_the_bound(void **state)
+{
+	static struct idm_target_conf_all c;
+	struct tgt_conn_counts n = {0};
+
+	(void)state;
+	idm_target_conf_init(&c);
+	c.tun.max_connections = 10;
+	c.tun.max_connections_per_portal = 8;
+	c.tun.max_connections_per_address = 4;
+	c.tun.max_prelogin_connections = 2;
+	assert_null(tgt_conn_limit_hit(&c.tun, &n));
+	n = (struct tgt_conn_counts){.total = 9, .portal = 7, .address = 3, .prelogin = 1};
+	assert_null(tgt_conn_limit_hit(&c.tun, &n));
+	n.prelogin = 2;
+	assert_string_equal(tgt_conn_limit_hit(&c.tun, &n), "max_prelogin_connections");
+	n.address = 4;
+	assert_string_equal(tgt_conn_limit_hit(&c.tun, &n), "max_connections_per_address");
+	n.portal = 8;
+	assert_string_equal(tgt_conn_limit_hit(&c.tun, &n), "max_connections_per_portal");
+	n.total = 10;
+	assert_string_equal(tgt_conn_limit_hit(&c.tun, &n), "max_connections");
+}
+
+static void session_limits_count_the_table(void **state)
+{
+	static struct idm_target_conf_all c;
+	struct tgt_target t1 = {.iqn = "iqn.t1"}, t2 = {.iqn = "iqn.t2"};
+	struct tgt_session s[4];
+	struct tgt_sess_counts n;
+
+	(void)state;
+	idm_target_conf_init(&c);
+	c.tun.max_sessions_per_target = 2;
+	c.tun.max_sessions_per_initiator = 3;
+	c.tun.max_discovery_sessions = 1;
+	fill_session(&s[0], isid_a, "iqn.i1", &t1, 1);
+	fill_session(&s[1], isid_b, "IQN.I1", &t1, 2);
+	fill_session(&s[2], isid_a, "iqn.i2", &t2, 3);
+	fill_session(&s[3], isid_a, "iqn.i1", NULL, 4);
+	s[3].type = IDM_SESSION_DISCOVERY;
+	s[0].next = &s[1];
+	s[1].next = &s[2];
+	s[2].next = &s[3];
+	tgt_sess_count(&s[0], &t1, "iqn.i1", NULL, &n);
+	assert_int_equal(n.target, 2);
+	assert_int_equal(n.initiator, 2); /* names are case-insensitive */
+	assert_int_equal(n.discovery, 1);
+	assert_string_equal(tgt_sess_limit_hit(&c.tun, IDM_SESSION_NORMAL, &n),
+	                    "max_sessions_per_target");
+	assert_string_equal(tgt_sess_limit_hit(&c.tun, IDM_SESSION_DISCOVERY, &n),
+	                    "max_discovery_sessions");
+	/* reinstating s[1]: it does not count against its successor */
+	tgt_sess_count(&s[0], &t1, "iqn.i1", &s[1], &n);
+	assert_null(tgt_sess_limit_hit(&c.tun, IDM_SESSION_NORMAL, &n));
+	tgt_sess_count(&s[0], &t2, "iqn.i1", NULL, &n);
+	assert_null(tgt_sess_limit_hit(&c.tun, IDM_SESSION_NORMAL, &n));
+	c.tun.max_sessions_per_initiator = 2;
+	assert_string_equal(tgt_sess_limit_hit(&c.tun, IDM_SESSION_NORMAL, &n),
+	                    "max_sessions_per_initiator");
+}
+
+static void same_host_ignores_the_port(void **state)
+{
+	struct sockaddr_storage a = {0}, b = {0}, c6 = {0};
+	struct sockaddr_in *a4 = (void *)&a, *b4 = (void *)&b;
+	struct sockaddr_in6 *v6 = (void *)&c6;
+
+	(void)state;
+	a4->sin_family = b4->sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.1", &a4->sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &b4->sin_addr);
+	a4->sin_port = htons(1000);
+	b4->sin_port = htons(2000);
+	assert_true(tgt_same_host(&a, &b));
+	inet_pton(AF_INET, "127.0.0.2", &b4->sin_addr);
+	assert_false(tgt_same_host(&a, &b));
+	v6->sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "::1", &v6->sin6_addr);
+	assert_false(tgt_same_host(&a, &c6));
+	assert_true(tgt_same_host(&c6, &c6));
 }
 
 /* ---- per-initiator CHAP accounts ---- */
@@ -514,6 +637,10 @@ int main(void)
 		cmocka_unit_test(window_wraps),
 		cmocka_unit_test(session_rules),
 		cmocka_unit_test(tsih_alloc_skips_zero_and_used),
+		cmocka_unit_test(tsih_pick_is_bounded),
+		cmocka_unit_test(conn_limits_refuse_at_the_bound),
+		cmocka_unit_test(session_limits_count_the_table),
+		cmocka_unit_test(same_host_ignores_the_port),
 		cmocka_unit_test(login_stage_rules),
 		cmocka_unit_test(login_version_rules),
 		cmocka_unit_test(residual_flags),

@@ -287,10 +287,26 @@ static int tcp_enable_datamover(struct idm_conn *c)
 
 /* ---- listener ---- */
 
+/*
+ * Out of descriptors (EMFILE, ENFILE) accept4 fails and leaves the
+ * connection queued, so the listener stays readable: returning would spin
+ * the reactor. The listener keeps one spare descriptor; at EMFILE it gives
+ * the spare up, accepts the connection, closes it at once (the initiator
+ * sees the close and may try another portal or later) and takes the spare
+ * back. Without a spare (ENFILE: the whole system is out) it stops
+ * listening for TCP_ACCEPT_PAUSE_MS. Either is logged rate limited.
+ */
+#define TCP_ACCEPT_PAUSE_MS 1000u
+
 struct tcp_listener {
 	struct idm_event_handler ev;
 	struct idm_svc *svc;
 	int fd;
+	int spare_fd; /* /dev/null, or -1 */
+	bool paused;  /* out of epoll until `resume` fires */
+	struct idm_timer resume;
+	uint64_t refused; /* connections closed for want of descriptors */
+	struct idm_log_limit log_limit;
 };
 
 static int tcp_listen_socket(struct idm_svc *svc)
@@ -328,6 +344,73 @@ static void tcp_drop_cb(void *transport_conn)
 	close((int)(intptr_t)transport_conn);
 }
 
+static void tcp_spare_take(struct tcp_listener *l)
+{
+	if (l->spare_fd < 0) {
+		l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+}
+
+static void tcp_accept_resume(struct idm_timer *t)
+{
+	struct tcp_listener *l =
+	    (struct tcp_listener *)((char *)t - offsetof(struct tcp_listener, resume));
+
+	tcp_spare_take(l);
+	if (idm_reactor_add(l->svc->req.reactors[0], &l->ev, EPOLLIN) == 0) {
+		l->paused = false;
+		return;
+	}
+	idm_timer_arm(l->svc->req.reactors[0], t, TCP_ACCEPT_PAUSE_MS);
+}
+
+static void tcp_accept_pause(struct tcp_listener *l)
+{
+	idm_reactor_del(l->svc->req.reactors[0], &l->ev);
+	l->paused = true;
+	l->resume.fn = tcp_accept_resume;
+	idm_timer_arm(l->svc->req.reactors[0], &l->resume, TCP_ACCEPT_PAUSE_MS);
+}
+
+/*
+ * accept4 failed with EMFILE or ENFILE (`err`); Linux says so before it
+ * looks at the queue, so there may be nothing waiting. True when a waiting
+ * connection was taken off the queue and closed (look for more), false
+ * when the queue is empty or the listener paused.
+ */
+static bool tcp_accept_starved(struct tcp_listener *l, int err)
+{
+	uint32_t summary;
+	int fd = -1, fd_err = err;
+
+	if (l->spare_fd >= 0) {
+		close(l->spare_fd);
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		fd_err = errno;
+		if (fd >= 0) {
+			close(fd);
+		}
+		l->spare_fd = -1;
+		tcp_spare_take(l);
+	}
+	if (fd < 0 && (fd_err == EAGAIN || fd_err == EWOULDBLOCK)) {
+		return false; /* nothing was waiting */
+	}
+	if (fd < 0 && fd_err == ECONNABORTED) {
+		return true; /* that one gave up; there may be more */
+	}
+	l->refused++;
+	if (idm_log_limit_admit(&l->log_limit, idm_now_ms(), &summary)) {
+		idm_log("tcp", "%s: accept: %s: %s (%llu so far)", l->svc->name, strerror(err),
+		        fd >= 0 ? "connection closed at once" : "not listening for a second",
+		        (unsigned long long)l->refused);
+	}
+	if (fd < 0) {
+		tcp_accept_pause(l);
+	}
+	return fd >= 0;
+}
+
 static void tcp_accept_ready(void *arg, uint32_t events)
 {
 	struct tcp_listener *l = arg;
@@ -336,12 +419,16 @@ static void tcp_accept_ready(void *arg, uint32_t events)
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED) {
-				idm_log("tcp", "%s: accept: %s", l->svc->name, strerror(errno));
-			}
-			if (errno == EINTR || errno == ECONNABORTED) {
+			int err = errno;
+
+			if (err == EINTR || err == ECONNABORTED) {
 				continue;
+			}
+			if ((err == EMFILE || err == ENFILE) && tcp_accept_starved(l, err)) {
+				continue;
+			}
+			if (err != EAGAIN && err != EWOULDBLOCK && err != EMFILE && err != ENFILE) {
+				idm_log("tcp", "%s: accept: %s", l->svc->name, strerror(err));
 			}
 			return;
 		}
@@ -363,6 +450,8 @@ static int tcp_svc_create(struct idm_svc *svc)
 		return fd;
 	}
 	l->fd = fd;
+	l->spare_fd = -1;
+	tcp_spare_take(l);
 	l->svc = svc;
 	l->ev = (struct idm_event_handler){.fd = fd, .fn = tcp_accept_ready, .arg = l};
 	svc->transport_priv = l;
@@ -380,6 +469,11 @@ static void tcp_svc_offline(struct idm_svc *svc)
 {
 	struct tcp_listener *l = svc->transport_priv;
 
+	if (l->paused) {
+		idm_timer_cancel(svc->req.reactors[0], &l->resume);
+		l->paused = false;
+		return;
+	}
 	idm_reactor_del(svc->req.reactors[0], &l->ev);
 }
 
@@ -389,6 +483,9 @@ static void tcp_svc_destroy(struct idm_svc *svc)
 
 	if (l) {
 		close(l->fd);
+		if (l->spare_fd >= 0) {
+			close(l->spare_fd);
+		}
 		free(l);
 		svc->transport_priv = NULL;
 	}
