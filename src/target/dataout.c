@@ -34,10 +34,12 @@ static void dataout_check(struct idm_task *t, void *arg)
 	struct tgt_task *tt = tgt_task_of(t);
 	uint64_t idle;
 
-	if (tt->is_tmf || tt->phase != TGT_PH_RX || tt->aborted) {
+	/* an aborted write counts only while ABORT TASK SET waits for the
+	 * answers to its R2Ts (scsi.c): from the abort, without progress */
+	if (tt->is_tmf || tt->phase != TGT_PH_RX || (tt->aborted && !tt->waiter)) {
 		return;
 	}
-	if (t->received != tt->rx_seen) {
+	if (!tt->aborted && t->received != tt->rx_seen) {
 		tt->rx_seen = t->received;
 		tt->rx_progress_ms = sc->now_ms;
 	}

@@ -429,6 +429,10 @@ static bool abort_waits_for_r2ts(struct tgt_task *tt, struct tgt_abort_wait *w)
 	tt->waiter = w;
 	w->pending++;
 	tt->t->rx_done = task_r2ts_answered;
+	if (tgt_conn_of(tt->t->conn)) {
+		/* an initiator that never answers is dropped: dataout.c */
+		tgt_dataout_watch(tgt_conn_of(tt->t->conn), tt);
+	}
 	return true;
 }
 

@@ -847,6 +847,46 @@ static void tmf_clear_task_set_reaches_other_sessions(void **state)
 	conn_gone(b);
 }
 
+/* ABORT TASK SET with an R2T outstanding answers once the initiator has
+ * answered it (RFC 7143 4.2.3.3); one that never answers is dropped after
+ * dataout_timeout_s. */
+static void tmf_abort_task_set_waits_for_r2t_answers(void **state)
+{
+	struct idm_conn *c = logged_in();
+	struct tgt_conn *tc = tgt_conn_of(c);
+	struct idm_pdu p;
+	struct idm_task *t;
+	unsigned nsent;
+
+	srv.tun.dataout_timeout_s = 30;
+	t = scsi_rw(c, 1, 1, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	t->r2t_outstanding = 1; /* the transport asked for the data */
+	nsent = fk.nsent;
+	tmf_make(&p, ISCSI_TMF_ABORT_TASK_SET, 80, 0, 2, 0);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(fk.nsent, nsent); /* no response yet */
+	assert_int_equal(live_tasks(), 2);
+	/* the intake saw the F bit of the answer: the response goes */
+	t->rx_done(t, -ECANCELED);
+	assert_int_equal(fk.nsent, nsent + 1);
+	assert_int_equal(last_sent()->bhs[TMF_RSP_RESPONSE], ISCSI_TMF_RSP_COMPLETE);
+	assert_int_equal(live_tasks(), 0);
+	/* again, and this time the initiator never answers */
+	t = scsi_rw(c, 2, 3, true, SCSI_CMD_FLAG_WRITE, 4096, 8);
+	t->r2t_outstanding = 1;
+	tmf_make(&p, ISCSI_TMF_ABORT_TASK_SET, 81, 0, 4, 0);
+	tgt_client_ops.rx_pdu(c, &p);
+	assert_int_equal(fk.nsent, nsent + 1);
+	assert_true(tc->dataout_timer.armed);
+	fk.now_ms += 31000;
+	tc->dataout_timer.fn(&tc->dataout_timer);
+	assert_int_equal(fake_events(IDM_CE_DISCONNECT), 1);
+	/* the core ends the aborted task's wait as the connection goes */
+	t->rx_done(t, -ECONNRESET);
+	assert_int_equal(live_tasks(), 0);
+	conn_gone(c);
+}
+
 static void conn_loss_with_io_in_flight(void **state)
 {
 	struct idm_conn *c = logged_in();
@@ -1172,6 +1212,7 @@ int main(void)
 	    T(conn_limit_closes_at_accept),
 	    T(session_limit_refuses_out_of_resources),
 	    T(stalled_write_closes_after_dataout_timeout),
+	    T(tmf_abort_task_set_waits_for_r2t_answers),
 	    T(stalled_text_closes_after_text_timeout),
 	    T(finished_text_disarms_its_timer),
 	    T(scsi_read_and_window),
