@@ -246,6 +246,9 @@ struct scsi_cmd {
 	/* private to src/scsi */
 	struct idm_backing_io io;
 	int stage;
+	/* runs the command again once a read-modify-write is out of the way
+	 * (scsi_rmw_defer) */
+	void (*rmw_again)(struct scsi_cmd *cmd);
 	/* private to src/scsi: commands that run as several store requests
 	 * (WRITE SAME, UNMAP) */
 	uint32_t step_blocks; /* blocks per request */

@@ -11,9 +11,10 @@
  * part runs on the store's own thread, never on a reactor.
  *
  * READ and WRITE stay lock-free: a WRITE starting while rmw_active is
- * set waits for the lock once (rw.c). Not covered: WRITEs already in
- * flight on io_uring when the lock is taken, and zero-copy WRITEs into a
- * mem store, whose data lands while it is being received.
+ * set waits for the lock once (scsi_rmw_defer in rw.c; on an offloading
+ * store it queues behind the locked part on the store's thread instead,
+ * so no reactor waits on a network). Not covered: WRITEs already in
+ * flight in the store when the lock is taken.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -265,7 +266,9 @@ void scsi_caw_exec(struct scsi_cmd *cmd)
 		rmw_exec(cmd, caw_apply);
 		return;
 	}
-	scsi_wait_for_rmw(lu);
+	if (scsi_rmw_defer(cmd, scsi_caw_exec)) {
+		return;
+	}
 	io->op = IDM_BACKING_COMPARE_AND_WRITE;
 	io->offset = cmd->lba * lu->block_size;
 	io->len = cmd->nblocks * lu->block_size;

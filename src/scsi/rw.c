@@ -171,6 +171,48 @@ void scsi_wait_for_rmw(struct scsi_lu *lu)
 	pthread_mutex_unlock(&lu->rmw_lock);
 }
 
+/* On the store's thread, behind the read-modify-write (its queue is in
+ * order): the lock is free, or about to be. */
+static void rmw_wait_work(struct idm_backing_io *io)
+{
+	scsi_wait_for_rmw(((struct scsi_cmd *)io->arg)->lu);
+}
+
+/* Back on the command's reactor: run it again. */
+static void rmw_wait_done(struct idm_backing_io *io, int status)
+{
+	struct scsi_cmd *cmd = io->arg;
+
+	(void)status;
+	cmd->rmw_again(cmd);
+}
+
+/*
+ * A store that runs COMPARE AND WRITE / ORWRITE on a thread of its own
+ * (rbd, ops->offload) may hold the lock there across network round trips:
+ * a write queues behind it on that thread instead of blocking its reactor
+ * (and every connection on it). Other stores hold the lock only for a few
+ * quick synchronous calls: wait for it here.
+ */
+bool scsi_rmw_defer(struct scsi_cmd *cmd, void (*again)(struct scsi_cmd *cmd))
+{
+	struct scsi_lu *lu = cmd->lu;
+	struct idm_backing *store = lu->store;
+
+	if (__atomic_load_n(&lu->rmw_active, __ATOMIC_ACQUIRE) == 0) {
+		return false;
+	}
+	if (store->ops->offload == NULL) {
+		scsi_wait_for_rmw(lu);
+		return false;
+	}
+	cmd->rmw_again = again;
+	cmd->io.arg = cmd;
+	cmd->io.done = rmw_wait_done;
+	store->ops->offload(store, &cmd->io, rmw_wait_work, cmd->reactor);
+	return true;
+}
+
 void scsi_rw_exec(struct scsi_cmd *cmd)
 {
 	struct scsi_lu *lu = cmd->lu;
@@ -180,8 +222,8 @@ void scsi_rw_exec(struct scsi_cmd *cmd)
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	if (is_write(cmd)) {
-		scsi_wait_for_rmw(lu);
+	if (is_write(cmd) && scsi_rmw_defer(cmd, scsi_rw_exec)) {
+		return;
 	}
 	/* Zero copy: the data already is the medium (mem store). Its memory
 	 * is as durable as it gets, so FUA needs nothing either. */

@@ -236,6 +236,10 @@ bool scsi_lu_offline(struct scsi_cmd *cmd);
 /* Wait for a COMPARE AND WRITE / ORWRITE in progress on the LU, if
  * any, before writing (lock-free when there is none). */
 void scsi_wait_for_rmw(struct scsi_lu *lu);
+/* The same for a command on a reactor: true when it was queued behind
+ * the read-modify-write on the store's thread and `again` will run it
+ * on its reactor; false when it may write now. */
+bool scsi_rmw_defer(struct scsi_cmd *cmd, void (*again)(struct scsi_cmd *cmd));
 
 /* Synchronous store I/O for the commands that read, change and write
  * blocks under the LU's lock (COMPARE AND WRITE, ORWRITE). 0 or -errno. */

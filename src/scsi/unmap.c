@@ -100,7 +100,9 @@ void scsi_unmap_exec(struct scsi_cmd *cmd)
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	scsi_wait_for_rmw(cmd->lu);
+	if (scsi_rmw_defer(cmd, scsi_unmap_exec)) {
+		return;
+	}
 	cmd->io.op = IDM_BACKING_UNMAP;
 	cmd->io.buf = NULL;
 	cmd->io.fua = false;

@@ -162,7 +162,9 @@ void scsi_write_same_exec(struct scsi_cmd *cmd)
 		scsi_cmd_complete(cmd);
 		return;
 	}
-	scsi_wait_for_rmw(lu);
+	if (scsi_rmw_defer(cmd, scsi_write_same_exec)) {
+		return;
+	}
 	if (cmd->stage == WS_MODE_DATA && all_zero(cmd->data, bs)) {
 		cmd->stage = WS_MODE_ZEROES;
 	}

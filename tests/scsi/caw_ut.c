@@ -442,6 +442,55 @@ static void test_orwrite_too_long(void **state)
 	t_env_free(e);
 }
 
+/* What the offloading store's thread was given, run by the test. */
+static struct {
+	struct idm_backing_io *io;
+	void (*work)(struct idm_backing_io *io);
+	unsigned n;
+} offl;
+
+static void rec_offload(struct idm_backing *b, struct idm_backing_io *io,
+                        void (*work)(struct idm_backing_io *io), struct idm_reactor *r)
+{
+	offl.io = io;
+	offl.work = work;
+	offl.n++;
+}
+
+/* A WRITE that meets a read-modify-write holding the lock on an
+ * offloading store's thread (rbd) queues behind it there: the reactor
+ * never waits on the lock, and the write runs once it is free. */
+static void test_write_queues_behind_rmw_on_offloading_store(void **state)
+{
+	struct t_env *e = t_env_new(BS, 100, false);
+	struct idm_backing_ops ops = *e->fs->b.ops;
+	uint8_t cdb[16];
+
+	ops.offload = rec_offload;
+	e->fs->b.ops = &ops;
+	offl.n = 0;
+	e->fs->deferred = true;
+	/* a COMPARE AND WRITE is between its read and its write */
+	pthread_mutex_lock(&e->lu->rmw_lock);
+	__atomic_store_n(&e->lu->rmw_active, 1, __ATOMIC_RELEASE);
+	memset(e->buf, 0xab, BS);
+	t_cdb10(cdb, 0x2a, 0, 5, 1);
+	assert_int_equal(t_run(e, cdb, 10), 0); /* returned: nobody waited */
+	assert_int_equal(offl.n, 1);
+	assert_int_equal(e->fs->writes, 0);
+	/* the read-modify-write ends; the store's thread takes the next job */
+	__atomic_store_n(&e->lu->rmw_active, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&e->lu->rmw_lock);
+	offl.work(offl.io);
+	offl.io->done(offl.io, 0); /* back on the reactor: the write goes */
+	assert_int_equal(e->fs->writes, 1);
+	fake_complete(e->fs);
+	assert_int_equal(e->done_calls, 1);
+	t_expect_good(e);
+	assert_int_equal(memcmp(e->fs->mem + 5 * BS, e->buf, BS), 0);
+	t_env_free(e);
+}
+
 #define T(f, setup) cmocka_unit_test_setup_teardown(f, setup, t_env_teardown)
 
 int main(void)
@@ -454,6 +503,7 @@ int main(void)
 	    T(test_writes_wait_for_rmw, t_env_setup_nomap),  T(test_orwrite_mapped, t_env_setup_map),
 	    T(test_orwrite_store, t_env_setup_nomap),        T(test_orwrite_errors, t_env_setup_nomap),
 	    cmocka_unit_test(test_orwrite_too_long),
+	    cmocka_unit_test(test_write_queues_behind_rmw_on_offloading_store),
 	    T(test_caw_native_match, t_env_setup_nomap),     T(test_caw_native_miscompare, t_env_setup_nomap),
 	    T(test_caw_native_refused, t_env_setup_nomap),   T(test_caw_native_not_ready, t_env_setup_nomap),
 	};
