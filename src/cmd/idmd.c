@@ -497,12 +497,12 @@ static rlim_t nr_open(void)
 /*
  * One descriptor per connection: the usual soft limit of 1024 would stop
  * idmd near 1,000 connections while the hard limit allows far more. Raise
- * the soft limit to the hard one and say what that holds.
+ * the soft limit to the hard one (what that holds is said once idmd
+ * serves: a refusal to start stays one line).
  */
-static void raise_fd_limit(const struct idm_target_tunables *tun)
+static void raise_fd_limit(struct rlimit *out)
 {
 	struct rlimit rl, raised;
-	unsigned long long room;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		idm_log("idmd", "warning: getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
@@ -522,11 +522,22 @@ static void raise_fd_limit(const struct idm_target_tunables *tun)
 			        (unsigned long long)want, strerror(errno));
 		}
 	}
-	room = rl.rlim_cur > IDMD_FDS_RESERVED ? (unsigned long long)rl.rlim_cur - IDMD_FDS_RESERVED
-	                                       : 0;
+	*out = rl;
+}
+
+/* How many connections the open file limit holds, against max_connections. */
+static void say_fd_room(const struct rlimit *rl, const struct idm_target_tunables *tun)
+{
+	unsigned long long room;
+
+	if (rl->rlim_cur == 0) {
+		return; /* unknown: getrlimit failed, said already */
+	}
+	room = rl->rlim_cur > IDMD_FDS_RESERVED ? (unsigned long long)rl->rlim_cur - IDMD_FDS_RESERVED
+	                                        : 0;
 	idm_log("idmd",
 	        "open file limit %llu: room for about %llu connections (max_connections %u)",
-	        (unsigned long long)rl.rlim_cur, room, tun->max_connections);
+	        (unsigned long long)rl->rlim_cur, room, tun->max_connections);
 	if (room < tun->max_connections) {
 		idm_log("idmd",
 		        "warning: max_connections %u is above what the open file limit holds: "
@@ -540,6 +551,7 @@ int main(int argc, char **argv)
 	struct idm_target_conf_all *conf;
 	struct idm_server *srv;
 	struct idm_ctl *ctl;
+	struct rlimit fd_limit = {0};
 	sigset_t stop;
 	char err[512];
 	int sig = 0;
@@ -555,7 +567,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	idm_log_open("idmd");
-	raise_fd_limit(&conf->tun);
+	raise_fd_limit(&fd_limit);
 	warn_weak_secrets(conf);
 	block_stop_signals(&stop);
 	if (open_control(conf, &ctl) != 0) {
@@ -571,6 +583,7 @@ int main(int argc, char **argv)
 		conf_free(conf);
 		return 1;
 	}
+	say_fd_room(&fd_limit, &conf->tun);
 	idm_log("idmd", "serving %u target(s) on %u portal(s)", conf->ntargets, conf->nportals);
 	NOTIFY("READY=1\nSTATUS=serving %u target(s) on %u portal(s)", conf->ntargets,
 	       conf->nportals);

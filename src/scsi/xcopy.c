@@ -5,7 +5,7 @@
  * block-to-block segment descriptors (02h).
  *
  * The copy runs asynchronously through the stores' own I/O path, one
- * chunk of at most 1 MiB at a time, yielding its reactor between chunks
+ * chunk of at most 256 KiB at a time, yielding its reactor between chunks
  * (struct xcopy_run); its progress and outcome go to the LU's held
  * results (copy_results.c) for RECEIVE COPY RESULTS.
  */
@@ -19,7 +19,8 @@
 #define XCOPY_HDR_LEN 16
 #define XCOPY_TGT_LEN 32 /* identification descriptor target descriptor */
 #define XCOPY_B2B_LEN 28 /* block to block segment descriptor */
-#define XCOPY_CHUNK (1u << 20)       /* bytes read then written per step */
+#define XCOPY_CHUNK (256u << 10)     /* bytes read then written per step: a memory
+                                      * store's chunk holds its reactor ~25 us */
 #define XCOPY_BURST_MS 1             /* reactor CPU a copy may take in a row */
 #define XCOPY_PACE_MS 1              /* ... before it sleeps this long */
 #define XCOPY_SEG_DC 0x02

@@ -43,6 +43,7 @@ static struct idm_server srv;
 static struct tgt_target target;
 static struct idm_svc svc;
 static int peer = -1;
+static struct idm_target_conf_all defaults;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -51,6 +52,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	reactor = idm_reactor_create(0);
 	FUZZ_CHECK(reactor != NULL);
 	srv.magic = TGT_SERVER_MAGIC;
+	/* idmd's defaults (limits included), then this harness's choices */
+	idm_target_conf_init(&defaults);
+	srv.tun = defaults.tun;
 	srv.tun.queue_depth = 16;
 	srv.tun.max_recv_dsl = 65536;
 	srv.tun.max_burst_length = 262144;
