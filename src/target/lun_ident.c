@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "idm/auth.h"
 #include "idm/backing.h"
 #include "idm/scsi.h"
 #include "idm/target.h"
@@ -36,36 +37,18 @@ static bool ascii_id_ok(const char *v, size_t max, bool inner_spaces)
 	return true;
 }
 
-static int hex_nibble(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 /* 32 hex digits, NAA field 6 (IEEE Registered Extended, SPC-4 7.8.6.6.5):
  * the only 16-byte NAA format. */
 static bool naa_parse(const char *v, uint8_t naa[16])
 {
+	char hex[2 + 32 + 1];
+	size_t len = 0;
+
 	if (strlen(v) != 32 || v[0] != '6') {
 		return false;
 	}
-	for (size_t i = 0; i < 16; i++) {
-		int hi = hex_nibble(v[2 * i]), lo = hex_nibble(v[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			return false;
-		}
-		naa[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return true;
+	snprintf(hex, sizeof(hex), "0x%s", v);
+	return idm_chap_decode(hex, naa, 16, &len) == 0 && len == 16;
 }
 
 int idm_lun_ident_set(struct idm_lun_conf *l, const char *key, const char *value, char *why,

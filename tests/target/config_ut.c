@@ -54,6 +54,19 @@ static void full_config_loads(void **state)
 	assert_int_equal(c->targets[0].offered_on, IDM_OFFER_ISER);
 }
 
+/* `json` (case `i`) fails to load with one line holding `msg`. */
+static void expect_refused(struct idm_target_conf_all *c, const char *json, size_t i,
+                           const char *msg)
+{
+	char err[256];
+
+	assert_int_not_equal(conf_load_json(json, c, err, sizeof(err)), 0);
+	if (!strstr(err, msg)) {
+		fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, msg);
+	}
+	assert_null(strchr(err, '\n'));
+}
+
 /* Each bad document fails with a message naming the problem. */
 static void bad_configs_fail_clearly(void **state)
 {
@@ -90,15 +103,10 @@ static void bad_configs_fail_clearly(void **state)
 		{"{\"tunables\": {\"tx_stall_timeout_s\": 0}}", "tx_stall_timeout_s must be between"},
 	};
 	struct idm_target_conf_all *c = *state;
-	char err[256];
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_not_equal(conf_load_json(cases[i].json, c, err, sizeof(err)), 0);
-		if (!strstr(err, cases[i].msg)) {
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
-		}
-		assert_null(strchr(err, '\n'));
+		expect_refused(c, cases[i].json, i, cases[i].msg);
 	}
 }
 
@@ -166,18 +174,14 @@ static void lun_identity_hostile_refused(void **state)
 		{"\"write_cache\": \"yes\"", "write_cache must be true or false"},
 	};
 	struct idm_target_conf_all *c = *state;
-	char json[512], err[256];
+	char json[512];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snprintf(json, sizeof(json),
 		         "{\"portals\": [{\"addr\": \"127.0.0.1\"}], \"targets\": [{\"iqn\": "
 		         "\"iqn.x\", \"luns\": [{\"spec\": \"mem:1M\", %s}]}]}",
 		         cases[i].kv);
-		assert_int_not_equal(conf_load_json(json, c, err, sizeof(err)), 0);
-		if (!strstr(err, cases[i].msg)) {
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
-		}
-		assert_null(strchr(err, '\n'));
+		expect_refused(c, json, i, cases[i].msg);
 	}
 }
 
