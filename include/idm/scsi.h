@@ -162,6 +162,10 @@ struct scsi_lu_set {
 int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_name,
 		   struct scsi_lu **out);
 void scsi_lu_free(struct scsi_lu *lu);
+/* The serial number (32 lowercase hex digits) and NAA 6 designator
+ * scsi_lu_create gives a LU: SHA-256 of "target-name/LUN", the same on
+ * every start while the name and LUN stay. 0 or -errno. */
+int scsi_lu_ident_derive(const char *target_name, uint64_t lun, char serial[33], uint8_t naa[16]);
 
 /* Raise a unit attention (LOGICAL UNIT RESET, ...) for every I_T nexus.
  * A reset (ASC 0x29) also releases the SPC-2 reservation (SPC-2 5.5.1). */

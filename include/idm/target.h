@@ -40,7 +40,37 @@ struct idm_lun_conf {
 	/* rbd: a cluster that does not answer at start leaves the LUN
 	 * offline (NOT READY) until it does, instead of failing idmd. */
 	bool start_offline;
+	/* Cache and identity (lun_ident.c); unset ones keep the defaults:
+	 * WCE as the store says, vendor "IDM", product "idm disk", serial
+	 * and NAA derived from the target name and LUN (scsi_lu_ident_derive). */
+	bool write_cache_set;
+	bool write_cache;   /* WCE; true on a write-through store is ignored */
+	char vendor[9];     /* T10 vendor id: 1-8 printable ASCII, or "" */
+	char product[17];   /* 1-16 printable ASCII, or "" */
+	char serial[33];    /* VPD 0x80: 1-32 printable ASCII, no space, or "" */
+	bool has_naa;
+	uint8_t naa[16];    /* NAA 6 (IEEE Registered Extended) for VPD 0x83 */
 };
+
+/*
+ * A LUN's identity options, "vendor", "product", "serial" or "naa" (32
+ * hex digits starting with 6), checked and set from their text: 0,
+ * -EINVAL with one line in `why` (never a silently cut value), or
+ * -ENOENT when `key` is none of them. Config file and lun.add share it.
+ */
+int idm_lun_ident_set(struct idm_lun_conf *l, const char *key, const char *value, char *why,
+                      size_t whylen);
+/* The serial and NAA the LUN has: the set ones, else the derived ones. */
+int idm_lun_ident_effective(const struct idm_lun_conf *l, const char *target_iqn,
+                            char serial[33], uint8_t naa[16]);
+struct scsi_lu;
+/* Give a new LU what `l` sets of cache and identity, `serial` and `naa`
+ * being idm_lun_ident_effective's. 0, or 1 when write_cache=true was
+ * ignored because the store is write-through (WCE stays 0). */
+int idm_lun_conf_apply(struct scsi_lu *lu, const struct idm_lun_conf *l, const char serial[33],
+                       const uint8_t naa[16]);
+/* The NAA as the 32 lowercase hex digits of "naa". */
+void idm_naa_hex(const uint8_t naa[16], char out[33]);
 
 struct idm_target_conf {
 	char iqn[IDM_NAME_MAX];

@@ -40,6 +40,11 @@ struct cli {
 	const char *lun_map;    /* acl add --lun-map LUN[=TARGET_LUN],... */
 	long tpgt;              /* portal add --tpgt */
 	const char *transports; /* portal add --transports tcp,iser */
+	int wce;                /* lun add: 1 --wce, 0 --no-wce, -1 unsaid */
+	const char *vendor;     /* lun add --vendor, --product, --serial, --naa */
+	const char *product;
+	const char *serial;
+	const char *naa;
 };
 
 static void usage(FILE *out)
@@ -49,6 +54,8 @@ static void usage(FILE *out)
 	             "  target list | target create IQN [--alias NAME] | target delete IQN\n"
 	             "  lun list [TARGET_IQN]\n"
 	             "  lun add IQN SPEC [--lun N] [--block-size 512|4096] [--read-only]\n"
+	             "          [--wce|--no-wce] [--vendor V] [--product P] [--serial S]\n"
+	             "          [--naa 6<31 hex digits>]\n"
 	             "  lun remove IQN LUN | lun resize IQN LUN SIZE [--force]\n"
 	             "  lun set IQN LUN --read-only|--read-write\n"
 	             "  config save [FILE]\n"
@@ -300,6 +307,9 @@ static void print_luns(json_object *r)
 		printf("%-44s %3" PRId64 " %-5s %8s %5" PRId64 " %s%s\n", str(l, "target"),
 		       num(l, "lun"), str(l, "kind"), size, num(l, "block_size"), str(l, "spec"),
 		       json_object_get_boolean(get(l, "read_only")) ? " (read-only)" : "");
+		printf("    wce %s, vendor \"%s\", product \"%s\", serial %s, naa %s\n",
+		       json_object_get_boolean(get(l, "write_cache")) ? "on" : "off",
+		       str(l, "vendor"), str(l, "product"), str(l, "serial"), str(l, "naa"));
 	}
 }
 
@@ -521,6 +531,22 @@ static int p_lun_add(const struct cli *cli, int argc, char **argv, json_object *
 	if (cli->read_only >= 0) {
 		json_object_object_add(*params, "read_only",
 		                       json_object_new_boolean(cli->read_only == 1));
+	}
+	if (cli->wce >= 0) {
+		json_object_object_add(*params, "write_cache", json_object_new_boolean(cli->wce));
+	}
+	/* Checked by idmd, which says why a value is refused. */
+	if (cli->vendor) {
+		obj_str(*params, "vendor", cli->vendor);
+	}
+	if (cli->product) {
+		obj_str(*params, "product", cli->product);
+	}
+	if (cli->serial) {
+		obj_str(*params, "serial", cli->serial);
+	}
+	if (cli->naa) {
+		obj_str(*params, "naa", cli->naa);
 	}
 	return 0;
 }
@@ -853,10 +879,16 @@ int main(int argc, char **argv)
 	    {"tpgt", required_argument, NULL, 'T'},
 	    {"transports", required_argument, NULL, 't'},
 	    {"read-write", no_argument, NULL, 'W'},
+	    {"wce", no_argument, NULL, 'w'},
+	    {"no-wce", no_argument, NULL, 'n'},
+	    {"vendor", required_argument, NULL, 'V'},
+	    {"product", required_argument, NULL, 'p'},
+	    {"serial", required_argument, NULL, 'S'},
+	    {"naa", required_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct cli cli = {.socket = IDM_CONTROL_SOCKET, .lun = -1, .read_only = -1};
+	struct cli cli = {.socket = IDM_CONTROL_SOCKET, .lun = -1, .read_only = -1, .wce = -1};
 	const struct command *c;
 	int opt, used = 0;
 
@@ -909,6 +941,22 @@ int main(int argc, char **argv)
 		case 'R':
 		case 'W':
 			cli.read_only = opt == 'R';
+			break;
+		case 'w':
+		case 'n':
+			cli.wce = opt == 'w';
+			break;
+		case 'V':
+			cli.vendor = optarg;
+			break;
+		case 'p':
+			cli.product = optarg;
+			break;
+		case 'S':
+			cli.serial = optarg;
+			break;
+		case 'N':
+			cli.naa = optarg;
 			break;
 		case 'h':
 			usage(stdout);

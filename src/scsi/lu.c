@@ -44,27 +44,39 @@ static int lu_digest(const char *target_name, uint64_t lun, uint8_t md[32])
 
 /* NAA 6 (IEEE Registered Extended): 4-bit NAA, 24-bit company ID,
  * then 100 bits vendor specific, taken from the digest. */
-static void lu_set_naa(struct scsi_lu *lu, const uint8_t md[32])
+static void lu_set_naa(uint8_t naa[16], const uint8_t md[32])
 {
 	uint32_t cid = IDM_NAA_COMPANY_ID;
 
-	memcpy(lu->naa, md, sizeof(lu->naa));
-	lu->naa[0] = (uint8_t)(0x60 | (cid >> 20));
-	lu->naa[1] = (uint8_t)(cid >> 12);
-	lu->naa[2] = (uint8_t)(cid >> 4);
-	lu->naa[3] = (uint8_t)((cid << 4) | (md[3] & 0x0f));
+	memcpy(naa, md, 16);
+	naa[0] = (uint8_t)(0x60 | (cid >> 20));
+	naa[1] = (uint8_t)(cid >> 12);
+	naa[2] = (uint8_t)(cid >> 4);
+	naa[3] = (uint8_t)((cid << 4) | (md[3] & 0x0f));
 }
 
-static void lu_set_serial(struct scsi_lu *lu, const uint8_t md[32])
+static void lu_set_serial(char serial[33], const uint8_t md[32])
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
 
 	for (i = 0; i < 16; i++) {
-		lu->serial[2 * i] = hex[md[16 + i] >> 4];
-		lu->serial[2 * i + 1] = hex[md[16 + i] & 0x0f];
+		serial[2 * i] = hex[md[16 + i] >> 4];
+		serial[2 * i + 1] = hex[md[16 + i] & 0x0f];
 	}
-	lu->serial[32] = '\0';
+	serial[32] = '\0';
+}
+
+int scsi_lu_ident_derive(const char *target_name, uint64_t lun, char serial[33], uint8_t naa[16])
+{
+	uint8_t md[32];
+	int rc = lu_digest(target_name ? target_name : "", lun, md);
+
+	if (rc == 0) {
+		lu_set_serial(serial, md);
+		lu_set_naa(naa, md);
+	}
+	return rc;
 }
 
 /* The store's thread (rbd's watch): the medium changed size behind our
@@ -129,8 +141,8 @@ int scsi_lu_create(uint64_t lun, struct idm_backing *store, const char *target_n
 	snprintf(lu->product, sizeof(lu->product), "%-16s", "idm disk");
 	snprintf(lu->revision, sizeof(lu->revision), "%-4s", "0001");
 	snprintf(lu->target_name, sizeof(lu->target_name), "%s", target_name);
-	lu_set_serial(lu, md);
-	lu_set_naa(lu, md);
+	lu_set_serial(lu->serial, md);
+	lu_set_naa(lu->naa, md);
 	*out = lu;
 	return 0;
 }

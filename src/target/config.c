@@ -13,7 +13,10 @@
  *                              "ceph_conf": "/etc/ceph/ceph.conf",
  *                              "ceph_id": "idm",
  *                              "ceph_keyring": "/etc/ceph/ceph.client.idm.keyring",
- *                              "start_offline": false } ],
+ *                              "start_offline": false,
+ *                              "write_cache": true, "vendor": "ACME",
+ *                              "product": "fast disk", "serial": "A1B2C3",
+ *                              "naa": "6001405aa8e1c7f3c6a3b2b1e0d9c8b7" } ],
  *                  "acl": [ "iqn.1993-08.org.debian:01:host1",
  *                           { "initiator": "iqn.1993-08.org.debian:01:host2",
  *                             "chap": { "user": "host2", "secret": "..." },
@@ -38,6 +41,9 @@
  * "acl": initiator names allowed to log in (absent or empty: any); an
  * entry's "lun_map" shows that initiator only these LUNs, its LUN "0"
  * being the target's LUN 1 above (without one it sees every LUN).
+ * A LUN's "write_cache" sets WCE (default: the store's; a write-through
+ * store keeps WCE=0); "vendor", "product", "serial" and "naa" set its
+ * identity (lun_ident.c), else serial and NAA derive from IQN and LUN.
  * "transports": ["tcp"], ["iser"] or both (absent: both), per target.
  * "chap": the initiator must authenticate with CHAP; with target_user and
  * target_secret it may also ask the target to (mutual CHAP). "discovery"
@@ -160,6 +166,24 @@ static int conf_portal(struct conf_ctx *cx, json_object *o, struct idm_portal_co
 	return 0;
 }
 
+static int conf_lun_ident(struct conf_ctx *cx, struct idm_lun_conf *l, const char *key,
+			  json_object *val)
+{
+	char why[160];
+
+	if (!json_object_is_type(val, json_type_string)) {
+		return conf_error(cx, "LUN %s must be a string", key);
+	}
+	/* An embedded NUL would cut the value short, silently. */
+	if (strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val)) {
+		return conf_error(cx, "LUN %s must not contain a NUL", key);
+	}
+	if (idm_lun_ident_set(l, key, json_object_get_string(val), why, sizeof(why)) < 0) {
+		return conf_error(cx, "LUN %s", why);
+	}
+	return 0;
+}
+
 static int conf_lun(struct conf_ctx *cx, json_object *o, struct idm_lun_conf *l, uint32_t index)
 {
 	uint64_t n;
@@ -193,6 +217,12 @@ static int conf_lun(struct conf_ctx *cx, json_object *o, struct idm_lun_conf *l,
 					 sizeof(l->ceph_keyring));
 		} else if (strcmp(key, "start_offline") == 0) {
 			rc = conf_bool(cx, val, "start_offline", &l->start_offline);
+		} else if (strcmp(key, "write_cache") == 0) {
+			rc = conf_bool(cx, val, "write_cache", &l->write_cache);
+			l->write_cache_set = true;
+		} else if (strcmp(key, "vendor") == 0 || strcmp(key, "product") == 0 ||
+			   strcmp(key, "serial") == 0 || strcmp(key, "naa") == 0) {
+			rc = conf_lun_ident(cx, l, key, val);
 		} else {
 			rc = conf_error(cx, "unknown LUN key \"%s\"", key);
 		}

@@ -68,9 +68,19 @@ static json_object *portal_json(const struct idm_portal_conf *p)
 	return o;
 }
 
-static json_object *lun_json(const struct idm_lun_conf *l)
+/*
+ * Serial and NAA are written even when the LUN derives them (from the
+ * IQN and LUN number): they name the disk to its initiators (multipath,
+ * /dev/disk/by-id, cluster file systems), so a saved LUN keeps its name
+ * when the admin later renumbers it or moves it to another target, as
+ * the data on it did not change. Vendor, product and write_cache only
+ * when set: their defaults are not a name.
+ */
+static json_object *lun_json(const struct idm_lun_conf *l, const char *iqn)
 {
 	json_object *o = json_object_new_object();
+	char serial[33], naa_hex[33];
+	uint8_t naa[16];
 
 	add_int(o, "lun", l->lun);
 	add_str(o, "spec", l->spec);
@@ -89,6 +99,20 @@ static json_object *lun_json(const struct idm_lun_conf *l)
 	}
 	if (l->start_offline) {
 		json_object_object_add(o, "start_offline", json_object_new_boolean(true));
+	}
+	if (l->write_cache_set) {
+		json_object_object_add(o, "write_cache", json_object_new_boolean(l->write_cache));
+	}
+	if (l->vendor[0]) {
+		add_str(o, "vendor", l->vendor);
+	}
+	if (l->product[0]) {
+		add_str(o, "product", l->product);
+	}
+	if (idm_lun_ident_effective(l, iqn, serial, naa) == 0) {
+		idm_naa_hex(naa, naa_hex);
+		add_str(o, "serial", serial);
+		add_str(o, "naa", naa_hex);
 	}
 	return o;
 }
@@ -115,7 +139,7 @@ static json_object *target_json(const struct idm_target_conf *t)
 		add_str(o, "alias", t->alias);
 	}
 	for (unsigned l = 0; l < t->nluns; l++) {
-		json_object_array_add(luns, lun_json(&t->luns[l]));
+		json_object_array_add(luns, lun_json(&t->luns[l], t->iqn));
 	}
 	json_object_object_add(o, "luns", luns);
 	if (t->nacl) {

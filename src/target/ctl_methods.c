@@ -18,7 +18,8 @@
  *   log.level     {level?}           {level}: sets it when given
  *   target.create {iqn, alias?}      a target without LUNs
  *   target.delete {iqn}              sessions logged out, then closed
- *   lun.add       {target, spec, lun?, block_size?, read_only?}
+ *   lun.add       {target, spec, lun?, block_size?, read_only?, write_cache?,
+ *                  vendor?, product?, serial?, naa?}   (as the config's LUN keys)
  *   lun.set       {target, lun, read_only}   write-protect it or lift that
  *   lun.remove    {target, lun}      I/O in flight finishes first
  *   lun.resize    {target, lun, size, force?}   size: bytes or "2G"
@@ -289,6 +290,34 @@ static uint32_t lun_free(struct idm_server *srv, const char *iqn)
 	return l;
 }
 
+/* lun.add's write_cache and identity, checked as the config file does. */
+static bool lun_ident_params(json_object *params, struct idm_lun_conf *lc, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"vendor", "product", "serial", "naa"};
+
+	if (json_object_object_get_ex(params, "write_cache", NULL)) {
+		lc->write_cache_set = true;
+		lc->write_cache = rpc_param_bool(params, "write_cache", false);
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *v = rpc_param_str(params, keys[i]);
+		json_object *o;
+
+		if (!v) {
+			continue;
+		}
+		json_object_object_get_ex(params, keys[i], &o);
+		if (strlen(v) != (size_t)json_object_get_string_len(o)) {
+			snprintf(err, errlen, "%s must not contain a NUL", keys[i]);
+			return false;
+		}
+		if (idm_lun_ident_set(lc, keys[i], v, err, errlen) < 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static int m_lun_add(void *ctx, json_object *params, json_object **result, char *err, size_t errlen)
 {
 	struct idm_server *srv = ((struct tgt_ctl_ctx *)ctx)->srv;
@@ -312,6 +341,9 @@ static int m_lun_add(void *ctx, json_object *params, json_object **result, char 
 	}
 	lc.block_size = (uint32_t)bs;
 	lc.read_only = rpc_param_bool(params, "read_only", false);
+	if (!lun_ident_params(params, &lc, err, errlen)) {
+		return RPC_INVALID_PARAMS;
+	}
 	snprintf(lc.spec, sizeof(lc.spec), "%s", spec);
 	if (tgt_live_lun_add(srv, iqn, &lc, err, errlen) < 0) {
 		return RPC_FAILED;
@@ -461,10 +493,17 @@ static const struct rpc_param p_log_level[] = {{"level", json_type_string, false
 static const struct rpc_param p_target_create[] = {
     {"iqn", json_type_string, true}, {"alias", json_type_string, false}, {.name = NULL}};
 static const struct rpc_param p_target_delete[] = {{"iqn", json_type_string, true}, {.name = NULL}};
-static const struct rpc_param p_lun_add[] = {
-    {"target", json_type_string, true},      {"spec", json_type_string, true},
-    {"lun", json_type_int, false},           {"block_size", json_type_int, false},
-    {"read_only", json_type_boolean, false}, {.name = NULL}};
+static const struct rpc_param p_lun_add[] = {{"target", json_type_string, true},
+                                             {"spec", json_type_string, true},
+                                             {"lun", json_type_int, false},
+                                             {"block_size", json_type_int, false},
+                                             {"read_only", json_type_boolean, false},
+                                             {"write_cache", json_type_boolean, false},
+                                             {"vendor", json_type_string, false},
+                                             {"product", json_type_string, false},
+                                             {"serial", json_type_string, false},
+                                             {"naa", json_type_string, false},
+                                             {.name = NULL}};
 static const struct rpc_param p_lun_set[] = {{"target", json_type_string, true},
                                              {"lun", json_type_int, true},
                                              {"read_only", json_type_boolean, true},

@@ -52,6 +52,23 @@ static bool same_store_resized(const struct idm_lun_conf *a, const struct idm_lu
 	return idm_parse_size(cb + 1, size) == 0;
 }
 
+/* Same cache setting and identity. A LUN whose identity changes is
+ * another disk to its initiators: it is removed and added again. */
+static bool same_ident(const struct idm_lun_conf *a, const struct idm_lun_conf *b, const char *iqn)
+{
+	char sa[33], sb[33];
+	uint8_t na[16], nb[16];
+
+	if (a->write_cache_set != b->write_cache_set ||
+	    (a->write_cache_set && a->write_cache != b->write_cache) ||
+	    strcmp(a->vendor, b->vendor) != 0 || strcmp(a->product, b->product) != 0 ||
+	    idm_lun_ident_effective(a, iqn, sa, na) < 0 ||
+	    idm_lun_ident_effective(b, iqn, sb, nb) < 0) {
+		return false;
+	}
+	return strcmp(sa, sb) == 0 && memcmp(na, nb, sizeof(na)) == 0;
+}
+
 /* On a reactor: its sessions of target `t` whose initiator the ACL lists
  * take their entry's LUN map; a changed one is a REPORTED LUNS DATA HAS
  * CHANGED for that nexus. Sessions of initiators the ACL no longer lists
@@ -149,6 +166,9 @@ static int reload_luns(struct idm_server *srv, const struct idm_target_conf *nex
 		struct idm_lun_conf old = cur->luns[i];
 		const struct idm_lun_conf *now = find_lun(next, old.lun);
 
+		if (now && !same_ident(&old, now, next->iqn)) {
+			now = NULL; /* removed here, added back below */
+		}
 		if (now && strcmp(now->spec, old.spec) == 0 && now->block_size == old.block_size) {
 			rc = tgt_live_lun_read_only(srv, next->iqn, old.lun, now->read_only, err,
 			                            errlen);

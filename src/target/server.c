@@ -71,6 +71,40 @@ static void targets_close(struct idm_server *srv)
 	srv->ntargets = 0;
 }
 
+/* The LU of target `t` whose NAA designator is `naa`, if any. */
+static const struct scsi_lu *lu_with_naa(const struct tgt_target *t, const uint8_t naa[16])
+{
+	for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
+		const struct scsi_lu *lu = t->luns.lu[l];
+
+		if (lu && memcmp(lu->naa, naa, sizeof(lu->naa)) == 0) {
+			return lu;
+		}
+	}
+	return NULL;
+}
+
+/* Two LUs under one name would be one disk to multipath (and to
+ * EXTENDED COPY, which finds its LUs by NAA): refuse a configured NAA
+ * that another LU of this idmd already has. */
+static int naa_unique(const struct tgt_target *t, const uint8_t naa[16], char *err,
+		      size_t errlen, uint32_t lun)
+{
+	const struct idm_server *srv = t->srv;
+
+	for (unsigned i = 0; i <= srv->ntargets; i++) {
+		const struct tgt_target *o = i < srv->ntargets ? &srv->targets[i] : t;
+		const struct scsi_lu *lu = lu_with_naa(o, naa);
+
+		if (lu) {
+			return fail(err, errlen, -EEXIST,
+				    "%s LUN %u: its NAA is already that of %s LUN %llu", t->iqn,
+				    lun, o->iqn, (unsigned long long)lu->lun);
+		}
+	}
+	return 0;
+}
+
 int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char *state_dir,
 		 char *err, size_t errlen)
 {
@@ -83,6 +117,8 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 	struct idm_backing *store;
 	struct scsi_lu *lu;
 	char why[512] = "";
+	char serial[33];
+	uint8_t naa[16];
 	int rc;
 
 	if (lc->lun >= SCSI_MAX_LUNS) {
@@ -92,6 +128,15 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 	if (t->luns.lu[lc->lun]) {
 		return fail(err, errlen, -EEXIST, "%s: LUN %u is configured twice", t->iqn,
 			    lc->lun);
+	}
+	rc = idm_lun_ident_effective(lc, t->iqn, serial, naa);
+	if (rc < 0) {
+		return fail(err, errlen, rc, "%s LUN %u: no identity: %s", t->iqn, lc->lun,
+			    strerror(-rc));
+	}
+	rc = naa_unique(t, naa, err, errlen, lc->lun);
+	if (rc < 0) {
+		return rc;
 	}
 	rc = idm_backing_open_opts(lc->spec, lc->block_size ? lc->block_size : 512, &opts, &store,
 				   why, sizeof(why));
@@ -105,6 +150,12 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 			    t->iqn, lc->lun, strerror(-rc));
 	}
 	lu->read_only = lc->read_only;
+	if (idm_lun_conf_apply(lu, lc, serial, naa) == 1) {
+		/* The store decides (rbd without its cache): WCE=1 would make
+		 * initiators flush a cache that is not there. */
+		idm_log("target", "%s LUN %u: write_cache ignored, the store is write-through "
+			"(WCE=0)", t->iqn, lc->lun);
+	}
 	t->lun_stats[lc->lun] = calloc(t->srv->nslots, sizeof(struct tgt_io_stats));
 	if (!t->lun_stats[lc->lun]) {
 		scsi_lu_free(lu);

@@ -54,6 +54,19 @@ static void full_config_loads(void **state)
 	assert_int_equal(c->targets[0].offered_on, IDM_OFFER_ISER);
 }
 
+/* `json` (case `i`) fails to load with one line holding `msg`. */
+static void expect_refused(struct idm_target_conf_all *c, const char *json, size_t i,
+                           const char *msg)
+{
+	char err[256];
+
+	assert_int_not_equal(conf_load_json(json, c, err, sizeof(err)), 0);
+	if (!strstr(err, msg)) {
+		fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, msg);
+	}
+	assert_null(strchr(err, '\n'));
+}
+
 /* Each bad document fails with a message naming the problem. */
 static void bad_configs_fail_clearly(void **state)
 {
@@ -90,15 +103,85 @@ static void bad_configs_fail_clearly(void **state)
 		{"{\"tunables\": {\"tx_stall_timeout_s\": 0}}", "tx_stall_timeout_s must be between"},
 	};
 	struct idm_target_conf_all *c = *state;
-	char err[256];
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_int_not_equal(conf_load_json(cases[i].json, c, err, sizeof(err)), 0);
-		if (!strstr(err, cases[i].msg)) {
-			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].msg);
-		}
-		assert_null(strchr(err, '\n'));
+		expect_refused(c, cases[i].json, i, cases[i].msg);
+	}
+}
+
+/* A LUN's cache and identity keys load as written; unset ones stay
+ * unset (the LU's defaults apply). */
+static void lun_identity_loads(void **state)
+{
+	static const char json[] =
+	    "{\"portals\": [{\"addr\": \"127.0.0.1\"}], \"targets\": [{\"iqn\": \"iqn.x\","
+	    " \"luns\": [{\"spec\": \"mem:1M\", \"write_cache\": false, \"vendor\": \"ACME\","
+	    " \"product\": \"Fast Disk 3000 X\", \"serial\": \"SN-0042_a.b\","
+	    " \"naa\": \"6001405AA8E1C7F3C6A3B2B1E0D9C8B7\"}, {\"spec\": \"mem:1M\"}]}]}";
+	static const uint8_t naa[16] = {0x60, 0x01, 0x40, 0x5a, 0xa8, 0xe1, 0xc7, 0xf3,
+	                                0xc6, 0xa3, 0xb2, 0xb1, 0xe0, 0xd9, 0xc8, 0xb7};
+	struct idm_target_conf_all *c = *state;
+	const struct idm_lun_conf *l = &c->targets[0].luns[0], *plain = &c->targets[0].luns[1];
+	char err[256], serial[33], hex[33];
+	uint8_t eff[16];
+
+	assert_int_equal(conf_load_json(json, c, err, sizeof(err)), 0);
+	assert_true(l->write_cache_set);
+	assert_false(l->write_cache);
+	assert_string_equal(l->vendor, "ACME");
+	assert_string_equal(l->product, "Fast Disk 3000 X");
+	assert_string_equal(l->serial, "SN-0042_a.b");
+	assert_true(l->has_naa);
+	assert_memory_equal(l->naa, naa, 16);
+	assert_int_equal(idm_lun_ident_effective(l, "iqn.x", serial, eff), 0);
+	assert_string_equal(serial, "SN-0042_a.b");
+	assert_memory_equal(eff, naa, 16);
+	idm_naa_hex(eff, hex);
+	assert_string_equal(hex, "6001405aa8e1c7f3c6a3b2b1e0d9c8b7");
+	/* unset: derived from IQN and LUN, as the LU itself derives them */
+	assert_false(plain->write_cache_set || plain->has_naa || plain->vendor[0] ||
+	             plain->product[0] || plain->serial[0]);
+	assert_int_equal(idm_lun_ident_effective(plain, "iqn.x", serial, eff), 0);
+	assert_int_equal(strlen(serial), 32);
+	assert_int_equal(eff[0] >> 4, 6);
+}
+
+/* Hostile identity values are refused whole, with the rule in the error. */
+static void lun_identity_hostile_refused(void **state)
+{
+	static const struct {
+		const char *kv;
+		const char *msg;
+	} cases[] = {
+		{"\"vendor\": \"\"", "vendor must be 1 to 8"},
+		{"\"vendor\": \"NINECHARS\"", "vendor must be 1 to 8"},
+		{"\"vendor\": \" ACME\"", "no leading or trailing space"},
+		{"\"vendor\": \"AC\\u00e9\"", "printable ASCII"},
+		{"\"vendor\": \"AC\\tME\"", "printable ASCII"},
+		{"\"vendor\": 7", "vendor must be a string"},
+		{"\"product\": \"seventeen chars!!\"", "product must be 1 to 16"},
+		{"\"product\": \"disk \"", "no leading or trailing space"},
+		{"\"serial\": \"has space\"", "serial must be 1 to 32 printable ASCII"},
+		{"\"serial\": \"0123456789abcdef0123456789abcdef0\"", "serial must be 1 to 32"},
+		{"\"serial\": \"nul\\u0000x\"", "serial must not contain a NUL"},
+		{"\"serial\": \"\\u007f\"", "serial must be"},
+		{"\"naa\": \"5001405aa8e1c7f3c6a3b2b1e0d9c8b7\"", "starting with 6"},
+		{"\"naa\": \"6001405aa8e1c7f3c6a3b2b1e0d9c8b\"", "32 hex digits"},
+		{"\"naa\": \"6001405aa8e1c7f3c6a3b2b1e0d9c8b7f\"", "32 hex digits"},
+		{"\"naa\": \"6001405aa8e1c7f3c6a3b2b1e0d9c8bg\"", "32 hex digits"},
+		{"\"naa\": \"0x01405aa8e1c7f3c6a3b2b1e0d9c8b7ff\"", "32 hex digits"},
+		{"\"write_cache\": \"yes\"", "write_cache must be true or false"},
+	};
+	struct idm_target_conf_all *c = *state;
+	char json[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(json, sizeof(json),
+		         "{\"portals\": [{\"addr\": \"127.0.0.1\"}], \"targets\": [{\"iqn\": "
+		         "\"iqn.x\", \"luns\": [{\"spec\": \"mem:1M\", %s}]}]}",
+		         cases[i].kv);
+		expect_refused(c, json, i, cases[i].msg);
 	}
 }
 
@@ -117,6 +200,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(full_config_loads, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(bad_configs_fail_clearly, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(missing_file_fails, conf_setup, conf_teardown),
+		cmocka_unit_test_setup_teardown(lun_identity_loads, conf_setup, conf_teardown),
+		cmocka_unit_test_setup_teardown(lun_identity_hostile_refused, conf_setup,
+		                                conf_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
