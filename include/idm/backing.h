@@ -93,8 +93,48 @@ struct idm_backing_ops {
 	int (*resize)(struct idm_backing *b, uint64_t size);
 };
 
+/*
+ * A store that several idmd gateways reach at once (rbd): what they
+ * coordinate through the cluster. NULL on a store one process owns.
+ * The blocking calls wait on the cluster: never on a reactor (the
+ * store's control thread through ops->offload, or start and stop).
+ */
+struct idm_backing_cluster_ops {
+	/* The medium's id, equal on every gateway that opens it (the RBD
+	 * image id): the LU's serial and NAA are derived from it. */
+	const char *(*medium_id)(struct idm_backing *b);
+	/* Gateway `self` (1..65535, unique in its group) joins the image's
+	 * group: it says in the cluster which lock owner it is, and calls
+	 * on_owner(arg, owner) from the store's control thread at once and
+	 * whenever the gateway holding the image's exclusive lock changes
+	 * (owner 0: none holds it). 0 or -errno. */
+	int (*gateway_join)(struct idm_backing *b, uint16_t self,
+	                    void (*on_owner)(void *arg, uint16_t owner), void *arg);
+	/* Make this gateway the lock holder (an explicit move, SET TARGET
+	 * PORT GROUPS) without losing a write of the old holder; runs on the
+	 * control thread, done(arg, 0 or -errno) there. */
+	void (*gateway_take)(struct idm_backing *b, void (*done)(void *arg, int rc), void *arg);
+	/* A small record shared by the gateways (persistent reservations),
+	 * named `key` and versioned. Read: the bytes and their version (a
+	 * record never written reads empty, version 0). Write: only while
+	 * its version is still `expect` (else -ECANCELED: another gateway
+	 * wrote first; read again), atomically; *version gets the new one.
+	 * Blocking. */
+	int (*record_read)(struct idm_backing *b, const char *key, char *buf, size_t cap,
+	                   size_t *len, uint64_t *version);
+	int (*record_write)(struct idm_backing *b, const char *key, const char *buf, size_t len,
+	                    uint64_t expect, uint64_t *version);
+	/* After any gateway's record_write of `key`, changed(arg) runs on
+	 * this gateway (store thread), and the writer's record_write returns
+	 * only after every live watcher's changed() has returned: a gateway
+	 * acts on a record as soon as its writer reports it written. */
+	int (*record_watch)(struct idm_backing *b, const char *key, void (*changed)(void *arg),
+	                    void *arg);
+};
+
 struct idm_backing {
 	const struct idm_backing_ops *ops;
+	const struct idm_backing_cluster_ops *cluster; /* NULL: not shared */
 	uint64_t size;          /* bytes; a store that can grow or shrink
 	                         * under us changes it (atomically) and
 	                         * calls on_resize */

@@ -143,6 +143,30 @@ struct scsi_lu {
 	uint32_t pr_ua_pending;  /* per-nexus unit attentions queued in pr */
 };
 
+/*
+ * Asymmetric logical unit access (SPC-4 5.16): the target port groups
+ * of a LU exported by several gateways, one group and one relative
+ * target port per gateway (a command's group is its nexus's tpgt, its
+ * port the nexus's rel_port_id). A LU without groups (n == 0) answers
+ * as one group, the command's own, active/optimized.
+ */
+enum scsi_alua_state {
+	SCSI_ALUA_ACTIVE_OPTIMIZED = 0x0,
+	SCSI_ALUA_ACTIVE_NON_OPTIMIZED = 0x1,
+	SCSI_ALUA_STANDBY = 0x2,
+	SCSI_ALUA_UNAVAILABLE = 0x3,
+	SCSI_ALUA_TRANSITIONING = 0xf,
+};
+#define SCSI_ALUA_GROUPS_MAX 16
+struct scsi_alua_group {
+	uint16_t id;   /* target port group, and its one relative target port */
+	uint8_t state; /* enum scsi_alua_state */
+};
+struct scsi_alua {
+	unsigned n;
+	struct scsi_alua_group group[SCSI_ALUA_GROUPS_MAX];
+};
+
 /* The LUNs a target exports, by LUN number. */
 struct scsi_cmd;
 
@@ -180,6 +204,30 @@ void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc);
  * (may be NULL).
  */
 int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir, char *why, size_t whylen);
+
+/*
+ * ALUA (see struct scsi_alua). Set the LU's groups and their states
+ * (copied; NULL or n == 0: no groups). Any thread. When a group's
+ * state changed, every I_T nexus gets ASYMMETRIC ACCESS STATE CHANGED.
+ */
+void scsi_lu_set_alua(struct scsi_lu *lu, const struct scsi_alua *a);
+/* Explicit ALUA: SET TARGET PORT GROUPS asking group `group` to become
+ * active/optimized calls request(arg, lu, group) (outside any lock;
+ * 0: accepted, the new states follow through scsi_lu_set_alua; else
+ * -errno). Without a request hook the command is refused. */
+void scsi_lu_set_alua_request(struct scsi_lu *lu,
+                              int (*request)(void *arg, struct scsi_lu *lu, uint16_t group),
+                              void *arg);
+
+/*
+ * Persistent reservations shared by every gateway of the LU's store
+ * (store->cluster): from now on the LU's registrations and reservation
+ * live in the store's record "pr", read now (blocking: at start, not on
+ * a reactor); PERSISTENT RESERVE OUT and RESERVE/RELEASE change it
+ * there, and every command checks a copy kept current through
+ * record_watch. 0 or -errno with one line in `why`.
+ */
+int scsi_lu_share_pr(struct scsi_lu *lu, char *why, size_t whylen);
 
 /* The I_T nexus is gone (session closed or reinstated): its SPC-2
  * reservations end. Persistent reservations survive (SPC-4 5.12). */
