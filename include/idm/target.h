@@ -152,6 +152,30 @@ struct idm_target_tunables {
 	                                       * drop the connection; default 15 */
 };
 
+/*
+ * A gateway group (gateway.c): several idmd, each one gateway, export the
+ * same rbd images under the same target names; each image is one LU with
+ * one ALUA target port group per gateway, the gateway holding the image's
+ * exclusive lock active/optimized.
+ */
+#define IDM_GATEWAYS_MAX 16
+struct idm_gateway_conf {
+	uint16_t id;      /* this gateway: its target port group, relative port
+	                   * and every portal's tpgt; 0 = not in a group */
+	uint16_t group[IDM_GATEWAYS_MAX]; /* every gateway's id, this one too */
+	unsigned ngroup;
+	bool standby;     /* the gateways not holding the lock report standby
+	                   * (explicit ALUA) instead of active/non-optimized */
+};
+
+/* The group lists this gateway, at most IDM_GATEWAYS_MAX: 0, or -EINVAL
+ * with one line in `err`. */
+int idm_gateway_conf_check(const struct idm_gateway_conf *g, char *err, size_t errlen);
+/* A portal's tpgt: not given (0) is 1, or the gateway's id; in a gateway
+ * group any other is refused. 0 or -EINVAL with one line in `err`. */
+int idm_portal_tpgt_fix(struct idm_portal_conf *p, const struct idm_gateway_conf *g, char *err,
+                        size_t errlen);
+
 struct idm_target_conf_all {
 	struct idm_portal_conf portals[IDM_MAX_PORTALS];
 	unsigned nportals;
@@ -169,6 +193,7 @@ struct idm_target_conf_all {
 	char control_socket[108];     /* JSON-RPC socket; default IDM_CONTROL_SOCKET */
 	char log_level[8];            /* "error", "warn", "info" (default), "debug" */
 	char metrics_listen[80];      /* "ADDR:PORT" serving /metrics, or "" (none) */
+	struct idm_gateway_conf gateway;
 };
 
 #define IDM_CONTROL_SOCKET "/run/idm/idmd.sock"

@@ -67,6 +67,7 @@ static void usage(FILE *out)
 	             "  session list | session logout TSIH\n"
 	             "  stats [--prometheus]\n"
 	             "  log level [error|warn|info|debug]\n"
+	             "  gateway show | gateway move IQN LUN   (this gateway becomes optimized)\n"
 	             "--socket: idmd's control socket (default " IDM_CONTROL_SOCKET ")\n");
 }
 
@@ -323,6 +324,38 @@ static void print_portals(json_object *r)
 		join_strings(get(p, "transports"), tp, sizeof(tp));
 		printf("%-40s %5" PRId64 " %5" PRId64 " %s\n", str(p, "addr"), num(p, "port"),
 		       num(p, "tpgt"), tp);
+	}
+}
+
+/* gateway show: this gateway, then per shared LUN its lock holder and
+ * every gateway's ALUA state. */
+static void print_gateway(json_object *r)
+{
+	json_object *luns = get(r, "luns");
+
+	if (num(r, "id") == 0) {
+		printf("not a gateway (no \"gateway\" in the configuration)\n");
+		return;
+	}
+	printf("gateway %" PRId64 ", group", num(r, "id"));
+	for (size_t i = 0; i < json_object_array_length(get(r, "group")); i++) {
+		printf(" %d", json_object_get_int(json_object_array_get_idx(get(r, "group"), i)));
+	}
+	printf(", the others %s\n", str(r, "non_holders"));
+	printf("%-44s %3s %-10s %s\n", "TARGET", "LUN", "LOCK", "GATEWAY STATES");
+	for (size_t i = 0; i < json_object_array_length(luns); i++) {
+		json_object *l = json_object_array_get_idx(luns, i), *g = get(l, "groups");
+		char owner[16];
+
+		snprintf(owner, sizeof(owner), "%" PRId64, num(l, "lock_owner"));
+		printf("%-44s %3" PRId64 " %-10s", str(l, "target"), num(l, "lun"),
+		       num(l, "lock_owner") ? owner : "none");
+		for (size_t k = 0; k < json_object_array_length(g); k++) {
+			json_object *e = json_object_array_get_idx(g, k);
+
+			printf(" %" PRId64 ":%s", num(e, "gateway"), str(e, "state"));
+		}
+		printf("\n");
 	}
 }
 
@@ -808,6 +841,8 @@ static const struct command commands[] = {
     {"session", "logout", "session.logout", 1, 1, p_logout, print_logout},
     {"stats", NULL, "stats", 0, 0, p_stats, print_stats},
     {"log", "level", "log.level", 0, 1, p_log_level, print_log_level},
+    {"gateway", "show", "gateway.show", 0, 0, NULL, print_gateway},
+    {"gateway", "move", "gateway.move", 2, 2, p_lun_target, print_ok},
 };
 
 static const struct command *command_find(int argc, char **argv, int *used)

@@ -13,6 +13,7 @@
 
 #include "target/admin.h"
 #include "target/config_save.h"
+#include "target/gateway.h"
 
 /* ---- fan-out to every reactor ---- */
 
@@ -510,4 +511,86 @@ json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, s
 	}
 	pthread_mutex_unlock(&srv->lock);
 	return arr;
+}
+
+static const char *alua_state_name(uint8_t state)
+{
+	switch (state) {
+	case SCSI_ALUA_ACTIVE_OPTIMIZED:
+		return "active/optimized";
+	case SCSI_ALUA_ACTIVE_NON_OPTIMIZED:
+		return "active/non-optimized";
+	case SCSI_ALUA_STANDBY:
+		return "standby";
+	case SCSI_ALUA_UNAVAILABLE:
+		return "unavailable";
+	default:
+		return "transitioning";
+	}
+}
+
+/* One shared LU: the gateway holding its lock and every group's state. */
+static json_object *gateway_lun_json(const struct idm_gateway_conf *gw, const struct tgt_target *t,
+                                     unsigned l, uint16_t owner)
+{
+	json_object *o = json_object_new_object(), *groups = json_object_new_array();
+	struct scsi_alua a;
+
+	tgt_gateway_states(gw, owner, &a);
+	add_str(o, "target", t->iqn);
+	add_u64(o, "lun", l);
+	add_u64(o, "lock_owner", owner);
+	for (unsigned i = 0; i < a.n; i++) {
+		json_object *g = json_object_new_object();
+
+		add_u64(g, "gateway", a.group[i].id);
+		add_str(g, "state", alua_state_name(a.group[i].state));
+		json_object_array_add(groups, g);
+	}
+	json_object_object_add(o, "groups", groups);
+	return o;
+}
+
+json_object *tgt_admin_gateway(struct idm_server *srv)
+{
+	const struct idm_gateway_conf *gw = &srv->conf->gateway;
+	json_object *o = json_object_new_object(), *group = json_object_new_array();
+	json_object *luns = json_object_new_array();
+
+	add_u64(o, "id", gw->id);
+	for (unsigned i = 0; i < gw->ngroup; i++) {
+		json_object_array_add(group, json_object_new_int64(gw->group[i]));
+	}
+	json_object_object_add(o, "group", group);
+	add_str(o, "non_holders", gw->standby ? "standby" : "active/non-optimized");
+	for (unsigned i = 0; i < srv->ntargets; i++) {
+		const struct tgt_target *t = &srv->targets[i];
+
+		for (unsigned l = 0; l < SCSI_MAX_LUNS && !t->deleted; l++) {
+			bool shared;
+			uint16_t owner = tgt_gateway_owner(t, l, &shared);
+
+			if (t->luns.lu[l] && shared) {
+				json_object_array_add(luns, gateway_lun_json(gw, t, l, owner));
+			}
+		}
+	}
+	json_object_object_add(o, "luns", luns);
+	return o;
+}
+
+int tgt_admin_gateway_move(struct idm_server *srv, const char *iqn, uint32_t lun, char *err,
+                           size_t errlen)
+{
+	struct tgt_target *t = tgt_target_find(srv, iqn);
+
+	if (!t || lun >= SCSI_MAX_LUNS || !t->luns.lu[lun]) {
+		snprintf(err, errlen, "no LUN %u of target %s", lun, iqn);
+		return -ENOENT;
+	}
+	if (tgt_gateway_move_here(t, lun) < 0) {
+		snprintf(err, errlen, "%s LUN %u is not in a gateway group", iqn, lun);
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -66,6 +66,13 @@ int tgt_live_portal_add(struct idm_server *srv, const struct idm_portal_conf *pc
                         size_t errlen);
 int tgt_live_portal_remove(struct idm_server *srv, const char *addr, uint16_t port, char *err,
                            size_t errlen);
+/* admin.c: this gateway, its group, and per shared LU the lock holder and
+ * every group's ALUA state. */
+json_object *tgt_admin_gateway(struct idm_server *srv);
+/* Make this gateway LU `lun`'s optimized path: it takes the image's lock in
+ * the background (gateway.show tells when). 0 or -errno with err. */
+int tgt_admin_gateway_move(struct idm_server *srv, const char *iqn, uint32_t lun, char *err,
+                           size_t errlen);
 /* admin.c: target iqn's ACL (secrets left out); NULL with err. */
 json_object *tgt_admin_acl(struct idm_server *srv, const char *iqn, char *err, size_t errlen);
 

@@ -24,6 +24,7 @@
  *                  "chap": { "user": "host1", "secret": "at-least-12-bytes",
  *                            "target_user": "disk1", "target_secret": "another-secret" } } ],
  *   "discovery": { "chap": { "user": "...", "secret": "..." }, "acl_filter": true },
+ *   "gateway": { "id": 1, "group": [ 1, 2 ], "standby": false },
  *   "chap_algorithms": [ "SHA3-256", "SHA-256", "SHA1", "MD5" ],
  *   "tunables": { "max_recv_dsl": 262144, "max_burst_length": 1048576,
  *                 "first_burst_length": 262144, "max_outstanding_r2t": 16,
@@ -50,6 +51,8 @@
  * does the same for discovery sessions; its "acl_filter" (default true)
  * makes SendTargets list only the targets the asking initiator may log in
  * to. "chap_algorithms" restricts and orders the CHAP_A values accepted.
+ * "gateway": this idmd is gateway "id" of a group (gateway.c); its portals'
+ * tpgt is its id (a portal naming another is an error).
  * Error messages name a bad key, never a secret's value.
  */
 #include <errno.h>
@@ -141,7 +144,7 @@ static int conf_portal(struct conf_ctx *cx, json_object *o, struct idm_portal_co
 		return conf_error(cx, "each portal must be an object");
 	}
 	p->port = 3260;
-	p->tpgt = 1;
+	p->tpgt = 0; /* not given: 1, or the gateway id (conf_portals_finish) */
 	json_object_object_foreach(o, key, val) {
 		if (strcmp(key, "addr") == 0) {
 			rc = conf_string(cx, val, "portal addr", p->addr, sizeof(p->addr));
@@ -585,6 +588,45 @@ static int conf_discovery(struct conf_ctx *cx, json_object *o, struct idm_discov
 	return 0;
 }
 
+/* "gateway": { "id": 2, "group": [1, 2, 3], "standby": false } */
+static int conf_gateway(struct conf_ctx *cx, json_object *o, struct idm_gateway_conf *g)
+{
+	char why[160];
+	uint64_t n;
+	int rc = 0;
+
+	if (!json_object_is_type(o, json_type_object)) {
+		return conf_error(cx, "\"gateway\" must be an object");
+	}
+	json_object_object_foreach(o, key, val) {
+		if (strcmp(key, "id") == 0) {
+			rc = conf_uint(cx, val, "gateway id", 1, 65535, &n);
+			g->id = (uint16_t)n;
+		} else if (strcmp(key, "group") == 0) {
+			rc = conf_array(cx, val, "gateway group", IDM_GATEWAYS_MAX, &g->ngroup);
+			for (unsigned i = 0; rc == 0 && i < g->ngroup; i++) {
+				rc = conf_uint(cx, json_object_array_get_idx(val, i),
+				               "each gateway group id", 1, 65535, &n);
+				g->group[i] = (uint16_t)n;
+				for (unsigned j = 0; rc == 0 && j < i; j++) {
+					if (g->group[j] == g->group[i]) {
+						rc = conf_error(cx, "gateway group: id %u appears "
+						                "twice", g->group[i]);
+					}
+				}
+			}
+		} else if (strcmp(key, "standby") == 0) {
+			rc = conf_bool(cx, val, "gateway standby", &g->standby);
+		} else {
+			rc = conf_error(cx, "unknown gateway key \"%s\"", key);
+		}
+		if (rc) {
+			return rc;
+		}
+	}
+	return idm_gateway_conf_check(g, why, sizeof(why)) < 0 ? conf_error(cx, "%s", why) : 0;
+}
+
 static int conf_chap_algs(struct conf_ctx *cx, json_object *arr, struct idm_target_conf_all *c)
 {
 	unsigned n;
@@ -672,6 +714,9 @@ static int conf_top_key(struct conf_ctx *cx, const char *key, json_object *val,
 	if (strcmp(key, "chap_algorithms") == 0) {
 		return conf_chap_algs(cx, val, c);
 	}
+	if (strcmp(key, "gateway") == 0) {
+		return conf_gateway(cx, val, &c->gateway);
+	}
 	if (strcmp(key, "tunables") == 0) {
 		if (!json_object_is_type(val, json_type_object)) {
 			return conf_error(cx, "\"tunables\" must be an object");
@@ -713,6 +758,13 @@ int idm_target_conf_load(const char *path, struct idm_target_conf_all *c, char *
 		}
 	}
 	json_object_put(root);
+	for (unsigned i = 0; rc == 0 && i < c->nportals; i++) {
+		char why[160];
+
+		if (idm_portal_tpgt_fix(&c->portals[i], &c->gateway, why, sizeof(why)) < 0) {
+			rc = conf_error(&cx, "%s", why);
+		}
+	}
 	if (rc == 0 && c->nportals == 0) {
 		rc = conf_error(&cx, "no portals");
 	}

@@ -76,7 +76,10 @@ static json_object *portal_json(const struct idm_portal_conf *p)
  * the data on it did not change. Vendor, product and write_cache only
  * when set: their defaults are not a name.
  */
-static json_object *lun_json(const struct idm_lun_conf *l, const char *iqn)
+/* In a gateway group an rbd LUN's derived identity is the image's
+ * (gateway.c), which only the running store knows: only a set serial
+ * or NAA is written then, so a reload derives the same again. */
+static json_object *lun_json(const struct idm_lun_conf *l, const char *iqn, bool gateway)
 {
 	json_object *o = json_object_new_object();
 	char serial[33], naa_hex[33];
@@ -109,7 +112,15 @@ static json_object *lun_json(const struct idm_lun_conf *l, const char *iqn)
 	if (l->product[0]) {
 		add_str(o, "product", l->product);
 	}
-	if (idm_lun_ident_effective(l, iqn, serial, naa) == 0) {
+	if (gateway && strncmp(l->spec, "rbd:", 4) == 0) {
+		if (l->serial[0]) {
+			add_str(o, "serial", l->serial);
+		}
+		if (l->has_naa) {
+			idm_naa_hex(l->naa, naa_hex);
+			add_str(o, "naa", naa_hex);
+		}
+	} else if (idm_lun_ident_effective(l, iqn, serial, naa) == 0) {
 		idm_naa_hex(naa, naa_hex);
 		add_str(o, "serial", serial);
 		add_str(o, "naa", naa_hex);
@@ -130,7 +141,7 @@ json_object *idm_lun_map_json(const struct idm_lun_map *m)
 	return o;
 }
 
-static json_object *target_json(const struct idm_target_conf *t)
+static json_object *target_json(const struct idm_target_conf *t, bool gateway)
 {
 	json_object *o = json_object_new_object(), *luns = json_object_new_array();
 
@@ -139,7 +150,7 @@ static json_object *target_json(const struct idm_target_conf *t)
 		add_str(o, "alias", t->alias);
 	}
 	for (unsigned l = 0; l < t->nluns; l++) {
-		json_object_array_add(luns, lun_json(&t->luns[l], t->iqn));
+		json_object_array_add(luns, lun_json(&t->luns[l], t->iqn, gateway));
 	}
 	json_object_object_add(o, "luns", luns);
 	if (t->nacl) {
@@ -197,7 +208,7 @@ json_object *idm_target_conf_json(const struct idm_target_conf_all *c)
 	json_object_object_add(o, "portals", arr);
 	arr = json_object_new_array();
 	for (unsigned i = 0; i < c->ntargets; i++) {
-		json_object_array_add(arr, target_json(&c->targets[i]));
+		json_object_array_add(arr, target_json(&c->targets[i], c->gateway.id != 0));
 	}
 	json_object_object_add(o, "targets", arr);
 	d = json_object_new_object();
@@ -213,6 +224,17 @@ json_object *idm_target_conf_json(const struct idm_target_conf_all *c)
 			    arr, json_object_new_string(idm_chap_alg_name(c->chap_algs[i])));
 		}
 		json_object_object_add(o, "chap_algorithms", arr);
+	}
+	if (c->gateway.id) {
+		d = json_object_new_object();
+		add_int(d, "id", c->gateway.id);
+		arr = json_object_new_array();
+		for (unsigned i = 0; i < c->gateway.ngroup; i++) {
+			json_object_array_add(arr, json_object_new_int(c->gateway.group[i]));
+		}
+		json_object_object_add(d, "group", arr);
+		json_object_object_add(d, "standby", json_object_new_boolean(c->gateway.standby));
+		json_object_object_add(o, "gateway", d);
 	}
 	tun = json_object_new_object();
 	idm_target_conf_tunables_json(&c->tun, tun);

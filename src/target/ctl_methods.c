@@ -28,6 +28,9 @@
  *   acl.add       {target, initiator, user?, secret?, target_user?, target_secret?,
  *                  lun_map?: {"LUN": TARGET_LUN, ...}}   (the initiator sees only those)
  *   acl.remove    {target, initiator}
+ *   gateway.show                     {id, group, non_holders, luns: [{target, lun,
+ *                                    lock_owner, groups: [{gateway, state}]}]}
+ *   gateway.move  {target, lun}      this gateway takes the LU's lock (optimized)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -172,12 +175,12 @@ static int live_rc(int rc, json_object **result)
 static bool portal_params(json_object *params, struct idm_portal_conf *pc, char *err, size_t errlen)
 {
 	const char *addr = rpc_param_str(params, "addr");
-	int64_t port = 3260, tpgt = 1;
+	int64_t port = 3260, tpgt = 0; /* 0: 1, or the gateway's id */
 
 	rpc_param_int(params, "port", &port);
 	rpc_param_int(params, "tpgt", &tpgt);
 	if (strlen(addr) == 0 || strlen(addr) >= sizeof(pc->addr) || port < 1 || port > 65535 ||
-	    tpgt < 1 || tpgt > 65535) {
+	    tpgt < 0 || tpgt > 65535) {
 		snprintf(err, errlen, "addr 1-%zu characters, port and tpgt 1 to 65535",
 		         sizeof(pc->addr) - 1);
 		return false;
@@ -212,6 +215,10 @@ static int m_portal_add(void *ctx, json_object *params, json_object **result, ch
 	}
 	if (tp && !pc.transports) {
 		snprintf(err, errlen, "transports: \"tcp\", \"iser\" or both");
+		return RPC_INVALID_PARAMS;
+	}
+	if (idm_portal_tpgt_fix(&pc, &((struct tgt_ctl_ctx *)ctx)->srv->conf->gateway, err,
+	                        errlen) < 0) {
 		return RPC_INVALID_PARAMS;
 	}
 	return live_rc(tgt_live_portal_add(((struct tgt_ctl_ctx *)ctx)->srv, &pc, err, errlen),
@@ -479,6 +486,29 @@ static int m_acl_remove(void *ctx, json_object *params, json_object **result, ch
 	               result);
 }
 
+static int m_gateway_show(void *ctx, json_object *params, json_object **result, char *err,
+                          size_t errlen)
+{
+	*result = tgt_admin_gateway(((struct tgt_ctl_ctx *)ctx)->srv);
+	return 0;
+}
+
+static int m_gateway_move(void *ctx, json_object *params, json_object **result, char *err,
+                          size_t errlen)
+{
+	int64_t lun = -1;
+
+	rpc_param_int(params, "lun", &lun);
+	if (lun < 0 || lun >= SCSI_MAX_LUNS) {
+		snprintf(err, errlen, "lun 0 to %u", SCSI_MAX_LUNS - 1);
+		return RPC_INVALID_PARAMS;
+	}
+	return live_rc(tgt_admin_gateway_move(((struct tgt_ctl_ctx *)ctx)->srv,
+	                                      rpc_param_str(params, "target"), (uint32_t)lun, err,
+	                                      errlen),
+	               result);
+}
+
 static const struct rpc_param p_portal_add[] = {{"addr", json_type_string, true},
                                                 {"port", json_type_int, false},
                                                 {"tpgt", json_type_int, false},
@@ -526,6 +556,9 @@ static const struct rpc_param p_acl_add[] = {
 static const struct rpc_param p_acl_remove[] = {
     {"target", json_type_string, true}, {"initiator", json_type_string, true}, {.name = NULL}};
 
+static const struct rpc_param p_gateway_move[] = {
+    {"target", json_type_string, true}, {"lun", json_type_int, true}, {.name = NULL}};
+
 const struct rpc_method tgt_ctl_methods[] = {
     {"version", m_version, NULL},
     {"status", m_status, NULL},
@@ -548,5 +581,7 @@ const struct rpc_method tgt_ctl_methods[] = {
     {"acl.list", m_acl_list, p_acl_list},
     {"acl.add", m_acl_add, p_acl_add},
     {"acl.remove", m_acl_remove, p_acl_remove},
+    {"gateway.show", m_gateway_show, NULL},
+    {"gateway.move", m_gateway_move, p_gateway_move},
 };
 const size_t tgt_ctl_nmethods = sizeof(tgt_ctl_methods) / sizeof(tgt_ctl_methods[0]);

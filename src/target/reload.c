@@ -233,6 +233,9 @@ static void restart_only(const struct idm_target_conf_all *cur,
 	    cur->nreactors != next->nreactors) {
 		idm_log("target", "reload: tunables or reactors changed: they need a restart");
 	}
+	if (memcmp(&cur->gateway, &next->gateway, sizeof(cur->gateway)) != 0) {
+		idm_log("target", "reload: the gateway group changed: it needs a restart");
+	}
 }
 
 int tgt_live_reload(struct idm_server *srv, const struct idm_target_conf_all *next, char *err,

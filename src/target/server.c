@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "idm/backing.h"
+#include "target/gateway.h"
 #include "target/target_int.h"
 
 #define TGT_STOP_WAIT_S 30 /* connections get this long to wind down */
@@ -44,6 +45,7 @@ void tgt_lun_free(struct tgt_target *t, unsigned l, struct scsi_lu *lu)
 		t->luns.count--;
 		scsi_lu_free(lu); /* flushes and closes the store */
 	}
+	tgt_gateway_lun_free(t, l);
 	free(t->lun_stats[l]);
 	t->lun_stats[l] = NULL;
 }
@@ -143,6 +145,18 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 	if (rc < 0) {
 		return fail(err, errlen, rc, "%s LUN %u: %s", t->iqn, lc->lun, why);
 	}
+	if (tgt_gateway_shares(t->srv, store)) {
+		rc = tgt_gateway_ident(lc, store, serial, naa);
+		if (rc == 0) {
+			rc = naa_unique(t, naa, err, errlen, lc->lun);
+		}
+		if (rc < 0) {
+			idm_backing_close(store);
+			return rc == -EEXIST ? rc
+			                     : fail(err, errlen, rc, "%s LUN %u: no identity: %s",
+			                            t->iqn, lc->lun, strerror(-rc));
+		}
+	}
 	rc = scsi_lu_create(lc->lun, store, t->iqn, &lu);
 	if (rc < 0) {
 		idm_backing_close(store);
@@ -165,6 +179,14 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 	__atomic_store_n(&t->luns.lu[lc->lun], lu, __ATOMIC_RELEASE);
 	t->luns.count++;
 	/* APTPL reservations a previous run saved come back now. */
+	if (tgt_gateway_shares(t->srv, store)) {
+		/* Its reservations are the group's, in the cluster. */
+		rc = tgt_gateway_lun_join(t, lc->lun, lu, why, sizeof(why));
+		if (rc < 0) {
+			return fail(err, errlen, rc, "%s LUN %u: %s", t->iqn, lc->lun, why);
+		}
+		return 0;
+	}
 	rc = scsi_lu_set_state_dir(lu, state_dir, why, sizeof(why));
 	if (rc < 0) {
 		return fail(err, errlen, rc, "%s LUN %u: cannot load its reservations: %s",

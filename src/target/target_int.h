@@ -79,6 +79,8 @@ struct tgt_target {
 	struct tgt_io_stats *lun_stats[SCSI_MAX_LUNS];
 	/* deleted live (live.c): no login finds it; read with acquire */
 	bool deleted;
+	/* per LU in a gateway group (gateway.c), else NULL */
+	struct tgt_gw_lun *gw[SCSI_MAX_LUNS];
 };
 
 struct tgt_conn;
