@@ -185,6 +185,53 @@ static void lun_identity_hostile_refused(void **state)
 	}
 }
 
+/* A gateway group: the portals take the gateway's id as their tpgt;
+ * a group without this gateway, a repeated id or a portal in another
+ * group is refused. */
+static void gateway_group_loads(void **state)
+{
+	static const char good[] =
+	    "{\"gateway\": {\"id\": 2, \"group\": [1, 2, 3], \"standby\": true},"
+	    " \"portals\": [{\"addr\": \"127.0.0.2\"}, {\"addr\": \"::1\", \"tpgt\": 2}],"
+	    " \"targets\": [{\"iqn\": \"iqn.x\", \"luns\": [{\"spec\": \"mem:1M\"}]}]}";
+	static const char plain[] =
+	    "{\"portals\": [{\"addr\": \"127.0.0.1\"}],"
+	    " \"targets\": [{\"iqn\": \"iqn.x\", \"luns\": [{\"spec\": \"mem:1M\"}]}]}";
+	static const struct {
+		const char *gateway, *portal_extra, *msg;
+	} cases[] = {
+	    {"{\"id\": 4, \"group\": [1, 2]}", "", "must list this gateway's id 4"},
+	    {"{\"id\": 1, \"group\": [1, 1]}", "", "id 1 appears twice"},
+	    {"{\"group\": [1, 2]}", "", "\"id\" (1-65535) is required"},
+	    {"{\"id\": 1, \"group\": [1, 2]}", ", \"tpgt\": 2", "target port group 1"},
+	    {"{\"id\": 1, \"group\": [1, 0]}", "", "between 1 and 65535"},
+	    {"{\"id\": 1, \"group\": [1], \"x\": 1}", "", "unknown gateway key \"x\""},
+	};
+	struct idm_target_conf_all *c = *state;
+	char err[256], json[512];
+
+	assert_int_equal(conf_load_json(good, c, err, sizeof(err)), 0);
+	assert_int_equal(c->gateway.id, 2);
+	assert_int_equal(c->gateway.ngroup, 3);
+	assert_int_equal(c->gateway.group[2], 3);
+	assert_true(c->gateway.standby);
+	assert_int_equal(c->portals[0].tpgt, 2);
+	assert_int_equal(c->portals[1].tpgt, 2);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		idm_target_conf_init(c);
+		snprintf(json, sizeof(json),
+		         "{\"gateway\": %s, \"portals\": [{\"addr\": \"127.0.0.1\"%s}],"
+		         " \"targets\": [{\"iqn\": \"iqn.x\", \"luns\": [{\"spec\": \"mem:1M\"}]}]}",
+		         cases[i].gateway, cases[i].portal_extra);
+		expect_refused(c, json, i, cases[i].msg);
+	}
+	/* Without a group, a portal's tpgt is 1 unless given. */
+	idm_target_conf_init(c);
+	assert_int_equal(conf_load_json(plain, c, err, sizeof(err)), 0);
+	assert_int_equal(c->portals[0].tpgt, 1);
+	assert_int_equal(c->gateway.id, 0);
+}
+
 static void missing_file_fails(void **state)
 {
 	struct idm_target_conf_all *c = *state;
@@ -200,6 +247,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(full_config_loads, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(bad_configs_fail_clearly, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(missing_file_fails, conf_setup, conf_teardown),
+		cmocka_unit_test_setup_teardown(gateway_group_loads, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(lun_identity_loads, conf_setup, conf_teardown),
 		cmocka_unit_test_setup_teardown(lun_identity_hostile_refused, conf_setup,
 		                                conf_teardown),

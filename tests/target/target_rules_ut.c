@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "target/gateway.h"
 #include "target/target_int.h"
 
 /* ---- CmdSN window ---- */
@@ -629,6 +630,36 @@ static void acl_entry_lun_map_is_the_view(void **state)
 	assert_true(view.all);
 }
 
+/* Gateway groups: the lock holder is active/optimized, the others
+ * active/non-optimized or standby; with no holder every path may write. */
+static void gateway_states_follow_the_lock(void **state)
+{
+	struct idm_gateway_conf gw = {.id = 2, .group = {3, 1, 2}, .ngroup = 3};
+	struct scsi_alua a;
+
+	(void)state;
+	tgt_gateway_states(&gw, 1, &a);
+	assert_int_equal(a.n, 3);
+	assert_int_equal(a.group[0].id, 3);
+	assert_int_equal(a.group[0].state, SCSI_ALUA_ACTIVE_NON_OPTIMIZED);
+	assert_int_equal(a.group[1].state, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	assert_int_equal(a.group[2].state, SCSI_ALUA_ACTIVE_NON_OPTIMIZED);
+	gw.standby = true;
+	tgt_gateway_states(&gw, 2, &a);
+	assert_int_equal(a.group[0].state, SCSI_ALUA_STANDBY);
+	assert_int_equal(a.group[1].state, SCSI_ALUA_STANDBY);
+	assert_int_equal(a.group[2].state, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	tgt_gateway_states(&gw, 0, &a);
+	for (unsigned i = 0; i < a.n; i++) {
+		assert_int_equal(a.group[i].state, SCSI_ALUA_ACTIVE_NON_OPTIMIZED);
+	}
+	/* a holder outside the group (a stale published id): none optimized */
+	tgt_gateway_states(&gw, 9, &a);
+	for (unsigned i = 0; i < a.n; i++) {
+		assert_int_not_equal(a.group[i].state, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -652,6 +683,7 @@ int main(void)
 		cmocka_unit_test(conf_defaults),
 		cmocka_unit_test(acl_entry_account_overrides_the_target_one),
 		cmocka_unit_test(acl_entry_lun_map_is_the_view),
+		cmocka_unit_test(gateway_states_follow_the_lock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
