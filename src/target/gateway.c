@@ -143,11 +143,22 @@ bool tgt_gateway_shares(const struct idm_server *srv, const struct idm_backing *
 int tgt_gateway_ident(const struct idm_lun_conf *lc, struct idm_backing *store, char serial[33],
                       uint8_t naa[16])
 {
+	const char *id = store->cluster->medium_id(store);
 	char medium[160], dserial[33];
 	uint8_t dnaa[16];
 	int rc;
 
-	snprintf(medium, sizeof(medium), "rbd-image:%s", store->cluster->medium_id(store));
+	if (lc->serial[0] && lc->has_naa) {
+		memcpy(serial, lc->serial, sizeof(lc->serial));
+		memcpy(naa, lc->naa, sizeof(lc->naa));
+		return 0;
+	}
+	/* A store that started offline does not know its image yet: the
+	 * identity must not be a guess that differs between gateways. */
+	if (!id || !id[0]) {
+		return -ENOTCONN;
+	}
+	snprintf(medium, sizeof(medium), "rbd-image:%s", id);
 	rc = scsi_lu_ident_derive(medium, 0, dserial, dnaa);
 	if (rc < 0) {
 		return rc;

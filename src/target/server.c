@@ -153,8 +153,14 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 		if (rc < 0) {
 			idm_backing_close(store);
 			return rc == -EEXIST ? rc
-			                     : fail(err, errlen, rc, "%s LUN %u: no identity: %s",
-			                            t->iqn, lc->lun, strerror(-rc));
+			       : rc == -ENOTCONN
+			           ? fail(err, errlen, rc,
+			                  "%s LUN %u: a gateway derives the LU's identity from the "
+			                  "image id, and the cluster is not reachable: set serial "
+			                  "and naa to start offline",
+			                  t->iqn, lc->lun)
+			           : fail(err, errlen, rc, "%s LUN %u: no identity: %s", t->iqn,
+			                  lc->lun, strerror(-rc));
 		}
 	}
 	rc = scsi_lu_create(lc->lun, store, t->iqn, &lu);
