@@ -706,7 +706,8 @@ static int keep_image_id(struct rbd_store *s, char *why, size_t whylen)
 	int rc = rbd_get_id(s->image, id, sizeof(id));
 
 	if (rc < 0) {
-		snprintf(why, whylen, "cannot read the id of image '%s': %s", s->name, strerror(-rc));
+		snprintf(why, whylen, "cannot read the id of image '%s': %s", s->name,
+		         strerror(-rc));
 		return rc;
 	}
 	if (__atomic_load_n(&s->image_id[0], __ATOMIC_ACQUIRE)) {

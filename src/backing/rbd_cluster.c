@@ -115,7 +115,7 @@ struct rbd_cluster_state {
 	unsigned ntakes;
 	/* Control thread only. */
 	uint64_t next_poll_ms;
-	int reported; /* the owner on_owner was last given; -1: none yet */
+	int reported;         /* the owner on_owner was last given; -1: none yet */
 	char owner_addr[128]; /* the last holder address found in the map */
 	uint16_t owner_gw;
 	/* Record watches: entries fixed once added (nwatches under
@@ -391,8 +391,9 @@ static int record_oid(struct rbd_store *s, const char *key, char *oid, size_t ca
 {
 	size_t n = strlen(key);
 
-	if (n == 0 || n > RECORD_KEY_MAX || strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
-	                                                "OPQRSTUVWXYZ0123456789._-") != n) {
+	if (n == 0 || n > RECORD_KEY_MAX ||
+	    strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+	                "OPQRSTUVWXYZ0123456789._-") != n) {
 		return -EINVAL;
 	}
 	if (!rbd_medium_id(&s->b)) {
@@ -626,8 +627,8 @@ static int record_watch_start(struct rbd_store *s, struct record_watch *w)
 	/* An object to watch: the record, or an empty one at version 0. */
 	rc = record_guarded_write(s, w->oid, true, NULL, NULL, 0, "0");
 	if (rc == 0 || rc == -EEXIST) {
-		rc = rados_watch3(s->ioctx, w->oid, &w->cookie, record_notified,
-		                  record_watch_error, 0, w);
+		rc = rados_watch3(s->ioctx, w->oid, &w->cookie, record_notified, record_watch_error,
+		                  0, w);
 	}
 	idm_rbd_check_fenced(s, rc);
 	idm_rbd_image_leave(s);

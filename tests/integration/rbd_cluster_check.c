@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rados/librados.h>
+
 #include "idm/backing.h"
 
 #define BS 512u
@@ -93,8 +95,8 @@ static void changed(void *arg)
 
 static int open_store(char **argv, struct idm_backing **b)
 {
-	struct idm_backing_options o = {.ceph_conf = argv[1], .ceph_id = argv[2],
-	                                .ceph_keyring = argv[3]};
+	struct idm_backing_options o = {
+	    .ceph_conf = argv[1], .ceph_id = argv[2], .ceph_keyring = argv[3]};
 	char spec[512], err[512];
 	int rc;
 
@@ -115,8 +117,8 @@ static void io_done(struct idm_backing_io *io, int status)
 static int block_io(struct idm_backing *b, enum idm_backing_op op, uint64_t lba, uint8_t *buf)
 {
 	int status = -EINPROGRESS;
-	struct idm_backing_io io = {.op = op, .offset = lba * BS, .len = BS, .buf = buf,
-	                            .done = io_done, .arg = &status};
+	struct idm_backing_io io = {
+	    .op = op, .offset = lba * BS, .len = BS, .buf = buf, .done = io_done, .arg = &status};
 
 	idm_backing_submit(b, &io, NULL);
 	return status;
@@ -185,8 +187,8 @@ static void check_lock(struct gateway *g)
 	printf("write through gateway 1: both report holder 1 after %ld ms\n", ms);
 
 	g[1].b->cluster->gateway_take(g[1].b, take_done, &tw);
-	for (uint64_t t0 = now_ms(); __atomic_load_n(&tw.rc, __ATOMIC_SEQ_CST) == 1 &&
-	                             now_ms() - t0 < WAIT_MS;) {
+	for (uint64_t t0 = now_ms();
+	     __atomic_load_n(&tw.rc, __ATOMIC_SEQ_CST) == 1 && now_ms() - t0 < WAIT_MS;) {
 		sleep_ms(5);
 	}
 	CHECK(tw.rc == 0, "gateway_take on gateway 2: %d", tw.rc);
@@ -194,8 +196,7 @@ static void check_lock(struct gateway *g)
 	CHECK(g[1].owner == 2, "gateway 2 reports itself holder when take is done (%d)",
 	      g[1].owner);
 	ms = wait_owner(g, 2, 2);
-	CHECK(ms >= 0, "after the move both report gateway 2 (got %d, %d)", g[0].owner,
-	      g[1].owner);
+	CHECK(ms >= 0, "after the move both report gateway 2 (got %d, %d)", g[0].owner, g[1].owner);
 	printf("gateway_take on gateway 2: done %d, gateway 1 reports holder 2 after %ld ms\n",
 	       tw.rc, ms);
 	rc = block_io(g[1].b, IDM_BACKING_READ, 0, r);
@@ -205,8 +206,7 @@ static void check_lock(struct gateway *g)
 	rc = block_io(g[0].b, IDM_BACKING_WRITE, 8, b);
 	CHECK(rc == 0, "gateway 1 writes while gateway 2 holds the lock: %d", rc);
 	ms = wait_owner(g, 2, 1);
-	CHECK(ms >= 0, "the write moved the lock back to 1 (got %d, %d)", g[0].owner,
-	      g[1].owner);
+	CHECK(ms >= 0, "the write moved the lock back to 1 (got %d, %d)", g[0].owner, g[1].owner);
 	rc = block_io(g[1].b, IDM_BACKING_READ, 0, r);
 	CHECK(rc == 0 && memcmp(r, a, BS) == 0, "block 0 intact (%d)", rc);
 	rc = block_io(g[1].b, IDM_BACKING_READ, 8, r);
@@ -228,8 +228,8 @@ static void *race_write(void *arg)
 
 	snprintf(buf, sizeof(buf), "writer %u", r->g->id);
 	pthread_barrier_wait(r->go);
-	r->rc = r->g->b->cluster->record_write(r->g->b, "pr", buf, strlen(buf), r->expect,
-	                                       &r->version);
+	r->rc =
+	    r->g->b->cluster->record_write(r->g->b, "pr", buf, strlen(buf), r->expect, &r->version);
 	return NULL;
 }
 
@@ -326,6 +326,122 @@ static void check_records(struct gateway *g)
 	      g[1].changed - before);
 }
 
+/* A record no one watches: the first write creates it. */
+static void check_record_create(struct gateway *g)
+{
+	const struct idm_backing_cluster_ops *c = g[0].b->cluster;
+	uint64_t v = 0;
+	int rc1 = c->record_write(g[0].b, "solo", "a", 1, 0, &v);
+	int rc2 = c->record_write(g[1].b, "solo", "b", 1, 0, &v);
+
+	CHECK(rc1 == 0 && rc2 == -ECANCELED && v == 1,
+	      "an unwatched record: created by the first write, the second refused (%d, %d)", rc1,
+	      rc2);
+}
+
+/* A second client of ours, as an administrator would use: reads the
+ * gateway map, blocklists. */
+struct admin {
+	rados_t cluster;
+	rados_ioctx_t ioctx;
+	char map_oid[128];
+};
+
+static int admin_open(struct admin *a, char **argv, const char *medium)
+{
+	char pool[128];
+
+	snprintf(pool, sizeof(pool), "%s", argv[4]);
+	*strchrnul(pool, '/') = '\0';
+	snprintf(a->map_oid, sizeof(a->map_oid), "idm.%s.gateways", medium);
+	if (rados_create(&a->cluster, argv[2]) || rados_conf_read_file(a->cluster, argv[1]) ||
+	    rados_conf_set(a->cluster, "keyring", argv[3]) || rados_connect(a->cluster) ||
+	    rados_ioctx_create(a->cluster, pool, &a->ioctx)) {
+		printf("FAIL the admin client cannot connect\n");
+		return -1;
+	}
+	return 0;
+}
+
+static void admin_gateway_addr(struct admin *a, unsigned gw, char *addr, size_t cap)
+{
+	char name[16];
+	int n;
+
+	snprintf(name, sizeof(name), "gw.%u", gw);
+	n = rados_getxattr(a->ioctx, a->map_oid, name, addr, cap - 1);
+	addr[n > 0 ? n : 0] = '\0';
+}
+
+static int admin_blocklist(struct admin *a, const char *op, const char *addr)
+{
+	char cmd[256];
+	const char *cmds[1] = {cmd};
+
+	snprintf(cmd, sizeof(cmd),
+	         "{\"prefix\": \"osd blocklist\", \"blocklistop\": \"%s\", \"addr\": \"%s\"}", op,
+	         addr);
+	return rados_mon_command(a->cluster, cmds, 1, NULL, 0, NULL, NULL, NULL, NULL);
+}
+
+/* Gateway 1's client is fenced off (blocklisted): its store opens the
+ * image with a new client, publishes its new address and watches again,
+ * so the others still know it and it still hears of record writes. */
+static void check_blocklist(struct gateway *g, char **argv)
+{
+	struct admin a;
+	char old_addr[128], new_addr[128] = "";
+	uint8_t buf[BS];
+	uint64_t t0, v, ver;
+	char rec[64];
+	size_t len;
+	int rc = -1;
+
+	if (admin_open(&a, argv, g[0].b->cluster->medium_id(g[0].b))) {
+		failures++;
+		return;
+	}
+	admin_gateway_addr(&a, 1, old_addr, sizeof(old_addr));
+	CHECK(old_addr[0], "gateway 1 published its address");
+	rc = admin_blocklist(&a, "add", old_addr);
+	CHECK(rc == 0, "blocklist %s: %d", old_addr, rc);
+	/* Writes fail (NOT READY) once the store knows of the blocklist
+	 * (or land in librbd's cache, lost with the fenced client), until
+	 * it has opened the image with a new client, which publishes its
+	 * address. */
+	memset(buf, 0xe5, sizeof(buf));
+	int failed = 0;
+
+	for (t0 = now_ms(); now_ms() - t0 < 60000; sleep_ms(50)) {
+		rc = block_io(g[0].b, IDM_BACKING_WRITE, 32, buf);
+		failed += rc != 0;
+		admin_gateway_addr(&a, 1, new_addr, sizeof(new_addr));
+		if (rc == 0 && new_addr[0] && strcmp(new_addr, old_addr) != 0) {
+			break;
+		}
+	}
+	CHECK(rc == 0, "gateway 1 writes again: %d (%d failed)", rc, failed);
+	CHECK(new_addr[0] && strcmp(new_addr, old_addr) != 0,
+	      "gateway 1 published its new address (%s)", new_addr);
+	printf("blocklisted %s: %d writes failed, gateway 1 wrote again as %s after %llu ms\n",
+	       old_addr, failed, new_addr, (unsigned long long)(now_ms() - t0));
+	long ms = wait_owner(g, 2, 1);
+
+	CHECK(ms >= 0, "both report gateway 1 with its new client (%d, %d)", g[0].owner,
+	      g[1].owner);
+	rc = g[1].b->cluster->record_read(g[1].b, "pr", rec, sizeof(rec), &len, &ver);
+	int before = __atomic_load_n(&g[0].changed, __ATOMIC_SEQ_CST);
+
+	rc = rc ? rc : g[1].b->cluster->record_write(g[1].b, "pr", "after", 5, ver, &v);
+	CHECK(rc == 0 && __atomic_load_n(&g[0].changed, __ATOMIC_SEQ_CST) > before &&
+	          __atomic_load_n(&g[0].seen, __ATOMIC_SEQ_CST) == v,
+	      "gateway 1 watches again: read the new record before the write returned (%d)", rc);
+	printf("after the blocklist: holder 1 on both, gateway 1's record watch back\n");
+	admin_blocklist(&a, "rm", old_addr);
+	rados_ioctx_destroy(a.ioctx);
+	rados_shutdown(a.cluster);
+}
+
 static int run_check(char **argv)
 {
 	struct gateway g[2] = {{.id = 1, .owner = -1}, {.id = 2, .owner = -1}};
@@ -344,6 +460,8 @@ static int run_check(char **argv)
 		check_lock(g);
 	}
 	check_records(g);
+	check_record_create(g);
+	check_blocklist(g, argv);
 	idm_backing_close(g[0].b);
 	idm_backing_close(g[1].b);
 	return failures ? 1 : 0;
@@ -356,8 +474,7 @@ static int run_hold(char **argv)
 	uint8_t buf[BS];
 
 	memset(buf, 0xc3, sizeof(buf));
-	if (open_store(argv, &g.b) ||
-	    g.b->cluster->gateway_join(g.b, g.id, on_owner, &g) != 0 ||
+	if (open_store(argv, &g.b) || g.b->cluster->gateway_join(g.b, g.id, on_owner, &g) != 0 ||
 	    block_io(g.b, IDM_BACKING_WRITE, 16, buf) != 0) {
 		return 1;
 	}
