@@ -281,11 +281,37 @@ static void gw_poll(struct rbd_store *s)
 	int owner = gw_owner_now(s, cl->self);
 
 	cl->next_poll_ms = idm_now_ms() + GW_POLL_MS;
+	if (owner < 0 && cl->reported < 0) {
+		owner = 0; /* the first report is due at once: none known */
+	}
 	if (owner < 0 || owner == cl->reported) {
 		return;
 	}
 	cl->reported = owner;
 	cl->on_owner(cl->on_owner_arg, (uint16_t)owner);
+}
+
+/* The group's model rests on the image's exclusive lock: without it two
+ * gateways would write at once. -EOPNOTSUPP then; 0 when offline (not
+ * known yet). */
+static int check_exclusive_lock(struct rbd_store *s)
+{
+	uint64_t features = 0;
+	int rc;
+
+	if (!idm_rbd_image_enter(s)) {
+		return 0;
+	}
+	rc = rbd_get_features(s->image, &features);
+	idm_rbd_image_leave(s);
+	if (rc == 0 && !(features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
+		fprintf(stderr,
+		        "idm: backing '%s': a gateway group needs the image's exclusive-lock "
+		        "feature (rbd feature enable %s exclusive-lock)\n",
+		        s->b.desc, s->name);
+		return -EOPNOTSUPP;
+	}
+	return rc;
 }
 
 static int rbd_gateway_join(struct idm_backing *b, uint16_t self,
@@ -305,6 +331,9 @@ static int rbd_gateway_join(struct idm_backing *b, uint16_t self,
 	pthread_mutex_lock(&s->lock);
 	rc = cl->joined ? -EALREADY : 0;
 	pthread_mutex_unlock(&s->lock);
+	if (rc == 0) {
+		rc = check_exclusive_lock(s);
+	}
 	if (rc) {
 		return rc;
 	}

@@ -10,6 +10,8 @@
  *   rbd_cluster_check CONF ID KEYRING POOL/IMAGE failover
  *       a child gateway takes the lock and is SIGKILLed: how long until
  *       gateway 1's write goes through and both report gateway 1
+ *   rbd_cluster_check CONF ID KEYRING POOL/IMAGE nolock
+ *       an image without the exclusive-lock feature: join refused
  *   rbd_cluster_check CONF ID KEYRING POOL/IMAGE hold   (the child)
  *
  * Prints one line per check, "FAIL ..." on a failure; exits 1 if any.
@@ -467,6 +469,22 @@ static int run_check(char **argv)
 	return failures ? 1 : 0;
 }
 
+/* An image without the exclusive-lock feature cannot have gateways. */
+static int run_nolock(char **argv)
+{
+	struct gateway g = {.id = 1, .owner = -1};
+	int rc;
+
+	if (open_store(argv, &g.b)) {
+		return 1;
+	}
+	rc = g.b->cluster->gateway_join(g.b, g.id, on_owner, &g);
+	CHECK(rc == -EOPNOTSUPP, "join without exclusive-lock: -EOPNOTSUPP (%d)", rc);
+	printf("an image without exclusive-lock: join refused (%d)\n", rc);
+	idm_backing_close(g.b);
+	return failures ? 1 : 0;
+}
+
 /* The child: gateway 3 takes the lock, says so, and waits to be killed. */
 static int run_hold(char **argv)
 {
@@ -545,7 +563,7 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc != 6) {
-		fprintf(stderr, "usage: %s CONF ID KEYRING POOL/IMAGE check|failover|hold\n",
+		fprintf(stderr, "usage: %s CONF ID KEYRING POOL/IMAGE check|failover|nolock|hold\n",
 		        argv[0]);
 		return 2;
 	}
@@ -554,6 +572,9 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[5], "failover") == 0) {
 		return run_failover(argv);
+	}
+	if (strcmp(argv[5], "nolock") == 0) {
+		return run_nolock(argv);
 	}
 	if (strcmp(argv[5], "hold") == 0) {
 		return run_hold(argv);

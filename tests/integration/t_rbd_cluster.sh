@@ -11,8 +11,11 @@
 #   2. failover: a third gateway (a child process) holds the lock and is SIGKILLed; gateway 1's
 #      next write waits for the OSD to time its header watch out, breaks the lock (blocklisting
 #      the dead client) and goes through. The OSDs' osd_client_watch_timeout is set to
-#      WATCH_TIMEOUT s (Ceph's default is 30 s) and the write must complete within it + 5 s.
+#      WATCH_TIMEOUT s (Ceph's default is 30 s) and the write must complete within it + 5 s;
+#   3. an image without the exclusive-lock feature: gateway_join refused.
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/ceph/test-cluster.sh
+. "$IDM_ROOT/tests/ceph/test-cluster.sh"
 
 require_prog ceph-mon ceph-osd rbd ceph
 need_test_prog CHECK rbd_cluster_check
@@ -21,29 +24,18 @@ CLUSTER=$TEST_TMP/ceph
 WATCH_TIMEOUT=${WATCH_TIMEOUT:-5}
 
 cleanup() {
-	if [[ -d $CLUSTER ]]; then
-		bash "$IDM_ROOT/tests/ceph/ceph-cluster.sh" stop "$CLUSTER"
-		mkdir -p "$TEST_LOGDIR/ceph"
-		cp -r "$CLUSTER/log/." "$TEST_LOGDIR/ceph/" 2>/dev/null
-	fi
+	ceph_test_cluster_stop
 	on_exit
 }
 trap cleanup EXIT
 
-log "starting the Ceph cluster"
-t 120 bash "$IDM_ROOT/tests/ceph/ceph-cluster.sh" start "$CLUSTER" >"$TEST_LOGDIR/ceph-start.log" 2>&1 ||
-	{
-		cat "$TEST_LOGDIR/ceph-start.log" >&2
-		fail "the Ceph cluster did not start"
-	}
-# shellcheck disable=SC1091 # written by ceph-cluster.sh
-. "$CLUSTER/env"
-RBD=(timeout -k 5 60 rbd --conf "$CEPH_CONF" --id "$CEPH_CLIENT_ID" --keyring "$CEPH_CLIENT_KEYRING")
+ceph_test_cluster_start
 # Read by the OSD when a watch is registered: set before any client opens an image.
 timeout -k 2 20 ceph --conf "$CEPH_CONF" config set osd osd_client_watch_timeout "$WATCH_TIMEOUT" ||
 	fail "ceph config set osd_client_watch_timeout"
 "${RBD[@]}" create "$CEPH_POOL/gw" --size 64M || fail "rbd create gw"
 "${RBD[@]}" create "$CEPH_POOL/failover" --size 64M || fail "rbd create failover"
+"${RBD[@]}" create "$CEPH_POOL/nolock" --size 64M --image-feature layering || fail "rbd create nolock"
 
 bad=0
 run() {
@@ -60,6 +52,7 @@ run() {
 
 run check 60 "$CHECK" "$CEPH_CONF" "$CEPH_CLIENT_ID" "$CEPH_CLIENT_KEYRING" "$CEPH_POOL/gw" check
 run failover 60 "$CHECK" "$CEPH_CONF" "$CEPH_CLIENT_ID" "$CEPH_CLIENT_KEYRING" "$CEPH_POOL/failover" failover
+run nolock 30 "$CHECK" "$CEPH_CONF" "$CEPH_CLIENT_ID" "$CEPH_CLIENT_KEYRING" "$CEPH_POOL/nolock" nolock
 took=$(sed -n 's/.*write completed after \([0-9]*\) ms.*/\1/p' "$TEST_LOGDIR/failover.log")
 if [[ -z $took ]] || ((took > (WATCH_TIMEOUT + 5) * 1000)); then
 	echo "failover took ${took:-?} ms with osd_client_watch_timeout $WATCH_TIMEOUT s"
