@@ -262,7 +262,6 @@ static void job_work(struct idm_backing_io *io)
 	size_t len;
 	int rc;
 
-	job->r = PROUT_BUSY;
 	for (unsigned try = 0; try < PR_SHARE_TRIES; try++) {
 		rc = record_fetch(lu, job->text, next, &version, why, sizeof(why));
 		if (rc) {
@@ -299,6 +298,7 @@ static void job_work(struct idm_backing_io *io)
 		install(lu, next, false);
 		return;
 	}
+	job->r = PROUT_BUSY; /* nothing written: tell the initiator to retry */
 }
 
 /* On the command's reactor (or the store's thread for a release). */
