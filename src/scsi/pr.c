@@ -6,7 +6,9 @@
  *
  * The state is per LU and shared by all reactors: every access takes
  * pr->lock. The data path only reads lu->resv_active (atomic) and takes
- * the lock only when some reservation exists.
+ * the lock only when some reservation exists. A LU shared by gateways
+ * (pr->shared, set before it serves) runs PERSISTENT RESERVE OUT through
+ * pr_share.c; everything else here is the same for it.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -185,7 +185,8 @@ static void record_refused(struct scsi_lu *lu, const char *why)
 /* Make `st` (a record just read or written) the LU's copy, unless the
  * copy is already newer; queue this gateway's unit attentions of the
  * changes it has not seen. `restart`: take its serial as seen (the
- * start, or a record removed and begun again). */
+ * start, or a record removed and begun again). The LU's APTPL file, if
+ * it had one, is not used once shared: the record replaces it. */
 static void install(struct scsi_lu *lu, const struct scsi_pr *st, bool restart)
 {
 	struct scsi_pr *pr = lu->pr;
@@ -193,7 +194,9 @@ static void install(struct scsi_lu *lu, const struct scsi_pr *st, bool restart)
 	unsigned n;
 
 	pthread_mutex_lock(&pr->lock);
-	if (restart) {
+	if (restart || pr->broken) {
+		/* After a bad record the copy's serial means nothing: any good
+		 * record is newer (one mended by hand may count from 1). */
 		pr->serial = st->serial;
 	}
 	if (st->serial >= pr->serial) {
