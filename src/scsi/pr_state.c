@@ -23,7 +23,8 @@
  * these lines too (each at most once but `ua`, anywhere after the magic):
  *
  *   aptpl <0|1>
- *   serial <n>                       changes made to the record so far
+ *   serial <n>          changes made to the record so far (< 2^63: it
+ *                       only grows, and never wraps)
  *   spc2 <initiator port> <target port>      the SPC-2 reservation holder
  *   ua <serial> <asc hex> <initiator port> <target port>
  *
@@ -471,7 +472,7 @@ static int load_ua(const struct state_reader *rd, struct state_file *st, char **
 		return bad_line(rd, "more than %d unit attentions", PR_MAX_UAS);
 	}
 	u = &st->uas[st->ua_count];
-	if (!parse_number(f[1], 10, UINT64_MAX, &u->serial)) {
+	if (!parse_number(f[1], 10, INT64_MAX, &u->serial)) {
 		return bad_line(rd, "bad serial '%.20s'", f[1]);
 	}
 	if (strlen(f[2]) != 4 || !parse_number(f[2], 16, 0xffff, &asc) || !ua_known(asc)) {
@@ -497,7 +498,7 @@ static int parse_shared_line(const struct state_reader *rd, struct state_file *s
 		return 0;
 	}
 	if (strcmp(f[0], "serial") == 0) {
-		if (n != 2 || st->has_serial || !parse_number(f[1], 10, UINT64_MAX, &st->serial)) {
+		if (n != 2 || st->has_serial || !parse_number(f[1], 10, INT64_MAX, &st->serial)) {
 			return bad_line(rd, "bad serial line");
 		}
 		st->has_serial = true;

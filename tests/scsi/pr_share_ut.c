@@ -367,6 +367,10 @@ static void test_preempt_across(void **state)
 	assert_int_equal(prout(e, g2, &e->b2, SA_RELEASE, TYPE_WE_RO, KEY_B, 0), SCSI_STATUS_GOOD);
 	assert_int_equal(ua_of(e, g1, &e->a1), SCSI_ASC_RESERVATIONS_RELEASED);
 	assert_int_equal(ua_of(e, g2, &e->b2), 0);
+	/* No gateway holds attentions for nexuses it does not serve (they
+	 * would cost every command a lock). */
+	assert_int_equal(g1->lu->pr_ua_pending, 0);
+	assert_int_equal(g2->lu->pr_ua_pending, 0);
 }
 
 /* Inside a's REGISTER through 1, c registers through 2 first. */
@@ -447,6 +451,8 @@ static void test_corrupt_record(void **state)
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
 	record_set("idm-pr 1\naptpl 0\nserial 1\nua 2 2a05 a t\n");
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
+	record_set("idm-pr 1\naptpl 0\nserial 9223372036854775808\n");
+	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
 	record_set("idm-pr 1\naptpl 1\n");
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
 	record_set("idm-pr 1\naptpl 1\nserial 1\nua 1 2a06 a t\n");
@@ -495,7 +501,7 @@ static void test_read_keys_and_restart(void **state)
 	struct env *e = *state;
 	struct gw *g1 = &e->gw[0], *g2 = &e->gw[1], *g3 = &e->gw[2];
 	uint8_t *b = e->main.buf;
-	struct ini a3;
+	struct ini a3 = {0};
 	char why[256] = "";
 
 	clear_ua(e, g1, &e->a1);
