@@ -207,6 +207,10 @@ int scsi_lu_ident_derive(const char *target_name, uint64_t lun, char serial[33],
 /* Raise a unit attention (LOGICAL UNIT RESET, ...) for every I_T nexus.
  * A reset (ASC 0x29) also releases the SPC-2 reservation (SPC-2 5.5.1). */
 void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc);
+/* Only the unit attention, for an event whose effects are already done:
+ * another gateway of the LU was reset and released what the reset ends
+ * in the state the gateways share. */
+void scsi_lu_raise_ua_only(struct scsi_lu *lu, uint16_t asc);
 
 /*
  * Persistent state of the LU (APTPL reservations) lives in a file under

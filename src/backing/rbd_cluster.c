@@ -75,7 +75,7 @@
 /* Entries of the gateway map read when looking for a holder. */
 #define GW_MAP_MAX 1024
 
-#define RECORD_MAX (64u * 1024)
+#define RECORD_MAX (256u * 1024) /* a shared PR state: at most ~160 KiB */
 #define RECORD_KEY_MAX 64
 #define RECORD_WATCH_MAX 8
 #define RECORD_NOTIFY_MS 3000u
@@ -272,6 +272,48 @@ static int gw_owner_now(struct rbd_store *s, uint16_t self)
 	idm_rbd_check_fenced(s, rc);
 	idm_rbd_image_leave(s);
 	return rc;
+}
+
+/* "v2:127.0.0.1:0/123" and "127.0.0.1:0/123" name one client. */
+static const char *addr_core(const char *a)
+{
+	return strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a;
+}
+
+/* Gateway `id` is alive while the address it published watches the
+ * image's header (librbd keeps a watch there for as long as the image
+ * is open; the cluster drops it when the client dies or is fenced). */
+static int rbd_gateway_live(struct idm_backing *b, uint16_t id)
+{
+	struct rbd_store *s = store_of(b);
+	rbd_image_watcher_t watchers[64];
+	size_t n = sizeof(watchers) / sizeof(watchers[0]);
+	char oid[OID_MAX], name[16], addr[128];
+	int rc, live = 0;
+
+	if (!idm_rbd_image_enter(s)) {
+		return -ESHUTDOWN;
+	}
+	snprintf(name, sizeof(name), "gw.%u", id);
+	rc = gw_map_oid(s, oid, sizeof(oid));
+	if (rc == 0) {
+		rc = rados_getxattr(s->ioctx, oid, name, addr, sizeof(addr) - 1);
+	}
+	if (rc == -ENODATA || rc == -ENOENT) {
+		rc = 0; /* never published: not a live gateway */
+	} else if (rc >= 0) {
+		addr[rc] = '\0';
+		rc = rbd_watchers_list(s->image, watchers, &n);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			live = live || strcmp(addr_core(watchers[i].addr), addr_core(addr)) == 0;
+		}
+		if (rc == 0) {
+			rbd_watchers_list_cleanup(watchers, n);
+		}
+	}
+	idm_rbd_check_fenced(s, rc);
+	idm_rbd_image_leave(s);
+	return rc < 0 ? rc : live;
 }
 
 /* Control thread: ask, and tell on_owner of a change. */
@@ -872,4 +914,5 @@ const struct idm_backing_cluster_ops idm_rbd_cluster_ops = {
     .record_read = rbd_record_read,
     .record_write = rbd_record_write,
     .record_watch = rbd_record_watch,
+	.gateway_live = rbd_gateway_live,
 };
