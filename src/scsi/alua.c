@@ -368,8 +368,9 @@ int scsi_stpg_setup(struct scsi_cmd *cmd)
 	return 0;
 }
 
-/* Ask the hook to make `group` active/optimized: 0 or -errno. */
-static int stpg_request(struct scsi_lu *lu, uint16_t group)
+/* Ask the hook to make `group` active/optimized (`moves`: it is not
+ * yet): 0 or -errno. */
+static int stpg_request(struct scsi_lu *lu, uint16_t group, bool moves)
 {
 	int (*request)(void *arg, struct scsi_lu *lu, uint16_t group);
 	void *arg;
@@ -385,10 +386,11 @@ static int stpg_request(struct scsi_lu *lu, uint16_t group)
 		return -EOPNOTSUPP;
 	}
 	/* The change the hook brings reports "altered by SET TARGET PORT
-	 * GROUPS"; set before the call, which may bring it at once. */
-	set_explicit(lu, true);
+	 * GROUPS"; set before the call, which may bring it at once. No
+	 * change comes for a group already optimized. */
+	set_explicit(lu, moves);
 	rc = request(arg, lu, group);
-	if (rc < 0) {
+	if (rc < 0 && moves) {
 		set_explicit(lu, false);
 	}
 	return rc < 0 ? rc : 0;
@@ -417,9 +419,15 @@ void scsi_stpg_exec(struct scsi_cmd *cmd)
 		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
 	} else if (rc) {
 		scsi_cmd_bad_param(cmd, bad, -1);
-	} else if (group >= 0 && stpg_request(cmd->lu, (uint16_t)group) < 0) {
-		/* SPC-4 6.49: a transition that failed. */
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_SET_TPGS_FAILED);
+	} else if (group >= 0) {
+		int i = find_group(&groups, (uint16_t)group); /* parse found it */
+		bool moves = groups.group[i].state != SCSI_ALUA_ACTIVE_OPTIMIZED;
+
+		if (stpg_request(cmd->lu, (uint16_t)group, moves) < 0) {
+			/* SPC-4 6.49: a transition that failed. */
+			scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
+			                   SCSI_ASC_SET_TPGS_FAILED);
+		}
 	}
 	scsi_cmd_complete(cmd);
 }

@@ -498,6 +498,17 @@ static void test_stpg_good(void **state)
 	assert_int_equal(stpg(p, &p->c, NULL, 0), SCSI_STATUS_GOOD);
 	assert_int_equal(stpg(p, &p->c, param, 4), SCSI_STATUS_GOOD);
 	assert_int_equal(p->requests, 2);
+	/* Asking for the group already optimized changes nothing: the
+	 * next change is implicit. */
+	p->request_applies = false;
+	assert_int_equal(stpg(p, &p->c, (const uint8_t[]){0, 0, 0, 0, AO, 0, 0, 3}, 8),
+	                 SCSI_STATUS_GOOD);
+	assert_int_equal(p->requests, 3);
+	set_groups(p, 3, (const uint8_t[]){AO, AN, AN});
+	assert_int_equal(rtpg(p, &p->c, false, 256), SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(rtpg(p, &p->c, false, 256), SCSI_STATUS_GOOD);
+	assert_int_equal(b[4 + 5], 0x02);
+	assert_int_equal(b[28 + 5], 0x02);
 }
 
 static void test_stpg_refused(void **state)
