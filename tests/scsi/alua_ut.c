@@ -365,7 +365,7 @@ static void test_access_through_setup(void **state)
 {
 	static const uint8_t states[3] = {AN, SB, UN};
 	struct alua_env *p = *state;
-	struct ini other;
+	struct ini other = {0}; /* nothing seen yet */
 	uint8_t inq[16] = {0x12, 0, 0, 0, 96};
 
 	set_groups(p, 3, states);
