@@ -333,6 +333,9 @@ static void job_work(struct idm_backing_io *io)
 			own_serial_set(lu->pr, next->serial);
 			rc = b->cluster->record_write(b, PR_RECORD_KEY, job->text, len, version,
 			                              &written);
+			if (rc == 0) {
+				install(lu, next, false); /* if the watch has not yet */
+			}
 			own_serial_set(lu->pr, 0);
 		}
 		if (rc == -ECANCELED) {
@@ -343,9 +346,7 @@ static void job_work(struct idm_backing_io *io)
 			         strerror(-rc));
 			record_refused(lu, why);
 			job->r = PROUT_FAILED;
-			return;
 		}
-		install(lu, next, false);
 		return;
 	}
 	job->r = PROUT_BUSY; /* nothing written: tell the initiator to retry */
