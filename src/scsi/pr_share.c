@@ -352,7 +352,7 @@ static void job_work(struct idm_backing_io *io)
 	job->r = PROUT_BUSY; /* nothing written: tell the initiator to retry */
 }
 
-/* On the command's reactor (or the store's thread for a release). */
+/* On the command's reactor (a release's caller's, if any). */
 static void job_done(struct idm_backing_io *io, int status)
 {
 	struct pr_job *job = io->arg;
@@ -455,7 +455,10 @@ void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n)
 	if (n) {
 		pr_port_of(&job->port, n);
 	}
-	lu->store->ops->offload(lu->store, &job->io, job_work, NULL);
+	/* Done back on the calling reactor: without one (a control thread,
+	 * shutdown) a store may run the job right here, which is allowed
+	 * off the reactors. */
+	lu->store->ops->offload(lu->store, &job->io, job_work, idm_reactor_self());
 }
 
 /* Another gateway (or this one) wrote the record: copy it. */
