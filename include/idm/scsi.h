@@ -249,6 +249,14 @@ int scsi_lu_share_pr(struct scsi_lu *lu, char *why, size_t whylen);
 /* The I_T nexus is gone (session closed or reinstated): its SPC-2
  * reservations end. Persistent reservations survive (SPC-4 5.12). */
 void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n);
+/* The I_T nexus is logging out: on a LU whose reservations the gateways
+ * share, its SPC-2 reservation is released in the cluster now, and true
+ * says released(arg) runs on this reactor once that is recorded (the
+ * Logout Response waits for it, so a reservation attempt right after
+ * the logout, through any gateway, finds it gone). False: nothing to
+ * wait for (scsi_lu_nexus_gone does the rest). */
+bool scsi_lu_nexus_leaving(struct scsi_lu *lu, const struct scsi_nexus *n,
+                           void (*released)(void *arg), void *arg);
 
 /*
  * The LUNs one I_T nexus sees (an ACL entry's LUN map): its LUN numbers to

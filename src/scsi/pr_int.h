@@ -204,6 +204,10 @@ int pr_share_check(struct scsi_pr *pr, struct scsi_cmd *cmd);
 /* End the SPC-2 reservation in the record: of nexus `n`, or of anyone
  * (n == NULL: a reset). Asynchronous, on the store's thread. */
 void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n);
+/* The same; with `released`, true when released(arg) runs on this
+ * reactor once the record says so (false: nothing held, nothing to wait). */
+bool pr_share_release_spc2_then(struct scsi_lu *lu, const struct scsi_nexus *n,
+                                void (*released)(void *arg), void *arg);
 /* The unit attentions a gateway queues from a record: those raised by
  * a change after `seen` for a nexus on one of its `n_local` target
  * ports. Pure; returns how many went to `out` (PR_MAX_UAS room). */

@@ -88,7 +88,9 @@ struct pr_job {
 	bool any_port;       /* JOB_RELEASE_SPC2: whoever holds it */
 	struct pr_port port; /* ... else only this nexus */
 	enum prout_result r;
-	struct pr_preempted *gone; /* PREEMPT AND ABORT with an abort hook */
+	struct pr_preempted *gone;   /* PREEMPT AND ABORT with an abort hook */
+	void (*released)(void *arg); /* JOB_RELEASE_SPC2: the caller waits */
+	void *released_arg;
 	char text[PR_RECORD_MAX];
 	struct scsi_pr next; /* the record parsed, then changed */
 	struct pr_ua old[PR_MAX_UAS], fresh[PR_MAX_UAS];
@@ -366,6 +368,9 @@ static void job_done(struct idm_backing_io *io, int status)
 		pr_out_status(cmd, job->r);
 		scsi_cmd_complete(cmd);
 	}
+	if (job->released) {
+		job->released(job->released_arg);
+	}
 	free(job->gone);
 	free(job);
 }
@@ -433,7 +438,8 @@ void pr_share_exec(struct scsi_cmd *cmd)
 	b->ops->offload(b, &job->io, job_work, cmd->reactor);
 }
 
-void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n)
+bool pr_share_release_spc2_then(struct scsi_lu *lu, const struct scsi_nexus *n,
+                                void (*released)(void *arg), void *arg)
 {
 	struct scsi_pr *pr = lu->pr;
 	struct pr_job *job;
@@ -443,22 +449,30 @@ void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n)
 	held = pr->r2_held && (!n || pr_port_is(&pr->r2_port, n));
 	pthread_mutex_unlock(&pr->lock);
 	if (!held) {
-		return;
+		return false;
 	}
 	job = job_new(lu, NULL, JOB_RELEASE_SPC2);
 	if (!job) {
 		idm_log("scsi", "warning: LUN %llu: no memory to release an SPC-2 reservation",
 		        (unsigned long long)lu->lun);
-		return;
+		return false;
 	}
 	job->any_port = n == NULL;
 	if (n) {
 		pr_port_of(&job->port, n);
 	}
+	job->released = released;
+	job->released_arg = arg;
 	/* Done back on the calling reactor: without one (a control thread,
 	 * shutdown) a store may run the job right here, which is allowed
 	 * off the reactors. */
 	lu->store->ops->offload(lu->store, &job->io, job_work, idm_reactor_self());
+	return released != NULL;
+}
+
+void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n)
+{
+	pr_share_release_spc2_then(lu, n, NULL, NULL);
 }
 
 /* Another gateway (or this one) wrote the record: copy it. */

@@ -163,6 +163,7 @@ else
 	TESTS=ALL
 	MIN_RAN=200
 fi
+TESTS=${GW_CU_TESTS:-$TESTS}
 alog=$TEST_LOGDIR/iscsi-test-cu.log
 t 900 iscsi-test-cu --dataloss --test "$TESTS" "$(url 1)" "$(url 2)" >"$alog" 2>&1
 rc=$?

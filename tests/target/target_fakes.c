@@ -694,3 +694,14 @@ void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n)
 	(void)lu;
 	(void)n;
 }
+
+/* No shared reservations here: a logout has nothing to wait for. */
+bool scsi_lu_nexus_leaving(struct scsi_lu *lu, const struct scsi_nexus *n,
+                           void (*released)(void *arg), void *arg)
+{
+	(void)lu;
+	(void)n;
+	(void)released;
+	(void)arg;
+	return false;
+}
