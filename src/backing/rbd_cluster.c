@@ -109,8 +109,9 @@ struct gw_take {
 };
 
 struct rbd_cluster_state {
-	/* The gateway group: set once under the store's lock (joined). */
-	bool joined;
+	/* The gateway group: set once under the store's lock (joined);
+	 * joining: a join is under way or done. */
+	bool joining, joined;
 	uint16_t self;
 	void (*on_owner)(void *arg, uint16_t owner);
 	void *on_owner_arg;
@@ -356,18 +357,20 @@ static int rbd_gateway_join(struct idm_backing *b, uint16_t self,
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&s->lock);
-	rc = cl->joined ? -EALREADY : 0;
+	rc = cl->joining ? -EALREADY : 0;
+	cl->joining = true; /* once: the header watch takes one slot */
 	pthread_mutex_unlock(&s->lock);
-	if (rc == 0) {
-		rc = check_exclusive_lock(s);
-	}
 	if (rc) {
 		return rc;
 	}
+	rc = check_exclusive_lock(s);
 	/* Now, so that a refusal (a key without write access) is an error
 	 * of the join; offline, the control thread publishes once online. */
-	rc = gw_publish(s, self);
+	rc = rc ? rc : gw_publish(s, self);
 	if (rc && rc != -ESHUTDOWN) {
+		pthread_mutex_lock(&s->lock);
+		cl->joining = false;
+		pthread_mutex_unlock(&s->lock);
 		return rc;
 	}
 	bool header_later = watch_header(s, cl) != 0;
