@@ -646,22 +646,6 @@ static int rbd_record_write(struct idm_backing *b, const char *key, const char *
 	return rc;
 }
 
-/* librados's thread: a record changed. Acknowledge after changed(), so
- * the writer's notify returns only once we acted on it. */
-static void record_notified(void *arg, uint64_t notify_id, uint64_t cookie, uint64_t notifier,
-                            void *data, size_t data_len)
-{
-	struct record_watch *w = arg;
-
-	(void)notifier;
-	(void)data;
-	(void)data_len;
-	w->changed(w->arg);
-	/* The ioctx outlives the callback: a new client only comes after
-	 * rados_watch_flush (idm_rbd_cluster_detach). */
-	rados_notify_ack(w->s->ioctx, w->oid, notify_id, cookie, NULL, 0);
-}
-
 static void poll_soon(struct rbd_store *s)
 {
 	pthread_mutex_lock(&s->lock);
@@ -670,20 +654,27 @@ static void poll_soon(struct rbd_store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* librados's thread: librbd told its peers something through the image
- * header (the lock acquired or released among others): ask who holds
- * it now rather than at the next poll. Acknowledged at once: librbd
- * waits for every watcher. */
-static void header_notified(void *arg, uint64_t notify_id, uint64_t cookie, uint64_t notifier,
-                            void *data, size_t data_len)
+/* librados's thread: a notification on a watched object.
+ * - A record changed: acknowledge after changed(), so the writer's
+ *   notify returns only once we acted on it.
+ * - librbd told its peers something through the image header (the lock
+ *   acquired, released, requested...): acknowledge at once (librbd
+ *   waits for every watcher), then ask who holds the lock now rather
+ *   than at the next poll.
+ * The ioctx outlives the callback: a new client only comes after
+ * rados_watch_flush (idm_rbd_cluster_detach). */
+static void watch_notified(void *arg, uint64_t notify_id, uint64_t cookie, uint64_t notifier,
+                           void *data, size_t data_len)
 {
 	struct record_watch *w = arg;
 
-	(void)notifier;
-	(void)data;
-	(void)data_len;
+	if (!w->header) {
+		w->changed(w->arg);
+	}
 	rados_notify_ack(w->s->ioctx, w->oid, notify_id, cookie, NULL, 0);
-	poll_soon(w->s);
+	if (w->header) {
+		poll_soon(w->s);
+	}
 }
 
 /* librados's thread: the watch broke (its OSD connection reset, a
@@ -713,8 +704,7 @@ static int record_watch_start(struct rbd_store *s, struct record_watch *w)
 	/* An object to watch: the record, or an empty one at version 0. */
 	rc = w->header ? 0 : record_guarded_write(s, w->oid, true, NULL, NULL, 0, "0");
 	if (rc == 0 || rc == -EEXIST) {
-		rc = rados_watch3(s->ioctx, w->oid, &w->cookie,
-		                  w->header ? header_notified : record_notified, record_watch_error,
+		rc = rados_watch3(s->ioctx, w->oid, &w->cookie, watch_notified, record_watch_error,
 		                  0, w);
 	}
 	idm_rbd_check_fenced(s, rc);
