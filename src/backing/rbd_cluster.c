@@ -42,18 +42,23 @@
  * Records (persistent reservations): one RADOS object per image and key,
  * "idm.<image id>.record.<key>", holding the bytes; the version is its
  * xattr "idm.version" (decimal). A write is one RADOS operation, atomic
- * in the OSD: a guard (exclusive create when the version expected is 0,
- * else cmpxattr version == expected), write_full, setxattr version + 1.
- * Then rados_notify2 on the object: it returns once every watcher
+ * in the OSD: a guard, write_full, setxattr version + 1. The guard is
+ * cmpxattr version == expected; version 0 is either no object (the
+ * guard is then an exclusive create) or the empty object a watch made
+ * (version "0", cmpxattr): tried in turn, each atomic. Then
+ * rados_notify2 on the object: it returns once every watcher
  * acknowledged, and a watcher acknowledges only after its changed()
  * returned. A watcher that does not answer within RECORD_NOTIFY_MS (a
  * gateway that died and whose watch has not timed out yet) does not fail
  * the write, which is done: its watch breaks, and a watch registered
  * again calls changed() once, since a change may have been missed.
- * changed() runs on a librados thread, one at a time per client; it may
- * read records (a blocking RADOS read from a watch callback is safe: its
- * reply is not delivered through the callback queue), and must not write
- * one or wait for anything that waits for a record write.
+ * changed() runs on a librados thread, one at a time per client (not on
+ * the control thread: two gateways' control threads, each waiting in a
+ * record write for the other's acknowledgement, would stall each other
+ * until the notify timeout). It may read records (a blocking RADOS read
+ * from a watch callback is safe: its reply does not go through the
+ * callback queue); it must not write one, nor wait for anything that
+ * waits for a record write or for the store's control thread.
  *
  * The objects outlive the image (rbd rm leaves them): remove them with
  * `rados -p POOL rm idm.<image id>.*` after removing an image.
