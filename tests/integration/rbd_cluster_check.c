@@ -320,10 +320,10 @@ static void check_records(struct gateway *g)
 	CHECK(rc == -EOVERFLOW, "a buffer too small: -EOVERFLOW (%d)", rc);
 	rc = c->record_write(g[0].b, "../x", "x", 1, 0, &v2);
 	CHECK(rc == -EINVAL, "a key with '/': -EINVAL (%d)", rc);
-	char *big = calloc(1, 64 * 1024 + 1);
+	char *big = calloc(1, 256 * 1024 + 1);
 
-	rc = big ? c->record_write(g[0].b, "pr", big, 64 * 1024 + 1, 2, &v2) : -ENOMEM;
-	CHECK(rc == -EFBIG, "a record over 64 KiB: -EFBIG (%d)", rc);
+	rc = big ? c->record_write(g[0].b, "pr", big, 256 * 1024 + 1, 2, &v2) : -ENOMEM;
+	CHECK(rc == -EFBIG, "a record over 256 KiB: -EFBIG (%d)", rc);
 	free(big);
 	int before = g[1].changed;
 
