@@ -31,7 +31,7 @@ ADM=$IDM_BUILD/idmadm
 IQN=iqn.2026-12.org.idm:gateways
 CLUSTER=$TEST_TMP/ceph
 ASAN=0
-ldd "$IDMD" 2>/dev/null | grep -q libasan && ASAN=1
+[[ $(ldd "$IDMD" 2>/dev/null) == *libasan* ]] && ASAN=1
 declare -A GW_PID GW_LOG GW_CTL
 
 cleanup() {
