@@ -333,7 +333,9 @@ static int pr_cross(const char *url_a, const char *url_b)
 	return ok ? 0 : 1;
 }
 
-static int pr_hold(const char *url, uint64_t key)
+/* Register KEY through URL, then one more PERSISTENT RESERVE OUT by it:
+ * RESERVE Write Exclusive (pr-hold) or CLEAR (pr-clear). */
+static int pr_as_registrant(const char *url, uint64_t key, int sa)
 {
 	struct path p = {0};
 	int rc;
@@ -341,22 +343,8 @@ static int pr_hold(const char *url, uint64_t key)
 	if (!login(&p, url, INI_A, "A")) {
 		return 1;
 	}
-	rc = prout(&p, SA_REGISTER_IGNORE, 0, 0, key) == 0 && prout(&p, SA_RESERVE, 1, key, 0) == 0
-	         ? 0
-	         : 1;
-	logout(&p);
-	return rc;
-}
-
-static int pr_clear(const char *url, uint64_t key)
-{
-	struct path p = {0};
-	int rc;
-
-	if (!login(&p, url, INI_A, "A")) {
-		return 1;
-	}
-	rc = prout(&p, SA_REGISTER_IGNORE, 0, 0, key) == 0 && prout(&p, SA_CLEAR, 0, key, 0) == 0
+	rc = prout(&p, SA_REGISTER_IGNORE, 0, 0, key) == 0 &&
+	             prout(&p, sa, sa == SA_RESERVE ? 1 : 0, key, 0) == 0
 	         ? 0
 	         : 1;
 	logout(&p);
@@ -454,10 +442,10 @@ int main(int argc, char **argv)
 		return pr_cross(argv[2], argv[3]);
 	}
 	if (argc == 4 && strcmp(argv[1], "pr-hold") == 0) {
-		return pr_hold(argv[2], strtoull(argv[3], NULL, 0));
+		return pr_as_registrant(argv[2], strtoull(argv[3], NULL, 0), SA_RESERVE);
 	}
 	if (argc == 4 && strcmp(argv[1], "pr-clear") == 0) {
-		return pr_clear(argv[2], strtoull(argv[3], NULL, 0));
+		return pr_as_registrant(argv[2], strtoull(argv[3], NULL, 0), SA_CLEAR);
 	}
 	if (argc == 3 && strcmp(argv[1], "pr-show") == 0) {
 		return pr_show(argv[2]);
