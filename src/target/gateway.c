@@ -38,7 +38,7 @@ struct tgt_gw_lun {
 	uint16_t owner;                    /* atomic: lock holder, 0 none */
 	uint16_t optimized;                /* atomic: record "alua", 0 none */
 	uint64_t resets;                   /* atomic: record "lu": resets seen */
-	bool joined;                       /* on_owner ran at least once */
+	bool joined;                       /* atomic: on_owner ran once */
 };
 
 /* Records the gateways share (besides "pr"): one line each. */
@@ -154,7 +154,7 @@ static void gw_apply(struct tgt_gw_lun *g, uint16_t optimized)
 
 	tgt_gateway_states(g->gw, optimized, &a);
 	scsi_lu_set_alua(g->lu, &a);
-	if (was != optimized || !g->joined) {
+	if (was != optimized || !__atomic_load_n(&g->joined, __ATOMIC_ACQUIRE)) {
 		idm_log("gateway", "%s LUN %llu: %s (gateway %u)", g->t->iqn,
 		        (unsigned long long)g->lu->lun,
 		        optimized == 0           ? "no gateway is optimized yet"
@@ -197,9 +197,9 @@ static void gw_on_owner(void *arg, uint16_t owner)
 	if (owner == g->gw->id) {
 		gw_claim(g, false);
 	}
-	if (!g->joined) {
+	if (!__atomic_load_n(&g->joined, __ATOMIC_ACQUIRE)) {
 		gw_apply(g, __atomic_load_n(&g->optimized, __ATOMIC_ACQUIRE));
-		g->joined = true;
+		__atomic_store_n(&g->joined, true, __ATOMIC_RELEASE);
 	}
 }
 

@@ -241,10 +241,10 @@ static void reset_lus(struct tgt_conn *tc, struct tmf_scope *sc)
 			scsi_lu_raise_ua(set->lu[i], SCSI_ASC_BUS_DEVICE_RESET);
 			/* A LU of a gateway group: its other gateways' nexuses
 			 * get the attention too, before our response goes. */
-			if (sc->tmf && tc->sess->reactor) {
+			if (sc->tmf) {
 				sc->tmf->wait.pending++;
-				if (!tgt_gateway_lu_reset(t, i, tc->sess->reactor, reset_told,
-				                          sc->tmf)) {
+				if (!tgt_gateway_lu_reset(t, i, sc->tmf->t->conn->reactor,
+				                          reset_told, sc->tmf)) {
 					sc->tmf->wait.pending--;
 				}
 			}
