@@ -65,7 +65,10 @@ uint64_t tgt_gateway_record_value(const char *buf, size_t len, const char *word)
 		return 0;
 	}
 	v = strtoull(line + wl + 1, &end, 10);
-	return *end == '\n' || *end == '\0' ? (uint64_t)v : 0;
+	if (*end == '\n') {
+		end++; /* one line, nothing after it */
+	}
+	return *end == '\0' ? (uint64_t)v : 0;
 }
 
 /* Read a one-line record's value and version. 0 or -errno. */

@@ -660,6 +660,38 @@ static void gateway_states_follow_the_lock(void **state)
 	}
 }
 
+/* The group's one-line records come from the cluster: anything but
+ * "WORD N" reads as nothing recorded. */
+static void gateway_records_parse_strictly(void **state)
+{
+	static const struct {
+		const char *text, *word;
+		uint64_t want;
+	} cases[] = {
+	    {"optimized 2\n", "optimized", 2},   {"optimized 65535", "optimized", 65535},
+	    {"resets 18446744073709551615\n", "resets", UINT64_MAX},
+	    {"", "optimized", 0},                 {"optimized\n", "optimized", 0},
+	    {"optimized -1\n", "optimized", 0},  {"optimized 2x\n", "optimized", 0},
+	    {"optimizedd 2\n", "optimized", 0},  {"resets 3\n", "optimized", 0},
+	    {"optimized 2\nmore\n", "optimized", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t got = tgt_gateway_record_value(cases[i].text, strlen(cases[i].text),
+		                                        cases[i].word);
+
+		if (got != cases[i].want) {
+			fail_msg("case %zu \"%s\": %llu", i, cases[i].text, (unsigned long long)got);
+		}
+	}
+	/* a record longer than a line is nothing we wrote */
+	char big[200];
+	memset(big, '1', sizeof(big));
+	memcpy(big, "resets ", 7);
+	assert_int_equal(tgt_gateway_record_value(big, sizeof(big), "resets"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +716,7 @@ int main(void)
 		cmocka_unit_test(acl_entry_account_overrides_the_target_one),
 		cmocka_unit_test(acl_entry_lun_map_is_the_view),
 		cmocka_unit_test(gateway_states_follow_the_lock),
+		cmocka_unit_test(gateway_records_parse_strictly),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
