@@ -79,6 +79,7 @@ enum scsi_asc {
 	SCSI_ASC_REGISTRATIONS_PREEMPTED = 0x2a05,
 	SCSI_ASC_INVALID_RELEASE_OF_PR = 0x2604,
 	SCSI_ASC_INSUFFICIENT_REG_RESOURCES = 0x5504,
+	SCSI_ASC_ASYMMETRIC_ACCESS_STATE_CHANGED = 0x2a06,
 };
 
 /* SCSI port names: an iSCSI name (<= 223 bytes) plus ",i,0x" and the
@@ -111,6 +112,30 @@ enum scsi_dir {
 	SCSI_DIR_WRITE, /* data from the initiator (Data-Out) */
 };
 
+/*
+ * Asymmetric logical unit access (SPC-4 5.16): the target port groups
+ * of a LU exported by several gateways, one group and one relative
+ * target port per gateway (a command's group is its nexus's tpgt, its
+ * port the nexus's rel_port_id). A LU without groups (n == 0) answers
+ * as one group, the command's own, active/optimized.
+ */
+enum scsi_alua_state {
+	SCSI_ALUA_ACTIVE_OPTIMIZED = 0x0,
+	SCSI_ALUA_ACTIVE_NON_OPTIMIZED = 0x1,
+	SCSI_ALUA_STANDBY = 0x2,
+	SCSI_ALUA_UNAVAILABLE = 0x3,
+	SCSI_ALUA_TRANSITIONING = 0xf,
+};
+#define SCSI_ALUA_GROUPS_MAX 16
+struct scsi_alua_group {
+	uint16_t id;   /* target port group, and its one relative target port */
+	uint8_t state; /* enum scsi_alua_state */
+};
+struct scsi_alua {
+	unsigned n;
+	struct scsi_alua_group group[SCSI_ALUA_GROUPS_MAX];
+};
+
 /* One logical unit. */
 struct scsi_lu {
 	uint64_t lun;
@@ -135,36 +160,24 @@ struct scsi_lu {
 	 * wait for it while `rmw_active` is non-zero (see rw.c). */
 	pthread_mutex_t rmw_lock;
 	unsigned rmw_active;
+	/* ALUA (alua.c): the target port groups, a seqlock. Writers
+	 * (scsi_lu_set_alua, scsi_lu_set_alua_request) make alua_seq odd
+	 * while they change the fields below and even after; a command
+	 * reads its group's state and retries if alua_seq moved meanwhile,
+	 * so the data path takes no lock and writes no shared line. */
+	uint32_t alua_seq;
+	struct scsi_alua alua;
+	uint8_t alua_status[SCSI_ALUA_GROUPS_MAX]; /* RTPG status code per group */
+	bool alua_explicit; /* a SET TARGET PORT GROUPS was accepted and its
+			     * change is still to come */
+	int (*alua_request)(void *arg, struct scsi_lu *lu, uint16_t group);
+	void *alua_request_arg;
 	/* Reservations (pr.c, reserve.c), under the lock inside `pr`.
 	 * READ/WRITE read `resv_active` (atomic) and take no lock while it
 	 * is zero: no persistent nor SPC-2 reservation exists. */
 	struct scsi_pr *pr;
 	uint32_t resv_active;
 	uint32_t pr_ua_pending;  /* per-nexus unit attentions queued in pr */
-};
-
-/*
- * Asymmetric logical unit access (SPC-4 5.16): the target port groups
- * of a LU exported by several gateways, one group and one relative
- * target port per gateway (a command's group is its nexus's tpgt, its
- * port the nexus's rel_port_id). A LU without groups (n == 0) answers
- * as one group, the command's own, active/optimized.
- */
-enum scsi_alua_state {
-	SCSI_ALUA_ACTIVE_OPTIMIZED = 0x0,
-	SCSI_ALUA_ACTIVE_NON_OPTIMIZED = 0x1,
-	SCSI_ALUA_STANDBY = 0x2,
-	SCSI_ALUA_UNAVAILABLE = 0x3,
-	SCSI_ALUA_TRANSITIONING = 0xf,
-};
-#define SCSI_ALUA_GROUPS_MAX 16
-struct scsi_alua_group {
-	uint16_t id;   /* target port group, and its one relative target port */
-	uint8_t state; /* enum scsi_alua_state */
-};
-struct scsi_alua {
-	unsigned n;
-	struct scsi_alua_group group[SCSI_ALUA_GROUPS_MAX];
 };
 
 /* The LUNs a target exports, by LUN number. */

@@ -59,11 +59,7 @@
 #include <rbd/librbd.h>
 
 #include "backing/backing_priv.h"
-#include "backing/rbd_spec.h"
-
-#ifndef EBLOCKLISTED
-#define EBLOCKLISTED ESHUTDOWN /* what librados returns for it */
-#endif
+#include "backing/rbd_priv.h"
 
 /* Seconds librados waits for the monitors at start, and for an OSD
  * operation before it fails the request (the SCSI layer then reports
@@ -78,38 +74,6 @@
 enum rbd_stage {
 	STAGE_MAIN = 0,  /* the request's own librbd call */
 	STAGE_FUA_FLUSH, /* a FUA write's flush */
-};
-
-struct rbd_store {
-	struct idm_backing b;
-	rados_t cluster;
-	rados_ioctx_t ioctx;
-	rbd_image_t image;
-	uint64_t object_size;
-	bool cache;   /* librbd caches writes (rbd_cache): FUA needs a flush */
-	bool watched; /* update watch registered */
-	uint64_t watch_handle;
-	/* atomic: librbd calls started on `image` whose completion is not
-	 * released yet; the image is closed only at 0 */
-	unsigned inflight;
-	/* The control thread: reads the size again when the watch fires,
-	 * runs the offloaded calls, connects again while offline. */
-	pthread_t ctl;
-	bool ctl_started;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool resize_pending;    /* under lock */
-	bool reconnect_pending; /* under lock: offline, connect again */
-	bool stopping;          /* written under lock, read atomically too */
-	/* under lock: offloaded requests, linked through io->handle, FIFO;
-	 * each belongs to a command, so the command windows bound them */
-	struct idm_backing_io *job_head, *job_tail;
-	uint64_t retry_at_ms; /* control thread only */
-	unsigned retry_ms;    /* control thread only: the backoff */
-	/* To connect again: the spec and the options, copied. */
-	struct idm_rbd_spec spec;
-	char conf[256], id[64], keyring[256];
-	char name[IDM_RBD_NAME_MAX * 3 + 4]; /* "pool/ns/image" for messages */
 };
 
 static struct rbd_store *io_rbd(struct idm_backing_io *io)
@@ -275,6 +239,23 @@ static bool image_enter(struct rbd_store *s)
 		return false;
 	}
 	return true;
+}
+
+bool idm_rbd_image_enter(struct rbd_store *s)
+{
+	return image_enter(s);
+}
+
+void idm_rbd_image_leave(struct rbd_store *s)
+{
+	__atomic_sub_fetch(&s->inflight, 1, __ATOMIC_RELEASE);
+}
+
+void idm_rbd_check_fenced(struct rbd_store *s, int rc)
+{
+	if (rc == -EBLOCKLISTED || rc == -ESHUTDOWN) {
+		go_offline(s);
+	}
 }
 
 /* Issue io's current stage. Without a home reactor, wait for it here
@@ -500,6 +481,7 @@ static void ctl_reconnect(struct rbd_store *s)
 	}
 	s->retry_ms = RBD_RETRY_FIRST_MS;
 	ctl_read_size(s);
+	idm_rbd_cluster_reopened(s);
 	pthread_mutex_lock(&s->lock);
 	s->reconnect_pending = false;
 	pthread_mutex_unlock(&s->lock);
@@ -513,17 +495,20 @@ static void ctl_wait(struct rbd_store *s)
 {
 	struct timespec until;
 	uint64_t now = idm_now_ms();
+	uint64_t at = s->reconnect_pending ? s->retry_at_ms : UINT64_MAX;
+	uint64_t cluster_at = s->cl ? idm_rbd_cluster_due_ms(s) : UINT64_MAX;
 
-	if (!s->reconnect_pending) {
+	at = cluster_at < at ? cluster_at : at;
+	if (at == UINT64_MAX) {
 		pthread_cond_wait(&s->cond, &s->lock);
 		return;
 	}
-	if (s->retry_at_ms <= now) {
+	if (at <= now) {
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)((s->retry_at_ms - now) / 1000);
-	until.tv_nsec += (long)((s->retry_at_ms - now) % 1000) * 1000000;
+	until.tv_sec += (time_t)((at - now) / 1000);
+	until.tv_nsec += (long)((at - now) % 1000) * 1000000;
 	if (until.tv_nsec >= 1000000000) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000;
@@ -552,6 +537,12 @@ static void *rbd_ctl_main(void *arg)
 			s->resize_pending = false;
 			pthread_mutex_unlock(&s->lock);
 			ctl_read_size(s);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (s->cl && idm_rbd_cluster_due_ms(s) <= idm_now_ms()) {
+			pthread_mutex_unlock(&s->lock);
+			idm_rbd_cluster_work(s); /* the gateway group's */
 			pthread_mutex_lock(&s->lock);
 			continue;
 		}
@@ -592,6 +583,7 @@ static void ctl_stop(struct rbd_store *s)
 /* Close the image and drop the client (any part that is open). */
 static void rbd_close_cluster(struct rbd_store *s)
 {
+	idm_rbd_cluster_detach(s);
 	if (s->watched) {
 		rbd_update_unwatch(s->image, s->watch_handle);
 		s->watched = false;
@@ -619,6 +611,7 @@ static void rbd_teardown(struct rbd_store *s)
 {
 	ctl_stop(s); /* first: it may be opening the image again */
 	rbd_close_cluster(s);
+	idm_rbd_cluster_free(s);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -703,6 +696,33 @@ static int rbd_connect(struct rbd_store *s, char *why, size_t whylen)
 	return 0;
 }
 
+/* The image id: the medium's identity across gateways. Opened again,
+ * an image of the same name and another id is another image (removed
+ * and created again): refused. Written once, its first byte last, so
+ * other threads read it without a lock once that byte is set. */
+static int keep_image_id(struct rbd_store *s, char *why, size_t whylen)
+{
+	char id[sizeof(s->image_id)];
+	int rc = rbd_get_id(s->image, id, sizeof(id));
+
+	if (rc < 0) {
+		snprintf(why, whylen, "cannot read the id of image '%s': %s", s->name,
+		         strerror(-rc));
+		return rc;
+	}
+	if (__atomic_load_n(&s->image_id[0], __ATOMIC_ACQUIRE)) {
+		if (strcmp(id, s->image_id) != 0) {
+			snprintf(why, whylen, "image '%s' is another image now (id %s, was %s)",
+			         s->name, id, s->image_id);
+			return -ESTALE;
+		}
+		return 0;
+	}
+	memcpy(s->image_id + 1, id + 1, sizeof(id) - 1);
+	__atomic_store_n(&s->image_id[0], id[0], __ATOMIC_RELEASE);
+	return 0;
+}
+
 /* Pool, namespace, image: opened, sized, watched. */
 static int rbd_open_image(struct rbd_store *s, char *why, size_t whylen)
 {
@@ -724,6 +744,10 @@ static int rbd_open_image(struct rbd_store *s, char *why, size_t whylen)
 		s->image = NULL;
 		snprintf(why, whylen, "cannot open image '%s': %s", s->name,
 		         rc == -ENOENT ? "no such image" : strerror(-rc));
+		return rc;
+	}
+	rc = keep_image_id(s, why, whylen);
+	if (rc < 0) {
 		return rc;
 	}
 	rc = rbd_stat(s->image, &info, sizeof(info));
@@ -818,6 +842,7 @@ int idm_rbd_open(const char *body, uint32_t block_size, const struct idm_backing
 	snprintf(s->name, sizeof(s->name), "%s/%s%s%s", s->spec.pool, s->spec.ns,
 	         s->spec.ns[0] ? "/" : "", s->spec.image);
 	s->b.ops = &rbd_ops;
+	s->b.cluster = &idm_rbd_cluster_ops;
 	s->b.block_size = block_size;
 	s->b.native_ops = 1u << IDM_BACKING_WRITE_SAME | 1u << IDM_BACKING_COMPARE_AND_WRITE;
 	s->retry_ms = RBD_RETRY_FIRST_MS;

@@ -155,6 +155,11 @@ static int check_common(struct scsi_cmd *cmd, const struct scsi_op *op)
 	if (control & CONTROL_LINK) {
 		return scsi_cmd_bad_field(cmd, (uint16_t)(len - 1), 0);
 	}
+	/* SPC-4 5.16.2.4: what the access state of the port lets through
+	 * (lock-free, and one load for a LU without groups). */
+	if (scsi_alua_check(cmd)) {
+		return 1;
+	}
 	/* Lock-free unless some reservation exists. */
 	if (cmd->lu && __atomic_load_n(&cmd->lu->resv_active, __ATOMIC_ACQUIRE) &&
 	    scsi_resv_check(cmd)) {
@@ -200,7 +205,7 @@ int scsi_cmd_setup(struct scsi_cmd *cmd)
 	}
 	len = scsi_cdb_length(cmd->cdb[0]);
 	op = len ? scsi_op_lookup(cmd->cdb) : NULL;
-	if (!op) {
+	if (!op || !scsi_op_offered(cmd, op)) {
 		return fail_opcode(cmd);
 	}
 	if (cmd->cdb_len < len) {

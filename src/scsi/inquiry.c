@@ -43,8 +43,10 @@ static const uint16_t version_descriptors[] = {0x00a0, 0x0960, 0x0460, 0x04c0};
 #define EXT_V_SUP 0x01
 /* Third-party Copy page descriptor type. */
 #define TPC_SUPPORTED_COMMANDS 0x0001
-/* Standard data byte 5: TPGS = 01b, implicit asymmetric access. */
+/* Standard data byte 5, TPGS: 01b implicit asymmetric access only,
+ * 11b implicit and explicit (SET TARGET PORT GROUPS). */
 #define FLAG_TPGS_IMPLICIT 0x10
+#define FLAG_TPGS_BOTH 0x30
 
 /* Logical Block Provisioning page, byte 5 and 6. */
 #define VPD_LBPU 0x80
@@ -237,7 +239,9 @@ static void inquiry_standard(struct scsi_cmd *cmd, uint8_t *buf)
 	buf[2] = VERSION_SPC4;
 	buf[3] = FLAG_HISUP | RDF_SPC;
 	buf[4] = INQ_STD_LEN - 5;
-	buf[5] = FLAG_TPGS_IMPLICIT; /* REPORT TARGET PORT GROUPS works */
+	/* REPORT TARGET PORT GROUPS works; SET TARGET PORT GROUPS with a
+	 * hook that can move the optimized path. */
+	buf[5] = scsi_alua_explicit(cmd->lu) ? FLAG_TPGS_BOTH : FLAG_TPGS_IMPLICIT;
 	buf[7] = FLAG_CMDQUE;
 	scsi_put_ascii(buf + 8, "IDM", 8);
 	scsi_put_ascii(buf + 16, "idm disk", 16);
@@ -306,16 +310,27 @@ void scsi_inquiry_exec(struct scsi_cmd *cmd)
 	scsi_cmd_complete(cmd);
 }
 
-/* ---- REPORT TARGET PORT GROUPS (SPC-4 6.36) ---- */
+/* ---- REPORT TARGET PORT GROUPS (SPC-4 6.37) ---- */
 
 #define RTPG_FORMAT_EXTENDED 0x20 /* CDB byte 1 bits 7:5 = 001b */
 #define RTPG_FORMAT_MASK 0xe0
 #define RTPG_EXT_HEADER 0x10
-#define RTPG_STATE_AO 0x00        /* active/optimized */
 #define RTPG_PREF 0x80
+/* Supported states, descriptor byte 1: transitioning, unavailable,
+ * standby, active/non-optimized and active/optimized, the ones the
+ * access checks of alua.c know (not offline nor LBA dependent). */
+#define RTPG_T_SUP 0x80
+#define RTPG_U_SUP 0x08
+#define RTPG_S_SUP 0x04
+#define RTPG_AN_SUP 0x02
 #define RTPG_AO_SUP 0x01
-#define RTPG_DESC_LEN 12          /* one group with one port */
-#define RTPG_BUF_LEN (8 + RTPG_DESC_LEN)
+#define RTPG_ALL_SUP (RTPG_T_SUP | RTPG_U_SUP | RTPG_S_SUP | RTPG_AN_SUP | RTPG_AO_SUP)
+#define RTPG_DESC_LEN 12 /* one group with one port */
+#define RTPG_BUF_LEN (8 + RTPG_DESC_LEN * SCSI_ALUA_GROUPS_MAX)
+/* Extended header: how long an implicit transition (the cluster lock
+ * changing hands) may take, in seconds, for initiators to wait on a
+ * transitioning group before they give up on it. */
+#define RTPG_IMPLICIT_TRANSITION_SECS 30
 
 int scsi_rtpg_setup(struct scsi_cmd *cmd)
 {
@@ -327,27 +342,49 @@ int scsi_rtpg_setup(struct scsi_cmd *cmd)
 	return scsi_cmd_data_in(cmd, get_be32(cmd->cdb + 6), RTPG_BUF_LEN);
 }
 
-/* One target port group, the portal group of the nexus: every LU is
- * reachable through it and it is active/optimized. */
+/* One target port group descriptor with its one target port. */
+static uint32_t put_group(uint8_t *d, uint8_t first, uint8_t sup, uint16_t group, uint8_t status,
+                          uint16_t port)
+{
+	memset(d, 0, RTPG_DESC_LEN);
+	d[0] = first; /* PREF and the asymmetric access state */
+	d[1] = sup;
+	put_be16(d + 2, group);
+	d[5] = status;
+	d[7] = 1; /* target port count */
+	put_be16(d + 10, port);
+	return RTPG_DESC_LEN;
+}
+
+/* Every group of the LU; without groups one, the portal group of the
+ * nexus, through which every LU is active/optimized (and preferred). */
 void scsi_rtpg_exec(struct scsi_cmd *cmd)
 {
 	bool ext = (cmd->cdb[1] & RTPG_FORMAT_MASK) == RTPG_FORMAT_EXTENDED;
-	uint16_t tpg = cmd->nexus ? cmd->nexus->tpgt : 1;
-	uint16_t port = cmd->nexus ? cmd->nexus->rel_port_id : 1;
+	uint8_t status[SCSI_ALUA_GROUPS_MAX];
 	uint8_t buf[RTPG_BUF_LEN];
-	uint8_t *d = buf + (ext ? 8 : 4);
-	uint32_t n = (ext ? 8u : 4u) + RTPG_DESC_LEN;
+	struct scsi_alua a;
+	uint32_t n = ext ? 8u : 4u;
+	unsigned i;
 
-	memset(buf, 0, sizeof(buf));
+	memset(buf, 0, 8);
+	scsi_alua_snapshot(cmd->lu, &a, status);
+	for (i = 0; i < a.n; i++) {
+		const struct scsi_alua_group *g = &a.group[i];
+
+		n += put_group(buf + n, g->state & 0x0f, RTPG_ALL_SUP, g->id, status[i], g->id);
+	}
+	if (a.n == 0) {
+		n += put_group(buf + n, RTPG_PREF | SCSI_ALUA_ACTIVE_OPTIMIZED, RTPG_AO_SUP,
+		               cmd->nexus ? cmd->nexus->tpgt : 1, 0,
+		               cmd->nexus ? cmd->nexus->rel_port_id : 1);
+	}
+	/* RETURN DATA LENGTH: the bytes after it, in both formats. */
 	put_be32(buf, n - 4);
 	if (ext) {
 		buf[4] = RTPG_EXT_HEADER;
+		buf[5] = a.n ? RTPG_IMPLICIT_TRANSITION_SECS : 0;
 	}
-	d[0] = RTPG_PREF | RTPG_STATE_AO;
-	d[1] = RTPG_AO_SUP;
-	put_be16(d + 2, tpg);
-	d[7] = 1; /* target port count */
-	put_be16(d + 10, port);
 	scsi_cmd_put_data(cmd, buf, n);
 	scsi_cmd_complete(cmd);
 }

@@ -50,6 +50,12 @@ static const struct scsi_op maintenance_in_ops[SCSI_SA_COUNT] = {
                                0xe0 | SCSI_SA_REPORT_TPGS, 0, 0, 0, 0, LBA4, 0, CTL),
 };
 
+/* MAINTENANCE OUT, by service action: explicit ALUA only. */
+static const struct scsi_op maintenance_out_ops[SCSI_SA_COUNT] = {
+    [SCSI_SA_SET_TPGS] = OP("SET TARGET PORT GROUPS", SCSI_OPF_EXPLICIT_ALUA, scsi_stpg_setup,
+                            scsi_stpg_exec, 0, SCSI_SA_SET_TPGS, 0, 0, 0, 0, LBA4, 0, CTL),
+};
+
 /* EXTENDED COPY, by service action: only LID1. */
 static const struct scsi_op xcopy_ops[SCSI_SA_COUNT] = {
     [SCSI_SA_XCOPY_LID1] = OP("EXTENDED COPY(LID1)", 0, scsi_xcopy_setup, scsi_xcopy_exec, 0,
@@ -145,6 +151,7 @@ const struct scsi_op scsi_op_table[256] = {
     [SCSI_OP_EXTENDED_COPY] = {.name = "EXTENDED COPY", .sa_ops = xcopy_ops},
     [SCSI_OP_RECEIVE_COPY_RESULTS] = {.name = "RECEIVE COPY RESULTS", .sa_ops = rcr_ops},
     [SCSI_OP_MAINTENANCE_IN] = {.name = "MAINTENANCE IN", .sa_ops = maintenance_in_ops},
+    [SCSI_OP_MAINTENANCE_OUT] = {.name = "MAINTENANCE OUT", .sa_ops = maintenance_out_ops},
     [SCSI_OP_READ12] = OP("READ(12)", RW, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
     [SCSI_OP_WRITE12] =
         OP("WRITE(12)", WR, scsi_rw_setup, scsi_rw_exec, 0, PDF, LBA4, LBA4, 0, CTL),
@@ -237,7 +244,29 @@ static uint32_t put_descriptor(uint8_t *p, uint8_t opcode, int sa, bool rctd)
 	return RSOC_DESC_LEN + put_timeouts(p + RSOC_DESC_LEN);
 }
 
-static uint32_t report_all(uint8_t *buf, bool rctd)
+/* A command of the table this LU offers: SET TARGET PORT GROUPS only
+ * with a hook to make the change. */
+static bool offered(const struct scsi_cmd *cmd, const struct scsi_op *o)
+{
+	return o->setup && (!(o->flags & SCSI_OPF_EXPLICIT_ALUA) || scsi_alua_explicit(cmd->lu));
+}
+
+bool scsi_op_offered(const struct scsi_cmd *cmd, const struct scsi_op *op)
+{
+	unsigned sa;
+
+	if (!op->sa_ops) {
+		return offered(cmd, op);
+	}
+	for (sa = 0; sa < SCSI_SA_COUNT; sa++) {
+		if (offered(cmd, &op->sa_ops[sa])) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static uint32_t report_all(const struct scsi_cmd *cmd, uint8_t *buf, bool rctd)
 {
 	uint32_t n = 4, count = 0;
 	unsigned op, sa;
@@ -245,12 +274,12 @@ static uint32_t report_all(uint8_t *buf, bool rctd)
 	for (op = 0; op < 256 && count < RSOC_MAX_DESC; op++) {
 		const struct scsi_op *o = &scsi_op_table[op];
 
-		if (o->setup) {
+		if (offered(cmd, o)) {
 			n += put_descriptor(buf + n, (uint8_t)op, -1, rctd);
 			count++;
 		}
 		for (sa = 0; o->sa_ops && sa < SCSI_SA_COUNT && count < RSOC_MAX_DESC; sa++) {
-			if (o->sa_ops[sa].setup) {
+			if (offered(cmd, &o->sa_ops[sa])) {
 				n += put_descriptor(buf + n, (uint8_t)op, (int)sa, rctd);
 				count++;
 			}
@@ -261,13 +290,14 @@ static uint32_t report_all(uint8_t *buf, bool rctd)
 }
 
 /* The "one command" format for `op` (NULL: not supported). */
-static uint32_t report_one(uint8_t *buf, uint8_t opcode, const struct scsi_op *op, bool rctd)
+static uint32_t report_one(const struct scsi_cmd *cmd, uint8_t *buf, uint8_t opcode,
+                           const struct scsi_op *op, bool rctd)
 {
 	unsigned len = scsi_cdb_length(opcode);
 	uint32_t n = 4;
 
 	memset(buf, 0, 4);
-	if (!op || !op->setup || len == 0) {
+	if (!op || !offered(cmd, op) || len == 0) {
 		buf[1] = RSOC_NOT_SUPPORTED;
 		return 4;
 	}
@@ -293,12 +323,12 @@ void scsi_report_opcodes_exec(struct scsi_cmd *cmd)
 	uint32_t n;
 
 	if ((cdb[2] & RSOC_OPTIONS) == RSOC_ALL) {
-		n = report_all(buf, rctd);
+		n = report_all(cmd, buf, rctd);
 	} else {
 		if (parent->sa_ops) {
 			op = sa < SCSI_SA_COUNT ? &parent->sa_ops[sa] : NULL;
 		}
-		n = report_one(buf, cdb[3], op, rctd);
+		n = report_one(cmd, buf, cdb[3], op, rctd);
 	}
 	scsi_cmd_put_data(cmd, buf, n);
 	scsi_cmd_complete(cmd);

@@ -6,7 +6,9 @@
  *
  * The state is per LU and shared by all reactors: every access takes
  * pr->lock. The data path only reads lu->resv_active (atomic) and takes
- * the lock only when some reservation exists.
+ * the lock only when some reservation exists. A LU shared by gateways
+ * (pr->shared, set before it serves) runs PERSISTENT RESERVE OUT through
+ * pr_share.c; everything else here is the same for it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -186,8 +188,7 @@ static void reservation_clear(struct scsi_pr *pr)
 	pr->holder = -1;
 }
 
-/* Queue a unit attention for one nexus (replacing an older one). */
-static void ua_queue(struct scsi_pr *pr, const struct pr_port *p, uint16_t asc)
+void pr_ua_queue(struct scsi_pr *pr, const struct pr_port *p, uint16_t asc)
 {
 	int free_slot = -1;
 
@@ -214,7 +215,7 @@ static void ua_registrants(struct scsi_pr *pr, int except, uint16_t asc)
 {
 	for (int i = 0; i < PR_MAX_REGS; i++) {
 		if (pr->regs[i].used && i != except) {
-			ua_queue(pr, &pr->regs[i].port, asc);
+			pr_ua_queue(pr, &pr->regs[i].port, asc);
 		}
 	}
 }
@@ -477,6 +478,12 @@ void scsi_pr_in_exec(struct scsi_cmd *cmd)
 		return;
 	}
 	pthread_mutex_lock(&pr->lock);
+	if (pr->shared && pr_share_check(pr, cmd)) {
+		pthread_mutex_unlock(&pr->lock);
+		free(buf);
+		scsi_cmd_complete(cmd);
+		return;
+	}
 	switch (cmd->cdb[1] & 0x1f) {
 	case PRIN_READ_KEYS:
 		n = prin_read_keys(pr, buf);
@@ -509,18 +516,6 @@ struct prout {
 	uint8_t flags; /* byte 20 (17 for REGISTER AND MOVE) */
 	const uint8_t *param;
 	uint32_t param_len;
-};
-
-/* Outcome of a service action, applied by the caller. */
-enum prout_result {
-	PROUT_GOOD,
-	PROUT_CONFLICT,
-	PROUT_BAD_CDB_TYPE, /* invalid TYPE / SCOPE in the CDB */
-	PROUT_BAD_PARAM,    /* invalid field in the parameter list */
-	PROUT_BAD_RELEASE,  /* INVALID RELEASE OF PERSISTENT RESERVATION */
-	PROUT_NO_RESOURCES, /* INSUFFICIENT REGISTRATION RESOURCES */
-	PROUT_BAD_LIST_LEN, /* PARAMETER LIST LENGTH ERROR */
-	PROUT_BAD_TID_LEN,  /* TRANSPORTID PARAMETER DATA LENGTH invalid */
 };
 
 int scsi_pr_out_setup(struct scsi_cmd *cmd)
@@ -687,7 +682,7 @@ static unsigned remove_key(struct scsi_pr *pr, uint64_t key, int keep, bool all)
 		if (!pr->regs[i].used || i == keep || (!all && pr->regs[i].key != key)) {
 			continue;
 		}
-		ua_queue(pr, &pr->regs[i].port, SCSI_ASC_REGISTRATIONS_PREEMPTED);
+		pr_ua_queue(pr, &pr->regs[i].port, SCSI_ASC_REGISTRATIONS_PREEMPTED);
 		pr->regs[i].used = false;
 		removed++;
 	}
@@ -883,7 +878,7 @@ static void prout_decode(const struct scsi_cmd *cmd, struct prout *o)
 	o->param_len = cmd->xfer_len;
 }
 
-static void prout_finish(struct scsi_cmd *cmd, enum prout_result r)
+void pr_out_status(struct scsi_cmd *cmd, enum prout_result r)
 {
 	switch (r) {
 	case PROUT_GOOD:
@@ -909,11 +904,24 @@ static void prout_finish(struct scsi_cmd *cmd, enum prout_result r)
 	case PROUT_BAD_TID_LEN:
 		scsi_cmd_bad_param(cmd, MOVE_TID_LEN_FIELD, -1);
 		break;
+	case PROUT_BUSY:
+		cmd->status = SCSI_STATUS_BUSY;
+		cmd->sense_len = 0;
+		break;
+	case PROUT_FAILED:
+		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
+		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
+		break;
 	default:
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_ILLEGAL_REQUEST,
 		                   SCSI_ASC_INSUFFICIENT_REG_RESOURCES);
 		break;
 	}
+}
+
+static void prout_finish(struct scsi_cmd *cmd, enum prout_result r)
+{
+	pr_out_status(cmd, r);
 	scsi_cmd_complete(cmd);
 }
 
@@ -931,12 +939,6 @@ static void prout_persist(struct scsi_pr *pr)
 	}
 }
 
-/* Preempted nexuses whose tasks PREEMPT AND ABORT aborts. */
-struct preempted {
-	unsigned count;
-	char iport[PR_MAX_REGS][SCSI_PORT_NAME_MAX];
-};
-
 static void snapshot_regs(const struct scsi_pr *pr, bool used[PR_MAX_REGS])
 {
 	for (int i = 0; i < PR_MAX_REGS; i++) {
@@ -944,12 +946,52 @@ static void snapshot_regs(const struct scsi_pr *pr, bool used[PR_MAX_REGS])
 	}
 }
 
+enum prout_result pr_out_apply(struct scsi_pr *pr, const struct scsi_cmd *cmd,
+                               struct pr_preempted *gone)
+{
+	bool before[PR_MAX_REGS];
+	enum prout_result r;
+	struct prout o;
+
+	if (pr->r2_held) {
+		return PROUT_CONFLICT; /* SPC-4 5.13.3: any SPC-2 reservation */
+	}
+	prout_decode(cmd, &o);
+	snapshot_regs(pr, before);
+	r = prout_run(pr, cmd->nexus, &o);
+	for (int i = 0; gone && r == PROUT_GOOD && i < PR_MAX_REGS; i++) {
+		if (before[i] && !pr->regs[i].used) {
+			memcpy(gone->iport[gone->count++], pr->regs[i].port.iport,
+			       SCSI_PORT_NAME_MAX);
+		}
+	}
+	return r;
+}
+
+struct pr_preempted *pr_out_gone_new(const struct scsi_cmd *cmd)
+{
+	if ((cmd->cdb[1] & 0x1f) == PROUT_PREEMPT_ABORT && cmd->luns && cmd->luns->abort_nexus) {
+		return calloc(1, sizeof(struct pr_preempted));
+	}
+	return NULL;
+}
+
+void pr_out_abort(struct scsi_cmd *cmd, const struct pr_preempted *gone)
+{
+	for (unsigned i = 0; gone && i < gone->count; i++) {
+		/* Not the nexus preempting its own key: this command must end
+		 * with its status (its other tasks stay; a known gap). */
+		if (strcmp(gone->iport[i], cmd->nexus->initiator_port) != 0) {
+			cmd->luns->abort_nexus(cmd->luns->abort_ctx, cmd, cmd->lu, gone->iport[i]);
+		}
+	}
+}
+
 void scsi_pr_out_exec(struct scsi_cmd *cmd)
 {
 	struct scsi_lu *lu = cmd->lu;
 	struct scsi_pr *pr = lu->pr;
-	struct preempted *gone = NULL;
-	bool before[PR_MAX_REGS];
+	struct pr_preempted *gone = NULL;
 	enum prout_result r;
 	struct prout o;
 
@@ -966,34 +1008,19 @@ void scsi_pr_out_exec(struct scsi_cmd *cmd)
 		prout_finish(cmd, r);
 		return;
 	}
-	if (o.sa == PROUT_PREEMPT_ABORT && cmd->luns && cmd->luns->abort_nexus) {
-		gone = calloc(1, sizeof(*gone));
+	if (pr->shared) {
+		pr_share_exec(cmd);
+		return;
 	}
+	gone = pr_out_gone_new(cmd);
 	pthread_mutex_lock(&pr->lock);
-	if (pr->r2_held) {
-		r = PROUT_CONFLICT; /* SPC-4 5.13.3: any SPC-2 reservation */
-	} else {
-		snapshot_regs(pr, before);
-		r = prout_run(pr, cmd->nexus, &o);
-		if (r == PROUT_GOOD) {
-			prout_persist(pr);
-		}
-		for (int i = 0; gone && r == PROUT_GOOD && i < PR_MAX_REGS; i++) {
-			if (before[i] && !pr->regs[i].used) {
-				memcpy(gone->iport[gone->count++], pr->regs[i].port.iport,
-				       SCSI_PORT_NAME_MAX);
-			}
-		}
+	r = pr_out_apply(pr, cmd, gone);
+	if (r == PROUT_GOOD) {
+		prout_persist(pr);
 	}
 	pr_publish(lu);
 	pthread_mutex_unlock(&pr->lock);
-	for (unsigned i = 0; gone && i < gone->count; i++) {
-		/* Not the nexus preempting its own key: this command must end
-		 * with its status (its other tasks stay; a known gap). */
-		if (strcmp(gone->iport[i], cmd->nexus->initiator_port) != 0) {
-			cmd->luns->abort_nexus(cmd->luns->abort_ctx, cmd, lu, gone->iport[i]);
-		}
-	}
+	pr_out_abort(cmd, gone);
 	free(gone);
 	prout_finish(cmd, r);
 }

@@ -17,6 +17,20 @@
  *
  * Written to a temporary file, fsynced, renamed over the old one and the
  * directory fsynced, so a crash leaves the old or the new state whole.
+ *
+ * The record the gateways of a shared store keep in the cluster
+ * (pr_share.c) is the same text through the same strict parser, with
+ * these lines too (each at most once but `ua`, anywhere after the magic):
+ *
+ *   aptpl <0|1>
+ *   serial <n>          changes made to the record so far (< 2^63: it
+ *                       only grows, and never wraps)
+ *   spc2 <initiator port> <target port>      the SPC-2 reservation holder
+ *   ua <serial> <asc hex> <initiator port> <target port>
+ *
+ * A `ua` line is a unit attention change <serial> raised for a nexus
+ * (REGISTRATIONS PREEMPTED, RESERVATIONS PREEMPTED or RELEASED): the
+ * gateway serving that nexus queues it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -32,9 +46,9 @@
 #include "pr_int.h"
 
 #define PR_STATE_MAGIC "idm-pr 1"
-/* A reg line: keyword, 16 hex digits, a port number and two names of
- * up to 255 bytes, each byte escaped to at most 3 characters. */
-#define PR_STATE_LINE_MAX (32 + 2 * 3 * SCSI_PORT_NAME_MAX)
+/* PR_STATE_LINE_MAX (pr_int.h): a reg or ua line is a keyword, two
+ * numbers and two names of up to 255 bytes, each byte escaped to at
+ * most 3 characters. */
 #define PR_STATE_FIELDS_MAX 5
 
 /* Keep the name portable: letters, digits, '.', '-'; the rest '_'. */
@@ -121,42 +135,101 @@ int scsi_lu_set_state_dir(struct scsi_lu *lu, const char *dir, char *why, size_t
 	return rc == -ENOENT ? 0 : rc;
 }
 
+/* The text being formatted: bounded, `full` once it did not fit. */
+struct text_out {
+	char *buf;
+	size_t cap, len;
+	bool full;
+};
+
+static void out_printf(struct text_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void out_printf(struct text_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->full) {
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
 /* A name as one field: %XX for every byte outside '!'..'~' and for '%'. */
-static void put_name(FILE *f, const char *name)
+static void out_name(struct text_out *o, const char *name)
 {
 	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
 		if (*c <= ' ' || *c > '~' || *c == '%') {
-			fprintf(f, "%%%02X", *c);
+			out_printf(o, "%%%02X", *c);
 		} else {
-			fputc(*c, f);
+			out_printf(o, "%c", *c);
 		}
 	}
 }
 
-static int write_all(FILE *f, const struct scsi_pr *pr)
+static void out_port(struct text_out *o, const struct pr_port *p)
 {
+	out_name(o, p->iport);
+	out_printf(o, " ");
+	out_name(o, p->tport);
+	out_printf(o, "\n");
+}
+
+/* The lines only the shared record has. */
+static void format_shared(struct text_out *o, const struct scsi_pr *pr)
+{
+	out_printf(o, "aptpl %d\nserial %" PRIu64 "\n", pr->aptpl ? 1 : 0, pr->serial);
+	if (pr->r2_held) {
+		out_printf(o, "spc2 ");
+		out_port(o, &pr->r2_port);
+	}
+	for (int i = 0; i < PR_MAX_UAS; i++) {
+		const struct pr_ua *u = &pr->uas[i];
+
+		if (u->used) {
+			out_printf(o, "ua %" PRIu64 " %04x ", u->serial, u->asc);
+			out_port(o, &u->port);
+		}
+	}
+}
+
+int pr_state_format(const struct scsi_pr *pr, bool shared, char *buf, size_t cap, size_t *len)
+{
+	struct text_out o = {.buf = buf, .cap = cap};
 	int holder_line = -1, line = 0;
 
-	fprintf(f, "%s\ngeneration %" PRIu32 "\n", PR_STATE_MAGIC, pr->generation);
+	out_printf(&o, "%s\ngeneration %" PRIu32 "\n", PR_STATE_MAGIC, pr->generation);
 	for (int i = 0; i < PR_MAX_REGS; i++) {
 		if (pr->regs[i].used && i == pr->holder) {
 			holder_line = line;
 		}
 		line += pr->regs[i].used;
 	}
-	fprintf(f, "reservation %u %d\n", pr->type, holder_line);
+	out_printf(&o, "reservation %u %d\n", pr->type, holder_line);
 	for (int i = 0; i < PR_MAX_REGS; i++) {
 		const struct pr_reg *r = &pr->regs[i];
 
 		if (r->used) {
-			fprintf(f, "reg %016" PRIx64 " %u ", r->key, r->rel_port);
-			put_name(f, r->port.iport);
-			fputc(' ', f);
-			put_name(f, r->port.tport);
-			fputc('\n', f);
+			out_printf(&o, "reg %016" PRIx64 " %u ", r->key, r->rel_port);
+			out_port(&o, &r->port);
 		}
 	}
-	return ferror(f) ? -EIO : 0;
+	if (shared) {
+		format_shared(&o, pr);
+	}
+	if (o.full) {
+		return -ENOSPC;
+	}
+	*len = o.len;
+	return 0;
 }
 
 static void sync_dir(const char *path)
@@ -181,6 +254,8 @@ static void sync_dir(const char *path)
 int pr_state_save(struct scsi_pr *pr)
 {
 	char tmp[PATH_MAX + 8];
+	size_t len;
+	char *text;
 	FILE *f;
 	int rc;
 
@@ -188,12 +263,24 @@ int pr_state_save(struct scsi_pr *pr)
 	if (rc) {
 		return rc;
 	}
+	text = malloc(PR_RECORD_MAX);
+	if (!text) {
+		return -ENOMEM;
+	}
+	rc = pr_state_format(pr, false, text, PR_RECORD_MAX, &len);
+	if (rc) {
+		free(text);
+		return rc;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", pr->path);
 	f = fopen(tmp, "w");
 	if (!f) {
-		return -errno;
+		rc = -errno;
+		free(text);
+		return rc;
 	}
-	rc = write_all(f, pr);
+	rc = fwrite(text, 1, len, f) == len ? 0 : -EIO;
+	free(text);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		rc = -errno;
 	}
@@ -311,14 +398,19 @@ static bool parse_name(const char *s, char *dst, size_t cap)
 	return n > 0;
 }
 
-/* What the file says, before it is accepted. */
+/* What the text says, before it is accepted. */
 struct state_file {
-	bool has_generation, has_reservation;
+	bool shared; /* the cluster record: its own lines are allowed */
+	bool has_generation, has_reservation, has_aptpl, has_serial;
 	unsigned reservation_line;
-	uint64_t generation, type;
+	uint64_t generation, type, aptpl, serial;
 	int64_t holder;
 	int count;
 	struct pr_reg regs[PR_MAX_REGS];
+	bool r2_held;
+	struct pr_port r2_port;
+	int ua_count;
+	struct pr_ua uas[PR_MAX_UAS];
 };
 
 static int load_reg(const struct state_reader *rd, struct state_file *st, char **f, int n)
@@ -354,6 +446,75 @@ static int load_reg(const struct state_reader *rd, struct state_file *st, char *
 	r->used = true;
 	st->count++;
 	return 0;
+}
+
+static bool parse_port(char *iport, char *tport, struct pr_port *p)
+{
+	return parse_name(iport, p->iport, sizeof(p->iport)) &&
+	       parse_name(tport, p->tport, sizeof(p->tport));
+}
+
+static bool ua_known(uint64_t asc)
+{
+	return asc == SCSI_ASC_REGISTRATIONS_PREEMPTED || asc == SCSI_ASC_RESERVATIONS_PREEMPTED ||
+	       asc == SCSI_ASC_RESERVATIONS_RELEASED;
+}
+
+static int load_ua(const struct state_reader *rd, struct state_file *st, char **f, int n)
+{
+	struct pr_ua *u;
+	uint64_t asc;
+
+	if (n != 5) {
+		return bad_line(rd, "a ua line has 4 fields");
+	}
+	if (st->ua_count == PR_MAX_UAS) {
+		return bad_line(rd, "more than %d unit attentions", PR_MAX_UAS);
+	}
+	u = &st->uas[st->ua_count];
+	if (!parse_number(f[1], 10, INT64_MAX, &u->serial)) {
+		return bad_line(rd, "bad serial '%.20s'", f[1]);
+	}
+	if (strlen(f[2]) != 4 || !parse_number(f[2], 16, 0xffff, &asc) || !ua_known(asc)) {
+		return bad_line(rd, "bad unit attention '%.20s'", f[2]);
+	}
+	u->asc = (uint16_t)asc;
+	if (!parse_port(f[3], f[4], &u->port)) {
+		return bad_line(rd, "bad port name");
+	}
+	u->used = true;
+	st->ua_count++;
+	return 0;
+}
+
+/* The lines only the cluster record has. */
+static int parse_shared_line(const struct state_reader *rd, struct state_file *st, char **f, int n)
+{
+	if (strcmp(f[0], "aptpl") == 0) {
+		if (n != 2 || st->has_aptpl || !parse_number(f[1], 10, 1, &st->aptpl)) {
+			return bad_line(rd, "bad aptpl line");
+		}
+		st->has_aptpl = true;
+		return 0;
+	}
+	if (strcmp(f[0], "serial") == 0) {
+		if (n != 2 || st->has_serial || !parse_number(f[1], 10, INT64_MAX, &st->serial)) {
+			return bad_line(rd, "bad serial line");
+		}
+		st->has_serial = true;
+		return 0;
+	}
+	if (strcmp(f[0], "spc2") == 0) {
+		if (n != 3 || st->r2_held || !parse_port(f[1], f[2], &st->r2_port)) {
+			return bad_line(rd, "bad spc2 line");
+		}
+		st->r2_held = true;
+		return 0;
+	}
+	if (strcmp(f[0], "ua") == 0) {
+		return load_ua(rd, st, f, n);
+	}
+	return bad_line(rd, "unknown line '%.20s'", f[0]);
 }
 
 /* One line after the magic, its newline removed. */
@@ -392,6 +553,9 @@ static int parse_line(const struct state_reader *rd, struct state_file *st, char
 	if (strcmp(f[0], "reg") == 0) {
 		return load_reg(rd, st, f, n);
 	}
+	if (st->shared) {
+		return parse_shared_line(rd, st, f, n);
+	}
 	return bad_line(rd, "unknown line '%.20s'", f[0]);
 }
 
@@ -425,19 +589,46 @@ static int check_reservation(struct state_reader *rd, const struct state_file *s
 	return 0;
 }
 
-static int parse(struct state_reader *rd, FILE *f, struct state_file *st)
+/* What only the cluster record must get right: an SPC-2 reservation
+ * never stands beside registrations (SPC-4 5.13.3), and no unit
+ * attention is from a change the record has not made. */
+static int check_shared(struct state_reader *rd, const struct state_file *st)
+{
+	if (!st->has_aptpl || !st->has_serial) {
+		return bad_line(rd, "the aptpl or serial line is missing");
+	}
+	if (st->r2_held && (st->count > 0 || st->type != PR_TYPE_NONE)) {
+		return bad_line(rd, "an SPC-2 reservation beside persistent ones");
+	}
+	for (int i = 0; i < st->ua_count; i++) {
+		if (st->uas[i].serial > st->serial) {
+			return bad_line(rd, "a unit attention from change %" PRIu64 " of %" PRIu64,
+			                st->uas[i].serial, st->serial);
+		}
+	}
+	return 0;
+}
+
+static int parse(struct state_reader *rd, const char *text, size_t len, struct state_file *st)
 {
 	char line[PR_STATE_LINE_MAX];
-	size_t len;
+	size_t off = 0;
 	int rc;
 
-	while (fgets(line, sizeof(line), f)) {
+	while (off < len) {
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
+
 		rd->line++;
-		len = strlen(line);
-		if (len == 0 || line[len - 1] != '\n') {
+		if (!nl || n >= sizeof(line)) {
 			return bad_line(rd, "line too long or not ended");
 		}
-		line[len - 1] = '\0';
+		if (memchr(text + off, '\0', n)) {
+			return bad_line(rd, "a NUL byte in the line");
+		}
+		memcpy(line, text + off, n);
+		line[n] = '\0';
+		off += n + 1;
 		if (rd->line == 1) {
 			if (strcmp(line, PR_STATE_MAGIC) != 0) {
 				return bad_line(rd, "not an idm-pr 1 state file");
@@ -449,21 +640,64 @@ static int parse(struct state_reader *rd, FILE *f, struct state_file *st)
 			return rc;
 		}
 	}
-	if (ferror(f)) {
-		return bad_line(rd, "read error");
-	}
 	if (rd->line == 0) {
 		rd->line = 1;
 		return bad_line(rd, "empty file");
 	}
-	return st->has_reservation ? check_reservation(rd, st) : 0;
+	rc = st->has_reservation ? check_reservation(rd, st) : 0;
+	if (rc == 0 && st->shared) {
+		rc = check_shared(rd, st);
+	}
+	return rc;
+}
+
+int pr_state_parse(const char *text, size_t len, const char *name, bool shared, struct scsi_pr *out,
+                   char *why, size_t whylen)
+{
+	struct state_reader rd = {.path = name, .why = why, .whylen = whylen};
+	struct state_file *st = calloc(1, sizeof(*st));
+	int rc;
+
+	if (!st) {
+		return -ENOMEM;
+	}
+	st->holder = -1;
+	st->shared = shared;
+	rc = parse(&rd, text, len, st);
+	/* All or nothing: a damaged text leaves the state clean, and the
+	 * caller refuses it with the error. */
+	memset(out->regs, 0, sizeof(out->regs));
+	out->type = PR_TYPE_NONE;
+	out->holder = -1;
+	out->generation = 0;
+	out->aptpl = false;
+	if (shared) {
+		out->r2_held = false;
+		out->serial = 0;
+		memset(out->uas, 0, sizeof(out->uas));
+	}
+	if (rc == 0) {
+		memcpy(out->regs, st->regs, sizeof(st->regs));
+		out->generation = (uint32_t)st->generation;
+		out->type = (uint8_t)st->type;
+		out->holder = (int)st->holder;
+		out->aptpl = shared ? st->aptpl != 0 : true; /* a file exists for APTPL */
+	}
+	if (rc == 0 && shared) {
+		out->r2_held = st->r2_held;
+		out->r2_port = st->r2_port;
+		out->serial = st->serial;
+		memcpy(out->uas, st->uas, sizeof(st->uas));
+	}
+	free(st);
+	return rc;
 }
 
 int pr_state_load(struct scsi_pr *pr, char *why, size_t whylen)
 {
-	struct state_reader rd = {.path = pr->path, .why = why, .whylen = whylen};
-	struct state_file *st;
 	FILE *f = fopen(pr->path, "r");
+	char *text;
+	size_t len;
 	int rc;
 
 	if (!f) {
@@ -473,28 +707,24 @@ int pr_state_load(struct scsi_pr *pr, char *why, size_t whylen)
 		}
 		return rc;
 	}
-	st = calloc(1, sizeof(*st));
-	if (!st) {
+	text = malloc(PR_RECORD_MAX + 1);
+	if (!text) {
 		fclose(f);
 		return -ENOMEM;
 	}
-	st->holder = -1;
-	rc = parse(&rd, f, st);
+	len = fread(text, 1, PR_RECORD_MAX + 1, f);
+	rc = ferror(f) ? -EIO : len > PR_RECORD_MAX ? -EFBIG : 0;
 	fclose(f);
-	/* All or nothing: a damaged file leaves the LU clean, and the
-	 * caller refuses to start with the error. */
-	memset(pr->regs, 0, sizeof(pr->regs));
-	pr->type = PR_TYPE_NONE;
-	pr->holder = -1;
-	pr->generation = 0;
-	pr->aptpl = false;
-	if (rc == 0) {
-		memcpy(pr->regs, st->regs, sizeof(st->regs));
-		pr->generation = (uint32_t)st->generation;
-		pr->type = (uint8_t)st->type;
-		pr->holder = (int)st->holder;
-		pr->aptpl = true;
+	if (rc) {
+		if (why && whylen) {
+			snprintf(why, whylen, "%s: %s", pr->path,
+			         rc == -EIO ? "read error" : "larger than any state");
+		}
+		(void)pr_state_parse("", 0, pr->path, false, pr, NULL, 0); /* clean */
+		free(text);
+		return -EINVAL;
 	}
-	free(st);
+	rc = pr_state_parse(text, len, pr->path, false, pr, why, whylen);
+	free(text);
 	return rc;
 }

@@ -41,8 +41,7 @@ int scsi_reserve_setup(struct scsi_cmd *cmd)
 	return 0;
 }
 
-/* Under pr->lock: 0 for GOOD, 1 for RESERVATION CONFLICT. */
-static int reserve_locked(struct scsi_pr *pr, const struct scsi_nexus *n, bool reserve)
+int pr_spc2_apply(struct scsi_pr *pr, const struct scsi_nexus *n, bool reserve)
 {
 	bool mine = pr->r2_held && pr_port_is(&pr->r2_port, n);
 
@@ -71,9 +70,13 @@ void scsi_reserve_exec(struct scsi_cmd *cmd)
 	bool reserve = op == SCSI_OP_RESERVE6 || op == SCSI_OP_RESERVE10;
 	int conflict = 1;
 
+	if (cmd->nexus && lu->pr->shared) {
+		pr_share_exec(cmd);
+		return;
+	}
 	if (cmd->nexus) {
 		pthread_mutex_lock(&lu->pr->lock);
-		conflict = reserve_locked(lu->pr, cmd->nexus, reserve);
+		conflict = pr_spc2_apply(lu->pr, cmd->nexus, reserve);
 		pr_publish(lu);
 		pthread_mutex_unlock(&lu->pr->lock);
 	}
@@ -87,6 +90,10 @@ void scsi_reserve_exec(struct scsi_cmd *cmd)
 void scsi_reserve_reset(struct scsi_lu *lu)
 {
 	if (!lu->pr) {
+		return;
+	}
+	if (lu->pr->shared) {
+		pr_share_release_spc2(lu, NULL);
 		return;
 	}
 	pthread_mutex_lock(&lu->pr->lock);
@@ -103,6 +110,11 @@ void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n)
 		return;
 	}
 	pthread_mutex_lock(&pr->lock);
+	if (pr->r2_held && pr_port_is(&pr->r2_port, n) && pr->shared) {
+		pthread_mutex_unlock(&pr->lock);
+		pr_share_release_spc2(lu, n);
+		return;
+	}
 	if (pr->r2_held && pr_port_is(&pr->r2_port, n)) {
 		pr->r2_held = false;
 	}

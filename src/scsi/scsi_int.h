@@ -49,6 +49,7 @@ enum scsi_opcode {
 	SCSI_OP_PREFETCH16 = 0x90,
 	SCSI_OP_WRITE_SAME16 = 0x93,
 	SCSI_OP_MAINTENANCE_IN = 0xa3,
+	SCSI_OP_MAINTENANCE_OUT = 0xa4,
 	SCSI_OP_WRITE_VERIFY12 = 0xae,
 	SCSI_OP_READ_DEFECT12 = 0xb7,
 	SCSI_OP_RESERVE6 = 0x16,
@@ -65,6 +66,7 @@ enum scsi_opcode {
 #define SCSI_SA_GET_LBA_STATUS 0x12
 #define SCSI_SA_REPORT_OPCODES 0x0c
 #define SCSI_SA_REPORT_TPGS 0x0a
+#define SCSI_SA_SET_TPGS 0x0a /* MAINTENANCE OUT */
 #define SCSI_SA_XCOPY_LID1 0x00
 #define SCSI_SA_RCR_COPY_STATUS 0x00
 #define SCSI_SA_RCR_OP_PARAMS 0x03
@@ -79,6 +81,10 @@ enum scsi_opcode {
 /* ASC/ASCQ values only this module uses. */
 #define SCSI_ASC_LU_NOT_READY 0x0400 /* cause not reportable */
 #define SCSI_ASC_LU_NOT_READY_INIT_REQUIRED 0x0402
+#define SCSI_ASC_LU_NOT_ACCESSIBLE_TRANSITION 0x040a
+#define SCSI_ASC_LU_NOT_ACCESSIBLE_STANDBY 0x040b
+#define SCSI_ASC_LU_NOT_ACCESSIBLE_UNAVAILABLE 0x040c
+#define SCSI_ASC_SET_TPGS_FAILED 0x670a
 
 /* Largest READ/WRITE we accept, also announced in the Block Limits VPD
  * page: the target allocates buffers of this size from its cache. */
@@ -87,11 +93,12 @@ enum scsi_opcode {
 
 /* What an opcode needs before its handler runs. */
 enum scsi_op_flags {
-	SCSI_OPF_ANY_LUN = 1 << 0, /* runs when the LUN has no LU */
-	SCSI_OPF_NO_UA = 1 << 1,   /* neither reports nor clears a unit attention */
-	SCSI_OPF_MEDIUM = 1 << 2,  /* needs a started unit */
-	SCSI_OPF_DIRECT = 1 << 3,  /* READ/WRITE: may use the store's memory */
-	SCSI_OPF_WRITES = 1 << 4,  /* changes the medium: refused when write-protected */
+	SCSI_OPF_ANY_LUN = 1 << 0,       /* runs when the LUN has no LU */
+	SCSI_OPF_NO_UA = 1 << 1,         /* neither reports nor clears a unit attention */
+	SCSI_OPF_MEDIUM = 1 << 2,        /* needs a started unit */
+	SCSI_OPF_DIRECT = 1 << 3,        /* READ/WRITE: may use the store's memory */
+	SCSI_OPF_WRITES = 1 << 4,        /* changes the medium: refused when write-protected */
+	SCSI_OPF_EXPLICIT_ALUA = 1 << 5, /* offered only with an ALUA request hook */
 };
 
 /*
@@ -121,6 +128,9 @@ extern const struct scsi_op scsi_op_table[256];
  * with service actions, the entry of its service action, or the
  * parent (which has sa_ops) when that service action is unsupported. */
 const struct scsi_op *scsi_op_lookup(const uint8_t *cdb);
+/* Does the LU of `cmd` offer `op` (for a parent with service actions:
+ * any of them)? An opcode it does not offer is an unsupported one. */
+bool scsi_op_offered(const struct scsi_cmd *cmd, const struct scsi_op *op);
 
 /* Finish a command: call its done callback. */
 void scsi_cmd_complete(struct scsi_cmd *cmd);
@@ -204,6 +214,27 @@ int scsi_rcr_setup(struct scsi_cmd *cmd);
 void scsi_rcr_exec(struct scsi_cmd *cmd);
 int scsi_rtpg_setup(struct scsi_cmd *cmd);
 void scsi_rtpg_exec(struct scsi_cmd *cmd);
+
+/* ALUA (alua.c). The access state of the group `n` belongs to: active/
+ * optimized without a nexus, without groups or when no group is its. */
+uint8_t scsi_alua_state_of(struct scsi_lu *lu, const struct scsi_nexus *n);
+/* SPC-4 5.16.2.4: may `cdb` run through a port in access state `state`?
+ * 0 when it may, else the NOT READY ASC/ASCQ that refuses it. Pure. */
+uint16_t scsi_alua_refusal(uint8_t state, const uint8_t *cdb);
+/* The access state check of setup: 1 with NOT READY set, else 0. */
+int scsi_alua_check(struct scsi_cmd *cmd);
+/* A consistent copy of the groups and their RTPG status codes. */
+void scsi_alua_snapshot(struct scsi_lu *lu, struct scsi_alua *a,
+                        uint8_t status[SCSI_ALUA_GROUPS_MAX]);
+/* Has the LU an explicit ALUA request hook (SET TARGET PORT GROUPS)? */
+bool scsi_alua_explicit(struct scsi_lu *lu);
+/* SET TARGET PORT GROUPS parameter data of `len` bytes, the groups
+ * `groups` known: 0 with *group the one asked to become active/
+ * optimized, or -1 when none is; -EINVAL with *bad the offending byte. */
+int scsi_stpg_parse(const uint8_t *p, uint32_t len, const struct scsi_alua *groups, int *group,
+                    uint16_t *bad);
+int scsi_stpg_setup(struct scsi_cmd *cmd);
+void scsi_stpg_exec(struct scsi_cmd *cmd);
 
 int scsi_prefetch_setup(struct scsi_cmd *cmd);
 int scsi_read_defect_setup(struct scsi_cmd *cmd);

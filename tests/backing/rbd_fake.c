@@ -121,6 +121,12 @@ int rbd_open(rados_ioctx_t io, const char *name, rbd_image_t *image, const char 
 	return 0;
 }
 
+int rbd_get_id(rbd_image_t image, char *id, size_t id_len)
+{
+	snprintf(id, id_len, "fake1d");
+	return 0;
+}
+
 int rbd_close(rbd_image_t image)
 {
 	fake_rbd.open = false;

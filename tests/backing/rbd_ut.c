@@ -221,6 +221,9 @@ static void test_open_options(void **state)
 	assert_true(idm_backing_has_op(b, IDM_BACKING_WRITE_SAME));
 	assert_true(idm_backing_has_op(b, IDM_BACKING_COMPARE_AND_WRITE));
 	assert_string_equal(b->desc, "rbd:pool/img");
+	/* shared by gateways: the medium is the image id */
+	assert_non_null(b->cluster);
+	assert_string_equal(b->cluster->medium_id(b), "fake1d");
 	idm_backing_close(b);
 	assert_false(fake_rbd.open);
 	fake_rbd_free();
@@ -263,6 +266,7 @@ static void test_start_offline(void **state)
 	assert_int_equal(rc, 0);
 	assert_true(__atomic_load_n(&b->offline, __ATOMIC_SEQ_CST));
 	assert_int_equal(b->size, BS);
+	assert_null(b->cluster->medium_id(b)); /* never opened: not known */
 	b->on_resize_arg = &seen;
 	__atomic_store_n(&b->on_resize, on_resize, __ATOMIC_SEQ_CST);
 	q.io.buf = buf;
@@ -275,6 +279,7 @@ static void test_start_offline(void **state)
 	assert_int_equal(__atomic_load_n(&seen.calls, __ATOMIC_SEQ_CST), 1);
 	assert_int_equal(seen.size, IMAGE_BYTES);
 	assert_int_equal(b->size, IMAGE_BYTES);
+	assert_string_equal(b->cluster->medium_id(b), "fake1d");
 	idm_backing_submit(b, &q.io, NULL);
 	assert_int_equal(q.status, 0);
 	idm_backing_close(b);

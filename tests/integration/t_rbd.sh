@@ -18,6 +18,8 @@
 #   6. the OSD stopped for 10 s under I/O: I/O resumes, nothing lost, NOP-Outs on another
 #      session answered meanwhile; a monitor that does not answer at start: one clear line.
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/ceph/test-cluster.sh
+. "$IDM_ROOT/tests/ceph/test-cluster.sh"
 
 require_idmd
 require_prog ceph-mon ceph-osd rbd iscsi-test-cu qemu-io qemu-img python3
@@ -51,24 +53,12 @@ cleanup() {
 		wait "$IDMD_PID" 2>/dev/null
 		IDMD_PID=
 	fi
-	if [[ -d $CLUSTER ]]; then
-		bash "$IDM_ROOT/tests/ceph/ceph-cluster.sh" stop "$CLUSTER"
-		mkdir -p "$TEST_LOGDIR/ceph"
-		cp -r "$CLUSTER/log/." "$TEST_LOGDIR/ceph/" 2>/dev/null
-	fi
+	ceph_test_cluster_stop
 	on_exit
 }
 trap cleanup EXIT
 
-log "starting the Ceph cluster"
-t 120 bash "$IDM_ROOT/tests/ceph/ceph-cluster.sh" start "$CLUSTER" >"$TEST_LOGDIR/ceph-start.log" 2>&1 ||
-	{
-		cat "$TEST_LOGDIR/ceph-start.log" >&2
-		fail "the Ceph cluster did not start"
-	}
-# shellcheck disable=SC1091 # written by ceph-cluster.sh
-. "$CLUSTER/env"
-RBD=(timeout -k 5 60 rbd --conf "$CEPH_CONF" --id "$CEPH_CLIENT_ID" --keyring "$CEPH_CLIENT_KEYRING")
+ceph_test_cluster_start
 
 # mkimage NAME SIZE: a fresh image in the pool.
 mkimage() {
