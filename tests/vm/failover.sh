@@ -27,6 +27,7 @@ export IDM_VM_TIMEOUT=${IDM_VM_TIMEOUT:-600}
 export VM_GUEST_NAME=gateway-failover
 export VM_EXTRA_FILES="$here/../ceph/ceph-cluster.sh $here/guest/seqblocks.py"
 export VM_REQUIRED="ceph_start gateway1_start gateway2_start login_both gateway1_holder
-	multipath_map alua_groups alua_groups_stay kill_holder failover_gap gateway2_holder acked_blocks_in_image
+	multipath_map alua_groups alua_groups_stay kill_holder gateway2_holder failover_gap return_gap
+	acked_blocks_in_image
 	gateway1_back_non_optimized all"
 exec bash "$here/../integration/t_vm_linux_initiator.sh"

@@ -8,8 +8,9 @@
                                          CLOCK_REALTIME nanoseconds, as date +%s%N). A failed write is
                                          logged as "ERR SEQ NS errno" and retried (same SEQ,
                                          same bytes) after 0.1 s.
-  seqblocks.py gap LOG KILL_NS           the longest time between two acknowledged writes,
-                                         and how many were acknowledged after KILL_NS.
+  seqblocks.py gap LOG KILL_NS [BACK_NS] the longest time between two acknowledged writes
+                                         (up to BACK_NS), and how many were acknowledged
+                                         after KILL_NS; with BACK_NS, the same after it.
   seqblocks.py verify LOG IMAGE          every acknowledged block is in IMAGE (a raw export).
 
 Block SEQ lives at offset (SEQ mod NBLOCKS) * 4096; it starts with MAGIC, SEQ (8 bytes
@@ -74,19 +75,27 @@ def read_log(log_path):
     return acks, errors
 
 
-def gap(log_path, kill_ns):
+def longest(pairs):
+    """The longest (gap, seq after it, start) among consecutive acknowledgements."""
+    return max(((t1 - t0, seq, t0) for (_, t0), (seq, t1) in pairs), default=(0, 0, 0))
+
+
+def gap(log_path, kill_ns, return_ns):
     acks, errors = read_log(log_path)
     if len(acks) < 2:
         print("GAP none: only %d writes acknowledged" % len(acks))
         return 1
-    worst, at, start = 0, 0, 0
-    for (_, t0), (seq, t1) in zip(acks, acks[1:]):
-        if t1 - t0 > worst:
-            worst, at, start = t1 - t0, seq, t0
-    after = sum(1 for _, t in acks if t > kill_ns)
+    pairs = list(zip(acks, acks[1:]))
+    worst, at, start = longest(p for p in pairs if p[1][1] <= return_ns)
+    after = sum(1 for _, t in acks if kill_ns < t <= return_ns)
     print("GAP %d ms before seq %d, from %+d ms of the kill; acknowledged %d (%d after "
           "the kill); write errors %d" % (worst // 1000000, at, (start - kill_ns) // 1000000,
                                           len(acks), after, errors))
+    if return_ns < 2**63:
+        worst, at, start = longest(p for p in pairs if p[1][1] > return_ns)
+        after = sum(1 for _, t in acks if t > return_ns)
+        print("RETURN_GAP %d ms before seq %d, from %+d ms of the restart; acknowledged %d "
+              "after it" % (worst // 1000000, at, (start - return_ns) // 1000000, after))
     return 0
 
 
@@ -121,8 +130,8 @@ def main(argv):
     if len(argv) == 5 and argv[1] == "write":
         write(argv[2], argv[3], argv[4])
         return 0
-    if len(argv) == 4 and argv[1] == "gap":
-        return gap(argv[2], int(argv[3]))
+    if len(argv) in (4, 5) and argv[1] == "gap":
+        return gap(argv[2], int(argv[3]), int(argv[4]) if len(argv) == 5 else 2**63)
     if len(argv) == 4 and argv[1] == "verify":
         return verify(argv[2], argv[3])
     print(__doc__, file=sys.stderr)
