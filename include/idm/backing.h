@@ -114,6 +114,11 @@ struct idm_backing_cluster_ops {
 	 * PORT GROUPS) without losing a write of the old holder; runs on the
 	 * control thread, done(arg, 0 or -errno) there. */
 	void (*gateway_take)(struct idm_backing *b, void (*done)(void *arg, int rc), void *arg);
+	/* Is gateway `id` of the group alive: its client still watches the
+	 * image (a gateway that died stops watching when the cluster times
+	 * its watch out; a blocklisted one at once)? 1 yes, 0 no, -errno
+	 * when the cluster did not say. Blocking. */
+	int (*gateway_live)(struct idm_backing *b, uint16_t id);
 	/* A small record shared by the gateways (persistent reservations),
 	 * named `key` and versioned. Read: the bytes and their version (a
 	 * record never written reads empty, version 0). Write: only while

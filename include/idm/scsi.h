@@ -207,6 +207,10 @@ int scsi_lu_ident_derive(const char *target_name, uint64_t lun, char serial[33],
 /* Raise a unit attention (LOGICAL UNIT RESET, ...) for every I_T nexus.
  * A reset (ASC 0x29) also releases the SPC-2 reservation (SPC-2 5.5.1). */
 void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc);
+/* Only the unit attention, for an event whose effects are already done:
+ * another gateway of the LU was reset and released what the reset ends
+ * in the state the gateways share. */
+void scsi_lu_raise_ua_only(struct scsi_lu *lu, uint16_t asc);
 
 /*
  * Persistent state of the LU (APTPL reservations) lives in a file under
@@ -245,6 +249,14 @@ int scsi_lu_share_pr(struct scsi_lu *lu, char *why, size_t whylen);
 /* The I_T nexus is gone (session closed or reinstated): its SPC-2
  * reservations end. Persistent reservations survive (SPC-4 5.12). */
 void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n);
+/* The I_T nexus is logging out: on a LU whose reservations the gateways
+ * share, its SPC-2 reservation is released in the cluster now, and true
+ * says released(arg) runs on this reactor once that is recorded (the
+ * Logout Response waits for it, so a reservation attempt right after
+ * the logout, through any gateway, finds it gone). False: nothing to
+ * wait for (scsi_lu_nexus_gone does the rest). */
+bool scsi_lu_nexus_leaving(struct scsi_lu *lu, const struct scsi_nexus *n,
+                           void (*released)(void *arg), void *arg);
 
 /*
  * The LUNs one I_T nexus sees (an ACL entry's LUN map): its LUN numbers to

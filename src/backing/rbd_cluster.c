@@ -23,10 +23,15 @@
  * client (a reconnect after blocklisting). The control thread then
  * follows the holder: rbd_is_exclusive_lock_owner for itself (no
  * cluster call), rbd_lock_get_owners and the published map for the
- * others, every GW_POLL_MS (librbd's update watch does not fire when
- * the lock moves), and reports each change through on_owner; 0 when no
- * gateway of the group holds the lock (none, or another client such as
- * the rbd CLI), or while this store is offline.
+ * others. It asks at once whenever librbd notifies its peers through
+ * the image header (lock acquired, released, requested: we watch the
+ * header object too; librbd's update watch does not fire when the lock
+ * moves), and every GW_POLL_MS anyway, for what a watch can miss. It
+ * reports each change through on_owner; 0 when no gateway of the group
+ * holds the lock (none, between a release and the next acquire, or
+ * another client such as the rbd CLI), or while this store is offline.
+ * Our header watch does not keep a dead holder's lock alive: librbd
+ * finds a holder alive by a watch with the lock's own cookie.
  *
  * Explicit move (gateway_take): librbd takes the lock on a write, so we
  * write without changing anything: read the first block, then compare
@@ -37,18 +42,23 @@
  * Records (persistent reservations): one RADOS object per image and key,
  * "idm.<image id>.record.<key>", holding the bytes; the version is its
  * xattr "idm.version" (decimal). A write is one RADOS operation, atomic
- * in the OSD: a guard (exclusive create when the version expected is 0,
- * else cmpxattr version == expected), write_full, setxattr version + 1.
- * Then rados_notify2 on the object: it returns once every watcher
+ * in the OSD: a guard, write_full, setxattr version + 1. The guard is
+ * cmpxattr version == expected; version 0 is either no object (the
+ * guard is then an exclusive create) or the empty object a watch made
+ * (version "0", cmpxattr): tried in turn, each atomic. Then
+ * rados_notify2 on the object: it returns once every watcher
  * acknowledged, and a watcher acknowledges only after its changed()
  * returned. A watcher that does not answer within RECORD_NOTIFY_MS (a
  * gateway that died and whose watch has not timed out yet) does not fail
  * the write, which is done: its watch breaks, and a watch registered
  * again calls changed() once, since a change may have been missed.
- * changed() runs on a librados thread, one at a time per client; it may
- * read records (a blocking RADOS read from a watch callback is safe: its
- * reply is not delivered through the callback queue), and must not write
- * one or wait for anything that waits for a record write.
+ * changed() runs on a librados thread, one at a time per client (not on
+ * the control thread: two gateways' control threads, each waiting in a
+ * record write for the other's acknowledgement, would stall each other
+ * until the notify timeout). It may read records (a blocking RADOS read
+ * from a watch callback is safe: its reply does not go through the
+ * callback queue); it must not write one, nor wait for anything that
+ * waits for a record write or for the store's control thread.
  *
  * The objects outlive the image (rbd rm leaves them): remove them with
  * `rados -p POOL rm idm.<image id>.*` after removing an image.
@@ -75,9 +85,11 @@
 /* Entries of the gateway map read when looking for a holder. */
 #define GW_MAP_MAX 1024
 
-#define RECORD_MAX (64u * 1024)
+#define RECORD_MAX (256u * 1024) /* a shared PR state: at most ~160 KiB */
 #define RECORD_KEY_MAX 64
 #define RECORD_WATCH_MAX 8
+/* The records' watches and the image header's. */
+#define WATCH_MAX (RECORD_WATCH_MAX + 1)
 #define RECORD_NOTIFY_MS 3000u
 #define RECORD_VERSION_XATTR "idm.version"
 
@@ -90,6 +102,7 @@ struct record_watch {
 	void (*changed)(void *arg);
 	void *arg;
 	uint64_t cookie;
+	bool header;   /* the image header: librbd's lock notifications */
 	bool watching; /* under watch_lock: registered on the current client */
 	bool broken;   /* atomic: the watch reported an error */
 };
@@ -101,8 +114,9 @@ struct gw_take {
 };
 
 struct rbd_cluster_state {
-	/* The gateway group: set once under the store's lock (joined). */
-	bool joined;
+	/* The gateway group: set once under the store's lock (joined);
+	 * joining: a join is under way or done. */
+	bool joining, joined;
 	uint16_t self;
 	void (*on_owner)(void *arg, uint16_t owner);
 	void *on_owner_arg;
@@ -118,12 +132,12 @@ struct rbd_cluster_state {
 	int reported;         /* the owner on_owner was last given; -1: none yet */
 	char owner_addr[128]; /* the last holder address found in the map */
 	uint16_t owner_gw;
-	/* Record watches: entries fixed once added (nwatches under
+	/* Watches: entries fixed once added (nwatches, nrecords under
 	 * watch_lock); registrations under watch_lock, which is taken
 	 * before the store's lock, never after. */
 	pthread_mutex_t watch_lock;
-	struct record_watch watches[RECORD_WATCH_MAX];
-	unsigned nwatches;
+	struct record_watch watches[WATCH_MAX];
+	unsigned nwatches, nrecords;
 };
 
 static struct rbd_store *store_of(struct idm_backing *b)
@@ -174,6 +188,8 @@ static int gw_map_oid(struct rbd_store *s, char *oid, size_t cap)
 	snprintf(oid, cap, "idm.%s.gateways", s->image_id);
 	return 0;
 }
+
+static int record_watch_start(struct rbd_store *s, struct record_watch *w);
 
 /* Publish "gw.<self>" = this client's address. Any thread. */
 static int gw_publish(struct rbd_store *s, uint16_t self)
@@ -274,6 +290,48 @@ static int gw_owner_now(struct rbd_store *s, uint16_t self)
 	return rc;
 }
 
+/* "v2:127.0.0.1:0/123" and "127.0.0.1:0/123" name one client. */
+static const char *addr_core(const char *a)
+{
+	return strncmp(a, "v1:", 3) == 0 || strncmp(a, "v2:", 3) == 0 ? a + 3 : a;
+}
+
+/* Gateway `id` is alive while the address it published watches the
+ * image's header (librbd keeps a watch there for as long as the image
+ * is open; the cluster drops it when the client dies or is fenced). */
+static int rbd_gateway_live(struct idm_backing *b, uint16_t id)
+{
+	struct rbd_store *s = store_of(b);
+	rbd_image_watcher_t watchers[64];
+	size_t n = sizeof(watchers) / sizeof(watchers[0]);
+	char oid[OID_MAX], name[16], addr[128];
+	int rc, live = 0;
+
+	if (!idm_rbd_image_enter(s)) {
+		return -ESHUTDOWN;
+	}
+	snprintf(name, sizeof(name), "gw.%u", id);
+	rc = gw_map_oid(s, oid, sizeof(oid));
+	if (rc == 0) {
+		rc = rados_getxattr(s->ioctx, oid, name, addr, sizeof(addr) - 1);
+	}
+	if (rc == -ENODATA || rc == -ENOENT) {
+		rc = 0; /* never published: not a live gateway */
+	} else if (rc >= 0) {
+		addr[rc] = '\0';
+		rc = rbd_watchers_list(s->image, watchers, &n);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			live = live || strcmp(addr_core(watchers[i].addr), addr_core(addr)) == 0;
+		}
+		if (rc == 0) {
+			rbd_watchers_list_cleanup(watchers, n);
+		}
+	}
+	idm_rbd_check_fenced(s, rc);
+	idm_rbd_image_leave(s);
+	return rc < 0 ? rc : live;
+}
+
 /* Control thread: ask, and tell on_owner of a change. */
 static void gw_poll(struct rbd_store *s)
 {
@@ -314,6 +372,23 @@ static int check_exclusive_lock(struct rbd_store *s)
 	return rc;
 }
 
+/* Watch the image header too (librbd's own notifications), so a lock
+ * that moves is seen at once; the poll stays for what a watch can miss.
+ * 0, or -errno: registered later by the control thread. */
+static int watch_header(struct rbd_store *s, struct rbd_cluster_state *cl)
+{
+	struct record_watch *w;
+	int rc;
+
+	pthread_mutex_lock(&cl->watch_lock);
+	w = &cl->watches[cl->nwatches++]; /* one slot is kept for it */
+	*w = (struct record_watch){.s = s, .header = true};
+	snprintf(w->oid, sizeof(w->oid), "rbd_header.%s", s->image_id);
+	rc = record_watch_start(s, w);
+	pthread_mutex_unlock(&cl->watch_lock);
+	return rc;
+}
+
 static int rbd_gateway_join(struct idm_backing *b, uint16_t self,
                             void (*on_owner)(void *arg, uint16_t owner), void *arg)
 {
@@ -329,21 +404,26 @@ static int rbd_gateway_join(struct idm_backing *b, uint16_t self,
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&s->lock);
-	rc = cl->joined ? -EALREADY : 0;
+	rc = cl->joining ? -EALREADY : 0;
+	cl->joining = true; /* once: the header watch takes one slot */
 	pthread_mutex_unlock(&s->lock);
-	if (rc == 0) {
-		rc = check_exclusive_lock(s);
-	}
 	if (rc) {
 		return rc;
 	}
+	rc = check_exclusive_lock(s);
 	/* Now, so that a refusal (a key without write access) is an error
 	 * of the join; offline, the control thread publishes once online. */
-	rc = gw_publish(s, self);
+	rc = rc ? rc : gw_publish(s, self);
 	if (rc && rc != -ESHUTDOWN) {
+		pthread_mutex_lock(&s->lock);
+		cl->joining = false;
+		pthread_mutex_unlock(&s->lock);
 		return rc;
 	}
+	bool header_later = watch_header(s, cl) != 0;
+
 	pthread_mutex_lock(&s->lock);
+	cl->rewatch_pending |= header_later;
 	cl->self = self;
 	cl->on_owner = on_owner;
 	cl->on_owner_arg = arg;
@@ -613,20 +693,35 @@ static int rbd_record_write(struct idm_backing *b, const char *key, const char *
 	return rc;
 }
 
-/* librados's thread: a record changed. Acknowledge after changed(), so
- * the writer's notify returns only once we acted on it. */
-static void record_notified(void *arg, uint64_t notify_id, uint64_t cookie, uint64_t notifier,
-                            void *data, size_t data_len)
+static void poll_soon(struct rbd_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->cl->poll_now = true;
+	wake_ctl(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* librados's thread: a notification on a watched object.
+ * - A record changed: acknowledge after changed(), so the writer's
+ *   notify returns only once we acted on it.
+ * - librbd told its peers something through the image header (the lock
+ *   acquired, released, requested...): acknowledge at once (librbd
+ *   waits for every watcher), then ask who holds the lock now rather
+ *   than at the next poll.
+ * The ioctx outlives the callback: a new client only comes after
+ * rados_watch_flush (idm_rbd_cluster_detach). */
+static void watch_notified(void *arg, uint64_t notify_id, uint64_t cookie, uint64_t notifier,
+                           void *data, size_t data_len)
 {
 	struct record_watch *w = arg;
 
-	(void)notifier;
-	(void)data;
-	(void)data_len;
-	w->changed(w->arg);
-	/* The ioctx outlives the callback: a new client only comes after
-	 * rados_watch_flush (idm_rbd_cluster_detach). */
+	if (!w->header) {
+		w->changed(w->arg);
+	}
 	rados_notify_ack(w->s->ioctx, w->oid, notify_id, cookie, NULL, 0);
+	if (w->header) {
+		poll_soon(w->s);
+	}
 }
 
 /* librados's thread: the watch broke (its OSD connection reset, a
@@ -654,9 +749,9 @@ static int record_watch_start(struct rbd_store *s, struct record_watch *w)
 		return -ESHUTDOWN;
 	}
 	/* An object to watch: the record, or an empty one at version 0. */
-	rc = record_guarded_write(s, w->oid, true, NULL, NULL, 0, "0");
+	rc = w->header ? 0 : record_guarded_write(s, w->oid, true, NULL, NULL, 0, "0");
 	if (rc == 0 || rc == -EEXIST) {
-		rc = rados_watch3(s->ioctx, w->oid, &w->cookie, record_notified, record_watch_error,
+		rc = rados_watch3(s->ioctx, w->oid, &w->cookie, watch_notified, record_watch_error,
 		                  0, w);
 	}
 	idm_rbd_check_fenced(s, rc);
@@ -685,7 +780,7 @@ static int rbd_record_watch(struct idm_backing *b, const char *key, void (*chang
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&cl->watch_lock);
-	if (cl->nwatches == RECORD_WATCH_MAX) {
+	if (cl->nrecords == RECORD_WATCH_MAX) {
 		pthread_mutex_unlock(&cl->watch_lock);
 		return -ENOSPC;
 	}
@@ -695,6 +790,7 @@ static int rbd_record_watch(struct idm_backing *b, const char *key, void (*chang
 	rc = record_watch_start(s, w);
 	if (rc == 0 || rc == -ESHUTDOWN) {
 		cl->nwatches++; /* offline: registered once online */
+		cl->nrecords++;
 	}
 	pthread_mutex_unlock(&cl->watch_lock);
 	if (rc == -ESHUTDOWN) {
@@ -712,7 +808,7 @@ static int rbd_record_watch(struct idm_backing *b, const char *key, void (*chang
 static int records_rewatch(struct rbd_store *s)
 {
 	struct rbd_cluster_state *cl = s->cl;
-	bool again[RECORD_WATCH_MAX] = {false};
+	bool again[WATCH_MAX] = {false};
 	unsigned n;
 	int rc = 0;
 
@@ -736,7 +832,9 @@ static int records_rewatch(struct rbd_store *s)
 	}
 	pthread_mutex_unlock(&cl->watch_lock);
 	for (unsigned i = 0; i < n; i++) {
-		if (again[i]) {
+		if (again[i] && cl->watches[i].header) {
+			poll_soon(s);
+		} else if (again[i]) {
 			cl->watches[i].changed(cl->watches[i].arg);
 		}
 	}
@@ -872,4 +970,5 @@ const struct idm_backing_cluster_ops idm_rbd_cluster_ops = {
     .record_read = rbd_record_read,
     .record_write = rbd_record_write,
     .record_watch = rbd_record_watch,
+	.gateway_live = rbd_gateway_live,
 };

@@ -342,13 +342,15 @@ static void print_gateway(json_object *r)
 		printf(" %d", json_object_get_int(json_object_array_get_idx(get(r, "group"), i)));
 	}
 	printf(", the others %s\n", str(r, "non_holders"));
-	printf("%-44s %3s %-10s %s\n", "TARGET", "LUN", "LOCK", "GATEWAY STATES");
+	printf("%-44s %3s %-9s %-5s %s\n", "TARGET", "LUN", "OPTIMIZED", "LOCK", "GATEWAY STATES");
 	for (size_t i = 0; i < json_object_array_length(luns); i++) {
 		json_object *l = json_object_array_get_idx(luns, i), *g = get(l, "groups");
-		char owner[16];
+		char owner[16], optimized[16];
 
 		snprintf(owner, sizeof(owner), "%" PRId64, num(l, "lock_owner"));
-		printf("%-44s %3" PRId64 " %-10s", str(l, "target"), num(l, "lun"),
+		snprintf(optimized, sizeof(optimized), "%" PRId64, num(l, "optimized"));
+		printf("%-44s %3" PRId64 " %-9s %-5s", str(l, "target"), num(l, "lun"),
+		       num(l, "optimized") ? optimized : "none",
 		       num(l, "lock_owner") ? owner : "none");
 		for (size_t k = 0; k < json_object_array_length(g); k++) {
 			json_object *e = json_object_array_get_idx(g, k);

@@ -2,7 +2,7 @@
 /*
  * Asymmetric logical unit access (SPC-4 5.16): the target port groups of
  * a LU exported by several gateways, their access states, the commands
- * each state lets through, and SET TARGET PORT GROUPS (SPC-4 6.49).
+ * each state lets through, and SET TARGET PORT GROUPS.
  *
  * The groups change rarely (a cluster lock changes hands) and every
  * command of every reactor reads its group's state, so they live in the
@@ -39,7 +39,7 @@
 #define BUFFER_MODE_ECHO_DESC 0x0b /* READ BUFFER: echo buffer descriptor */
 #define SA_MASK 0x1f
 
-/* REPORT TARGET PORT GROUPS status codes (SPC-4 6.37). */
+/* REPORT TARGET PORT GROUPS status codes. */
 #define RTPG_STATUS_NONE 0x00
 #define RTPG_STATUS_BY_STPG 0x01
 #define RTPG_STATUS_IMPLICIT 0x02
@@ -281,7 +281,7 @@ void scsi_lu_set_alua(struct scsi_lu *lu, const struct scsi_alua *a)
 		STORE(lu->alua_explicit, false);
 	}
 	write_end(lu, s);
-	/* SPC-4 5.16.2.6: every I_T nexus learns of the new states. */
+	/* Every I_T nexus learns of the new states (SPC-4 5.16). */
 	if (changed) {
 		scsi_lu_raise_ua(lu, SCSI_ASC_ASYMMETRIC_ACCESS_STATE_CHANGED);
 	}
@@ -311,7 +311,7 @@ static void set_explicit(struct scsi_lu *lu, bool on)
 	write_end(lu, s);
 }
 
-/* ---- SET TARGET PORT GROUPS (SPC-4 6.49) ---- */
+/* ---- SET TARGET PORT GROUPS ---- */
 
 static bool stpg_length_ok(uint32_t len)
 {
@@ -368,8 +368,9 @@ int scsi_stpg_setup(struct scsi_cmd *cmd)
 	return 0;
 }
 
-/* Ask the hook to make `group` active/optimized: 0 or -errno. */
-static int stpg_request(struct scsi_lu *lu, uint16_t group)
+/* Ask the hook to make `group` active/optimized (`moves`: it is not
+ * yet): 0 or -errno. */
+static int stpg_request(struct scsi_lu *lu, uint16_t group, bool moves)
 {
 	int (*request)(void *arg, struct scsi_lu *lu, uint16_t group);
 	void *arg;
@@ -385,10 +386,11 @@ static int stpg_request(struct scsi_lu *lu, uint16_t group)
 		return -EOPNOTSUPP;
 	}
 	/* The change the hook brings reports "altered by SET TARGET PORT
-	 * GROUPS"; set before the call, which may bring it at once. */
-	set_explicit(lu, true);
+	 * GROUPS"; set before the call, which may bring it at once. No
+	 * change comes for a group already optimized. */
+	set_explicit(lu, moves);
 	rc = request(arg, lu, group);
-	if (rc < 0) {
+	if (rc < 0 && moves) {
 		set_explicit(lu, false);
 	}
 	return rc < 0 ? rc : 0;
@@ -417,9 +419,15 @@ void scsi_stpg_exec(struct scsi_cmd *cmd)
 		                   SCSI_ASC_PARAM_LIST_LENGTH_ERROR);
 	} else if (rc) {
 		scsi_cmd_bad_param(cmd, bad, -1);
-	} else if (group >= 0 && stpg_request(cmd->lu, (uint16_t)group) < 0) {
-		/* SPC-4 6.49: a transition that failed. */
-		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_SET_TPGS_FAILED);
+	} else if (group >= 0) {
+		int i = find_group(&groups, (uint16_t)group); /* parse found it */
+		bool moves = groups.group[i].state != SCSI_ALUA_ACTIVE_OPTIMIZED;
+
+		if (stpg_request(cmd->lu, (uint16_t)group, moves) < 0) {
+			/* The transition failed (SPC-4, SET TARGET PORT GROUPS). */
+			scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
+			                   SCSI_ASC_SET_TPGS_FAILED);
+		}
 	}
 	scsi_cmd_complete(cmd);
 }

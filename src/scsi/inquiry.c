@@ -310,7 +310,7 @@ void scsi_inquiry_exec(struct scsi_cmd *cmd)
 	scsi_cmd_complete(cmd);
 }
 
-/* ---- REPORT TARGET PORT GROUPS (SPC-4 6.37) ---- */
+/* ---- REPORT TARGET PORT GROUPS (SPC-4 6.36) ---- */
 
 #define RTPG_FORMAT_EXTENDED 0x20 /* CDB byte 1 bits 7:5 = 001b */
 #define RTPG_FORMAT_MASK 0xe0

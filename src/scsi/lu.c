@@ -162,14 +162,19 @@ void scsi_lu_free(struct scsi_lu *lu)
 	free(lu);
 }
 
-void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
+void scsi_lu_raise_ua_only(struct scsi_lu *lu, uint16_t asc)
 {
 	/* ASC 0 would read as "no unit attention": use the generic reset. */
 	lu->ua_asc = asc ? asc : SCSI_ASC_POWER_ON_RESET;
-	/* Every reset (ASC 29h) ends an SPC-2 reservation (SPC-2 5.5.1). */
-	if ((lu->ua_asc >> 8) == (SCSI_ASC_POWER_ON_RESET >> 8)) {
-		scsi_reserve_reset(lu);
-	}
 	/* Release: whoever sees the new generation sees ua_asc too. */
 	__atomic_add_fetch(&lu->ua_generation, 1, __ATOMIC_RELEASE);
+}
+
+void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
+{
+	/* Every reset (ASC 29h) ends an SPC-2 reservation (SPC-2 5.5.1). */
+	if (((asc ? asc : SCSI_ASC_POWER_ON_RESET) >> 8) == (SCSI_ASC_POWER_ON_RESET >> 8)) {
+		scsi_reserve_reset(lu);
+	}
+	scsi_lu_raise_ua_only(lu, asc);
 }

@@ -52,6 +52,7 @@ struct pr_ua {
 	bool used;
 	uint16_t asc;
 	uint64_t serial; /* shared record: the change that raised it */
+	bool abort;      /* ... a PREEMPT AND ABORT: abort the nexus's tasks */
 	struct pr_port port;
 };
 
@@ -107,6 +108,12 @@ struct scsi_pr {
 	uint64_t serial; /* changes of the record installed so far */
 	unsigned n_local;
 	char local_tport[PR_LOCAL_PORTS][SCSI_PORT_NAME_MAX];
+	uint64_t own_serial; /* the change this gateway is writing, or 0 */
+	/* The target's PREEMPT AND ABORT hook (struct scsi_lu_set), as the
+	 * PR commands through this gateway carry it. */
+	void (*abort_nexus)(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu,
+	                    const char *initiator_port);
+	void *abort_ctx;
 };
 
 /* Allocate / free the state of a LU (lu.c). */
@@ -139,6 +146,18 @@ void pr_state_remove(struct scsi_pr *pr);
 int pr_state_format(const struct scsi_pr *pr, bool shared, char *buf, size_t cap, size_t *len);
 int pr_state_parse(const char *buf, size_t len, const char *name, bool shared, struct scsi_pr *out,
                    char *why, size_t whylen);
+
+/* PERSISTENT RESERVE OUT service actions (SPC-4 6.15.2). */
+enum pr_out_sa {
+	PROUT_REGISTER = 0,
+	PROUT_RESERVE = 1,
+	PROUT_RELEASE = 2,
+	PROUT_CLEAR = 3,
+	PROUT_PREEMPT = 4,
+	PROUT_PREEMPT_ABORT = 5,
+	PROUT_REGISTER_IGNORE = 6,
+	PROUT_REGISTER_MOVE = 7,
+};
 
 /* What a PERSISTENT RESERVE OUT service action came to. */
 enum prout_result {
@@ -185,6 +204,10 @@ int pr_share_check(struct scsi_pr *pr, struct scsi_cmd *cmd);
 /* End the SPC-2 reservation in the record: of nexus `n`, or of anyone
  * (n == NULL: a reset). Asynchronous, on the store's thread. */
 void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n);
+/* The same; with `released`, true when released(arg) runs on this
+ * reactor once the record says so (false: nothing held, nothing to wait). */
+bool pr_share_release_spc2_then(struct scsi_lu *lu, const struct scsi_nexus *n,
+                                void (*released)(void *arg), void *arg);
 /* The unit attentions a gateway queues from a record: those raised by
  * a change after `seen` for a nexus on one of its `n_local` target
  * ports. Pure; returns how many went to `out` (PR_MAX_UAS room). */

@@ -35,14 +35,20 @@
  * (`broken`, until a good record is read); other commands keep checking
  * the last good copy.
  *
- * Known gaps:
- * - PREEMPT AND ABORT through another gateway removes the registrations
- *   at once (writes of the preempted nexuses conflict from then on), but
- *   does not abort their tasks already running on this gateway: the
- *   abort hook needs the preempting command, which lives elsewhere.
+ * PREEMPT AND ABORT: the writer aborts the preempted nexuses' tasks as
+ * a local LU does (its status waits for them); the record marks those
+ * unit attentions `a`, and every other gateway serving such a nexus
+ * aborts its tasks there through the target's abort hook (learned from
+ * the PR commands it serves) when it installs the change. Those aborts
+ * do not hold the writer's status: another gateway's in-flight writes of
+ * a preempted nexus may still land just after it (a known gap), though
+ * every command they send after the change conflicts.
+ *
+ * Known gaps besides:
  * - After a gateway restarts, a nexus that has sent it no PR command yet
- *   gets no PR unit attention through it (its target port is not known
- *   as local yet); the restart's POWER ON RESET tells it to look.
+ *   gets no PR unit attention (nor abort) through it: its target port is
+ *   not known as local yet (PR_LOCAL_PORTS at most); the restart's POWER
+ *   ON RESET tells it to look.
  * - An SPC-2 reservation held through a gateway that died stays until a
  *   LOGICAL UNIT RESET through any gateway releases it.
  *
@@ -82,7 +88,9 @@ struct pr_job {
 	bool any_port;       /* JOB_RELEASE_SPC2: whoever holds it */
 	struct pr_port port; /* ... else only this nexus */
 	enum prout_result r;
-	struct pr_preempted *gone; /* PREEMPT AND ABORT with an abort hook */
+	struct pr_preempted *gone;   /* PREEMPT AND ABORT with an abort hook */
+	void (*released)(void *arg); /* JOB_RELEASE_SPC2: the caller waits */
+	void *released_arg;
 	char text[PR_RECORD_MAX];
 	struct scsi_pr next; /* the record parsed, then changed */
 	struct pr_ua old[PR_MAX_UAS], fresh[PR_MAX_UAS];
@@ -191,7 +199,10 @@ static void install(struct scsi_lu *lu, const struct scsi_pr *st, bool restart)
 {
 	struct scsi_pr *pr = lu->pr;
 	struct pr_ua due[PR_MAX_UAS];
-	unsigned n;
+	void (*abort_nexus)(void *, struct scsi_cmd *, struct scsi_lu *, const char *);
+	void *abort_ctx;
+	uint64_t own;
+	unsigned n = 0;
 
 	pthread_mutex_lock(&pr->lock);
 	if (restart || pr->broken) {
@@ -217,7 +228,31 @@ static void install(struct scsi_lu *lu, const struct scsi_pr *st, bool restart)
 		}
 	}
 	pr_publish(lu);
+	abort_nexus = pr->abort_nexus;
+	abort_ctx = pr->abort_ctx;
+	own = pr->own_serial;
 	pthread_mutex_unlock(&pr->lock);
+	/* PREEMPT AND ABORT through another gateway: abort the preempted
+	 * nexuses' tasks here too (outside the lock, as a local one does).
+	 * The writer's own aborts wait for its command (pr_out_abort). */
+	for (unsigned i = 0; abort_nexus && i < n; i++) {
+		if (due[i].abort && due[i].serial != own) {
+			abort_nexus(abort_ctx, NULL, lu, due[i].port.iport);
+		}
+	}
+}
+
+/* A PREEMPT AND ABORT's preempted nexuses (their REGISTRATIONS
+ * PREEMPTED) lose their tasks on every gateway; not those of the
+ * issuer's own initiator port, as pr_out_abort spares them. */
+static void mark_aborts(struct scsi_pr *next, const struct scsi_nexus *by)
+{
+	for (unsigned i = 0; i < PR_MAX_UAS; i++) {
+		struct pr_ua *u = &next->uas[i];
+
+		u->abort = u->used && u->asc == SCSI_ASC_REGISTRATIONS_PREEMPTED &&
+		           strcmp(u->port.iport, by->initiator_port) != 0;
+	}
 }
 
 /* Run the job's change on the record just read; true when there is
@@ -233,6 +268,9 @@ static bool job_apply(struct pr_job *job)
 			job->gone->count = 0;
 		}
 		job->r = pr_out_apply(next, job->cmd, job->gone);
+		if (job->r == PROUT_GOOD && (job->cmd->cdb[1] & 0x1f) == PROUT_PREEMPT_ABORT) {
+			mark_aborts(next, job->cmd->nexus);
+		}
 		return job->r == PROUT_GOOD;
 	case JOB_SPC2:
 		reserve =
@@ -250,6 +288,15 @@ static bool job_apply(struct pr_job *job)
 		next->r2_held = false;
 		return true;
 	}
+}
+
+/* The change this gateway writes: its watch must not abort that
+ * change's tasks without the command waiting for them. */
+static void own_serial_set(struct scsi_pr *pr, uint64_t serial)
+{
+	pthread_mutex_lock(&pr->lock);
+	pr->own_serial = serial;
+	pthread_mutex_unlock(&pr->lock);
 }
 
 /* On the store's thread: read, change, write until no other gateway
@@ -285,8 +332,13 @@ static void job_work(struct idm_backing_io *io)
 		pr_share_uas_merge(job->fresh, job->old, next->serial, next->uas);
 		rc = pr_state_format(next, true, job->text, PR_RECORD_MAX, &len);
 		if (rc == 0) {
+			own_serial_set(lu->pr, next->serial);
 			rc = b->cluster->record_write(b, PR_RECORD_KEY, job->text, len, version,
 			                              &written);
+			if (rc == 0) {
+				install(lu, next, false); /* if the watch has not yet */
+			}
+			own_serial_set(lu->pr, 0);
 		}
 		if (rc == -ECANCELED) {
 			continue; /* another gateway wrote first */
@@ -296,15 +348,13 @@ static void job_work(struct idm_backing_io *io)
 			         strerror(-rc));
 			record_refused(lu, why);
 			job->r = PROUT_FAILED;
-			return;
 		}
-		install(lu, next, false);
 		return;
 	}
 	job->r = PROUT_BUSY; /* nothing written: tell the initiator to retry */
 }
 
-/* On the command's reactor (or the store's thread for a release). */
+/* On the command's reactor (a release's caller's, if any). */
 static void job_done(struct idm_backing_io *io, int status)
 {
 	struct pr_job *job = io->arg;
@@ -317,6 +367,9 @@ static void job_done(struct idm_backing_io *io, int status)
 		}
 		pr_out_status(cmd, job->r);
 		scsi_cmd_complete(cmd);
+	}
+	if (job->released) {
+		job->released(job->released_arg);
 	}
 	free(job->gone);
 	free(job);
@@ -342,6 +395,10 @@ int pr_share_check(struct scsi_pr *pr, struct scsi_cmd *cmd)
 {
 	const char *tport = cmd->nexus ? cmd->nexus->target_port : NULL;
 
+	if (cmd->luns && cmd->luns->abort_nexus) {
+		pr->abort_nexus = cmd->luns->abort_nexus;
+		pr->abort_ctx = cmd->luns->abort_ctx;
+	}
 	if (pr->broken && cmd->cdb[0] == SCSI_OP_PR_IN) {
 		scsi_cmd_set_sense(cmd, SCSI_SENSE_HARDWARE_ERROR,
 		                   SCSI_ASC_INTERNAL_TARGET_FAILURE);
@@ -381,7 +438,8 @@ void pr_share_exec(struct scsi_cmd *cmd)
 	b->ops->offload(b, &job->io, job_work, cmd->reactor);
 }
 
-void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n)
+bool pr_share_release_spc2_then(struct scsi_lu *lu, const struct scsi_nexus *n,
+                                void (*released)(void *arg), void *arg)
 {
 	struct scsi_pr *pr = lu->pr;
 	struct pr_job *job;
@@ -391,19 +449,30 @@ void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n)
 	held = pr->r2_held && (!n || pr_port_is(&pr->r2_port, n));
 	pthread_mutex_unlock(&pr->lock);
 	if (!held) {
-		return;
+		return false;
 	}
 	job = job_new(lu, NULL, JOB_RELEASE_SPC2);
 	if (!job) {
 		idm_log("scsi", "warning: LUN %llu: no memory to release an SPC-2 reservation",
 		        (unsigned long long)lu->lun);
-		return;
+		return false;
 	}
 	job->any_port = n == NULL;
 	if (n) {
 		pr_port_of(&job->port, n);
 	}
-	lu->store->ops->offload(lu->store, &job->io, job_work, NULL);
+	job->released = released;
+	job->released_arg = arg;
+	/* Done back on the calling reactor: without one (a control thread,
+	 * shutdown) a store may run the job right here, which is allowed
+	 * off the reactors. */
+	lu->store->ops->offload(lu->store, &job->io, job_work, idm_reactor_self());
+	return released != NULL;
+}
+
+void pr_share_release_spc2(struct scsi_lu *lu, const struct scsi_nexus *n)
+{
+	pr_share_release_spc2_then(lu, n, NULL, NULL);
 }
 
 /* Another gateway (or this one) wrote the record: copy it. */

@@ -26,11 +26,12 @@
  *   serial <n>          changes made to the record so far (< 2^63: it
  *                       only grows, and never wraps)
  *   spc2 <initiator port> <target port>      the SPC-2 reservation holder
- *   ua <serial> <asc hex> <initiator port> <target port>
+ *   ua <serial> <asc hex> <a|-> <initiator port> <target port>
  *
  * A `ua` line is a unit attention change <serial> raised for a nexus
  * (REGISTRATIONS PREEMPTED, RESERVATIONS PREEMPTED or RELEASED): the
- * gateway serving that nexus queues it.
+ * gateway serving that nexus queues it, and with `a` (a PREEMPT AND
+ * ABORT preempted it) aborts its tasks.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -49,7 +50,7 @@
 /* PR_STATE_LINE_MAX (pr_int.h): a reg or ua line is a keyword, two
  * numbers and two names of up to 255 bytes, each byte escaped to at
  * most 3 characters. */
-#define PR_STATE_FIELDS_MAX 5
+#define PR_STATE_FIELDS_MAX 6
 
 /* Keep the name portable: letters, digits, '.', '-'; the rest '_'. */
 static void sanitize(char *dst, size_t cap, const char *src)
@@ -195,7 +196,8 @@ static void format_shared(struct text_out *o, const struct scsi_pr *pr)
 		const struct pr_ua *u = &pr->uas[i];
 
 		if (u->used) {
-			out_printf(o, "ua %" PRIu64 " %04x ", u->serial, u->asc);
+			out_printf(o, "ua %" PRIu64 " %04x %c ", u->serial, u->asc,
+			           u->abort ? 'a' : '-');
 			out_port(o, &u->port);
 		}
 	}
@@ -465,8 +467,8 @@ static int load_ua(const struct state_reader *rd, struct state_file *st, char **
 	struct pr_ua *u;
 	uint64_t asc;
 
-	if (n != 5) {
-		return bad_line(rd, "a ua line has 4 fields");
+	if (n != 6) {
+		return bad_line(rd, "a ua line has 5 fields");
 	}
 	if (st->ua_count == PR_MAX_UAS) {
 		return bad_line(rd, "more than %d unit attentions", PR_MAX_UAS);
@@ -479,7 +481,14 @@ static int load_ua(const struct state_reader *rd, struct state_file *st, char **
 		return bad_line(rd, "bad unit attention '%.20s'", f[2]);
 	}
 	u->asc = (uint16_t)asc;
-	if (!parse_port(f[3], f[4], &u->port)) {
+	if (strcmp(f[3], "a") != 0 && strcmp(f[3], "-") != 0) {
+		return bad_line(rd, "bad abort flag '%.20s'", f[3]);
+	}
+	u->abort = f[3][0] == 'a';
+	if (u->abort && asc != SCSI_ASC_REGISTRATIONS_PREEMPTED) {
+		return bad_line(rd, "an abort without a preemption");
+	}
+	if (!parse_port(f[4], f[5], &u->port)) {
 		return bad_line(rd, "bad port name");
 	}
 	u->used = true;

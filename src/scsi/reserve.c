@@ -102,6 +102,21 @@ void scsi_reserve_reset(struct scsi_lu *lu)
 	pthread_mutex_unlock(&lu->pr->lock);
 }
 
+bool scsi_lu_nexus_leaving(struct scsi_lu *lu, const struct scsi_nexus *n,
+                           void (*released)(void *arg), void *arg)
+{
+	struct scsi_pr *pr = lu ? lu->pr : NULL;
+	bool shared;
+
+	if (!pr || !n || !n->initiator_port[0]) {
+		return false;
+	}
+	pthread_mutex_lock(&pr->lock);
+	shared = pr->shared;
+	pthread_mutex_unlock(&pr->lock);
+	return shared && pr_share_release_spc2_then(lu, n, released, arg);
+}
+
 void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n)
 {
 	struct scsi_pr *pr = lu ? lu->pr : NULL;

@@ -531,15 +531,16 @@ static const char *alua_state_name(uint8_t state)
 
 /* One shared LU: the gateway holding its lock and every group's state. */
 static json_object *gateway_lun_json(const struct idm_gateway_conf *gw, const struct tgt_target *t,
-                                     unsigned l, uint16_t owner)
+                                     unsigned l, uint16_t owner, uint16_t optimized)
 {
 	json_object *o = json_object_new_object(), *groups = json_object_new_array();
 	struct scsi_alua a;
 
-	tgt_gateway_states(gw, owner, &a);
+	tgt_gateway_states(gw, optimized, &a);
 	add_str(o, "target", t->iqn);
 	add_u64(o, "lun", l);
 	add_u64(o, "lock_owner", owner);
+	add_u64(o, "optimized", optimized);
 	for (unsigned i = 0; i < a.n; i++) {
 		json_object *g = json_object_new_object();
 
@@ -568,10 +569,12 @@ json_object *tgt_admin_gateway(struct idm_server *srv)
 
 		for (unsigned l = 0; l < SCSI_MAX_LUNS && !t->deleted; l++) {
 			bool shared;
-			uint16_t owner = tgt_gateway_owner(t, l, &shared);
+			uint16_t optimized;
+			uint16_t owner = tgt_gateway_owner(t, l, &shared, &optimized);
 
 			if (t->luns.lu[l] && shared) {
-				json_object_array_add(luns, gateway_lun_json(gw, t, l, owner));
+				json_object_array_add(luns,
+				                      gateway_lun_json(gw, t, l, owner, optimized));
 			}
 		}
 	}

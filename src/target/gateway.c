@@ -36,8 +36,59 @@ struct tgt_gw_lun {
 	struct scsi_lu *lu;
 	const struct idm_gateway_conf *gw; /* the server's, lives as long */
 	uint16_t owner;                    /* atomic: lock holder, 0 none */
+	uint16_t optimized;                /* atomic: record "alua", 0 none */
+	uint64_t resets;                   /* atomic: record "lu": resets seen */
 	bool joined;                       /* on_owner ran at least once */
 };
+
+/* Records the gateways share (besides "pr"): one line each. */
+#define REC_ALUA "alua" /* "optimized N": the group's optimized gateway */
+#define REC_LU "lu"     /* "resets N": LOGICAL UNIT RESETs so far */
+#define REC_TRIES 8     /* compare-and-swap rounds before giving up */
+
+/* Pure: the number after `word` in a one-line record; 0 when the record
+ * is empty (never written) or says something else. */
+uint64_t tgt_gateway_record_value(const char *buf, size_t len, const char *word)
+{
+	char line[64];
+	size_t wl = strlen(word);
+	unsigned long long v;
+	char *end;
+
+	if (len == 0 || len >= sizeof(line)) {
+		return 0;
+	}
+	memcpy(line, buf, len);
+	line[len] = '\0';
+	if (strncmp(line, word, wl) != 0 || line[wl] != ' ' || line[wl + 1] < '0' ||
+	    line[wl + 1] > '9') {
+		return 0;
+	}
+	v = strtoull(line + wl + 1, &end, 10);
+	return *end == '\n' || *end == '\0' ? (uint64_t)v : 0;
+}
+
+/* Read a one-line record's value and version. 0 or -errno. */
+static int rec_get(struct idm_backing *store, const char *key, const char *word, uint64_t *value,
+                   uint64_t *version)
+{
+	char buf[64];
+	size_t len = 0;
+	int rc = store->cluster->record_read(store, key, buf, sizeof(buf), &len, version);
+
+	*value = rc == 0 ? tgt_gateway_record_value(buf, len, word) : 0;
+	return rc;
+}
+
+static int rec_put(struct idm_backing *store, const char *key, const char *word, uint64_t value,
+                   uint64_t expect)
+{
+	char buf[64];
+	uint64_t version;
+	int n = snprintf(buf, sizeof(buf), "%s %llu\n", word, (unsigned long long)value);
+
+	return store->cluster->record_write(store, key, buf, (size_t)n, expect, &version);
+}
 
 int idm_gateway_conf_check(const struct idm_gateway_conf *g, char *err, size_t errlen)
 {
@@ -88,22 +139,96 @@ void tgt_gateway_states(const struct idm_gateway_conf *gw, uint16_t owner, struc
 	}
 }
 
+/* The LU's ALUA states: the group's optimized gateway (record "alua") is
+ * active/optimized. It is not simply the lock holder: librbd hands the
+ * lock to any gateway that writes and back, and an initiator writing
+ * through two paths would see the states (and a unit attention) change
+ * with every write. The optimized gateway changes only when it is moved
+ * (idmadm gateway move, SET TARGET PORT GROUPS), when it died (another
+ * holds the lock and it no longer watches the image), or when none was
+ * chosen yet and one takes the lock. */
+static void gw_apply(struct tgt_gw_lun *g, uint16_t optimized)
+{
+	uint16_t was = __atomic_exchange_n(&g->optimized, optimized, __ATOMIC_ACQ_REL);
+	struct scsi_alua a;
+
+	tgt_gateway_states(g->gw, optimized, &a);
+	scsi_lu_set_alua(g->lu, &a);
+	if (was != optimized || !g->joined) {
+		idm_log("gateway", "%s LUN %llu: %s (gateway %u)", g->t->iqn,
+		        (unsigned long long)g->lu->lun,
+		        optimized == 0           ? "no gateway is optimized yet"
+		        : optimized == g->gw->id ? "this gateway is optimized"
+		                                 : "another gateway is optimized",
+		        optimized);
+	}
+}
+
+/* Control thread: make this gateway the optimized one in the record;
+ * `force` (a move) whatever it said, else only when it named none or a
+ * gateway that is no longer alive. */
+static void gw_claim(struct tgt_gw_lun *g, bool force)
+{
+	struct idm_backing *store = g->lu->store;
+	uint64_t cur, version;
+	int rc = -ECANCELED;
+
+	for (int i = 0; i < REC_TRIES && rc == -ECANCELED; i++) {
+		rc = rec_get(store, REC_ALUA, "optimized", &cur, &version);
+		if (rc < 0 || cur == g->gw->id ||
+		    (!force && cur != 0 &&
+		     store->cluster->gateway_live(store, (uint16_t)cur) != 0)) {
+			break;
+		}
+		rc = rec_put(store, REC_ALUA, "optimized", g->gw->id, version);
+	}
+	if (rc < 0) {
+		idm_log("gateway", "WARN %s LUN %llu: cannot record the optimized gateway: %s",
+		        g->t->iqn, (unsigned long long)g->lu->lun, strerror(-rc));
+	}
+}
+
 /* The store's control thread: the lock holder is `owner` now. */
 static void gw_on_owner(void *arg, uint16_t owner)
 {
 	struct tgt_gw_lun *g = arg;
-	uint16_t was = __atomic_exchange_n(&g->owner, owner, __ATOMIC_ACQ_REL);
-	struct scsi_alua a;
 
-	tgt_gateway_states(g->gw, owner, &a);
-	scsi_lu_set_alua(g->lu, &a);
-	if (was != owner || !g->joined) {
-		idm_log("gateway", "%s LUN %llu: %s", g->t->iqn, (unsigned long long)g->lu->lun,
-		        owner == 0           ? "no gateway holds the image's lock"
-		        : owner == g->gw->id ? "this gateway holds the image's lock (optimized)"
-		                             : "another gateway holds the image's lock");
+	__atomic_store_n(&g->owner, owner, __ATOMIC_RELEASE);
+	if (owner == g->gw->id) {
+		gw_claim(g, false);
 	}
-	g->joined = true;
+	if (!g->joined) {
+		gw_apply(g, __atomic_load_n(&g->optimized, __ATOMIC_ACQUIRE));
+		g->joined = true;
+	}
+}
+
+/* A gateway wrote record "alua" (store thread; reads only). */
+static void gw_alua_changed(void *arg)
+{
+	struct tgt_gw_lun *g = arg;
+	struct idm_backing *store = g->lu->store;
+	uint64_t optimized, version;
+
+	if (rec_get(store, REC_ALUA, "optimized", &optimized, &version) == 0 &&
+	    optimized <= UINT16_MAX) {
+		gw_apply(g, (uint16_t)optimized);
+	}
+}
+
+/* A gateway wrote record "lu" (store thread; reads only): a LOGICAL UNIT
+ * RESET through another gateway is a unit attention for our nexuses too;
+ * its effects on shared state (the SPC-2 reservation) are done already. */
+static void gw_lu_changed(void *arg)
+{
+	struct tgt_gw_lun *g = arg;
+	uint64_t resets, version;
+
+	if (rec_get(g->lu->store, REC_LU, "resets", &resets, &version) == 0 &&
+	    resets > __atomic_load_n(&g->resets, __ATOMIC_ACQUIRE)) {
+		__atomic_store_n(&g->resets, resets, __ATOMIC_RELEASE);
+		scsi_lu_raise_ua_only(g->lu, SCSI_ASC_BUS_DEVICE_RESET);
+	}
 }
 
 static void gw_take_done(void *arg, int rc)
@@ -113,10 +238,13 @@ static void gw_take_done(void *arg, int rc)
 	if (rc < 0) {
 		idm_log("gateway", "WARN %s LUN %llu: cannot take the image's lock: %s", g->t->iqn,
 		        (unsigned long long)g->lu->lun, strerror(-rc));
+		return;
 	}
+	gw_claim(g, true);
 }
 
-/* Make this gateway the optimized path: take the image's lock. */
+/* Make this gateway the optimized path: take the image's lock, then say
+ * so in the record (gw_take_done, on the store's control thread). */
 static int gw_take(struct tgt_gw_lun *g)
 {
 	struct idm_backing *store = g->lu->store;
@@ -197,6 +325,23 @@ int tgt_gateway_lun_join(struct tgt_target *t, unsigned l, struct scsi_lu *lu, c
 		return rc;
 	}
 	scsi_lu_set_alua_request(lu, gw_alua_request, g);
+	rc = store->cluster->record_watch(store, REC_ALUA, gw_alua_changed, g);
+	if (rc == 0) {
+		rc = store->cluster->record_watch(store, REC_LU, gw_lu_changed, g);
+	}
+	if (rc < 0) {
+		snprintf(why, whylen, "cannot watch the group's records: %s", strerror(-rc));
+		return rc;
+	}
+	/* what was recorded before we watched: the optimized gateway, and
+	 * resets already counted (not ours to report) */
+	gw_alua_changed(g);
+	{
+		uint64_t n = 0, version;
+
+		rec_get(store, REC_LU, "resets", &n, &version);
+		__atomic_store_n(&g->resets, n, __ATOMIC_RELEASE);
+	}
 	rc = store->cluster->gateway_join(store, gw->id, gw_on_owner, g);
 	if (rc < 0) {
 		snprintf(why, whylen, "cannot join the gateway group: %s", strerror(-rc));
@@ -211,12 +356,72 @@ void tgt_gateway_lun_free(struct tgt_target *t, unsigned l)
 	t->gw[l] = NULL;
 }
 
-uint16_t tgt_gateway_owner(const struct tgt_target *t, unsigned l, bool *shared)
+uint16_t tgt_gateway_owner(const struct tgt_target *t, unsigned l, bool *shared,
+                           uint16_t *optimized)
 {
 	const struct tgt_gw_lun *g = t->gw[l];
 
 	*shared = g != NULL;
+	*optimized = g ? __atomic_load_n(&g->optimized, __ATOMIC_ACQUIRE) : 0;
 	return g ? __atomic_load_n(&g->owner, __ATOMIC_ACQUIRE) : 0;
+}
+
+/* ---- LOGICAL UNIT RESET through this gateway ---- */
+
+struct gw_reset {
+	struct idm_backing_io io; /* first: the store's offload carries it */
+	struct tgt_gw_lun *g;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+/* Control thread: count the reset in record "lu"; every other gateway's
+ * watch raises the unit attention before the write returns. */
+static void gw_reset_announce(struct idm_backing_io *io)
+{
+	struct gw_reset *r = (struct gw_reset *)io;
+	struct tgt_gw_lun *g = r->g;
+	uint64_t n, version;
+	int rc = -ECANCELED;
+
+	for (int i = 0; i < REC_TRIES && rc == -ECANCELED; i++) {
+		rc = rec_get(g->lu->store, REC_LU, "resets", &n, &version);
+		if (rc == 0) {
+			/* our own watch must not raise it a second time here */
+			__atomic_store_n(&g->resets, n + 1, __ATOMIC_RELEASE);
+			rc = rec_put(g->lu->store, REC_LU, "resets", n + 1, version);
+		}
+	}
+	if (rc < 0) {
+		idm_log("gateway", "WARN %s LUN %llu: other gateways were not told of a reset: %s",
+		        g->t->iqn, (unsigned long long)g->lu->lun, strerror(-rc));
+	}
+}
+
+static void gw_reset_done(struct idm_backing_io *io, int status)
+{
+	struct gw_reset *r = (struct gw_reset *)io;
+
+	(void)status;
+	r->done(r->arg);
+	free(r);
+}
+
+bool tgt_gateway_lu_reset(struct tgt_target *t, unsigned l, struct idm_reactor *home,
+                          void (*done)(void *arg), void *arg)
+{
+	struct tgt_gw_lun *g = t->gw[l];
+	struct gw_reset *r;
+
+	if (!g || !(r = calloc(1, sizeof(*r)))) {
+		return false;
+	}
+	r->g = g;
+	r->done = done;
+	r->arg = arg;
+	r->io.done = gw_reset_done;
+	g->lu->store->ops->offload(g->lu->store, &r->io, gw_reset_announce, home);
+	return true;
 }
 
 int tgt_gateway_move_here(struct tgt_target *t, unsigned l)

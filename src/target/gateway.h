@@ -20,8 +20,18 @@ int tgt_gateway_ident(const struct idm_lun_conf *lc, struct idm_backing *store, 
 int tgt_gateway_lun_join(struct tgt_target *t, unsigned l, struct scsi_lu *lu, char *why,
                          size_t whylen);
 void tgt_gateway_lun_free(struct tgt_target *t, unsigned l);
-/* The gateway holding LU `l`'s lock (0: none); *shared: it is in a group. */
-uint16_t tgt_gateway_owner(const struct tgt_target *t, unsigned l, bool *shared);
+/* The gateway holding LU `l`'s lock (0: none); *shared: it is in a group;
+ * *optimized: the group's optimized gateway (0: none chosen yet). */
+uint16_t tgt_gateway_owner(const struct tgt_target *t, unsigned l, bool *shared,
+                           uint16_t *optimized);
+/* A LOGICAL UNIT RESET of LU `l` reached this gateway: tell the others
+ * (their nexuses get the unit attention), then done(arg) on `home`.
+ * false: not in a group (or no memory), nothing to wait for. */
+bool tgt_gateway_lu_reset(struct tgt_target *t, unsigned l, struct idm_reactor *home,
+                          void (*done)(void *arg), void *arg);
+/* Pure: the number after `word` in a one-line record ("optimized 2\n"),
+ * 0 for an empty or foreign one. */
+uint64_t tgt_gateway_record_value(const char *buf, size_t len, const char *word);
 /* Make this gateway LU `l`'s optimized path (takes the lock, in the
  * background). 0, or -ENOENT when the LU is not in a group. */
 int tgt_gateway_move_here(struct tgt_target *t, unsigned l);

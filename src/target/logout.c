@@ -6,6 +6,7 @@
  * teardown (the initiator has stopped issuing commands by then). Removing
  * a connection for recovery needs ErrorRecoveryLevel 2 and is refused.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "target/target_int.h"
@@ -33,6 +34,52 @@ static uint8_t logout_response(struct tgt_conn *tc, const struct idm_pdu *pdu)
 	default:
 		return ISCSI_LOGOUT_RSP_RECOVERY_UNSUPPORTED;
 	}
+}
+
+/* A Logout Response held until the nexus's SPC-2 reservations on LUs
+ * the gateways share are released in the cluster (scsi_lu_nexus_leaving):
+ * after the response, a RESERVE through any gateway must find them gone. */
+struct logout_wait {
+	struct idm_conn *ic; /* held while we wait */
+	struct idm_pdu *rsp;
+	unsigned pending;
+};
+
+static void logout_released(void *arg)
+{
+	struct logout_wait *w = arg;
+
+	if (--w->pending == 0) {
+		idm_pdu_tx(w->ic, w->rsp);
+		idm_conn_release(w->ic);
+		free(w);
+	}
+}
+
+/* True when the response waits (it is sent by logout_released). */
+static bool logout_waits(struct tgt_conn *tc, struct idm_pdu *rsp)
+{
+	struct tgt_session *s = tc->sess;
+	struct logout_wait *w;
+
+	if (!s || !s->target || !s->nexus.initiator_port[0] || !(w = malloc(sizeof(*w)))) {
+		return false;
+	}
+	*w = (struct logout_wait){.ic = tc->ic, .rsp = rsp, .pending = 1};
+	for (unsigned l = 0; l < SCSI_MAX_LUNS; l++) {
+		struct scsi_lu *lu = s->target->luns.lu[l];
+
+		w->pending++;
+		if (!lu || !scsi_lu_nexus_leaving(lu, &s->nexus, logout_released, w)) {
+			w->pending--;
+		}
+	}
+	if (--w->pending == 0) {
+		free(w);
+		return false;
+	}
+	idm_conn_hold(tc->ic);
+	return true;
 }
 
 void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
@@ -68,5 +115,7 @@ void tgt_logout_rx(struct tgt_conn *tc, struct idm_pdu *pdu)
 	}
 	tc->logged_out = true;
 	rsp->done = logout_sent;
-	idm_pdu_tx(tc->ic, rsp);
+	if (!logout_waits(tc, rsp)) {
+		idm_pdu_tx(tc->ic, rsp);
+	}
 }

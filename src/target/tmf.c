@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "target/gateway.h"
 #include "target/target_int.h"
 
 struct tmf_scope {
@@ -218,15 +219,35 @@ void tgt_abort_nexus(void *ctx, struct scsi_cmd *by, struct scsi_lu *lu,
 
 /* LOGICAL UNIT RESET / TARGET WARM RESET: every nexus loses its tasks
  * and sees a unit attention. */
+/* On the TMF's reactor: the other gateways know of the reset. */
+static void reset_told(void *arg)
+{
+	struct tgt_task *tmf = arg;
+
+	if (--tmf->wait.pending == 0) {
+		tmf->wait.settled(&tmf->wait);
+	}
+}
+
 static void reset_lus(struct tgt_conn *tc, struct tmf_scope *sc)
 {
-	struct scsi_lu_set *set = &tc->sess->target->luns;
+	struct tgt_target *t = tc->sess->target;
+	struct scsi_lu_set *set = &t->luns;
 
 	idm_task_foreach(tc->ic, abort_if_in_scope, sc);
 	abort_other_sessions(tc->sess, sc->all_luns, sc->lun, sc->tmf);
 	for (unsigned i = 0; i < SCSI_MAX_LUNS; i++) {
 		if (set->lu[i] && (sc->all_luns || i == sc->lun)) {
 			scsi_lu_raise_ua(set->lu[i], SCSI_ASC_BUS_DEVICE_RESET);
+			/* A LU of a gateway group: its other gateways' nexuses
+			 * get the attention too, before our response goes. */
+			if (sc->tmf && tc->sess->reactor) {
+				sc->tmf->wait.pending++;
+				if (!tgt_gateway_lu_reset(t, i, tc->sess->reactor, reset_told,
+				                          sc->tmf)) {
+					sc->tmf->wait.pending--;
+				}
+			}
 		}
 	}
 }

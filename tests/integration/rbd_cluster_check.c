@@ -188,19 +188,23 @@ static void check_lock(struct gateway *g)
 	      g[1].owner);
 	printf("write through gateway 1: both report holder 1 after %ld ms\n", ms);
 
+	uint64_t t0 = now_ms();
+
 	g[1].b->cluster->gateway_take(g[1].b, take_done, &tw);
-	for (uint64_t t0 = now_ms();
-	     __atomic_load_n(&tw.rc, __ATOMIC_SEQ_CST) == 1 && now_ms() - t0 < WAIT_MS;) {
-		sleep_ms(5);
+	while (__atomic_load_n(&tw.rc, __ATOMIC_SEQ_CST) == 1 && now_ms() - t0 < WAIT_MS) {
+		sleep_ms(1);
 	}
+	uint64_t take_ms = now_ms() - t0;
+
 	CHECK(tw.rc == 0, "gateway_take on gateway 2: %d", tw.rc);
 	/* done runs after on_owner: gateway 2 already knows */
 	CHECK(g[1].owner == 2, "gateway 2 reports itself holder when take is done (%d)",
 	      g[1].owner);
 	ms = wait_owner(g, 2, 2);
 	CHECK(ms >= 0, "after the move both report gateway 2 (got %d, %d)", g[0].owner, g[1].owner);
-	printf("gateway_take on gateway 2: done %d, gateway 1 reports holder 2 after %ld ms\n",
-	       tw.rc, ms);
+	printf("gateway_take on gateway 2: done %d after %llu ms, gateway 1 reports holder 2 %ld "
+	       "ms later\n",
+	       tw.rc, (unsigned long long)take_ms, ms);
 	rc = block_io(g[1].b, IDM_BACKING_READ, 0, r);
 	CHECK(rc == 0 && memcmp(r, a, BS) == 0, "block 0 intact after the move (%d)", rc);
 
@@ -316,10 +320,10 @@ static void check_records(struct gateway *g)
 	CHECK(rc == -EOVERFLOW, "a buffer too small: -EOVERFLOW (%d)", rc);
 	rc = c->record_write(g[0].b, "../x", "x", 1, 0, &v2);
 	CHECK(rc == -EINVAL, "a key with '/': -EINVAL (%d)", rc);
-	char *big = calloc(1, 64 * 1024 + 1);
+	char *big = calloc(1, 256 * 1024 + 1);
 
-	rc = big ? c->record_write(g[0].b, "pr", big, 64 * 1024 + 1, 2, &v2) : -ENOMEM;
-	CHECK(rc == -EFBIG, "a record over 64 KiB: -EFBIG (%d)", rc);
+	rc = big ? c->record_write(g[0].b, "pr", big, 256 * 1024 + 1, 2, &v2) : -ENOMEM;
+	CHECK(rc == -EFBIG, "a record over 256 KiB: -EFBIG (%d)", rc);
 	free(big);
 	int before = g[1].changed;
 

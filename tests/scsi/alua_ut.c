@@ -74,38 +74,12 @@ static int env_teardown(void **state)
 	return 0;
 }
 
-static void done(struct scsi_cmd *cmd)
-{
-	(void)cmd;
-}
-
 /* Run `cdb` from `in` (NULL: no nexus) with `data` (WRITE) or e->buf
  * (READ). Returns the status. */
 static uint8_t run(struct alua_env *p, struct ini *in, const uint8_t *cdb, const uint8_t *data,
                    uint32_t len)
 {
-	struct t_env *e = p->e;
-	struct scsi_cmd *cmd = &e->cmd;
-
-	memset(cmd, 0, sizeof(*cmd));
-	memcpy(e->cdb, cdb, 16);
-	cmd->luns = &e->set;
-	cmd->cdb = e->cdb;
-	cmd->cdb_len = 16;
-	cmd->ua_seen = in ? in->ua_seen : NULL;
-	cmd->nexus = in ? &in->nexus : NULL;
-	cmd->done = done;
-	e->setup_rc = scsi_cmd_setup(cmd);
-	if (e->setup_rc != 0) {
-		return cmd->status;
-	}
-	if (data) {
-		memcpy(e->buf, data, len);
-	}
-	cmd->data = e->buf;
-	cmd->data_cap = e->buf_cap;
-	scsi_cmd_exec(cmd);
-	return cmd->status;
+	return t_run_nexus(p->e, in ? &in->nexus : NULL, in ? in->ua_seen : NULL, cdb, data, len);
 }
 
 static void expect_sense(struct alua_env *p, uint8_t key, uint16_t asc)
@@ -391,7 +365,7 @@ static void test_access_through_setup(void **state)
 {
 	static const uint8_t states[3] = {AN, SB, UN};
 	struct alua_env *p = *state;
-	struct ini other;
+	struct ini other = {0}; /* nothing seen yet */
 	uint8_t inq[16] = {0x12, 0, 0, 0, 96};
 
 	set_groups(p, 3, states);
@@ -524,6 +498,17 @@ static void test_stpg_good(void **state)
 	assert_int_equal(stpg(p, &p->c, NULL, 0), SCSI_STATUS_GOOD);
 	assert_int_equal(stpg(p, &p->c, param, 4), SCSI_STATUS_GOOD);
 	assert_int_equal(p->requests, 2);
+	/* Asking for the group already optimized changes nothing: the
+	 * next change is implicit. */
+	p->request_applies = false;
+	assert_int_equal(stpg(p, &p->c, (const uint8_t[]){0, 0, 0, 0, AO, 0, 0, 3}, 8),
+	                 SCSI_STATUS_GOOD);
+	assert_int_equal(p->requests, 3);
+	set_groups(p, 3, (const uint8_t[]){AO, AN, AN});
+	assert_int_equal(rtpg(p, &p->c, false, 256), SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(rtpg(p, &p->c, false, 256), SCSI_STATUS_GOOD);
+	assert_int_equal(b[4 + 5], 0x02);
+	assert_int_equal(b[28 + 5], 0x02);
 }
 
 static void test_stpg_refused(void **state)
@@ -574,6 +559,8 @@ static void test_stpg_refused(void **state)
 	/* A buffer shorter than the list is a target bug, not a crash. */
 	p->request_rc = 0;
 	put_be32(cdb + 6, 8);
+	assert_int_equal(stpg(p, &p->a, NULL, 0), SCSI_STATUS_GOOD); /* the nexus, in e->cmd */
+	memcpy(p->e->cdb, cdb, 16);
 	assert_int_equal(scsi_cmd_setup(&p->e->cmd), 0);
 	p->e->cmd.data = p->e->buf;
 	p->e->cmd.data_cap = 4;

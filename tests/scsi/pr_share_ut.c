@@ -347,9 +347,12 @@ static void test_preempt_across(void **state)
 	assert_int_equal(simple(e, g2, &e->b2, 0x28), SCSI_STATUS_RESERVATION_CONFLICT);
 	assert_int_equal(prout(e, g2, &e->b2, SA_PREEMPT_ABORT, TYPE_WE, KEY_B, KEY_A),
 	                 SCSI_STATUS_GOOD);
-	/* The preempting gateway's abort hook ran for a's port. */
+	/* Both gateways' abort hooks ran for a's port, once each: the
+	 * preempting one for its command, gateway 1 from the record. */
 	assert_int_equal(g2->aborts, 1);
 	assert_string_equal(g2->aborted, e->a1.nexus.initiator_port);
+	assert_int_equal(g1->aborts, 1);
+	assert_string_equal(g1->aborted, e->a1.nexus.initiator_port);
 	assert_int_equal(ua_of(e, g1, &e->a1), SCSI_ASC_REGISTRATIONS_PREEMPTED);
 	assert_int_equal(ua_of(e, g1, &e->a1), 0);
 	assert_int_equal(ua_of(e, g2, &e->b2), 0);
@@ -367,6 +370,16 @@ static void test_preempt_across(void **state)
 	assert_int_equal(prout(e, g2, &e->b2, SA_RELEASE, TYPE_WE_RO, KEY_B, 0), SCSI_STATUS_GOOD);
 	assert_int_equal(ua_of(e, g1, &e->a1), SCSI_ASC_RESERVATIONS_RELEASED);
 	assert_int_equal(ua_of(e, g2, &e->b2), 0);
+	/* Preempting a nexus of its own gateway aborts once, for the
+	 * command (whose status waits), not again from its watch. */
+	clear_ua(e, g2, &e->c2);
+	assert_int_equal(prout(e, g2, &e->c2, SA_REGISTER, 0, 0, KEY_C), SCSI_STATUS_GOOD);
+	assert_int_equal(prout(e, g2, &e->b2, SA_PREEMPT_ABORT, TYPE_WE, KEY_B, KEY_C),
+	                 SCSI_STATUS_GOOD);
+	assert_int_equal(g2->aborts, 2);
+	assert_string_equal(g2->aborted, e->c2.nexus.initiator_port);
+	assert_int_equal(g1->aborts, 1);
+	assert_int_equal(ua_of(e, g2, &e->c2), SCSI_ASC_REGISTRATIONS_PREEMPTED);
 	/* No gateway holds attentions for nexuses it does not serve (they
 	 * would cost every command a lock). */
 	assert_int_equal(g1->lu->pr_ua_pending, 0);
@@ -449,13 +462,17 @@ static void test_corrupt_record(void **state)
 	 * a missing serial, an unknown line: each refused. */
 	record_set("idm-pr 1\nreg 1111 1 a t\naptpl 0\nserial 1\nspc2 b t\n");
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
-	record_set("idm-pr 1\naptpl 0\nserial 1\nua 2 2a05 a t\n");
+	record_set("idm-pr 1\naptpl 0\nserial 1\nua 2 2a05 - a t\n");
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
 	record_set("idm-pr 1\naptpl 0\nserial 9223372036854775808\n");
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
 	record_set("idm-pr 1\naptpl 1\n");
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
-	record_set("idm-pr 1\naptpl 1\nserial 1\nua 1 2a06 a t\n");
+	record_set("idm-pr 1\naptpl 1\nserial 1\nua 1 2a06 - a t\n");
+	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
+	record_set("idm-pr 1\naptpl 1\nserial 1\nua 1 2a03 a a t\n"); /* abort, no preempt */
+	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
+	record_set("idm-pr 1\naptpl 1\nserial 1\nua 1 2a05 x a t\n");
 	assert_int_equal(prin(e, g2, &e->b2, 0), SCSI_STATUS_CHECK_CONDITION);
 	/* A good one heals every gateway. */
 	record_set("idm-pr 1\ngeneration 7\nreservation 0 -1\naptpl 0\nserial 9\n");
@@ -578,6 +595,8 @@ static void test_record_round_trip(void **state)
 	snprintf(a->r2_port.iport, SCSI_PORT_NAME_MAX, "iqn.x: evil\nreg 1 1 a t");
 	snprintf(a->r2_port.tport, SCSI_PORT_NAME_MAX, "t,0x0002");
 	a->uas[3] = (struct pr_ua){.used = true, .asc = 0x2a04, .serial = 16, .port = {"p%", "t"}};
+	a->uas[7] = (struct pr_ua){
+	    .used = true, .asc = 0x2a05, .serial = 17, .abort = true, .port = {"q", "t"}};
 	assert_int_equal(pr_state_format(a, true, text, PR_RECORD_MAX, &len), 0);
 	assert_int_equal(pr_state_parse(text, len, "rec", true, b, why, sizeof(why)), 0);
 	assert_int_equal(b->generation, 4);
@@ -585,6 +604,8 @@ static void test_record_round_trip(void **state)
 	assert_string_equal(b->r2_port.iport, a->r2_port.iport);
 	assert_true(b->uas[0].used && b->uas[0].serial == 16 && b->uas[0].asc == 0x2a04);
 	assert_string_equal(b->uas[0].port.iport, "p%");
+	assert_false(b->uas[0].abort);
+	assert_true(b->uas[1].abort && b->uas[1].serial == 17);
 	/* Too small a buffer: -ENOSPC, never a cut record. */
 	assert_int_equal(pr_state_format(a, true, text, 40, &len), -ENOSPC);
 	/* The file form refuses the shared lines; a NUL byte is refused. */

@@ -226,8 +226,8 @@ void t_env_free(struct t_env *e)
 	free(e);
 }
 
-static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, uint8_t *data,
-               uint32_t cap)
+static int run_as(struct t_env *e, const struct scsi_nexus *n, uint32_t *ua_seen, uint64_t lun,
+                  const uint8_t *cdb, unsigned len, uint8_t *data, uint32_t cap)
 {
 	struct scsi_cmd *cmd = &e->cmd;
 
@@ -238,7 +238,8 @@ static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, 
 	cmd->lun = lun;
 	cmd->cdb = e->cdb;
 	cmd->cdb_len = 16;
-	cmd->ua_seen = e->ua_seen;
+	cmd->nexus = n;
+	cmd->ua_seen = ua_seen;
 	cmd->edtl = e->edtl;
 	cmd->map = e->map;
 	cmd->done = t_done;
@@ -257,6 +258,23 @@ static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, 
 		assert_int_equal(e->done_calls, 1);
 	}
 	return 0;
+}
+
+static int run(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len, uint8_t *data,
+               uint32_t cap)
+{
+	return run_as(e, NULL, e->ua_seen, lun, cdb, len, data, cap);
+}
+
+uint8_t t_run_nexus(struct t_env *e, const struct scsi_nexus *n, uint32_t *ua_seen,
+                    const uint8_t *cdb, const uint8_t *data, uint32_t len)
+{
+	if (data) {
+		assert_true(len <= e->buf_cap);
+		memcpy(e->buf, data, len);
+	}
+	run_as(e, n, ua_seen, 0, cdb, 16, e->buf, e->buf_cap);
+	return e->cmd.status;
 }
 
 int t_run_lun(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len)

@@ -73,6 +73,12 @@ int t_env_teardown(void **state);
 int t_run_lun(struct t_env *e, uint64_t lun, const uint8_t *cdb, unsigned len);
 int t_run(struct t_env *e, const uint8_t *cdb, unsigned len);
 int t_run_data(struct t_env *e, const uint8_t *cdb, unsigned len, uint8_t *data, uint32_t cap);
+/* Run the 16 bytes at `cdb` on LUN 0 as I_T nexus `n` (NULL: none) that
+ * has seen the LU-wide unit attentions in `ua_seen` (NULL: reports
+ * none), with `len` bytes of `data` (when not NULL) copied to e->buf,
+ * the command's buffer, first. Returns the status. */
+uint8_t t_run_nexus(struct t_env *e, const struct scsi_nexus *n, uint32_t *ua_seen,
+                    const uint8_t *cdb, const uint8_t *data, uint32_t len);
 
 /* Check status CHECK CONDITION with this key and ASC/ASCQ. */
 void t_expect_sense(struct t_env *e, uint8_t key, uint16_t asc);

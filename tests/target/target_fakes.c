@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "target_fakes.h"
+#include "target/gateway.h"
 
 struct fake_state fk;
 
@@ -665,6 +666,18 @@ void scsi_lu_raise_ua(struct scsi_lu *lu, uint16_t asc)
 	lu->ua_asc = asc;
 }
 
+/* No gateway group here: a reset has no other gateway to tell. */
+bool tgt_gateway_lu_reset(struct tgt_target *t, unsigned l, struct idm_reactor *home,
+                          void (*done)(void *arg), void *arg)
+{
+	(void)t;
+	(void)l;
+	(void)home;
+	(void)done;
+	(void)arg;
+	return false;
+}
+
 void scsi_nexus_init(struct scsi_nexus *n, const char *initiator_name, const uint8_t isid[6],
 		     const char *target_name, uint16_t tpgt, uint32_t id)
 {
@@ -680,4 +693,15 @@ void scsi_lu_nexus_gone(struct scsi_lu *lu, const struct scsi_nexus *n)
 {
 	(void)lu;
 	(void)n;
+}
+
+/* No shared reservations here: a logout has nothing to wait for. */
+bool scsi_lu_nexus_leaving(struct scsi_lu *lu, const struct scsi_nexus *n,
+                           void (*released)(void *arg), void *arg)
+{
+	(void)lu;
+	(void)n;
+	(void)released;
+	(void)arg;
+	return false;
 }
