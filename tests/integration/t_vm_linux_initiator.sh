@@ -51,8 +51,8 @@ echo "VM run: $((t2 - t1)) s (guest status $rc); guest logs in $VM_LOGS"
 out=$VM_LOGS/output.log
 [[ -f $out ]] || fail "the guest wrote no output (status $rc); see $VM_LOGS/serial.log"
 grep '^RESULT ' "$out"
-# figures a guest prints (idmio bench, idmd's connection counters)
-grep -E '^(BENCH .*(IOPS|MiB/s|latency|conn:)|COUNTERS )' "$out"
+# figures a guest prints (idmio bench, idmd's connection counters, the failover gap)
+grep -E '^(BENCH .*(IOPS|MiB/s|latency|conn:)|COUNTERS |GAP |RETURN_GAP |INFO )' "$out"
 # every idmd the guest ran, and our own programs' output (idmio)
 for f in "$VM_LOGS"/idmd*.log "$out"; do
 	[[ -f $f ]] && sanitizer_report "$f" && {

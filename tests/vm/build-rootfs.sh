@@ -12,7 +12,13 @@
 # trees are removed). Bump TREE_VERSION when the steps below change the tree.
 # Needs root (debootstrap, chroot). Installs its own host tools with apt-get.
 # Environment: IDM_VM_CACHE (cache directory), MIRROR (Debian mirror; default: the one
-# this host's apt uses).
+# this host's apt uses), IDM_VM_FLAVOUR and IDM_VM_EXTRA_PACKAGES (below).
+#
+# Flavours: a test that needs more packages than the others (the gateway failover test
+# needs Ceph and multipath-tools, ~300 MiB more) names a flavour and its extra packages;
+# that tree is rootfs-FLAVOUR-KEY, KEY hashing the extra packages too, and is built and
+# cached beside the plain tree, so every other VM test keeps booting the small one.
+# Rebuilding a flavour removes only that flavour's older trees.
 set -euo pipefail
 
 SUITE=bookworm
@@ -30,6 +36,18 @@ PKGS=(
 	libisal2 liburing2 libjson-c5 libssl3 libibverbs1 librdmacm1 libiscsi7 libiscsi-bin
 	libasan8 libubsan1 librbd1 librados2 libmicrohttpd12 libsystemd0
 )
+
+# a flavour's name, and the packages it adds to PKGS (space-separated)
+FLAVOUR=${IDM_VM_FLAVOUR:-}
+read -r -a EXTRA_PKGS <<<"${IDM_VM_EXTRA_PACKAGES:-}"
+if [[ -n $FLAVOUR && ! $FLAVOUR =~ ^[a-z][a-z0-9]*$ ]]; then
+	echo "build-rootfs: IDM_VM_FLAVOUR must be lower-case letters and digits" >&2
+	exit 2
+fi
+if [[ -z $FLAVOUR && ${#EXTRA_PKGS[@]} -gt 0 ]]; then
+	echo "build-rootfs: IDM_VM_EXTRA_PACKAGES needs IDM_VM_FLAVOUR (the tree's name)" >&2
+	exit 2
+fi
 
 force=0
 [[ ${1:-} == --force ]] && force=1
@@ -67,8 +85,10 @@ host_mirror() {
 	echo "$m"
 }
 
-key=$(printf '%s\n' "$SUITE" "$TREE_VERSION" "${PKGS[@]}" | sha256sum | cut -c1-12)
-ROOTFS=$CACHE/rootfs-$key
+# the plain tree's key (and directory) stay what they were before flavours existed
+key=$(printf '%s\n' "$SUITE" "$TREE_VERSION" "${PKGS[@]}" "${EXTRA_PKGS[@]}" | sha256sum | cut -c1-12)
+ROOTFS=$CACHE/rootfs-${FLAVOUR:+$FLAVOUR-}$key
+PKGS+=("${EXTRA_PKGS[@]}")
 if [[ -f $ROOTFS/.idm-complete && $force == 0 ]]; then
 	echo "$ROOTFS"
 	exit 0
@@ -101,8 +121,9 @@ ls "$ROOTFS.tmp"/boot/vmlinuz-* "$ROOTFS.tmp"/boot/initrd.img-* >/dev/null ||
 	die "no kernel or initrd in the tree"
 touch "$ROOTFS.tmp/.idm-complete"
 mv "$ROOTFS.tmp" "$ROOTFS"
-# drop trees built from an older package list
-for old in "$CACHE"/rootfs-*; do
+# drop this flavour's trees built from an older package list (the plain tree's
+# directories are rootfs-KEY, a flavour's rootfs-FLAVOUR-KEY; KEY is 12 hex digits)
+for old in "$CACHE/rootfs-${FLAVOUR:+$FLAVOUR-}"????????????; do
 	[[ $old == "$ROOTFS" || ! -d $old ]] || rm -rf "$old"
 done
 msg "done in $(($(date +%s) - start)) s"

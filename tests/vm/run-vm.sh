@@ -14,7 +14,10 @@
 # Exit status: the guest script's; 124 when the VM ran out of time; 125 when the VM
 # could not run or the guest never reported a status.
 # Environment: IDM_VM_CACHE (cache, default ~/.cache/idm-vm), IDM_VM_TIMEOUT (seconds,
-# default 600), IDM_VM_MEM (MiB, 2048), IDM_VM_CPUS (2), IDMD (default build/idmd).
+# default 600), IDM_VM_MEM (MiB, 2048), IDM_VM_CPUS (2), IDMD (default build/idmd),
+# IDM_VM_FLAVOUR and IDM_VM_EXTRA_PACKAGES (boot a tree with more packages, see
+# build-rootfs.sh), IDM_VM_SCRATCH (a size such as 4G: an empty scratch disk, /dev/vdb in
+# the guest, fresh on every run).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
@@ -42,20 +45,24 @@ LOGDIR=${IDM_VM_LOGDIR:-$ROOT/build/test-logs/vm/$NAME}
 # base_image ROOTFS: print the directory holding root.ext4, vmlinuz and initrd.img made
 # from ROOTFS plus our guest-init; made once per tree and guest-init version.
 base_image() {
-	local rootfs=$1 key dir
+	local rootfs=$1 key dir mib
 	key=$(basename "$rootfs")-$(sha256sum <"$HERE/guest-init" | cut -c1-8)
 	dir=$CACHE/image-$key
 	if [[ ! -f $dir/.idm-complete ]]; then
 		msg "making the base image $dir"
 		rm -rf "$dir" && mkdir -p "$dir" || return 1
 		install -m 0755 "$HERE/guest-init" "$rootfs/sbin/idm-guest-init" || return 1
-		truncate -s 2G "$dir/root.ext4" &&
+		# 2 GiB, or the tree and 1 GiB free when a flavour's tree is larger (sparse anyway)
+		mib=$(du -sm "$rootfs" | cut -f1)
+		mib=$((mib + 1024 > 2048 ? mib + 1024 : 2048))
+		truncate -s "${mib}M" "$dir/root.ext4" &&
 			mkfs.ext4 -q -F -L idmroot -d "$rootfs" "$dir/root.ext4" || return 1
 		cp "$rootfs"/boot/vmlinuz-* "$dir/vmlinuz" &&
 			cp "$rootfs"/boot/initrd.img-* "$dir/initrd.img" || return 1
 		touch "$dir/.idm-complete"
-		for old in "$CACHE"/image-*; do
-			[[ $old == "$dir" ]] || rm -rf "$old"
+		# drop older images of the same tree flavour (plain: image-rootfs-KEY-HASH)
+		for old in "$CACHE/image-rootfs-${IDM_VM_FLAVOUR:+$IDM_VM_FLAVOUR-}"????????????-????????; do
+			[[ $old == "$dir" || ! -d $old ]] || rm -rf "$old"
 		done
 	fi
 	echo "$dir"
@@ -94,13 +101,19 @@ for f in "$@"; do
 done
 qemu-img create -q -f qcow2 -b "$IMAGE/root.ext4" -F raw "$RUN/root.qcow2" ||
 	die "qemu-img create failed"
+SCRATCH=()
+if [[ -n ${IDM_VM_SCRATCH:-} ]]; then
+	qemu-img create -q -f qcow2 "$RUN/scratch.qcow2" "$IDM_VM_SCRATCH" ||
+		die "qemu-img create of the scratch disk failed"
+	SCRATCH=(-drive "file=$RUN/scratch.qcow2,if=virtio,format=qcow2,cache=unsafe")
+fi
 
 t1=$(date +%s)
 msg "booting (tcg, $CPUS vCPUs, $MEM MiB, timeout ${TIMEOUT}s), script $SCRIPT"
 qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "$CPUS" -m "$MEM" \
 	-kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initrd.img" \
 	-append "console=ttyS0,115200 root=/dev/vda rw init=/sbin/idm-guest-init panic=1 loglevel=4" \
-	-drive "file=$RUN/root.qcow2,if=virtio,format=qcow2,cache=unsafe" \
+	-drive "file=$RUN/root.qcow2,if=virtio,format=qcow2,cache=unsafe" "${SCRATCH[@]}" \
 	-fsdev "local,id=idm,path=$SHARE,security_model=none" \
 	-device "virtio-9p-pci,fsdev=idm,mount_tag=idm" \
 	-nic none -display none -monitor none -serial "file:$RUN/serial.log" -no-reboot \
