@@ -820,11 +820,12 @@ static int records_rewatch(struct rbd_store *s)
 		if (w->watching && !__atomic_load_n(&w->broken, __ATOMIC_SEQ_CST)) {
 			continue;
 		}
-		if (w->watching && idm_rbd_image_enter(s)) {
+		if (w->watching) {
+			/* Even when fenced, or the registration leaks in
+			 * librados: only this thread replaces s->ioctx. */
 			rados_unwatch2(s->ioctx, w->cookie);
-			idm_rbd_image_leave(s);
+			w->watching = false;
 		}
-		w->watching = false;
 		int wrc = record_watch_start(s, w);
 
 		again[i] = wrc == 0;
