@@ -802,6 +802,21 @@ static int rbd_record_watch(struct idm_backing *b, const char *key, void (*chang
 	return rc;
 }
 
+/* watch_lock held: drop w's registration, if any. Always, even offline
+ * or fenced (the call then fails, which is fine): a registration we
+ * forget stays in librados for the client's life. No image_enter: the
+ * callers (the control thread, or open/close while it is not running)
+ * are the only ones that replace s->ioctx. */
+static bool record_unwatch(struct rbd_store *s, struct record_watch *w)
+{
+	if (!w->watching) {
+		return false;
+	}
+	rados_unwatch2(s->ioctx, w->cookie);
+	w->watching = false;
+	return true;
+}
+
 /* Control thread: register the watches that are not (a new client, a
  * broken watch), then run their changed() once: a change may have come
  * while they were not watching. 0, or -errno if one failed. */
@@ -820,12 +835,7 @@ static int records_rewatch(struct rbd_store *s)
 		if (w->watching && !__atomic_load_n(&w->broken, __ATOMIC_SEQ_CST)) {
 			continue;
 		}
-		if (w->watching) {
-			/* Even when fenced, or the registration leaks in
-			 * librados: only this thread replaces s->ioctx. */
-			rados_unwatch2(s->ioctx, w->cookie);
-			w->watching = false;
-		}
+		record_unwatch(s, w);
 		int wrc = record_watch_start(s, w);
 
 		again[i] = wrc == 0;
@@ -935,13 +945,7 @@ void idm_rbd_cluster_detach(struct rbd_store *s)
 	}
 	pthread_mutex_lock(&cl->watch_lock);
 	for (unsigned i = 0; i < cl->nwatches; i++) {
-		struct record_watch *w = &cl->watches[i];
-
-		if (w->watching) {
-			rados_unwatch2(s->ioctx, w->cookie); /* fails if fenced: fine */
-			w->watching = false;
-			any = true;
-		}
+		any |= record_unwatch(s, &cl->watches[i]);
 	}
 	pthread_mutex_unlock(&cl->watch_lock);
 	if (any) {

@@ -2,8 +2,9 @@
 /*
  * The rbd store's gateway-group code (rbd_cluster.c), its decisions
  * without a cluster: gateway map names, record versions and keys, and
- * when the control thread has work. Includes the .c to reach its static
- * functions; no librados call is made (t_rbd_cluster.sh runs the rest
+ * when the control thread has work, the re-registration of watches.
+ * Includes the .c to reach its static functions; the only librados calls
+ * made are the watch calls faked below (t_rbd_cluster.sh runs the rest
  * over a real cluster).
  */
 #include <setjmp.h>
@@ -13,6 +14,32 @@
 #include <cmocka.h>
 
 #include "../../src/backing/rbd_cluster.c"
+
+/* The watch calls of librados, counted (defined here, they are found
+ * before the library's). */
+static unsigned n_watch, n_unwatch, n_flush;
+
+int rados_watch3(rados_ioctx_t io, const char *o, uint64_t *cookie, rados_watchcb2_t watchcb,
+                 rados_watcherrcb_t watcherrcb, uint32_t timeout, void *arg)
+{
+	(void)io, (void)o, (void)watchcb, (void)watcherrcb, (void)timeout, (void)arg;
+	*cookie = ++n_watch;
+	return 0;
+}
+
+int rados_unwatch2(rados_ioctx_t io, uint64_t cookie)
+{
+	(void)io, (void)cookie;
+	n_unwatch++;
+	return -EBLOCKLISTED;
+}
+
+int rados_watch_flush(rados_t cluster)
+{
+	(void)cluster;
+	n_flush++;
+	return 0;
+}
 
 static void test_gateway_names(void **state)
 {
@@ -108,6 +135,56 @@ static void test_due(void **state)
 	assert_true(idm_rbd_cluster_due_ms(&s) == 0);
 }
 
+/* A broken watch is unregistered even when the store went offline
+ * before the control thread got to it (it used to be forgotten, and
+ * librados kept the registration); it is registered again once online,
+ * and the close unregisters what is registered, once. */
+static void test_rewatch_offline(void **state)
+{
+	struct rbd_store s;
+	struct rbd_cluster_state cl;
+	struct record_watch *w = &cl.watches[0];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	memset(&cl, 0, sizeof(cl));
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	pthread_mutex_init(&cl.watch_lock, NULL);
+	s.cl = &cl;
+	s.ioctx = (rados_ioctx_t)&s; /* never dereferenced: the calls are ours */
+	n_watch = n_unwatch = n_flush = 0;
+	*w = (struct record_watch){.s = &s, .header = true, .watching = true, .broken = true,
+	                           .cookie = 7};
+	cl.nwatches = 1;
+
+	s.b.offline = true; /* fenced between the online check and the re-watch */
+	assert_int_equal(records_rewatch(&s), -ESHUTDOWN);
+	assert_int_equal(n_unwatch, 1);
+	assert_int_equal(n_watch, 0);
+	assert_false(w->watching);
+	idm_rbd_cluster_detach(&s); /* nothing registered: nothing to drop */
+	assert_int_equal(n_unwatch, 1);
+	assert_int_equal(n_flush, 0);
+
+	s.b.offline = false; /* a new client: registered again */
+	assert_int_equal(records_rewatch(&s), 0);
+	assert_int_equal(n_watch, 1);
+	assert_true(w->watching);
+	assert_false(w->broken);
+	assert_true(cl.poll_now); /* the header's: look at the lock now */
+	assert_int_equal(records_rewatch(&s), 0); /* healthy: left alone */
+	assert_int_equal(n_watch + n_unwatch, 2);
+	idm_rbd_cluster_detach(&s);
+	assert_int_equal(n_unwatch, 2);
+	assert_int_equal(n_flush, 1);
+	assert_false(w->watching);
+
+	pthread_mutex_destroy(&cl.watch_lock);
+	pthread_cond_destroy(&s.cond);
+	pthread_mutex_destroy(&s.lock);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +192,7 @@ int main(void)
 	    cmocka_unit_test(test_versions),
 	    cmocka_unit_test(test_record_keys),
 	    cmocka_unit_test(test_due),
+	    cmocka_unit_test(test_rewatch_offline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
