@@ -174,6 +174,12 @@ struct idm_backing_options {
 	/* A cluster that does not answer at open: open the store offline
 	 * and connect in the background, instead of failing the open. */
 	bool start_offline;
+	/* Several processes open the medium at once (the idmd of a gateway
+	 * group): no cache of the store's own. A write another gateway's
+	 * cache still holds, or a block one cached before another wrote it,
+	 * would let a read through one port miss a write completed through
+	 * another. The store is then write-through (WCE=0). */
+	bool shared;
 };
 
 /*

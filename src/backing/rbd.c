@@ -29,6 +29,10 @@
  * emulates it); allocation status -> rbd_diff_iterate2, which waits on
  * the cluster: GET LBA STATUS runs on the control thread (offload).
  *
+ * An image a gateway group shares (idm_backing_options.shared) is opened
+ * without librbd's cache, whatever the Ceph config says: every gateway
+ * reads what any of them completed, and WCE is 0.
+ *
  * A size change made elsewhere (rbd resize) reaches us through
  * rbd_update_watch; the control thread reads the new size and tells the
  * LU (on_resize).
@@ -681,10 +685,21 @@ static int rbd_connect(struct rbd_store *s, char *why, size_t whylen)
 	for (i = 0; i < sizeof(rbd_forced_conf) / sizeof(rbd_forced_conf[0]); i++) {
 		rados_conf_set(s->cluster, rbd_forced_conf[i][0], rbd_forced_conf[i][1]);
 	}
+	/* Each gateway's librbd would cache for itself: its write-back or
+	 * write-around cache completes a write before the OSDs have it, and
+	 * its read cache keeps blocks another gateway has written since. */
+	if (s->shared) {
+		rados_conf_set(s->cluster, "rbd_cache", "false");
+	}
 	/* WCE tells the truth: without librbd's cache, a completed write is
 	 * in the cluster. */
 	s->cache = conf_flag(s->cluster, "rbd_cache", true);
 	s->b.write_through = !s->cache;
+	if (s->shared && s->cache) {
+		snprintf(why, whylen, "cannot turn librbd's cache off for image '%s', which a "
+		         "gateway group shares", s->name);
+		return -EINVAL;
+	}
 	rc = rados_connect(s->cluster);
 	if (rc < 0) {
 		snprintf(why, whylen,
@@ -799,6 +814,7 @@ static int rbd_keep_options(struct rbd_store *s, const struct idm_backing_option
 		}
 		snprintf(dst[i], cap[i], "%s", src[i] ? src[i] : "");
 	}
+	s->shared = o && o->shared;
 	return 0;
 }
 

@@ -31,6 +31,7 @@ struct rbd_store {
 	rbd_image_t image;
 	uint64_t object_size;
 	bool cache;   /* librbd caches writes (rbd_cache): FUA needs a flush */
+	bool shared;  /* opened by a gateway group: librbd's cache forced off */
 	bool watched; /* update watch registered */
 	uint64_t watch_handle;
 	/* atomic: librbd calls started on `image` whose completion is not

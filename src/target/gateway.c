@@ -266,9 +266,14 @@ static int gw_alua_request(void *arg, struct scsi_lu *lu, uint16_t group)
 	return group == g->gw->id ? gw_take(g) : -EOPNOTSUPP;
 }
 
+bool tgt_gateway_member(const struct idm_server *srv)
+{
+	return srv->conf && srv->conf->gateway.id;
+}
+
 bool tgt_gateway_shares(const struct idm_server *srv, const struct idm_backing *store)
 {
-	return srv->conf && srv->conf->gateway.id && store->cluster;
+	return tgt_gateway_member(srv) && store->cluster;
 }
 
 int tgt_gateway_ident(const struct idm_lun_conf *lc, struct idm_backing *store, char serial[33],

@@ -8,6 +8,9 @@
 /* Pure: the groups' ALUA states while gateway `owner` (0: none) holds
  * the image's lock. */
 void tgt_gateway_states(const struct idm_gateway_conf *gw, uint16_t owner, struct scsi_alua *out);
+/* This idmd is a gateway of a group: the stores it opens that can be
+ * shared (rbd) are the group's. */
+bool tgt_gateway_member(const struct idm_server *srv);
 /* This idmd is a gateway and `store` is shared by the group (rbd). */
 bool tgt_gateway_shares(const struct idm_server *srv, const struct idm_backing *store);
 /* The serial and NAA of a shared store's LU: derived from the medium id,

@@ -115,6 +115,7 @@ int tgt_lun_open(struct tgt_target *t, const struct idm_lun_conf *lc, const char
 		.ceph_id = lc->ceph_id[0] ? lc->ceph_id : NULL,
 		.ceph_keyring = lc->ceph_keyring[0] ? lc->ceph_keyring : NULL,
 		.start_offline = lc->start_offline,
+		.shared = tgt_gateway_member(t->srv),
 	};
 	struct idm_backing *store;
 	struct scsi_lu *lu;

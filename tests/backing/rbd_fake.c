@@ -69,6 +69,9 @@ int rados_conf_set(rados_t cluster, const char *option, const char *value)
 {
 	if (strcmp(option, "keyring") == 0) {
 		snprintf(fake_rbd.keyring, sizeof(fake_rbd.keyring), "%s", value);
+	} else if (strcmp(option, "rbd_cache") == 0) {
+		fake_rbd.cache = strcmp(value, "true") == 0;
+		fake_rbd.cache_set = true;
 	} else if (strcmp(option, "rbd_skip_partial_discard") == 0) {
 		fake_rbd.skip_partial_discard_off = strcmp(value, "false") == 0;
 	}

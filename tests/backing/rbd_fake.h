@@ -45,6 +45,7 @@ struct fake_rbd {
 	char keyring[256];    /* set with rados_conf_set("keyring") */
 	char client_id[64];
 	bool skip_partial_discard_off;
+	bool cache_set; /* rados_conf_set("rbd_cache") was called */
 	bool open, cluster_up;
 	void (*watch_cb)(void *arg);
 	void *watch_arg;

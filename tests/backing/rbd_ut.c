@@ -339,6 +339,28 @@ static void test_fua_write_through(void **state)
 	assert_int_equal(fake_rbd.calls[FC_FLUSH], 0);
 }
 
+/* A gateway group's store: librbd's cache goes off although the Ceph
+ * config turns it on (the fake's default), so a completed write is in
+ * the cluster for the other gateways' reads, and FUA needs no flush. */
+static void test_shared_no_cache(void **state)
+{
+	const struct idm_backing_options shared = {.shared = true};
+	struct env *e = *state;
+	char err[512];
+	int rc;
+
+	assert_false(e->b->write_through); /* not shared: the config's cache */
+	assert_false(fake_rbd.cache_set);
+	idm_backing_close(e->b);
+	e->b = open_store("rbd:pool/img", &shared, err, sizeof(err), &rc);
+	assert_int_equal(rc, 0);
+	assert_true(fake_rbd.cache_set);
+	assert_false(fake_rbd.cache);
+	assert_true(e->b->write_through);
+	assert_int_equal(run(e, IDM_BACKING_WRITE, 0, 4096, e->buf, true, NULL), 0);
+	assert_int_equal(fake_rbd.calls[FC_FLUSH], 0);
+}
+
 static void test_unmap_zeroes_writesame(void **state)
 {
 	struct env *e = *state;
@@ -677,6 +699,7 @@ int main(void)
 	    T(test_read_write),
 	    T(test_fua_flushes_cache),
 	    T(test_fua_write_through),
+	    T(test_shared_no_cache),
 	    T(test_unmap_zeroes_writesame),
 	    T(test_compare_and_write),
 	    T(test_blocklisted),

@@ -23,6 +23,12 @@
  *       CLEAR by the registrant KEY (registers it first if needed).
  *   gw_client write URL LBA
  *       one WRITE(10) of a block; prints the status.
+ *   gw_client coherent URL_A URL_B
+ *       both gateways report WCE=0 (no cache of their own); after a
+ *       SYNCHRONIZE CACHE through each (which ends librbd's write-through
+ *       until the first flush), rounds of: read a range through one
+ *       gateway, write it through the other, read it back through the
+ *       first: every read after a completed write returns that write.
  * Exit 0 when the check passed.
  */
 #include <stdbool.h>
@@ -433,6 +439,112 @@ static int write_one(const char *url, uint32_t lba)
 	return st == 0 ? 0 : 1;
 }
 
+/* ---- one LU's data through two gateways ---- */
+
+enum { COHERENT_ROUNDS = 48, COHERENT_BLOCKS = 8, COHERENT_LBA = 8192 };
+
+static struct scsi_task *rw10(struct path *p, bool write, uint32_t lba, unsigned char *buf)
+{
+	const uint8_t cdb[10] = {write ? 0x2a : 0x28, 0, (uint8_t)(lba >> 24), (uint8_t)(lba >> 16),
+	                         (uint8_t)(lba >> 8), (uint8_t)lba, 0, 0, COHERENT_BLOCKS, 0};
+
+	return command(p, cdb, 10, write ? SCSI_XFER_WRITE : SCSI_XFER_READ,
+	               COHERENT_BLOCKS * 512, write ? buf : NULL, NULL);
+}
+
+/* The WCE bit of the caching mode page (MODE SENSE(6), current), or -1. */
+static int wce_of(struct path *p)
+{
+	const uint8_t cdb[6] = {0x1a, 0x08, 0x08, 0, 64, 0};
+	struct scsi_task *t = data_in(p, cdb, 6, 64);
+	int wce = -1;
+
+	if (t && t->datain.size >= 4 + 3 && (t->datain.data[4] & 0x3f) == 0x08) {
+		wce = (t->datain.data[4 + 2] >> 2) & 1;
+	}
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	return wce;
+}
+
+static bool synchronize_cache(struct path *p)
+{
+	const uint8_t cdb[10] = {0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	struct scsi_task *t = command(p, cdb, 10, SCSI_XFER_NONE, 0, NULL, NULL);
+	bool ok = t && t->status == SCSI_STATUS_GOOD;
+
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	return ok;
+}
+
+/* One round: `reader` reads the range (a cache would keep it), `writer`
+ * writes it with the round's pattern, `reader` reads it again. */
+static bool coherent_round(struct path *writer, struct path *reader, int round)
+{
+	uint32_t lba = COHERENT_LBA + (uint32_t)(round % 4) * COHERENT_BLOCKS;
+	unsigned char buf[COHERENT_BLOCKS * 512];
+	struct scsi_task *t = rw10(reader, false, lba, NULL);
+	bool ok;
+
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	memset(buf, 0x40 + round, sizeof(buf));
+	snprintf((char *)buf, 64, "round %d written through %s", round, writer->name);
+	t = rw10(writer, true, lba, buf);
+	if (!t || t->status != SCSI_STATUS_GOOD) {
+		printf("round %d: WRITE through %s failed\n", round, writer->name);
+		if (t) {
+			scsi_free_scsi_task(t);
+		}
+		return false;
+	}
+	scsi_free_scsi_task(t);
+	t = rw10(reader, false, lba, NULL);
+	ok = t && t->status == SCSI_STATUS_GOOD && t->datain.size == (int)sizeof(buf) &&
+	     memcmp(t->datain.data, buf, sizeof(buf)) == 0;
+	if (!ok) {
+		printf("round %d: %s read %s of LBA %u after the WRITE through %s completed\n",
+		       round, reader->name, t && t->status == SCSI_STATUS_GOOD ? "stale data" : "nothing",
+		       lba, writer->name);
+	}
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	return ok;
+}
+
+static int coherent(const char *url_a, const char *url_b)
+{
+	struct path a = {0}, b = {0};
+	int wce_a, wce_b, stale = 0;
+	bool synced;
+
+	if (!login(&a, url_a, INI_A, "gateway A") || !login(&b, url_b, INI_B, "gateway B")) {
+		return 1;
+	}
+	wce_a = wce_of(&a);
+	wce_b = wce_of(&b);
+	printf("WCE through gateway A %d, through gateway B %d (want 0)\n", wce_a, wce_b);
+	synced = synchronize_cache(&a) && synchronize_cache(&b);
+	if (!synced) {
+		printf("SYNCHRONIZE CACHE failed\n");
+	}
+	for (int r = 0; synced && r < COHERENT_ROUNDS; r++) {
+		stale += !(r % 2 ? coherent_round(&b, &a, r) : coherent_round(&a, &b, r));
+	}
+	logout(&a);
+	logout(&b);
+	if (synced) {
+		printf("coherent: %d rounds across gateways, %d reads missed a completed write\n",
+		       COHERENT_ROUNDS, stale);
+	}
+	return wce_a == 0 && wce_b == 0 && synced && stale == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "alua") == 0) {
@@ -453,7 +565,11 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "write") == 0) {
 		return write_one(argv[2], (uint32_t)strtoul(argv[3], NULL, 0));
 	}
+	if (argc == 4 && strcmp(argv[1], "coherent") == 0) {
+		return coherent(argv[2], argv[3]);
+	}
 	fprintf(stderr, "usage: gw_client alua URL | pr-cross URL_A URL_B | pr-hold URL KEY |\n"
-	                "       pr-show URL | pr-clear URL KEY | write URL LBA\n");
+	                "       pr-show URL | pr-clear URL KEY | write URL LBA |\n"
+	                "       coherent URL_A URL_B\n");
 	return 2;
 }

@@ -8,6 +8,9 @@
 #      groups with the same states everywhere; the first gateway to take the image's lock
 #      becomes the optimized one on all three, a write through another only borrows the
 #      lock; `idmadm gateway move` moves both;
+#   1b. one LU's data: both gateways say WCE=0 (a gateway group opens the image without
+#      librbd's cache), and a write completed through one gateway is what a read through
+#      another returns, in rounds each way, after a flush (gw_client coherent);
 #   2. persistent reservations across gateways (gw_client pr-cross): each type reserved
 #      through gateway 1, conflicts through gateway 2 exactly as the type demands; PREEMPT
 #      through gateway 2 ends gateway 1's hold;
@@ -147,6 +150,9 @@ adm 2 gateway move "$IQN" 0 >/dev/null || fail "idmadm gateway move on gateway 2
 for n in 1 2 3; do optimized_is "$n" 2 && owner_is "$n" 2 || bad=1; done
 same_view 2 || bad=1
 adm 3 gateway show
+
+# ---- 1b. a write through one gateway is read through another ----
+c "$GW" coherent "$(url 1)" "$(url 3)" || bad=1
 
 # ---- 2. persistent reservations across gateways ----
 c "$GW" pr-cross "$(url 1)" "$(url 2)" || bad=1
