@@ -688,18 +688,15 @@ static int rbd_connect(struct rbd_store *s, char *why, size_t whylen)
 	/* Each gateway's librbd would cache for itself: its write-back or
 	 * write-around cache completes a write before the OSDs have it, and
 	 * its read cache keeps blocks another gateway has written since. */
-	if (s->shared) {
-		rados_conf_set(s->cluster, "rbd_cache", "false");
+	if (s->shared && (rc = rados_conf_set(s->cluster, "rbd_cache", "false")) < 0) {
+		snprintf(why, whylen, "cannot turn librbd's cache off for image '%s', which a "
+		         "gateway group shares: %s", s->name, strerror(-rc));
+		return rc;
 	}
 	/* WCE tells the truth: without librbd's cache, a completed write is
 	 * in the cluster. */
 	s->cache = conf_flag(s->cluster, "rbd_cache", true);
 	s->b.write_through = !s->cache;
-	if (s->shared && s->cache) {
-		snprintf(why, whylen, "cannot turn librbd's cache off for image '%s', which a "
-		         "gateway group shares", s->name);
-		return -EINVAL;
-	}
 	rc = rados_connect(s->cluster);
 	if (rc < 0) {
 		snprintf(why, whylen,

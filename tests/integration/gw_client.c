@@ -128,6 +128,28 @@ static struct scsi_task *data_in(struct path *p, const uint8_t *cdb, int cdb_len
 	return t;
 }
 
+/* The status of a command's answer (-1: none), the task freed. */
+static int status_of(struct scsi_task *t)
+{
+	int status = t ? t->status : -1;
+
+	if (t) {
+		scsi_free_scsi_task(t);
+	}
+	return status;
+}
+
+/* READ(10) or WRITE(10) of `blocks` 512-byte blocks at `lba`. */
+static struct scsi_task *rw10(struct path *p, bool write, uint32_t lba, uint8_t blocks,
+                              unsigned char *buf, uint16_t *ua)
+{
+	const uint8_t cdb[10] = {write ? 0x2a : 0x28, 0, (uint8_t)(lba >> 24), (uint8_t)(lba >> 16),
+	                         (uint8_t)(lba >> 8), (uint8_t)lba, 0, 0, blocks, 0};
+
+	return command(p, cdb, 10, write ? SCSI_XFER_WRITE : SCSI_XFER_READ, blocks * 512,
+	               write ? buf : NULL, ua);
+}
+
 static const char *state_name(unsigned s)
 {
 	static const char *names[] = {"active/optimized", "active/non-optimized", "standby",
@@ -215,20 +237,12 @@ static int prout(struct path *p, int sa, int type, uint64_t key, uint64_t sa_key
 {
 	uint8_t cdb[10] = {0x5f, (uint8_t)sa, (uint8_t)type, 0, 0, 0, 0, 0, 24, 0};
 	uint8_t param[24] = {0};
-	struct scsi_task *t;
-	int status;
 
 	for (int i = 0; i < 8; i++) {
 		param[i] = (uint8_t)(key >> (56 - 8 * i));
 		param[8 + i] = (uint8_t)(sa_key >> (56 - 8 * i));
 	}
-	t = command(p, cdb, 10, SCSI_XFER_WRITE, 24, param, NULL);
-	if (!t) {
-		return -1;
-	}
-	status = t->status;
-	scsi_free_scsi_task(t);
-	return status;
+	return status_of(command(p, cdb, 10, SCSI_XFER_WRITE, 24, param, NULL));
 }
 
 enum {
@@ -243,22 +257,12 @@ enum {
 /* READ(10) or WRITE(10) of block 0: the SCSI status, -1 on no answer. */
 static int access_status(struct path *p, bool write, uint16_t *ua)
 {
-	uint8_t cdb[10] = {write ? 0x2a : 0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0};
 	unsigned char block[512] = {0};
-	struct scsi_task *t;
-	int status;
 
 	if (write) {
 		memcpy(block, "idm gateway pr check", 20);
 	}
-	t = command(p, cdb, 10, write ? SCSI_XFER_WRITE : SCSI_XFER_READ, 512, write ? block : NULL,
-	            ua);
-	if (!t) {
-		return -1;
-	}
-	status = t->status;
-	scsi_free_scsi_task(t);
-	return status;
+	return status_of(rw10(p, write, 0, 1, block, ua));
 }
 
 static bool expect(struct path *p, bool write, bool conflict, int type)
@@ -410,18 +414,7 @@ static int pr_show(const char *url)
 
 static int write_one(const char *url, uint32_t lba)
 {
-	uint8_t cdb[10] = {0x2a,
-	                   0,
-	                   (uint8_t)(lba >> 24),
-	                   (uint8_t)(lba >> 16),
-	                   (uint8_t)(lba >> 8),
-	                   (uint8_t)lba,
-	                   0,
-	                   0,
-	                   1,
-	                   0};
 	unsigned char block[512];
-	struct scsi_task *t;
 	struct path p = {0};
 	int st;
 
@@ -429,12 +422,8 @@ static int write_one(const char *url, uint32_t lba)
 	if (!login(&p, url, INI_B, "B")) {
 		return 1;
 	}
-	t = command(&p, cdb, 10, SCSI_XFER_WRITE, 512, block, NULL);
-	st = t ? t->status : -1;
+	st = status_of(rw10(&p, true, lba, 1, block, NULL));
 	printf("WRITE status %d\n", st);
-	if (t) {
-		scsi_free_scsi_task(t);
-	}
 	logout(&p);
 	return st == 0 ? 0 : 1;
 }
@@ -442,15 +431,6 @@ static int write_one(const char *url, uint32_t lba)
 /* ---- one LU's data through two gateways ---- */
 
 enum { COHERENT_ROUNDS = 48, COHERENT_BLOCKS = 8, COHERENT_LBA = 8192 };
-
-static struct scsi_task *rw10(struct path *p, bool write, uint32_t lba, unsigned char *buf)
-{
-	const uint8_t cdb[10] = {write ? 0x2a : 0x28, 0, (uint8_t)(lba >> 24), (uint8_t)(lba >> 16),
-	                         (uint8_t)(lba >> 8), (uint8_t)lba, 0, 0, COHERENT_BLOCKS, 0};
-
-	return command(p, cdb, 10, write ? SCSI_XFER_WRITE : SCSI_XFER_READ,
-	               COHERENT_BLOCKS * 512, write ? buf : NULL, NULL);
-}
 
 /* The WCE bit of the caching mode page (MODE SENSE(6), current), or -1. */
 static int wce_of(struct path *p)
@@ -471,13 +451,8 @@ static int wce_of(struct path *p)
 static bool synchronize_cache(struct path *p)
 {
 	const uint8_t cdb[10] = {0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-	struct scsi_task *t = command(p, cdb, 10, SCSI_XFER_NONE, 0, NULL, NULL);
-	bool ok = t && t->status == SCSI_STATUS_GOOD;
 
-	if (t) {
-		scsi_free_scsi_task(t);
-	}
-	return ok;
+	return status_of(command(p, cdb, 10, SCSI_XFER_NONE, 0, NULL, NULL)) == SCSI_STATUS_GOOD;
 }
 
 /* One round: `reader` reads the range (a cache would keep it), `writer`
@@ -486,24 +461,17 @@ static bool coherent_round(struct path *writer, struct path *reader, int round)
 {
 	uint32_t lba = COHERENT_LBA + (uint32_t)(round % 4) * COHERENT_BLOCKS;
 	unsigned char buf[COHERENT_BLOCKS * 512];
-	struct scsi_task *t = rw10(reader, false, lba, NULL);
+	struct scsi_task *t;
 	bool ok;
 
-	if (t) {
-		scsi_free_scsi_task(t);
-	}
+	status_of(rw10(reader, false, lba, COHERENT_BLOCKS, NULL, NULL));
 	memset(buf, 0x40 + round, sizeof(buf));
 	snprintf((char *)buf, 64, "round %d written through %s", round, writer->name);
-	t = rw10(writer, true, lba, buf);
-	if (!t || t->status != SCSI_STATUS_GOOD) {
+	if (status_of(rw10(writer, true, lba, COHERENT_BLOCKS, buf, NULL)) != SCSI_STATUS_GOOD) {
 		printf("round %d: WRITE through %s failed\n", round, writer->name);
-		if (t) {
-			scsi_free_scsi_task(t);
-		}
 		return false;
 	}
-	scsi_free_scsi_task(t);
-	t = rw10(reader, false, lba, NULL);
+	t = rw10(reader, false, lba, COHERENT_BLOCKS, NULL, NULL);
 	ok = t && t->status == SCSI_STATUS_GOOD && t->datain.size == (int)sizeof(buf) &&
 	     memcmp(t->datain.data, buf, sizeof(buf)) == 0;
 	if (!ok) {
